@@ -1,0 +1,47 @@
+# OpenTSP: `make demo` runs the main job, `make test` runs the tests.
+# Each target creates and fills .venv from PyPI on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= default
+SEEDS ?= 1000
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: demo test lint ruff verilog synth bench clean venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/opentsp run firmware/examples/dot_relu.s --config $(CONFIG)
+
+ruff: $(STAMP)
+	$(BIN)/ruff check .
+
+test: $(STAMP) ruff
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+build/$(CONFIG).v: $(STAMP) $(wildcard hdl/*.py opentsp/*.py)
+	$(BIN)/opentsp verilog --config $(CONFIG) -o $@
+
+verilog: build/$(CONFIG).v
+
+# Verilator lint of the generated Verilog, waivers explained in verif/lint.py.
+lint: build/$(CONFIG).v
+	$(BIN)/python -m opentsp.verif.lint build/$(CONFIG).v
+
+synth: $(STAMP)
+	$(BIN)/opentsp synth --config $(CONFIG)
+
+bench: $(STAMP)
+	$(BIN)/python bench/speed.py --config $(CONFIG)
+
+clean:
+	rm -rf build .pytest_cache

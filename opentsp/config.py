@@ -1,0 +1,134 @@
+"""Chip configurations: the parameters every other part of OpenTSP is generated from.
+
+The golden model, the assembler, the static checker and the RTL all take a :class:`Config`.
+A configuration is hashed into every firmware image, so that an image built for one chip is
+refused by another.
+"""
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+
+__all__ = ["Config", "CONFIGS", "get_config"]
+
+
+def _is_pow2(value):
+    return value > 0 and value & (value - 1) == 0
+
+
+@dataclass(frozen=True)
+class Config:
+    """Parameters of one TSP instance.
+
+    Parameters
+    ----------
+    name : str
+        Name used on the command line (``--config NAME``).
+    superlanes : int
+        Number of superlanes. Superlane ``k`` runs every instruction ``k`` cycles after
+        superlane 0 (the stagger).
+    lanes_per_superlane : int
+        Lanes in one superlane; a stream carries one byte per lane.
+    streams : int
+        Streams per direction (east and west), a multiple of 4 so that int32 groups fit.
+    mem_slices : int
+        MEM slices per hemisphere (the chip has ``2 * mem_slices`` in all).
+    mem_words : int
+        Words per MEM slice. A word is one vector: one byte per lane.
+    mem_banks : int
+        SRAM banks per MEM slice; word ``a`` lives in bank ``a % mem_banks``.
+    mxm_size : int
+        Side of the MXM's MAC array (reserved: the MXM slice arrives with the MXM issue).
+    queue_depth : int
+        Instructions each slice's queue holds.
+    clock_mhz : float
+        Nominal clock, used only to turn cycles into time in reports.
+    """
+
+    name: str
+    superlanes: int
+    lanes_per_superlane: int
+    streams: int
+    mem_slices: int
+    mem_words: int
+    mem_banks: int = 2
+    mxm_size: int = 4
+    queue_depth: int = 128
+    clock_mhz: float = 100.0
+
+    def __post_init__(self):
+        from . import isa  # the field widths of the encoding bound the parameters
+
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if field.type in ("int", int) and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"Config.{field.name} must be a positive integer, "
+                                 f"not {value!r}")
+        if self.streams % isa.INT32_GROUP or self.streams > 1 << isa.STREAM_BITS:
+            raise ValueError(f"Config.streams must be a multiple of {isa.INT32_GROUP} and at "
+                             f"most {1 << isa.STREAM_BITS}, not {self.streams!r}")
+        if not _is_pow2(self.mem_banks):
+            raise ValueError(f"Config.mem_banks must be a power of two, not {self.mem_banks!r}")
+        if (not _is_pow2(self.mem_words) or self.mem_words < self.mem_banks
+                or self.mem_words > 1 << isa.ADDR_BITS):
+            raise ValueError(f"Config.mem_words must be a power of two between mem_banks and "
+                             f"{1 << isa.ADDR_BITS}, not {self.mem_words!r}")
+        if self.lanes_per_superlane > 16 or self.superlanes > 32 or self.mem_slices > 64:
+            raise ValueError(f"Config {self.name!r}: the host port addresses at most 16 lanes "
+                             f"per superlane, 32 superlanes and 64 MEM slices per hemisphere")
+        if not _is_pow2(self.queue_depth) or self.queue_depth > 1 << 16:
+            raise ValueError(f"Config.queue_depth must be a power of two, "
+                             f"not {self.queue_depth!r}")
+
+    # Derived figures -----------------------------------------------------------------------
+
+    @property
+    def lanes(self):
+        """Lanes in all: the length of a vector in bytes."""
+        return self.superlanes * self.lanes_per_superlane
+
+    @property
+    def words_per_bank(self):
+        return self.mem_words // self.mem_banks
+
+    @property
+    def mem_bytes(self):
+        """SRAM bytes on the whole chip."""
+        return 2 * self.mem_slices * self.mem_words * self.lanes
+
+    def to_json(self):
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @property
+    def hash(self):
+        """8-byte digest of every parameter, stored in firmware images."""
+        from . import isa
+
+        text = self.to_json() + f"|isa{isa.ISA_VERSION}"
+        return hashlib.sha256(text.encode()).digest()[:8]
+
+
+CONFIGS = {
+    # Small enough to simulate quickly in Verilator and in Amaranth's simulator.
+    "default": Config(name="default", superlanes=2, lanes_per_superlane=4, streams=8,
+                      mem_slices=2, mem_words=64, mxm_size=4, queue_depth=128),
+    # A little wider: four superlanes and more MEM, still quick in Verilator.
+    "medium": Config(name="medium", superlanes=4, lanes_per_superlane=4, streams=8,
+                     mem_slices=4, mem_words=128, mxm_size=4, queue_depth=256),
+    # The real chip's figures (Abts et al., ISCA 2020): 20 x 16 lanes, 32 + 32 streams,
+    # 44 MEM slices per hemisphere of 8192 words x 320 bytes (2.5 MiB), 320 x 320 MXM, 900 MHz.
+    "groq": Config(name="groq", superlanes=20, lanes_per_superlane=16, streams=32,
+                   mem_slices=44, mem_words=8192, mxm_size=320, queue_depth=4096,
+                   clock_mhz=900.0),
+}
+
+
+def get_config(name):
+    """Return the configuration called ``name``; unknown names list the known ones."""
+    if isinstance(name, Config):
+        return name
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ValueError(f"unknown configuration {name!r}; known: "
+                         f"{', '.join(sorted(CONFIGS))}") from None

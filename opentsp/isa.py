@@ -1,0 +1,380 @@
+"""The OpenTSP instruction set: the one definition of encodings, operands and latencies.
+
+The golden model (`opentsp.sim`), the assembler and checker (`opentsp.firmware`) and the RTL
+(`opentsp.hdl`) all read this module; none of them keeps a second copy of an opcode, a field
+position or a latency. ``docs/architecture.md`` explains the rules in prose and
+``opentsp isa`` prints the tables below.
+
+Timing words used throughout (see the architecture document, "Timing rules"):
+
+* An instruction *issues* on superlane 0 in cycle ``t``; superlane ``k`` executes it in cycle
+  ``t + k``.
+* A consumer reads the stream registers at its slice's input during its issue cycle ``t``.
+* A producer with latency ``L`` loads its result into its own output stream register at the end
+  of cycle ``t + L``; the value is readable by the slice ``h >= 1`` hops downstream in cycle
+  ``t + L + h``.
+* An instruction with memory commit ``C`` changes its SRAM word at the end of cycle ``t + C``.
+"""
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+__all__ = [
+    "ISA_VERSION", "INSTR_BITS", "OPCODE_BITS", "ADDR_BITS", "STREAM_BITS", "INT32_GROUP",
+    "Dir", "DType", "Unit", "SliceKind", "Field", "OpInfo", "Instr", "OPS", "OPS_BY_CODE",
+    "OPS_BY_NAME", "DRAIN", "VXM_FUNCS", "encode", "decode", "StreamRef", "Slice", "floorplan",
+    "queues", "mem_slices", "EncodingError",
+]
+
+#: Bump when an encoding, a latency or a timing rule changes; images record it.
+ISA_VERSION = 1
+
+INSTR_BITS = 32
+OPCODE_BITS = 6
+OPCODE_LSB = INSTR_BITS - OPCODE_BITS
+ADDR_BITS = 13          # 8192 words per MEM slice, as on the real chip
+STREAM_BITS = 5         # up to 32 streams per direction
+STREAM_OPERAND_BITS = STREAM_BITS + 1   # direction bit above the stream id
+COUNT_BITS = 16         # NOP count and Repeat count, as on the real chip
+DELAY_BITS = 10         # Repeat spacing
+INT32_GROUP = 4         # an int32 occupies an aligned group of 4 byte streams
+
+
+class EncodingError(ValueError):
+    """An instruction word or operand that the ISA cannot represent."""
+
+
+class Dir(IntEnum):
+    """Stream direction. Eastward streams move to higher slice positions."""
+    E = 0
+    W = 1
+
+
+class DType(IntEnum):
+    """Element types. The value is the type code in the instruction word."""
+    I8 = 0
+    I16 = 1
+    I32 = 2
+
+    @property
+    def bytes(self):
+        return {DType.I8: 1, DType.I16: 2, DType.I32: 4}[self]
+
+    @property
+    def suffix(self):
+        return self.name.lower()
+
+
+class Unit(IntEnum):
+    """Which kind of slice queue may hold an instruction."""
+    ICU = 0     # any queue: flow control handled by the queue itself
+    MEM = 1
+    VXM = 2
+
+
+class SliceKind(IntEnum):
+    MXM = 0
+    SXM = 1
+    MEM = 2
+    VXM = 3
+
+
+@dataclass(frozen=True)
+class Field:
+    """A bit field of an instruction word.
+
+    ``kind`` is one of ``"count"`` (unsigned, at least 1), ``"uint"``, ``"addr"`` (a MEM word
+    address), ``"stream"`` (direction bit above a stream id) or ``"dtype"``.
+    """
+    name: str
+    lsb: int
+    width: int
+    kind: str = "uint"
+
+    @property
+    def mask(self):
+        return (1 << self.width) - 1
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    """One instruction of the ISA.
+
+    Attributes
+    ----------
+    latency : int or None
+        For producers: the result is in the slice's output stream register at the end of
+        cycle ``issue + latency``.
+    commit : int or None
+        For memory writers: the SRAM word changes at the end of cycle ``issue + commit``.
+    reads : tuple of str
+        Stream operand fields read in the issue cycle.
+    writes : tuple of str
+        Stream operand fields written ``latency`` cycles after issue.
+    """
+    mnemonic: str
+    opcode: int
+    unit: Unit
+    fields: tuple
+    operands: tuple          # assembly operand order (field names)
+    latency: int | None = None
+    commit: int | None = None
+    reads: tuple = ()
+    writes: tuple = ()
+    typed: bool = False       # takes a .i8/.i16/.i32 suffix (the "dtype" field)
+    converts: bool = False    # takes a second suffix, the result type (the "rtype" field)
+    doc: str = ""
+
+    def field(self, name):
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+# Field layouts ----------------------------------------------------------------------------
+
+_COUNT = Field("count", 0, COUNT_BITS, "count")
+_REPEAT_N = Field("n", 0, COUNT_BITS, "count")
+_REPEAT_D = Field("d", 16, DELAY_BITS, "count")
+_ADDR = Field("addr", 0, ADDR_BITS, "addr")
+_MEM_STREAM = Field("s", 20, STREAM_OPERAND_BITS, "stream")
+_DTYPE = Field("dtype", 24, 2, "dtype")
+_DST = Field("dst", 18, STREAM_OPERAND_BITS, "stream")
+_SRC_A = Field("a", 12, STREAM_OPERAND_BITS, "stream")
+_SRC_B = Field("b", 6, STREAM_OPERAND_BITS, "stream")
+_RTYPE = Field("rtype", 4, 2, "dtype")
+
+#: The VXM's ALU functions, in opcode order. Each is one opcode; see the golden model's
+#: ``opentsp.sim.alu`` for the arithmetic (wrapping add/sub/mul, saturating conversion).
+VXM_FUNCS = ("add", "sub", "mul", "min", "max", "relu", "cvt")
+VXM_LATENCY = 1
+MEM_READ_LATENCY = 1
+MEM_WRITE_COMMIT = 1
+
+_OPS = [
+    OpInfo("nop", 0x00, Unit.ICU, (_COUNT,), ("count",),
+           doc="Issue nothing for `count` cycles (1..65535)."),
+    OpInfo("repeat", 0x01, Unit.ICU, (_REPEAT_N, _REPEAT_D), ("n", "d"),
+           doc="Issue the previous instruction `n` more times, every `d` cycles; "
+               "occupies n*d slots, copy k issues at slot start + d-1 + k*d."),
+    OpInfo("end", 0x02, Unit.ICU, (), (),
+           doc="End of this queue's program; the queue issues nothing afterwards."),
+    OpInfo("read", 0x08, Unit.MEM, (_ADDR, _MEM_STREAM), ("s", "addr"),
+           latency=MEM_READ_LATENCY, writes=("s",),
+           doc="Read word `addr` of this slice onto stream `s`."),
+    OpInfo("write", 0x09, Unit.MEM, (_ADDR, _MEM_STREAM), ("addr", "s"),
+           commit=MEM_WRITE_COMMIT, reads=("s",),
+           doc="Write the value on stream `s` at this slice into word `addr`."),
+]
+for _i, _func in enumerate(VXM_FUNCS):
+    _unary = _func in ("relu", "cvt")
+    _fields = (_DTYPE, _DST, _SRC_A) + (() if _unary else (_SRC_B,))
+    _fields += (_RTYPE,) if _func == "cvt" else ()
+    _OPS.append(OpInfo(
+        _func, 0x10 + _i, Unit.VXM, _fields,
+        ("dst", "a") if _unary else ("dst", "a", "b"),
+        latency=VXM_LATENCY, reads=("a",) if _unary else ("a", "b"), writes=("dst",),
+        typed=True, converts=_func == "cvt",
+        doc={"add": "dst = a + b, wrapping", "sub": "dst = a - b, wrapping",
+             "mul": "dst = a * b, low half, wrapping", "min": "dst = min(a, b), signed",
+             "max": "dst = max(a, b), signed", "relu": "dst = max(a, 0)",
+             "cvt": "dst (rtype) = a (dtype) with saturation"}[_func]))
+
+OPS = tuple(_OPS)
+OPS_BY_CODE = {op.opcode: op for op in OPS}
+OPS_BY_NAME = {op.mnemonic: op for op in OPS}
+
+#: Cycles after a queue's END slot during which an instruction issued before it can still
+#: change a memory (the largest memory commit). The run ends DRAIN cycles after the last
+#: superlane sees the last END: cycles = last END slot + superlanes - 1 + DRAIN.
+DRAIN = max(op.commit for op in OPS if op.commit is not None)
+
+
+# Instructions -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StreamRef:
+    """A stream operand: direction and stream id (the first of a group for wide types)."""
+    dir: Dir
+    id: int
+
+    @classmethod
+    def decode(cls, value):
+        return cls(Dir(value >> STREAM_BITS), value & ((1 << STREAM_BITS) - 1))
+
+    def encode(self):
+        return int(self.dir) << STREAM_BITS | self.id
+
+    def __str__(self):
+        return f"{self.dir.name.lower()}{self.id}"
+
+
+@dataclass(frozen=True)
+class Instr:
+    """A decoded instruction: its :class:`OpInfo` and its field values (plain ints)."""
+    op: OpInfo
+    args: tuple   # (name, value) pairs in field order
+
+    def __getitem__(self, name):
+        for key, value in self.args:
+            if key == name:
+                return value
+        raise KeyError(name)
+
+    def get(self, name, default=None):
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    @property
+    def dtype(self):
+        return DType(self["dtype"]) if self.op.typed else None
+
+    @property
+    def rtype(self):
+        return DType(self["rtype"]) if self.op.converts else self.dtype
+
+    def stream(self, name):
+        return StreamRef.decode(self[name])
+
+    def group(self, name):
+        """Stream ids of operand ``name``: one per byte of its type."""
+        ref = self.stream(name)
+        dtype = self.rtype if name in self.op.writes else self.dtype
+        width = dtype.bytes if dtype is not None else 1
+        return ref.dir, tuple(range(ref.id, ref.id + width))
+
+    @property
+    def slots(self):
+        """Issue slots this instruction occupies in its queue."""
+        if self.op.mnemonic == "nop":
+            return self["count"]
+        if self.op.mnemonic == "repeat":
+            return self["n"] * self["d"]
+        return 1
+
+    def encode(self):
+        word = self.op.opcode << OPCODE_LSB
+        for (name, value), field in zip(self.args, self.op.fields, strict=True):
+            assert field.name == name
+            word |= (value & field.mask) << field.lsb
+        return word
+
+    def __str__(self):
+        name = self.op.mnemonic
+        if self.op.typed:
+            name += "." + self.dtype.suffix
+        if self.op.converts:
+            name += "." + self.rtype.suffix
+        parts = []
+        for operand in self.op.operands:
+            field = self.op.field(operand)
+            value = self[operand]
+            parts.append(str(StreamRef.decode(value)) if field.kind == "stream" else str(value))
+        return f"{name} {', '.join(parts)}".strip()
+
+
+def encode(mnemonic, **values):
+    """Build an :class:`Instr`, checking every field against its width and kind."""
+    try:
+        op = OPS_BY_NAME[mnemonic]
+    except KeyError:
+        raise EncodingError(f"unknown mnemonic {mnemonic!r}") from None
+    args = []
+    for field in op.fields:
+        if field.name not in values:
+            raise EncodingError(f"{mnemonic}: missing operand {field.name!r}")
+        value = values.pop(field.name)
+        if isinstance(value, StreamRef):
+            value = value.encode()
+        value = int(value)
+        low = 1 if field.kind == "count" else 0
+        if not low <= value <= field.mask:
+            raise EncodingError(f"{mnemonic}: operand {field.name} must be in "
+                                f"{low}..{field.mask}, not {value!r}")
+        if field.kind == "dtype" and value not in DType._value2member_map_:
+            raise EncodingError(f"{mnemonic}: type code {value} is not a type")
+        args.append((field.name, value))
+    if values:
+        raise EncodingError(f"{mnemonic}: unexpected operands {sorted(values)}")
+    instr = Instr(op, tuple(args))
+    _check_groups(instr)
+    return instr
+
+
+def _check_groups(instr):
+    for name in instr.op.reads + instr.op.writes:
+        dtype = instr.rtype if name in instr.op.writes else instr.dtype
+        width = dtype.bytes if dtype is not None else 1
+        ref = instr.stream(name)
+        if ref.id % width:
+            raise EncodingError(f"{instr.op.mnemonic}: {dtype.suffix} operand {name} must "
+                                f"start an aligned group of {width} streams, not {ref}")
+    if instr.op.converts and instr.dtype == instr.rtype:
+        raise EncodingError(f"{instr.op.mnemonic}: source and result types are both "
+                            f"{instr.dtype.suffix}")
+
+
+def decode(word):
+    """Decode one 32-bit instruction word; raises :class:`EncodingError` if it is not one."""
+    if not 0 <= word < 1 << INSTR_BITS:
+        raise EncodingError(f"instruction word must be 32-bit, not {word!r}")
+    code = word >> OPCODE_LSB
+    try:
+        op = OPS_BY_CODE[code]
+    except KeyError:
+        raise EncodingError(f"word {word:#010x}: unknown opcode {code:#04x}") from None
+    used = op.opcode << OPCODE_LSB
+    values = {}
+    for field in op.fields:
+        values[field.name] = (word >> field.lsb) & field.mask
+        used |= field.mask << field.lsb
+    if word & ~used & ((1 << INSTR_BITS) - 1):
+        raise EncodingError(f"word {word:#010x}: reserved bits set for {op.mnemonic}")
+    try:
+        return encode(op.mnemonic, **values)
+    except EncodingError as error:
+        raise EncodingError(f"word {word:#010x}: {error}") from None
+
+
+# Floorplan ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Slice:
+    """A functional slice at a position of the floorplan (0 = westmost)."""
+    name: str
+    kind: SliceKind
+    position: int
+    has_queue: bool
+
+
+def floorplan(config):
+    """Slices west to east: MXM, SXM, MEM_W(n-1)..MEM_W0, VXM, MEM_E0..MEM_E(n-1), SXM, MXM.
+
+    The MXM and SXM positions are stream-register stages already, so adding those slices
+    later does not change any hop count. Only MEM and VXM slices have queues in ISA v1.
+    """
+    n = config.mem_slices
+    names = (["MXM_W", "SXM_W"] + [f"MEM_W{i}" for i in reversed(range(n))] + ["VXM"]
+             + [f"MEM_E{i}" for i in range(n)] + ["SXM_E", "MXM_E"])
+    slices = []
+    for position, name in enumerate(names):
+        kind = SliceKind[name.split("_")[0]]
+        slices.append(Slice(name, kind, position, kind in (SliceKind.MEM, SliceKind.VXM)))
+    return tuple(slices)
+
+
+def queues(config):
+    """The slices that have an instruction queue, west to east (the queue numbering)."""
+    return tuple(s for s in floorplan(config) if s.has_queue)
+
+
+def mem_slices(config):
+    """MEM slices west to east (the memory numbering used by images and the host port)."""
+    return tuple(s for s in floorplan(config) if s.kind == SliceKind.MEM)
+
+
+def unit_of(slice_):
+    return {SliceKind.MEM: Unit.MEM, SliceKind.VXM: Unit.VXM}[slice_.kind]
