@@ -110,11 +110,13 @@ class Config:
 
 CONFIGS = {
     # Small enough to simulate quickly in Verilator and in Amaranth's simulator.
+    # Four MEM slices per hemisphere is the fewest that can feed an int32 operand (4 byte
+    # streams, one read per slice per cycle) to the VXM in one cycle and store its result.
     "default": Config(name="default", superlanes=2, lanes_per_superlane=4, streams=8,
-                      mem_slices=2, mem_words=64, mxm_size=4, queue_depth=128),
+                      mem_slices=4, mem_words=64, mxm_size=4, queue_depth=128),
     # A little wider: four superlanes and more MEM, still quick in Verilator.
     "medium": Config(name="medium", superlanes=4, lanes_per_superlane=4, streams=8,
-                     mem_slices=4, mem_words=128, mxm_size=4, queue_depth=256),
+                     mem_slices=8, mem_words=128, mxm_size=4, queue_depth=256),
     # The real chip's figures (Abts et al., ISCA 2020): 20 x 16 lanes, 32 + 32 streams,
     # 44 MEM slices per hemisphere of 8192 words x 320 bytes (2.5 MiB), 320 x 320 MXM, 900 MHz.
     "groq": Config(name="groq", superlanes=20, lanes_per_superlane=16, streams=32,

@@ -1,0 +1,211 @@
+"""Cycle-exact golden model of the whole chip: the executable form of docs/architecture.md.
+
+The model holds every stream register of every position, every MEM slice's SRAM and every
+slice's instruction queue, and steps them one clock cycle at a time:
+
+1. each queue (:class:`opentsp.sim.icu.Queue`) issues at most one instruction to superlane 0;
+   superlane ``k`` executes it ``k`` cycles later (the stagger);
+2. executing instructions read their stream operands from their slice's input registers and
+   the SRAM as it is at the start of the cycle, and schedule their effects: a stream write at
+   the end of cycle ``t + latency``, a memory write at the end of cycle ``t + commit``;
+3. at the end of the cycle every stream register takes its upstream neighbour's value, then the
+   stream writes and memory commits due in this cycle land.
+
+One function per unit executes an instruction (``_exec_read``, ``_exec_write``, ``_exec_vxm``);
+the MXM and SXM add theirs to ``_EXECUTORS``.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from opentsp import isa
+from opentsp.sim import alu
+from opentsp.sim.icu import Queue
+
+__all__ = ["Model", "Result", "TraceRecord", "CycleLimitError", "run"]
+
+E, W = int(isa.Dir.E), int(isa.Dir.W)
+
+
+class CycleLimitError(RuntimeError):
+    """The program did not finish within the cycle limit."""
+
+
+@dataclass
+class TraceRecord:
+    """What happened in one cycle: instructions issued (superlane 0) and, if asked for, the
+    stream registers at the end of the cycle (shape ``(2, positions, streams, lanes)``)."""
+    cycle: int
+    issued: list            # (slice name, Instr)
+    streams: np.ndarray | None = None
+
+    def __str__(self):
+        text = "; ".join(f"{name}: {instr}" for name, instr in self.issued)
+        return f"{self.cycle:>8}  {text}"
+
+
+@dataclass
+class Result:
+    """Outcome of a run.
+
+    ``memories`` has shape ``(2 * mem_slices, mem_words, lanes)``, memory numbering of
+    :func:`opentsp.isa.mem_slices`.
+    """
+    config: object
+    cycles: int
+    memories: np.ndarray
+    trace: list = field(default_factory=list)
+
+    def memory(self, name):
+        names = [s.name for s in isa.mem_slices(self.config)]
+        return self.memories[names.index(name)]
+
+
+class Model:
+    """The golden model of one chip running one firmware image.
+
+    Parameters
+    ----------
+    image : opentsp.firmware.image.Image
+        Queues and initial memory contents (built for ``image.config``).
+    trace : bool or "streams"
+        Record a :class:`TraceRecord` per cycle; ``"streams"`` also snapshots the registers.
+    max_cycles : int
+        Stop with :class:`CycleLimitError` if the program has not finished by then.
+    """
+
+    def __init__(self, image, *, trace=False, max_cycles=10_000_000):
+        config = self.config = image.config
+        self._trace_mode = trace
+        self.max_cycles = max_cycles
+        self.slices = isa.floorplan(config)
+        self.positions = len(self.slices)
+        self.queue_slices = isa.queues(config)
+        self._mem_index = {s.name: i for i, s in enumerate(isa.mem_slices(config))}
+        shape = (2, self.positions, config.streams, config.superlanes, config.lanes_per_superlane)
+        self.streams = np.zeros(shape, dtype=np.uint8)
+        self.memories = np.zeros((len(self._mem_index), config.mem_words, config.superlanes,
+                                  config.lanes_per_superlane), dtype=np.uint8)
+        for (mem, addr), data in image.data.items():
+            self.memories[mem, addr] = np.asarray(data, dtype=np.uint8).reshape(
+                config.superlanes, config.lanes_per_superlane)
+        self.queues = [Queue(program) for program in image.queues]
+        self.cycle = 0
+        self._executing = defaultdict(list)     # cycle -> [(slice, instr, superlane)]
+        self._stream_writes = defaultdict(list)  # cycle -> [(dir, pos, stream, superlane, value)]
+        self._commits = defaultdict(list)        # cycle -> [(mem, addr, superlane, value)]
+        self.trace = []
+        self.end_cycle = None
+
+    # Stream access -------------------------------------------------------------------------
+
+    def _input(self, position, direction, stream, superlane):
+        """The value at ``position``'s input: the upstream neighbour's output register."""
+        upstream = position - 1 if direction == E else position + 1
+        if stream >= self.config.streams or not 0 <= upstream < self.positions:
+            return np.zeros(self.config.lanes_per_superlane, dtype=np.uint8)
+        return self.streams[direction, upstream, stream, superlane].copy()
+
+    def _write_stream(self, when, slice_, direction, stream, superlane, value):
+        if stream < self.config.streams:
+            self._stream_writes[when].append(
+                (direction, slice_.position, stream, superlane, value))
+
+    # Executors, one per unit ----------------------------------------------------------------
+
+    def _exec_read(self, slice_, instr, superlane):
+        direction, (stream,) = instr.group("s")
+        addr = instr["addr"] % self.config.mem_words
+        value = self.memories[self._mem_index[slice_.name], addr, superlane].copy()
+        self._write_stream(self.cycle + instr.op.latency, slice_, direction, stream, superlane,
+                           value)
+
+    def _exec_write(self, slice_, instr, superlane):
+        direction, (stream,) = instr.group("s")
+        addr = instr["addr"] % self.config.mem_words
+        value = self._input(slice_.position, direction, stream, superlane)
+        self._commits[self.cycle + instr.op.commit].append(
+            (self._mem_index[slice_.name], addr, superlane, value))
+
+    def _exec_vxm(self, slice_, instr, superlane):
+        operands = []
+        for name in instr.op.reads:
+            direction, ids = instr.group(name)
+            operands.append(np.stack([self._input(slice_.position, direction, s, superlane)
+                                      for s in ids]))
+        result = alu.execute(instr.op.mnemonic, instr.dtype, instr.rtype, *operands)
+        direction, ids = instr.group("dst")
+        for plane, stream in zip(result, ids, strict=True):
+            self._write_stream(self.cycle + instr.op.latency, slice_, direction, stream,
+                               superlane, plane)
+
+    _EXECUTORS = {"read": _exec_read, "write": _exec_write}
+    _EXECUTORS.update(dict.fromkeys(isa.VXM_FUNCS, _exec_vxm))
+
+    # The clock ------------------------------------------------------------------------------
+
+    @property
+    def done(self):
+        return self.end_cycle is not None and self.cycle >= self.total_cycles
+
+    @property
+    def total_cycles(self):
+        """``E + superlanes - 1 + DRAIN`` once every queue has reached its ``end``."""
+        if self.end_cycle is None:
+            return None
+        return self.end_cycle + self.config.superlanes - 1 + isa.DRAIN
+
+    def step(self):
+        """Run one clock cycle."""
+        t = self.cycle
+        if t >= self.max_cycles:
+            raise CycleLimitError(f"program did not finish within {self.max_cycles} cycles")
+        issued = []
+        for slice_, queue in zip(self.queue_slices, self.queues, strict=True):
+            instr = queue.step()
+            if instr is not None:
+                issued.append((slice_.name, instr))
+                for k in range(self.config.superlanes):
+                    self._executing[t + k].append((slice_, instr, k))
+        if self.end_cycle is None and all(q.ended for q in self.queues):
+            self.end_cycle = max(q.end_cycle for q in self.queues)
+
+        for slice_, instr, superlane in self._executing.pop(t, ()):
+            self._EXECUTORS[instr.op.mnemonic](self, slice_, instr, superlane)
+
+        # End of cycle: every register takes its upstream neighbour's value, then writes land.
+        streams = self.streams
+        streams[E, 1:] = streams[E, :-1].copy()
+        streams[E, 0] = 0
+        streams[W, :-1] = streams[W, 1:].copy()
+        streams[W, -1] = 0
+        landed = set()
+        for direction, position, stream, superlane, value in self._stream_writes.pop(t, ()):
+            key = (direction, position, stream, superlane)
+            if key in landed:   # impossible in ISA v1: one latency per producing slice
+                raise AssertionError(f"two writes to stream register {key} in cycle {t}")
+            landed.add(key)
+            streams[direction, position, stream, superlane] = value
+        for mem, addr, superlane, value in self._commits.pop(t, ()):
+            self.memories[mem, addr, superlane] = value
+
+        if self._trace_mode:
+            snapshot = None
+            if self._trace_mode == "streams":
+                snapshot = streams.reshape(*streams.shape[:3], -1).copy()
+            self.trace.append(TraceRecord(t, issued, snapshot))
+        self.cycle += 1
+
+    def run(self):
+        """Run to the end of the program and return a :class:`Result`."""
+        while not self.done:
+            self.step()
+        memories = self.memories.reshape(self.memories.shape[0], self.config.mem_words, -1)
+        return Result(self.config, self.total_cycles, memories.copy(), self.trace)
+
+
+def run(image, **kwargs):
+    """Run ``image`` on the golden model; see :class:`Model` for the options."""
+    return Model(image, **kwargs).run()

@@ -1,0 +1,225 @@
+"""Golden model: stream timing, every implemented instruction, stagger, cycle count."""
+
+import numpy as np
+import pytest
+
+from opentsp import isa
+from opentsp.config import CONFIGS
+from opentsp.sim import alu
+from opentsp.sim.model import CycleLimitError, Model, run
+
+CFG = CONFIGS["default"]
+E, W = isa.Dir.E, isa.Dir.W
+POS = {s.name: s.position for s in isa.floorplan(CFG)}
+MEMS = [s.name for s in isa.mem_slices(CFG)]
+
+
+def make_image(programs, data=None, config=CFG):
+    """An image from {slice name: [(mnemonic, fields)...]} and {(slice, addr): bytes}."""
+    queues = []
+    for slice_ in isa.queues(config):
+        program = [isa.encode(name, **fields) for name, fields in programs.get(slice_.name, [])]
+        queues.append(program + [isa.encode("end")])
+    mems = [s.name for s in isa.mem_slices(config)]
+    records = {(mems.index(name), addr): np.asarray(value, dtype=np.uint8)
+               for (name, addr), value in (data or {}).items()}
+    from types import SimpleNamespace  # TODO: firmware.image.Image
+    return SimpleNamespace(config=config, queues=queues, data=records)
+
+
+def s(direction, stream):
+    return isa.StreamRef(direction, stream)
+
+
+def vec(values, config=CFG):
+    return np.asarray(values, dtype=np.int64).astype(np.uint8) if len(values) == config.lanes \
+        else np.resize(np.asarray(values, dtype=np.int64).astype(np.uint8), config.lanes)
+
+
+def test_value_moves_one_hop_per_cycle_east_until_the_edge():
+    value = vec(range(1, 9))
+    image = make_image({"MEM_W1": [("nop", {"count": 3}), ("read", {"s": s(E, 2), "addr": 7})],
+                        "VXM": [("nop", {"count": 20})]},
+                       {("MEM_W1", 7): value})
+    result = Model(image, trace="streams").run()
+    trace = result.trace
+    issue = 3
+    # Superlane 0's lanes at every position p >= MEM_W1 one cycle per hop after issue + L.
+    p0 = POS["MEM_W1"]
+    for record in trace:
+        regs = record.streams[int(E), :, 2]
+        for p in range(len(POS)):
+            hop_cycle = issue + isa.MEM_READ_LATENCY + (p - p0)
+            expect = value[:4] if p >= p0 and record.cycle == hop_cycle else 0
+            assert np.array_equal(regs[p, :4], np.broadcast_to(expect, 4)), (record.cycle, p)
+    assert len(trace) == result.cycles == 20 + CFG.superlanes - 1 + isa.DRAIN  # VXM ends last
+
+
+def test_superlane_k_runs_k_cycles_later():
+    value = vec(range(10, 18))
+    image = make_image({"MEM_E1": [("read", {"s": s(W, 0), "addr": 0})],
+                        "VXM": [("nop", {"count": 30})]},
+                       {("MEM_E1", 0): value})
+    trace = Model(image, trace="streams").run().trace
+    p0 = POS["MEM_E1"]
+    lps = CFG.lanes_per_superlane
+    for k in range(CFG.superlanes):
+        lanes = slice(k * lps, (k + 1) * lps)
+        for hops in range(p0 + 1):
+            cycle = 0 + isa.MEM_READ_LATENCY + k + hops
+            assert np.array_equal(trace[cycle].streams[int(W), p0 - hops, 0, lanes], value[lanes])
+            assert not trace[cycle - 1].streams[int(W), p0 - hops, 0, lanes].any()
+
+
+def test_write_reads_its_input_at_issue_and_commits_one_cycle_later():
+    value = vec([5, 6, 7, 8, 9, 10, 11, 12])
+    # MEM_W0 reads at 0 -> readable at MEM_E0 (2 hops) at 0 + 1 + 2 = 3.
+    programs = {
+        "MEM_W0": [("read", {"s": s(E, 1), "addr": 3})],
+        "MEM_E0": [("nop", {"count": 3}), ("write", {"addr": 9, "s": s(E, 1)}),
+                   ("write", {"addr": 10, "s": s(E, 1)})],
+    }
+    result = run(make_image(programs, {("MEM_W0", 3): value}))
+    assert np.array_equal(result.memory("MEM_E0")[9], value)
+    assert not result.memory("MEM_E0")[10].any()     # one cycle late: the value has passed
+
+
+def test_overwrite_replaces_the_value_downstream():
+    # MEM_W1's value reaches MEM_W0's input in cycle 2; MEM_W0 writes the same stream at the
+    # end of cycle 2 (read at 1, L = 1), so only MEM_W0's value travels on to MEM_E0.
+    programs = {
+        "MEM_W1": [("read", {"s": s(E, 0), "addr": 0})],
+        "MEM_W0": [("nop", {"count": 1}), ("read", {"s": s(E, 0), "addr": 1})],
+        "MEM_E0": [("nop", {"count": 4}), ("write", {"addr": 0, "s": s(E, 0)})],
+    }
+    data = {("MEM_W1", 0): vec([1] * 8), ("MEM_W0", 1): vec([2] * 8)}
+    result = run(make_image(programs, data))
+    assert np.array_equal(result.memory("MEM_E0")[0], vec([2] * 8))
+
+
+def test_read_sees_old_word_when_a_write_commits_in_the_same_cycle():
+    programs = {
+        "MEM_W1": [("read", {"s": s(E, 0), "addr": 4})],        # at MEM_W0 (1 hop) in cycle 2
+        "MEM_W0": [("nop", {"count": 2}), ("write", {"addr": 6, "s": s(E, 0)}),
+                   ("read", {"s": s(E, 1), "addr": 6}),          # commit lands end of 3
+                   ("read", {"s": s(E, 2), "addr": 6})],
+        "MEM_E0": [("nop", {"count": 6}), ("write", {"addr": 0, "s": s(E, 1)}),
+                   ("write", {"addr": 1, "s": s(E, 2)})],
+    }
+    data = {("MEM_W1", 4): vec([9] * 8), ("MEM_W0", 6): vec([3] * 8)}
+    result = run(make_image(programs, data))
+    assert np.array_equal(result.memory("MEM_E0")[0], vec([3] * 8))   # old word
+    assert np.array_equal(result.memory("MEM_E0")[1], vec([9] * 8))   # new word
+
+
+@pytest.mark.parametrize("func", isa.VXM_FUNCS)
+@pytest.mark.parametrize("dtype", [isa.DType.I8, isa.DType.I16, isa.DType.I32])
+def test_vxm_ops_match_numpy(func, dtype):
+    rng = np.random.default_rng(hash((func, dtype)) & 0xFFFF)
+    info = np.iinfo(alu.NP_DTYPE[dtype])
+    extremes = [info.min, info.max, 0, -1, 1, info.min + 1, info.max - 1, 2]
+    a = np.array(extremes[:CFG.lanes], dtype=alu.NP_DTYPE[dtype])
+    b = rng.integers(info.min, info.max, CFG.lanes, endpoint=True).astype(alu.NP_DTYPE[dtype])
+    rtype = {isa.DType.I8: isa.DType.I32, isa.DType.I16: isa.DType.I8,
+             isa.DType.I32: isa.DType.I8}[dtype] if func == "cvt" else dtype
+    got = alu.unpack(run_vxm_chip(func, dtype, rtype, a, None if func in ("relu", "cvt")
+                                  else b), rtype)
+    wide = a.astype(np.int64)
+    expect = {
+        "add": wide + b, "sub": wide - b, "mul": wide * b, "min": np.minimum(wide, b),
+        "max": np.maximum(wide, b), "relu": np.maximum(wide, 0),
+        "cvt": np.clip(wide, *(lambda i: (i.min, i.max))(np.iinfo(alu.NP_DTYPE[rtype]))),
+    }[func]
+    bits = 8 * rtype.bytes
+    expect = ((expect + (1 << (bits - 1))) % (1 << bits)) - (1 << (bits - 1))
+    assert np.array_equal(got.astype(np.int64), expect), (got, expect)
+
+
+def timed(events):
+    """Queue programs from {slice: [(cycle, mnemonic, fields)]}: nops fill the gaps."""
+    programs = {}
+    for name, items in events.items():
+        program, slot = [], 0
+        for cycle, mnemonic, fields in sorted(items, key=lambda item: item[0]):
+            assert cycle >= slot, (name, cycle, slot)
+            if cycle > slot:
+                program.append(("nop", {"count": cycle - slot}))
+            program.append((mnemonic, fields))
+            slot = cycle + 1
+        programs[name] = program
+    return programs
+
+
+def run_vxm_chip(func, dtype, rtype, a, b, config=CFG):
+    """One VXM op on the golden model. Byte i of operand a lives in MEM_Wi and travels on
+    eastward stream i, byte i of b in MEM_Ei on westward stream i; all bytes reach the VXM in
+    cycle T. The result leaves on eastward streams 4.. and MEM_Ei stores its byte i."""
+    pos = {sl.name: sl.position for sl in isa.floorplan(config)}
+    mems = [sl.name for sl in isa.mem_slices(config)]
+    target = 8
+    events = {name: [] for name in mems}
+    data = {}
+    operands = [("a", alu.pack(a, dtype), E, "MEM_W")]
+    if b is not None:
+        operands.append(("b", alu.pack(b, dtype), W, "MEM_E"))
+    for _, planes, direction, prefix in operands:
+        for i, plane in enumerate(planes):
+            name = f"{prefix}{i}"
+            data[(name, 16 + i)] = plane
+            hops = abs(pos["VXM"] - pos[name])
+            events[name].append((target - isa.MEM_READ_LATENCY - hops, "read",
+                                 {"s": s(direction, i), "addr": 16 + i}))
+    fields = {"dtype": dtype, "dst": s(E, 4), "a": s(E, 0)}
+    if b is not None:
+        fields["b"] = s(W, 0)
+    if func == "cvt":
+        fields["rtype"] = rtype
+    events["VXM"] = [(target, func, fields)]
+    for i in range(rtype.bytes):
+        name = f"MEM_E{i}"
+        hops = pos[name] - pos["VXM"]
+        events[name].append((target + isa.VXM_LATENCY + hops, "write",
+                             {"addr": 32, "s": s(E, 4 + i)}))
+    result = run(make_image(timed(events), data, config))
+    planes = np.stack([result.memory(f"MEM_E{i}")[32] for i in range(rtype.bytes)])
+    return planes
+
+
+def test_groq_configuration_runs_a_small_program():
+    groq = CONFIGS["groq"]
+    value = (np.arange(groq.lanes) * 7).astype(np.uint8)
+    # MEM_W43 -> MEM_E43 crosses the whole chip: 44 + 44 hops.
+    pos = {sl.name: sl.position for sl in isa.floorplan(groq)}
+    hops = pos["MEM_E43"] - pos["MEM_W43"]
+    image = make_image({"MEM_W43": [("read", {"s": s(E, 31), "addr": 8191})],
+                        "MEM_E43": [("nop", {"count": 1 + hops}),
+                                    ("write", {"addr": 4096, "s": s(E, 31)})]},
+                       {("MEM_W43", 8191): value}, config=groq)
+    result = run(image)
+    assert np.array_equal(result.memory("MEM_E43")[4096], value)
+    assert result.cycles == 1 + hops + 1 + groq.superlanes - 1 + isa.DRAIN
+
+
+def test_cycle_limit_stops_a_long_program():
+    image = make_image({"VXM": [("nop", {"count": 65535})]})
+    with pytest.raises(CycleLimitError, match="did not finish within 1000 cycles"):
+        run(image, max_cycles=1000)
+
+
+def test_repeat_streams_a_vector_every_d_cycles():
+    # MEM_W0 reads word 0 at cycles 0, 3, 6; MEM_E0 (2 hops) writes at 3, 6, 9 into 0, 1, 2 with
+    # a repeat whose address does not change, so only the timing is exercised.
+    programs = {
+        "MEM_W0": [("read", {"s": s(E, 3), "addr": 0}), ("repeat", {"n": 2, "d": 3})],
+        "MEM_E0": [("nop", {"count": 3}), ("write", {"addr": 5, "s": s(E, 3)}),
+                   ("repeat", {"n": 2, "d": 3})],
+    }
+    model = Model(make_image(programs, {("MEM_W0", 0): vec([4] * 8)}), trace=True)
+    result = model.run()
+    issued = [(r.cycle, name, str(instr)) for r in result.trace for name, instr in r.issued]
+    assert issued == [(0, "MEM_W0", "read e3, 0"), (3, "MEM_W0", "read e3, 0"),
+                      (3, "MEM_E0", "write 5, e3"), (6, "MEM_W0", "read e3, 0"),
+                      (6, "MEM_E0", "write 5, e3"), (9, "MEM_E0", "write 5, e3")]
+    assert np.array_equal(result.memory("MEM_E0")[5], vec([4] * 8))
+    # END of MEM_E0 is in slot 3 + 1 + 6 = 10.
+    assert result.cycles == 10 + CFG.superlanes - 1 + isa.DRAIN
