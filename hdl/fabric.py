@@ -1,0 +1,84 @@
+"""The stream fabric: every position's eastward and westward output stream registers."""
+
+from amaranth.hdl import Module
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from opentsp import isa
+from opentsp.config import Config
+
+from .layouts import bundle_layout, mask_layout
+
+__all__ = ["StreamFabric"]
+
+
+class StreamFabric(wiring.Component):
+    """Output stream registers ``E[p][s]`` and ``W[p][s]`` of every floorplan position.
+
+    Every cycle, for each position ``p``, stream ``s`` and superlane ``k``::
+
+        E[p][s][k] <= e_we[p][s][k] ? e_wdata[p][s][k] : E[p-1][s][k]     (E[-1] = 0)
+        W[p][s][k] <= w_we[p][s][k] ? w_wdata[p][s][k] : W[p+1][s][k]     (W[P] = 0)
+
+    so a value moves one position per cycle and a write replaces the value arriving from
+    upstream. The slice at ``q`` reads ``e[q-1]`` and ``w[q+1]``. Positions without a slice
+    (MXM, SXM in ISA v1) have their write enables tied to zero and are pass-through stages.
+
+    Parameters
+    ----------
+    config : Config
+        Chip parameters; the number of positions is ``len(isa.floorplan(config))``.
+
+    Attributes
+    ----------
+    clear : In(1)
+        Soft reset: every stream register is zero after a cycle with ``clear`` high.
+    e_we, w_we : In(ArrayLayout(mask, positions))
+        Per position, stream and superlane: load the slice's value instead of the upstream one.
+    e_wdata, w_wdata : In(ArrayLayout(bundle, positions))
+        Values written by each position's slice.
+    e, w : Out(ArrayLayout(bundle, positions))
+        The registers themselves (latency 1 from ``*_we``/``*_wdata`` and from upstream).
+    """
+
+    def __init__(self, config):
+        if not isinstance(config, Config):
+            raise TypeError(f"config must be a Config, not {config!r}")
+        self._config = config
+        self._positions = len(isa.floorplan(config))
+        bundles = data.ArrayLayout(bundle_layout(config), self._positions)
+        masks = data.ArrayLayout(mask_layout(config), self._positions)
+        super().__init__({
+            "clear": In(1),
+            "e_we": In(masks), "w_we": In(masks),
+            "e_wdata": In(bundles), "w_wdata": In(bundles),
+            "e": Out(bundles), "w": Out(bundles),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    @property
+    def positions(self):
+        return self._positions
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        last = self._positions - 1
+        for p in range(self._positions):
+            for s in range(cfg.streams):
+                for k in range(cfg.superlanes):
+                    for reg, we, wdata, up in (
+                        (self.e, self.e_we, self.e_wdata, self.e[p - 1] if p > 0 else None),
+                        (self.w, self.w_we, self.w_wdata, self.w[p + 1] if p < last else None),
+                    ):
+                        upstream = up[s][k] if up is not None else 0
+                        with m.If(self.clear):
+                            m.d.sync += reg[p][s][k].eq(0)
+                        with m.Elif(we[p][s][k]):
+                            m.d.sync += reg[p][s][k].eq(wdata[p][s][k])
+                        with m.Else():
+                            m.d.sync += reg[p][s][k].eq(upstream)
+        return m

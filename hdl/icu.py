@@ -1,0 +1,138 @@
+"""Instruction control unit: one slice's instruction queue and its issue logic."""
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from opentsp import isa
+
+from .layouts import is_op, op_layout
+
+__all__ = ["InstructionQueue"]
+
+
+class InstructionQueue(wiring.Component):
+    """One queue: instruction memory plus the slot sequencer of ``opentsp.sim.icu.Queue``.
+
+    The queue holds ``depth`` 32-bit words, written by the host through ``w_*`` while the chip
+    is not running. The memory has a synchronous read port addressed with the *next* program
+    counter, so the word of slot ``t`` is on the read port in cycle ``t`` (prefetch); while
+    ``run`` is low it reads index 0, so that cycle 0 (the first cycle with ``run`` high, after a
+    cycle with ``clear``) finds the first instruction.
+
+    Per cycle with ``run`` high (exactly ``Queue.step()``):
+
+    * ``nop N``: ``N`` slots, nothing issued;
+    * ``repeat n, d``: ``n*d`` slots; in slot ``d-1 + k*d`` the last issued instruction is
+      issued again (nothing if none has issued since ``clear``);
+    * ``end``: ``ending`` is high in this slot, ``ended`` from the next cycle on; nothing more
+      issues until ``clear``;
+    * anything else issues in its one slot.
+
+    ``issue_valid``/``issue_word`` are combinational in the issue cycle (latency 0).
+
+    Parameters
+    ----------
+    depth : int
+        Words in the queue (a power of two).
+
+    Attributes
+    ----------
+    w_en, w_addr, w_data : In
+        Host write port (one word per cycle, written at the end of the cycle).
+    run : In(1)
+        The chip is running: advance one slot this cycle.
+    clear : In(1)
+        Soft reset of the sequencer (program counter, counters, last instruction, ended); the
+        queue contents are kept.
+    issue_valid, issue_word : Out
+        The instruction issued this cycle (to superlane 0).
+    ending : Out(1)
+        This cycle is the queue's ``end`` slot.
+    ended : Out(1)
+        The queue passed its ``end`` slot in an earlier cycle.
+    """
+
+    def __init__(self, depth):
+        if not isinstance(depth, int) or depth < 1 or depth & (depth - 1):
+            raise ValueError(f"depth must be a power of two, not {depth!r}")
+        self._depth = depth
+        self._index_bits = max(depth.bit_length() - 1, 1)
+        super().__init__({
+            "w_en": In(1),
+            "w_addr": In(unsigned(self._index_bits)),
+            "w_data": In(unsigned(isa.INSTR_BITS)),
+            "run": In(1),
+            "clear": In(1),
+            "issue_valid": Out(1),
+            "issue_word": Out(unsigned(isa.INSTR_BITS)),
+            "ending": Out(1),
+            "ended": Out(1),
+        })
+
+    @property
+    def depth(self):
+        return self._depth
+
+    def elaborate(self, platform):
+        m = Module()
+        nop = isa.OPS_BY_NAME["nop"]
+        repeat = isa.OPS_BY_NAME["repeat"]
+
+        m.submodules.mem = mem = memory.Memory(shape=unsigned(isa.INSTR_BITS),
+                                                depth=self._depth, init=[])
+        wp = mem.write_port()
+        rp = mem.read_port()
+        m.d.comb += [wp.en.eq(self.w_en), wp.addr.eq(self.w_addr), wp.data.eq(self.w_data)]
+
+        word = rp.data
+        as_nop = op_layout(nop)(word)
+        as_repeat = op_layout(repeat)(word)
+
+        pc = Signal(unsigned(self._index_bits))
+        count = Signal(unsigned(max(nop.field("count").width, repeat.field("n").width)))
+        phase = Signal(unsigned(repeat.field("d").width))
+        last = Signal(unsigned(isa.INSTR_BITS))
+        last_valid = Signal()
+        ended = Signal()
+
+        advance = Signal()      # last slot of the current instruction
+        next_count = Signal.like(count)
+        next_phase = Signal.like(phase)
+        m.d.comb += [next_count.eq(count), next_phase.eq(phase)]
+
+        with m.If(self.run & ~ended):
+            with m.If(is_op(word, "end")):
+                m.d.comb += self.ending.eq(1)
+            with m.Elif(is_op(word, "nop")):
+                # count + 1 >= N rather than == N: a (forbidden) nop 0 takes one slot
+                with m.If(count + 1 >= as_nop.count):
+                    m.d.comb += [advance.eq(1), next_count.eq(0)]
+                with m.Else():
+                    m.d.comb += next_count.eq(count + 1)
+            with m.Elif(is_op(word, "repeat")):
+                with m.If(phase == as_repeat.d - 1):
+                    m.d.comb += [self.issue_valid.eq(last_valid), self.issue_word.eq(last),
+                                 next_phase.eq(0)]
+                    with m.If(count + 1 >= as_repeat.n):
+                        m.d.comb += [advance.eq(1), next_count.eq(0)]
+                    with m.Else():
+                        m.d.comb += next_count.eq(count + 1)
+                with m.Else():
+                    m.d.comb += next_phase.eq(phase + 1)
+            with m.Else():
+                m.d.comb += [self.issue_valid.eq(1), self.issue_word.eq(word), advance.eq(1)]
+
+        next_pc = Mux(advance, pc + 1, pc)
+        m.d.comb += [rp.addr.eq(Mux(self.run, next_pc, 0)), self.ended.eq(ended)]
+
+        with m.If(self.clear):
+            m.d.sync += [pc.eq(0), count.eq(0), phase.eq(0), last.eq(0), last_valid.eq(0),
+                         ended.eq(0)]
+        with m.Elif(self.run):
+            m.d.sync += [pc.eq(next_pc), count.eq(next_count), phase.eq(next_phase)]
+            with m.If(self.ending):
+                m.d.sync += ended.eq(1)
+            with m.If(self.issue_valid):
+                m.d.sync += [last.eq(self.issue_word), last_valid.eq(1)]
+        return m
