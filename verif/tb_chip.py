@@ -1,0 +1,238 @@
+"""cocotb testbench of the whole chip (``tsp_top``), in the shape of cocotb's matrix_multiplier
+example: a :class:`HostDriver` drives the host port, a :class:`RunMonitor` measures the run,
+the :class:`GoldenModel` predicts, and a :class:`Scoreboard` compares memories bit for bit and
+the cycle count exactly.
+
+The job (which images, which configuration, where to put the results) comes from the JSON file
+named by ``OPENTSP_JOB``, written by :func:`opentsp.verif.runner.run_images`. One cocotb test
+runs per image; the chip is reset through the host port between them, so one Verilated build
+serves every program.
+"""
+
+import json
+import os
+import time
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
+
+from opentsp import hostmap, isa
+from opentsp.config import get_config
+from opentsp.firmware.image import Image
+from opentsp.sim.model import run as golden_run
+
+CLOCK_NS = 10
+
+
+def _job():
+    path = os.environ.get("OPENTSP_JOB")
+    if not path:
+        return {"config": "default", "programs": [], "results": None, "max_cycles": 0}
+    with open(path) as file:
+        return json.load(file)
+
+
+JOB = _job()
+
+
+class HostDriver:
+    """Drives the host port: word writes and reads, image loading, start and memory readback.
+
+    The driver changes inputs just after a rising edge; the chip samples them at the next one.
+    """
+
+    def __init__(self, dut, config):
+        self.dut = dut
+        self.config = config
+        self.chunks = hostmap.chunks_per_superlane(config)
+        self.mems = len(isa.mem_slices(config))
+        self.shadow = None      # what the RTL memories hold, once known
+
+    async def idle(self):
+        self.dut.host_wen.value = 0
+        self.dut.host_ren.value = 0
+        self.dut.host_addr.value = 0
+        self.dut.host_wdata.value = 0
+
+    async def write(self, addr, data):
+        self.dut.host_addr.value = addr
+        self.dut.host_wdata.value = data
+        self.dut.host_wen.value = 1
+        await RisingEdge(self.dut.clk)
+        self.dut.host_wen.value = 0
+
+    async def read_many(self, addrs):
+        """Read addresses one after another; each read's data is valid the cycle after its
+        strobe, with ``host_rvalid`` high."""
+        values = []
+        for addr in addrs:
+            self.dut.host_addr.value = addr
+            self.dut.host_ren.value = 1
+            await RisingEdge(self.dut.clk)
+            self.dut.host_ren.value = 0
+            await ReadOnly()
+            assert int(self.dut.host_rvalid.value) == 1, f"host_rvalid low after reading {addr:#x}"
+            values.append(int(self.dut.host_rdata.value))
+            await RisingEdge(self.dut.clk)
+        return values
+
+    async def read(self, addr):
+        return (await self.read_many([addr]))[0]
+
+    def _chunk_words(self, vector):
+        """One memory word (``lanes`` bytes) as host chunks, in hostmap order."""
+        lps = self.config.lanes_per_superlane
+        out = []
+        for superlane in range(self.config.superlanes):
+            lanes = vector[superlane * lps:(superlane + 1) * lps]
+            for chunk in range(self.chunks):
+                part = bytes(lanes[4 * chunk:4 * chunk + 4])
+                out.append((superlane, chunk, int.from_bytes(part.ljust(4, b"\0"), "little")))
+        return out
+
+    async def load(self, image):
+        await self.write(hostmap.control_addr(hostmap.REG_CTRL), hostmap.CTRL_RESET)
+        for queue, program in enumerate(image.queues):
+            for index, instr in enumerate(program):
+                await self.write(hostmap.queue_addr(queue, index), instr.encode())
+        target = np.zeros((self.mems, self.config.mem_words, self.config.lanes), np.uint8)
+        for (mem, addr), data in image.data.items():
+            target[mem, addr] = data
+        for mem in range(self.mems):
+            for word in range(self.config.mem_words):
+                if self.shadow is not None and np.array_equal(self.shadow[mem, word],
+                                                              target[mem, word]):
+                    continue    # the RTL holds this word already: skip the write
+                for superlane, chunk, value in self._chunk_words(target[mem, word]):
+                    await self.write(hostmap.mem_addr(mem, word, superlane, chunk), value)
+        self.shadow = target
+
+    async def start(self):
+        await self.write(hostmap.control_addr(hostmap.REG_CTRL), hostmap.CTRL_START)
+
+    async def read_memories(self):
+        addrs, places = [], []
+        lps = self.config.lanes_per_superlane
+        for mem in range(self.mems):
+            for word in range(self.config.mem_words):
+                for superlane in range(self.config.superlanes):
+                    for chunk in range(self.chunks):
+                        addrs.append(hostmap.mem_addr(mem, word, superlane, chunk))
+                        places.append((mem, word, superlane * lps + 4 * chunk))
+        values = await self.read_many(addrs)
+        memories = np.zeros((self.mems, self.config.mem_words, self.config.lanes), np.uint8)
+        for (mem, word, lane), value in zip(places, values, strict=True):
+            width = min(4, lps - (lane % lps))
+            memories[mem, word, lane:lane + width] = list(value.to_bytes(4, "little")[:width])
+        self.shadow = memories.copy()
+        return memories
+
+
+class RunMonitor:
+    """Waits for ``done`` without stepping the clock from Python, and measures the run: cycles
+    from simulation time (independent of the chip's own counter) and wall-clock seconds."""
+
+    def __init__(self, dut):
+        self.dut = dut
+
+    async def wait_done(self, max_cycles):
+        start_ns = cocotb.simtime.get_sim_time("ns")
+        wall = time.perf_counter()
+        timeout = Timer(max_cycles * CLOCK_NS, "ns")
+        fired = await First(RisingEdge(self.dut.done), timeout)
+        seconds = time.perf_counter() - wall
+        if fired is timeout:
+            raise TimeoutError(f"program did not finish within {max_cycles} cycles")
+        elapsed = round((cocotb.simtime.get_sim_time("ns") - start_ns) / CLOCK_NS)
+        return elapsed, seconds
+
+
+class GoldenModel:
+    """The golden model's prediction for an image."""
+
+    def __init__(self, image, max_cycles):
+        self.result = golden_run(image, max_cycles=max_cycles)
+
+
+class Scoreboard:
+    """Compares the RTL's memories and cycle count with the golden model's."""
+
+    def __init__(self, config):
+        self.names = [s.name for s in isa.mem_slices(config)]
+        self.mismatches = []
+
+    def compare(self, expected, memories, cycles):
+        if cycles != expected.cycles:
+            self.mismatches.append(f"cycles: RTL {cycles}, golden {expected.cycles}")
+        diff = np.argwhere(expected.memories != memories)
+        for mem, word in sorted({(int(m), int(w)) for m, w, _ in diff})[:10]:
+            self.mismatches.append(
+                f"{self.names[mem]}[{word}]: RTL {memories[mem, word].tolist()}, "
+                f"golden {expected.memories[mem, word].tolist()}")
+        return not self.mismatches
+
+
+RESULTS = []
+_SHADOW = {}    # what the RTL memories hold after the previous program, to skip rewrites
+
+
+def _record(result):
+    RESULTS.append(result)
+    if JOB.get("results"):
+        with open(JOB["results"], "w") as file:
+            json.dump(RESULTS, file, indent=1)
+
+
+@cocotb.test()
+@cocotb.parametrize(program=[p["name"] for p in JOB["programs"]] or ["(none)"])
+async def run_firmware(dut, program):
+    """Load one image through the host port, run it, compare with the golden model."""
+    if program == "(none)":
+        raise AssertionError("no programs in the job (OPENTSP_JOB not set?)")
+    entry = next(p for p in JOB["programs"] if p["name"] == program)
+    config = get_config(JOB["config"])
+    max_cycles = JOB["max_cycles"]
+    image = Image.load(entry["image"], config)
+
+    cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
+    driver = HostDriver(dut, config)
+    driver.shadow = _SHADOW.get("memories")
+    await driver.idle()
+    dut.rst.value = 1
+    await RisingEdge(dut.clk)
+    await RisingEdge(dut.clk)
+    dut.rst.value = 0
+    await RisingEdge(dut.clk)
+    config_id = await driver.read(hostmap.control_addr(hostmap.REG_CONFIG))
+    assert config_id == int.from_bytes(config.hash[:4], "little"), \
+        f"the RTL was built for another configuration than {config.name!r}"
+
+    record = {"name": program, "cycles_rtl": None, "cycles_golden": None, "match": False,
+              "mismatches": [], "seconds": None, "error": None}
+    try:
+        expected = GoldenModel(image, max_cycles).result
+        record["cycles_golden"] = expected.cycles
+        await driver.load(image)
+        await driver.start()
+        elapsed, seconds = await RunMonitor(dut).wait_done(max_cycles)
+        await RisingEdge(dut.clk)
+        cycles = await driver.read(hostmap.control_addr(hostmap.REG_CYCLES))
+        status = await driver.read(hostmap.control_addr(hostmap.REG_STATUS))
+        assert status & hostmap.STATUS_DONE and not status & hostmap.STATUS_RUNNING, \
+            f"status {status:#x} after done"
+        # done rises at the edge that ends the last running cycle: counter and time agree.
+        assert elapsed == cycles, f"done after {elapsed} cycles, counter says {cycles}"
+        memories = await driver.read_memories()
+        _SHADOW["memories"] = driver.shadow
+        scoreboard = Scoreboard(config)
+        record.update(cycles_rtl=cycles, seconds=seconds,
+                      match=scoreboard.compare(expected, memories, cycles),
+                      mismatches=scoreboard.mismatches)
+    except Exception as error:      # recorded for the report, then re-raised for cocotb
+        record["error"] = f"{type(error).__name__}: {error}"
+        _record(record)
+        raise
+    _record(record)
+    assert record["match"], f"{program}: " + "; ".join(record["mismatches"])
