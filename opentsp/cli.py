@@ -1,5 +1,234 @@
-"""The `opentsp` command line."""
+"""The `opentsp` command line: assemble, disassemble, simulate, generate Verilog, run on RTL.
+
+Every subcommand takes ``--config NAME``. Errors print one line, ``opentsp: error: ...``, and
+exit with status 1; no output file is left behind.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from opentsp import isa
+from opentsp.config import CONFIGS, get_config
+
+__all__ = ["main"]
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line."""
+
+
+def _config(args):
+    try:
+        return get_config(args.config)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+
+
+def load_program(path, config, *, check=True):
+    """An :class:`~opentsp.firmware.image.Image` from a ``.s`` (assembled and checked) or a
+    ``.bin`` file."""
+    from opentsp.firmware.asm import assemble_file
+    from opentsp.firmware.checker import check_or_raise
+    from opentsp.firmware.image import Image
+
+    path = Path(path)
+    if not path.exists():
+        raise CliError(f"{path}: no such file")
+    if path.suffix == ".s":
+        program = assemble_file(path, config)
+        if check:
+            check_or_raise(program)
+        return program.image
+    return Image.load(path, config)
+
+
+def cmd_isa(args):
+    print(f"OpenTSP ISA version {isa.ISA_VERSION}: {isa.INSTR_BITS}-bit words, opcode in bits "
+          f"{isa.INSTR_BITS - 1}..{isa.OPCODE_LSB}")
+    print(f"{'mnemonic':<10}{'opcode':<8}{'unit':<6}{'latency':<9}{'commit':<8}fields")
+    for op in isa.OPS:
+        fields = " ".join(f"{f.name}[{f.lsb + f.width - 1}:{f.lsb}]" for f in op.fields)
+        latency = "-" if op.latency is None else op.latency
+        commit = "-" if op.commit is None else op.commit
+        print(f"{op.mnemonic:<10}{op.opcode:#04x}    {op.unit.name:<6}{latency!s:<9}"
+              f"{commit!s:<8}{fields}")
+        print(f"{'':<10}{op.doc}")
+    config = _config(args)
+    print(f"\nfloorplan of {config.name!r}, west to east:")
+    print("  " + " ".join(f"{s.position}:{s.name}" for s in isa.floorplan(config)))
+
+
+def cmd_asm(args):
+    from opentsp.firmware.asm import assemble_file
+    from opentsp.firmware.checker import check_or_raise
+
+    config = _config(args)
+    program = assemble_file(args.source, config)
+    if not args.no_check:
+        check_or_raise(program)
+    output = Path(args.output or Path(args.source).with_suffix(".bin"))
+    program.image.save(output)
+    sizes = [len(q) for q in program.image.queues]
+    print(f"{output}: {sum(sizes)} instructions in {len(sizes)} queues, "
+          f"{len(program.image.data)} data words, config {config.name}")
+
+
+def cmd_disasm(args):
+    from opentsp.firmware.disasm import disassemble
+    from opentsp.firmware.image import Image
+
+    config = _config(args)
+    text = disassemble(Image.load(args.image, config))
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+def _nonzero_words(result, limit):
+    lines = []
+    for slice_, memory in zip(isa.mem_slices(result.config), result.memories, strict=True):
+        for word in np.flatnonzero(memory.any(axis=1)):
+            lines.append(f"  {slice_.name}[{word}]: {memory[word].view(np.int8).tolist()}")
+    if len(lines) > limit:
+        lines = lines[:limit] + [f"  ... {len(lines) - limit} more"]
+    return lines
+
+
+def cmd_sim(args):
+    from opentsp.sim.model import run
+
+    config = _config(args)
+    image = load_program(args.program, config)
+    wall = time.perf_counter()
+    result = run(image, trace=bool(args.trace), max_cycles=args.max_cycles)
+    wall = time.perf_counter() - wall
+    if args.trace:
+        for record in result.trace:
+            if record.issued:
+                print(record)
+    print(f"config {config.name}: {result.cycles} cycles "
+          f"({result.cycles / config.clock_mhz:.3f} us at {config.clock_mhz:g} MHz), "
+          f"golden model {result.cycles / max(wall, 1e-9):,.0f} cycles/s")
+    print("non-zero memory words (as int8):")
+    print("\n".join(_nonzero_words(result, args.limit)) or "  none")
+    if args.dump:
+        np.save(args.dump, result.memories)
+        print(f"memories saved to {args.dump}")
+
+
+def cmd_verilog(args):
+    from opentsp.hdl.verilog import generate
+
+    config = _config(args)
+    text = generate(config)
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(output)
+    print(f"{output}: Verilog of tsp_top for config {config.name} ({len(text.splitlines())} "
+          f"lines)")
+
+
+def cmd_run(args):
+    import tempfile
+
+    from opentsp.verif.runner import run_images
+
+    config = _config(args)
+    image = load_program(args.program, config)   # refuses foreign images before simulating
+    name = Path(args.program).stem
+    with tempfile.TemporaryDirectory(prefix="opentsp-") as tmp:
+        path = Path(tmp) / f"{name}.bin"
+        image.save(path)
+        print(f"building and running {name} on the RTL ({args.simulator}, config "
+              f"{config.name})...", flush=True)
+        records = run_images(config, [(name, path)], simulator=args.simulator,
+                             max_cycles=args.max_cycles)
+    record = records[0]
+    print(f"\n== OpenTSP run: {args.program} ==")
+    print(f"config          {config.name}: {config.superlanes} superlanes x "
+          f"{config.lanes_per_superlane} lanes, {config.streams}+{config.streams} streams, "
+          f"{2 * config.mem_slices} MEM slices x {config.mem_words} words")
+    if record["error"]:
+        raise CliError(f"RTL run failed: {record['error']}")
+    same = record["cycles_rtl"] == record["cycles_golden"]
+    print(f"cycles          golden {record['cycles_golden']}, RTL {record['cycles_rtl']} "
+          f"({'exact match' if same else 'MISMATCH'})")
+    print(f"memories        {'match bit for bit' if record['match'] else 'MISMATCH'}")
+    for line in record["mismatches"]:
+        print(f"                {line}")
+    seconds = record["seconds"]
+    rate = record["cycles_rtl"] / seconds if seconds else float("nan")
+    print(f"RTL sim speed   {rate:,.0f} cycles/s ({args.simulator}, free-running to done)")
+    if not record["match"]:
+        raise CliError("RTL and golden model disagree")
+
+
+def cmd_synth(args):
+    from opentsp.synth import synthesize
+
+    config = _config(args)
+    print(synthesize(config))
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="opentsp", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name, func, help_):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--config", default="default",
+                       help=f"chip configuration ({', '.join(CONFIGS)})")
+        p.set_defaults(func=func)
+        return p
+
+    add("isa", cmd_isa, "print the instruction set and floorplan")
+    p = add("asm", cmd_asm, "assemble and check a program into a firmware image")
+    p.add_argument("source")
+    p.add_argument("-o", "--output")
+    p.add_argument("--no-check", action="store_true", help="skip the static timing checker")
+    p = add("disasm", cmd_disasm, "disassemble a firmware image")
+    p.add_argument("image")
+    p.add_argument("-o", "--output")
+    p = add("sim", cmd_sim, "run a program on the golden model")
+    p.add_argument("program", help=".s or .bin")
+    p.add_argument("--trace", action="store_true", help="print every issued instruction")
+    p.add_argument("--dump", help="save the final memories as a .npy file")
+    p.add_argument("--limit", type=int, default=40, help="memory words to print")
+    p.add_argument("--max-cycles", type=int, default=10_000_000)
+    p = add("verilog", cmd_verilog, "generate the chip's Verilog")
+    p.add_argument("-o", "--output", required=True)
+    p = add("run", cmd_run, "run a program on the RTL and the golden model and compare")
+    p.add_argument("program", help=".s or .bin")
+    p.add_argument("--simulator", default="verilator", choices=["verilator", "icarus"])
+    p.add_argument("--max-cycles", type=int, default=1_000_000)
+    add("synth", cmd_synth, "synthesise for ECP5 with Yosys and print the cell counts")
+    return parser
 
 
 def main(argv=None):
-    raise SystemExit("opentsp: not yet")
+    args = build_parser().parse_args(argv)
+    from opentsp.firmware.asm import AsmError
+    from opentsp.firmware.image import ImageError
+    from opentsp.sim.model import CycleLimitError
+
+    try:
+        args.func(args)
+    except (CliError, AsmError, ImageError, CycleLimitError, isa.EncodingError) as error:
+        print(f"opentsp: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def entry():
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()
