@@ -212,8 +212,6 @@ async def run_firmware(dut, program):
     record = {"name": program, "cycles_rtl": None, "cycles_golden": None, "match": False,
               "mismatches": [], "seconds": None, "error": None}
     try:
-        expected = GoldenModel(image, max_cycles).result
-        record["cycles_golden"] = expected.cycles
         await driver.load(image)
         await driver.start()
         elapsed, seconds = await RunMonitor(dut).wait_done(max_cycles)
@@ -226,6 +224,8 @@ async def run_firmware(dut, program):
         assert elapsed == cycles, f"done after {elapsed} cycles, counter says {cycles}"
         memories = await driver.read_memories()
         _SHADOW["memories"] = driver.shadow
+        expected = GoldenModel(image, max_cycles).result
+        record["cycles_golden"] = expected.cycles
         scoreboard = Scoreboard(config)
         record.update(cycles_rtl=cycles, seconds=seconds,
                       match=scoreboard.compare(expected, memories, cycles),
