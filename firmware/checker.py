@@ -1,0 +1,430 @@
+"""The static timing checker: the rules of ``docs/architecture.md`` section 6 that the
+programmer must guarantee ("What the compiler or programmer must guarantee").
+
+1. Every stream operand a consumer reads holds a value some producer put there.
+2. No stream register is written twice at the end of the same cycle.
+3. No MEM slice reads a bank in the cycle in which a write commits to the same bank.
+
+(Rules 4 and 5, ranges, alignment, ``repeat`` and queue depth, are the assembler's.)
+
+How it works
+------------
+Issues are computed per instruction, not per cycle: a plain instruction issues once, a
+``repeat n, d`` at slot ``t`` issues its copies as the arithmetic progression
+``t + d - 1 + k*d`` (k = 0..n-1). A value written eastward by position ``p`` at the end of cycle
+``w`` is in register ``E[r]`` during cycle ``w + 1 + (r - p)``, so ``cycle - position`` is
+constant along its way: its *diagonal*. A consumer at ``q`` reading ``E[q-1]`` in cycle ``t``
+sees diagonal ``t - q`` (westward: ``cycle + position``, and ``t + q``). Every producer's writes
+are indexed by (direction, stream, diagonal); a read is then a look-up for a writer on its
+diagonal upstream of the reader (the nearest one is the value it gets). Repeated producers and
+consumers stay progressions and are intersected arithmetically, so a program of 100k cycles
+costs work per instruction, not per cycle.
+"""
+
+import bisect
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+from opentsp import isa
+
+from .asm import AsmError, Program
+
+__all__ = ["CheckError", "Timing", "check", "check_or_raise"]
+
+#: Progressions with at most this many copies are indexed copy by copy.
+_EXPAND = 16
+
+
+class CheckError(AsmError):
+    """A broken timing rule, located at the offending instruction (one-line message).
+
+    Attributes
+    ----------
+    rule : int
+        The rule of section 6 (1, 2 or 3).
+    cycle : int
+        The cycle (on superlane 0) in which the rule breaks.
+    queue, index : int
+        The instruction (for a ``repeat`` copy: the ``repeat``).
+    """
+
+    def __init__(self, loc, cause, rule, cycle, queue, index):
+        super().__init__(loc, cause)
+        self.rule = rule
+        self.cycle = cycle
+        self.queue = queue
+        self.index = index
+
+
+@dataclass(frozen=True)
+class _Issue:
+    """An instruction issued ``n`` times, in cycles ``t0 + k*d``."""
+    queue: int
+    index: int          # index of the instruction in its queue (the repeat, for copies)
+    instr: isa.Instr    # what is issued
+    t0: int
+    d: int
+    n: int
+    repeat: bool
+
+    def cycle(self, k):
+        return self.t0 + k * self.d
+
+    @property
+    def last(self):
+        return self.t0 + (self.n - 1) * self.d
+
+
+@dataclass(frozen=True)
+class _Prog:
+    """Writes on one (direction, stream): diagonals ``first + j*step``, j < count."""
+    first: int
+    step: int
+    count: int
+    pos: int
+    issue: _Issue
+
+    @property
+    def last(self):
+        return self.first + (self.count - 1) * self.step
+
+
+def _ap_intersection(a, d, n, b, e, m):
+    """k-values with ``a + k*d == b + j*e``, 0 <= k < n, 0 <= j < m, as (first, step, last).
+
+    Returns None when there is none.
+    """
+    d = d if n > 1 else 1
+    e = e if m > 1 else 1
+    g = math.gcd(d, e)
+    if (b - a) % g:
+        return None
+    modulus = e // g
+    k0 = ((b - a) // g * pow(d // g, -1, modulus)) % modulus if modulus > 1 else 0
+    lo = max(0, -((a - b) // d))                 # j >= 0
+    hi = min(n - 1, (b + (m - 1) * e - a) // d)  # j <= m - 1
+    first = lo + (k0 - lo) % modulus
+    if first > hi:
+        return None
+    return first, modulus, first + (hi - first) // modulus * modulus
+
+
+class Timing:
+    """Issue times, stream writes and reads of a program, indexed for the timing rules.
+
+    Parameters
+    ----------
+    program : Program or Image
+        An assembled program (errors carry source locations) or a bare image.
+    """
+
+    def __init__(self, program):
+        if isinstance(program, Program):
+            self.image, self.locations = program.image, program.locations
+        else:
+            self.image, self.locations = program, {}
+        self.config = self.image.config
+        self.slices = isa.queues(self.config)
+        self.issues = []
+        for q, instrs in enumerate(self.image.queues):
+            self.issues.extend(self._issues(q, instrs))
+        self.singles = defaultdict(lambda: defaultdict(list))   # (dir, s) -> diag -> [(p, ..)]
+        self.progs = defaultdict(list)                          # (dir, s) -> [_Prog]
+        for issue in self.issues:
+            self._index_writes(issue)
+        for key in self.progs:
+            self.progs[key].sort(key=lambda prog: prog.first)
+        self.prog_firsts = {key: [prog.first for prog in progs]
+                            for key, progs in self.progs.items()}
+
+    # Issue times ------------------------------------------------------------------------
+
+    @staticmethod
+    def _issues(q, instrs):
+        slot = 0
+        last = None
+        for i, instr in enumerate(instrs):
+            name = instr.op.mnemonic
+            if name == "end":
+                break
+            if name == "repeat":
+                n, d = instr["n"], instr["d"]
+                if last is not None:
+                    yield _Issue(q, i, last, slot + d - 1, d, n, True)
+            elif name != "nop":
+                yield _Issue(q, i, instr, slot, 1, 1, False)
+                last = instr
+            slot += instr.slots
+
+    def position(self, q):
+        return self.slices[q].position
+
+    @staticmethod
+    def _sign(direction):
+        return -1 if direction == isa.Dir.E else 1
+
+    def _index_writes(self, issue):
+        op = issue.instr.op
+        for name in op.writes:
+            direction, ids = issue.instr.group(name)
+            p = self.position(issue.queue)
+            first = issue.t0 + op.latency + self._sign(direction) * p
+            for s in ids:
+                if issue.n <= _EXPAND:
+                    bucket = self.singles[(direction, s)]
+                    for k in range(issue.n):
+                        bucket[first + k * issue.d].append((p, issue, k))
+                else:
+                    self.progs[(direction, s)].append(_Prog(first, issue.d, issue.n, p, issue))
+
+    # Look-ups ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _upstream(direction, p, q):
+        return p < q if direction == isa.Dir.E else p > q
+
+    def _nearer(self, direction, p, best):
+        return best is None or (p > best if direction == isa.Dir.E else p < best)
+
+    def _writer_at(self, direction, s, diag, q):
+        """The nearest upstream writer (pos, issue, copy) on ``diag``, or None."""
+        best = None
+        for p, issue, k in self.singles.get((direction, s), {}).get(diag, ()):
+            if self._upstream(direction, p, q) and (best is None
+                                                    or self._nearer(direction, p, best[0])):
+                best = (p, issue, k)
+        key = (direction, s)
+        if key in self.progs:
+            progs = self.progs[key]
+            stop = bisect.bisect_right(self.prog_firsts[key], diag)
+            for prog in progs[:stop]:
+                if (prog.last >= diag and (diag - prog.first) % prog.step == 0
+                        and self._upstream(direction, prog.pos, q)
+                        and (best is None or self._nearer(direction, prog.pos, best[0]))):
+                    best = (prog.pos, prog.issue, (diag - prog.first) // prog.step)
+        return best
+
+    def _read_diag(self, issue, direction, k):
+        q = self.position(issue.queue)
+        return issue.cycle(k) + self._sign(direction) * q
+
+    def source(self, queue, index, operand, copy=0, byte=0):
+        """Which instruction's value a read sees.
+
+        Parameters
+        ----------
+        queue, index : int
+            The consumer (for a ``repeat`` copy, the ``repeat``'s index).
+        operand : str
+            The operand field, e.g. ``"a"`` or ``"s"``.
+        copy : int
+            Which copy of a ``repeat``.
+        byte : int
+            Which stream of a wide group.
+
+        Returns
+        -------
+        tuple or None
+            ``(queue, index, copy)`` of the producer, or None if no value is there.
+        """
+        for issue in self.issues:
+            if issue.queue == queue and issue.index == index:
+                direction, ids = issue.instr.group(operand)
+                diag = self._read_diag(issue, direction, copy)
+                found = self._writer_at(direction, ids[byte], diag, self.position(queue))
+                if found is None:
+                    return None
+                _, producer, k = found
+                return (producer.queue, producer.index, k)
+        raise KeyError((queue, index))
+
+    # Rules ------------------------------------------------------------------------------
+
+    def errors(self):
+        """Every broken rule, earliest cycle first."""
+        found = []
+        for issue in self.issues:
+            found.extend(self._check_reads(issue))
+        found.extend(self._check_double_writes())
+        found.extend(self._check_banks())
+        found.sort(key=lambda e: (e.cycle, e.loc.line if e.loc else 0, e.queue, e.index))
+        return found
+
+    def _error(self, issue, rule, cycle, cause, k=None):
+        loc = self.locations.get((issue.queue, issue.index))
+        if issue.repeat and k is not None:
+            cause += f" (copy {k + 1} of {issue.n} of the repeated {issue.instr})"
+        if loc is None:
+            cause = f"queue {issue.queue} ({self.slices[issue.queue].name}) instruction " \
+                    f"{issue.index}: {cause}"
+        return CheckError(loc, cause, rule, cycle, issue.queue, issue.index)
+
+    def _describe(self, issue):
+        loc = self.locations.get((issue.queue, issue.index))
+        where = f"line {loc.line}" if loc is not None else f"instruction {issue.index}"
+        return f"{issue.instr} of {self.slices[issue.queue].name} ({where})"
+
+    def _check_reads(self, issue):
+        q = self.position(issue.queue)
+        for name in issue.instr.op.reads:
+            direction, ids = issue.instr.group(name)
+            for s in ids:
+                k = self._first_unread(issue, direction, s, q)
+                if k is not None:
+                    t = issue.cycle(k)
+                    cause = (f"read of {direction.name.lower()}{s} at "
+                             f"{self.slices[issue.queue].name} in cycle {t} finds no value: "
+                             f"read before its data arrives or after it has passed")
+                    cause += self._hint(direction, s, q, t)
+                    yield self._error(issue, 1, t, cause, k)
+                    break           # one error per operand
+
+    def _first_unread(self, issue, direction, s, q):
+        """The first copy k whose read of stream ``s`` finds no value, or None."""
+        a = self._read_diag(issue, direction, 0)
+        if issue.n == 1:
+            return None if self._writer_at(direction, s, a, q) is not None else 0
+        d, n = issue.d, issue.n
+        last = a + (n - 1) * d
+        covers = []
+        key = (direction, s)
+        if key in self.progs:
+            stop = bisect.bisect_right(self.prog_firsts[key], last)
+            for prog in self.progs[key][:stop]:
+                if prog.last < a or not self._upstream(direction, prog.pos, q):
+                    continue
+                hit = _ap_intersection(a, d, n, prog.first, prog.step, prog.count)
+                if hit is None:
+                    continue
+                if hit == (0, 1, n - 1):
+                    return None
+                covers.append(hit)
+        singles = self.singles.get(key, {})
+        upstream = self._upstream
+        for k in range(n):
+            diag = a + k * d
+            if any(upstream(direction, p, q) for p, _, _ in singles.get(diag, ())):
+                continue
+            if any(first <= k <= lst and (k - first) % step == 0
+                   for first, step, lst in covers):
+                continue
+            return k
+        return None
+
+    def _hint(self, direction, s, q, t):
+        """Where the nearest value on this stream passes the reader, as a message suffix."""
+        sign = self._sign(direction)
+        diag = t + sign * q
+        best = None
+        for d_, writers in self.singles.get((direction, s), {}).items():
+            for p, issue, _ in writers:
+                if self._upstream(direction, p, q) and (best is None
+                                                        or abs(d_ - diag) < abs(best[0] - diag)):
+                    best = (d_, issue)
+        for prog in self.progs.get((direction, s), ()):
+            if not self._upstream(direction, prog.pos, q):
+                continue
+            j = min(max(round((diag - prog.first) / prog.step), 0), prog.count - 1)
+            d_ = prog.first + j * prog.step
+            if best is None or abs(d_ - diag) < abs(best[0] - diag):
+                best = (d_, prog.issue)
+        if best is None:
+            return f"; nothing upstream writes {direction.name.lower()}{s}"
+        return (f"; the nearest value, from {self._describe(best[1])}, is readable here in "
+                f"cycle {best[0] - sign * q}")
+
+    def _check_double_writes(self):
+        registers = defaultdict(list)     # (pos, dir, s) -> [(first_w, step, count, issue)]
+        for issue in self.issues:
+            op = issue.instr.op
+            for name in op.writes:
+                direction, ids = issue.instr.group(name)
+                for s in ids:
+                    registers[(self.position(issue.queue), direction, s)].append(
+                        (issue.t0 + op.latency, issue.d, issue.n, issue))
+        for (_, direction, s), writes in registers.items():
+            for a, b in _overlapping_pairs(writes):
+                hit = _ap_intersection(a[0], a[1], a[2], b[0], b[1], b[2])
+                if hit is not None:
+                    w = a[0] + hit[0] * a[1]
+                    cause = (f"stream register {direction.name.lower()}{s} of "
+                             f"{self.slices[a[3].queue].name} is written twice at the end of "
+                             f"cycle {w} (also by {self._describe(b[3])})")
+                    yield self._error(a[3], 2, w, cause, hit[0])
+
+    def _check_banks(self):
+        banks = self.config.mem_banks
+        for q, slice_ in enumerate(self.slices):
+            if slice_.kind != isa.SliceKind.MEM:
+                continue
+            reads = defaultdict(list)
+            commits = defaultdict(list)
+            for issue in self.issues:
+                if issue.queue != q:
+                    continue
+                op = issue.instr.op
+                if issue.instr.get("addr") is None:
+                    continue
+                bank = issue.instr["addr"] % banks
+                if op.commit is not None:
+                    commits[bank].append((issue.t0 + op.commit, issue.d, issue.n, issue))
+                elif op.writes:
+                    reads[bank].append((issue.t0, issue.d, issue.n, issue))
+            for bank, bank_reads in reads.items():
+                for a, b in _overlapping_pairs(bank_reads, commits.get(bank, [])):
+                    hit = _ap_intersection(a[0], a[1], a[2], b[0], b[1], b[2])
+                    if hit is None:
+                        continue
+                    u = a[0] + hit[0] * a[1]
+                    cause = (f"bank conflict in {slice_.name}: the read of word "
+                             f"{a[3].instr['addr']} in cycle {u} and the commit of "
+                             f"{self._describe(b[3])} (issued in cycle {u - b[3].instr.op.commit}"
+                             f") both use bank {bank}")
+                    yield self._error(a[3], 3, u, cause, hit[0])
+
+
+def _overlapping_pairs(first, second=None):
+    """Pairs (x, y) of progressions (start, step, count, ..) whose cycle ranges overlap.
+
+    With one list: pairs within it; with two: pairs across them.
+    """
+    def span(item):
+        return item[0], item[0] + (item[2] - 1) * item[1]
+
+    if second is None:
+        items = sorted(first, key=lambda item: item[0])
+        active = []
+        for item in items:
+            lo, hi = span(item)
+            active = [other for other in active if span(other)[1] >= lo]
+            for other in active:
+                yield other, item
+            active.append(item)
+        return
+    others = sorted(second, key=lambda item: item[0])
+    starts = [item[0] for item in others]
+    for item in first:
+        lo, hi = span(item)
+        stop = bisect.bisect_right(starts, hi)
+        for other in others[:stop]:
+            if span(other)[1] >= lo:
+                yield item, other
+
+
+def check(program):
+    """Check the timing rules; returns a list of :class:`CheckError`, earliest cycle first.
+
+    Parameters
+    ----------
+    program : Program or Image
+    """
+    return Timing(program).errors()
+
+
+def check_or_raise(program):
+    """Raise the first :class:`CheckError` of :func:`check`, if any."""
+    errors = check(program)
+    if errors:
+        raise errors[0]
+    return program

@@ -1,0 +1,288 @@
+"""Firmware images: every queue's instruction words and the initial memory contents.
+
+The byte format is section 9 of ``docs/architecture.md`` (little-endian throughout)::
+
+    0      4   magic b"OTSP"
+    4      2   image format version (FORMAT_VERSION)
+    6      2   ISA version (isa.ISA_VERSION)
+    8      8   configuration hash (Config.hash)
+    16     4   number of queues Q
+    20     4   number of data records D
+    24   4*Q   instruction count of each queue, in queue order
+    ..   4*N   instruction words, queue after queue
+    ..   D*(8+lanes)  data records: memory index u32, word address u32, lanes bytes
+    end-4  4   CRC-32 (zlib.crc32) of everything before it
+
+:meth:`Image.from_bytes` refuses anything else with an :class:`ImageError` whose one-line
+message names the offset or record and the cause.
+"""
+
+import os
+import struct
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from opentsp import isa
+from opentsp.config import CONFIGS, Config
+
+__all__ = ["MAGIC", "FORMAT_VERSION", "HEADER_SIZE", "ImageError", "Image", "load"]
+
+MAGIC = b"OTSP"
+FORMAT_VERSION = 1
+HEADER_SIZE = 24
+_HEADER = struct.Struct("<4sHH8sII")
+_RECORD_HEAD = struct.Struct("<II")
+
+
+class ImageError(ValueError):
+    """A firmware image that cannot be loaded (or written); the message is one line."""
+
+
+def _config_label(config_hash):
+    names = [name for name, cfg in CONFIGS.items() if cfg.hash == config_hash]
+    label = f"hash {config_hash.hex()}"
+    if names:
+        return f"configuration {names[0]!r} ({label})"
+    return f"an unknown configuration ({label})"
+
+
+@dataclass(eq=False)
+class Image:
+    """A firmware image for one configuration.
+
+    Parameters
+    ----------
+    config : Config
+        The configuration the image is built for.
+    queues : list of list of isa.Instr
+        One instruction list per queue, in the order of :func:`opentsp.isa.queues`. Each ends
+        with ``end``, and ``end`` appears nowhere else.
+    data : dict
+        Initial memory words: ``(mem_index, word_address) -> numpy uint8 array`` of
+        ``config.lanes`` bytes (lane 0 first). Memories are numbered west to east as in
+        :func:`opentsp.isa.mem_slices`; words not listed start as zero.
+    """
+
+    config: Config
+    queues: list = field(default_factory=list)
+    data: dict = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, config):
+        """An image whose every queue is just ``end`` and whose memories are zero."""
+        end = isa.encode("end")
+        return cls(config, [[end] for _ in isa.queues(config)], {})
+
+    def __eq__(self, other):
+        if not isinstance(other, Image):
+            return NotImplemented
+        return (self.config == other.config and self.queues == other.queues
+                and self.data.keys() == other.data.keys()
+                and all(np.array_equal(self.data[k], other.data[k]) for k in self.data))
+
+    # Checks ---------------------------------------------------------------------------------
+
+    def validate(self):
+        """Raise :class:`ImageError` if the image breaks a rule the loader enforces."""
+        config = self.config
+        slices = isa.queues(config)
+        if len(self.queues) != len(slices):
+            raise ImageError(f"image has {len(self.queues)} queues, configuration "
+                             f"{config.name!r} has {len(slices)}")
+        for index, (slice_, instrs) in enumerate(zip(slices, self.queues, strict=True)):
+            _check_queue(config, index, slice_, instrs)
+        memories = len(isa.mem_slices(config))
+        for (mem, addr), value in self.data.items():
+            where = f"data word (memory {mem}, address {addr})"
+            if not 0 <= mem < memories:
+                raise ImageError(f"{where}: memory index out of range 0..{memories - 1}")
+            if not 0 <= addr < config.mem_words:
+                raise ImageError(f"{where}: word address out of range 0..{config.mem_words - 1}")
+            array = np.asarray(value)
+            if array.shape != (config.lanes,):
+                raise ImageError(f"{where}: must hold {config.lanes} bytes, not shape "
+                                 f"{array.shape}")
+
+    # Serialisation --------------------------------------------------------------------------
+
+    def to_bytes(self):
+        """The image in the format of section 9; canonical (data records sorted)."""
+        self.validate()
+        config = self.config
+        parts = [_HEADER.pack(MAGIC, FORMAT_VERSION, isa.ISA_VERSION, config.hash,
+                              len(self.queues), len(self.data))]
+        parts.append(struct.pack(f"<{len(self.queues)}I", *(len(q) for q in self.queues)))
+        words = [instr.encode() for q in self.queues for instr in q]
+        parts.append(struct.pack(f"<{len(words)}I", *words))
+        for (mem, addr) in sorted(self.data):
+            value = np.asarray(self.data[(mem, addr)])
+            if value.dtype != np.uint8:
+                if value.min(initial=0) < 0 or value.max(initial=0) > 255:
+                    raise ImageError(f"data word (memory {mem}, address {addr}): bytes must be "
+                                     f"0..255")
+                value = value.astype(np.uint8)
+            parts.append(_RECORD_HEAD.pack(mem, addr))
+            parts.append(value.tobytes())
+        body = b"".join(parts)
+        return body + struct.pack("<I", zlib.crc32(body))
+
+    @classmethod
+    def from_bytes(cls, blob, config):
+        """Parse and check an image for ``config``.
+
+        Raises
+        ------
+        ImageError
+            With a one-line message naming the byte offset or record and the cause.
+        """
+        blob = bytes(blob)
+        size = len(blob)
+        if blob[:4] != MAGIC[:min(size, 4)]:
+            raise ImageError(f"offset 0: bad magic {blob[:4]!r}, not an OpenTSP image "
+                             f"(expected {MAGIC!r})")
+        if size < HEADER_SIZE + 4:
+            raise ImageError(f"offset {size}: truncated image: {size} bytes, shorter than the "
+                             f"{HEADER_SIZE + 4}-byte header and CRC")
+        _, fmt, isa_version, config_hash, nqueues, nrecords = _HEADER.unpack_from(blob)
+        if fmt != FORMAT_VERSION:
+            raise ImageError(f"offset 4: image format version {fmt}, this loader reads version "
+                             f"{FORMAT_VERSION}")
+        counts_end = HEADER_SIZE + 4 * nqueues
+        if counts_end + 4 > size:
+            raise ImageError(f"offset {size}: truncated image: {nqueues} queue counts need "
+                             f"{counts_end + 4} bytes, image has {size}")
+        counts = struct.unpack_from(f"<{nqueues}I", blob, HEADER_SIZE)
+        record_size = 8 + config.lanes
+        words_end = counts_end + 4 * sum(counts)
+        expected = words_end + nrecords * record_size + 4
+        if size < expected:
+            raise ImageError(f"offset {size}: truncated image: header announces {expected} "
+                             f"bytes, image has {size}")
+        if size > expected:
+            if struct.unpack_from("<I", blob, expected - 4)[0] == zlib.crc32(blob[:expected - 4]):
+                raise ImageError(f"offset {expected}: {size - expected} trailing bytes after "
+                                 f"the image")
+            # Otherwise the header itself is probably corrupt: report the checksum.
+        stored_crc = struct.unpack_from("<I", blob, size - 4)[0]
+        actual_crc = zlib.crc32(blob[:size - 4])
+        if stored_crc != actual_crc:
+            raise ImageError(f"offset {size - 4}: bad CRC {stored_crc:#010x}, contents give "
+                             f"{actual_crc:#010x} (corrupted image)")
+        if isa_version != isa.ISA_VERSION:
+            raise ImageError(f"offset 6: image built for ISA version {isa_version}, this is "
+                             f"ISA version {isa.ISA_VERSION}")
+        if config_hash != config.hash:
+            raise ImageError(f"offset 8: image built for {_config_label(config_hash)}, this is "
+                             f"configuration {config.name!r} (hash {config.hash.hex()})")
+        slices = isa.queues(config)
+        if nqueues != len(slices):
+            raise ImageError(f"offset 16: image has {nqueues} queues, configuration "
+                             f"{config.name!r} has {len(slices)}")
+        queues = []
+        offset = counts_end
+        for index, (slice_, count) in enumerate(zip(slices, counts, strict=True)):
+            where = f"queue {index} ({slice_.name})"
+            if count > config.queue_depth:
+                raise ImageError(f"offset {HEADER_SIZE + 4 * index}: {where} has {count} "
+                                 f"instructions, more than queue_depth {config.queue_depth}")
+            instrs = []
+            for i in range(count):
+                word = struct.unpack_from("<I", blob, offset)[0]
+                try:
+                    instrs.append(isa.decode(word))
+                except isa.EncodingError as error:
+                    raise ImageError(f"offset {offset}: {where} instruction {i}: "
+                                     f"undecodable: {error}") from None
+                offset += 4
+            _check_queue(config, index, slice_, instrs, count_offset=HEADER_SIZE + 4 * index,
+                         words_offset=offset - 4 * count)
+            queues.append(instrs)
+        data = {}
+        memories = len(isa.mem_slices(config))
+        for record in range(nrecords):
+            mem, addr = _RECORD_HEAD.unpack_from(blob, offset)
+            where = f"offset {offset}: data record {record}"
+            if mem >= memories:
+                raise ImageError(f"{where}: memory index {mem} out of range 0..{memories - 1}")
+            if addr >= config.mem_words:
+                raise ImageError(f"{where}: word address {addr} out of range "
+                                 f"0..{config.mem_words - 1}")
+            if (mem, addr) in data:
+                raise ImageError(f"{where}: second record for memory {mem} address {addr}")
+            start = offset + 8
+            data[(mem, addr)] = np.frombuffer(blob[start:start + config.lanes],
+                                              dtype=np.uint8).copy()
+            offset += record_size
+        return cls(config, queues, data)
+
+    # Files ----------------------------------------------------------------------------------
+
+    def save(self, path):
+        """Write the image to ``path`` atomically: nothing is left behind on error."""
+        blob = self.to_bytes()
+        path = os.fspath(path)
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".otsp-", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(blob)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+
+    @classmethod
+    def load(cls, path, config):
+        """Read and check the image in ``path`` (see :meth:`from_bytes`)."""
+        with open(path, "rb") as handle:
+            blob = handle.read()
+        try:
+            return cls.from_bytes(blob, config)
+        except ImageError as error:
+            raise ImageError(f"{os.fspath(path)}: {error}") from None
+
+    # Helpers --------------------------------------------------------------------------------
+
+    def words(self, queue):
+        """The encoded instruction words of queue number ``queue``."""
+        return [instr.encode() for instr in self.queues[queue]]
+
+    def memory(self, mem):
+        """Initial contents of memory ``mem`` as a ``(mem_words, lanes)`` uint8 array."""
+        array = np.zeros((self.config.mem_words, self.config.lanes), dtype=np.uint8)
+        for (index, addr), value in self.data.items():
+            if index == mem:
+                array[addr] = value
+        return array
+
+
+def _check_queue(config, index, slice_, instrs, count_offset=None, words_offset=None):
+    where = f"queue {index} ({slice_.name})"
+    prefix = "" if count_offset is None else f"offset {count_offset}: "
+    if len(instrs) > config.queue_depth:
+        raise ImageError(f"{prefix}{where} has {len(instrs)} instructions, more than "
+                         f"queue_depth {config.queue_depth}")
+    if not instrs or instrs[-1].op.mnemonic != "end":
+        raise ImageError(f"{prefix}{where} does not end with 'end'")
+    unit = isa.unit_of(slice_)
+    for i, instr in enumerate(instrs):
+        at = "" if words_offset is None else f"offset {words_offset + 4 * i}: "
+        if instr.op.mnemonic == "end" and i != len(instrs) - 1:
+            raise ImageError(f"{at}{where} instruction {i}: 'end' before the last instruction")
+        if instr.op.unit not in (isa.Unit.ICU, unit):
+            raise ImageError(f"{at}{where} instruction {i}: {instr.op.mnemonic} is a "
+                             f"{instr.op.unit.name} instruction, not allowed in a "
+                             f"{unit.name} queue")
+
+
+def load(path, config):
+    """Read and check a firmware image file; see :meth:`Image.from_bytes`."""
+    return Image.load(path, config)
