@@ -9,14 +9,14 @@ Nothing here restates an opcode or a field position: instruction layouts are bui
 * A *mask* holds one bit per superlane (bit ``k``) for each stream of one direction.
 """
 
-from amaranth.hdl import Const, Mux, unsigned
+from amaranth.hdl import Const, Mux, Signal, unsigned
 from amaranth.lib import data
 
 from opentsp import isa
 
 __all__ = [
     "STREAM", "ISSUE", "superlane_layout", "vector_layout", "bundle_layout", "mask_layout",
-    "op_layout", "merged_layout", "is_op", "opcode_of", "dtype_bytes",
+    "op_layout", "merged_layout", "is_op", "opcode_of", "dtype_bytes", "select_stream",
 ]
 
 if isa.STREAM_OPERAND_BITS != isa.STREAM_BITS + 1:
@@ -101,3 +101,16 @@ def dtype_bytes(code):
     for dtype in sorted(isa.DType, key=lambda d: -d.value):
         result = Mux(code == dtype.value, dtype.bytes, result)
     return result
+
+
+def select_stream(m, e_bundle, w_bundle, direction, stream, superlane, config, name):
+    """Drive and return a signal with one superlane of stream ``stream`` (a Value) at a slice
+    input: from ``e_bundle`` if ``direction`` is east, else from ``w_bundle``. Stream ids
+    ``>= config.streams`` read zero."""
+    value = Signal(superlane_layout(config), name=name)
+    with m.Switch(stream):
+        for s in range(config.streams):
+            with m.Case(s):
+                m.d.comb += value.eq(Mux(direction == int(isa.Dir.W), w_bundle[s][superlane],
+                                         e_bundle[s][superlane]))
+    return value

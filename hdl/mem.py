@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from opentsp import hostmap, isa
 from opentsp.config import Config
 
-from .layouts import bundle_layout, is_op, mask_layout, merged_layout, superlane_layout
+from .layouts import bundle_layout, is_op, mask_layout, merged_layout, select_stream
 from .stagger import Stagger
 
 __all__ = ["MemSlice"]
@@ -20,19 +20,6 @@ HOST_CHUNK_BITS = hostmap.SUPERLANE_SHIFT
 
 def _log2(value):
     return value.bit_length() - 1
-
-
-def select_stream(m, e_bundle, w_bundle, ref, superlane, config, name):
-    """Drive and return a signal with the value of stream ``ref`` (a STREAM view) of one
-    superlane at a slice input: ``e_bundle`` for eastward, ``w_bundle`` for westward streams;
-    stream ids ``>= config.streams`` read zero."""
-    value = Signal(superlane_layout(config), name=name)
-    with m.Switch(ref.id):
-        for s in range(config.streams):
-            with m.Case(s):
-                m.d.comb += value.eq(Mux(ref.dir, w_bundle[s][superlane],
-                                         e_bundle[s][superlane]))
-    return value
 
 
 class MemSlice(wiring.Component):
@@ -168,7 +155,8 @@ class MemSlice(wiring.Component):
                          is_write.eq(ins.valid & is_op(ins.word, "write"))]
 
             # Write: capture the stream value in the issue cycle, commit write_commit later.
-            value = select_stream(m, self.e_in, self.w_in, word.s, k, cfg, f"wr_value_{k}")
+            value = select_stream(m, self.e_in, self.w_in, word.s.dir, word.s.id, k, cfg,
+                                  f"wr_value_{k}")
             commit = data.StructLayout({"valid": 1, "bank": unsigned(len(bank)),
                                         "row": row_shape, "data": unsigned(sl_bits)})
             stage = Signal(commit, name=f"wr_0_{k}")
