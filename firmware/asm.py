@@ -9,6 +9,7 @@ line; mnemonics, directives, slice names, types and stream prefixes are case-ins
                                     ; + - * // % and parentheses
     x: .data MEM_W1, 8, i8: 1, -2   ; initial memory: MEM slice, word address, type, values
     .data MEM_W0, 0, i32: 70000, -1 ; i16/i32 are byte-planar: word ADDR+i holds byte i
+    .data [MEM_W0, MEM_W1], 0, i16: 5  ; or spread: byte i in word ADDR of the i-th slice
     .queue MEM_W1                   ; instructions for this slice's queue (MEM_* or VXM)
         read e0, x                  ; stream operands: e<id>, w<id>, e(EXPR), w(EXPR)
     .at 10                          ; pad with nop so that the next instruction issues in 10
@@ -108,7 +109,7 @@ _TOKEN = re.compile(r"""
     (?P<ws>\s+)
   | (?P<num>0[xX][0-9a-fA-F_]+|0[bB][01_]+|[0-9][0-9_]*)
   | (?P<ident>[A-Za-z_.$][A-Za-z0-9_.$]*)
-  | (?P<op>//|[-+*%(),:])
+  | (?P<op>//|[-+*%(),:\[\]])
 """, re.VERBOSE)
 
 
@@ -312,7 +313,16 @@ class _Assembler:
             self.define(name, node)
             return _Stmt("equ", head.loc, (name, node))
         if word == ".data":
-            slice_tok = cur.expect_ident("a MEM slice name")
+            if cur.at_op("["):
+                open_tok = cur.next()
+                slice_tok = [cur.expect_ident("a MEM slice name")]
+                while cur.at_op(","):
+                    cur.next()
+                    slice_tok.append(cur.expect_ident("a MEM slice name"))
+                cur.expect_op("]", "to close the list of slices")
+                slice_tok = (open_tok, tuple(slice_tok))
+            else:
+                slice_tok = cur.expect_ident("a MEM slice name")
             cur.expect_op(",", "after the slice")
             addr = _parse_expr(cur)
             cur.expect_op(",", "after the address")
@@ -476,17 +486,26 @@ class _Assembler:
                            f"{', '.join(s.name for s in isa.floorplan(self.config))}")
         return slice_
 
-    def do_data(self, slice_tok, addr_node, type_tok, values):
+    def do_data(self, slice_arg, addr_node, type_tok, values):
         config = self.config
-        slice_ = self.find_slice(slice_tok)
-        if slice_.kind != isa.SliceKind.MEM:
-            raise AsmError(slice_tok.loc, f"{slice_.name} is not a MEM slice")
-        mem = self.mems[slice_.name]
-        width, low, high = DATA_TYPES[type_tok.text.lower()]
+        spread = isinstance(slice_arg, tuple)
+        tokens = slice_arg[1] if spread else (slice_arg,)
+        mems = []
+        for tok in tokens:
+            slice_ = self.find_slice(tok)
+            if slice_.kind != isa.SliceKind.MEM:
+                raise AsmError(tok.loc, f"{slice_.name} is not a MEM slice")
+            mems.append((self.mems[slice_.name], slice_, tok))
+        type_name = type_tok.text.lower()
+        width, low, high = DATA_TYPES[type_name]
+        if spread and len(mems) != width:
+            raise AsmError(slice_arg[0].loc, f"{type_name} spreads over {width} slice(s), not "
+                           f"{len(mems)}")
         addr = self.eval(addr_node)
-        if not 0 <= addr or addr + width > config.mem_words:
-            span = f"words {addr}..{addr + width - 1}" if width > 1 else f"word {addr}"
-            raise AsmError(_node_loc(addr_node), f"{span} out of range for {slice_.name} "
+        words = 1 if spread else width
+        if not 0 <= addr or addr + words > config.mem_words:
+            span = f"words {addr}..{addr + words - 1}" if words > 1 else f"word {addr}"
+            raise AsmError(_node_loc(addr_node), f"{span} out of range "
                            f"(0..{config.mem_words - 1})")
         if len(values) > config.lanes:
             raise AsmError(_node_loc(values[config.lanes]), f"{len(values)} values for "
@@ -496,17 +515,19 @@ class _Assembler:
             value = self.eval(node)
             if not low <= value <= high:
                 raise AsmError(_node_loc(node), f"value {value} out of range for "
-                               f"{type_tok.text.lower()} ({low}..{high})")
+                               f"{type_name} ({low}..{high})")
             elements.append(value & ((1 << 8 * width) - 1))
         elements += [0] * (config.lanes - len(elements))
         raw = np.array(elements, dtype=np.uint64)
         for i in range(width):
-            key = (mem, addr + i)
+            mem, slice_, tok = mems[i] if spread else mems[0]
+            word = addr if spread else addr + i
+            key = (mem, word)
             if key in self.data:
-                raise AsmError(slice_tok.loc, f"word {addr + i} of {slice_.name} is already "
+                raise AsmError(tok.loc, f"word {word} of {slice_.name} is already "
                                f"initialised at {self.data_locs[key]}")
             self.data[key] = ((raw >> np.uint64(8 * i)) & np.uint64(0xFF)).astype(np.uint8)
-            self.data_locs[key] = slice_tok.loc
+            self.data_locs[key] = tok.loc
 
     def do_queue(self, stmt):
         tok = stmt.args[0]
