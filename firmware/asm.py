@@ -239,6 +239,9 @@ def _parse_unary(cur):
 
 
 def _node_loc(node):
+    """Where an expression starts."""
+    while node[0] == "bin":
+        node = node[2]
     return node[-1]
 
 

@@ -1,0 +1,295 @@
+"""The assembler: syntax, directives, every instruction, data layout and every error."""
+
+import numpy as np
+import pytest
+
+from opentsp import isa
+from opentsp.config import CONFIGS
+from opentsp.firmware.asm import AsmError, Loc, assemble, assemble_file
+
+CFG = CONFIGS["default"]
+QUEUE = {s.name: i for i, s in enumerate(isa.queues(CFG))}
+MEM = {s.name: i for i, s in enumerate(isa.mem_slices(CFG))}
+
+
+def asm(text, config=CFG):
+    return assemble(text, config, filename="t.s")
+
+
+def queue(program, name):
+    return program.image.queues[QUEUE[name]]
+
+
+def error(text, config=CFG):
+    with pytest.raises(AsmError) as info:
+        asm(text, config)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_every_instruction_encodes_like_isa_encode():
+    program = asm("""
+        .queue MEM_W0
+            read e3, 5
+            write 7, w2
+            nop 3
+            repeat 4, 2
+        .queue VXM
+            add.i8 e1, w0, w4
+            sub.i8 e1, e0, e2
+            mul.i32 w4, e0, w0
+            min.i16 e2, e0, e6
+            max.i8 w7, w6, e5
+            relu.i32 e4, w0
+            relu.i8 e1, e0
+            cvt.i32.i8 w0, e4
+            cvt.i8.i32 e4, w3
+            cvt.i16.i8 e0, w2
+            end
+    """)
+    e, w = isa.Dir.E, isa.Dir.W
+
+    def s(direction, ident):
+        return isa.StreamRef(direction, ident)
+
+    assert queue(program, "MEM_W0") == [
+        isa.encode("read", s=s(e, 3), addr=5), isa.encode("write", addr=7, s=s(w, 2)),
+        isa.encode("nop", count=3), isa.encode("repeat", n=4, d=2), isa.encode("end")]
+    i8, i16, i32 = (int(t) for t in isa.DType)
+    assert queue(program, "VXM") == [
+        isa.encode("add", dtype=i8, dst=s(e, 1), a=s(w, 0), b=s(w, 4)),
+        isa.encode("sub", dtype=i8, dst=s(e, 1), a=s(e, 0), b=s(e, 2)),
+        isa.encode("mul", dtype=i32, dst=s(w, 4), a=s(e, 0), b=s(w, 0)),
+        isa.encode("min", dtype=i16, dst=s(e, 2), a=s(e, 0), b=s(e, 6)),
+        isa.encode("max", dtype=i8, dst=s(w, 7), a=s(w, 6), b=s(e, 5)),
+        isa.encode("relu", dtype=i32, dst=s(e, 4), a=s(w, 0)),
+        isa.encode("relu", dtype=i8, dst=s(e, 1), a=s(e, 0)),
+        isa.encode("cvt", dtype=i32, rtype=i8, dst=s(w, 0), a=s(e, 4)),
+        isa.encode("cvt", dtype=i8, rtype=i32, dst=s(e, 4), a=s(w, 3)),
+        isa.encode("cvt", dtype=i16, rtype=i8, dst=s(e, 0), a=s(w, 2)),
+        isa.encode("end")]
+    assert [str(i) for i in queue(program, "VXM")][:2] == ["add.i8 e1, w0, w4",
+                                                          "sub.i8 e1, e0, e2"]
+
+
+def test_end_appended_and_unopened_queues_get_end():
+    program = asm(".queue MEM_E1\n read w0, 1\n")
+    end = isa.encode("end")
+    for name, index in QUEUE.items():
+        expected = [isa.encode("read", s=isa.StreamRef(isa.Dir.W, 0), addr=1), end] \
+            if name == "MEM_E1" else [end]
+        assert program.image.queues[index] == expected
+    # The appended end points at the .queue line.
+    assert program.locations[(QUEUE["MEM_E1"], 1)] == Loc("t.s", 1, 1)
+    assert (QUEUE["VXM"], 0) not in program.locations
+
+
+def test_expressions_and_equ():
+    program = asm("""
+        .equ A, 0x10 + 0b11        ; 19
+        .equ B, -(A - 20) * 3      ; 3
+        .equ C, A // 4 + A % 4     ; 4 + 3
+        .equ D, FWD * 2            ; forward reference
+        .equ FWD, 2 - -1
+        .equ E, 1_000 // 100
+        .queue MEM_W0
+            read e(B + 1), A + B + C + D + E
+    """)
+    assert program.symbols == {"A": 19, "B": 3, "C": 7, "D": 6, "FWD": 3, "E": 10}
+    instr = queue(program, "MEM_W0")[0]
+    assert instr["addr"] == 19 + 3 + 7 + 6 + 10
+    assert instr.stream("s") == isa.StreamRef(isa.Dir.E, 4)
+
+
+def test_labels_define_data_addresses_usable_before_and_after():
+    program = asm("""
+        .queue MEM_W0
+            read e0, weights + 1        ; used before its definition
+        weights: .data MEM_W0, 8, i16: 1, 2
+        bias:    .data MEM_W1, weights * 2, i8: 3
+        .queue MEM_W1
+            read e1, bias
+    """)
+    assert program.symbols == {"weights": 8, "bias": 16}
+    assert queue(program, "MEM_W0")[0]["addr"] == 9
+    assert queue(program, "MEM_W1")[0]["addr"] == 16
+
+
+def test_case_insensitive_mnemonics_directives_slices_and_comments():
+    program = asm("""
+        .CONFIG default  # comment
+        .Queue mem_w0    ; comment
+            READ E2, 3
+        .QUEUE vxm
+            ADD.I8 W1, e2, E3
+            End
+    """)
+    assert str(queue(program, "MEM_W0")[0]) == "read e2, 3"
+    assert str(queue(program, "VXM")[0]) == "add.i8 w1, e2, e3"
+
+
+def test_line_continuation():
+    program = asm(".data MEM_W0, 0, i8: 1, 2, \\\n    3, 4, \\\n 5\n")
+    assert program.image.data[(MEM["MEM_W0"], 0)].tolist() == [1, 2, 3, 4, 5, 0, 0, 0]
+    assert "t.s:3:2: error: value 999" in error(".data MEM_W0, 0, i8: 1, \\\n 2, \\\n 999\n")
+
+
+def test_data_types_and_byte_planar_layout():
+    program = asm("""
+        .data MEM_W0, 0, i8: -1, 2, -128, 127
+        .data MEM_W0, 1, u8: 255, 0, 128
+        .data MEM_E0, 4, i16: 0x1234, -2
+        .data MEM_E1, 10, i32: 0x12345678, -1, -2147483648, 2147483647, 1, 2, 3, 4
+        .data [MEM_W3, MEM_W2, MEM_W1, MEM_W0], 20, i32: 0x0A0B0C0D
+    """)
+    data = program.image.data
+    assert data[(MEM["MEM_W0"], 0)].tolist() == [255, 2, 128, 127, 0, 0, 0, 0]
+    assert data[(MEM["MEM_W0"], 1)].tolist() == [255, 0, 128, 0, 0, 0, 0, 0]
+    assert data[(MEM["MEM_E0"], 4)].tolist() == [0x34, 0xFE] + [0] * 6
+    assert data[(MEM["MEM_E0"], 5)].tolist() == [0x12, 0xFF] + [0] * 6
+    planes = [data[(MEM["MEM_E1"], 10 + i)] for i in range(4)]
+    assert [p[0] for p in planes] == [0x78, 0x56, 0x34, 0x12]
+    assert [p[1] for p in planes] == [0xFF] * 4
+    assert [p[2] for p in planes] == [0, 0, 0, 0x80]
+    assert [p[3] for p in planes] == [0xFF, 0xFF, 0xFF, 0x7F]
+    assert [p[7] for p in planes] == [4, 0, 0, 0]
+    assert all(d.dtype == np.uint8 and d.shape == (8,) for d in data.values())
+    spread = [data[(MEM[name], 20)][0] for name in ("MEM_W3", "MEM_W2", "MEM_W1", "MEM_W0")]
+    assert spread == [0x0D, 0x0C, 0x0B, 0x0A]
+    assert len(data) == 2 + 2 + 4 + 4
+
+
+def test_at_pads_with_nops_counting_slots_and_splits_long_pads():
+    program = asm("""
+        .queue MEM_W0
+            read e0, 0          ; slot 0
+            repeat 3, 2         ; slots 1..6
+            nop 2               ; 7, 8
+        .at 9
+            read e1, 1          ; slot 9
+        .at 200000
+            write 0, w0
+    """)
+    instrs = queue(program, "MEM_W0")
+    assert [str(i) for i in instrs] == [
+        "read e0, 0", "repeat 3, 2", "nop 2", "read e1, 1", "nop 65535", "nop 65535",
+        "nop 65535", "nop 3385", "write 0, w0", "end"]
+    assert sum(i.slots for i in instrs[:-2]) == 200000
+    assert program.locations[(QUEUE["MEM_W0"], 4)] == Loc("t.s", 8, 9)
+
+
+def test_queue_reopened_appends_and_repeat_after_nop():
+    program = asm("""
+        .queue MEM_E0
+            read w0, 1
+        .queue VXM
+            relu.i8 e0, w0
+        .queue MEM_E0
+            nop 5
+            repeat 2, 1
+    """)
+    assert [str(i) for i in queue(program, "MEM_E0")] == ["read w0, 1", "nop 5", "repeat 2, 1",
+                                                          "end"]
+    assert program.locations[(QUEUE["MEM_E0"], 2)] == Loc("t.s", 8, 13)
+
+
+def test_config_directive_selects_and_must_match():
+    program = assemble(".config medium\n.queue MEM_W7\n read e0, 100\n")
+    assert program.config is CONFIGS["medium"]
+    assert assemble(".queue VXM\n").config is CONFIGS["default"]
+    assert asm(".config default\n").config is CFG
+    message = error("\n  .config medium\n")
+    assert message.startswith("t.s:2:11: error: program is written for configuration 'medium'")
+    assert "t.s:1:9: error: unknown configuration 'tiny'" in error(".config tiny")
+
+
+def test_assemble_file_uses_path_in_errors(tmp_path):
+    path = tmp_path / "p.s"
+    path.write_text(".queue VXM\n  bogus\n")
+    with pytest.raises(AsmError, match=rf"^{path}:2:3: error: unknown mnemonic 'bogus'$"):
+        assemble_file(path, CFG)
+
+
+@pytest.mark.parametrize("text, where, cause", [
+    # syntax
+    (".queue MEM_W0\n read e0 5", "2:10", "unexpected '5' in the operands"),
+    (".queue MEM_W0\n read e0, ?", "2:11", "unexpected character '?'"),
+    (".queue MEM_W0\n read e0, (1 + 2", "2:17", "expected ')' to close the parenthesis"),
+    (".equ X 3", "1:8", "expected ',' after the name"),
+    (".data MEM_W0, 0, i8 1", "1:21", "expected ':' after the data type"),
+    ("x:\n", "1:1", "label 'x' must be followed by a .data directive"),
+    (".data MEM_W0, 0, i8: 1 \\", "1:24", "line continuation at the end of the file"),
+    # names, directives, mnemonics
+    (".queue VXM\n   frob e0, e1", "2:4", "unknown mnemonic 'frob'"),
+    (".bogus 3", "1:1", "unknown directive '.bogus'"),
+    (".queue VXM\n add e0, e1, e2", "2:2", "'add': expected the form add.T"),
+    (".queue VXM\n cvt.i8 e0, e1", "2:2", "expected the form cvt.T.R"),
+    (".queue VXM\n add.i64 e0, e1, e2", "2:2", "unknown type 'i64'"),
+    (".queue MEM_W0\n nop.i8 1", "2:2", "expected the form nop"),
+    (".queue VXM\n cvt.i8.i8 e0, e1", "2:2", "source and result types are both i8"),
+    (".queue MEM_W0\n read e0, X", "2:11", "unknown name 'X'"),
+    (".equ A, B\n.equ B, A", "2:9", "circular definition of 'A'"),
+    (".equ A, 1\n.equ A, 2", "2:6", "duplicate name 'A' (first defined at t.s:1:6)"),
+    ("a: .data MEM_W0, 0, i8: 1\na: .data MEM_W0, 1, i8: 1", "2:1", "duplicate name 'a'"),
+    (".equ A, 1 // 0", "1:11", "division by zero"),
+    (".queue SXM_W", "1:8", "SXM_W has no instruction queue"),
+    (".queue MEM_W9", "1:8", "unknown slice 'MEM_W9'"),
+    (".data VXM, 0, i8: 1", "1:7", "VXM is not a MEM slice"),
+    # operands
+    (".queue MEM_W0\n read e0", "2:2", "read takes 2 operand(s) (s, addr), not 1"),
+    (".queue MEM_W0\n read e0, 1, 2", "2:14", "read takes 2 operand(s)"),
+    (".queue MEM_W0\n read 1, e0", "2:7", "operand s of read must be a stream"),
+    (".queue MEM_W0\n write e0, 1", "2:8", "operand addr of write must be a number"),
+    (".queue MEM_W0\n read e0, 64", "2:11", "address 64 out of range 0..63"),
+    (".queue MEM_W0\n read e0, -1", "2:11", "address -1 out of range"),
+    (".queue MEM_W0\n read e8, 0", "2:7", "stream 8 out of range: this configuration has 8"),
+    (".queue VXM\n add.i32 e4, e8, w0", "2:14", "streams 8..11 out of range"),
+    (".queue VXM\n add.i32 e2, e0, w0", "2:10", "i32 operand dst must start an aligned group"),
+    (".queue VXM\n add.i16 e0, e1, w0", "2:14", "i16 operand a must start an aligned group"),
+    (".queue VXM\n cvt.i8.i32 e2, e1", "2:13", "i32 operand dst must start an aligned group"),
+    (".queue MEM_W0\n nop 0", "2:6", "operand count of nop must be in 1..65535, not 0"),
+    (".queue MEM_W0\n nop 65536", "2:6", "operand count of nop must be in 1..65535"),
+    (".queue MEM_W0\n read e0, 0\n repeat 1, 1024", "3:12", "operand d of repeat must be in "
+     "1..1023"),
+    # units, queues, timing directives
+    (".queue VXM\n read e0, 0", "2:2", "read is a MEM instruction; the queue of VXM takes VXM"),
+    (".queue MEM_E0\n  add.i8 e0, e1, e2", "2:3", "add is a VXM instruction; the queue of "
+     "MEM_E0 takes MEM"),
+    ("  read e0, 0", "1:3", "instruction outside a .queue section"),
+    (".at 3", "1:1", ".at outside a .queue section"),
+    (".queue MEM_W0\n nop 4\n .at 1 + 2", "3:7", ".at 3: the queue of MEM_W0 is already at "
+     "slot 4"),
+    (".queue MEM_W0\n nop 2\n repeat 2, 1", "3:2", "repeat has no instruction before it"),
+    (".queue MEM_W0\n end\n read e0, 0", "3:2", "instruction after 'end' in the queue of "
+     "MEM_W0 (ended at t.s:2:2)"),
+    (".queue MEM_W0\n end\n.queue VXM\n.queue MEM_W0\n .at 5", "5:2", ".at after 'end'"),
+    (".queue MEM_W0\n" + " nop 1\n" * 128 + " nop 1\n", "130:2", "queue of MEM_W0 is full: "
+     "more than queue_depth 128"),
+    (".queue MEM_W0\n" + " nop 1\n" * 128, "129:2", "no room for the final 'end' in the queue"),
+    # data
+    (".data MEM_W0, 0, i8: 1, 128", "1:25", "value 128 out of range for i8 (-128..127)"),
+    (".data MEM_W0, 0, u8: -1", "1:22", "value -1 out of range for u8 (0..255)"),
+    (".data MEM_W0, 0, i16: 40000", "1:23", "out of range for i16"),
+    (".data MEM_W0, 0, i32: 0x80000000", "1:23", "out of range for i32"),
+    (".data MEM_W0, 0, i8: 1,2,3,4,5,6,7,8,9", "1:38", "9 values for 8 lanes"),
+    (".data MEM_W0, 62, i32: 1", "1:15", "words 62..65 out of range (0..63)"),
+    (".data MEM_W0, 64, i8: 1", "1:15", "word 64 out of range"),
+    (".data MEM_W0, 0, f32: 1", "1:18", "unknown data type 'f32'"),
+    (".data MEM_W0, 1, i8: 1\n.data MEM_W0, 0, i16: 1", "2:7", "word 1 of MEM_W0 is already "
+     "initialised at t.s:1:7"),
+    (".data [MEM_W0, MEM_W1], 0, i32: 1", "1:7", "i32 spreads over 4 slice(s), not 2"),
+    (".data [MEM_W0, VXM], 0, i16: 1", "1:16", "VXM is not a MEM slice"),
+])
+def test_errors_name_file_line_column_and_cause(text, where, cause):
+    message = error(text)
+    assert message.startswith(f"t.s:{where}: error: "), message
+    assert cause in message, message
+
+
+def test_asm_error_attributes():
+    with pytest.raises(AsmError) as info:
+        asm(".queue VXM\n frob")
+    assert info.value.loc == Loc("t.s", 2, 2)
+    assert info.value.cause == "unknown mnemonic 'frob'"
+    assert isinstance(info.value, ValueError)
