@@ -258,7 +258,7 @@ def test_assemble_file_uses_path_in_errors(tmp_path):
      "MEM_E0 takes MEM"),
     ("  read e0, 0", "1:3", "instruction outside a .queue section"),
     (".at 3", "1:1", ".at outside a .queue section"),
-    (".queue MEM_W0\n nop 4\n .at 1 + 2", "3:7", ".at 3: the queue of MEM_W0 is already at "
+    (".queue MEM_W0\n nop 4\n .at 1 + 2", "3:6", ".at 3: the queue of MEM_W0 is already at "
      "slot 4"),
     (".queue MEM_W0\n nop 2\n repeat 2, 1", "3:2", "repeat has no instruction before it"),
     (".queue MEM_W0\n end\n read e0, 0", "3:2", "instruction after 'end' in the queue of "
