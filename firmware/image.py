@@ -159,6 +159,9 @@ class Image:
         words_end = counts_end + 4 * sum(counts)
         expected = words_end + nrecords * record_size + 4
         if size < expected:
+            if struct.unpack_from("<I", blob, size - 4)[0] == zlib.crc32(blob[:size - 4]):
+                raise ImageError(f"offset 16: inconsistent counts: the header announces "
+                                 f"{expected} bytes, the (checksummed) image has {size}")
             raise ImageError(f"offset {size}: truncated image: header announces {expected} "
                              f"bytes, image has {size}")
         if size > expected:
