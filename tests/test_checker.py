@@ -1,0 +1,288 @@
+"""The static timing checker (docs/architecture.md section 6, rules 1 to 3)."""
+
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from opentsp import isa
+from opentsp.config import CONFIGS
+from opentsp.firmware.asm import AsmError, Loc, assemble, assemble_file
+from opentsp.firmware.checker import (
+    CheckError,
+    Timing,
+    _ap_intersection,
+    _Issue,
+    _overlapping_pairs,
+    check,
+    check_or_raise,
+)
+
+CFG = CONFIGS["default"]
+EXAMPLES = sorted((Path(__file__).parent.parent / "firmware" / "examples").glob("*.s"))
+QUEUE = {s.name: i for i, s in enumerate(isa.queues(CFG))}
+
+# MEM_W0 (position 5) reads in cycle 10; the VXM (6) can take it in 12; the VXM's result of
+# cycle 12 reaches MEM_E0 (7) in 14 and MEM_E1 (8) in 15.
+GOOD = """
+.data MEM_W0, 5, i8: 1, 2, 3
+.queue MEM_W0
+.at 10
+    read e0, 5
+.queue VXM
+.at 12
+    add.i8 e1, e0, e0
+.queue MEM_E0
+.at 14
+    write 7, e1
+.queue MEM_E1
+.at {e1}
+    write 7, e1
+"""
+
+
+def asm(text, config=CFG):
+    return assemble(text, config, filename="t.s")
+
+
+def errors(text, config=CFG):
+    found = check(asm(text, config))
+    for error in found:
+        assert "\n" not in str(error)
+    return [str(e) for e in found]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_examples_pass(path):
+    assert check(assemble_file(path, CFG)) == []
+
+
+@pytest.mark.parametrize("name", ["stream_pass.s", "dot_relu.s"])
+def test_portable_examples_pass_on_medium(name):
+    program = assemble_file(EXAMPLES[0].parent / name, CONFIGS["medium"])
+    assert check(program) == []
+
+
+def test_correct_program_passes():
+    program = asm(GOOD.format(e1=15))
+    assert check(program) == []
+    assert check_or_raise(program) is program
+
+
+def test_read_too_early():
+    assert errors(GOOD.format(e1=14)) == [
+        "t.s:14:5: error: read of e1 at MEM_E1 in cycle 14 finds no value: read before its "
+        "data arrives or after it has passed; the nearest value, from add.i8 e1, e0, e0 of VXM "
+        "(line 8), is readable here in cycle 15"]
+
+
+def test_read_too_late_after_the_value_has_passed():
+    (message,) = errors(GOOD.format(e1=16))
+    assert message.startswith("t.s:14:5: error: read of e1 at MEM_E1 in cycle 16 finds no "
+                              "value")
+    assert message.endswith("is readable here in cycle 15")
+
+
+def test_read_of_a_stream_nobody_writes_and_of_a_partial_group():
+    (message,) = errors(".queue VXM\n.at 3\n relu.i8 e0, w5\n")
+    assert message == ("t.s:3:2: error: read of w5 at VXM in cycle 3 finds no value: read before "
+                       "its data arrives or after it has passed; nothing upstream writes w5")
+    # Only byte 0 of an int32 group arrives: the error names the first missing byte stream.
+    (message,) = errors(".queue MEM_W0\n read e0, 0\n.queue VXM\n.at 2\n relu.i32 e4, e0\n")
+    assert message.startswith("t.s:5:2: error: read of e1 at VXM in cycle 2 finds no value")
+
+
+def test_downstream_reader_does_not_see_upstream_writer_or_own_output():
+    # A westward value written by MEM_W0 moves west: the VXM (east of it) never sees it, and
+    # MEM_W0 never reads its own output.
+    text = ".queue MEM_W0\n read w0, 0\n.queue VXM\n.at 2\n relu.i8 e0, w0\n"
+    assert len(errors(text)) == 1
+    text = ".queue MEM_W0\n read e0, 0\n.at 2\n write 1, e0\n"
+    assert len(errors(text)) == 1
+
+
+def test_value_overwritten_by_a_slice_in_between():
+    program = assemble_file(EXAMPLES[0].parent / "overwrite.s", CFG)
+    assert check(program) == []
+    timing = Timing(program)
+    w3, w1, w0, e0, e3 = (QUEUE[n] for n in ("MEM_W3", "MEM_W1", "MEM_W0", "MEM_E0", "MEM_E3"))
+    # MEM_W1 and MEM_W0 take A from MEM_W3; MEM_E0 and MEM_E3 get B, which replaced it.
+    assert timing.source(w1, 1, "s") == (w3, 0, 0)
+    assert timing.source(w0, 2, "s") == (w3, 0, 0)
+    assert timing.source(e0, 1, "s") == (w0, 1, 0)
+    assert timing.source(e3, 1, "s") == (w0, 1, 0)
+    # Without the overwrite MEM_E3 gets A.
+    program = asm(".queue MEM_W3\n read e0, 0\n.queue MEM_E3\n.at 9\n write 1, e0\n")
+    assert Timing(program).source(e3, 1, "s") == (w3, 0, 0)
+
+
+def test_bank_conflict():
+    text = """
+        .queue MEM_W3
+            read e0, 0          ; reaches MEM_W0 (3 hops) in cycle 4
+        .queue MEM_W0
+        .at 4
+            write 2, e0         ; commits at the end of cycle 5 to bank 0
+            read e1, {addr}     ; cycle 5
+    """
+    assert errors(text.format(addr=3)) == []          # bank 1: a read and a commit are fine
+    assert errors(text.format(addr=4)) == [
+        "t.s:7:13: error: bank conflict in MEM_W0: the read of word 4 in cycle 5 and the commit "
+        "of write 2, e0 of MEM_W0 (line 6) (issued in cycle 4) both use bank 0"]
+    # A write and a read issued in the same cycle cannot exist; a read one cycle before the
+    # commit is fine.
+    text = ".queue MEM_W3\n read e0, 0\n.queue MEM_W0\n.at 3\n read e1, 4\n write 2, e0\n"
+    assert errors(text) == []
+
+
+def test_bank_conflict_of_repeated_instructions():
+    text = """
+        .queue MEM_W3
+            read e0, 0
+            repeat 20, 1        ; cycles 1..20, reach MEM_W0 in 4..24
+        .queue MEM_W0
+        .at 4
+            write 2, e0
+            repeat 9, 2         ; slots 5..22: copies in 6, 8, .., 22; commits 7, 9, .., 23
+            read e1, 6          ; cycle 23: bank 0, while the last copy commits
+    """
+    (message,) = errors(text)
+    assert message.startswith("t.s:9:13: error: bank conflict in MEM_W0: the read of word 6 in "
+                              "cycle 23 and the commit of write 2, e0 of MEM_W0 (line 8)")
+
+
+REPEAT = """
+.queue MEM_W0
+    read e0, 0          ; cycle 0
+    repeat 3, 2         ; copies in 2, 4, 6
+.queue VXM
+.at 2
+    relu.i8 e1, e0      ; cycle 2
+    repeat {n}, 2       ; slot 3: copies in 4, 6, 8, ..
+"""
+
+
+def test_repeat_copies_are_timed_and_reported_at_the_repeat():
+    assert errors(REPEAT.format(n=3)) == []
+    assert errors(REPEAT.format(n=5)) == [
+        "t.s:8:5: error: read of e0 at VXM in cycle 10 finds no value: read before its data "
+        "arrives or after it has passed; the nearest value, from read e0, 0 of MEM_W0 (line 4), "
+        "is readable here in cycle 8 (copy 4 of 5 of the repeated relu.i8 e1, e0)"]
+
+
+def test_long_repeats_against_long_repeats():
+    text = """
+        .queue MEM_W0
+            read e0, 0
+            repeat 40000, 1             ; cycles 1..40000
+            repeat 30000, 1             ; cycles 40001..70000
+        .queue VXM
+        .at 2
+            relu.i8 e1, e0
+            repeat {n}, 1               ; cycles 3..
+        .queue MEM_E0
+        .at 4
+            write 0, e1
+            repeat 60000, 1
+    """
+    assert errors(text.format(n=65535)) == []
+    # With only 60001 reads (cycles 0..60000) the VXM finds nothing from cycle 60003 on.
+    found = errors(text.format(n=65535).replace("repeat 30000, 1", "repeat 20000, 1"))
+    assert found == [
+        "t.s:9:13: error: read of e0 at VXM in cycle 60003 finds no value: read before its data "
+        "arrives or after it has passed; the nearest value, from read e0, 0 of MEM_W0 (line 5), "
+        "is readable here in cycle 60002 (copy 60001 of 65535 of the repeated relu.i8 e1, e0)"]
+
+
+def test_spaced_repeat_against_dense_repeat():
+    text = """
+        .queue MEM_W0
+            read e0, 0
+            repeat 1000, 1              ; reads in 0..1000
+        .queue VXM
+        .at 2
+            relu.i8 e1, e0
+            repeat {n}, 7               ; copies in 9, 16, ..
+    """
+    assert errors(text.format(n=142)) == []         # last copy in 2 + 142*7 = 996
+    (message,) = errors(text.format(n=143))         # 1003 needs a read in 1001
+    assert "in cycle 1003 finds no value" in message and "(copy 143 of 143" in message
+
+
+def test_check_of_a_bare_image_names_the_queue():
+    image = asm(GOOD.format(e1=14)).image
+    (error,) = check(image)
+    assert error.loc is None
+    assert str(error).startswith("error: queue 6 (MEM_E1) instruction 1: read of e1 at MEM_E1 "
+                                 "in cycle 14 finds no value")
+
+
+def test_check_or_raise_raises_the_earliest_error():
+    text = GOOD.format(e1=16).replace(".at 14\n    write 7, e1", ".at 13\n    write 7, e1")
+    with pytest.raises(CheckError) as info:
+        check_or_raise(asm(text))
+    error = info.value
+    assert isinstance(error, AsmError) and isinstance(error, ValueError)
+    assert (error.rule, error.cycle, error.loc) == (1, 13, Loc("t.s", 11, 5))
+    assert str(error).startswith("t.s:11:5: error: read of e1 at MEM_E0 in cycle 13")
+
+
+def test_two_writes_to_one_register_in_one_cycle():
+    # Impossible with ISA v1 programs (one issue per slot, one latency); inject a second issue.
+    program = asm(GOOD.format(e1=15))
+    timing = Timing(program)
+    vxm = QUEUE["VXM"]
+    add = program.image.queues[vxm][1]
+    timing.issues.append(_Issue(vxm, 1, add, 12, 1, 1, False))
+    found = [e for e in timing.errors() if e.rule == 2]
+    assert [str(e) for e in found] == [
+        "t.s:8:5: error: stream register e1 of VXM is written twice at the end of cycle 13 "
+        "(also by add.i8 e1, e0, e0 of VXM (line 8))"]
+
+
+def test_arithmetic_progression_intersection_against_brute_force():
+    rng = random.Random(7)
+    for _ in range(3000):
+        a, b = rng.randrange(-50, 50), rng.randrange(-50, 50)
+        d, e = rng.randrange(1, 9), rng.randrange(1, 9)
+        n, m = rng.randrange(1, 30), rng.randrange(1, 30)
+        second = {b + j * e for j in range(m)}
+        ks = [k for k in range(n) if a + k * d in second]
+        hit = _ap_intersection(a, d, n, b, e, m)
+        if not ks:
+            assert hit is None
+        else:
+            first, step, last = hit
+            assert list(range(first, last + 1, step)) == ks, (a, d, n, b, e, m, hit)
+
+
+def test_overlapping_pairs():
+    items = [(0, 1, 5, "a"), (10, 2, 3, "b"), (3, 1, 2, "c"), (20, 1, 1, "d")]
+    pairs = {(x[3], y[3]) for x, y in _overlapping_pairs(items)}
+    assert pairs == {("a", "c")}
+    across = {(x[3], y[3]) for x, y in _overlapping_pairs(items[:2], items[2:])}
+    assert across == {("a", "c")}
+
+
+def test_groq_sized_program_of_100k_cycles_checks_quickly():
+    config = CONFIGS["groq"]
+    slices = isa.queues(config)
+    lines = []
+    vxm = next(s for s in slices if s.kind == isa.SliceKind.VXM)
+    for s in slices:
+        if s.kind != isa.SliceKind.MEM:
+            continue
+        hops = abs(s.position - vxm.position)
+        west = s.position < vxm.position
+        stream = f"{'e' if west else 'w'}{hops % config.streams}"
+        lines += [f".queue {s.name}", f".at {100 - hops}", f"    read {stream}, {hops}"]
+        for _ in range(100):
+            lines += ["    repeat 1000, 1", "    nop 3"]
+    lines += [".queue VXM", ".at 101", "    add.i8 e0, e1, w1"]
+    for _ in range(100):
+        lines += ["    repeat 1000, 1", "    nop 3"]
+    program = assemble("\n".join(lines), config)
+    start = time.perf_counter()
+    assert check(program) == []
+    assert time.perf_counter() - start < 5.0
