@@ -34,6 +34,8 @@ __all__ = ["CheckError", "Timing", "check", "check_or_raise"]
 
 #: Progressions with at most this many copies are indexed copy by copy.
 _EXPAND = 16
+#: Errors of rule 1 that get a hint (the hint costs a scan of the stream's writers).
+_MAX_HINTS = 100
 
 
 class CheckError(AsmError):
@@ -244,6 +246,7 @@ class Timing:
     def errors(self):
         """Every broken rule, earliest cycle first."""
         found = []
+        self._hints = 0
         for issue in self.issues:
             found.extend(self._check_reads(issue))
         found.extend(self._check_double_writes())
@@ -276,7 +279,9 @@ class Timing:
                     cause = (f"read of {direction.name.lower()}{s} at "
                              f"{self.slices[issue.queue].name} in cycle {t} finds no value: "
                              f"read before its data arrives or after it has passed")
-                    cause += self._hint(direction, s, q, t)
+                    self._hints += 1
+                    if self._hints <= _MAX_HINTS:
+                        cause += self._hint(direction, s, q, t)
                     yield self._error(issue, 1, t, cause, k)
                     break           # one error per operand
 
