@@ -1,6 +1,6 @@
 """The stream fabric: every position's eastward and westward output stream registers."""
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Mux
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -75,10 +75,6 @@ class StreamFabric(wiring.Component):
                         (self.w, self.w_we, self.w_wdata, self.w[p + 1] if p < last else None),
                     ):
                         upstream = up[s][k] if up is not None else 0
-                        with m.If(self.clear):
-                            m.d.sync += reg[p][s][k].eq(0)
-                        with m.Elif(we[p][s][k]):
-                            m.d.sync += reg[p][s][k].eq(wdata[p][s][k])
-                        with m.Else():
-                            m.d.sync += reg[p][s][k].eq(upstream)
+                        m.d.sync += reg[p][s][k].eq(
+                            Mux(self.clear, 0, Mux(we[p][s][k], wdata[p][s][k], upstream)))
         return m
