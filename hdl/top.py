@@ -35,7 +35,9 @@ class Chip(wiring.Component):
         Decoded as in :mod:`opentsp.hostmap`. A write (``host_wen``) takes effect at the end of
         its cycle; a read (``host_ren``) answers in the next cycle on ``host_rdata`` with
         ``host_rvalid`` high. Queue and memory accesses are ignored (reads return 0) while
-        running. Queue entries are write-only (they read as 0).
+        running. Queue entries are write-only (they read as 0); writes to an index
+        ``>= queue_depth`` are ignored. Memory word addresses wrap modulo ``mem_words``;
+        superlanes and chunks that do not exist are not written and read as 0.
 
     Parameters
     ----------
@@ -104,7 +106,8 @@ class Chip(wiring.Component):
             queue = InstructionQueue(cfg.queue_depth)
             m.submodules[f"queue_{sl.name.lower()}"] = queue
             m.d.comb += [
-                queue.w_en.eq(self.host_wen & host_idle & in_queue & (queue_field == qi)),
+                queue.w_en.eq(self.host_wen & host_idle & in_queue & (queue_field == qi)
+                              & (addr[len(queue.w_addr):hostmap.QUEUE_SHIFT] == 0)),
                 queue.w_addr.eq(addr[:len(queue.w_addr)]),
                 queue.w_data.eq(wdata),
                 queue.run.eq(running),

@@ -1,11 +1,11 @@
 """The stream fabric: one hop per cycle in both directions, overwrite, edges, soft reset."""
 
 from amaranth.sim import Simulator
-from opentsp.hdl.fabric import StreamFabric
-from opentsp.hdl.stagger import Stagger
 
 from opentsp import isa
 from opentsp.config import CONFIGS
+from opentsp.hdl.fabric import StreamFabric
+from opentsp.hdl.stagger import Stagger
 
 CONFIG = CONFIGS["default"]
 P = len(isa.floorplan(CONFIG))

@@ -4,10 +4,10 @@ import random
 
 import pytest
 from amaranth.sim import Simulator
-from opentsp.hdl.icu import InstructionQueue
-from opentsp.sim.icu import Queue, end_slot, issue_schedule
 
 from opentsp import isa
+from opentsp.hdl.icu import InstructionQueue
+from opentsp.sim.icu import Queue, end_slot, issue_schedule
 
 DEPTH = 32
 

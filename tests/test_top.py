@@ -18,6 +18,9 @@ MEMS = [s.name for s in isa.mem_slices(CONFIG)]
 #: Odd shapes: 3 superlanes (stagger 2), 2 lanes per superlane (partial host chunks), 4 banks.
 ODD = Config(name="odd", superlanes=3, lanes_per_superlane=2, streams=4, mem_slices=1,
              mem_words=16, mem_banks=4, queue_depth=16)
+#: Degenerate shapes: one superlane (no stagger, done right after DRAIN), one bank.
+ONE = Config(name="one", superlanes=1, lanes_per_superlane=4, streams=4, mem_slices=1,
+             mem_words=8, mem_banks=1, queue_depth=16)
 E0, E1, E2 = (isa.StreamRef(isa.Dir.E, i) for i in range(3))
 
 
@@ -173,8 +176,9 @@ def random_queue(rng, config, kind, length, words):
     return program + [isa.encode("end")]
 
 
-@pytest.mark.parametrize("config, seed", [(CONFIG, 0), (CONFIG, 1), (ODD, 2), (ODD, 3)],
-                         ids=["default-0", "default-1", "odd-2", "odd-3"])
+@pytest.mark.parametrize("config, seed", [(CONFIG, 0), (CONFIG, 1), (ODD, 2), (ODD, 3),
+                                          (ONE, 4)],
+                         ids=["default-0", "default-1", "odd-2", "odd-3", "one-4"])
 def test_random_programs_against_golden_model(config, seed):
     """Random programs on every queue (rule-breaking ones included: the hardware and the model
     define the same behaviour) give the golden model's memories and cycle count."""
