@@ -5,6 +5,7 @@ import pytest
 
 from opentsp import isa
 from opentsp.config import CONFIGS
+from opentsp.firmware.image import Image
 from opentsp.sim import alu
 from opentsp.sim.model import CycleLimitError, Model, run
 
@@ -23,8 +24,7 @@ def make_image(programs, data=None, config=CFG):
     mems = [s.name for s in isa.mem_slices(config)]
     records = {(mems.index(name), addr): np.asarray(value, dtype=np.uint8)
                for (name, addr), value in (data or {}).items()}
-    from types import SimpleNamespace  # TODO: firmware.image.Image
-    return SimpleNamespace(config=config, queues=queues, data=records)
+    return Image(config, queues, records)
 
 
 def s(direction, stream):
