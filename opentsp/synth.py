@@ -26,16 +26,17 @@ def synthesize(config, *, device="ecp5"):
     """Run ``synth_<device>`` on ``config``'s Verilog and return Yosys's ``stat`` report."""
     from opentsp.hdl.verilog import generate
 
-    with tempfile.TemporaryDirectory(prefix="opentsp-synth-") as tmp:
-        source = Path(tmp) / "tsp_top.v"
-        source.write_text(generate(config))
-        script = f"read_verilog {source}; synth_{device} -top tsp_top; stat"
-        done = subprocess.run([_yosys(), "-q", "-p", script, "-l", str(Path(tmp) / "log")],
-                              capture_output=True, text=True)
-        log = (Path(tmp) / "log").read_text() if (Path(tmp) / "log").exists() else ""
+    # YoWASP's Yosys sees only the directory it runs in: use relative paths from there.
+    with tempfile.TemporaryDirectory(prefix="opentsp-synth-", dir=Path.cwd()) as tmp:
+        (Path(tmp) / "tsp_top.v").write_text(generate(config))
+        script = f"read_verilog tsp_top.v; synth_{device} -top tsp_top; stat"
+        done = subprocess.run([_yosys(), "-q", "-p", script, "-l", "yosys.log"],
+                              capture_output=True, text=True, cwd=tmp)
+        log_path = Path(tmp) / "yosys.log"
+        log = log_path.read_text() if log_path.exists() else ""
         if done.returncode:
             tail = (done.stderr or log).strip().splitlines()[-5:]
             raise RuntimeError("yosys failed: " + " | ".join(tail))
-    match = re.search(r"Printing statistics\.(.*)", log, re.S)
+    match = re.search(r"Printing statistics\.(.*?)(?:\n\d+\.\d+\. |\Z)", log, re.S)
     report = match.group(1).strip() if match else log
     return f"synth_{device} of config {config.name}:\n{report}"
