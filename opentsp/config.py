@@ -38,7 +38,9 @@ class Config:
     mem_banks : int
         SRAM banks per MEM slice; word ``a`` lives in bank ``a % mem_banks``.
     mxm_size : int
-        Side of the MXM's MAC array (reserved: the MXM slice arrives with the MXM issue).
+        Side of the MXM's weight-stationary MAC array; it uses lanes ``0..mxm_size-1``.
+    mxm_accumulators : int
+        int32 accumulator vectors in each MXM.
     queue_depth : int
         Instructions each slice's queue holds.
     clock_mhz : float
@@ -53,6 +55,7 @@ class Config:
     mem_words: int
     mem_banks: int = 2
     mxm_size: int = 4
+    mxm_accumulators: int = 16
     queue_depth: int = 128
     clock_mhz: float = 100.0
 
@@ -76,6 +79,12 @@ class Config:
         if self.lanes_per_superlane > 16 or self.superlanes > 32 or self.mem_slices > 64:
             raise ValueError(f"Config {self.name!r}: the host port addresses at most 16 lanes "
                              f"per superlane, 32 superlanes and 64 MEM slices per hemisphere")
+        if self.mxm_size > self.lanes or self.mxm_size > 1 << isa.MXM_ROW_BITS:
+            raise ValueError(f"Config.mxm_size must be at most the lanes ({self.lanes}), "
+                             f"not {self.mxm_size!r}")
+        if self.mxm_accumulators > 1 << isa.MXM_ACC_BITS:
+            raise ValueError(f"Config.mxm_accumulators must be at most "
+                             f"{1 << isa.MXM_ACC_BITS}, not {self.mxm_accumulators!r}")
         if not _is_pow2(self.queue_depth) or self.queue_depth > 1 << 16:
             raise ValueError(f"Config.queue_depth must be a power of two, "
                              f"not {self.queue_depth!r}")
@@ -120,7 +129,8 @@ CONFIGS = {
     # The real chip's figures (Abts et al., ISCA 2020): 20 x 16 lanes, 32 + 32 streams,
     # 44 MEM slices per hemisphere of 8192 words x 320 bytes (2.5 MiB), 320 x 320 MXM, 900 MHz.
     "groq": Config(name="groq", superlanes=20, lanes_per_superlane=16, streams=32,
-                   mem_slices=44, mem_words=8192, mxm_size=320, queue_depth=4096,
+                   mem_slices=44, mem_words=8192, mxm_size=320, mxm_accumulators=320,
+                   queue_depth=4096,
                    clock_mhz=900.0),
 }
 

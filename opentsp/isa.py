@@ -23,11 +23,11 @@ __all__ = [
     "ISA_VERSION", "INSTR_BITS", "OPCODE_BITS", "ADDR_BITS", "STREAM_BITS", "INT32_GROUP",
     "Dir", "DType", "Unit", "SliceKind", "Field", "OpInfo", "Instr", "OPS", "OPS_BY_CODE",
     "OPS_BY_NAME", "DRAIN", "VXM_FUNCS", "encode", "decode", "StreamRef", "Slice", "floorplan",
-    "queues", "mem_slices", "EncodingError",
+    "queues", "mem_slices", "EncodingError", "field_limit", "mxm_span", "VXM_UNARY",
 ]
 
 #: Bump when an encoding, a latency or a timing rule changes; images record it.
-ISA_VERSION = 1
+ISA_VERSION = 2
 
 INSTR_BITS = 32
 OPCODE_BITS = 6
@@ -70,6 +70,7 @@ class Unit(IntEnum):
     ICU = 0     # any queue: flow control handled by the queue itself
     MEM = 1
     VXM = 2
+    MXM = 3
 
 
 class SliceKind(IntEnum):
@@ -83,8 +84,11 @@ class SliceKind(IntEnum):
 class Field:
     """A bit field of an instruction word.
 
-    ``kind`` is one of ``"count"`` (unsigned, at least 1), ``"uint"``, ``"addr"`` (a MEM word
-    address), ``"stream"`` (direction bit above a stream id) or ``"dtype"``.
+    ``kind`` is one of ``"count"`` (unsigned, at least 1), ``"uint"``, ``"flag"`` (0 or 1),
+    ``"addr"`` (a MEM word address, below ``mem_words``), ``"row"`` (an MXM weight row, below
+    ``mxm_size``), ``"accum"`` (an MXM accumulator, below ``mxm_accumulators``), ``"stream"``
+    (direction bit above a stream id) or ``"dtype"``. :func:`field_limit` gives the largest
+    value a configuration accepts.
     """
     name: str
     lsb: int
@@ -123,6 +127,7 @@ class OpInfo:
     writes: tuple = ()
     typed: bool = False       # takes a .i8/.i16/.i32 suffix (the "dtype" field)
     converts: bool = False    # takes a second suffix, the result type (the "rtype" field)
+    operand_types: tuple = ()  # (operand, DType) pairs fixed by the instruction itself
     doc: str = ""
 
     def field(self, name):
@@ -130,6 +135,21 @@ class OpInfo:
             if f.name == name:
                 return f
         raise KeyError(name)
+
+    def operand_type(self, name, dtype=None, rtype=None):
+        """Element type of stream operand ``name``: fixed by the instruction, else the result
+        type for written operands and the source type for read ones; None means one byte."""
+        fixed = dict(self.operand_types)
+        if name in fixed:
+            return fixed[name]
+        if name in self.writes:
+            return rtype if self.converts else dtype
+        return dtype
+
+    def operand_width(self, name, dtype=None, rtype=None):
+        """Byte streams in operand ``name``'s group."""
+        dtype = self.operand_type(name, dtype, rtype)
+        return 1 if dtype is None else dtype.bytes
 
 
 # Field layouts ----------------------------------------------------------------------------
@@ -147,7 +167,9 @@ _RTYPE = Field("rtype", 4, 2, "dtype")
 
 #: The VXM's ALU functions, in opcode order. Each is one opcode; see the golden model's
 #: ``opentsp.sim.alu`` for the arithmetic (wrapping add/sub/mul, saturating conversion).
-VXM_FUNCS = ("add", "sub", "mul", "min", "max", "relu", "cvt")
+VXM_FUNCS = ("add", "sub", "mul", "min", "max", "relu", "cvt",
+             "neg", "abs", "shl", "shr", "rshr", "mulh", "and", "or", "xor", "cmpeq", "cmpgt")
+VXM_UNARY = ("relu", "cvt", "neg", "abs")
 VXM_LATENCY = 1
 MEM_READ_LATENCY = 1
 MEM_WRITE_COMMIT = 1
@@ -167,19 +189,51 @@ _OPS = [
            commit=MEM_WRITE_COMMIT, reads=("s",),
            doc="Write the value on stream `s` at this slice into word `addr`."),
 ]
+_VXM_DOC = {
+    "add": "dst = a + b, wrapping", "sub": "dst = a - b, wrapping",
+    "mul": "dst = a * b, low half, wrapping", "min": "dst = min(a, b), signed",
+    "max": "dst = max(a, b), signed", "relu": "dst = max(a, 0)",
+    "cvt": "dst (rtype) = a (dtype) with saturation",
+    "neg": "dst = -a, wrapping", "abs": "dst = |a|, wrapping (|min| = min)",
+    "shl": "dst = a << (b mod bits), wrapping",
+    "shr": "dst = a >> (b mod bits), arithmetic",
+    "rshr": "dst = (a + 2^(n-1)) >> n with n = b mod bits (a if n = 0): rounding shift",
+    "mulh": "dst = (a * b) >> bits: high half of the signed product",
+    "and": "dst = a & b", "or": "dst = a | b", "xor": "dst = a ^ b",
+    "cmpeq": "dst = -1 (all ones) if a == b else 0",
+    "cmpgt": "dst = -1 (all ones) if a > b (signed) else 0",
+}
 for _i, _func in enumerate(VXM_FUNCS):
-    _unary = _func in ("relu", "cvt")
+    _unary = _func in VXM_UNARY
     _fields = (_DTYPE, _DST, _SRC_A) + (() if _unary else (_SRC_B,))
     _fields += (_RTYPE,) if _func == "cvt" else ()
     _OPS.append(OpInfo(
         _func, 0x10 + _i, Unit.VXM, _fields,
         ("dst", "a") if _unary else ("dst", "a", "b"),
         latency=VXM_LATENCY, reads=("a",) if _unary else ("a", "b"), writes=("dst",),
-        typed=True, converts=_func == "cvt",
-        doc={"add": "dst = a + b, wrapping", "sub": "dst = a - b, wrapping",
-             "mul": "dst = a * b, low half, wrapping", "min": "dst = min(a, b), signed",
-             "max": "dst = max(a, b), signed", "relu": "dst = max(a, 0)",
-             "cvt": "dst (rtype) = a (dtype) with saturation"}[_func]))
+        typed=True, converts=_func == "cvt", doc=_VXM_DOC[_func]))
+
+# The MXM: weight-stationary, mxm_size x mxm_size int8 MACs, int32 accumulators.
+MXM_ROW_BITS = 9        # up to 512 weight rows
+MXM_ACC_BITS = 9        # up to 512 accumulators
+MXM_ACC_LATENCY = 1
+_MXM_STREAM = Field("s", 20, STREAM_OPERAND_BITS, "stream")
+_MXM_DST = Field("dst", 20, STREAM_OPERAND_BITS, "stream")
+_MXM_ROW = Field("row", 0, MXM_ROW_BITS, "row")
+_MXM_ACC = Field("acc", 0, MXM_ACC_BITS, "accum")
+_MXM_ADD = Field("add", 12, 1, "flag")
+_OPS += [
+    OpInfo("lw", 0x30, Unit.MXM, (_MXM_ROW, _MXM_STREAM), ("row", "s"), reads=("s",),
+           doc="Load weight row `row` of the back buffer from stream `s` (lanes 0..size-1)."),
+    OpInfo("iw", 0x31, Unit.MXM, (), (),
+           doc="Install: the back weight buffer becomes the array's weights."),
+    OpInfo("abc", 0x32, Unit.MXM, (_MXM_ACC, _MXM_ADD, _MXM_STREAM), ("acc", "s", "add"),
+           reads=("s",),
+           doc="acc[j] (+)= sum_i W[j][i] * x[i] for x = stream `s`; add = 0 sets, 1 adds."),
+    OpInfo("acc", 0x33, Unit.MXM, (_MXM_ACC, _MXM_DST), ("dst", "acc"),
+           latency=MXM_ACC_LATENCY, writes=("dst",), operand_types=(("dst", DType.I32),),
+           doc="Emit accumulator `acc` as int32 on the group of 4 streams `dst`."),
+]
 
 OPS = tuple(_OPS)
 OPS_BY_CODE = {op.opcode: op for op in OPS}
@@ -242,8 +296,7 @@ class Instr:
     def group(self, name):
         """Stream ids of operand ``name``: one per byte of its type."""
         ref = self.stream(name)
-        dtype = self.rtype if name in self.op.writes else self.dtype
-        width = dtype.bytes if dtype is not None else 1
+        width = self.op.operand_width(name, self.dtype, self.rtype)
         return ref.dir, tuple(range(ref.id, ref.id + width))
 
     @property
@@ -291,6 +344,9 @@ def encode(mnemonic, **values):
             value = value.encode()
         value = int(value)
         low = 1 if field.kind == "count" else 0
+        if field.kind == "flag" and value > 1:
+            raise EncodingError(f"{mnemonic}: operand {field.name} must be 0 or 1, "
+                                f"not {value!r}")
         if not low <= value <= field.mask:
             raise EncodingError(f"{mnemonic}: operand {field.name} must be in "
                                 f"{low}..{field.mask}, not {value!r}")
@@ -306,8 +362,8 @@ def encode(mnemonic, **values):
 
 def _check_groups(instr):
     for name in instr.op.reads + instr.op.writes:
-        dtype = instr.rtype if name in instr.op.writes else instr.dtype
-        width = dtype.bytes if dtype is not None else 1
+        dtype = instr.op.operand_type(name, instr.dtype, instr.rtype)
+        width = instr.op.operand_width(name, instr.dtype, instr.rtype)
         ref = instr.stream(name)
         if ref.id % width:
             raise EncodingError(f"{instr.op.mnemonic}: {dtype.suffix} operand {name} must "
@@ -377,4 +433,25 @@ def mem_slices(config):
 
 
 def unit_of(slice_):
-    return {SliceKind.MEM: Unit.MEM, SliceKind.VXM: Unit.VXM}[slice_.kind]
+    return {SliceKind.MEM: Unit.MEM, SliceKind.VXM: Unit.VXM, SliceKind.MXM: Unit.MXM}[
+        slice_.kind]
+
+
+def field_limit(field, config):
+    """Largest value of ``field`` that ``config`` accepts (the encoding may allow more)."""
+    if field.kind == "addr":
+        return min(field.mask, config.mem_words - 1)
+    if field.kind == "row":
+        return min(field.mask, config.mxm_size - 1)
+    if field.kind == "accum":
+        return min(field.mask, config.mxm_accumulators - 1)
+    if field.kind == "flag":
+        return 1
+    return field.mask
+
+
+def mxm_span(config):
+    """Superlanes that the MXM's lanes (0..mxm_size-1) cover: an ``abc`` has updated its
+    accumulator at the end of cycle ``issue + mxm_span - 1`` (the reduction follows the
+    stagger, one superlane per cycle)."""
+    return -(-config.mxm_size // config.lanes_per_superlane)
