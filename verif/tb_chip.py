@@ -194,24 +194,22 @@ async def run_firmware(dut, program):
     entry = next(p for p in JOB["programs"] if p["name"] == program)
     config = get_config(JOB["config"])
     max_cycles = JOB["max_cycles"]
-    image = Image.load(entry["image"], config)
-
-    cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
-    driver = HostDriver(dut, config)
-    driver.shadow = _SHADOW.get("memories")
-    await driver.idle()
-    dut.rst.value = 1
-    await RisingEdge(dut.clk)
-    await RisingEdge(dut.clk)
-    dut.rst.value = 0
-    await RisingEdge(dut.clk)
-    config_id = await driver.read(hostmap.control_addr(hostmap.REG_CONFIG))
-    assert config_id == int.from_bytes(config.hash[:4], "little"), \
-        f"the RTL was built for another configuration than {config.name!r}"
-
     record = {"name": program, "cycles_rtl": None, "cycles_golden": None, "match": False,
               "mismatches": [], "seconds": None, "error": None}
     try:
+        image = Image.load(entry["image"], config)
+        cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
+        driver = HostDriver(dut, config)
+        driver.shadow = _SHADOW.get("memories")
+        await driver.idle()
+        dut.rst.value = 1
+        await RisingEdge(dut.clk)
+        await RisingEdge(dut.clk)
+        dut.rst.value = 0
+        await RisingEdge(dut.clk)
+        config_id = await driver.read(hostmap.control_addr(hostmap.REG_CONFIG))
+        assert config_id == int.from_bytes(config.hash[:4], "little"), \
+            f"the RTL was built for another configuration than {config.name!r}"
         await driver.load(image)
         await driver.start()
         elapsed, seconds = await RunMonitor(dut).wait_done(max_cycles)
