@@ -1,4 +1,4 @@
-"""VXM slice: the vector ALU (add, sub, mul, min, max, relu, cvt on i8/i16/i32)."""
+"""VXM slice: the vector ALU (every function of ``isa.VXM_FUNCS`` on i8/i16/i32)."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
@@ -43,7 +43,15 @@ def _limits(code):
     return lo, hi
 
 
-def alu(m, func, a, b, rtype):
+def _bits_mask(code):
+    """``bits - 1`` of type ``code`` (the shift-amount mask), as a 5-bit value."""
+    mask = Const(_BITS - 1, 5)
+    for dtype in isa.DType:
+        mask = Mux(code == dtype.value, Const(8 * dtype.bytes - 1, 5), mask)
+    return mask
+
+
+def alu(m, func, a, b, rtype, dtype=None):
     """One lane of the ALU, combinational.
 
     Parameters
@@ -54,29 +62,70 @@ def alu(m, func, a, b, rtype):
         Operands, sign-extended to 32 bits.
     rtype : Value
         Result type code (saturation range of ``cvt``).
+    dtype : Value or None
+        Source type code (shift-amount modulus, ``mulh``'s half); ``None`` means ``rtype``,
+        which is the source type of every function but ``cvt``.
 
     Returns
     -------
     Value
-        32-bit result; the low ``8 * bytes(rtype)`` bits are the element (wrapping add, sub and
-        mul keep the low half; min, max signed; relu = max(a, 0); cvt saturates to rtype).
+        32-bit result; the low ``8 * bytes(rtype)`` bits are the element (``docs/
+        architecture.md`` section 8): wrapping add, sub, mul, neg, abs and shl keep the low
+        half; min, max, cmpgt signed; relu = max(a, 0); cvt saturates to rtype; shr and rshr
+        are arithmetic; mulh is the high half of the 64-bit product.
+
+    Hardware shared between functions: one 32x32->64 signed multiplier (mul and mulh), one
+    negator (neg, abs), one left shifter and one arithmetic right shifter (shr and rshr: rshr
+    shifts by n - 1, adds one and drops one more bit, which is ``(a + 2^(n-1)) >> n`` without
+    the overflow of the addition).
     """
+    dtype = rtype if dtype is None else dtype
     lo, hi = _limits(rtype)
     zero = Const(0, signed(_BITS))
+    ones = Const(-1, signed(_BITS))
+
+    product = Signal(signed(2 * _BITS), name="product")
+    m.d.comb += product.eq(a * b)
+    high = product[_BITS:]
+    for t in isa.DType:
+        high = Mux(dtype == t.value, product[8 * t.bytes:8 * t.bytes + _BITS], high)
+
+    negated = Signal(signed(_BITS), name="negated")
+    m.d.comb += negated.eq(-a)
+
+    amount = Signal(5, name="amount")           # b mod bits
+    m.d.comb += amount.eq(b[:5] & _bits_mask(dtype))
+    right = Signal(5, name="right")             # rshr shifts by n - 1 first
+    m.d.comb += right.eq(Mux(func["rshr"], amount - 1, amount))
+    shifted = Signal(signed(_BITS), name="shifted")
+    m.d.comb += shifted.eq(a >> right)
+    rounded = ((shifted + 1) >> 1)[:_BITS]
+
     results = {
         "add": (a + b)[:_BITS],
         "sub": (a - b)[:_BITS],
-        "mul": (a * b)[:_BITS],
+        "mul": product[:_BITS],
         "min": Mux(a < b, a, b),
         "max": Mux(a > b, a, b),
         "relu": Mux(a < zero, zero, a),
         "cvt": Mux(a > hi, hi, Mux(a < lo, lo, a)),
+        "neg": negated,
+        "abs": Mux(a < zero, negated, a),
+        "shl": (a << amount)[:_BITS],
+        "shr": shifted,
+        "rshr": Mux(amount == 0, a, rounded),
+        "mulh": high,
+        "and": a & b,
+        "or": a | b,
+        "xor": a ^ b,
+        "cmpeq": Mux(a == b, ones, zero),
+        "cmpgt": Mux(a > b, ones, zero),
     }
     if set(results) != set(isa.VXM_FUNCS):
         raise ValueError(f"the ALU must implement {isa.VXM_FUNCS}, not {sorted(results)!r}")
     result = Signal(unsigned(_BITS))
-    with m.If(func["add"]):
-        m.d.comb += result.eq(results["add"])
+    with m.If(func[isa.VXM_FUNCS[0]]):
+        m.d.comb += result.eq(results[isa.VXM_FUNCS[0]])
     for name in isa.VXM_FUNCS[1:]:
         with m.Elif(func[name]):
             m.d.comb += result.eq(results[name])
@@ -164,7 +213,8 @@ class VxmSlice(wiring.Component):
                 m.d.sync += [stage.valid.eq(valid), stage.dir.eq(word.dst.dir),
                              stage.id.eq(word.dst.id), stage.bytes.eq(dtype_bytes(rtype))]
             for j in range(lps):
-                m.d.sync += stage.lanes[j].eq(alu(m, func, a_lanes[j], b_lanes[j], rtype))
+                m.d.sync += stage.lanes[j].eq(alu(m, func, a_lanes[j], b_lanes[j], rtype,
+                                                    word.dtype))
             for i in range(1, latency):
                 nxt = Signal(result_layout, name=f"result_{k}_{i + 1}")
                 m.d.sync += nxt.eq(Mux(self.clear, 0, stage))

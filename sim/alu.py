@@ -3,12 +3,14 @@
 Values travel as bytes on streams; :func:`pack` and :func:`unpack` convert between a group of
 byte streams (little-endian, byte ``i`` on stream ``s+i``) and signed elements of a type. Every
 function takes and returns arrays of the element type's numpy dtype, so wrap-around is numpy's
-own modular arithmetic on that width, and saturation is an explicit clip.
+own modular arithmetic on that width, and saturation is an explicit clip. Shifts, the rounding
+shift and ``mulh`` work in int64 (wide enough for every intermediate of an int32) and convert back
+to the element type explicitly; see ``docs/architecture.md`` section 8.
 """
 
 import numpy as np
 
-from opentsp.isa import DType
+from opentsp.isa import VXM_FUNCS, VXM_UNARY, DType
 
 __all__ = ["NP_DTYPE", "pack", "unpack", "execute", "FUNCS"]
 
@@ -61,8 +63,75 @@ def op_cvt(a, rtype):
     return np.clip(a.astype(np.int64), info.min, info.max).astype(NP_DTYPE[rtype])
 
 
+def _bits(a):
+    return 8 * a.dtype.itemsize
+
+
+def _wrap(wide, like):
+    """int64 values back to ``like``'s dtype, modulo 2^bits (astype wraps)."""
+    return np.asarray(wide, dtype=np.int64).astype(like.dtype)
+
+
+def _amount(a, b):
+    """Per-lane shift amount: ``b`` modulo the type's bits (its low log2(bits) bits)."""
+    return (b.astype(np.int64) & (_bits(a) - 1)).astype(np.int64)
+
+
+def op_neg(a):
+    return _wrap(-a.astype(np.int64), a)
+
+
+def op_abs(a):
+    return _wrap(np.abs(a.astype(np.int64)), a)       # |min| wraps back to min
+
+
+def op_shl(a, b):
+    return _wrap(a.astype(np.int64) << _amount(a, b), a)
+
+
+def op_shr(a, b):
+    return (a.astype(np.int64) >> _amount(a, b)).astype(a.dtype)    # arithmetic, always fits
+
+
+def op_rshr(a, b):
+    n = _amount(a, b)
+    wide = a.astype(np.int64)
+    half = np.where(n > 0, np.int64(1) << np.maximum(n - 1, 0), np.int64(0))
+    # (a + 2^(n-1)) >> n in int64 cannot overflow and always fits the type again.
+    return np.where(n > 0, (wide + half) >> n, wide).astype(a.dtype)
+
+
+def op_mulh(a, b):
+    # The double-width product of two int32 fits int64 (|min * min| = 2^62).
+    return ((a.astype(np.int64) * b.astype(np.int64)) >> _bits(a)).astype(a.dtype)
+
+
+def op_and(a, b):
+    return np.bitwise_and(a, b)
+
+
+def op_or(a, b):
+    return np.bitwise_or(a, b)
+
+
+def op_xor(a, b):
+    return np.bitwise_xor(a, b)
+
+
+def op_cmpeq(a, b):
+    return np.where(a == b, -1, 0).astype(a.dtype)
+
+
+def op_cmpgt(a, b):
+    return np.where(a > b, -1, 0).astype(a.dtype)
+
+
 FUNCS = {"add": op_add, "sub": op_sub, "mul": op_mul, "min": op_min, "max": op_max,
-         "relu": op_relu, "cvt": op_cvt}
+         "relu": op_relu, "cvt": op_cvt, "neg": op_neg, "abs": op_abs, "shl": op_shl,
+         "shr": op_shr, "rshr": op_rshr, "mulh": op_mulh, "and": op_and, "or": op_or,
+         "xor": op_xor, "cmpeq": op_cmpeq, "cmpgt": op_cmpgt}
+if set(FUNCS) != set(VXM_FUNCS):
+    raise ImportError(f"sim.alu implements {sorted(FUNCS)}, the ISA has {VXM_FUNCS}")
 
 
 def execute(func, dtype, rtype, a_planes, b_planes=None):
@@ -75,8 +144,8 @@ def execute(func, dtype, rtype, a_planes, b_planes=None):
     with np.errstate(over="ignore"):
         if func == "cvt":
             result = op_cvt(a, rtype)
-        elif func == "relu":
-            result = op_relu(a)
+        elif func in VXM_UNARY:
+            result = FUNCS[func](a)
         else:
             result = FUNCS[func](a, unpack(b_planes, dtype))
     return pack(result, rtype)

@@ -168,7 +168,7 @@ def random_queue(rng, config, kind, length, words):
                 return isa.StreamRef(isa.Dir(rng.randrange(2)),
                                      rng.randrange(0, config.streams, width))
             values = {"dtype": int(dtype), "dst": ref(rtype.bytes), "a": ref(dtype.bytes)}
-            if func not in ("relu", "cvt"):
+            if func not in isa.VXM_UNARY:
                 values["b"] = ref(dtype.bytes)
             if func == "cvt":
                 values["rtype"] = int(rtype)

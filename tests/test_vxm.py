@@ -7,18 +7,21 @@ import random
 from collections import defaultdict
 
 import numpy as np
+from amaranth.hdl import Elaboratable, Module, Signal, signed
 from amaranth.sim import Simulator
 
 from opentsp import isa
 from opentsp.config import CONFIGS
 from opentsp.hdl.vxm import VxmSlice
+from opentsp.hdl.vxm import alu as vxm_alu
 from opentsp.sim import alu
 
 CONFIG = CONFIGS["default"]
 LPS = CONFIG.lanes_per_superlane
 SL = CONFIG.superlanes
 LATENCY = isa.VXM_LATENCY
-BINARY = [f for f in isa.VXM_FUNCS if f not in ("relu", "cvt")]
+BINARY = [f for f in isa.VXM_FUNCS if f not in isa.VXM_UNARY]
+UNARY = [f for f in isa.VXM_UNARY if f != "cvt"]
 
 
 def extremes(dtype):
@@ -28,11 +31,18 @@ def extremes(dtype):
 
 
 def direct(func, dtype, rtype, a, b):
-    """Independent reference on int64 element arrays (not via sim.alu)."""
+    """Independent reference (not via sim.alu): element arrays in, int64 array out. The new
+    functions use Python integers (object arrays), so nothing can overflow on the way."""
     bits = 8 * dtype.bytes
 
     def wrap(x):
         return ((x + (1 << (bits - 1))) % (1 << bits)) - (1 << (bits - 1))
+
+    def big(x):
+        return np.array([int(v) for v in x], dtype=object)
+
+    def out(x):
+        return np.array([int(v) for v in x], dtype=np.int64)
 
     if func == "add":
         return wrap(a + b)
@@ -46,12 +56,38 @@ def direct(func, dtype, rtype, a, b):
         return np.maximum(a, b)
     if func == "relu":
         return np.maximum(a, 0)
-    rbits = 8 * rtype.bytes
-    return np.clip(a, -(1 << (rbits - 1)), (1 << (rbits - 1)) - 1)
+    if func == "cvt":
+        rbits = 8 * rtype.bytes
+        return np.clip(a, -(1 << (rbits - 1)), (1 << (rbits - 1)) - 1)
+    a = big(a)
+    if func == "neg":
+        return out(wrap(-a))
+    if func == "abs":
+        return out(wrap(np.array([abs(v) for v in a], dtype=object)))
+    b = big(b)
+    n = b % bits                                  # Python modulo: 0..bits-1 also for b < 0
+    if func == "shl":
+        return out(wrap(a * 2 ** n))
+    if func == "shr":
+        return out(a // 2 ** n)                   # floor division = arithmetic shift
+    if func == "rshr":
+        return out([x if k == 0 else (x + 2 ** (k - 1)) // 2 ** k
+                    for x, k in zip(a, n, strict=True)])
+    if func == "mulh":
+        return out(a * b // 2 ** bits)
+    unsigned = {"and": lambda x, y: x & y, "or": lambda x, y: x | y,
+                "xor": lambda x, y: x ^ y}
+    if func in unsigned:
+        return out(wrap(unsigned[func](a % 2 ** bits, b % 2 ** bits)))
+    if func == "cmpeq":
+        return out([-1 if x == y else 0 for x, y in zip(a, b, strict=True)])
+    if func == "cmpgt":
+        return out([-1 if x > y else 0 for x, y in zip(a, b, strict=True)])
+    raise AssertionError(f"no reference for {func}")
 
 
 def combos():
-    for func, dtype in itertools.product(BINARY + ["relu"], isa.DType):
+    for func, dtype in itertools.product(BINARY + UNARY, isa.DType):
         yield func, dtype, dtype
     for dtype, rtype in itertools.permutations(isa.DType, 2):
         yield "cvt", dtype, rtype
@@ -195,3 +231,87 @@ def test_saturation_examples_direct():
     a = np.array([-(1 << 31), 300, -129, 5], dtype=np.int64)
     assert list(direct("cvt", i32, i8, a, None)) == [-128, 127, -128, 5]
     assert list(direct("mul", i8, i8, np.array([16, -128]), np.array([16, -1]))) == [0, -128]
+    x = np.array([-128, 127, -1, 64, -64, 5, -5, 100])
+    n = np.array([1, 0, 8, 7, 7, 1, 1, -1])          # amounts mod 8: 1, 0, 0, 7, 7, 1, 1, 7
+    assert list(direct("neg", i8, i8, x, None)) == [-128, -127, 1, -64, 64, -5, 5, -100]
+    assert list(direct("abs", i8, i8, x, None)) == [-128, 127, 1, 64, 64, 5, 5, 100]
+    assert list(direct("shl", i8, i8, x, n)) == [0, 127, -1, 0, 0, 10, -10, 0]
+    assert list(direct("shr", i8, i8, x, n)) == [-64, 127, -1, 0, -1, 2, -3, 0]
+    assert list(direct("rshr", i8, i8, x, n)) == [-64, 127, -1, 1, 0, 3, -2, 1]
+    assert list(direct("mulh", i8, i8, x, n)) == [-1, 0, -1, 1, -2, 0, -1, -1]
+    assert list(direct("mulh", i32, i32, np.array([-(1 << 31)]), np.array([-(1 << 31)]))) \
+        == [1 << 30]
+    assert list(direct("cmpgt", i8, i8, x, n)) == [0, -1, 0, -1, 0, -1, 0, -1]
+
+
+def grid(dtype):
+    """Every pair of extreme values and every shift amount 0..bits (a, b as int64 arrays)."""
+    bits = 8 * dtype.bytes
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    values = sorted({v for v in extremes(dtype) + [-2, 3, bits - 1, bits, bits + 1, -bits]
+                     if lo <= v <= hi})
+    pairs = list(itertools.product(values, values))
+    pairs += [(v, n) for v in (lo, lo + 1, -3, -1, 1, 5, hi - 1, hi) for n in range(bits + 1)]
+    a, b = zip(*pairs, strict=True)
+    return np.array(a, dtype=np.int64), np.array(b, dtype=np.int64)
+
+
+def test_alu_grid_matches_numpy_references():
+    """sim.alu against the independent reference on a grid of extremes (every function and
+    type, every cvt pair, every shift amount); i8 binary functions on all 65536 pairs."""
+    for func, dtype, rtype in combos():
+        a, b = grid(dtype)
+        if dtype == isa.DType.I8 and func in BINARY:
+            a, b = (x.ravel() for x in np.meshgrid(np.arange(-128, 128), np.arange(-128, 128)))
+        b_planes = alu.pack(b, dtype) if func in BINARY else None
+        got = alu.unpack(alu.execute(func, dtype, rtype, alu.pack(a, dtype), b_planes), rtype)
+        np.testing.assert_array_equal(got.astype(np.int64), direct(func, dtype, rtype, a, b),
+                                      err_msg=f"{func} {dtype.suffix} {rtype.suffix}")
+
+
+class _Lane(Elaboratable):
+    """One lane of the RTL ALU with its inputs as ports."""
+
+    def __init__(self):
+        self.func = Signal(range(len(isa.VXM_FUNCS)))
+        self.dtype = Signal(2)
+        self.rtype = Signal(2)
+        self.a = Signal(signed(32))
+        self.b = Signal(signed(32))
+        self.result = Signal(32)
+
+    def elaborate(self, platform):
+        m = Module()
+        onehot = {name: self.func == i for i, name in enumerate(isa.VXM_FUNCS)}
+        m.d.comb += self.result.eq(vxm_alu(m, onehot, self.a, self.b, self.rtype, self.dtype))
+        return m
+
+
+def test_rtl_alu_lane_on_the_grid():
+    """The RTL ALU lane (combinational) against sim.alu on the grid of extremes: every
+    function, every type, every shift amount 0..bits."""
+    dut = _Lane()
+    checked = [0]
+
+    async def tb(ctx):
+        for func, dtype, rtype in combos():
+            a, b = grid(dtype)
+            b_planes = alu.pack(b, dtype) if func in BINARY else None
+            want = alu.unpack(alu.execute(func, dtype, rtype, alu.pack(a, dtype), b_planes),
+                              rtype).astype(np.int64)
+            np.testing.assert_array_equal(want, direct(func, dtype, rtype, a, b))
+            ctx.set(dut.func, isa.VXM_FUNCS.index(func))
+            ctx.set(dut.dtype, int(dtype))
+            ctx.set(dut.rtype, int(rtype))
+            rbits = 8 * rtype.bytes
+            for x, y, w in zip(a, b, want, strict=True):
+                ctx.set(dut.a, int(x))
+                ctx.set(dut.b, int(y))
+                got = ctx.get(dut.result) & ((1 << rbits) - 1)
+                assert got == int(w) & ((1 << rbits) - 1), (func, dtype, rtype, x, y, got, w)
+                checked[0] += 1
+
+    sim = Simulator(dut)
+    sim.add_testbench(tb)
+    sim.run()
+    assert checked[0] > 10000
