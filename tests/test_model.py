@@ -115,23 +115,34 @@ def test_read_sees_old_word_when_a_write_commits_in_the_same_cycle():
 @pytest.mark.parametrize("func", isa.VXM_FUNCS)
 @pytest.mark.parametrize("dtype", [isa.DType.I8, isa.DType.I16, isa.DType.I32])
 def test_vxm_ops_match_numpy(func, dtype):
-    rng = np.random.default_rng(hash((func, dtype)) & 0xFFFF)
+    rng = np.random.default_rng(isa.VXM_FUNCS.index(func) * 3 + int(dtype))
     info = np.iinfo(alu.NP_DTYPE[dtype])
     extremes = [info.min, info.max, 0, -1, 1, info.min + 1, info.max - 1, 2]
     a = np.array(extremes[:CFG.lanes], dtype=alu.NP_DTYPE[dtype])
     b = rng.integers(info.min, info.max, CFG.lanes, endpoint=True).astype(alu.NP_DTYPE[dtype])
+    b[::3] = a[::3]         # some equal lanes (cmpeq); shift amounts 0, bits - 1, bits - 2
     rtype = {isa.DType.I8: isa.DType.I32, isa.DType.I16: isa.DType.I8,
              isa.DType.I32: isa.DType.I8}[dtype] if func == "cvt" else dtype
-    got = alu.unpack(run_vxm_chip(func, dtype, rtype, a, None if func in ("relu", "cvt")
+    got = alu.unpack(run_vxm_chip(func, dtype, rtype, a, None if func in isa.VXM_UNARY
                                   else b), rtype)
-    wide = a.astype(np.int64)
+    wide, wb = a.astype(np.int64), b.astype(np.int64)
+    bits = 8 * dtype.bytes
+    n = wb % bits                       # shift amounts, 0..bits-1
     expect = {
-        "add": wide + b, "sub": wide - b, "mul": wide * b, "min": np.minimum(wide, b),
-        "max": np.maximum(wide, b), "relu": np.maximum(wide, 0),
-        "cvt": np.clip(wide, *(lambda i: (i.min, i.max))(np.iinfo(alu.NP_DTYPE[rtype]))),
-    }[func]
-    bits = 8 * rtype.bytes
-    expect = ((expect + (1 << (bits - 1))) % (1 << bits)) - (1 << (bits - 1))
+        "add": lambda: wide + wb, "sub": lambda: wide - wb, "mul": lambda: wide * wb,
+        "min": lambda: np.minimum(wide, wb), "max": lambda: np.maximum(wide, wb),
+        "relu": lambda: np.maximum(wide, 0),
+        "cvt": lambda: np.clip(wide, *(lambda i: (i.min, i.max))(
+            np.iinfo(alu.NP_DTYPE[rtype]))),
+        "neg": lambda: -wide, "abs": lambda: np.abs(wide),
+        "shl": lambda: wide * 2 ** n, "shr": lambda: wide // 2 ** n,
+        "rshr": lambda: (wide + 2 ** n // 2) // 2 ** n,     # n = 0: (a + 0) // 1
+        "mulh": lambda: wide * wb // 2 ** bits,             # |product| <= 2^62 fits int64
+        "and": lambda: wide & wb, "or": lambda: wide | wb, "xor": lambda: wide ^ wb,
+        "cmpeq": lambda: np.where(wide == wb, -1, 0), "cmpgt": lambda: np.where(wide > wb, -1, 0),
+    }[func]()
+    rbits = 8 * rtype.bytes
+    expect = ((expect + (1 << (rbits - 1))) % (1 << rbits)) - (1 << (rbits - 1))
     assert np.array_equal(got.astype(np.int64), expect), (got, expect)
 
 
