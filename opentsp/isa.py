@@ -409,8 +409,10 @@ class Slice:
 def floorplan(config):
     """Slices west to east: MXM, SXM, MEM_W(n-1)..MEM_W0, VXM, MEM_E0..MEM_E(n-1), SXM, MXM.
 
-    The MXM and SXM positions are stream-register stages already, so adding those slices
-    later does not change any hop count. Only MEM and VXM slices have queues in ISA v1.
+    The MEM slices, the VXM and (since ISA v2) the two MXMs have queues; the SXM positions
+    are plain stream-register stages, so adding those slices later does not change any hop
+    count. Queues are numbered west to east over the slices that have one, so ``MXM_W`` is
+    queue 0 and ``MXM_E`` the last queue.
     """
     n = config.mem_slices
     names = (["MXM_W", "SXM_W"] + [f"MEM_W{i}" for i in reversed(range(n))] + ["VXM"]
@@ -418,7 +420,7 @@ def floorplan(config):
     slices = []
     for position, name in enumerate(names):
         kind = SliceKind[name.split("_")[0]]
-        slices.append(Slice(name, kind, position, kind in (SliceKind.MEM, SliceKind.VXM)))
+        slices.append(Slice(name, kind, position, kind != SliceKind.SXM))
     return tuple(slices)
 
 

@@ -100,6 +100,7 @@ def test_examples_round_trip_bytes_and_disassembly(path):
 def random_image(rng, config):
     slices = isa.queues(config)
     vxm = [op for op in isa.OPS if op.unit == isa.Unit.VXM]
+    mxm = [op for op in isa.OPS if op.unit == isa.Unit.MXM]
     queues = []
     for slice_ in slices:
         instrs = []
@@ -116,6 +117,18 @@ def random_image(rng, config):
                 stream = isa.StreamRef(rng.choice(list(isa.Dir)), rng.randrange(config.streams))
                 instrs.append(isa.encode(name, s=stream,
                                          addr=rng.randrange(config.mem_words)))
+                real = True
+            elif slice_.kind == isa.SliceKind.MXM:
+                op = rng.choice(mxm)
+                values = {}
+                for fld in op.fields:
+                    if fld.kind == "stream":
+                        step = op.operand_width(fld.name)
+                        values[fld.name] = isa.StreamRef(
+                            rng.choice(list(isa.Dir)), rng.randrange(0, config.streams, step))
+                    else:
+                        values[fld.name] = rng.randrange(isa.field_limit(fld, config) + 1)
+                instrs.append(isa.encode(op.mnemonic, **values))
                 real = True
             else:
                 op = rng.choice(vxm)
@@ -215,18 +228,18 @@ def test_trailing_bytes():
 
 
 @pytest.mark.parametrize("queues, records, nqueues, expected", [
-    ([[END]] * (NQ - 1), (), None, "offset 16: image has 8 queues, configuration 'default' has 9"),
+    ([[END]] * (NQ - 1), (), None, "offset 16: image has 10 queues, configuration 'default' has 11"),
     ([[END]] * (NQ - 1) + [[0x00000001] * 128 + [END]], (), None,
-     "queue 8 (MEM_E3) has 129 instructions, more than queue_depth 128"),
-    ([[END]] * (NQ - 1) + [[0x00000001]], (), None, "queue 8 (MEM_E3) does not end with 'end'"),
-    ([[END]] * (NQ - 1) + [[]], (), None, "queue 8 (MEM_E3) does not end with 'end'"),
+     "queue 10 (MXM_E) has 129 instructions, more than queue_depth 128"),
+    ([[END]] * (NQ - 1) + [[0x00000001]], (), None, "queue 10 (MXM_E) does not end with 'end'"),
+    ([[END]] * (NQ - 1) + [[]], (), None, "queue 10 (MXM_E) does not end with 'end'"),
     ([[END, END]] + [[END]] * (NQ - 1), (), None,
-     "offset 60: queue 0 (MEM_W3) instruction 0: 'end' before the last instruction"),
+     "offset 68: queue 0 (MXM_W) instruction 0: 'end' before the last instruction"),
     ([[0, END]] + [[END]] * (NQ - 1), (), None,
-     "offset 60: queue 0 (MEM_W3) instruction 0: undecodable: word 0x00000000"),
+     "offset 68: queue 0 (MXM_W) instruction 0: undecodable: word 0x00000000"),
     ([[0xFC000000, END]] + [[END]] * (NQ - 1), (), None, "unknown opcode 0x3f"),
     ([[isa.encode("relu", dtype=0, dst=0, a=1).encode(), END]] + [[END]] * (NQ - 1), (), None,
-     "queue 0 (MEM_W3) instruction 0: relu is a VXM instruction, not allowed in a MEM queue"),
+     "queue 0 (MXM_W) instruction 0: relu is a VXM instruction, not allowed in a MXM queue"),
     ([[END]] * NQ, [(8, 0, [0] * 8)], None, "data record 0: memory index 8 out of range 0..7"),
     ([[END]] * NQ, [(0, 0, [0] * 8), (7, 64, [0] * 8)], None,
      "data record 1: word address 64 out of range 0..63"),
