@@ -591,35 +591,27 @@ class _Assembler:
             if types[0] == types[1]:
                 raise AsmError(head.loc, f"{head.text}: source and result types are both "
                                f"{types[0].suffix}")
+        dtype = types[0] if op.typed else None
+        rtype = types[-1] if op.converts else dtype
         for (kind, loc, payload), name in zip(operands, op.operands, strict=True):
             fld = op.field(name)
             if kind == "stream":
                 direction, node = payload
                 ident = self.eval(node)
-                dtype = (types[-1] if name in op.writes else types[0]) if types else None
-                width = dtype.bytes if dtype is not None else 1
+                width = op.operand_width(name, dtype, rtype)
                 if ident < 0 or ident + width > self.config.streams:
                     span = (f"streams {ident}..{ident + width - 1}" if width > 1
                             else f"stream {ident}")
                     raise AsmError(loc, f"{span} out of range: this configuration has "
                                    f"{self.config.streams} streams per direction")
                 if ident % width:
-                    raise AsmError(loc, f"{dtype.suffix} operand {name} must start an aligned "
+                    suffix = op.operand_type(name, dtype, rtype).suffix
+                    raise AsmError(loc, f"{suffix} operand {name} must start an aligned "
                                    f"group of {width} streams (id a multiple of {width}), "
                                    f"not {ident}")
                 values[name] = isa.StreamRef(direction, ident).encode()
             else:
-                value = self.eval(payload)
-                if fld.kind == "addr":
-                    if not 0 <= value < self.config.mem_words:
-                        raise AsmError(loc, f"address {value} out of range "
-                                       f"0..{self.config.mem_words - 1}")
-                else:
-                    low = 1 if fld.kind == "count" else 0
-                    if not low <= value <= fld.mask:
-                        raise AsmError(loc, f"operand {name} of {op.mnemonic} must be in "
-                                       f"{low}..{fld.mask}, not {value}")
-                values[name] = value
+                values[name] = self.check_field(op, fld, self.eval(payload), loc)
         try:
             instr = isa.encode(op.mnemonic, **values)
         except isa.EncodingError as error:
@@ -629,6 +621,28 @@ class _Assembler:
             queue.has_real = True
         if op.mnemonic == "end":
             queue.end_loc = head.loc
+
+    #: How range errors name a field kind (the others say "operand NAME of MNEMONIC").
+    _KIND_NAMES = {"addr": ("address", "mem_words"), "row": ("weight row", "mxm_size"),
+                   "accum": ("accumulator", "mxm_accumulators")}
+
+    def check_field(self, op, fld, value, loc):
+        """``value`` of number field ``fld`` within ``isa.field_limit`` for this
+        configuration (and at least 1 for counts); returns it."""
+        low = 1 if fld.kind == "count" else 0
+        high = isa.field_limit(fld, self.config)
+        if low <= value <= high:
+            return value
+        if fld.kind in self._KIND_NAMES:
+            what, parameter = self._KIND_NAMES[fld.kind]
+            limit = (f" ({parameter} {getattr(self.config, parameter)})"
+                     if high < fld.mask else "")
+            raise AsmError(loc, f"{what} {value} out of range {low}..{high}{limit}")
+        if fld.kind == "flag":
+            raise AsmError(loc, f"operand {fld.name} of {op.mnemonic} must be 0 or 1, "
+                           f"not {value}")
+        raise AsmError(loc, f"operand {fld.name} of {op.mnemonic} must be in {low}..{high}, "
+                       f"not {value}")
 
     def finish(self):
         config = self.config

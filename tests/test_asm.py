@@ -6,6 +6,7 @@ import pytest
 from opentsp import isa
 from opentsp.config import CONFIGS
 from opentsp.firmware.asm import AsmError, Loc, assemble, assemble_file
+from opentsp.firmware.disasm import disassemble
 
 CFG = CONFIGS["default"]
 QUEUE = {s.name: i for i, s in enumerate(isa.queues(CFG))}
@@ -293,3 +294,89 @@ def test_asm_error_attributes():
     assert info.value.loc == Loc("t.s", 2, 2)
     assert info.value.cause == "unknown mnemonic 'frob'"
     assert isinstance(info.value, ValueError)
+
+
+def _vxm_lines():
+    """One assembly line per VXM function and type (every cvt pair), aligned operands."""
+    for func in isa.VXM_FUNCS:
+        op = isa.OPS_BY_NAME[func]
+        for dtype in isa.DType:
+            for rtype in ([t for t in isa.DType if t != dtype] if op.converts else [dtype]):
+                name = f"{func}.{dtype.suffix}" + (f".{rtype.suffix}" if op.converts else "")
+                refs = {"dst": "w4", "a": "e0", "b": f"w{8 - op.operand_width('b', dtype)}"}
+                yield func, dtype, rtype, f"{name} {', '.join(refs[o] for o in op.operands)}"
+
+
+def test_every_vxm_function_and_type_assembles_disassembles_and_round_trips():
+    lines = list(_vxm_lines())
+    assert {func for func, *_ in lines} == set(isa.VXM_FUNCS)
+    program = asm(".queue VXM\n" + "\n".join(f"    {line}" for *_, line in lines))
+    instrs = queue(program, "VXM")[:-1]
+    e, w = isa.Dir.E, isa.Dir.W
+    for (func, dtype, rtype, line), instr in zip(lines, instrs, strict=True):
+        op = isa.OPS_BY_NAME[func]
+        values = {"dtype": int(dtype), "dst": isa.StreamRef(w, 4), "a": isa.StreamRef(e, 0)}
+        if "b" in op.operands:
+            values["b"] = isa.StreamRef(w, 8 - dtype.bytes)
+        if op.converts:
+            values["rtype"] = int(rtype)
+        assert instr == isa.encode(func, **values), line
+        assert str(instr) == line
+        assert isa.decode(instr.encode()) == instr
+    blob = program.image.to_bytes()
+    assert assemble(disassemble(program.image), CFG).image.to_bytes() == blob
+
+
+@pytest.mark.parametrize("text, where, cause", [
+    (".queue VXM\n neg.i8 e0, e1, e2", "2:17", "neg takes 2 operand(s) (dst, a), not 3"),
+    (".queue VXM\n abs.i16 e1, e0", "2:10", "i16 operand dst must start an aligned group"),
+    (".queue VXM\n shl.i32 e4, e0, w2", "2:18", "i32 operand b must start an aligned group"),
+    (".queue VXM\n mulh.i32 e4, e0, w8", "2:19", "streams 8..11 out of range"),
+    (".queue VXM\n cmpgt e0, e1, e2", "2:2", "'cmpgt': expected the form cmpgt.T"),
+    (".queue VXM\n rshr.i8.i32 e0, e1, e2", "2:2", "expected the form rshr.T"),
+    (".queue VXM\n and.i8 e0, e1, 3", "2:17", "operand b of and must be a stream"),
+    (".queue MEM_E0\n xor.i8 e0, e1, e2", "2:2", "xor is a VXM instruction"),
+])
+def test_new_vxm_mnemonic_errors(text, where, cause):
+    message = error(text)
+    assert message.startswith(f"t.s:{where}: error: "), message
+    assert cause in message, message
+
+
+def test_address_limit_comes_from_the_configuration():
+    medium = CONFIGS["medium"]
+    asm(".queue MEM_W0\n read e0, 127", medium)
+    message = error(".queue MEM_W0\n read e0, 128", medium)
+    assert "address 128 out of range 0..127 (mem_words 128)" in message
+    groq = CONFIGS["groq"]          # mem_words = 2^ADDR_BITS: the encoding is the limit
+    asm(".queue MEM_W0\n read e0, 8191", groq)
+    assert "address 8192 out of range 0..8191" in error(".queue MEM_W0\n read e0, 8192", groq)
+
+
+_MXM_QUEUES = any(s.kind == isa.SliceKind.MXM and s.has_queue for s in isa.floorplan(CFG))
+
+
+@pytest.mark.skipif(not _MXM_QUEUES, reason="the floorplan has no MXM queues yet")
+@pytest.mark.parametrize("text, where, cause", [
+    (".queue MXM_W\n lw 4, e0", "2:5", "weight row 4 out of range 0..3 (mxm_size 4)"),
+    (".queue MXM_W\n lw -1, e0", "2:5", "weight row -1 out of range 0..3"),
+    (".queue MXM_E\n abc 16, w0, 0", "2:6", "accumulator 16 out of range 0..15 "
+     "(mxm_accumulators 16)"),
+    (".queue MXM_E\n abc 0, w0, 2", "2:13", "operand add of abc must be 0 or 1, not 2"),
+    (".queue MXM_W\n acc e2, 0", "2:6", "i32 operand dst must start an aligned group of 4"),
+    (".queue MXM_W\n acc e4, 16", "2:10", "accumulator 16 out of range 0..15"),
+])
+def test_mxm_operand_ranges_come_from_field_limit(text, where, cause):
+    message = error(text)
+    assert message.startswith(f"t.s:{where}: error: "), message
+    assert cause in message, message
+
+
+@pytest.mark.skipif(not _MXM_QUEUES, reason="the floorplan has no MXM queues yet")
+def test_mxm_limits_follow_the_configuration():
+    groq = CONFIGS["groq"]
+    program = asm(".queue MXM_W\n lw 319, e0\n iw\n abc 319, e0, 1\n acc e4, 319", groq)
+    assert [str(i) for i in program.image.queues[0][:4]] == [
+        "lw 319, e0", "iw", "abc 319, e0, 1", "acc e4, 319"]
+    assert "weight row 320 out of range 0..319" in error(".queue MXM_W\n lw 320, e0", groq)
+    assert "weight row 512 out of range" in error(".queue MXM_W\n lw 512, e0", groq)
