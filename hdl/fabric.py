@@ -22,7 +22,7 @@ class StreamFabric(wiring.Component):
 
     so a value moves one position per cycle and a write replaces the value arriving from
     upstream. The slice at ``q`` reads ``e[q-1]`` and ``w[q+1]``. Positions without a slice
-    (MXM, SXM in ISA v1) have their write enables tied to zero and are pass-through stages.
+    (the SXMs) have their write enables tied to zero and are pass-through stages.
 
     Parameters
     ----------

@@ -10,6 +10,7 @@ from opentsp.config import Config
 from .fabric import StreamFabric
 from .icu import InstructionQueue
 from .mem import HOST_CHUNK_BITS, HOST_SUPERLANE_BITS, HOST_WORD_BITS, MemSlice
+from .mxm import MxmSlice
 from .vxm import VxmSlice
 
 __all__ = ["Chip"]
@@ -130,6 +131,8 @@ class Chip(wiring.Component):
                 mem_rdata[index] = unit.host_rdata
             elif sl.kind == isa.SliceKind.VXM:
                 unit = VxmSlice(cfg)
+            elif sl.kind == isa.SliceKind.MXM:
+                unit = MxmSlice(cfg)
             else:
                 raise NotImplementedError(f"no RTL for slice kind {sl.kind!r}")
             m.submodules[sl.name.lower()] = unit

@@ -11,8 +11,9 @@ slice's instruction queue, and steps them one clock cycle at a time:
 3. at the end of the cycle every stream register takes its upstream neighbour's value, then the
    stream writes and memory commits due in this cycle land.
 
-One function per unit executes an instruction (``_exec_read``, ``_exec_write``, ``_exec_vxm``);
-the MXM and SXM add theirs to ``_EXECUTORS``.
+One function per unit executes an instruction (``_exec_read``, ``_exec_write``, ``_exec_vxm``,
+and :func:`opentsp.sim.mxm.execute` for the MXMs, whose state lives in ``Model.mxms`` and
+changes at the end of the cycle); the SXM is to add its own to ``_EXECUTORS``.
 """
 
 from collections import defaultdict
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from opentsp import isa
-from opentsp.sim import alu
+from opentsp.sim import alu, mxm
 from opentsp.sim.icu import Queue
 
 __all__ = ["Model", "Result", "TraceRecord", "CycleLimitError", "run"]
@@ -92,6 +93,7 @@ class Model:
             self.memories[mem, addr] = np.asarray(data, dtype=np.uint8).reshape(
                 config.superlanes, config.lanes_per_superlane)
         self.queues = [Queue(program) for program in image.queues]
+        self.mxms = {s.name: mxm.Mxm(config) for s in self.slices if s.kind == isa.SliceKind.MXM}
         self.cycle = 0
         self._executing = defaultdict(list)     # cycle -> [(slice, instr, superlane)]
         self._stream_writes = defaultdict(list)  # cycle -> [(dir, pos, stream, superlane, value)]
@@ -143,6 +145,7 @@ class Model:
 
     _EXECUTORS = {"read": _exec_read, "write": _exec_write}
     _EXECUTORS.update(dict.fromkeys(isa.VXM_FUNCS, _exec_vxm))
+    _EXECUTORS.update(dict.fromkeys(mxm.MNEMONICS, mxm.execute))
 
     # The clock ------------------------------------------------------------------------------
 
@@ -190,6 +193,8 @@ class Model:
             streams[direction, position, stream, superlane] = value
         for mem, addr, superlane, value in self._commits.pop(t, ()):
             self.memories[mem, addr, superlane] = value
+        for unit in self.mxms.values():
+            unit.end_cycle()
 
         if self._trace_mode:
             snapshot = None

@@ -228,7 +228,8 @@ def test_trailing_bytes():
 
 
 @pytest.mark.parametrize("queues, records, nqueues, expected", [
-    ([[END]] * (NQ - 1), (), None, "offset 16: image has 10 queues, configuration 'default' has 11"),
+    ([[END]] * (NQ - 1), (), None,
+     "offset 16: image has 10 queues, configuration 'default' has 11"),
     ([[END]] * (NQ - 1) + [[0x00000001] * 128 + [END]], (), None,
      "queue 10 (MXM_E) has 129 instructions, more than queue_depth 128"),
     ([[END]] * (NQ - 1) + [[0x00000001]], (), None, "queue 10 (MXM_E) does not end with 'end'"),

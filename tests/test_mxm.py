@@ -1,0 +1,375 @@
+"""The MXM (docs/architecture.md section 7a): the golden model against numpy's own matmul
+(tiling K with ``abc add=1``, double buffering, the stagger's partial-sum chain up to the
+``groq`` span of 20 superlanes), the whole-chip model, and the RTL slice against the golden
+model cycle by cycle and against numpy."""
+
+import random
+from collections import defaultdict
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from opentsp import isa
+from opentsp.config import CONFIGS, Config
+from opentsp.firmware.asm import assemble
+from opentsp.firmware.checker import check
+from opentsp.hdl.mxm import MxmSlice
+from opentsp.sim import alu
+from opentsp.sim.model import run
+from opentsp.sim.mxm import Mxm, wrap32
+
+DEFAULT = CONFIGS["default"]
+#: span 3 (mxm_size 5 on 2 lanes per superlane), a fourth superlane beyond the span, lane 5 of
+#: superlane 2 beyond N, 3 accumulators (not a power of two).
+SPAN3 = Config(name="span3", superlanes=4, lanes_per_superlane=2, streams=8, mem_slices=1,
+               mem_words=16, mxm_size=5, mxm_accumulators=3, queue_depth=16)
+E, W = isa.Dir.E, isa.Dir.W
+
+
+def ref(direction, ident):
+    return isa.StreamRef(direction, ident)
+
+
+class SliceModel:
+    """One MXM slice on its own, cycle by cycle: the golden :class:`Mxm` behind a stagger.
+
+    :meth:`step` takes the instruction issued this cycle (or None) and the slice inputs of
+    this cycle (uint8, shape ``(2, streams, superlanes, lanes_per_superlane)``) and returns
+    the stream writes driven in this cycle: ``{(dir, stream, superlane): uint8 lanes}``.
+    """
+
+    def __init__(self, config):
+        self.config = config
+        self.unit = Mxm(config)
+        self.issued = {}
+        self.pending = defaultdict(dict)
+        self.cycle = 0
+
+    def step(self, instr, inputs):
+        cfg, t = self.config, self.cycle
+        if instr is not None:
+            self.issued[t] = instr
+        for k in range(cfg.superlanes):
+            ins = self.issued.get(t - k)
+            if ins is None:
+                continue
+            name = ins.op.mnemonic
+
+            def x(ins=ins, k=k):
+                s = ins.stream("s")
+                if s.id >= cfg.streams:
+                    return np.zeros(cfg.lanes_per_superlane, np.int8)
+                return inputs[int(s.dir), s.id, k].view(np.int8)
+            if name == "lw":
+                self.unit.lw(k, ins["row"], x())
+            elif name == "iw":
+                self.unit.iw(k)
+            elif name == "abc":
+                self.unit.abc(k, ins["acc"], ins["add"], x())
+            elif name == "acc":
+                planes = alu.pack(self.unit.read_acc(k, ins["acc"]), isa.DType.I32)
+                dst = ins.stream("dst")
+                for i, plane in enumerate(planes):
+                    if dst.id + i < cfg.streams:
+                        self.pending[t + 1][int(dst.dir), dst.id + i, k] = plane
+        self.unit.end_cycle()
+        self.cycle += 1
+        return self.pending.pop(t, {})
+
+
+def vector(config, values):
+    """A whole vector (lanes bytes) from int8 values for lanes 0.., split by superlane."""
+    out = np.zeros(config.lanes, np.int8)
+    out[:len(values)] = values
+    return out.view(np.uint8).reshape(config.superlanes, config.lanes_per_superlane)
+
+
+def gemm_schedule(config, m, k_tiles, add_first=0, interleave=True):
+    """lw/iw/abc/acc for C = A @ B with B in K tiles of N rows: load tile 0, install it, then
+    for each tile the abc of every row of A (add=1 after the first tile) with the lw of the
+    next tile interleaved (double buffering), iw, and finally acc of every row (span cycles
+    after its last abc)."""
+    n = config.mxm_size
+    span = isa.mxm_span(config)
+    schedule = [("lw", {"row": j, "s": "x"}) for j in range(n)] + [("iw", {})]
+    for tile in range(k_tiles):
+        abcs = [("abc", {"acc": row, "s": "x", "add": int(tile > 0 or add_first)})
+                for row in range(m)]
+        lws = [("lw", {"row": j, "s": "x"}) for j in range(n)] if tile + 1 < k_tiles else []
+        if interleave:
+            merged = []
+            for i in range(max(len(abcs), len(lws))):
+                merged += abcs[i:i + 1] + lws[i:i + 1]
+        else:
+            merged = abcs + lws
+        schedule += merged + ([("iw", {})] if lws else [])
+    schedule += [None] * span
+    schedule += [("acc", {"acc": row, "dst": ref(E, 0)}) for row in range(m)]
+    return schedule
+
+
+def feed_order(schedule, a, b, config):
+    """The vectors each 'x' operand of ``schedule`` takes, in order."""
+    n = config.mxm_size
+    tiles = [b[t * n:(t + 1) * n] for t in range(b.shape[0] // n)]
+    lw_rows = iter([tile[:, j] for tile in tiles for j in range(n)])
+    rows = iter([a[r, t * n:(t + 1) * n] for t in range(len(tiles)) for r in range(a.shape[0])])
+    out = []
+    for item in schedule:
+        if item is not None and item[1].get("s") == "x":
+            out.append(next(lw_rows) if item[0] == "lw" else next(rows))
+    return out
+
+
+def lower(config, plan, a, b):
+    """Plan items to (schedule of Instr or None per cycle, {issue cycle: vector on w0})."""
+    feeds = iter(feed_order(plan, a, b, config))
+    schedule, stream_value = [], {}
+    for t, item in enumerate(plan):
+        if item is None:
+            schedule.append(None)
+            continue
+        name, fields = item
+        if fields.get("s") == "x":
+            stream_value[t] = vector(config, next(feeds))
+            fields = dict(fields, s=ref(W, 0))
+        schedule.append(isa.encode(name, **fields))
+    shape = (2, config.streams, config.superlanes, config.lanes_per_superlane)
+
+    def inputs_of(t):
+        """Slice inputs in cycle t: superlane k of the value for the issue of cycle t - k."""
+        inputs = np.zeros(shape, np.uint8)
+        for k in range(config.superlanes):
+            if t - k in stream_value:
+                inputs[int(W), 0, k] = stream_value[t - k][k]
+        return inputs
+    return schedule, inputs_of
+
+
+def acc_results(config, schedule, seen):
+    """The int32 lanes 0..N-1 of every acc of ``schedule``, from the writes of each cycle
+    (superlane k of an acc issued in u is driven in cycle u + 1 + k)."""
+    got = []
+    for u, instr in enumerate(schedule):
+        if instr is None or instr.op.mnemonic != "acc":
+            continue
+        dst = instr.stream("dst")
+        planes = np.stack([np.concatenate([seen[u + 1 + k][(int(dst.dir), dst.id + i, k)]
+                                           for k in range(config.superlanes)])
+                           for i in range(isa.INT32_GROUP)])
+        got.append(alu.unpack(planes, isa.DType.I32)[:config.mxm_size])
+    return np.stack(got)
+
+
+def run_gemm(config, a, b, interleave=True):
+    """C = A @ B on the golden :class:`SliceModel` with :func:`gemm_schedule`."""
+    plan = gemm_schedule(config, a.shape[0], b.shape[0] // config.mxm_size,
+                         interleave=interleave)
+    schedule, inputs_of = lower(config, plan, a, b)
+    model = SliceModel(config)
+    seen = [model.step(schedule[t] if t < len(schedule) else None, inputs_of(t))
+            for t in range(len(schedule) + config.superlanes + 2)]
+    return acc_results(config, schedule, seen)
+
+
+# Golden model vs numpy ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("config", [DEFAULT, SPAN3], ids=["default", "span3"])
+@pytest.mark.parametrize("interleave", [True, False], ids=["double-buffered", "sequential"])
+def test_tiled_gemm_matches_numpy(config, interleave):
+    rng = np.random.default_rng(7)
+    n = config.mxm_size
+    a = rng.integers(-128, 128, size=(config.mxm_accumulators, 3 * n), dtype=np.int8)
+    b = rng.integers(-128, 128, size=(3 * n, n), dtype=np.int8)
+    got = run_gemm(config, a, b, interleave)
+    expect = a.astype(np.int32) @ b.astype(np.int32)       # numpy's own matmul
+    np.testing.assert_array_equal(got, expect)
+    assert got.dtype == np.int32
+
+
+def test_extreme_values_and_int32_wrap():
+    """-128 * -128 summed: exact in int32 for one tile; the accumulator wraps modulo 2**32."""
+    config = DEFAULT
+    n = config.mxm_size
+    a = np.full((1, n), -128, np.int8)
+    b = np.full((n, n), -128, np.int8)
+    np.testing.assert_array_equal(run_gemm(config, a, b), np.full((1, n), 4 * 16384))
+    unit = Mxm(config)
+    unit.acc[0] = np.iinfo(np.int32).max
+    unit.front[:] = 1
+    unit.abc(0, 0, 1, np.ones(4, np.int8))
+    unit.end_cycle()
+    np.testing.assert_array_equal(unit.acc[0], wrap32([2 ** 31 - 1 + 4] * n))
+    assert unit.acc.dtype == np.int32 and unit.front.dtype == np.int8
+
+
+def test_groq_span_of_20_superlanes_on_a_small_case():
+    """groq: N = 320 over 20 superlanes of 16 lanes. The partial sums ride the stagger; with
+    K = 320 (one tile) and a few rows the result is numpy's, and an acc one cycle too early
+    (issued span - 1 cycles after its abc) still sees the old accumulator."""
+    config = CONFIGS["groq"]
+    assert isa.mxm_span(config) == 20
+    rng = np.random.default_rng(3)
+    n = config.mxm_size
+    a = rng.integers(-128, 128, size=(2, n), dtype=np.int8)
+    b = rng.integers(-128, 128, size=(n, n), dtype=np.int8)
+    got = run_gemm(config, a, b)
+    np.testing.assert_array_equal(got, a.astype(np.int32) @ b.astype(np.int32))
+
+
+def test_acc_before_the_abc_lands_reads_the_old_value():
+    config = SPAN3
+    span = isa.mxm_span(config)
+    model = SliceModel(config)
+    n = config.mxm_size
+    ones = vector(config, [1] * n)
+    shape = (2, config.streams, config.superlanes, config.lanes_per_superlane)
+    program = {0: isa.encode("lw", row=0, s=ref(W, 0)), 1: isa.encode("iw"),
+               2: isa.encode("abc", acc=1, add=0, s=ref(W, 0)),
+               2 + span - 1: isa.encode("acc", acc=1, dst=ref(E, 4)),
+               2 + span: isa.encode("acc", acc=1, dst=ref(E, 0))}
+    outputs = {}
+    for t in range(12):
+        inputs = np.zeros(shape, np.uint8)
+        for k in range(config.superlanes):
+            inputs[int(W), 0, k] = ones[k]
+        for key, lanes in model.step(program.get(t), inputs).items():
+            outputs[key + (t,)] = lanes
+    early = [outputs[(int(E), 4, 0, 2 + span - 1 + 1)][0]]
+    late = [outputs[(int(E), 0, 0, 2 + span + 1)][0]]
+    assert early == [0] and late == [n], (early, late)    # row 0 of W is ones: sum of n ones
+
+
+def test_whole_chip_model_with_assembler():
+    """MXM_W in the full golden model: x from MEM_W3 (2 hops, westward), W^T rows too; the
+    result (int32 on e4..e7 eastward) stored by MEM_W0..MEM_W3, byte i in MEM_Wi."""
+    n = DEFAULT.mxm_size
+    rng = np.random.default_rng(11)
+    x = rng.integers(-128, 128, size=n, dtype=np.int8)
+    w = rng.integers(-128, 128, size=(n, n), dtype=np.int8)
+    lines = [f".data MEM_W3, {j}, i8: {', '.join(map(str, w[:, j]))}" for j in range(n)]
+    lines += [f".data MEM_W3, 8, i8: {', '.join(map(str, x))}", ".queue MEM_W3"]
+    lines += [f".at {j}\n    read w0, {j}" for j in range(n)] + [f".at {n + 1}\n    read w0, 8"]
+    lines += [".queue MXM_W"] + [f".at {j + 3}\n    lw {j}, w0" for j in range(n)]
+    lines += [f".at {n + 3}\n    iw", f".at {n + 4}\n    abc 5, w0, 0", "    acc e4, 5"]
+    u = n + 5         # acc issue; MEM_Wi (5 - i hops from MXM_W) writes in u + 1 + 5 - i
+    for i in range(4):
+        lines += [f".queue MEM_W{i}", f".at {u + 6 - i}", f"    write 20, e{4 + i}"]
+    program = assemble("\n".join(lines), DEFAULT)
+    assert check(program) == []
+    result = run(program.image)
+    planes = np.stack([result.memory(f"MEM_W{i}")[20] for i in range(4)])
+    got = alu.unpack(planes, isa.DType.I32)
+    np.testing.assert_array_equal(got[:n], x.astype(np.int32) @ w.astype(np.int32))
+    np.testing.assert_array_equal(got[n:], 0)
+
+
+# RTL vs the golden model -----------------------------------------------------------------------
+
+def pack_bundle(config, planes):
+    """uint8 (streams, superlanes, lps) to the bundle's integer value."""
+    return int.from_bytes(np.ascontiguousarray(planes, np.uint8).tobytes(), "little")
+
+
+def rtl_writes(ctx, dut, config):
+    writes = {}
+    lps, sl = config.lanes_per_superlane, config.superlanes
+    for direction, we, wdata in ((0, dut.e_we, dut.e_wdata), (1, dut.w_we, dut.w_wdata)):
+        mask = ctx.get(we.as_value())
+        value = ctx.get(wdata.as_value())
+        for s in range(config.streams):
+            for k in range(sl):
+                if mask >> (s * sl + k) & 1:
+                    shift = (s * sl + k) * 8 * lps
+                    word = (value >> shift) & ((1 << 8 * lps) - 1)
+                    writes[direction, s, k] = np.frombuffer(word.to_bytes(lps, "little"),
+                                                            np.uint8)
+    return writes
+
+
+def random_instr(rng, config):
+    r = rng.random()
+
+    def stream(width=1):
+        return ref(isa.Dir(rng.randrange(2)), rng.randrange(0, config.streams + width, width))
+    if r < 0.3:
+        return isa.encode("lw", row=rng.randrange(config.mxm_size + 1), s=stream())
+    if r < 0.4:
+        return isa.encode("iw")
+    if r < 0.8:
+        return isa.encode("abc", acc=rng.randrange(config.mxm_accumulators + 1),
+                          add=rng.randrange(2), s=stream())
+    return isa.encode("acc", acc=rng.randrange(config.mxm_accumulators + 1), dst=stream(4))
+
+
+def run_rtl(config, schedule, inputs_of, clear_at=()):
+    """Drive the RTL slice with ``schedule`` (Instr or None per cycle) and
+    ``inputs_of(t)``; check every cycle's stream writes against :class:`SliceModel`.
+    Returns the writes per cycle."""
+    dut = MxmSlice(config)
+    extra = config.superlanes + 2
+    seen = []
+
+    async def tb(ctx):
+        model = SliceModel(config)
+        for t in range(len(schedule) + extra):
+            instr = schedule[t] if t < len(schedule) else None
+            inputs = inputs_of(t)
+            if t in clear_at:
+                # clear acts at the end of the cycle: what was due in it is still driven
+                expect = model.pending.get(t, {})
+                model = SliceModel(config)
+                model.cycle = t + 1
+                ctx.set(dut.clear, 1)
+                ctx.set(dut.issue_valid, 0)
+                instr = None
+            else:
+                ctx.set(dut.clear, 0)
+                ctx.set(dut.issue_valid, instr is not None)
+                ctx.set(dut.issue_word, instr.encode() if instr is not None else 0)
+            ctx.set(dut.e_in.as_value(), pack_bundle(config, inputs[0]))
+            ctx.set(dut.w_in.as_value(), pack_bundle(config, inputs[1]))
+            if t not in clear_at:
+                expect = model.step(instr, inputs)
+            got = rtl_writes(ctx, dut, config)
+            assert got.keys() == expect.keys(), (t, got.keys(), expect.keys())
+            for key in got:
+                np.testing.assert_array_equal(got[key], expect[key], err_msg=str((t, key)))
+            seen.append(got)
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    return seen
+
+
+@pytest.mark.parametrize("config, seed", [(DEFAULT, 0), (DEFAULT, 1), (SPAN3, 2), (SPAN3, 3)],
+                         ids=["default-0", "default-1", "span3-2", "span3-3"])
+def test_rtl_random_programs_match_the_golden_model(config, seed):
+    """Random lw/iw/abc/acc (out-of-range rows, accumulators and streams included) with random
+    stream inputs every cycle, and a soft reset in the middle."""
+    rng = random.Random(seed)
+    shape = (2, config.streams, config.superlanes, config.lanes_per_superlane)
+    schedule = [random_instr(rng, config) if rng.random() < 0.7 else None for _ in range(120)]
+    np_rng = np.random.default_rng(seed)
+    inputs = [np_rng.integers(0, 256, size=shape, dtype=np.uint8)
+              for _ in range(len(schedule) + config.superlanes + 2)]
+    seen = run_rtl(config, schedule, lambda t: inputs[t], clear_at=(70,))
+    assert sum(len(w) for w in seen) > 50
+
+
+@pytest.mark.parametrize("config", [DEFAULT, SPAN3], ids=["default", "span3"])
+def test_rtl_gemm_matches_numpy(config):
+    """The tiled, double-buffered GEMM schedule on the RTL: acc results equal numpy's."""
+    rng = np.random.default_rng(5)
+    n = config.mxm_size
+    a = rng.integers(-128, 128, size=(config.mxm_accumulators, 2 * n), dtype=np.int8)
+    b = rng.integers(-128, 128, size=(2 * n, n), dtype=np.int8)
+    plan = gemm_schedule(config, a.shape[0], 2)
+    schedule, inputs_of = lower(config, plan, a, b)
+    seen = run_rtl(config, schedule, inputs_of)
+    np.testing.assert_array_equal(acc_results(config, schedule, seen),
+                                  a.astype(np.int32) @ b.astype(np.int32))
