@@ -1,10 +1,14 @@
 """Golden model: stream timing, every implemented instruction, stagger, cycle count."""
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from opentsp import isa
 from opentsp.config import CONFIGS
+from opentsp.firmware.asm import assemble_file
 from opentsp.firmware.image import Image
 from opentsp.sim import alu
 from opentsp.sim.model import CycleLimitError, Model, run
@@ -234,3 +238,26 @@ def test_repeat_streams_a_vector_every_d_cycles():
     assert np.array_equal(result.memory("MEM_E0")[5], vec([4] * 8))
     # END of MEM_E0 is in slot 3 + 1 + 6 = 10.
     assert result.cycles == 10 + CFG.superlanes - 1 + isa.DRAIN
+
+
+def test_requant_example_gives_its_documented_result():
+    """firmware/examples/requant.s: the int8 result and mask in memory are numpy's, and the
+    lines of its header comment say so."""
+    path = Path(__file__).parent.parent / "firmware" / "examples" / "requant.s"
+    program = assemble_file(path)
+    result = run(program.image)
+    x = np.array([289626, 8000, 2147483647, -2147483648, 144000, 5800, 1448, -300000])
+    m = np.array([1518500250] * 2 + [1 << 30, (1 << 31) - 1] + [1518500250] * 3 + [1288490189])
+    shift = np.array([10] * 6 + [9, 10])
+    exact = x.astype(object) * m.astype(object) / 2 ** 32 / 2 ** shift.astype(object)
+    q = np.clip([int(np.floor(float(v) + 0.5)) for v in exact], 0, 127)
+    y = np.where(q > 2, q, -1)
+    mask = np.where(q > 2, -1, 0)
+    sym = program.symbols
+    assert list(result.memory("MEM_E0")[sym["Q"]].view(np.int8)) == list(q)
+    assert list(result.memory("MEM_W1")[sym["K"]].view(np.int8)) == list(mask)
+    assert list(result.memory("MEM_E0")[sym["Y"]].view(np.int8)) == list(y)
+    header = dict(re.findall(r"^;\s+(q|mask|y)\s+= (-?\d+(?:, -?\d+)*)", path.read_text(),
+                             re.MULTILINE))
+    assert header == {"q": ", ".join(map(str, q)), "mask": ", ".join(map(str, mask)),
+                      "y": ", ".join(map(str, y))}
