@@ -7,6 +7,13 @@ programmer must guarantee ("What the compiler or programmer must guarantee").
 
 (Rules 4 and 5, ranges, alignment, ``repeat`` and queue depth, are the assembler's.)
 
+And the two MXM rules of section 7a (:func:`_check_mxm`), numbered on:
+
+6. An MXM queue issues no ``abc`` or ``acc`` before its first ``iw`` ("MXM used before weights
+   are installed").
+7. An ``acc a`` issues at least ``isa.mxm_span`` cycles after every earlier ``abc a`` of its
+   queue (else it reads the accumulator before that ``abc`` has landed).
+
 How it works
 ------------
 Issues are computed per instruction, not per cycle: a plain instruction issues once, a
@@ -44,7 +51,8 @@ class CheckError(AsmError):
     Attributes
     ----------
     rule : int
-        The rule of section 6 (1, 2 or 3).
+        The rule of section 6 (1, 2 or 3) or an MXM rule of section 7a (6 or 7, see the
+        module's docstring).
     cycle : int
         The cycle (on superlane 0) in which the rule breaks.
     queue, index : int
@@ -251,6 +259,7 @@ class Timing:
             found.extend(self._check_reads(issue))
         found.extend(self._check_double_writes())
         found.extend(self._check_banks())
+        found.extend(_check_mxm(self))
         found.sort(key=lambda e: (e.cycle, e.loc.line if e.loc else 0, e.queue, e.index))
         return found
 
@@ -433,3 +442,69 @@ def check_or_raise(program):
     if errors:
         raise errors[0]
     return program
+
+
+# MXM rules (section 7a) --------------------------------------------------------------------------
+
+RULE_MXM_WEIGHTS = 6
+RULE_MXM_ACC = 7
+
+
+def _check_mxm(timing):
+    """Rules 6 and 7 for every MXM queue of ``timing`` (a :class:`Timing`)."""
+    span = isa.mxm_span(timing.config)
+    by_queue = defaultdict(list)
+    for issue in timing.issues:
+        if issue.instr.op.unit == isa.Unit.MXM:
+            by_queue[issue.queue].append(issue)
+    for q, issues in by_queue.items():
+        name = timing.slices[q].name
+        installs = [issue.t0 for issue in issues if issue.instr.op.mnemonic == "iw"]
+        first_iw = min(installs, default=None)
+        for issue in issues:
+            mnemonic = issue.instr.op.mnemonic
+            if mnemonic in ("abc", "acc") and (first_iw is None or issue.t0 < first_iw):
+                when = (f"before the first iw of {name} (cycle {first_iw})"
+                        if first_iw is not None else f"and {name} has no iw")
+                cause = (f"MXM used before weights are installed: {issue.instr} issues in "
+                         f"cycle {issue.t0} {when}")
+                yield timing._error(issue, RULE_MXM_WEIGHTS, issue.t0, cause, 0)
+        yield from _check_acc_after_abc(timing, q, issues, span)
+
+
+def _check_acc_after_abc(timing, q, issues, span):
+    """Rule 7: no ``acc a`` in cycles ``t + 1 .. t + span - 1`` of an ``abc a`` issued in t."""
+    if span < 2:
+        return
+    abcs = defaultdict(list)        # accumulator -> [(t0, d, n, issue)], sorted by t0
+    for issue in issues:
+        if issue.instr.op.mnemonic == "abc":
+            abcs[issue.instr["acc"]].append((issue.t0, issue.d, issue.n, issue))
+    for items in abcs.values():
+        items.sort(key=lambda item: item[0])
+    starts = {a: [item[0] for item in items] for a, items in abcs.items()}
+    for issue in issues:
+        if issue.instr.op.mnemonic != "acc" or issue.instr["acc"] not in abcs:
+            continue
+        a = issue.instr["acc"]
+        items = abcs[a]
+        # abc issues that can be 1..span-1 cycles before one of this acc's copies
+        stop = bisect.bisect_left(starts[a], issue.last)
+        for t0, d, n, abc in items[:stop]:
+            if t0 + (n - 1) * d + span - 1 < issue.t0:
+                continue
+            found = None
+            for gap in range(1, span):
+                hit = _ap_intersection(issue.t0, issue.d, issue.n, t0 + gap, d, n)
+                if hit is not None:
+                    u = issue.cycle(hit[0])
+                    if found is None or u < found[0]:
+                        found = (u, gap, hit[0])
+            if found is None:
+                continue
+            u, gap, k = found
+            cause = (f"{issue.instr} issues in cycle {u}, {gap} cycle(s) after {abc.instr} "
+                     f"(cycle {u - gap}, {timing._describe(abc)}): it reads accumulator {a} "
+                     f"before that abc lands; issue it at least {span} cycles after the abc")
+            yield timing._error(issue, RULE_MXM_ACC, u, cause, k)
+            break           # one error per acc

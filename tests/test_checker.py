@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from opentsp import isa
-from opentsp.config import CONFIGS
+from opentsp.config import CONFIGS, Config
 from opentsp.firmware.asm import AsmError, Loc, assemble, assemble_file
 from opentsp.firmware.checker import (
     CheckError,
@@ -286,3 +286,65 @@ def test_groq_sized_program_of_100k_cycles_checks_quickly():
     start = time.perf_counter()
     assert check(program) == []
     assert time.perf_counter() - start < 5.0
+
+
+# MXM rules (section 7a) ---------------------------------------------------------------------
+
+#: span 2: mxm_size 4 on 2 lanes per superlane.
+SPAN2 = Config(name="span2", superlanes=2, lanes_per_superlane=2, streams=8, mem_slices=2,
+               mem_words=16, mxm_size=4, queue_depth=32)
+
+
+def mxm_errors(program):
+    """The errors of the MXM rules (6, 7); these programs feed the MXM from nowhere (rule 1)."""
+    return [e for e in check(program) if e.rule >= 6]
+
+
+def test_mxm_used_before_weights_are_installed():
+    text = """.queue MXM_W
+    lw 0, w0
+    abc 3, w0, 0
+    iw
+    abc 3, w0, 1
+.queue MXM_E
+    acc w4, 1
+"""
+    found = mxm_errors(asm(text))
+    assert [str(e) for e in found] == [
+        "t.s:3:5: error: MXM used before weights are installed: abc 3, w0, 0 issues in cycle 1 "
+        "before the first iw of MXM_W (cycle 2)",
+        "t.s:7:5: error: MXM used before weights are installed: acc w4, 1 issues in cycle 0 "
+        "and MXM_E has no iw",
+    ][::-1]
+    assert {(e.rule, e.cycle) for e in found} == {(6, 1), (6, 0)}
+
+
+def test_mxm_acc_less_than_span_cycles_after_abc():
+    assert isa.mxm_span(SPAN2) == 2
+    text = """.queue MXM_W
+    iw
+    abc 3, w0, 0       ; cycle 1
+    abc 5, w0, 0       ; cycle 2
+    acc e4, 3          ; cycle 3: 2 cycles after abc 3, fine
+    abc 6, w0, 0       ; cycle 4
+    repeat 3, 4        ; copies in cycles 8, 12, 16
+    nop 1
+    acc e0, 6          ; cycle 18: 2 after the last copy, fine
+    acc e4, 5
+"""
+    assert mxm_errors(asm(text, SPAN2)) == []
+    bad = text.replace("    nop 1\n    acc e0, 6", "    acc e0, 6")
+    (error,) = mxm_errors(asm(bad, SPAN2))
+    assert (error.rule, error.cycle, error.loc) == (7, 17, Loc("t.s", 8, 5))
+    assert str(error) == (
+        "t.s:8:5: error: acc e0, 6 issues in cycle 17, 1 cycle(s) after abc 6, w0, 0 (cycle 16, "
+        "abc 6, w0, 0 of MXM_W (line 7)): it reads accumulator 6 before that abc lands; issue "
+        "it at least 2 cycles after the abc")
+    early = text.replace("    abc 5, w0, 0       ; cycle 2\n", "")
+    (error,) = mxm_errors(asm(early, SPAN2))
+    assert (error.rule, error.cycle, error.loc.line) == (7, 2, 4)
+    # on the default configuration (span 1) the next cycle is already fine
+    assert isa.mxm_span(CFG) == 1
+    assert mxm_errors(asm(bad, CFG)) == mxm_errors(asm(early, CFG)) == []
+    # the other rules do not report the MXM rules' business
+    assert {e.rule for e in check(asm(bad, SPAN2))} == {1, 7}
