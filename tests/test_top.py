@@ -145,6 +145,23 @@ def test_tiny_program_add():
     simulate(body)
 
 
+def random_mxm(rng, config):
+    """lw/iw/abc/acc, now and then with a row or accumulator beyond the configuration's or a
+    stream id beyond ``streams`` (the hardware and the model define those too)."""
+    def ref(width=1):
+        return isa.StreamRef(isa.Dir(rng.randrange(2)),
+                             rng.randrange(0, config.streams + width, width))
+    name = rng.choice(["lw", "iw", "iw", "abc", "abc", "acc", "acc"])
+    if name == "lw":
+        return isa.encode("lw", row=rng.randrange(config.mxm_size + 1), s=ref())
+    if name == "iw":
+        return isa.encode("iw")
+    acc = rng.randrange(config.mxm_accumulators + 1) % 4    # few accumulators: more reuse
+    if name == "abc":
+        return isa.encode("abc", acc=acc, add=rng.randrange(2), s=ref())
+    return isa.encode("acc", acc=acc, dst=ref(isa.INT32_GROUP))
+
+
 def random_queue(rng, config, kind, length, words):
     program = []
     for _ in range(length):
@@ -159,6 +176,8 @@ def random_queue(rng, config, kind, length, words):
             if rng.random() < 0.15:
                 addr += config.mem_words * rng.randrange((1 << isa.ADDR_BITS) // config.mem_words)
             program.append(isa.encode(rng.choice(["read", "write"]), s=s, addr=addr))
+        elif kind == isa.SliceKind.MXM:
+            program.append(random_mxm(rng, config))
         else:
             func = rng.choice(isa.VXM_FUNCS)
             dtype = rng.choice(list(isa.DType))
@@ -204,5 +223,79 @@ def test_random_programs_against_golden_model(config, seed):
         assert await host.read(hostmap.control_addr(hostmap.REG_CYCLES)) == ref.cycles
         for mem in range(mems):
             for addr in range(words):
+                assert await host.load(mem, addr) == list(ref.memories[mem, addr]), (mem, addr)
+    simulate(body, config)
+
+
+def mxm_queues(rng, config, cycles=24):
+    """Programs in which each MXM certainly works on data and its results reach memory: the
+    MEM slices of its hemisphere read random words towards it for ``cycles`` cycles, it runs
+    random lw/iw/abc on those streams, then four acc whose int32 groups the same MEM slices
+    store (byte ``i % 4`` by the i-th slice), timed by hop count."""
+    cycles = min(cycles, config.queue_depth - 8)
+    plan = isa.floorplan(config)
+    programs = {s.name: [] for s in isa.queues(config)}
+    for mxm in (s for s in plan if s.kind == isa.SliceKind.MXM):
+        west = mxm.position == 0
+        into, out = (isa.Dir.W, isa.Dir.E) if west else (isa.Dir.E, isa.Dir.W)
+        mems = [s for s in plan if s.kind == isa.SliceKind.MEM
+                and (s.name.startswith("MEM_W") == west)]
+        for mem in mems:
+            programs[mem.name] = [isa.encode("read", s=isa.StreamRef(into, rng.randrange(4)),
+                                             addr=rng.randrange(config.mem_words))
+                                  for _ in range(cycles)]
+        start = max(abs(m.position - mxm.position) for m in mems) + 1
+        body = [isa.encode("nop", count=start)]
+        for _ in range(cycles):
+            r = rng.random()
+            s = isa.StreamRef(into, rng.randrange(5))
+            if r < 0.35:
+                body.append(isa.encode("lw", row=rng.randrange(config.mxm_size), s=s))
+            elif r < 0.5:
+                body.append(isa.encode("iw"))
+            else:
+                body.append(isa.encode("abc", acc=rng.randrange(4), add=rng.randrange(2), s=s))
+        first_acc = start + cycles + isa.mxm_span(config) - 1
+        dst = isa.StreamRef(out, rng.randrange(0, config.streams, isa.INT32_GROUP))
+        body += [isa.encode("nop", count=isa.mxm_span(config) - 1)] \
+            if isa.mxm_span(config) > 1 else []
+        body += [isa.encode("acc", acc=a, dst=dst) for a in range(4)]
+        programs[mxm.name] = body
+        for i, mem in enumerate(mems):
+            hops = abs(mem.position - mxm.position)
+            slot = first_acc + isa.MXM_ACC_LATENCY + hops
+            writes = [isa.encode("nop", count=slot - cycles)]
+            s = isa.StreamRef(out, dst.id + i % isa.INT32_GROUP)
+            writes += [isa.encode("write", s=s, addr=(8 * i + a) % config.mem_words)
+                       for a in range(4)]
+            programs[mem.name] += writes
+    return [programs[s.name] + [isa.encode("end")] for s in isa.queues(config)]
+
+
+@pytest.mark.parametrize("config, seed", [(CONFIG, 10), (CONFIG, 11), (ODD, 12), (ONE, 13)],
+                         ids=["default-10", "default-11", "odd-12", "one-13"])
+def test_mxm_programs_against_golden_model(config, seed):
+    """Both MXMs on random weights and inputs, results stored: every memory word (and the
+    cycle count) as in the golden model, and the MXMs did change memory."""
+    model = pytest.importorskip("opentsp.sim.model")
+    rng = random.Random(seed)
+    programs = mxm_queues(rng, config)
+    mems = len(isa.mem_slices(config))
+    data = {(mem, addr): [rng.randrange(256) for _ in range(config.lanes)]
+            for mem in range(mems) for addr in range(config.mem_words)}
+    image = types.SimpleNamespace(config=config, queues=programs, data=data)
+    ref = model.Model(image).run()
+
+    stored = sorted({(8 * i + a) % config.mem_words for i in range(4) for a in range(4)})
+    assert ref.memories[:, stored].any()        # the MXMs' results are not all zero
+
+    async def body(host):
+        for q, program in enumerate(programs):
+            await host.load_queue(q, program)
+        for (mem, addr), lanes in data.items():
+            await host.store(mem, addr, lanes)
+        assert await host.run() == ref.cycles
+        for mem in range(mems):
+            for addr in stored:         # every word the programs write
                 assert await host.load(mem, addr) == list(ref.memories[mem, addr]), (mem, addr)
     simulate(body, config)
