@@ -71,19 +71,25 @@ def build(config, *, simulator="verilator", waves=None):
     return build_dir
 
 
-def run_images(config, programs, *, simulator="verilator", waves=None, max_cycles=1_000_000):
+def run_images(config, programs, *, simulator="verilator", waves=None, max_cycles=1_000_000,
+               memories_dir=None):
     """Run images on the RTL under cocotb and compare each with the golden model.
 
     Parameters
     ----------
     programs : list of (name, path)
         Firmware images (``.bin``) built for ``config``.
+    memories_dir : path or None
+        If given, the RTL's memories after each program are saved there as ``NAME.npy``
+        (uint8, shape ``(memories, mem_words, lanes)``, memory numbering of
+        :func:`opentsp.isa.mem_slices`) and the record's ``memories`` names the file.
 
     Returns
     -------
     list of dict
         One record per program: ``name``, ``cycles_rtl``, ``cycles_golden``, ``match``,
-        ``mismatches``, ``seconds`` (wall time of the free-running simulation) and ``error``.
+        ``mismatches``, ``seconds`` (wall time of the free-running simulation), ``error`` and
+        ``memories`` (the ``.npy`` file, or None).
     """
     config = get_config(config)
     build_dir = build(config, simulator=simulator, waves=waves)
@@ -92,6 +98,7 @@ def run_images(config, programs, *, simulator="verilator", waves=None, max_cycle
         results = Path(tmp) / "results.json"
         job.write_text(json.dumps({
             "config": config.name, "results": str(results), "max_cycles": max_cycles,
+            "memories_dir": str(Path(memories_dir).resolve()) if memories_dir else None,
             "programs": [{"name": name, "image": str(Path(path).resolve())}
                          for name, path in programs],
         }))

@@ -1,7 +1,8 @@
 """cocotb testbench of the whole chip (``tsp_top``), in the shape of cocotb's matrix_multiplier
 example: a :class:`HostDriver` drives the host port, a :class:`RunMonitor` measures the run,
 the :class:`GoldenModel` predicts, and a :class:`Scoreboard` compares memories bit for bit and
-the cycle count exactly.
+the cycle count exactly. If the job names a ``memories_dir``, the RTL's memories after each
+program are saved there as ``NAME.npy``, for checks against an independent reference.
 
 The job (which images, which configuration, where to put the results) comes from the JSON file
 named by ``OPENTSP_JOB``, written by :func:`opentsp.verif.runner.run_images`. One cocotb test
@@ -12,6 +13,7 @@ serves every program.
 import json
 import os
 import time
+from pathlib import Path
 
 import cocotb
 import numpy as np
@@ -195,7 +197,7 @@ async def run_firmware(dut, program):
     config = get_config(JOB["config"])
     max_cycles = JOB["max_cycles"]
     record = {"name": program, "cycles_rtl": None, "cycles_golden": None, "match": False,
-              "mismatches": [], "seconds": None, "error": None}
+              "mismatches": [], "seconds": None, "error": None, "memories": None}
     try:
         image = Image.load(entry["image"], config)
         cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
@@ -222,6 +224,10 @@ async def run_firmware(dut, program):
         assert elapsed == cycles, f"done after {elapsed} cycles, counter says {cycles}"
         memories = await driver.read_memories()
         _SHADOW["memories"] = driver.shadow
+        if JOB.get("memories_dir"):     # the RTL's own memories, for checks beyond the model
+            path = Path(JOB["memories_dir"]) / f"{program}.npy"
+            np.save(path, memories)
+            record["memories"] = str(path)
         expected = GoldenModel(image, max_cycles).result
         record["cycles_golden"] = expected.cycles
         scoreboard = Scoreboard(config)

@@ -55,3 +55,27 @@ def test_program_that_never_ends_is_stopped_by_the_cycle_limit(tmp_path):
     source.write_text(".queue VXM\n" + "nop 65535\n" * 4)
     records = run_images(config, _images(tmp_path, config, [source]), max_cycles=5000)
     assert records[0]["error"] == "TimeoutError: program did not finish within 5000 cycles"
+
+
+def test_gemm_on_verilator_matches_numpy(tmp_path, capsys):
+    """firmware/examples/gemm.s (C = A @ B, int8 -> int32, on both MXMs) on the RTL: the
+    RTL's own memories give numpy.matmul(A, B), not only the golden model's."""
+    import numpy as np
+
+    from opentsp.firmware import gen_gemm
+
+    config = CONFIGS["default"]
+    records = run_images(config, _images(tmp_path, config, [gen_gemm.EXAMPLE]),
+                         memories_dir=tmp_path)
+    (record,) = records
+    assert record["error"] is None and record["match"], record
+    a, b = gen_gemm.operands()
+    expect = np.matmul(a.astype(np.int32), b.astype(np.int32))
+    got = gen_gemm.result_from_memories(np.load(record["memories"]), config)
+    np.testing.assert_array_equal(got, expect)
+    m, k, n = gen_gemm.SHAPE
+    macs, cycles = m * k * n, record["cycles_rtl"]
+    with capsys.disabled():
+        print(f"\ngemm {m}x{k} @ {k}x{n} on the RTL: {cycles} cycles, {macs} MACs, MXM "
+              f"utilisation {macs / (config.mxm_size ** 2 * cycles):.1%} of one MXM's peak "
+              f"({macs / (2 * config.mxm_size ** 2 * cycles):.1%} of both)")
