@@ -58,24 +58,32 @@ def test_program_that_never_ends_is_stopped_by_the_cycle_limit(tmp_path):
 
 
 def test_gemm_on_verilator_matches_numpy(tmp_path, capsys):
-    """firmware/examples/gemm.s (C = A @ B, int8 -> int32, on both MXMs) on the RTL: the
-    RTL's own memories give numpy.matmul(A, B), not only the golden model's."""
+    """firmware/examples/gemm.s (C = A @ B, int8 -> int32, on both MXMs) and gemm_requant.s
+    (then Q = int8(relu(requant(C)))) on the RTL: the RTL's own memories give
+    numpy.matmul(A, B) and an independent integer requantisation of it, not only the golden
+    model's results."""
     import numpy as np
 
-    from opentsp.firmware import gen_gemm
+    from opentsp.firmware import gen_gemm, gen_gemm_requant
 
     config = CONFIGS["default"]
-    records = run_images(config, _images(tmp_path, config, [gen_gemm.EXAMPLE]),
-                         memories_dir=tmp_path)
-    (record,) = records
-    assert record["error"] is None and record["match"], record
+    sources = [gen_gemm.EXAMPLE, gen_gemm_requant.EXAMPLE]
+    records = run_images(config, _images(tmp_path, config, sources), memories_dir=tmp_path)
+    for record in records:
+        assert record["error"] is None and record["match"], record
     a, b = gen_gemm.operands()
     expect = np.matmul(a.astype(np.int32), b.astype(np.int32))
-    got = gen_gemm.result_from_memories(np.load(record["memories"]), config)
-    np.testing.assert_array_equal(got, expect)
+    for record in records:
+        got = gen_gemm.result_from_memories(np.load(record["memories"]), config)
+        np.testing.assert_array_equal(got, expect)
+    quantised = gen_gemm_requant.result_from_memories(np.load(records[1]["memories"]), config)
+    np.testing.assert_array_equal(quantised, gen_gemm_requant.reference(a, b))
+    assert quantised.any() and (quantised == 127).any()     # ReLU zeros and saturation seen
     m, k, n = gen_gemm.SHAPE
-    macs, cycles = m * k * n, record["cycles_rtl"]
+    macs = m * k * n
     with capsys.disabled():
-        print(f"\ngemm {m}x{k} @ {k}x{n} on the RTL: {cycles} cycles, {macs} MACs, MXM "
-              f"utilisation {macs / (config.mxm_size ** 2 * cycles):.1%} of one MXM's peak "
-              f"({macs / (2 * config.mxm_size ** 2 * cycles):.1%} of both)")
+        for record in records:
+            cycles = record["cycles_rtl"]
+            print(f"\n{record['name']} {m}x{k} @ {k}x{n} on the RTL: {cycles} cycles, {macs} "
+                  f"MACs, MXM utilisation {macs / (config.mxm_size ** 2 * cycles):.1%} of one "
+                  f"MXM's peak ({macs / (2 * config.mxm_size ** 2 * cycles):.1%} of both)")

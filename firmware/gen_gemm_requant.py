@@ -1,0 +1,171 @@
+"""Generate ``firmware/examples/gemm_requant.s``: the GEMM of :mod:`gen_gemm` followed by
+requantisation of its int32 result to int8 with ReLU, on the VXM:
+
+    Q = cvt.i32.i8(relu(rshr(mulh(C, M), S)))        per lane: multiplier M, shift S
+
+Run ``python -m opentsp.firmware.gen_gemm_requant`` to rewrite the example.
+:func:`reference` computes ``Q`` from ``numpy.matmul`` with Python integers, independently of
+the golden model's ALU.
+
+The plan: row ``r`` of ``C`` lies spread over the four MEM slices of one hemisphere, side X
+(byte ``i`` at word ``C_BASE + r`` of slice ``i``); ``M`` and ``S`` lie spread the same way on
+both sides, so the other side Y can supply the second operand. Every row makes four passes
+through the VXM; a pass in cycle ``V`` reads its operands in ``X_i`` and ``Y_i`` in cycle
+``V - 2 - i`` (``i + 1`` hops from the VXM, read latency 1), and its int32 result comes back to
+X, where ``X_i`` writes byte ``i`` in cycle ``V + 2 + i``. The last pass converts to int8 and
+``X_0`` stores the row at word ``Q_BASE + r``. A greedy list scheduler places every pass at the
+earliest cycle where its operands have landed, no queue slot is taken twice and no read meets
+a write commit in the same bank.
+"""
+
+import argparse
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from opentsp import isa
+from opentsp.config import get_config
+from opentsp.firmware import gen_gemm
+from opentsp.firmware.asm import assemble
+from opentsp.sim.icu import end_slot
+
+__all__ = ["MULTIPLIER", "SHIFT", "Q_BASE", "reference", "generate", "result_from_memories",
+           "EXAMPLE", "main"]
+
+MULTIPLIER = (1 << 30, 3 << 29, (1 << 31) - 1, 5 << 27)   # per lane: 1/4, 3/8, ~1/2, 5/32
+SHIFT = (8, 9, 7, 6)
+M_ADDR, S_ADDR = 24, 25         # constants, in every MEM slice of both hemispheres
+T_BASE = 48                     # intermediate rows (words 48..55)
+Q_BASE = 56                     # int8 result rows (words 56..63) in X_0
+EXAMPLE = Path(__file__).parent / "examples" / "gemm_requant.s"
+
+
+def reference(a, b):
+    """``Q`` from ``numpy.matmul`` and Python integer arithmetic (floor, round half up)."""
+    c = np.matmul(a.astype(np.int64), b.astype(np.int64))
+    q = np.zeros(c.shape, dtype=np.int8)
+    for (r, j), value in np.ndenumerate(c):
+        lane = j % len(MULTIPLIER)
+        high = (int(value) * MULTIPLIER[lane]) >> 32
+        n = SHIFT[lane]
+        rounded = (high + (1 << (n - 1))) >> n if n else high
+        q[r, j] = min(127, max(0, rounded))
+    return q
+
+
+def _sides(config):
+    plan = {s.name: s for s in isa.floorplan(config)}
+    return {side: [plan[f"MEM_{side}{i}"] for i in range(isa.INT32_GROUP)] for side in "WE"}
+
+
+def generate(a, b, config="default"):
+    """Assembly text of the GEMM followed by the requantisation passes."""
+    config = get_config(config)
+    gemm_text = gen_gemm.generate(a, b, config)
+    gemm = assemble(gemm_text, config)
+    start = max(end_slot(q) for q in gemm.image.queues) + 2     # every C commit has landed
+    m, n = a.shape[0], b.shape[1]
+    sides = _sides(config)
+    taken = defaultdict(set)              # slice -> cycles with an instruction
+    commits = defaultdict(dict)           # slice -> {cycle: bank committing}
+    reads = defaultdict(dict)             # slice -> {cycle: bank read}
+    queues = defaultdict(list)            # slice -> [(cycle, text)]
+
+    def free(name, cycle, bank, reading):
+        """Slot free, and no read meeting a write commit on the same bank (rule 3)."""
+        if cycle in taken[name]:
+            return False
+        if reading:
+            return commits[name].get(cycle) != bank
+        return reads[name].get(cycle + isa.MEM_WRITE_COMMIT) != bank
+
+    passes = [("mulh.i32", M_ADDR), ("rshr.i32", S_ADDR), ("relu.i32", None),
+              ("cvt.i32.i8", None)]
+    for r in range(m):
+        x = "W" if r < m // 2 else "E"
+        y = "E" if x == "W" else "W"
+        into_vxm = {"W": "e", "E": "w"}
+        out_to_x = {"W": "w", "E": "e"}[x]
+        source = gen_gemm.C_BASE + r
+        ready = start
+        for p, (mnemonic, const) in enumerate(passes):
+            last = p == len(passes) - 1
+            # Intermediates ping-pong between two words per row of the side.
+            dest = Q_BASE + r if last else T_BASE + 2 * (r % (m // 2)) + p % 2
+            widths = 1 if last else isa.INT32_GROUP
+            v = ready
+            while True:
+                slots = []
+                for i, mem in enumerate(sides[x]):
+                    slots.append((mem.name, v - 2 - i, source % config.mem_banks, True))
+                if const is not None:
+                    for i, mem in enumerate(sides[y]):
+                        slots.append((mem.name, v - 2 - i, const % config.mem_banks, True))
+                for i in range(widths):
+                    slots.append((sides[x][i].name, v + 2 + i, dest % config.mem_banks, False))
+                if v not in taken["VXM"] and all(free(*s) for s in slots):
+                    break
+                v += 1
+            taken["VXM"].add(v)
+            b_operand = f", {into_vxm[y]}0" if const is not None else ""
+            queues["VXM"].append((v, f"{mnemonic} {out_to_x}4, {into_vxm[x]}0{b_operand}"
+                                     f"    ; row {r}, pass {p + 1}"))
+            operands = [(sides[x], into_vxm[x], source)]
+            if const is not None:
+                operands.append((sides[y], into_vxm[y], const))
+            for mems, direction, addr in operands:
+                for i, mem in enumerate(mems):
+                    taken[mem.name].add(v - 2 - i)
+                    reads[mem.name][v - 2 - i] = addr % config.mem_banks
+                    queues[mem.name].append((v - 2 - i, f"read {direction}{i}, {addr}"))
+            for i in range(widths):
+                mem = sides[x][i]
+                w = v + 2 + i
+                taken[mem.name].add(w)
+                commits[mem.name][w + isa.MEM_WRITE_COMMIT] = dest % config.mem_banks
+                queues[mem.name].append((w, f"write {dest}, {out_to_x}{4 + i}"))
+            # The next pass reads the result words: after the last byte's commit.
+            ready = v + 2 + (widths - 1) + isa.MEM_WRITE_COMMIT + 1 + 2 + (widths - 1)
+            source = dest
+
+    lines = [gemm_text.replace("; gemm.s:", "; gemm_requant.s (part 1, the GEMM of gemm.s):", 1),
+             "; Part 2: Q = cvt.i32.i8(relu(rshr(mulh(C, M), S))), four VXM passes per row,",
+             f"; M = {list(MULTIPLIER)}, S = {list(SHIFT)} per lane; row r of Q (int8) at word "
+             f"{Q_BASE} + r of MEM_W0 (rows 0..{m // 2 - 1}) or MEM_E0.",
+             "; Generated by `python -m opentsp.firmware.gen_gemm_requant`; do not edit by hand."]
+    for side in "WE":
+        names = ", ".join(mem.name for mem in sides[side])
+        for addr, values in ((M_ADDR, MULTIPLIER), (S_ADDR, SHIFT)):
+            vector = [values[j % len(values)] for j in range(n)]
+            lines.append(f".data [{names}], {addr}, i32: {', '.join(map(str, vector))}")
+    order = [s.name for s in isa.queues(config)]
+    for name in sorted(queues, key=order.index):
+        lines += ["", f".queue {name}"]
+        for cycle, text in sorted(queues[name]):
+            lines += [f".at {cycle}", f"    {text}"]
+    return "\n".join(lines) + "\n"
+
+
+def result_from_memories(memories, config="default", shape=gen_gemm.SHAPE):
+    """``Q`` (int8, M x N) from memory contents ``(memories, mem_words, lanes)`` uint8."""
+    config = get_config(config)
+    m, _, n = shape
+    names = [s.name for s in isa.mem_slices(config)]
+    rows = [memories[names.index("MEM_W0" if r < m // 2 else "MEM_E0"), Q_BASE + r, :n]
+            for r in range(m)]
+    return np.stack(rows).view(np.int8)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m opentsp.firmware.gen_gemm_requant",
+                                     description="write the requantised GEMM example")
+    parser.add_argument("-o", "--output", type=Path, default=EXAMPLE)
+    args = parser.parse_args(argv)
+    a, b = gen_gemm.operands()
+    args.output.write_text(generate(a, b))
+    print(f"{args.output}: Q = requant(A @ B), expected\n{reference(a, b)}")
+
+
+if __name__ == "__main__":
+    main()
