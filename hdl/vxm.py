@@ -203,18 +203,23 @@ class VxmSlice(wiring.Component):
             valid = ins.valid & Cat(*func.values()).any()
             rtype = Mux(func["cvt"], word.rtype, word.dtype)
 
-            a_lanes = fetch(word.a, word.dtype, k, "a")
+            # The first result register is also the chaining source: it holds the last
+            # result of this superlane, sign-extended from its type to 32 bits.
+            stage = Signal(result_layout, name=f"result_{k}_1")
+            streamed = fetch(word.a, word.dtype, k, "a")
+            a_lanes = [Mux(word.chain, _typed(word.dtype, stage.lanes[j]), streamed[j])
+                       for j in range(lps)]
             b_lanes = fetch(word.b, word.dtype, k, "b")
 
-            stage = Signal(result_layout, name=f"result_{k}_1")
             with m.If(self.clear):
-                m.d.sync += stage.valid.eq(0)
+                m.d.sync += stage.eq(0)
             with m.Else():
                 m.d.sync += [stage.valid.eq(valid), stage.dir.eq(word.dst.dir),
                              stage.id.eq(word.dst.id), stage.bytes.eq(dtype_bytes(rtype))]
-            for j in range(lps):
-                m.d.sync += stage.lanes[j].eq(alu(m, func, a_lanes[j], b_lanes[j], rtype,
-                                                    word.dtype))
+                with m.If(valid):
+                    for j in range(lps):
+                        result = alu(m, func, a_lanes[j], b_lanes[j], rtype, word.dtype)
+                        m.d.sync += stage.lanes[j].eq(_typed(rtype, result))
             for i in range(1, latency):
                 nxt = Signal(result_layout, name=f"result_{k}_{i + 1}")
                 m.d.sync += nxt.eq(Mux(self.clear, 0, stage))

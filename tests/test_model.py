@@ -261,3 +261,40 @@ def test_requant_example_gives_its_documented_result():
                              re.MULTILINE))
     assert header == {"q": ", ".join(map(str, q)), "mask": ", ".join(map(str, mask)),
                       "y": ", ".join(map(str, y))}
+
+
+# ALU chaining --------------------------------------------------------------------------------
+
+def test_vxm_chain_example_requantises_in_four_consecutive_cycles():
+    """firmware/examples/vxm_chain.s: three instructions take the previous result `r`."""
+    from opentsp.firmware.checker import check
+
+    program = assemble_file(Path(__file__).parent.parent / "firmware/examples/vxm_chain.s", CFG)
+    assert check(program) == []
+    vxm = program.image.queues[[q.name for q in isa.queues(CFG)].index("VXM")]
+    assert [i.chained for i in vxm if i.op.unit == isa.Unit.VXM] == [False, True, True, True]
+    x = np.array([1000, -2000, 300000, 5, 6, 7, 8, 9], dtype=np.int64)
+    n = 3
+    expect = np.clip(np.maximum((x * 3 + (1 << (n - 1))) >> n, 0), -128, 127)
+    got = run(program.image).memory("MEM_E0")[8].view(np.int8)
+    np.testing.assert_array_equal(got, expect)
+
+
+def test_chained_operand_is_the_previous_result_as_the_new_type():
+    """A chained i8 op after an i32 op reads the low byte of the sign-extended result."""
+    programs = {
+        "MEM_W0": [("read", {"s": s(E, 0), "addr": 0})],          # at the VXM in cycle 2
+        "VXM": [("nop", {"count": 2}),
+                ("sub", {"dtype": isa.DType.I8, "dst": s(W, 0), "a": s(E, 0), "b": s(E, 1)}),
+                ("add", {"dtype": isa.DType.I32, "dst": s(E, 4), "a": 0, "chain": 1,
+                         "b": s(W, 0)})],
+        # The i32 add's group e4..e7 reaches MEM_E0..E3 (1..4 hops) in cycles 5..8.
+        "MEM_E0": [("nop", {"count": 5}), ("write", {"addr": 1, "s": s(E, 4)})],
+        "MEM_E1": [("nop", {"count": 6}), ("write", {"addr": 1, "s": s(E, 5)})],
+    }
+    value = vec([-3, 5, -128, 127, 0, 1, -1, 2])
+    result = run(make_image(programs, {("MEM_W0", 0): value}))
+    low = result.memory("MEM_E0")[1].view(np.int8)
+    high = result.memory("MEM_E1")[1]
+    np.testing.assert_array_equal(low, value.view(np.int8))          # a - 0, plus 0 (b = 0)
+    np.testing.assert_array_equal(high, np.where(value.view(np.int8) < 0, 0xFF, 0))

@@ -191,6 +191,8 @@ def random_queue(rng, config, kind, length, words):
                 values["b"] = ref(dtype.bytes)
             if func == "cvt":
                 values["rtype"] = int(rtype)
+            if rng.randrange(3) == 0:       # ALU chaining: a is the previous result
+                values.update(chain=1, a=0)
             program.append(isa.encode(func, **values))
     return program + [isa.encode("end")]
 

@@ -103,6 +103,8 @@ def random_instr(rng, func, dtype, rtype):
         values["b"] = operand(dtype.bytes)
     if func == "cvt":
         values["rtype"] = int(rtype)
+    if rng.random() < 0.3:          # ALU chaining: operand a is the previous result
+        values.update(chain=1, a=0)
     return isa.encode(func, **values)
 
 
@@ -140,11 +142,18 @@ def put_elements(rng, inputs, ref, dtype, k):
             inputs[int(ref.dir)][s][k] = sum(int(planes[i][j]) << (8 * j) for j in range(LPS))
 
 
-def expected_writes(instr, inputs, k, seen):
+def expected_writes(instr, inputs, k, seen, last):
+    """Stream writes of ``instr`` on superlane ``k``; ``last[k]`` is that superlane's previous
+    result (int32 byte planes), the operand of a chained instruction, and is updated."""
     dtype, rtype, func = instr.dtype, instr.rtype, instr.op.mnemonic
-    a = planes_of(inputs, instr.stream("a"), dtype.bytes, k)
+    if instr.chained:
+        a = last[k][:dtype.bytes]
+        seen["chained"] += 1
+    else:
+        a = planes_of(inputs, instr.stream("a"), dtype.bytes, k)
     b = planes_of(inputs, instr.stream("b"), dtype.bytes, k) if func in BINARY else None
     result = alu.execute(func, dtype, rtype, a, b)
+    last[k] = alu.pack(alu.unpack(result, rtype).astype(np.int32), isa.DType.I32)
     ref_direct = direct(func, dtype, rtype, alu.unpack(a, dtype).astype(np.int64),
                         alu.unpack(b, dtype).astype(np.int64) if b is not None else None)
     np.testing.assert_array_equal(alu.unpack(result, rtype).astype(np.int64), ref_direct)
@@ -176,6 +185,7 @@ def run_schedule(schedule, rng):
     dut = VxmSlice(CONFIG)
     seen = defaultdict(int)
     checked = [0]
+    last = {k: np.zeros((isa.INT32_GROUP, LPS), dtype=np.uint8) for k in range(SL)}
 
     async def tb(ctx):
         pending = defaultdict(dict)
@@ -186,11 +196,12 @@ def run_schedule(schedule, rng):
             executing = [(schedule[t - k], k) for k in range(SL)
                          if 0 <= t - k < len(schedule) and schedule[t - k] is not None]
             for ex, k in executing:
-                put_elements(rng, inputs, ex.stream("a"), ex.dtype, k)
+                if not ex.chained:
+                    put_elements(rng, inputs, ex.stream("a"), ex.dtype, k)
                 if ex.op.mnemonic in BINARY:
                     put_elements(rng, inputs, ex.stream("b"), ex.dtype, k)
             for ex, k in executing:
-                pending[t + LATENCY].update(expected_writes(ex, inputs, k, seen))
+                pending[t + LATENCY].update(expected_writes(ex, inputs, k, seen, last))
             ctx.set(dut.e_in.as_value(), pack_bundle(inputs[0]))
             ctx.set(dut.w_in.as_value(), pack_bundle(inputs[1]))
             ctx.set(dut.issue_valid, instr is not None)
@@ -212,6 +223,7 @@ def test_every_function_and_type():
     schedule = [random_instr(rng, *combo) for combo in combos() for _ in range(12)]
     rng.shuffle(schedule)
     seen = run_schedule(schedule, rng)
+    assert seen.pop("chained") > 0.2 * len(schedule) * SL      # ALU chaining exercised
     assert set(seen) == set(combos())
     assert min(seen.values()) >= 12 * SL - 12   # a few land beyond streams: no check there
 
