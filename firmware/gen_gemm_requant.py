@@ -9,10 +9,10 @@ the golden model's ALU.
 
 The plan: row ``r`` of ``C`` lies spread over the four MEM slices of one hemisphere, side X
 (byte ``i`` at word ``C_BASE + r`` of slice ``i``); ``M`` and ``S`` lie spread the same way on
-both sides, so the other side Y can supply the second operand. Every row makes four passes
-through the VXM; a pass in cycle ``V`` reads its operands in ``X_i`` and ``Y_i`` in cycle
-``V - 2 - i`` (``i + 1`` hops from the VXM, read latency 1), and its int32 result comes back to
-X, where ``X_i`` writes byte ``i`` in cycle ``V + 2 + i``. The last pass converts to int8 and
+both sides, so the other side Y can supply the second operand. A row's ``mulh`` in cycle ``V``
+reads its operands in ``X_i`` and ``Y_i`` in cycle ``V - 2 - i`` (``i + 1`` hops from the
+VXM, read latency 1), ``S`` comes from ``Y_i`` one cycle later, and the ``cvt`` in ``V + 3``
+sends the int8 row back to X, where
 ``X_0`` stores the row at word ``Q_BASE + r``. A greedy list scheduler places every pass at the
 earliest cycle where its operands have landed, no queue slot is taken twice and no read meets
 a write commit in the same bank.
@@ -36,7 +36,6 @@ __all__ = ["MULTIPLIER", "SHIFT", "Q_BASE", "reference", "generate", "result_fro
 MULTIPLIER = (1 << 30, 3 << 29, (1 << 31) - 1, 5 << 27)   # per lane: 1/4, 3/8, ~1/2, 5/32
 SHIFT = (8, 9, 7, 6)
 M_ADDR, S_ADDR = 24, 25         # constants, in every MEM slice of both hemispheres
-T_BASE = 48                     # intermediate rows (words 48..55)
 Q_BASE = 56                     # int8 result rows (words 56..63) in X_0
 EXAMPLE = Path(__file__).parent / "examples" / "gemm_requant.s"
 
@@ -60,7 +59,7 @@ def _sides(config):
 
 
 def generate(a, b, config="default"):
-    """Assembly text of the GEMM followed by the requantisation passes."""
+    """Assembly text of the GEMM followed by the chained requantisation of every row."""
     config = get_config(config)
     gemm_text = gen_gemm.generate(a, b, config)
     gemm = assemble(gemm_text, config)
@@ -80,57 +79,45 @@ def generate(a, b, config="default"):
             return commits[name].get(cycle) != bank
         return reads[name].get(cycle + isa.MEM_WRITE_COMMIT) != bank
 
-    passes = [("mulh.i32", M_ADDR), ("rshr.i32", S_ADDR), ("relu.i32", None),
-              ("cvt.i32.i8", None)]
+    # One chained pass per row: mulh (C from X, M from Y), rshr r (S from Y one cycle later),
+    # relu r, cvt r; the int8 row leaves on X's side and X_0 stores it.
     for r in range(m):
         x = "W" if r < m // 2 else "E"
         y = "E" if x == "W" else "W"
         into_vxm = {"W": "e", "E": "w"}
         out_to_x = {"W": "w", "E": "e"}[x]
-        source = gen_gemm.C_BASE + r
-        ready = start
-        for p, (mnemonic, const) in enumerate(passes):
-            last = p == len(passes) - 1
-            # Intermediates ping-pong between two words per row of the side.
-            dest = Q_BASE + r if last else T_BASE + 2 * (r % (m // 2)) + p % 2
-            widths = 1 if last else isa.INT32_GROUP
-            v = ready
-            while True:
-                slots = []
-                for i, mem in enumerate(sides[x]):
-                    slots.append((mem.name, v - 2 - i, source % config.mem_banks, True))
-                if const is not None:
-                    for i, mem in enumerate(sides[y]):
-                        slots.append((mem.name, v - 2 - i, const % config.mem_banks, True))
-                for i in range(widths):
-                    slots.append((sides[x][i].name, v + 2 + i, dest % config.mem_banks, False))
-                if v not in taken["VXM"] and all(free(*s) for s in slots):
-                    break
-                v += 1
-            taken["VXM"].add(v)
-            b_operand = f", {into_vxm[y]}0" if const is not None else ""
-            queues["VXM"].append((v, f"{mnemonic} {out_to_x}4, {into_vxm[x]}0{b_operand}"
-                                     f"    ; row {r}, pass {p + 1}"))
-            operands = [(sides[x], into_vxm[x], source)]
-            if const is not None:
-                operands.append((sides[y], into_vxm[y], const))
-            for mems, direction, addr in operands:
-                for i, mem in enumerate(mems):
-                    taken[mem.name].add(v - 2 - i)
-                    reads[mem.name][v - 2 - i] = addr % config.mem_banks
-                    queues[mem.name].append((v - 2 - i, f"read {direction}{i}, {addr}"))
-            for i in range(widths):
-                mem = sides[x][i]
-                w = v + 2 + i
-                taken[mem.name].add(w)
-                commits[mem.name][w + isa.MEM_WRITE_COMMIT] = dest % config.mem_banks
-                queues[mem.name].append((w, f"write {dest}, {out_to_x}{4 + i}"))
-            # The next pass reads the result words: after the last byte's commit.
-            ready = v + 2 + (widths - 1) + isa.MEM_WRITE_COMMIT + 1 + 2 + (widths - 1)
-            source = dest
+        source, dest = gen_gemm.C_BASE + r, Q_BASE + r
+        banks = config.mem_banks
+        v = start
+        while True:
+            reads_needed = [(mem.name, v - 2 - i, source) for i, mem in enumerate(sides[x])]
+            reads_needed += [(mem.name, v - 2 - i, M_ADDR) for i, mem in enumerate(sides[y])]
+            reads_needed += [(mem.name, v - 1 - i, S_ADDR) for i, mem in enumerate(sides[y])]
+            write = (sides[x][0].name, v + 3 + isa.VXM_LATENCY + 1, dest)
+            if (all(v + d not in taken["VXM"] for d in range(4))
+                    and all(free(name, c, addr % banks, True) for name, c, addr in reads_needed)
+                    and free(write[0], write[1], dest % banks, False)):
+                break
+            v += 1
+        chain = [f"mulh.i32 {out_to_x}4, {into_vxm[x]}0, {into_vxm[y]}0    ; row {r}",
+                 f"rshr.i32 {out_to_x}4, r, {into_vxm[y]}0", f"relu.i32 {out_to_x}4, r",
+                 f"cvt.i32.i8 {out_to_x}4, r"]
+        for d, text in enumerate(chain):
+            taken["VXM"].add(v + d)
+            queues["VXM"].append((v + d, text))
+        for name, c, addr in reads_needed:
+            taken[name].add(c)
+            reads[name][c] = addr % banks
+            stream = int(name[-1])
+            direction = into_vxm[x] if name[4] == x else into_vxm[y]
+            queues[name].append((c, f"read {direction}{stream}, {addr}"))
+        taken[write[0]].add(write[1])
+        commits[write[0]][write[1] + isa.MEM_WRITE_COMMIT] = dest % banks
+        queues[write[0]].append((write[1], f"write {dest}, {out_to_x}4    ; Q[{r}]"))
 
     lines = [gemm_text.replace("; gemm.s:", "; gemm_requant.s (part 1, the GEMM of gemm.s):", 1),
-             "; Part 2: Q = cvt.i32.i8(relu(rshr(mulh(C, M), S))), four VXM passes per row,",
+             "; Part 2: Q = cvt.i32.i8(relu(rshr(mulh(C, M), S))), per row four chained VXM",
+             "; instructions in consecutive cycles (operand r: the previous result),",
              f"; M = {list(MULTIPLIER)}, S = {list(SHIFT)} per lane; row r of Q (int8) at word "
              f"{Q_BASE} + r of MEM_W0 (rows 0..{m // 2 - 1}) or MEM_E0.",
              "; Generated by `python -m opentsp.firmware.gen_gemm_requant`; do not edit by hand."]
