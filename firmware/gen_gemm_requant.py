@@ -12,10 +12,11 @@ The plan: row ``r`` of ``C`` lies spread over the four MEM slices of one hemisph
 both sides, so the other side Y can supply the second operand. A row's ``mulh`` in cycle ``V``
 reads its operands in ``X_i`` and ``Y_i`` in cycle ``V - 2 - i`` (``i + 1`` hops from the
 VXM, read latency 1), ``S`` comes from ``Y_i`` one cycle later, and the ``cvt`` in ``V + 3``
-sends the int8 row back to X, where
-``X_0`` stores the row at word ``Q_BASE + r``. A greedy list scheduler places every pass at the
-earliest cycle where its operands have landed, no queue slot is taken twice and no read meets
-a write commit in the same bank.
+sends the int8 row back to X, where ``X_0`` stores it at word ``Q_BASE + r``. With ALU
+chaining the four steps run in four consecutive cycles (``rshr``, ``relu`` and ``cvt`` take
+operand ``r``, the previous result), so ``C`` is read once and only ``Q`` is written. A greedy
+list scheduler places every row at the earliest cycle where no queue slot is taken twice and no
+read meets a write commit in the same bank.
 """
 
 import argparse
