@@ -32,6 +32,7 @@ import numpy as np
 
 from opentsp import isa
 from opentsp.config import Config, get_config
+from opentsp.sim import icu
 
 from .image import Image
 
@@ -263,6 +264,8 @@ class _Queue:
     end_loc: Loc | None = None
     has_real: bool = False
     last_open: Loc | None = None
+    synced: Loc | None = None       # the queue's first sync: slots after it are not known yet
+    ats: list = field(default_factory=list)     # (instr index, icu.At) for .at after a sync
 
 
 class _Assembler:
@@ -563,6 +566,9 @@ class _Assembler:
         queue = self.need_queue(current, stmt.loc, ".at")
         node = stmt.args[0]
         target = self.eval(node)
+        if queue.synced is not None:    # placed once all queues are known (resolve_ats)
+            queue.ats.append((len(queue.instrs), icu.At(target, _node_loc(node))))
+            return
         if target < queue.slot:
             raise AsmError(_node_loc(node), f".at {target}: the queue of {queue.slice.name} "
                            f"is already at slot {queue.slot}")
@@ -621,6 +627,8 @@ class _Assembler:
             queue.has_real = True
         if op.mnemonic == "end":
             queue.end_loc = head.loc
+        if op.mnemonic == "sync" and queue.synced is None:
+            queue.synced = head.loc
 
     #: How range errors name a field kind (the others say "operand NAME of MNEMONIC").
     _KIND_NAMES = {"addr": ("address", "mem_words"), "row": ("weight row", "mxm_size"),
@@ -644,7 +652,55 @@ class _Assembler:
         raise AsmError(loc, f"operand {fld.name} of {op.mnemonic} must be in {low}..{high}, "
                        f"not {value}")
 
+    def resolve_ats(self):
+        """Turn every ``.at`` after a ``sync`` into ``nop`` padding: the cycle in which its queue
+        gets there depends on other queues' notifies, so the whole program is scheduled
+        (:func:`opentsp.sim.icu.schedule`, with :class:`~opentsp.sim.icu.At` placeholders) and
+        the target is, as everywhere, an absolute cycle."""
+        if not any(queue.ats for queue in self.queues):
+            return
+        programs = []
+        for queue in self.queues:
+            items = list(queue.instrs)
+            for index, at in reversed(queue.ats):
+                items.insert(index, at)
+            programs.append(items + ([isa.encode("end")] if queue.end_loc is None else []))
+        try:
+            schedules = icu.schedule(programs)
+        except icu.AtError as error:
+            name = self.queues[error.queue].slice.name
+            raise AsmError(error.at.tag, f".at {error.at.cycle}: the queue of {name} is "
+                           f"already at cycle {error.cycle} (after its sync)") from None
+        for queue, items, sched in zip(self.queues, programs, schedules, strict=True):
+            if not queue.ats:
+                continue
+            instrs, locs, source = [], [], iter(zip(queue.instrs, queue.locs, strict=True))
+            for item, start in zip(items, sched.starts, strict=False):
+                if not isinstance(item, icu.At):
+                    pair = next(source, None)
+                    if pair is None:        # the end added for scheduling
+                        break
+                    instrs.append(pair[0])
+                    locs.append(pair[1])
+                    continue
+                if start is None:
+                    raise AsmError(item.tag, f".at {item.cycle}: the queue of "
+                                   f"{queue.slice.name} never gets here: its sync at "
+                                   f"{queue.synced} or a later one is never released")
+                pad = item.cycle - start
+                while pad:
+                    count = min(pad, MAX_NOP)
+                    instrs.append(isa.encode("nop", count=count))
+                    locs.append(item.tag)
+                    pad -= count
+            if len(instrs) > self.config.queue_depth:
+                raise AsmError(locs[self.config.queue_depth], f"queue of {queue.slice.name} is "
+                               f"full: more than queue_depth {self.config.queue_depth} "
+                               f"instructions (with the padding of .at after a sync)")
+            queue.instrs, queue.locs = instrs, locs
+
     def finish(self):
+        self.resolve_ats()
         config = self.config
         end = isa.encode("end")
         locations = {}

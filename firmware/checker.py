@@ -14,6 +14,25 @@ And the two MXM rules of section 7a (:func:`_check_mxm`), numbered on:
 7. An ``acc a`` issues at least ``isa.mxm_span`` cycles after every earlier ``abc a`` of its
    queue (else it reads the accumulator before that ``abc`` has landed).
 
+And the sync rule of section 5a (:func:`_check_sync`):
+
+8. Every ``sync`` that a queue reaches is released by a ``notify`` (issue cycles come from
+   :func:`opentsp.sim.icu.schedule`, which computes all queues together).
+
+And the MEM sequencer rule of section 6a (:func:`_check_mem_seq`):
+
+9. Every element of a ``sread``/``swrite`` sequence issues: none is lost to a ``read``,
+   ``gather``, ``write`` or ``scatter`` of the queue on the same port, to a new
+   ``sread``/``swrite`` or to the queue's ``end``. Sequence elements are checked as the plain
+   ``read``/``write`` they are (rules 1 to 3, with their addresses); ``gather`` and ``scatter``
+   addresses are data, so their bank use cannot be checked.
+
+And the SXM rule of section 7b (:func:`_check_sxm`):
+
+10. A ``permute`` issues after a ``perm_load`` of its queue, and a ``perm_load`` whose table is
+    known statically (both bytes read from words holding their ``.data`` or zero) loads a
+    permutation of the lanes.
+
 How it works
 ------------
 Issues are computed per instruction, not per cycle: a plain instruction issues once, a
@@ -34,6 +53,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from opentsp import isa
+from opentsp.sim import icu
 
 from .asm import AsmError, Program
 
@@ -137,8 +157,10 @@ class Timing:
         self.config = self.image.config
         self.slices = isa.queues(self.config)
         self.issues = []
+        # Issue cycles of all queues together: a sync waits for other queues' notifies.
+        self.schedule = icu.schedule(self.image.queues, issues=False)
         for q, instrs in enumerate(self.image.queues):
-            self.issues.extend(self._issues(q, instrs))
+            self.issues.extend(self._issues(q, instrs, self.schedule[q].starts))
         self.singles = defaultdict(lambda: defaultdict(list))   # (dir, s) -> diag -> [(p, ..)]
         self.progs = defaultdict(list)                          # (dir, s) -> [_Prog]
         for issue in self.issues:
@@ -151,13 +173,16 @@ class Timing:
     # Issue times ------------------------------------------------------------------------
 
     @staticmethod
-    def _issues(q, instrs):
-        slot = 0
+    def _issues(q, instrs, starts):
+        """Issues of queue ``q``; ``starts`` from :func:`opentsp.sim.icu.schedule`."""
         last = None
         for i, instr in enumerate(instrs):
             name = instr.op.mnemonic
-            if name == "end":
+            slot = starts[i]
+            if name == "end" or slot is None:       # None: after a sync never released
                 break
+            if name in ("sync", "notify"):
+                continue
             if name == "repeat":
                 n, d = instr["n"], instr["d"]
                 if last is not None:
@@ -165,7 +190,6 @@ class Timing:
             elif name != "nop":
                 yield _Issue(q, i, instr, slot, 1, 1, False)
                 last = instr
-            slot += instr.slots
 
     def position(self, q):
         return self.slices[q].position
@@ -260,6 +284,7 @@ class Timing:
         found.extend(self._check_double_writes())
         found.extend(self._check_banks())
         found.extend(_check_mxm(self))
+        found.extend(_check_sync(self))
         found.sort(key=lambda e: (e.cycle, e.loc.line if e.loc else 0, e.queue, e.index))
         return found
 
@@ -508,3 +533,23 @@ def _check_acc_after_abc(timing, q, issues, span):
                      f"before that abc lands; issue it at least {span} cycles after the abc")
             yield timing._error(issue, RULE_MXM_ACC, u, cause, k)
             break           # one error per acc
+
+
+# Sync and notify (section 5a) -------------------------------------------------------------------
+
+RULE_SYNC = 8
+
+
+def _check_sync(timing):
+    """Rule 8: every ``sync`` a queue reaches is released by a later ``notify`` (else the queue
+    waits forever and the run never finishes)."""
+    for q, sched in enumerate(timing.schedule):
+        for index, arrival, resume in sched.syncs:
+            if resume is not None:
+                continue
+            instr = timing.image.queues[q][index]
+            issue = _Issue(q, index, instr, arrival, 1, 1, False)
+            cause = (f"sync of {timing.slices[q].name} reached in cycle {arrival} is never "
+                     f"released: no notify issues in cycle {arrival + 1 - isa.NOTIFY_LATENCY} "
+                     f"or later while it waits (the queue would wait forever)")
+            yield timing._error(issue, RULE_SYNC, arrival, cause)

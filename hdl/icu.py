@@ -8,7 +8,7 @@ from opentsp import isa
 
 from .layouts import is_op, op_layout
 
-__all__ = ["InstructionQueue"]
+__all__ = ["InstructionQueue", "NotifyBus"]
 
 
 class InstructionQueue(wiring.Component):
@@ -27,6 +27,9 @@ class InstructionQueue(wiring.Component):
       issued again (nothing if none has issued since ``clear``);
     * ``end``: ``ending`` is high in this slot, ``ended`` from the next cycle on; nothing more
       issues until ``clear``;
+    * ``sync``: the queue stays on it, issuing nothing, until a cycle with ``release`` high;
+      the next instruction is in the next cycle's slot (``parked`` is high while it waits);
+    * ``notify``: ``notify`` is high in its one slot; nothing is issued to the slice;
     * anything else issues in its one slot.
 
     ``issue_valid``/``issue_word`` are combinational in the issue cycle (latency 0).
@@ -51,6 +54,14 @@ class InstructionQueue(wiring.Component):
         This cycle is the queue's ``end`` slot.
     ended : Out(1)
         The queue passed its ``end`` slot in an earlier cycle.
+    notify : Out(1)
+        This cycle is a ``notify`` slot (combinational, to the chip's notify bus).
+    release : In(1)
+        The notify bus: a queue on a ``sync`` leaves it at the end of this cycle. The chip
+        drives it with the OR of all queues' ``notify`` delayed by ``isa.NOTIFY_LATENCY - 1``
+        registers.
+    parked : Out(1)
+        This cycle is spent waiting on a ``sync`` (``release`` low).
     """
 
     def __init__(self, depth):
@@ -68,6 +79,9 @@ class InstructionQueue(wiring.Component):
             "issue_word": Out(unsigned(isa.INSTR_BITS)),
             "ending": Out(1),
             "ended": Out(1),
+            "notify": Out(1),
+            "release": In(1),
+            "parked": Out(1),
         })
 
     @property
@@ -104,6 +118,13 @@ class InstructionQueue(wiring.Component):
         with m.If(self.run & ~ended):
             with m.If(is_op(word, "end")):
                 m.d.comb += self.ending.eq(1)
+            with m.Elif(is_op(word, "sync")):
+                with m.If(self.release):
+                    m.d.comb += advance.eq(1)
+                with m.Else():
+                    m.d.comb += self.parked.eq(1)
+            with m.Elif(is_op(word, "notify")):
+                m.d.comb += [self.notify.eq(1), advance.eq(1)]
             with m.Elif(is_op(word, "nop")):
                 # count + 1 >= N rather than == N: a (forbidden) nop 0 takes one slot
                 with m.If(count + 1 >= as_nop.count):
@@ -135,4 +156,44 @@ class InstructionQueue(wiring.Component):
                 m.d.sync += ended.eq(1)
             with m.If(self.issue_valid):
                 m.d.sync += [last.eq(self.issue_word), last_valid.eq(1)]
+        return m
+
+
+class NotifyBus(wiring.Component):
+    """The chip-wide notify bus of section 5a: every queue's ``notify`` to every ``release``.
+
+    ``release`` in cycle ``c`` is the OR of the ``notify`` inputs of cycle
+    ``c - (isa.NOTIFY_LATENCY - 1)``: ``isa.NOTIFY_LATENCY - 1`` register stages (at least
+    one), so that every queue parked on a ``sync`` leaves it in the same cycle and its next
+    instruction issues ``isa.NOTIFY_LATENCY`` cycles after the ``notify``.
+
+    Parameters
+    ----------
+    queues : int
+        Number of queues.
+
+    Attributes
+    ----------
+    notify : In(queues)
+        Bit ``q``: queue ``q`` is in a ``notify`` slot this cycle.
+    clear : In(1)
+        Soft reset: empties the stages (a notify in flight is dropped).
+    release : Out(1)
+        To every queue's ``release``.
+    """
+
+    def __init__(self, queues):
+        if isa.NOTIFY_LATENCY < 2:
+            raise ValueError(f"the notify bus needs isa.NOTIFY_LATENCY >= 2 (one register "
+                             f"stage), not {isa.NOTIFY_LATENCY!r}")
+        super().__init__({"notify": In(queues), "clear": In(1), "release": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        bus = self.notify.any()
+        for stage in range(isa.NOTIFY_LATENCY - 1):
+            reg = Signal(name=f"stage_{stage}")
+            m.d.sync += reg.eq(Mux(self.clear, 0, bus))
+            bus = reg
+        m.d.comb += self.release.eq(bus)
         return m

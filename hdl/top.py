@@ -8,7 +8,7 @@ from opentsp import hostmap, isa
 from opentsp.config import Config
 
 from .fabric import StreamFabric
-from .icu import InstructionQueue
+from .icu import InstructionQueue, NotifyBus
 from .mem import HOST_CHUNK_BITS, HOST_SUPERLANE_BITS, HOST_WORD_BITS, MemSlice
 from .mxm import MxmSlice
 from .vxm import VxmSlice
@@ -101,6 +101,8 @@ class Chip(wiring.Component):
         mem_index = {s.name: i for i, s in enumerate(isa.mem_slices(cfg))}
         mem_rdata = {}
         ended = []
+        notifies = []
+        release = Signal()      # the notify bus at the queues (section 5a)
         queue_field = addr[hostmap.QUEUE_SHIFT:hostmap.REGION_SHIFT]
         mem_field = addr[hostmap.MEM_SHIFT:hostmap.REGION_SHIFT]
         for qi, sl in enumerate(isa.queues(cfg)):
@@ -115,6 +117,8 @@ class Chip(wiring.Component):
                 queue.clear.eq(clear),
             ]
             ended.append(queue.ended | queue.ending)
+            notifies.append(queue.notify)
+            m.d.comb += queue.release.eq(release)
 
             if sl.kind == isa.SliceKind.MEM:
                 unit = MemSlice(cfg)
@@ -148,6 +152,11 @@ class Chip(wiring.Component):
                 m.d.comb += unit.e_in.eq(fabric.e[p - 1])
             if p < last:
                 m.d.comb += unit.w_in.eq(fabric.w[p + 1])
+
+        # The notify bus (section 5a): every queue's notify to every queue's release.
+        m.submodules.notify_bus = notify_bus = NotifyBus(len(notifies))
+        m.d.comb += [notify_bus.notify.eq(Cat(*notifies)), notify_bus.clear.eq(clear),
+                     release.eq(notify_bus.release)]
 
         # Run control and the cycle counter.
         all_ended = Cat(*ended).all()

@@ -173,6 +173,11 @@ VXM_UNARY = ("relu", "cvt", "neg", "abs")
 VXM_LATENCY = 1
 MEM_READ_LATENCY = 1
 MEM_WRITE_COMMIT = 1
+#: Cycles from a ``notify`` issued in cycle t to the first slot of every queue it releases
+#: (cycle t + NOTIFY_LATENCY): one register stage on the chip-wide notify bus, then the parked
+#: queues advance. A ``sync`` reached in cycle a is released by the first notify issued in a
+#: cycle t >= a + 1 - NOTIFY_LATENCY (section 5a).
+NOTIFY_LATENCY = 2
 
 _OPS = [
     OpInfo("nop", 0x00, Unit.ICU, (_COUNT,), ("count",),
@@ -182,6 +187,13 @@ _OPS = [
                "occupies n*d slots, copy k issues at slot start + d-1 + k*d."),
     OpInfo("end", 0x02, Unit.ICU, (), (),
            doc="End of this queue's program; the queue issues nothing afterwards."),
+    # Barrier across queues (ICU, docs/architecture.md section 5a): see NOTIFY_LATENCY.
+    OpInfo("sync", 0x03, Unit.ICU, (), (),
+           doc="Park the queue (issue nothing) until a notify of any queue releases it; "
+               "the next instruction issues NOTIFY_LATENCY cycles after that notify."),
+    OpInfo("notify", 0x04, Unit.ICU, (), (),
+           doc="Release every queue parked on a sync (or reaching one within "
+               "NOTIFY_LATENCY - 1 cycles): they all resume NOTIFY_LATENCY cycles later."),
     OpInfo("read", 0x08, Unit.MEM, (_ADDR, _MEM_STREAM), ("s", "addr"),
            latency=MEM_READ_LATENCY, writes=("s",),
            doc="Read word `addr` of this slice onto stream `s`."),

@@ -100,6 +100,7 @@ class Model:
         self._commits = defaultdict(list)        # cycle -> [(mem, addr, superlane, value)]
         self.trace = []
         self.end_cycle = None
+        self._notify_cycles = set()     # cycles in which some queue issued a notify
 
     # Stream access -------------------------------------------------------------------------
 
@@ -166,8 +167,13 @@ class Model:
         if t >= self.max_cycles:
             raise CycleLimitError(f"program did not finish within {self.max_cycles} cycles")
         issued = []
+        # The notify bus (section 5a): a notify of cycle t releases syncs in t + LATENCY - 1.
+        release = t - (isa.NOTIFY_LATENCY - 1) in self._notify_cycles
+        self._notify_cycles.discard(t - (isa.NOTIFY_LATENCY - 1))
         for slice_, queue in zip(self.queue_slices, self.queues, strict=True):
-            instr = queue.step()
+            instr = queue.step(release)
+            if queue.notified:
+                self._notify_cycles.add(t)
             if instr is not None:
                 issued.append((slice_.name, instr))
                 for k in range(self.config.superlanes):

@@ -348,3 +348,137 @@ def test_mxm_acc_less_than_span_cycles_after_abc():
     assert mxm_errors(asm(bad, CFG)) == mxm_errors(asm(early, CFG)) == []
     # the other rules do not report the MXM rules' business
     assert {e.rule for e in check(asm(bad, SPAN2))} == {1, 7}
+
+
+# Sync and notify (section 5a, rule 8) -------------------------------------------------------
+
+# The VXM (position 6) parks on a sync until MEM_E3 notifies in cycle {n}; it resumes in
+# n + NOTIFY_LATENCY and needs x there: MEM_W0 (5) reads it in n + L - 2.
+SYNCED = """
+.data MEM_W0, 0, i8: 1, 2, 3
+.queue MEM_E3
+.at {n}
+    notify
+.queue MEM_W0
+.at {read}
+    read e0, 0
+.queue VXM
+    sync
+    relu.i8 e1, e0
+"""
+L = isa.NOTIFY_LATENCY
+
+
+def sync_text(n, read=None):
+    return SYNCED.format(n=n, read=n + L - 2 if read is None else read)
+
+
+def test_sync_timing_comes_from_the_notify_of_another_queue():
+    for n in (3, 40, 1000):
+        assert errors(sync_text(n)) == []
+        (message,) = errors(sync_text(n, read=n + L - 1))   # a cycle late for the relu
+        assert f"t.s:11:5: error: read of e0 at VXM in cycle {n + L} finds no value" in message
+    timing = Timing(asm(sync_text(40)))
+    vxm = QUEUE["VXM"]
+    assert timing.schedule[vxm].syncs == [(0, 0, 40 + L)]
+    assert [(i.index, i.t0) for i in timing.issues if i.queue == vxm] == [(1, 40 + L)]
+
+
+def test_sync_never_released_is_rule_8():
+    # the notify of cycle 3 comes before the VXM reaches its sync in 3 + L: nobody releases it
+    text = """
+.queue MEM_E3
+.at 3
+    notify
+.queue VXM
+.at {a}
+    sync
+    nop 1
+"""
+    assert errors(text.format(a=3 + L - 1)) == []      # still in flight: released
+    (error,) = check(asm(text.format(a=3 + L)))
+    assert error.rule == 8 and error.cycle == 3 + L
+    assert str(error) == (f"t.s:7:5: error: sync of VXM reached in cycle {3 + L} is never "
+                          f"released: no notify issues in cycle 4 or later while it waits "
+                          f"(the queue would wait forever)")
+    bare = check(asm(text.format(a=3 + L)).image)
+    assert [e.rule for e in bare] == [8] and bare[0].loc is None
+    assert f"queue {QUEUE['VXM']} (VXM) instruction 1: sync" in str(bare[0])
+
+
+def test_deadlock_and_later_rules_after_an_unreleased_sync():
+    """Two queues each waiting for the other's notify: both rule 8. Instructions after an
+    unreleased sync never issue, so they break no other rule."""
+    text = """
+.queue VXM
+    sync
+    notify
+    relu.i8 e1, e7
+.queue MEM_E0
+    sync
+    notify
+"""
+    found = check(asm(text))
+    assert [(e.rule, e.loc.line) for e in found] == [(8, 3), (8, 7)]
+
+
+def test_at_after_a_sync_is_an_absolute_cycle_computed_through_the_release():
+    """MEM_W0 syncs too and reads in n + L + 1; the VXM's relu after its sync in n + L + 3."""
+    text = f"""
+.data MEM_W0, 0, i8: 1, 2, 3
+.queue MEM_E3
+.at 30
+    notify
+.queue MEM_W0
+    sync
+.at {30 + L + 1}
+    read e0, 0
+.queue VXM
+    sync
+.at {30 + L + 3}
+    relu.i8 e1, e0
+"""
+    program = asm(text)
+    assert check(program) == []
+    w0, vxm = (program.image.queues[QUEUE[n]] for n in ("MEM_W0", "VXM"))
+    assert [str(i) for i in w0] == ["sync", "nop 1", "read e0, 0", "end"]
+    assert [str(i) for i in vxm] == ["sync", "nop 3", "relu.i8 e1, e0", "end"]
+    assert program.locations[(QUEUE["VXM"], 1)].line == 12     # the padding points at .at
+    late = text.replace(f".at {30 + L + 3}", f".at {30 + L + 4}")
+    (message,) = errors(late)
+    assert f"read of e0 at VXM in cycle {30 + L + 4} finds no value" in message
+
+
+def test_at_after_a_sync_errors():
+    text = sync_text(30).replace(".queue MEM_W0\n", ".queue MEM_W0\n    sync\n")
+    with pytest.raises(AsmError) as info:
+        asm(text)
+    assert str(info.value) == (f"t.s:8:5: error: .at {30 + L - 2}: the queue of MEM_W0 is "
+                               f"already at cycle {30 + L} (after its sync)")
+    never = ".queue VXM\n    sync\n.at 50\n    relu.i8 e1, e0\n"
+    with pytest.raises(AsmError, match=r"^t\.s:3:5: error: \.at 50: the queue of VXM never "
+                                       r"gets here: its sync at t\.s:2:5 or a later one is "
+                                       r"never released$"):
+        asm(never)
+    small = Config(name="small", superlanes=1, lanes_per_superlane=4, streams=4, mem_slices=1,
+                   mem_words=8, queue_depth=4)
+    deep = ".queue MEM_E0\n    notify\n    sync\n.at 70000\n    read w0, 1\n"
+    with pytest.raises(AsmError, match=r"^t\.s:5:5: error: queue of MEM_E0 is full"):
+        asm(deep, small)          # 70000 - 2 slots of padding: two nops; the read is the 5th
+
+
+def test_sync_schedule_matches_the_golden_model_on_the_example():
+    from opentsp.sim.model import Model
+
+    program = assemble_file(Path(EXAMPLES[0]).parent / "sync_notify.s", CFG)
+    timing = Timing(program)
+    static = sorted((i.cycle(k), i.queue, str(i.instr)) for i in timing.issues
+                    for k in range(i.n))
+    model = Model(program.image, trace=True)
+    result = model.run()
+    names = [s.name for s in isa.queues(CFG)]
+    traced = sorted((r.cycle, names.index(name), str(instr)) for r in model.trace
+                    for name, instr in r.issued)
+    assert static == traced and len(static) == 8
+    ends = [s.end for s in timing.schedule]
+    assert result.cycles == max(ends) + CFG.superlanes - 1 + isa.DRAIN == 23

@@ -106,3 +106,217 @@ def test_clear_restarts():
     program = [isa.encode("write", addr=1, s=2), isa.encode("repeat", n=2, d=3),
                isa.encode("end")]
     run_programs([program, program])
+
+
+# Sync and notify (section 5a): several queues on one notify bus -----------------------------
+
+from amaranth.hdl import Cat, Module  # noqa: E402
+
+from opentsp.hdl.icu import NotifyBus  # noqa: E402
+from opentsp.sim.icu import At, AtError, schedule  # noqa: E402
+
+SYNC, NOTIFY, END = isa.encode("sync"), isa.encode("notify"), isa.encode("end")
+L = isa.NOTIFY_LATENCY
+
+
+def nop(count):
+    return isa.encode("nop", count=count)
+
+
+def rd(addr):
+    return isa.encode("read", s=1, addr=addr)
+
+
+def golden_group(programs, cycles):
+    """The golden queues on the notify bus of ``opentsp.sim.model``: per cycle, the issued
+    words (None for nothing) and the notify/parked/ended flags of every queue."""
+    queues = [Queue(p) for p in programs]
+    notified = set()
+    trace = []
+    for t in range(cycles):
+        release = t - (L - 1) in notified
+        row = []
+        for queue in queues:
+            issued = queue.step(release)
+            row.append((None if issued is None else issued.encode(), queue.notified,
+                        queue.parked, queue.ended and queue.end_cycle < t))
+            if queue.notified:
+                notified.add(t)
+        trace.append(row)
+    return trace
+
+
+def run_group(programs, cycles):
+    """Queues of ``programs`` and a :class:`NotifyBus` in the Amaranth simulator, compared
+    with :func:`golden_group` cycle by cycle (after a clear, as the chip starts)."""
+    m = Module()
+    queues = [InstructionQueue(DEPTH) for _ in programs]
+    for i, queue in enumerate(queues):
+        m.submodules[f"q{i}"] = queue
+    m.submodules.bus = bus = NotifyBus(len(queues))
+    m.d.comb += bus.notify.eq(Cat(*(q.notify for q in queues)))
+    for queue in queues:
+        m.d.comb += [queue.release.eq(bus.release), queue.clear.eq(bus.clear)]
+    expected = golden_group(programs, cycles)
+    seen = []
+
+    async def tb(ctx):
+        for queue, program in zip(queues, programs, strict=True):
+            for index, instr in enumerate(program):
+                ctx.set(queue.w_en, 1)
+                ctx.set(queue.w_addr, index)
+                ctx.set(queue.w_data, instr.encode())
+                await ctx.tick()
+            ctx.set(queue.w_en, 0)
+        ctx.set(bus.clear, 1)
+        await ctx.tick()
+        ctx.set(bus.clear, 0)
+        for queue in queues:
+            ctx.set(queue.run, 1)
+        for t in range(cycles):
+            row = []
+            for queue in queues:
+                word = ctx.get(queue.issue_word) if ctx.get(queue.issue_valid) else None
+                row.append((word, bool(ctx.get(queue.notify)), bool(ctx.get(queue.parked)),
+                            bool(ctx.get(queue.ended))))
+            assert row == expected[t], (t, row, expected[t])
+            seen.append(row)
+            await ctx.tick()
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert len(seen) == cycles
+    return expected
+
+
+def test_sync_released_by_notify_of_another_queue():
+    """Queue 1 parks in cycle 1; queue 0 notifies in cycle 5: queue 1's read issues in 5 + L,
+    and the repeat after the sync re-issues the read of before the sync."""
+    programs = [[nop(5), NOTIFY, END],
+                [rd(1), SYNC, rd(2), isa.encode("repeat", n=2, d=1), END]]
+    (s0, s1) = schedule(programs)
+    assert s0.notifies == [(1, 5)] and s0.end == 6
+    assert s1.syncs == [(1, 1, 5 + L)]
+    assert [c for c, _ in s1.issues] == [0, 5 + L, 6 + L, 7 + L]
+    assert s1.end == 8 + L
+    trace = run_group(programs, s1.end + 3)
+    # parked (waiting, release low) in cycles 1 .. 5 + L - 2; it leaves the sync in 5 + L - 1
+    assert [t for t, row in enumerate(trace) if row[1][2]] == list(range(1, 5 + L - 1))
+
+
+def test_one_notify_releases_every_parked_queue_in_the_same_cycle():
+    """Notifies in cycles 2 and 7. Queues that reach their sync in cycles 4, 5, 7 and
+    7 + L - 1 (the notify still in flight) all resume in 7 + L; the notify of cycle 2 finds
+    nobody parked and releases only the queue that reaches its sync in 2 + L - 1."""
+    programs = [[nop(2), NOTIFY, nop(4), NOTIFY, END],
+                [nop(4), SYNC, rd(0), END],
+                [nop(5), SYNC, rd(1), END],
+                [nop(7), SYNC, rd(2), END],
+                [nop(7 + L - 1), SYNC, rd(3), END],
+                [nop(2 + L - 1), SYNC, rd(4), END]]
+    sched = schedule(programs)
+    assert [s.issues[0][0] for s in sched[1:]] == [7 + L] * 4 + [2 + L]
+    assert [s.syncs[0][1:] for s in sched[1:]] == [(4, 7 + L), (5, 7 + L), (7, 7 + L),
+                                                   (7 + L - 1, 7 + L), (2 + L - 1, 2 + L)]
+    run_group(programs, 7 + L + 4)
+
+
+def test_notify_then_sync_in_the_same_queue_and_chains():
+    """A queue may release itself (notify; sync: resumes in t + L), and a released queue may
+    notify the next one: a chain of barriers."""
+    programs = [[NOTIFY, SYNC, rd(0), NOTIFY, END],
+                [SYNC, rd(1), NOTIFY, SYNC, rd(2), END],
+                [nop(1), SYNC, SYNC, rd(3), END]]
+    s0, s1, s2 = schedule(programs)
+    assert s0.issues[0][0] == L and s0.notifies == [(0, 0), (3, L + 1)]
+    assert s1.syncs[0][2] == L and s1.notifies == [(2, L + 1)]
+    assert s1.syncs[1] == (3, L + 2, 2 * L + 1)
+    assert s2.syncs == [(1, 1, L), (2, L, 2 * L + 1)]
+    assert s2.issues[0][0] == 2 * L + 1
+    run_group(programs, max(s.end for s in (s0, s1, s2)) + 3)
+
+
+def test_sync_never_released_waits_forever():
+    """No later notify: the queue stays parked (hardware and model) and never ends; the
+    schedule says so (resume None, end None) and leaves the rest unreached."""
+    programs = [[NOTIFY, nop(3), END], [nop(4), SYNC, rd(0), END]]
+    s0, s1 = schedule(programs)
+    assert s1.syncs == [(1, 4, None)] and s1.end is None and s1.starts == [0, 4, None, None]
+    trace = run_group(programs, 40)
+    assert all(row[1][2] for row in trace[4:])
+    assert not any(row[1][3] for row in trace)
+
+
+def test_at_placeholder_after_a_sync():
+    programs = [[nop(3), NOTIFY, END], [SYNC, At(10), rd(0), END]]
+    _, s1 = schedule(programs)
+    assert s1.starts == [0, 3 + L, 10, 11] and s1.issues[0][0] == 10
+    with pytest.raises(AtError, match=r"\.at 4 but the queue is already at cycle 5"):
+        schedule([[nop(3), NOTIFY, END], [SYNC, At(4), rd(0), END]])
+
+
+def random_sync_program(rng, length):
+    program = []
+    for _ in range(length - 1):
+        kind = rng.choice(["nop", "read", "repeat", "sync", "sync", "notify", "notify"])
+        if kind == "nop":
+            program.append(nop(rng.randint(1, 6)))
+        elif kind == "repeat":
+            program.append(isa.encode("repeat", n=rng.randint(1, 3), d=rng.randint(1, 3)))
+        elif kind == "read":
+            program.append(rd(rng.randrange(64)))
+        else:
+            program.append(isa.encode(kind))
+    return program + [END]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_sync_programs(seed):
+    """Random programs on 4 queues with syncs and notifies: the RTL, the cycle model and the
+    static schedule agree on every issue, every park and every end (also when some queue is
+    parked forever)."""
+    rng = random.Random(seed)
+    forever = 0
+    for _ in range(6):
+        programs = [random_sync_program(rng, rng.randint(1, 12)) for _ in range(4)]
+        sched = schedule(programs)
+        ends = [s.end for s in sched]
+        cycles = max((e for e in ends if e is not None), default=0) + 6
+        trace = run_group(programs, cycles)
+        for q, s in enumerate(sched):
+            issued = [(t, row[q][0]) for t, row in enumerate(trace) if row[q][0] is not None]
+            assert issued == [(t, i.encode()) for t, i in s.issues if t < cycles]
+            parked = [t for t, row in enumerate(trace) if row[q][2]]
+            expect = [t for _, a, r in s.syncs for t in range(a, cycles if r is None else r - 1)
+                      if t < cycles]
+            assert parked == expect
+            notified = [t for t, row in enumerate(trace) if row[q][1]]
+            assert notified == [t for _, t in s.notifies if t < cycles]
+            forever += s.end is None
+    assert forever > 0      # the seeds include queues parked forever
+
+
+def test_sync_notify_example_gives_the_documented_result():
+    from pathlib import Path
+
+    import numpy as np
+
+    from opentsp.firmware.asm import assemble_file
+    from opentsp.sim.model import CycleLimitError, Model, run
+
+    path = Path(__file__).parent.parent / "firmware" / "examples" / "sync_notify.s"
+    program = assemble_file(path, "default")
+    result = run(program.image)
+    assert result.cycles == 23
+    np.testing.assert_array_equal(result.memory("MEM_E1")[0].view(np.int8),
+                                  [1, 0, 3, 0, 5, 0, 7, 0])
+    np.testing.assert_array_equal(result.memory("MEM_W3")[1].view(np.int8),
+                                  [11, 10, 13, 10, 15, 10, 17, 10])
+    # without MEM_E1's notify every sync waits forever: the model hits its cycle limit
+    stuck = assemble_file(path, "default")
+    q = [s.name for s in isa.queues(stuck.config)].index("MEM_E1")
+    stuck.image.queues[q] = [i for i in stuck.image.queues[q] if i.op.mnemonic != "notify"]
+    with pytest.raises(CycleLimitError):
+        Model(stuck.image, max_cycles=500).run()

@@ -301,3 +301,76 @@ def test_mxm_programs_against_golden_model(config, seed):
             for addr in stored:         # every word the programs write
                 assert await host.load(mem, addr) == list(ref.memories[mem, addr]), (mem, addr)
     simulate(body, config)
+
+
+# Sync and notify (section 5a) on the whole chip -----------------------------------------------
+
+def sync_programs(rng, config):
+    """Random programs (as in :func:`random_queue`) with syncs and notifies spliced in, drawn
+    until every sync is released (the static schedule says every queue reaches its end)."""
+    from opentsp.sim.icu import schedule
+
+    while True:
+        programs = []
+        for s in isa.queues(config):
+            body = random_queue(rng, config, s.kind, rng.randint(0, 8), min(8, config.mem_words))
+            body = body[:-1]
+            for _ in range(rng.randint(0, 3)):
+                body.insert(rng.randint(0, len(body)), isa.encode(rng.choice(["sync", "notify"])))
+            programs.append(body + [isa.encode("end")])
+        sched = schedule(programs)
+        syncs = sum(len(s.syncs) for s in sched)
+        if all(s.end is not None for s in sched) and syncs >= 3:
+            return programs, sched
+
+
+@pytest.mark.parametrize("config, seed", [(CONFIG, 20), (CONFIG, 21), (ODD, 22)],
+                         ids=["default-20", "default-21", "odd-22"])
+def test_sync_programs_against_golden_model(config, seed):
+    """Barriers on the real notify bus: memories and cycle count as in the golden model, and
+    the cycle count is the static schedule's."""
+    from opentsp.sim.model import Model
+
+    rng = random.Random(seed)
+    programs, sched = sync_programs(rng, config)
+    mems = len(isa.mem_slices(config))
+    words = min(8, config.mem_words)
+    data = {(mem, addr): [rng.randrange(256) for _ in range(config.lanes)]
+            for mem in range(mems) for addr in range(words)}
+    image = types.SimpleNamespace(config=config, queues=programs, data=data)
+    ref = Model(image).run()
+    assert ref.cycles == max(s.end for s in sched) + config.superlanes - 1 + isa.DRAIN
+
+    async def body(host):
+        for q, program in enumerate(programs):
+            await host.load_queue(q, program)
+        for (mem, addr), lanes in data.items():
+            await host.store(mem, addr, lanes)
+        assert await host.run() == ref.cycles
+        for mem in range(mems):
+            for addr in range(words):
+                assert await host.load(mem, addr) == list(ref.memories[mem, addr]), (mem, addr)
+    simulate(body, config)
+
+
+def test_sync_never_released_keeps_the_chip_running_until_reset():
+    """A sync with no later notify: the chip never finishes (running stays high, done low,
+    the counter counts) until the host's CTRL_RESET; a notify in flight at the reset is
+    dropped, so the next run is the same."""
+    programs = programs_with_ends({"VXM": [isa.encode("notify"), isa.encode("nop", count=3),
+                                           isa.encode("sync")]})
+
+    async def body(host):
+        ctx, chip = host.ctx, host.chip
+        for q, program in enumerate(programs):
+            await host.load_queue(q, program)
+        for _ in range(2):
+            await host.write(hostmap.control_addr(hostmap.REG_CTRL), hostmap.CTRL_START)
+            for _ in range(200):
+                assert ctx.get(chip.running) == 1 and ctx.get(chip.done) == 0
+                await ctx.tick()
+            assert await host.read(hostmap.control_addr(hostmap.REG_CYCLES)) >= 200
+            await host.write(hostmap.control_addr(hostmap.REG_CTRL), hostmap.CTRL_RESET)
+            assert ctx.get(chip.running) == 0
+            assert await host.read(hostmap.control_addr(hostmap.REG_STATUS)) == 0
+    simulate(body)
