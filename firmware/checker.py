@@ -33,6 +33,20 @@ And the SXM rule of section 7b (:func:`_check_sxm`):
     known statically (both bytes read from words holding their ``.data`` or zero) loads a
     permutation of the lanes.
 
+And the MEM sequencer rule of section 6a (:func:`_check_mem_seq`):
+
+9. Every element of a ``sread``/``swrite`` sequence issues: none is lost to a ``read``,
+   ``gather``, ``write`` or ``scatter`` of the queue on the same port, to a new
+   ``sread``/``swrite`` or to the queue's ``end``. Sequence elements are checked as the plain
+   ``read``/``write`` they are (rules 1 to 3, with their addresses); ``gather`` and ``scatter``
+   addresses are data, so their bank use cannot be checked.
+
+And the SXM rule of section 7b (:func:`_check_sxm`):
+
+10. A ``permute`` issues after a ``perm_load`` of its queue, and a ``perm_load`` whose table is
+    known statically (both bytes read from words holding their ``.data`` or zero) loads a
+    permutation of the lanes.
+
 How it works
 ------------
 Issues are computed per instruction, not per cycle: a plain instruction issues once, a
@@ -54,6 +68,7 @@ from dataclasses import dataclass
 
 from opentsp import isa
 from opentsp.sim import icu
+from opentsp.sim import mem as mem_unit
 
 from .asm import AsmError, Program
 
@@ -157,10 +172,12 @@ class Timing:
         self.config = self.image.config
         self.slices = isa.queues(self.config)
         self.issues = []
+        self.mem_losses = []        # MEM sequence elements that do not issue (rule 9)
         # Issue cycles of all queues together: a sync waits for other queues' notifies.
         self.schedule = icu.schedule(self.image.queues, issues=False)
         for q, instrs in enumerate(self.image.queues):
-            self.issues.extend(self._issues(q, instrs, self.schedule[q].starts))
+            self.issues.extend(_expand_mem(self, q, self._issues(q, instrs,
+                                                                 self.schedule[q].starts)))
         self.singles = defaultdict(lambda: defaultdict(list))   # (dir, s) -> diag -> [(p, ..)]
         self.progs = defaultdict(list)                          # (dir, s) -> [_Prog]
         for issue in self.issues:
@@ -285,6 +302,7 @@ class Timing:
         found.extend(self._check_banks())
         found.extend(_check_mxm(self))
         found.extend(_check_sync(self))
+        found.extend(_check_mem_seq(self))
         found.sort(key=lambda e: (e.cycle, e.loc.line if e.loc else 0, e.queue, e.index))
         return found
 
@@ -553,3 +571,35 @@ def _check_sync(timing):
                      f"released: no notify issues in cycle {arrival + 1 - isa.NOTIFY_LATENCY} "
                      f"or later while it waits (the queue would wait forever)")
             yield timing._error(issue, RULE_SYNC, arrival, cause)
+
+
+# MEM sequencers (section 6a) ----------------------------------------------------------------------
+
+RULE_MEM_SEQ = 9
+
+
+def _expand_mem(timing, q, issues):
+    """Issues of queue ``q`` with its ``sread``/``swrite`` sequences expanded into the plain
+    ``read``/``write`` elements they issue (:func:`opentsp.sim.mem.expand`); ``agi``/``ago``
+    issue nothing on a port. Other queues' issues pass unchanged."""
+    issues = list(issues)
+    if timing.slices[q].kind != isa.SliceKind.MEM or not any(
+            issue.instr.op.mnemonic in mem_unit.MNEMONICS[2:] for issue in issues):
+        return issues
+    items = [(issue.cycle(k), (issue, k), issue.instr) for issue in issues
+             for k in range(issue.n)]
+    ports, losses = mem_unit.expand(timing.config, items, timing.schedule[q].end)
+    timing.mem_losses.extend(losses)
+    # one issue per port instruction, located at its instruction (a sequence element at its
+    # sread/swrite, a repeat copy at its repeat)
+    return [_Issue(q, issue.index, instr, cycle, 1, 1, False)
+            for cycle, (issue, _), instr, _ in ports]
+
+
+def _check_mem_seq(timing):
+    """Rule 9: no element of a MEM sequence is lost (see :func:`_expand_mem`)."""
+    for cycle, (issue, k), why in timing.mem_losses:
+        starter = issue.instr
+        cause = f"{starter} (issued in cycle {issue.cycle(k)}): {why}"
+        yield timing._error(issue, RULE_MEM_SEQ, cycle, cause, k)
+

@@ -1,6 +1,6 @@
 """MEM slice: banked SRAM per superlane, the ``read`` and ``write`` instructions, host access."""
 
-from amaranth.hdl import Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -18,17 +18,29 @@ HOST_SUPERLANE_BITS = hostmap.WORD_SHIFT - hostmap.SUPERLANE_SHIFT
 HOST_CHUNK_BITS = hostmap.SUPERLANE_SHIFT
 
 
+#: Instructions of the MEM slice (their fields share one layout).
+_MEM_OPS = ("read", "write", "gather", "scatter", "agi", "ago", "sread", "swrite")
+#: Per port (0 = read, 1 = write): the sequence starter and the queue's plain instructions.
+_PORTS = (("sread", ("read", "gather")), ("swrite", ("write", "scatter")))
+
+
 def _log2(value):
     return value.bit_length() - 1
 
 
 class MemSlice(wiring.Component):
-    """One MEM slice: ``superlanes x mem_banks`` SRAM banks and its instruction pipeline.
+    """One MEM slice: lane-granular banked SRAM, two address sequencers and its pipelines.
 
     Word ``a`` (taken modulo ``mem_words``) lives in bank ``a % mem_banks``, row
-    ``a // mem_banks``; each superlane has its own banks of ``lanes_per_superlane`` bytes per
-    row. The instruction issued by the slice's queue (``issue_*``, superlane 0) reaches
-    superlane ``k`` ``k`` cycles later through a :class:`Stagger`.
+    ``a // mem_banks``. The SRAM is one byte-wide memory per superlane, lane and bank
+    (``superlanes x lanes_per_superlane x mem_banks``, each with one synchronous read port and
+    one write port), so that every lane can use its own address (``gather``, ``scatter``).
+
+    Superlane 0 (issue cycle): the two address sequencers of section 6a (:meth:`_sequencers`)
+    turn the queue's instruction (``issue_*``) and their running sequences into at most one
+    ``read``/``gather`` for the read port and one ``write``/``scatter`` for the write port;
+    each reaches superlane ``k`` ``k`` cycles later through its own :class:`Stagger`. ``halt``
+    (the queue is in or past its ``end`` slot) stops sequences from issuing.
 
     Timing on each superlane, for an instruction it executes in cycle ``t``:
 
@@ -38,7 +50,12 @@ class MemSlice(wiring.Component):
       end of cycle ``t + isa.MEM_READ_LATENCY``.
     * ``write a, s``: the slice input of stream ``s`` is captured in cycle ``t`` and the bank
       is written at the end of cycle ``t + isa.MEM_WRITE_COMMIT``.
-    * stream ids ``>= streams``: ``read`` writes no stream, ``write`` stores zeros.
+    * ``gather s, a``: like ``read``, but lane ``j`` reads its byte from word ``a[j]`` (the
+      unsigned int16 of streams ``a``, ``a+1`` at the slice input in cycle ``t``, modulo
+      ``mem_words``); each lane addresses its own bank.
+    * ``scatter a, s``: like ``write``, but lane ``j`` writes its byte into word ``a[j]``.
+    * stream ids ``>= streams``: ``read`` writes no stream, ``write`` stores zeros, an
+      address pair beyond the streams reads as address 0.
 
     Every SRAM write goes through :meth:`ecc_encode` and every SRAM read through
     :meth:`ecc_decode` (identity today), the one place where SECDED ECC is to be added.
@@ -62,6 +79,7 @@ class MemSlice(wiring.Component):
         mask = mask_layout(config)
         super().__init__({
             "clear": In(1),
+            "halt": In(1),
             "issue_valid": In(1),
             "issue_word": In(unsigned(isa.INSTR_BITS)),
             "e_in": In(bundle), "w_in": In(bundle),
@@ -84,18 +102,109 @@ class MemSlice(wiring.Component):
 
     @property
     def stored_width(self):
-        """Bits of one SRAM row (data plus check bits, none yet)."""
-        return 8 * self._config.lanes_per_superlane
+        """Bits of one SRAM entry: one lane's byte (data plus check bits, none yet)."""
+        return 8
 
     def ecc_encode(self, m, value):
-        """Row data to the stored form (identity until SECDED is added)."""
+        """A lane's byte to the stored form (identity until SECDED is added)."""
         return value
 
     def ecc_decode(self, m, stored):
-        """Stored row to data (identity until SECDED is added; would also flag errors)."""
+        """A stored lane entry to its byte (identity until SECDED is added; would also flag
+        errors)."""
         return stored
 
     # -----------------------------------------------------------------------------------------
+
+    def _sequencers(self, m, halt):
+        """Superlane 0: the two address sequencers (section 6a) in front of the ports.
+
+        Returns ``(valid, word)`` per port (0 = read, 1 = write): the plain ``read``/``gather``
+        (``write``/``scatter``) that the port runs this cycle, from the queue or generated.
+        Port priority as in :mod:`opentsp.sim.mem`: a starter (``sread``/``swrite``) begins a
+        sequence whose element 0 is its own address, a plain instruction of the queue takes
+        the port (the sequence still advances), else a running sequence issues its element
+        unless ``halt`` (the queue is in or past its ``end`` slot).
+        """
+        cfg = self._config
+        aw = max(_log2(cfg.mem_words), 1)
+        cw = isa.MEM_SEQ_COUNT_BITS
+        layout = merged_layout([isa.OPS_BY_NAME[name] for name in _MEM_OPS])
+        word = layout(self.issue_word)
+        valid = self.issue_valid
+        ports = []
+        for p, (starter, plain) in enumerate(_PORTS):
+            cfg_regs = {
+                "stride": Signal(aw, init=1, name=f"ag{p}_stride"),
+                "count": Signal(cw, init=1, name=f"ag{p}_count"),
+                "ostride": Signal(aw, init=0, name=f"ag{p}_ostride"),
+                "ocount": Signal(cw, init=1, name=f"ag{p}_ocount"),
+            }
+            active = Signal(name=f"seq{p}_active")
+            s = Signal(isa.STREAM_OPERAND_BITS, name=f"seq{p}_s")
+            addr = Signal(aw, name=f"seq{p}_addr")
+            row = Signal(aw, name=f"seq{p}_row")
+            i_left = Signal(cw, name=f"seq{p}_i_left")
+            j_left = Signal(cw, name=f"seq{p}_j_left")
+            stride = Signal(aw, name=f"seq{p}_stride")
+            ostride = Signal(aw, name=f"seq{p}_ostride")
+            count = Signal(cw, name=f"seq{p}_count")
+
+            is_start = Signal(name=f"seq{p}_start")
+            is_plain = Signal(name=f"seq{p}_plain")
+            m.d.comb += [
+                is_start.eq(valid & is_op(self.issue_word, starter)),
+                is_plain.eq(valid & (is_op(self.issue_word, plain[0])
+                                     | is_op(self.issue_word, plain[1]))),
+            ]
+            emit = Signal(name=f"seq{p}_emit")
+            m.d.comb += emit.eq(~is_start & ~is_plain & active & ~halt)
+
+            # The element of this cycle (from the starter itself, or from the registers).
+            cur = {
+                "s": Mux(is_start, word.s.as_value(), s),
+                "addr": Mux(is_start, word.addr[:aw], addr),
+                "row": Mux(is_start, word.addr[:aw], row),
+                "i": Mux(is_start, cfg_regs["count"] - 1, i_left),
+                "j": Mux(is_start, cfg_regs["ocount"] - 1, j_left),
+                "stride": Mux(is_start, cfg_regs["stride"], stride),
+                "ostride": Mux(is_start, cfg_regs["ostride"], ostride),
+                "count": Mux(is_start, cfg_regs["count"], count),
+            }
+            element = Signal(layout, name=f"seq{p}_element")
+            m.d.comb += [element.opcode.eq(isa.OPS_BY_NAME[isa.MEM_SEQ_STARTS[starter]].opcode),
+                         element.s.eq(cur["s"]), element.addr.eq(cur["addr"])]
+            port_valid = Signal(name=f"port{p}_valid")
+            port_word = Signal(isa.INSTR_BITS, name=f"port{p}_word")
+            m.d.comb += [port_valid.eq(is_start | is_plain | emit),
+                         port_word.eq(Mux(is_plain, self.issue_word, element.as_value()))]
+            ports.append((port_valid, port_word))
+
+            advance = is_start | (active & (is_plain | ~halt))
+            with m.If(self.clear):
+                m.d.sync += active.eq(0)
+                for reg in cfg_regs.values():
+                    m.d.sync += reg.eq(reg.init)
+            with m.Else():
+                for name in ("agi", "ago"):
+                    regs = ("stride", "count") if name == "agi" else ("ostride", "ocount")
+                    with m.If(valid & is_op(self.issue_word, name) & (word.g == p)):
+                        m.d.sync += [cfg_regs[regs[0]].eq(word.stride[:aw]),
+                                     cfg_regs[regs[1]].eq(word.count)]
+                with m.If(advance):
+                    m.d.sync += [s.eq(cur["s"]), stride.eq(cur["stride"]),
+                                 ostride.eq(cur["ostride"]), count.eq(cur["count"])]
+                    with m.If(cur["i"] != 0):
+                        m.d.sync += [active.eq(1), addr.eq(cur["addr"] + cur["stride"]),
+                                     row.eq(cur["row"]), i_left.eq(cur["i"] - 1),
+                                     j_left.eq(cur["j"])]
+                    with m.Elif(cur["j"] != 0):
+                        next_row = (cur["row"] + cur["ostride"])[:aw]
+                        m.d.sync += [active.eq(1), addr.eq(next_row), row.eq(next_row),
+                                     i_left.eq(cur["count"] - 1), j_left.eq(cur["j"] - 1)]
+                    with m.Else():
+                        m.d.sync += active.eq(0)
+        return ports
 
     def elaborate(self, platform):
         m = Module()
@@ -104,16 +213,25 @@ class MemSlice(wiring.Component):
         abits, bbits = _log2(cfg.mem_words), _log2(cfg.mem_banks)
         row_shape = unsigned(max(abits - bbits, 1))
         sl_bits = 8 * lps
-        layout = merged_layout([isa.OPS_BY_NAME["read"], isa.OPS_BY_NAME["write"]])
+        layout = merged_layout([isa.OPS_BY_NAME[name] for name in _MEM_OPS])
         read_latency = isa.OPS_BY_NAME["read"].latency
         write_commit = isa.OPS_BY_NAME["write"].commit
+        for name in ("gather", "sread"):
+            if isa.OPS_BY_NAME[name].latency != read_latency:
+                raise ValueError(f"{name} must have the read latency {read_latency}")
+        for name in ("scatter", "swrite"):
+            if isa.OPS_BY_NAME[name].commit != write_commit:
+                raise ValueError(f"{name} must have the write commit {write_commit}")
         if read_latency < 1 or write_commit < 1:
             raise ValueError("MEM read latency and write commit must be at least 1, not "
                              f"{read_latency!r} and {write_commit!r}")
 
-        m.submodules.stagger = stagger = Stagger(cfg)
-        m.d.comb += [stagger.clear.eq(self.clear), stagger.i_valid.eq(self.issue_valid),
-                     stagger.i_word.eq(self.issue_word)]
+        (rd_valid, rd_word), (wr_valid, wr_word) = self._sequencers(m, self.halt)
+        m.submodules.rd_stagger = rd_stagger = Stagger(cfg)
+        m.submodules.wr_stagger = wr_stagger = Stagger(cfg)
+        for stagger, v, w in ((rd_stagger, rd_valid, rd_word), (wr_stagger, wr_valid, wr_word)):
+            m.d.comb += [stagger.clear.eq(self.clear), stagger.i_valid.eq(v),
+                         stagger.i_word.eq(w)]
 
         def bank_of(addr):
             return addr[:bbits] if bbits else Const(0, 1)
@@ -143,80 +261,105 @@ class MemSlice(wiring.Component):
             m.d.sync += [host_rd_superlane.eq(self.host_superlane),
                          host_rd_bank.eq(host_bank), host_rd_chunk.eq(self.host_chunk)]
 
-        for k in range(cfg.superlanes):
-            ins = stagger.o[k]
-            word = layout(ins.word)
-            addr = word.addr[:abits]
-            bank, row = bank_of(addr), row_of(addr)
-            in_range = word.s.id < cfg.streams
-            is_read = Signal(name=f"is_read_{k}")
-            is_write = Signal(name=f"is_write_{k}")
-            m.d.comb += [is_read.eq(ins.valid & is_op(ins.word, "read")),
-                         is_write.eq(ins.valid & is_op(ins.word, "write"))]
+        def lane_addrs(word, is_lanewise, k, name):
+            """Per lane: the word address (one for all lanes, or the lane's own from the
+            int16 pair ``a`` of a gather/scatter), modulo mem_words."""
+            lo = select_stream(m, self.e_in, self.w_in, word.a.dir, word.a.id, k, cfg,
+                               f"{name}_alo_{k}")
+            hi = select_stream(m, self.e_in, self.w_in, word.a.dir, word.a.id | 1, k, cfg,
+                               f"{name}_ahi_{k}")
+            addrs = []
+            for j in range(lps):
+                lane = Signal(max(abits, 1), name=f"{name}_addr_{k}_{j}")
+                m.d.comb += lane.eq(Mux(is_lanewise, Cat(lo[j], hi[j]), word.addr))
+                addrs.append(lane[:abits] if abits else Const(0, 1))
+            return addrs
 
-            # Write: capture the stream value in the issue cycle, commit write_commit later.
-            value = select_stream(m, self.e_in, self.w_in, word.s.dir, word.s.id, k, cfg,
+        for k in range(cfg.superlanes):
+            rd_ins, wr_ins = rd_stagger.o[k], wr_stagger.o[k]
+            rword, wword = layout(rd_ins.word), layout(wr_ins.word)
+            is_read = Signal(name=f"is_read_{k}")
+            is_gather = Signal(name=f"is_gather_{k}")
+            is_write = Signal(name=f"is_write_{k}")
+            is_scatter = Signal(name=f"is_scatter_{k}")
+            m.d.comb += [is_read.eq(rd_ins.valid & is_op(rd_ins.word, "read")),
+                         is_gather.eq(rd_ins.valid & is_op(rd_ins.word, "gather")),
+                         is_write.eq(wr_ins.valid & is_op(wr_ins.word, "write")),
+                         is_scatter.eq(wr_ins.valid & is_op(wr_ins.word, "scatter"))]
+            rd_addrs = lane_addrs(rword, is_gather, k, "rd")
+            wr_addrs = lane_addrs(wword, is_scatter, k, "wr")
+
+            # Write: capture the stream value in the issue cycle, commit write_commit later,
+            # one byte per lane (write: every lane at one address; scatter: each its own).
+            value = select_stream(m, self.e_in, self.w_in, wword.s.dir, wword.s.id, k, cfg,
                                   f"wr_value_{k}")
-            commit = data.StructLayout({"valid": 1, "bank": unsigned(len(bank)),
-                                        "row": row_shape, "data": unsigned(sl_bits)})
+            commit = data.ArrayLayout(data.StructLayout({
+                "valid": 1, "bank": unsigned(max(bbits, 1)), "row": row_shape,
+                "data": unsigned(8)}), lps)
             stage = Signal(commit, name=f"wr_0_{k}")
             with m.If(self.clear):
-                m.d.sync += stage.valid.eq(0)
+                for j in range(lps):
+                    m.d.sync += stage[j].valid.eq(0)
             with m.Else():
-                m.d.sync += [stage.valid.eq(is_write), stage.bank.eq(bank), stage.row.eq(row),
-                             stage.data.eq(Mux(in_range, value, 0))]
+                in_range = wword.s.id < cfg.streams
+                for j in range(lps):
+                    m.d.sync += [stage[j].valid.eq(is_write | is_scatter),
+                                 stage[j].bank.eq(bank_of(wr_addrs[j])),
+                                 stage[j].row.eq(row_of(wr_addrs[j])),
+                                 stage[j].data.eq(Mux(in_range, value[j], 0))]
             for i in range(1, write_commit):
                 nxt = Signal(commit, name=f"wr_{i}_{k}")
                 m.d.sync += nxt.eq(Mux(self.clear, 0, stage))
                 stage = nxt
             wr = stage
 
-            # Read: per bank a synchronous read port (old data on a same-cycle write).
+            # Read: per lane and bank a synchronous read port (old data on a same-cycle write).
+            reading = is_read | is_gather
             rd_out = data.StructLayout({"valid": 1, "dir": 1, "id": unsigned(isa.STREAM_BITS),
-                                        "bank": unsigned(len(bank))})
+                                        "bank": data.ArrayLayout(unsigned(max(bbits, 1)), lps)})
             rd = Signal(rd_out, name=f"rd_0_{k}")
             with m.If(self.clear):
                 m.d.sync += rd.valid.eq(0)
             with m.Else():
-                m.d.sync += [rd.valid.eq(is_read & in_range), rd.dir.eq(word.s.dir),
-                             rd.id.eq(word.s.id), rd.bank.eq(bank)]
-
-            bank_data = []
-            for b in range(cfg.mem_banks):
-                mem = memory.Memory(shape=unsigned(self.stored_width), depth=cfg.words_per_bank,
-                                    init=[])
-                m.submodules[f"sram_{k}_{b}"] = mem
-                rp = mem.read_port(transparent_for=())
-                wp = mem.write_port(granularity=self.stored_width // lps)
-                commit_here = wr.valid & (wr.bank == b)
-                host_here = self.host_we & (self.host_superlane == k) & (host_bank == b)
-                m.d.comb += [
-                    rp.addr.eq(Mux(is_read & (bank == b), row, host_row)),
-                    wp.addr.eq(Mux(commit_here, wr.row, host_row)),
-                    wp.data.eq(self.ecc_encode(m, Mux(commit_here, wr.data, host_row_data))),
-                    wp.en.eq(Mux(commit_here, (1 << lps) - 1,
-                                 Mux(host_here, host_lane_en, 0))),
-                ]
-                decoded = Signal(sl_bits, name=f"rdata_{k}_{b}")
-                m.d.comb += decoded.eq(self.ecc_decode(m, rp.data))
-                bank_data.append(decoded)
+                m.d.sync += [rd.valid.eq(reading & (rword.s.id < cfg.streams)),
+                             rd.dir.eq(rword.s.dir), rd.id.eq(rword.s.id)]
+                for j in range(lps):
+                    m.d.sync += rd.bank[j].eq(bank_of(rd_addrs[j]))
 
             rdata = Signal(sl_bits, name=f"rdata_{k}")
-            with m.Switch(rd.bank):
+            for j in range(lps):
+                lane_data = []
                 for b in range(cfg.mem_banks):
-                    with m.Case(b):
-                        m.d.comb += rdata.eq(bank_data[b])
-
-            # Host read data of this superlane.
-            with m.If(host_rd_superlane == k):
-                with m.Switch(host_rd_bank):
+                    mem = memory.Memory(shape=unsigned(self.stored_width),
+                                        depth=cfg.words_per_bank, init=[])
+                    m.submodules[f"sram_{k}_{j}_{b}"] = mem
+                    rp = mem.read_port(transparent_for=())
+                    wp = mem.write_port()
+                    commit_here = wr[j].valid & (wr[j].bank == b)
+                    host_here = (self.host_we & (self.host_superlane == k) & (host_bank == b)
+                                 & host_lane_en[j])
+                    m.d.comb += [
+                        rp.addr.eq(Mux(reading & (bank_of(rd_addrs[j]) == b),
+                                       row_of(rd_addrs[j]), host_row)),
+                        wp.addr.eq(Mux(commit_here, wr[j].row, host_row)),
+                        wp.data.eq(self.ecc_encode(m, Mux(commit_here, wr[j].data,
+                                                          host_row_data[8 * j:8 * j + 8]))),
+                        wp.en.eq(commit_here | host_here),
+                    ]
+                    decoded = Signal(8, name=f"rdata_{k}_{j}_{b}")
+                    m.d.comb += decoded.eq(self.ecc_decode(m, rp.data))
+                    lane_data.append(decoded)
+                with m.Switch(rd.bank[j]):
                     for b in range(cfg.mem_banks):
                         with m.Case(b):
-                            for c in range(hostmap.chunks_per_superlane(cfg)):
-                                lanes = min(chunk_lanes, lps - c * chunk_lanes)
-                                with m.If(host_rd_chunk == c):
-                                    m.d.comb += self.host_rdata.eq(
-                                        bank_data[b][8 * chunk_lanes * c:][:8 * lanes])
+                            m.d.comb += rdata[8 * j:8 * j + 8].eq(lane_data[b])
+                # Host read data of this lane of this superlane.
+                c, jc = divmod(j, chunk_lanes)
+                with m.If((host_rd_superlane == k) & (host_rd_chunk == c)):
+                    with m.Switch(host_rd_bank):
+                        for b in range(cfg.mem_banks):
+                            with m.Case(b):
+                                m.d.comb += self.host_rdata[8 * jc:8 * jc + 8].eq(lane_data[b])
 
             # Further latency stages, then drive the output stream register.
             out_layout = data.StructLayout({"valid": 1, "dir": 1,

@@ -122,6 +122,8 @@ class Chip(wiring.Component):
 
             if sl.kind == isa.SliceKind.MEM:
                 unit = MemSlice(cfg)
+                # sequences issue nothing in or after the queue's end slot (section 6a)
+                m.d.comb += unit.halt.eq(queue.ending | queue.ended)
                 index = mem_index[sl.name]
                 hit = host_idle & in_memory & (mem_field == index)
                 m.d.comb += [

@@ -24,6 +24,7 @@ __all__ = [
     "Dir", "DType", "Unit", "SliceKind", "Field", "OpInfo", "Instr", "OPS", "OPS_BY_CODE",
     "OPS_BY_NAME", "DRAIN", "VXM_FUNCS", "encode", "decode", "StreamRef", "Slice", "floorplan",
     "queues", "mem_slices", "EncodingError", "field_limit", "mxm_span", "VXM_UNARY",
+    "MEM_ADDR_TYPE", "MEM_SEQ_STARTS",
 ]
 
 #: Bump when an encoding, a latency or a timing rule changes; images record it.
@@ -86,7 +87,8 @@ class Field:
 
     ``kind`` is one of ``"count"`` (unsigned, at least 1), ``"uint"``, ``"flag"`` (0 or 1),
     ``"addr"`` (a MEM word address, below ``mem_words``), ``"row"`` (an MXM weight row, below
-    ``mxm_size``), ``"accum"`` (an MXM accumulator, below ``mxm_accumulators``), ``"stream"``
+    ``mxm_size``), ``"accum"`` (an MXM accumulator, below ``mxm_accumulators``), ``"stride"``
+    (a MEM sequencer stride, below ``mem_words``), ``"stream"``
     (direction bit above a stream id) or ``"dtype"``. :func:`field_limit` gives the largest
     value a configuration accepts.
     """
@@ -246,6 +248,40 @@ _OPS += [
            latency=MXM_ACC_LATENCY, writes=("dst",), operand_types=(("dst", DType.I32),),
            doc="Emit accumulator `acc` as int32 on the group of 4 streams `dst`."),
 ]
+
+# MEM, the rest (docs/architecture.md section 6a): gather/scatter with per-lane addresses from
+# an int16 address pair, and two address sequencers per MEM slice (one for the read port, one
+# for the write port) configured by agi/ago and started by sread/swrite, which then issue one
+# read (write) per cycle: element e = j*count + i of a sequence started at address A in cycle t
+# issues in cycle t + e at (A + i*stride + j*ostride) mod mem_words.
+MEM_ADDR_TYPE = DType.I16       # gather/scatter address operand: an int16 pair per lane
+MEM_SEQ_COUNT_BITS = 12         # agi/ago counts: 1..4095
+_MEM_GS_A = Field("a", 12, STREAM_OPERAND_BITS, "stream")
+_MEM_AG_G = Field("g", 25, 1, "flag")           # 0: the read sequencer, 1: the write one
+_MEM_AG_STRIDE = Field("stride", 12, ADDR_BITS, "stride")
+_MEM_AG_COUNT = Field("count", 0, MEM_SEQ_COUNT_BITS, "count")
+_OPS += [
+    OpInfo("gather", 0x0A, Unit.MEM, (_MEM_GS_A, _MEM_STREAM), ("s", "a"),
+           latency=MEM_READ_LATENCY, reads=("a",), writes=("s",),
+           operand_types=(("a", MEM_ADDR_TYPE),),
+           doc="s[l] = byte l of word a[l] (a: int16 pair, unsigned, mod mem_words)."),
+    OpInfo("scatter", 0x0B, Unit.MEM, (_MEM_GS_A, _MEM_STREAM), ("a", "s"),
+           commit=MEM_WRITE_COMMIT, reads=("a", "s"), operand_types=(("a", MEM_ADDR_TYPE),),
+           doc="Byte l of word a[l] = s[l] (a: int16 pair, unsigned, mod mem_words)."),
+    OpInfo("agi", 0x0C, Unit.MEM, (_MEM_AG_COUNT, _MEM_AG_STRIDE, _MEM_AG_G),
+           ("g", "stride", "count"),
+           doc="Sequencer g (0 read, 1 write): inner loop of `count` addresses `stride` apart."),
+    OpInfo("ago", 0x0D, Unit.MEM, (_MEM_AG_COUNT, _MEM_AG_STRIDE, _MEM_AG_G),
+           ("g", "stride", "count"),
+           doc="Sequencer g (0 read, 1 write): outer loop of `count` rows `stride` apart."),
+    OpInfo("sread", 0x0E, Unit.MEM, (_ADDR, _MEM_STREAM), ("s", "addr"),
+           latency=MEM_READ_LATENCY, writes=("s",),
+           doc="Start the read sequence at `addr`: one read onto `s` per cycle from now on."),
+    OpInfo("swrite", 0x0F, Unit.MEM, (_ADDR, _MEM_STREAM), ("addr", "s"),
+           commit=MEM_WRITE_COMMIT, reads=("s",),
+           doc="Start the write sequence at `addr`: one write from `s` per cycle from now on."),
+]
+MEM_SEQ_STARTS = {"sread": "read", "swrite": "write"}   # starter -> what each element is
 
 OPS = tuple(_OPS)
 OPS_BY_CODE = {op.opcode: op for op in OPS}
@@ -461,6 +497,8 @@ def field_limit(field, config):
         return min(field.mask, config.mxm_accumulators - 1)
     if field.kind == "flag":
         return 1
+    if field.kind == "stride":     # MEM sequencer strides, taken modulo mem_words
+        return min(field.mask, config.mem_words - 1)
     return field.mask
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from opentsp import isa
 from opentsp.sim import alu, mxm
+from opentsp.sim import mem as mem_unit
 from opentsp.sim.icu import Queue
 
 __all__ = ["Model", "Result", "TraceRecord", "CycleLimitError", "run"]
@@ -94,6 +95,9 @@ class Model:
                 config.superlanes, config.lanes_per_superlane)
         self.queues = [Queue(program) for program in image.queues]
         self.mxms = {s.name: mxm.Mxm(config) for s in self.slices if s.kind == isa.SliceKind.MXM}
+        # MEM sequencers and lane commits (gather/scatter), see opentsp.sim.mem
+        self.mem_units = {name: mem_unit.MemUnit(config, self.memories[index])
+                          for name, index in self._mem_index.items()}
         self.cycle = 0
         self._executing = defaultdict(list)     # cycle -> [(slice, instr, superlane)]
         self._stream_writes = defaultdict(list)  # cycle -> [(dir, pos, stream, superlane, value)]
@@ -147,6 +151,7 @@ class Model:
     _EXECUTORS = {"read": _exec_read, "write": _exec_write}
     _EXECUTORS.update(dict.fromkeys(isa.VXM_FUNCS, _exec_vxm))
     _EXECUTORS.update(dict.fromkeys(mxm.MNEMONICS, mxm.execute))
+    _EXECUTORS.update(dict.fromkeys(mem_unit.MNEMONICS, mem_unit.execute))
 
     # The clock ------------------------------------------------------------------------------
 
@@ -178,6 +183,7 @@ class Model:
                 issued.append((slice_.name, instr))
                 for k in range(self.config.superlanes):
                     self._executing[t + k].append((slice_, instr, k))
+        mem_unit.issue_cycle(self, t, issued)     # MEM sequencers: elements issued this cycle
         if self.end_cycle is None and all(q.ended for q in self.queues):
             self.end_cycle = max(q.end_cycle for q in self.queues)
 
@@ -201,6 +207,8 @@ class Model:
             self.memories[mem, addr, superlane] = value
         for unit in self.mxms.values():
             unit.end_cycle()
+        for unit in self.mem_units.values():
+            unit.end_cycle(t)
 
         if self._trace_mode:
             snapshot = None

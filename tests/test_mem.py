@@ -260,3 +260,203 @@ def test_same_bank_read_sees_old_word_and_clear():
             assert h.outputs() == {}
             await ctx.tick()
     simulate(CONFIG, body)
+
+
+# Gather, scatter and the address sequencers (section 6a) ---------------------------------------
+# The chip in Amaranth's simulator against the golden model (cycles and every memory), the
+# golden model against numpy, and the checker's and the assembler's diagnostics.
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from test_top import ODD, ONE  # noqa: E402
+from test_top import simulate as simulate_chip  # noqa: E402
+
+from opentsp.firmware.asm import AsmError, assemble, assemble_file  # noqa: E402
+from opentsp.firmware.checker import RULE_MEM_SEQ, check  # noqa: E402
+from opentsp.firmware.image import Image  # noqa: E402
+from opentsp.sim import mem as mem_model  # noqa: E402
+from opentsp.sim.model import run  # noqa: E402
+
+EXAMPLES = Path(__file__).parent.parent / "firmware" / "examples"
+
+
+def run_on_chip(image):
+    """Run ``image`` on the RTL chip; return (cycles, memories like Result.memories)."""
+    config = image.config
+    mems = len(isa.mem_slices(config))
+    out = {}
+
+    async def body(host):
+        for q, program in enumerate(image.queues):
+            await host.load_queue(q, program)
+        for (mem, word), lanes in image.data.items():
+            await host.store(mem, word, list(np.asarray(lanes, dtype=np.uint8)))
+        out["cycles"] = await host.run()
+        out["mems"] = np.array([[await host.load(m, w) for w in range(config.mem_words)]
+                                for m in range(mems)], dtype=np.uint8)
+    simulate_chip(body, config)
+    return out["cycles"], out["mems"]
+
+
+def assert_chip_matches_model(image):
+    golden = run(image)
+    cycles, mems = run_on_chip(image)
+    assert cycles == golden.cycles
+    np.testing.assert_array_equal(mems, golden.memories)
+    return golden
+
+
+def test_mem_examples_on_chip_match_golden_model_and_numpy():
+    gather = assert_chip_matches_model(assemble_file(EXAMPLES / "mem_gather.s").image)
+    addrs = np.array([3, 12, 259, 7, 40, 63, 0, 69]) % CONFIG.mem_words
+    lanes = np.arange(CONFIG.lanes)
+    assert list(gather.memory("MEM_W0")[30]) == list(addrs + lanes)    # word a lane l: a + l
+    e1 = gather.memory("MEM_E1").view(np.int8)
+    expected = np.zeros((CONFIG.mem_words, CONFIG.lanes), dtype=np.int8)
+    expected[3] = 9
+    expected[addrs, lanes] = -(lanes + 1)
+    np.testing.assert_array_equal(e1, expected)
+
+    stride = assert_chip_matches_model(assemble_file(EXAMPLES / "mem_stride.s").image)
+    matrix = stride.memory("MEM_W0")[0:8]          # word 2c + r = element (r, c)
+    by_rows = matrix.reshape(4, 2, -1).transpose(1, 0, 2).reshape(8, -1)
+    np.testing.assert_array_equal(stride.memory("MEM_E0")[16:24], by_rows)
+    np.testing.assert_array_equal(stride.memory("MEM_W0")[40:48],
+                                  stride.memory("MEM_E0")[33:41])
+    assert stride.cycles == 17 + CONFIG.superlanes - 1 + isa.DRAIN
+
+
+def random_mem_queue(rng, config, length):
+    """A MEM queue of random sequencer, gather/scatter and plain instructions, with no regard
+    to the rules (elements lost to the queue, restarts, sequences cut off by the end)."""
+    words = config.mem_words
+
+    def ref(width=1):
+        return isa.StreamRef(isa.Dir(rng.randrange(2)),
+                             rng.randrange(0, config.streams + 2, width))
+
+    program = []
+    for _ in range(length):
+        r = rng.random()
+        if r < 0.15:
+            program.append(isa.encode(rng.choice(("agi", "ago")), g=rng.randrange(2),
+                                      stride=rng.randrange(words), count=rng.randint(1, 5)))
+        elif r < 0.3:
+            program.append(isa.encode("sread", s=ref(), addr=rng.randrange(2 * words)))
+        elif r < 0.45:
+            program.append(isa.encode("swrite", s=ref(), addr=rng.randrange(2 * words)))
+        elif r < 0.55:
+            program.append(isa.encode("gather", s=ref(), a=ref(2)))
+        elif r < 0.65:
+            program.append(isa.encode("scatter", s=ref(), a=ref(2)))
+        elif r < 0.72:
+            program.append(isa.encode("read", s=ref(), addr=rng.randrange(words)))
+        elif r < 0.79:
+            program.append(isa.encode("write", s=ref(), addr=rng.randrange(words)))
+        elif r < 0.85:
+            program.append(isa.encode("repeat", n=rng.randint(1, 3), d=rng.randint(1, 2)))
+        else:
+            program.append(isa.encode("nop", count=rng.randint(1, 4)))
+    if program[0].op.mnemonic == "repeat":
+        program[0] = isa.encode("nop", count=1)
+    return program + [isa.encode("end")]
+
+
+def random_mem_image(rng, config, length=30):
+    length = min(length, config.queue_depth - 1)
+    queues = []
+    for slice_ in isa.queues(config):
+        if slice_.kind == isa.SliceKind.MEM:
+            queues.append(random_mem_queue(rng, config, length))
+        else:
+            queues.append([isa.encode("end")])
+    data = {(m, w): np.frombuffer(rng.randbytes(config.lanes), dtype=np.uint8)
+            for m in range(len(isa.mem_slices(config))) for w in range(config.mem_words)
+            if rng.random() < 0.7}
+    return Image(config, queues, data)
+
+
+@pytest.mark.parametrize("config,seed", [(CONFIG, 1), (CONFIG, 2), (ODD, 3), (ONE, 4)])
+def test_random_sequencer_programs_on_chip_match_golden_model(config, seed):
+    rng = random.Random(seed)
+    image = random_mem_image(rng, config)
+    golden = assert_chip_matches_model(image)
+    initial = np.zeros_like(golden.memories)
+    for (m, w), lanes in image.data.items():
+        initial[m, w] = lanes
+    assert (golden.memories != initial).sum() > config.lanes    # the programs changed memory
+
+
+def test_sequencer_matches_numpy_address_arithmetic():
+    """Cycle-by-cycle Sequencer and static sequence() against a numpy index grid."""
+    rng = random.Random(5)
+    for _ in range(50):
+        cfg = mem_model.SeqConfig(rng.randrange(64), rng.randint(1, 6), rng.randrange(64),
+                                  rng.randint(1, 4))
+        start = rng.randrange(8192)
+        i, j = np.meshgrid(np.arange(cfg.count), np.arange(cfg.ocount))
+        expected = list(((start + i * cfg.stride + j * cfg.ostride) % 64).ravel())
+        assert mem_model.sequence(start, cfg, 64) == expected
+        seq = mem_model.Sequencer(CONFIG)
+        seq.cfg = cfg
+        got = [seq.start(isa.encode("sread", s=0, addr=start))["addr"]]
+        while seq.active:
+            got.append(seq.next("read")["addr"])
+        assert got == expected
+
+
+def _issue_at(program_text, config=CONFIG):
+    return check(assemble(program_text, config))
+
+
+def test_checker_flags_lost_sequence_elements():
+    base = ".queue MEM_W0\n agi 0, 1, 4\n sread e0, 0\n"
+    assert [e for e in _issue_at(base + " nop 3\n") if e.rule == RULE_MEM_SEQ] == []
+    cut = [e for e in _issue_at(base + " nop 2\n") if e.rule == RULE_MEM_SEQ]
+    assert len(cut) == 1 and cut[0].cycle == 4 and "cut off by the queue's end" in str(cut[0])
+    assert cut[0].loc.line == 3
+    taken = [e for e in _issue_at(base + " read e1, 9\n nop 2\n") if e.rule == RULE_MEM_SEQ]
+    assert len(taken) == 1 and taken[0].cycle == 2 and "lost" in str(taken[0])
+    restart = [e for e in _issue_at(base + " sread e1, 9\n nop 4\n")
+               if e.rule == RULE_MEM_SEQ]
+    assert len(restart) == 1 and "abandoned" in str(restart[0])
+    # a write on the other port does not take the read port
+    assert [e for e in _issue_at(base + " write 9, e1\n nop 2\n")
+            if e.rule == RULE_MEM_SEQ] == []
+
+
+def test_checker_sees_sequence_elements_as_reads_and_writes():
+    # bank rule with the elements' addresses: the write of word 2 (bank 0) commits at the
+    # end of cycle 2, when the read sequence started in cycle 2 reads word 0 (bank 0)
+    text = ".queue MEM_W0\n agi 0, 2, 3\n write 2, e1\n sread e0, 0\n nop 2\n"
+    errors = check(assemble(text))
+    assert [e.rule for e in errors] == [1, 3]           # write reads e1 before any data
+    assert "bank conflict" in str(errors[1]) and "word 0 in cycle 2" in str(errors[1])
+    assert errors[1].loc.line == 4
+    ok = ".queue MEM_W0\n agi 0, 2, 3\n write 3, e1\n sread e0, 0\n nop 2\n"
+    assert [e.rule for e in check(assemble(ok))] == [1]
+    # an swrite's elements read the stream every cycle: the 4th finds nothing
+    text = (".queue MEM_W1\n agi 0, 1, 3\n sread e0, 0\n nop 2\n"
+            ".queue MEM_W0\n agi 1, 1, 4\n.at 3\n swrite 8, e0\n nop 4\n")
+    errors = check(assemble(text))
+    assert [(e.rule, e.cycle) for e in errors] == [(1, 6)]      # elements read in 3, 4, 5, 6
+    assert "read of e0 at MEM_W0 in cycle 6" in str(errors[0])
+
+
+def test_asm_sequencer_and_gather_operands():
+    program = assemble(".queue MEM_E0\n agi 1, 63, 4095\n ago 0, 0, 1\n gather w0, e2\n"
+                       " scatter w4, e1\n sread e3, 5\n swrite 6, w3\n")
+    text = [str(i) for i in program.image.queues[isa.queues(CONFIG).index(
+        next(s for s in isa.queues(CONFIG) if s.name == "MEM_E0"))]]
+    assert text[:6] == ["agi 1, 63, 4095", "ago 0, 0, 1", "gather w0, e2", "scatter w4, e1",
+                        "sread e3, 5", "swrite 6, w3"]
+    for bad, what in ((" agi 0, 64, 1", "2:9: error: operand stride of agi must be in 0..63"),
+                      (" ago 1, 1, 0", "count of ago must be in 1..4095"),
+                      (" agi 2, 1, 1", "operand g of agi must be 0 or 1"),
+                      (" gather e0, e1", "i16 operand a must start an aligned group of 2"),
+                      (" scatter e5, e0", "i16 operand a must start an aligned group of 2")):
+        with pytest.raises(AsmError) as info:
+            assemble(".queue MEM_W0\n" + bad, filename="x.s")
+        assert what in str(info.value) and str(info.value).startswith("x.s:2:"), str(info.value)

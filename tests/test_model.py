@@ -298,3 +298,62 @@ def test_chained_operand_is_the_previous_result_as_the_new_type():
     high = result.memory("MEM_E1")[1]
     np.testing.assert_array_equal(low, value.view(np.int8))          # a - 0, plus 0 (b = 0)
     np.testing.assert_array_equal(high, np.where(value.view(np.int8) < 0, 0xFF, 0))
+
+
+# MEM: gather, scatter and the address sequencers (section 6a) -------------------------------------
+
+def test_gather_and_scatter_against_numpy_fancy_indexing():
+    """Random int16 addresses (beyond mem_words too: taken modulo) from MEM_W1 (low bytes) and
+    MEM_W2 (high bytes); MEM_E0 gathers from its memory in cycle 5, MEM_E1 scatters MEM_W0's
+    word 1 in cycle 6 (the same address pair, one hop later)."""
+    rng = np.random.default_rng(11)
+    addrs = rng.integers(0, 1 << 16, CFG.lanes)
+    addrs[:2] = [CFG.mem_words + 3, 3]          # two lanes on one word, one through the wrap
+    table = rng.integers(0, 256, (CFG.mem_words, CFG.lanes))
+    src = rng.integers(0, 256, CFG.lanes)
+    data = {("MEM_W1", 0): addrs & 0xFF, ("MEM_W2", 0): addrs >> 8, ("MEM_W0", 1): src}
+    data.update({("MEM_E0", w): table[w] for w in range(CFG.mem_words)})
+    image = make_image({
+        "MEM_W2": [("read", dict(s=s(E, 1), addr=0))],
+        "MEM_W1": [("nop", dict(count=1)), ("read", dict(s=s(E, 0), addr=0))],
+        "MEM_W0": [("nop", dict(count=2)), ("read", dict(s=s(E, 2), addr=1)),
+                   ("nop", dict(count=5)), ("write", dict(addr=9, s=s(W, 0)))],
+        "MEM_E0": [("nop", dict(count=5)), ("gather", dict(s=s(W, 0), a=s(E, 0)))],
+        "MEM_E1": [("nop", dict(count=6)), ("scatter", dict(a=s(E, 0), s=s(E, 2)))],
+    }, data)
+    result = run(image)
+    lanes = np.arange(CFG.lanes)
+    words = addrs % CFG.mem_words
+    np.testing.assert_array_equal(result.memory("MEM_W0")[9], table[words, lanes])
+    expected = np.zeros((CFG.mem_words, CFG.lanes), dtype=np.uint8)
+    expected[words, lanes] = src
+    np.testing.assert_array_equal(result.memory("MEM_E1"), expected)
+
+
+def test_sequences_follow_numpy_index_grid_and_port_priority():
+    """MEM_W0 streams a 3 x 2 grid (stride 5, row stride 16) east; MEM_E0 stores each element
+    with a write sequence (stride -1 as mem_words - 1). A plain read in the middle takes MEM_W0's
+    port (that element is lost, the others keep their cycles); the end cuts MEM_E0's last."""
+    words = CFG.mem_words
+    data = {("MEM_W0", w): np.full(CFG.lanes, w + 1) for w in range(words)}
+    start, stride, count, ostride, ocount = 60, 5, 3, 16, 2
+    image = make_image({
+        "MEM_W0": [("agi", dict(g=0, stride=stride, count=count)),
+                   ("ago", dict(g=0, stride=ostride, count=ocount)),
+                   ("sread", dict(s=s(E, 0), addr=start)),        # elements in cycles 2..7
+                   ("nop", dict(count=2)),
+                   ("read", dict(s=s(E, 1), addr=0)),             # cycle 5: element 3 lost
+                   ("nop", dict(count=2))],
+        "MEM_E0": [("agi", dict(g=1, stride=words - 1, count=6)),
+                   ("nop", dict(count=4)),
+                   ("swrite", dict(addr=40, s=s(E, 0))),          # cycles 5..10, reads 5 + e
+                   ("nop", dict(count=4))],                       # end in cycle 10: 5 elements
+    }, data)
+    result = run(image)
+    i, j = np.meshgrid(np.arange(count), np.arange(ocount))
+    grid = ((start + i * stride + j * ostride) % words).ravel()
+    got = result.memory("MEM_E0")[[(40 - e) % words for e in range(6)], 0]
+    expected = [w + 1 for w in grid]
+    expected[3] = 0                   # lost to the plain read: e0 carries nothing that cycle
+    expected[5] = 0                   # cut off by MEM_E0's end: word 35 keeps its 0
+    assert list(got) == expected

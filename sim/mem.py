@@ -1,0 +1,268 @@
+"""Golden model of the rest of the MEM slice (docs/architecture.md section 6a): ``gather`` and
+``scatter`` with per-lane addresses, and the two address sequencers (``agi``, ``ago``,
+``sread``, ``swrite``).
+
+The sequencers act at issue, on superlane 0: in each cycle :func:`issue_cycle` turns what a
+MEM queue issued, and what its running sequences generate, into at most one plain ``read`` or
+``gather`` (the read port) and one plain ``write`` or ``scatter`` (the write port) per slice;
+the model then runs these on superlane ``k`` ``k`` cycles later like any issued instruction.
+So an element of a sequence has exactly the timing of a ``read``/``write`` issued in its
+cycle.
+
+Per port and cycle ``t`` (the *port priority*):
+
+1. the queue issues ``sread`` (``swrite``): a new sequence starts, element 0 in cycle ``t``;
+   a sequence still running is abandoned;
+2. the queue issues ``read`` or ``gather`` (``write`` or ``scatter``): that instruction takes
+   the port; a running sequence loses its element of cycle ``t`` (it still advances);
+3. else a running sequence issues its next element, unless the queue has reached its ``end``
+   slot (a sequence never issues in or after it).
+
+:func:`sequence` and :func:`expand` give the same schedule without stepping cycles, for the
+checker and for tests.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from opentsp import isa
+
+__all__ = ["MNEMONICS", "SeqConfig", "Sequencer", "MemUnit", "sequence", "expand",
+           "issue_cycle", "execute", "PORTS"]
+
+MNEMONICS = ("gather", "scatter", "agi", "ago", "sread", "swrite")
+#: Per port (0 = read, 1 = write): the starting instruction and the queue instructions that
+#: take the port from a running sequence.
+PORTS = (("sread", ("read", "gather")), ("swrite", ("write", "scatter")))
+
+
+@dataclass(frozen=True)
+class SeqConfig:
+    """A sequencer's loop registers; after reset: one element (count 1, ocount 1)."""
+    stride: int = 1
+    count: int = 1
+    ostride: int = 0
+    ocount: int = 1
+
+    def set(self, instr):
+        """The registers after ``agi`` or ``ago`` ``instr``."""
+        if instr.op.mnemonic == "agi":
+            return SeqConfig(instr["stride"], instr["count"], self.ostride, self.ocount)
+        return SeqConfig(self.stride, self.count, instr["stride"], instr["count"])
+
+    @property
+    def elements(self):
+        return self.count * self.ocount
+
+
+def sequence(addr, cfg, mem_words):
+    """Addresses of a sequence started at ``addr`` with :class:`SeqConfig` ``cfg``, in order:
+    element ``j * count + i`` is ``(addr + i * stride + j * ostride) mod mem_words``."""
+    return [(addr + i * cfg.stride + j * cfg.ostride) % mem_words
+            for j in range(cfg.ocount) for i in range(cfg.count)]
+
+
+class Sequencer:
+    """One address sequencer, stepped cycle by cycle (the RTL's registers, one to one)."""
+
+    def __init__(self, config):
+        self.mem_words = config.mem_words
+        self.cfg = SeqConfig()
+        self.active = False
+        self.stream = self.addr = self.row = self.i_left = self.j_left = 0
+        self.run_cfg = SeqConfig()
+
+    def start(self, instr):
+        """Latch the loop registers for ``sread``/``swrite`` ``instr``; return element 0."""
+        self.run_cfg = self.cfg
+        self.stream, self.addr = instr["s"], instr["addr"] % self.mem_words
+        self.row = self.addr
+        self.i_left, self.j_left = self.cfg.count - 1, self.cfg.ocount - 1
+        self.active = True
+        return self.next(isa.MEM_SEQ_STARTS[instr.op.mnemonic])
+
+    def next(self, mnemonic, emit=True):
+        """Advance a running sequence by one element; return it as a plain ``mnemonic``
+        (``read`` or ``write``) or None (not running, or ``emit`` false: element lost)."""
+        if not self.active:
+            return None
+        element = isa.encode(mnemonic, s=self.stream, addr=self.addr) if emit else None
+        cfg, words = self.run_cfg, self.mem_words
+        if self.i_left:
+            self.addr = (self.addr + cfg.stride) % words
+            self.i_left -= 1
+        elif self.j_left:
+            self.row = (self.row + cfg.ostride) % words
+            self.addr = self.row
+            self.i_left, self.j_left = cfg.count - 1, self.j_left - 1
+        else:
+            self.active = False
+        return element
+
+
+class MemUnit:
+    """State of one MEM slice beyond its SRAM: two sequencers and lane-granular commits.
+
+    Parameters
+    ----------
+    config : Config
+    memory : numpy.ndarray
+        The slice's SRAM, shape ``(mem_words, superlanes, lanes_per_superlane)`` (a view of
+        the model's memories: commits land in it).
+    """
+
+    def __init__(self, config, memory):
+        self.config = config
+        self.memory = memory
+        self.seqs = (Sequencer(config), Sequencer(config))
+        self._lane_commits = {}         # cycle -> [(addr, superlane, lane, value)]
+
+    def issue(self, instr, ended):
+        """What the slice's ports run this cycle (superlane 0): the queue's ``instr`` (or
+        None) and ``ended`` (the queue is in or past its ``end`` slot) -> plain instructions."""
+        name = instr.op.mnemonic if instr is not None else None
+        if name in ("agi", "ago"):
+            seq = self.seqs[instr["g"]]
+            seq.cfg = seq.cfg.set(instr)
+        out = []
+        for seq, (starter, plain) in zip(self.seqs, PORTS, strict=True):
+            element = isa.MEM_SEQ_STARTS[starter]
+            if name == starter:
+                out.append(seq.start(instr))
+            elif name in plain:
+                out.append(instr)
+                seq.next(element, emit=False)
+            elif not ended:
+                generated = seq.next(element)
+                if generated is not None:
+                    out.append(generated)
+        return out
+
+    def commit_lane(self, when, addr, superlane, lane, value):
+        self._lane_commits.setdefault(when, []).append((addr, superlane, lane, value))
+
+    def end_cycle(self, cycle):
+        for addr, superlane, lane, value in self._lane_commits.pop(cycle, ()):
+            self.memory[addr, superlane, lane] = value
+
+
+def issue_cycle(model, cycle, issued):
+    """The MEM part of :meth:`opentsp.sim.model.Model.step`, after the queues have issued:
+    schedule every MEM slice's port instructions on all superlanes. ``issued`` holds the
+    cycle's ``(slice name, instr)`` pairs."""
+    by_name = dict(issued)
+    for slice_, queue in zip(model.queue_slices, model.queues, strict=True):
+        unit = model.mem_units.get(slice_.name)
+        if unit is None:
+            continue
+        issued_here = by_name.get(slice_.name)
+        for instr in unit.issue(issued_here, queue.ended):
+            if instr is issued_here:
+                continue            # the queue's own read/write: already on its way
+            for k in range(model.config.superlanes):
+                model._executing[cycle + k].append((slice_, instr, k))
+
+
+def _lane_addresses(model, slice_, instr, superlane):
+    """Per lane of ``superlane``: the unsigned int16 of the pair ``a`` mod ``mem_words``."""
+    direction, (lo, hi) = instr.group("a")
+    low = model._input(slice_.position, direction, lo, superlane).astype(np.int64)
+    high = model._input(slice_.position, direction, hi, superlane).astype(np.int64)
+    return (low | high << 8) % model.config.mem_words
+
+
+def execute(model, slice_, instr, superlane):
+    """Executor of ``gather`` and ``scatter`` (``agi``, ``ago``, ``sread``, ``swrite`` act at
+    issue through :func:`issue_cycle`; on the superlanes they do nothing)."""
+    name = instr.op.mnemonic
+    if name not in ("gather", "scatter"):
+        return
+    unit = model.mem_units[slice_.name]
+    addrs = _lane_addresses(model, slice_, instr, superlane)
+    lanes = range(model.config.lanes_per_superlane)
+    direction, (stream,) = instr.group("s")
+    if name == "gather":
+        value = np.array([unit.memory[addrs[j], superlane, j] for j in lanes], dtype=np.uint8)
+        model._write_stream(model.cycle + instr.op.latency, slice_, direction, stream,
+                            superlane, value)
+    else:
+        value = model._input(slice_.position, direction, stream, superlane)
+        for j in lanes:
+            unit.commit_lane(model.cycle + instr.op.commit, int(addrs[j]), superlane, j,
+                             value[j])
+
+
+def expand(config, issues, end):
+    """The static form of :func:`issue_cycle` for one MEM queue.
+
+    Parameters
+    ----------
+    config : Config
+    issues : iterable of (int, object, Instr)
+        The queue's issues: cycle, a tag of the caller's, instruction.
+    end : int or None
+        The cycle of the queue's ``end`` slot.
+
+    Returns
+    -------
+    ports : list of (int, object, Instr, bool)
+        Every plain port instruction (``read``, ``gather``, ``write``, ``scatter``) in cycle
+        order, with the tag of the instruction that issued it and whether it is a sequence
+        element (tagged with its ``sread``/``swrite``).
+    losses : list of (int, object, str)
+        Sequence elements that do not issue: cycle, the starter's tag and why.
+    """
+    issues = sorted(issues, key=lambda item: item[0])
+    words = config.mem_words
+    cfgs = [SeqConfig(), SeqConfig()]
+    ports, losses = [], []
+    pending = [None, None]      # per port: (tag, starter, addresses, first cycle)
+
+    def flush(port, upto, why):
+        """Issue port's running sequence up to cycle ``upto`` (excluded); the rest is lost."""
+        run = pending[port]
+        pending[port] = None
+        if run is None:
+            return
+        tag, starter, addrs, first = run
+        element = isa.MEM_SEQ_STARTS[starter.op.mnemonic]
+        stop = min(len(addrs), max(upto - first, 0))
+        for e in range(stop):
+            ports.append((first + e, tag,
+                          isa.encode(element, s=starter["s"], addr=addrs[e]), True))
+        if stop < len(addrs):
+            losses.append((first + stop, tag, why(len(addrs) - stop)))
+
+    for cycle, tag, instr in issues:
+        name = instr.op.mnemonic
+        if name in ("agi", "ago"):
+            cfgs[instr["g"]] = cfgs[instr["g"]].set(instr)
+        for port, (starter, plain) in enumerate(PORTS):
+            if name == starter:
+                flush(port, cycle, lambda n, c=cycle, i=instr: (
+                    f"{n} element(s) of the sequence abandoned: {i} restarts it in cycle {c}"))
+                pending[port] = (tag, instr, sequence(instr["addr"], cfgs[port], words), cycle)
+            elif name in plain:
+                ports.append((cycle, tag, instr, False))
+    for port in range(2):
+        flush(port, end if end is not None else 1 << 62,
+              lambda n: f"{n} element(s) of the sequence cut off by the queue's end in "
+                        f"cycle {end}")
+    taken = {(cycle, _port_of(instr)) for cycle, _, instr, element in ports if not element}
+    kept = []
+    for item in ports:
+        cycle, tag, instr, element = item
+        if element and (cycle, _port_of(instr)) in taken:
+            losses.append((cycle, tag, f"its element of cycle {cycle} is lost: the queue "
+                                       f"issues a {PORTS[_port_of(instr)][1][0]} or "
+                                       f"{PORTS[_port_of(instr)][1][1]} in that cycle"))
+            continue
+        kept.append(item)
+    kept.sort(key=lambda item: item[0])
+    losses.sort(key=lambda item: item[0])
+    return kept, losses
+
+
+def _port_of(instr):
+    return 0 if instr.op.mnemonic in PORTS[0][1] else 1
