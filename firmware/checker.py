@@ -27,26 +27,6 @@ And the MEM sequencer rule of section 6a (:func:`_check_mem_seq`):
    ``read``/``write`` they are (rules 1 to 3, with their addresses); ``gather`` and ``scatter``
    addresses are data, so their bank use cannot be checked.
 
-And the SXM rule of section 7b (:func:`_check_sxm`):
-
-10. A ``permute`` issues after a ``perm_load`` of its queue, and a ``perm_load`` whose table is
-    known statically (both bytes read from words holding their ``.data`` or zero) loads a
-    permutation of the lanes.
-
-And the MEM sequencer rule of section 6a (:func:`_check_mem_seq`):
-
-9. Every element of a ``sread``/``swrite`` sequence issues: none is lost to a ``read``,
-   ``gather``, ``write`` or ``scatter`` of the queue on the same port, to a new
-   ``sread``/``swrite`` or to the queue's ``end``. Sequence elements are checked as the plain
-   ``read``/``write`` they are (rules 1 to 3, with their addresses); ``gather`` and ``scatter``
-   addresses are data, so their bank use cannot be checked.
-
-And the SXM rule of section 7b (:func:`_check_sxm`):
-
-10. A ``permute`` issues after a ``perm_load`` of its queue, and a ``perm_load`` whose table is
-    known statically (both bytes read from words holding their ``.data`` or zero) loads a
-    permutation of the lanes.
-
 How it works
 ------------
 Issues are computed per instruction, not per cycle: a plain instruction issues once, a
