@@ -10,7 +10,7 @@ line; mnemonics, directives, slice names, types and stream prefixes are case-ins
     x: .data MEM_W1, 8, i8: 1, -2   ; initial memory: MEM slice, word address, type, values
     .data MEM_W0, 0, i32: 70000, -1 ; i16/i32 are byte-planar: word ADDR+i holds byte i
     .data [MEM_W0, MEM_W1], 0, i16: 5  ; or spread: byte i in word ADDR of the i-th slice
-    .queue MEM_W1                   ; instructions for this slice's queue (MEM_* or VXM)
+    .queue MEM_W1                   ; instructions for this slice's queue (any slice)
         read e0, x                  ; stream operands: e<id>, w<id>, e(EXPR), w(EXPR)
     .at 10                          ; pad with nop so that the next instruction issues in 10
         write 3, w2
@@ -382,15 +382,25 @@ class _Assembler:
             loc = operands[len(op.operands)][1] if len(operands) > len(op.operands) else head.loc
             raise AsmError(loc, f"{base} takes {len(op.operands)} operand(s) "
                            f"({', '.join(op.operands) or 'none'}), not {len(operands)}")
-        for (kind, loc, _), name in zip(operands, op.operands, strict=True):
+        for index, ((kind, loc, node), name) in enumerate(zip(operands, op.operands,
+                                                              strict=True)):
+            if kind == "chain" and not (name == "a" and op.chainable):
+                kind = "expr"       # just a name elsewhere (e.g. `.equ r, 5`)
+                operands[index] = (kind, loc, node)
             want = "stream" if op.field(name).kind == "stream" else "expr"
-            if kind != want:
+            if kind != want and kind != "chain":
                 what = "a stream (e<id> or w<id>)" if want == "stream" else "a number"
                 raise AsmError(loc, f"operand {name} of {base} must be {what}")
         return _Stmt("instr", head.loc, (head, op, types, operands))
 
     def parse_operand(self, cur):
         tok = cur.tok
+        if (tok.kind == "ident" and tok.text == isa.CHAIN_OPERAND
+                and cur.tokens[cur.pos + 1].kind in ("eol", "op")
+                and cur.tokens[cur.pos + 1].text in ("", ",")):
+            cur.next()
+            # ALU chaining (the VXM's previous result) where operand a takes it.
+            return ("chain", tok.loc, ("name", tok.text, tok.loc))
         if tok.kind == "ident":
             match = re.fullmatch(r"([eEwW])([0-9]+)?", tok.text)
             if match and (match.group(2) is not None or
@@ -539,8 +549,7 @@ class _Assembler:
         tok = stmt.args[0]
         slice_ = self.find_slice(tok)
         if not slice_.has_queue:
-            raise AsmError(tok.loc, f"{slice_.name} has no instruction queue (only the MEM "
-                           f"slices and the VXM have one)")
+            raise AsmError(tok.loc, f"{slice_.name} has no instruction queue")
         index = self.queue_of[slice_.name]
         self.queues[index].last_open = stmt.loc
         return index
@@ -601,6 +610,9 @@ class _Assembler:
         rtype = types[-1] if op.converts else dtype
         for (kind, loc, payload), name in zip(operands, op.operands, strict=True):
             fld = op.field(name)
+            if kind == "chain":
+                values["chain"], values[name] = 1, 0
+                continue
             if kind == "stream":
                 direction, node = payload
                 ident = self.eval(node)
@@ -632,7 +644,8 @@ class _Assembler:
 
     #: How range errors name a field kind (the others say "operand NAME of MNEMONIC").
     _KIND_NAMES = {"addr": ("address", "mem_words"), "row": ("weight row", "mxm_size"),
-                   "accum": ("accumulator", "mxm_accumulators")}
+                   "accum": ("accumulator", "mxm_accumulators"),
+                   "lane": ("lane count", "lanes")}
 
     def check_field(self, op, fld, value, loc):
         """``value`` of number field ``fld`` within ``isa.field_limit`` for this

@@ -27,6 +27,12 @@ And the MEM sequencer rule of section 6a (:func:`_check_mem_seq`):
    ``read``/``write`` they are (rules 1 to 3, with their addresses); ``gather`` and ``scatter``
    addresses are data, so their bank use cannot be checked.
 
+And the SXM rule of section 7b (:func:`_check_sxm`):
+
+10. A ``permute`` issues after a ``perm_load`` of its queue, and a ``perm_load`` whose table is
+    known statically (both bytes read from words holding their ``.data`` or zero) loads a
+    permutation of the lanes.
+
 How it works
 ------------
 Issues are computed per instruction, not per cycle: a plain instruction issues once, a
@@ -46,9 +52,12 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
+
 from opentsp import isa
 from opentsp.sim import icu
 from opentsp.sim import mem as mem_unit
+from opentsp.sim.sxm import is_permutation
 
 from .asm import AsmError, Program
 
@@ -200,7 +209,7 @@ class Timing:
         for name in op.writes:
             direction, ids = issue.instr.group(name)
             p = self.position(issue.queue)
-            first = issue.t0 + op.latency + self._sign(direction) * p
+            first = issue.t0 + isa.latency(op, self.config) + self._sign(direction) * p
             for s in ids:
                 if issue.n <= _EXPAND:
                     bucket = self.singles[(direction, s)]
@@ -281,6 +290,7 @@ class Timing:
         found.extend(self._check_double_writes())
         found.extend(self._check_banks())
         found.extend(_check_mxm(self))
+        found.extend(_check_sxm(self))
         found.extend(_check_sync(self))
         found.extend(_check_mem_seq(self))
         found.sort(key=lambda e: (e.cycle, e.loc.line if e.loc else 0, e.queue, e.index))
@@ -302,7 +312,7 @@ class Timing:
 
     def _check_reads(self, issue):
         q = self.position(issue.queue)
-        for name in issue.instr.op.reads:
+        for name in issue.instr.stream_reads:
             direction, ids = issue.instr.group(name)
             for s in ids:
                 k = self._first_unread(issue, direction, s, q)
@@ -379,7 +389,7 @@ class Timing:
                 direction, ids = issue.instr.group(name)
                 for s in ids:
                     registers[(self.position(issue.queue), direction, s)].append(
-                        (issue.t0 + op.latency, issue.d, issue.n, issue))
+                        (issue.t0 + isa.latency(op, self.config), issue.d, issue.n, issue))
         for (_, direction, s), writes in registers.items():
             for a, b in _overlapping_pairs(writes):
                 hit = _ap_intersection(a[0], a[1], a[2], b[0], b[1], b[2])
@@ -583,3 +593,87 @@ def _check_mem_seq(timing):
         cause = f"{starter} (issued in cycle {issue.cycle(k)}): {why}"
         yield timing._error(issue, RULE_MEM_SEQ, cycle, cause, k)
 
+
+# SXM rules (section 7b) --------------------------------------------------------------------------
+
+#: A ``permute`` before any ``perm_load`` of its queue, or a ``perm_load`` whose table comes
+#: from memory contents known statically (``.data``, or zero) that are not a permutation.
+RULE_SXM_PERMUTATION = 10
+
+
+def _check_sxm(timing):
+    """Rule 10 for every SXM queue of ``timing`` (a :class:`Timing`).
+
+    The permute table is data: it is checked where it is known statically, i.e. when both
+    bytes of the ``perm_load``'s operand come from ``read`` instructions of words that no
+    ``write`` of their MEM slice changes before the read (so they hold their ``.data``, or
+    zero). Tables computed on the chip are not checked (docs/architecture.md section 7b).
+    """
+    lanes = timing.config.lanes
+    mem_index = {s.name: i for i, s in enumerate(isa.mem_slices(timing.config))}
+    for q, slice_ in enumerate(timing.slices):
+        if slice_.kind != isa.SliceKind.SXM:
+            continue
+        issues = [i for i in timing.issues if i.queue == q]
+        loads = [i.t0 for i in issues if i.instr.op.mnemonic == "perm_load"]
+        first_load = min(loads, default=None)
+        for issue in issues:
+            name = issue.instr.op.mnemonic
+            if name == "permute" and (first_load is None or issue.t0 < first_load):
+                cause = (f"permute in cycle {issue.t0} before any perm_load of {slice_.name}: "
+                         f"its table is all zeros, not a permutation of lanes 0..{lanes - 1}")
+                yield timing._error(issue, RULE_SXM_PERMUTATION, issue.t0, cause, 0)
+            elif name == "perm_load":
+                for k in range(min(issue.n, _EXPAND)):
+                    found = _static_table(timing, issue, k, mem_index)
+                    if found is None:
+                        continue
+                    table, origin = found
+                    if not is_permutation(table, lanes):
+                        cause = (f"perm_load in cycle {issue.cycle(k)} loads {origin}, which is "
+                                 f"not a permutation of lanes 0..{lanes - 1}: "
+                                 f"{_not_permutation(table, lanes)}")
+                        yield timing._error(issue, RULE_SXM_PERMUTATION, issue.cycle(k),
+                                            cause, k)
+                        break
+
+
+def _static_table(timing, issue, k, mem_index):
+    """The table copy ``k`` of a ``perm_load`` loads, if memory contents known statically give
+    it: (entries, description), else None."""
+    direction, ids = issue.instr.group("s")
+    q = timing.position(issue.queue)
+    diag = timing._read_diag(issue, direction, k)
+    planes, words = [], []
+    for s in ids:
+        found = timing._writer_at(direction, s, diag, q)
+        if found is None:
+            return None
+        _, producer, copy = found
+        if producer.instr.op.mnemonic != "read":
+            return None
+        mem_slice = timing.slices[producer.queue]
+        addr = producer.instr["addr"] % timing.config.mem_words
+        read_cycle = producer.cycle(copy)
+        for other in timing.issues:
+            commit = other.instr.op.commit
+            if other.queue != producer.queue or commit is None or other.t0 + commit >= read_cycle:
+                continue
+            target = other.instr.get("addr")
+            if target is None or target % timing.config.mem_words == addr:
+                return None         # written on the chip (or at a data address): not static
+        word = timing.image.data.get((mem_index[mem_slice.name], addr))
+        planes.append(np.zeros(timing.config.lanes, dtype=np.int64) if word is None
+                      else np.asarray(word, dtype=np.int64))
+        words.append(f"{mem_slice.name} word {addr}")
+    table = sum(plane << (8 * i) for i, plane in enumerate(planes))
+    return table, "the table in " + " and ".join(words)
+
+
+def _not_permutation(table, lanes):
+    for i, entry in enumerate(table):
+        if entry >= lanes:
+            return f"entry {i} is {int(entry)}"
+    values, counts = np.unique(table, return_counts=True)
+    twice = int(values[counts > 1][0])
+    return f"lane {twice} appears {int(counts[values == twice][0])} times"

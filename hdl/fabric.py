@@ -21,8 +21,8 @@ class StreamFabric(wiring.Component):
         W[p][s][k] <= w_we[p][s][k] ? w_wdata[p][s][k] : W[p+1][s][k]     (W[P] = 0)
 
     so a value moves one position per cycle and a write replaces the value arriving from
-    upstream. The slice at ``q`` reads ``e[q-1]`` and ``w[q+1]``. Positions without a slice
-    (the SXMs) have their write enables tied to zero and are pass-through stages.
+    upstream. The slice at ``q`` reads ``e[q-1]`` and ``w[q+1]``. A position whose slice does
+    not write in a cycle is a pass-through stage.
 
     Parameters
     ----------

@@ -11,6 +11,7 @@ from .fabric import StreamFabric
 from .icu import InstructionQueue, NotifyBus
 from .mem import HOST_CHUNK_BITS, HOST_SUPERLANE_BITS, HOST_WORD_BITS, MemSlice
 from .mxm import MxmSlice
+from .sxm import SxmSlice
 from .vxm import VxmSlice
 
 __all__ = ["Chip"]
@@ -139,6 +140,8 @@ class Chip(wiring.Component):
                 unit = VxmSlice(cfg)
             elif sl.kind == isa.SliceKind.MXM:
                 unit = MxmSlice(cfg)
+            elif sl.kind == isa.SliceKind.SXM:
+                unit = SxmSlice(cfg)
             else:
                 raise NotImplementedError(f"no RTL for slice kind {sl.kind!r}")
             m.submodules[sl.name.lower()] = unit

@@ -49,15 +49,17 @@ def load_program(path, config, *, check=True):
 def cmd_isa(args):
     print(f"OpenTSP ISA version {isa.ISA_VERSION}: {isa.INSTR_BITS}-bit words, opcode in bits "
           f"{isa.INSTR_BITS - 1}..{isa.OPCODE_LSB}")
-    print(f"{'mnemonic':<10}{'opcode':<8}{'unit':<6}{'latency':<9}{'commit':<8}fields")
+    config = _config(args)
+    print(f"{'mnemonic':<10}{'opcode':<8}{'unit':<6}{'latency':<9}{'commit':<8}fields"
+          f"    (latencies of {config.name!r})")
     for op in isa.OPS:
         fields = " ".join(f"{f.name}[{f.lsb + f.width - 1}:{f.lsb}]" for f in op.fields)
-        latency = "-" if op.latency is None else op.latency
+        latency = isa.latency(op, config)
+        latency = "-" if latency is None else latency
         commit = "-" if op.commit is None else op.commit
         print(f"{op.mnemonic:<10}{op.opcode:#04x}    {op.unit.name:<6}{latency!s:<9}"
               f"{commit!s:<8}{fields}")
         print(f"{'':<10}{op.doc}")
-    config = _config(args)
     print(f"\nfloorplan of {config.name!r}, west to east:")
     print("  " + " ".join(f"{s.position}:{s.name}" for s in isa.floorplan(config)))
 

@@ -24,7 +24,9 @@ __all__ = [
     "Dir", "DType", "Unit", "SliceKind", "Field", "OpInfo", "Instr", "OPS", "OPS_BY_CODE",
     "OPS_BY_NAME", "DRAIN", "VXM_FUNCS", "encode", "decode", "StreamRef", "Slice", "floorplan",
     "queues", "mem_slices", "EncodingError", "field_limit", "mxm_span", "VXM_UNARY",
+    "CHAIN_OPERAND",
     "MEM_ADDR_TYPE", "MEM_SEQ_STARTS",
+    "latency", "SXM_OPS",
 ]
 
 #: Bump when an encoding, a latency or a timing rule changes; images record it.
@@ -72,6 +74,7 @@ class Unit(IntEnum):
     MEM = 1
     VXM = 2
     MXM = 3
+    SXM = 4
 
 
 class SliceKind(IntEnum):
@@ -87,8 +90,9 @@ class Field:
 
     ``kind`` is one of ``"count"`` (unsigned, at least 1), ``"uint"``, ``"flag"`` (0 or 1),
     ``"addr"`` (a MEM word address, below ``mem_words``), ``"row"`` (an MXM weight row, below
-    ``mxm_size``), ``"accum"`` (an MXM accumulator, below ``mxm_accumulators``), ``"stride"``
-    (a MEM sequencer stride, below ``mem_words``), ``"stream"``
+    ``mxm_size``), ``"accum"`` (an MXM accumulator, below ``mxm_accumulators``), ``"lane"``
+    (a lane count of the SXM, below ``lanes``), ``"stride"`` (a MEM sequencer stride, below
+    ``mem_words``), ``"stream"``
     (direction bit above a stream id) or ``"dtype"``. :func:`field_limit` gives the largest
     value a configuration accepts.
     """
@@ -132,6 +136,11 @@ class OpInfo:
     operand_types: tuple = ()  # (operand, DType) pairs fixed by the instruction itself
     doc: str = ""
 
+    @property
+    def chainable(self):
+        """True if operand ``a`` may be the VXM's previous result (``r``, the "chain" flag)."""
+        return any(f.name == "chain" for f in self.fields)
+
     def field(self, name):
         for f in self.fields:
             if f.name == name:
@@ -166,6 +175,7 @@ _DST = Field("dst", 18, STREAM_OPERAND_BITS, "stream")
 _SRC_A = Field("a", 12, STREAM_OPERAND_BITS, "stream")
 _SRC_B = Field("b", 6, STREAM_OPERAND_BITS, "stream")
 _RTYPE = Field("rtype", 4, 2, "dtype")
+_CHAIN = Field("chain", 0, 1, "flag")
 
 #: The VXM's ALU functions, in opcode order. Each is one opcode; see the golden model's
 #: ``opentsp.sim.alu`` for the arithmetic (wrapping add/sub/mul, saturating conversion).
@@ -220,7 +230,7 @@ _VXM_DOC = {
 for _i, _func in enumerate(VXM_FUNCS):
     _unary = _func in VXM_UNARY
     _fields = (_DTYPE, _DST, _SRC_A) + (() if _unary else (_SRC_B,))
-    _fields += (_RTYPE,) if _func == "cvt" else ()
+    _fields += ((_RTYPE,) if _func == "cvt" else ()) + (_CHAIN,)
     _OPS.append(OpInfo(
         _func, 0x10 + _i, Unit.VXM, _fields,
         ("dst", "a") if _unary else ("dst", "a", "b"),
@@ -248,6 +258,47 @@ _OPS += [
            latency=MXM_ACC_LATENCY, writes=("dst",), operand_types=(("dst", DType.I32),),
            doc="Emit accumulator `acc` as int32 on the group of 4 streams `dst`."),
 ]
+
+# The SXM (switch execution module, docs/architecture.md section 7b): lane movements across
+# the whole vector. Every SXM producer has the configuration-dependent latency
+# ``config.superlanes`` (see :func:`latency`): superlane k's share of the operands is read in
+# cycle t + k, and only after the last superlane's share has arrived can a lane move from any
+# superlane to any other; output superlane k loads at the end of cycle t + superlanes + k.
+_SXM_DST = Field("dst", 20, STREAM_OPERAND_BITS, "stream")
+_SXM_S = Field("s", 20, STREAM_OPERAND_BITS, "stream")
+_SXM_A = Field("a", 14, STREAM_OPERAND_BITS, "stream")
+_SXM_N = Field("n", 0, 9, "lane")       # a lane count, below config.lanes
+_SXM_TABLE_TYPE = DType.I16             # permute table entries: 16-bit lane indices
+_SXM_BLOCK_TYPE = DType.I32             # transpose blocks: INT32_GROUP streams x lanes
+_OPS += [
+    OpInfo("shiftu", 0x38, Unit.SXM, (_SXM_DST, _SXM_A, _SXM_N), ("dst", "a", "n"),
+           reads=("a",), writes=("dst",),
+           doc="dst[i] = a[i - n] for i >= n, else 0: lanes move n up (zero fill)."),
+    OpInfo("shiftd", 0x39, Unit.SXM, (_SXM_DST, _SXM_A, _SXM_N), ("dst", "a", "n"),
+           reads=("a",), writes=("dst",),
+           doc="dst[i] = a[i + n] for i + n < lanes, else 0: lanes move n down (zero fill)."),
+    OpInfo("rotate", 0x3A, Unit.SXM, (_SXM_DST, _SXM_A, _SXM_N), ("dst", "a", "n"),
+           reads=("a",), writes=("dst",),
+           doc="dst[i] = a[(i - n) mod lanes]: lanes move n up, wrapping around."),
+    OpInfo("perm_load", 0x3B, Unit.SXM, (_SXM_S,), ("s",), reads=("s",),
+           operand_types=(("s", _SXM_TABLE_TYPE),),
+           doc="Permute table P[i] = s[i] (an int16 pair, read as unsigned lane indices)."),
+    OpInfo("permute", 0x3C, Unit.SXM, (_SXM_DST, _SXM_A), ("dst", "a"),
+           reads=("a",), writes=("dst",),
+           doc="dst[i] = a[P[i]] (0 where P[i] >= lanes); P must be a permutation."),
+    OpInfo("dist_load", 0x3D, Unit.SXM, (_SXM_S,), ("s",), reads=("s",),
+           doc="Distribute table D[i] = s[i] (unsigned): a lane within i's superlane, or zero."),
+    OpInfo("distribute", 0x3E, Unit.SXM, (_SXM_DST, _SXM_A), ("dst", "a"),
+           reads=("a",), writes=("dst",),
+           doc="dst[i] = a[base(i) + D[i]] if D[i] < lanes_per_superlane else 0, with base(i) "
+               "the first lane of i's superlane: replicate or zero lanes within superlanes."),
+    OpInfo("transpose", 0x3F, Unit.SXM, (_SXM_DST, _SXM_A), ("dst", "a"),
+           reads=("a",), writes=("dst",),
+           operand_types=(("a", _SXM_BLOCK_TYPE), ("dst", _SXM_BLOCK_TYPE)),
+           doc="Transpose 4x4 byte blocks: stream dst+r lane 4b+c = stream a+c lane 4b+r "
+               "(0 beyond the last lane)."),
+]
+SXM_OPS = tuple(op for op in _OPS if op.unit == Unit.SXM)
 
 # MEM, the rest (docs/architecture.md section 6a): gather/scatter with per-lane addresses from
 # an int16 address pair, and two address sequencers per MEM slice (one for the read port, one
@@ -338,6 +389,16 @@ class Instr:
     def rtype(self):
         return DType(self["rtype"]) if self.op.converts else self.dtype
 
+    @property
+    def chained(self):
+        """Operand ``a`` is the VXM's previous result, not a stream (ALU chaining)."""
+        return self.op.chainable and self["chain"] == 1
+
+    @property
+    def stream_reads(self):
+        """The operands this instruction reads from streams in its issue cycle."""
+        return tuple(name for name in self.op.reads if not (name == "a" and self.chained))
+
     def stream(self, name):
         return StreamRef.decode(self[name])
 
@@ -373,16 +434,28 @@ class Instr:
         for operand in self.op.operands:
             field = self.op.field(operand)
             value = self[operand]
+            if operand == "a" and self.chained:
+                parts.append(CHAIN_OPERAND)
+                continue
             parts.append(str(StreamRef.decode(value)) if field.kind == "stream" else str(value))
         return f"{name} {', '.join(parts)}".strip()
 
 
+#: Assembly spelling of a chained operand: the VXM's previous result instead of stream ``a``.
+CHAIN_OPERAND = "r"
+
+
 def encode(mnemonic, **values):
-    """Build an :class:`Instr`, checking every field against its width and kind."""
+    """Build an :class:`Instr`, checking every field against its width and kind. The "chain"
+    flag of VXM instructions defaults to 0; a chained instruction has ``a`` = 0."""
     try:
         op = OPS_BY_NAME[mnemonic]
     except KeyError:
         raise EncodingError(f"unknown mnemonic {mnemonic!r}") from None
+    if op.chainable:
+        values.setdefault("chain", 0)
+        if values["chain"] and int(values.get("a", 0)):
+            raise EncodingError(f"{mnemonic}: a chained instruction has no stream a")
     args = []
     for field in op.fields:
         if field.name not in values:
@@ -409,7 +482,7 @@ def encode(mnemonic, **values):
 
 
 def _check_groups(instr):
-    for name in instr.op.reads + instr.op.writes:
+    for name in instr.stream_reads + instr.op.writes:
         dtype = instr.op.operand_type(name, instr.dtype, instr.rtype)
         width = instr.op.operand_width(name, instr.dtype, instr.rtype)
         ref = instr.stream(name)
@@ -457,10 +530,10 @@ class Slice:
 def floorplan(config):
     """Slices west to east: MXM, SXM, MEM_W(n-1)..MEM_W0, VXM, MEM_E0..MEM_E(n-1), SXM, MXM.
 
-    The MEM slices, the VXM and (since ISA v2) the two MXMs have queues; the SXM positions
-    are plain stream-register stages, so adding those slices later does not change any hop
-    count. Queues are numbered west to east over the slices that have one, so ``MXM_W`` is
-    queue 0 and ``MXM_E`` the last queue.
+    Every slice has a queue: the MEM slices, the VXM, (since ISA v2) the two MXMs and (since
+    ISA v3) the two SXMs, which until then were plain stream-register stages at the same
+    positions, so no hop count changed. Queues are numbered west to east over the slices that
+    have one, so ``MXM_W`` is queue 0, ``SXM_W`` queue 1 and ``MXM_E`` the last queue.
     """
     n = config.mem_slices
     names = (["MXM_W", "SXM_W"] + [f"MEM_W{i}" for i in reversed(range(n))] + ["VXM"]
@@ -468,7 +541,7 @@ def floorplan(config):
     slices = []
     for position, name in enumerate(names):
         kind = SliceKind[name.split("_")[0]]
-        slices.append(Slice(name, kind, position, kind != SliceKind.SXM))
+        slices.append(Slice(name, kind, position, True))
     return tuple(slices)
 
 
@@ -483,8 +556,8 @@ def mem_slices(config):
 
 
 def unit_of(slice_):
-    return {SliceKind.MEM: Unit.MEM, SliceKind.VXM: Unit.VXM, SliceKind.MXM: Unit.MXM}[
-        slice_.kind]
+    return {SliceKind.MEM: Unit.MEM, SliceKind.VXM: Unit.VXM, SliceKind.MXM: Unit.MXM,
+            SliceKind.SXM: Unit.SXM}[slice_.kind]
 
 
 def field_limit(field, config):
@@ -499,7 +572,21 @@ def field_limit(field, config):
         return 1
     if field.kind == "stride":     # MEM sequencer strides, taken modulo mem_words
         return min(field.mask, config.mem_words - 1)
+    if field.kind == "lane":
+        return min(field.mask, config.lanes - 1)
     return field.mask
+
+
+def latency(op, config):
+    """Latency of producer ``op`` on ``config`` (None for non-producers).
+
+    Every user of a latency (golden model, checker, RTL) calls this rather than reading
+    ``op.latency``: the SXM's latency is ``config.superlanes`` (section 7b), the others are
+    the fixed ``op.latency``.
+    """
+    if op.unit == Unit.SXM:
+        return config.superlanes if op.writes else None
+    return op.latency
 
 
 def mxm_span(config):

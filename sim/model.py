@@ -13,7 +13,9 @@ slice's instruction queue, and steps them one clock cycle at a time:
 
 One function per unit executes an instruction (``_exec_read``, ``_exec_write``, ``_exec_vxm``,
 and :func:`opentsp.sim.mxm.execute` for the MXMs, whose state lives in ``Model.mxms`` and
-changes at the end of the cycle); the SXM is to add its own to ``_EXECUTORS``.
+changes at the end of the cycle, and :func:`opentsp.sim.sxm.execute` for the SXMs, state in
+``Model.sxms``). Latencies come from :func:`opentsp.isa.latency` (the SXM's depends on the
+configuration).
 """
 
 from collections import defaultdict
@@ -22,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from opentsp import isa
-from opentsp.sim import alu, mxm
+from opentsp.sim import alu, mxm, sxm
 from opentsp.sim import mem as mem_unit
 from opentsp.sim.icu import Queue
 
@@ -94,7 +96,11 @@ class Model:
             self.memories[mem, addr] = np.asarray(data, dtype=np.uint8).reshape(
                 config.superlanes, config.lanes_per_superlane)
         self.queues = [Queue(program) for program in image.queues]
+        # The VXM's result register of each superlane (int32 byte planes), for chaining.
+        self._vxm_result = np.zeros((config.superlanes, isa.INT32_GROUP,
+                                     config.lanes_per_superlane), dtype=np.uint8)
         self.mxms = {s.name: mxm.Mxm(config) for s in self.slices if s.kind == isa.SliceKind.MXM}
+        self.sxms = {s.name: sxm.Sxm(config) for s in self.slices if s.kind == isa.SliceKind.SXM}
         # MEM sequencers and lane commits (gather/scatter), see opentsp.sim.mem
         self.mem_units = {name: mem_unit.MemUnit(config, self.memories[index])
                           for name, index in self._mem_index.items()}
@@ -126,8 +132,8 @@ class Model:
         direction, (stream,) = instr.group("s")
         addr = instr["addr"] % self.config.mem_words
         value = self.memories[self._mem_index[slice_.name], addr, superlane].copy()
-        self._write_stream(self.cycle + instr.op.latency, slice_, direction, stream, superlane,
-                           value)
+        self._write_stream(self.cycle + isa.latency(instr.op, self.config), slice_, direction,
+                           stream, superlane, value)
 
     def _exec_write(self, slice_, instr, superlane):
         direction, (stream,) = instr.group("s")
@@ -139,18 +145,25 @@ class Model:
     def _exec_vxm(self, slice_, instr, superlane):
         operands = []
         for name in instr.op.reads:
+            if name == "a" and instr.chained:
+                # ALU chaining: the previous result, sign-extended to int32, as this type.
+                operands.append(self._vxm_result[superlane][:instr.dtype.bytes])
+                continue
             direction, ids = instr.group(name)
             operands.append(np.stack([self._input(slice_.position, direction, s, superlane)
                                       for s in ids]))
         result = alu.execute(instr.op.mnemonic, instr.dtype, instr.rtype, *operands)
+        self._vxm_result[superlane] = alu.pack(
+            alu.unpack(result, instr.rtype).astype(np.int32), isa.DType.I32)
         direction, ids = instr.group("dst")
         for plane, stream in zip(result, ids, strict=True):
-            self._write_stream(self.cycle + instr.op.latency, slice_, direction, stream,
-                               superlane, plane)
+            self._write_stream(self.cycle + isa.latency(instr.op, self.config), slice_,
+                               direction, stream, superlane, plane)
 
     _EXECUTORS = {"read": _exec_read, "write": _exec_write}
     _EXECUTORS.update(dict.fromkeys(isa.VXM_FUNCS, _exec_vxm))
     _EXECUTORS.update(dict.fromkeys(mxm.MNEMONICS, mxm.execute))
+    _EXECUTORS.update(dict.fromkeys(sxm.MNEMONICS, sxm.execute))
     _EXECUTORS.update(dict.fromkeys(mem_unit.MNEMONICS, mem_unit.execute))
 
     # The clock ------------------------------------------------------------------------------
@@ -206,6 +219,8 @@ class Model:
         for mem, addr, superlane, value in self._commits.pop(t, ()):
             self.memories[mem, addr, superlane] = value
         for unit in self.mxms.values():
+            unit.end_cycle()
+        for unit in self.sxms.values():
             unit.end_cycle()
         for unit in self.mem_units.values():
             unit.end_cycle(t)

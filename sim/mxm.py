@@ -120,7 +120,7 @@ def execute(model, slice_, instr, superlane):
         planes = alu.pack(unit.read_acc(superlane, instr["acc"]), isa.DType.I32)
         direction, ids = instr.group("dst")
         for plane, ident in zip(planes, ids, strict=True):
-            model._write_stream(model.cycle + instr.op.latency, slice_, direction, ident,
-                                superlane, plane)
+            model._write_stream(model.cycle + isa.latency(instr.op, model.config), slice_,
+                                direction, ident, superlane, plane)
     else:
         raise ValueError(f"{name} is not an MXM instruction")

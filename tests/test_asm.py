@@ -234,7 +234,9 @@ def test_assemble_file_uses_path_in_errors(tmp_path):
     (".equ A, 1\n.equ A, 2", "2:6", "duplicate name 'A' (first defined at t.s:1:6)"),
     ("a: .data MEM_W0, 0, i8: 1\na: .data MEM_W0, 1, i8: 1", "2:1", "duplicate name 'a'"),
     (".equ A, 1 // 0", "1:11", "division by zero"),
-    (".queue SXM_W", "1:8", "SXM_W has no instruction queue"),
+    (".queue SXM_W\n read e0, 0", "2:2", "read is a MEM instruction; the queue of SXM_W takes "
+     "SXM"),
+    (".queue SXM_W\n rotate e0, w0, 8", "2:17", "lane count 8 out of range 0..7 (lanes 8)"),
     (".queue MEM_W9", "1:8", "unknown slice 'MEM_W9'"),
     (".data VXM, 0, i8: 1", "1:7", "VXM is not a MEM slice"),
     # operands

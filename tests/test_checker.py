@@ -214,8 +214,9 @@ def test_check_of_a_bare_image_names_the_queue():
     image = asm(GOOD.format(e1=14)).image
     (error,) = check(image)
     assert error.loc is None
-    assert str(error).startswith("error: queue 7 (MEM_E1) instruction 1: read of e1 at MEM_E1 "
-                                 "in cycle 14 finds no value")
+    queue = [s.name for s in isa.queues(image.config)].index("MEM_E1")
+    assert str(error).startswith(f"error: queue {queue} (MEM_E1) instruction 1: read of e1 at "
+                                 "MEM_E1 in cycle 14 finds no value")
 
 
 def test_check_or_raise_raises_the_earliest_error():

@@ -55,6 +55,7 @@ def build(queues, records=(), *, magic=b"OTSP", fmt=1, isa_version=isa.ISA_VERSI
 
 END = isa.encode("end").encode()
 NQ = len(isa.queues(CFG))
+UNUSED = max(set(range(1 << isa.OPCODE_BITS)) - set(isa.OPS_BY_CODE))   # an opcode no op has
 
 
 def test_layout_matches_the_specification():
@@ -118,8 +119,8 @@ def random_image(rng, config):
                 instrs.append(isa.encode(name, s=stream,
                                          addr=rng.randrange(config.mem_words)))
                 real = True
-            elif slice_.kind == isa.SliceKind.MXM:
-                op = rng.choice(mxm)
+            elif slice_.kind in (isa.SliceKind.MXM, isa.SliceKind.SXM):
+                op = rng.choice(mxm if slice_.kind == isa.SliceKind.MXM else list(isa.SXM_OPS))
                 values = {}
                 for fld in op.fields:
                     if fld.kind == "stream":
@@ -229,16 +230,19 @@ def test_trailing_bytes():
 
 @pytest.mark.parametrize("queues, records, nqueues, expected", [
     ([[END]] * (NQ - 1), (), None,
-     "offset 16: image has 10 queues, configuration 'default' has 11"),
+     f"offset 16: image has {NQ - 1} queues, configuration 'default' has {NQ}"),
     ([[END]] * (NQ - 1) + [[0x00000001] * 128 + [END]], (), None,
-     "queue 10 (MXM_E) has 129 instructions, more than queue_depth 128"),
-    ([[END]] * (NQ - 1) + [[0x00000001]], (), None, "queue 10 (MXM_E) does not end with 'end'"),
-    ([[END]] * (NQ - 1) + [[]], (), None, "queue 10 (MXM_E) does not end with 'end'"),
+     f"queue {NQ - 1} (MXM_E) has 129 instructions, more than queue_depth 128"),
+    ([[END]] * (NQ - 1) + [[0x00000001]], (), None,
+     f"queue {NQ - 1} (MXM_E) does not end with 'end'"),
+    ([[END]] * (NQ - 1) + [[]], (), None, f"queue {NQ - 1} (MXM_E) does not end with 'end'"),
     ([[END, END]] + [[END]] * (NQ - 1), (), None,
-     "offset 68: queue 0 (MXM_W) instruction 0: 'end' before the last instruction"),
+     f"offset {24 + 4 * NQ}: queue 0 (MXM_W) instruction 0: 'end' before the last "
+     "instruction"),
     ([[0, END]] + [[END]] * (NQ - 1), (), None,
-     "offset 68: queue 0 (MXM_W) instruction 0: undecodable: word 0x00000000"),
-    ([[0xFC000000, END]] + [[END]] * (NQ - 1), (), None, "unknown opcode 0x3f"),
+     f"offset {24 + 4 * NQ}: queue 0 (MXM_W) instruction 0: undecodable: word 0x00000000"),
+    ([[UNUSED << isa.OPCODE_LSB, END]] + [[END]] * (NQ - 1), (), None,
+     f"unknown opcode {UNUSED:#04x}"),
     ([[isa.encode("relu", dtype=0, dst=0, a=1).encode(), END]] + [[END]] * (NQ - 1), (), None,
      "queue 0 (MXM_W) instruction 0: relu is a VXM instruction, not allowed in a MXM queue"),
     ([[END]] * NQ, [(8, 0, [0] * 8)], None, "data record 0: memory index 8 out of range 0..7"),

@@ -162,6 +162,21 @@ def random_mxm(rng, config):
     return isa.encode("acc", acc=acc, dst=ref(isa.INT32_GROUP))
 
 
+def random_sxm(rng, config):
+    """Any SXM instruction: streams (sometimes out of range), lane counts up to the field's
+    limit, so tables are loaded from whatever passes (rarely a permutation)."""
+    op = rng.choice(isa.SXM_OPS)
+    values = {}
+    for field in op.fields:
+        if field.kind == "stream":
+            width = op.operand_width(field.name)
+            values[field.name] = isa.StreamRef(isa.Dir(rng.randrange(2)),
+                                               rng.randrange(0, config.streams + width, width))
+        else:
+            values[field.name] = rng.choice([1, rng.randrange(config.lanes), field.mask])
+    return isa.encode(op.mnemonic, **values)
+
+
 def random_queue(rng, config, kind, length, words):
     program = []
     for _ in range(length):
@@ -178,6 +193,8 @@ def random_queue(rng, config, kind, length, words):
             program.append(isa.encode(rng.choice(["read", "write"]), s=s, addr=addr))
         elif kind == isa.SliceKind.MXM:
             program.append(random_mxm(rng, config))
+        elif kind == isa.SliceKind.SXM:
+            program.append(random_sxm(rng, config))
         else:
             func = rng.choice(isa.VXM_FUNCS)
             dtype = rng.choice(list(isa.DType))

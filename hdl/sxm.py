@@ -1,0 +1,218 @@
+"""SXM slice: shifts, rotations, permutation, distribution and transposition of lanes across
+the whole vector (docs/architecture.md section 7b)."""
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from opentsp import isa
+from opentsp.config import Config
+
+from .layouts import (
+    ISSUE,
+    bundle_layout,
+    is_op,
+    mask_layout,
+    merged_layout,
+    select_stream,
+    superlane_layout,
+)
+from .stagger import Stagger
+
+__all__ = ["SxmSlice"]
+
+_GROUP = isa.INT32_GROUP            # transpose block side, and the widest operand group
+_PERM_BITS = 16                     # permute table entries: an int16 pair of streams
+_DIST_BITS = 8
+
+
+class SxmSlice(wiring.Component):
+    """The SXM slice, with the same ports as the other slices.
+
+    Timing (``S = superlanes``, latency ``L = isa.latency(op, config) = S``): an instruction
+    issued in cycle ``t`` reaches superlane ``k`` in cycle ``t + k`` (:class:`Stagger`).
+
+    * **Skew in.** In cycle ``t + k`` superlane ``k`` captures its share of the operand group
+      (``a .. a+3``; only ``a`` matters except for ``transpose``) and its entries of both
+      tables into a register chain ``S - k`` deep, so that in cycle ``t + S`` every superlane's
+      share of instruction ``t`` sits in the last register of its chain (the whole vector).
+      The instruction itself is ``Stagger.o[S-1]`` registered once.
+    * **Crossbar.** In cycle ``t + S`` each output lane ``i`` picks one input lane (or zero),
+      from an index computed per instruction: ``i - n`` (``shiftu``), ``i + n`` (``shiftd``),
+      ``(i - n) mod lanes`` (``rotate``), ``P[i]`` (``permute``), the first lane of ``i``'s
+      superlane plus ``D[i]`` (``distribute``); ``transpose`` is fixed wiring over the group.
+    * **Deskew out.** Output superlane ``k`` goes through ``k`` registers and drives the
+      group ``dst`` in cycle ``t + S + k``, so it loads at the end of cycle ``t + L + k``.
+    * ``perm_load s`` / ``dist_load s``: superlane ``k`` loads its lanes' table entries
+      (registers) at the end of cycle ``t + k``. A producer reads superlane ``k``'s entries in
+      cycle ``t + k``, so it sees every table load issued before it.
+
+    ``clear`` empties the tables (zero), the instruction register and the output stages.
+
+    Parameters
+    ----------
+    config : Config
+        Chip parameters.
+    """
+
+    def __init__(self, config):
+        if not isinstance(config, Config):
+            raise TypeError(f"config must be a Config, not {config!r}")
+        self._config = config
+        bundle = bundle_layout(config)
+        mask = mask_layout(config)
+        super().__init__({
+            "clear": In(1),
+            "issue_valid": In(1),
+            "issue_word": In(unsigned(isa.INSTR_BITS)),
+            "e_in": In(bundle), "w_in": In(bundle),
+            "e_we": Out(mask), "w_we": Out(mask),
+            "e_wdata": Out(bundle), "w_wdata": Out(bundle),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        nsl, lps, lanes = cfg.superlanes, cfg.lanes_per_superlane, cfg.lanes
+        layout = merged_layout(isa.SXM_OPS)
+        latencies = {isa.latency(op, cfg) for op in isa.SXM_OPS if op.writes}
+        if latencies != {nsl}:
+            raise ValueError(f"the SXM implements latency superlanes ({nsl}), not "
+                             f"{sorted(latencies)!r}")
+
+        m.submodules.stagger = stagger = Stagger(cfg)
+        m.d.comb += [stagger.clear.eq(self.clear), stagger.i_valid.eq(self.issue_valid),
+                     stagger.i_word.eq(self.issue_word)]
+
+        perm = [Signal(_PERM_BITS, name=f"perm_{i}") for i in range(lanes)]
+        dist = [Signal(_DIST_BITS, name=f"dist_{i}") for i in range(lanes)]
+        cleared = perm + dist
+
+        share_layout = data.StructLayout({
+            "a": data.ArrayLayout(superlane_layout(cfg), _GROUP),
+            "perm": data.ArrayLayout(unsigned(_PERM_BITS), lps),
+            "dist": data.ArrayLayout(unsigned(_DIST_BITS), lps),
+        })
+
+        # Skew in: superlane k's share, captured in cycle t + k, aligned in cycle t + S.
+        aligned = []
+        for k in range(nsl):
+            ins = stagger.o[k]
+            word = layout(ins.word)
+            own = range(k * lps, (k + 1) * lps)
+
+            def stream(operand, offset, name, k=k):
+                return select_stream(m, self.e_in, self.w_in, operand.dir, operand.id + offset,
+                                     k, cfg, f"{name}_{k}")
+
+            s_lo = stream(word.s, 0, "s0")
+            s_hi = stream(word.s, 1, "s1")
+            with m.If(ins.valid & is_op(ins.word, "perm_load")):
+                m.d.sync += [perm[i].eq(Cat(s_lo[j], s_hi[j])) for j, i in enumerate(own)]
+            with m.If(ins.valid & is_op(ins.word, "dist_load")):
+                m.d.sync += [dist[i].eq(s_lo[j]) for j, i in enumerate(own)]
+
+            share = Signal(share_layout, name=f"share_{k}")
+            for r in range(_GROUP):
+                m.d.comb += share.a[r].eq(stream(word.a, r, f"a{r}"))
+            for j, i in enumerate(own):
+                m.d.comb += [share.perm[j].eq(perm[i]), share.dist[j].eq(dist[i])]
+            prev = share
+            for depth in range(nsl - k):
+                reg = Signal(share_layout, name=f"skew_{k}_{depth}")
+                m.d.sync += reg.eq(prev)
+                prev = reg
+            aligned.append(prev)
+
+        # The instruction in cycle t + S.
+        inst = Signal(ISSUE, name="inst")
+        m.d.sync += inst.eq(stagger.o[nsl - 1])
+        cleared.append(inst.valid)
+        word = layout(inst.word)
+
+        def op(name):
+            return is_op(inst.word, name)
+
+        planes = [[aligned[i // lps].a[r][i % lps] for i in range(lanes)] for r in range(_GROUP)]
+        n = word.n
+        n_max = isa.OPS_BY_NAME["shiftu"].field("n").mask
+        rot = Signal(range(lanes), name="rot")
+        m.d.comb += rot.eq(n % lanes)
+        index_bits = max(lanes, 1 << isa.OPS_BY_NAME["shiftu"].field("n").width,
+                         1 << _PERM_BITS).bit_length() + 1
+        moved = []
+        for i in range(lanes):
+            base = i - i % lps
+            p_entry = aligned[i // lps].perm[i % lps]
+            d_entry = aligned[i // lps].dist[i % lps]
+            src = Signal(index_bits, name=f"src_{i}")
+            ok = Signal(name=f"ok_{i}")
+            with m.If(op("shiftu")):
+                m.d.comb += [ok.eq(n <= i if i < n_max else 1), src.eq(i - n)]
+            with m.Elif(op("shiftd")):
+                m.d.comb += [ok.eq(n + i < lanes), src.eq(n + i)]
+            with m.Elif(op("rotate")):
+                direct = rot <= i if i < lanes - 1 else 1     # no constant compare
+                m.d.comb += [ok.eq(1), src.eq(Mux(direct, i - rot, i + lanes - rot))]
+            with m.Elif(op("permute")):
+                m.d.comb += [ok.eq(p_entry < lanes), src.eq(p_entry)]
+            with m.Elif(op("distribute")):
+                m.d.comb += [ok.eq(d_entry < lps), src.eq(base + d_entry)]
+            value = Signal(8, name=f"moved_{i}")
+            m.d.comb += value.eq(Mux(ok, Array(planes[0])[src[:max(1, (lanes - 1).bit_length())]],
+                                     0))
+            moved.append(value)
+
+        result = [[Signal(8, name=f"res_{r}_{i}") for i in range(lanes)] for r in range(_GROUP)]
+        transpose = op("transpose")
+        for r in range(_GROUP):
+            for i in range(lanes):
+                c = i % _GROUP
+                src_lane = i - c + r
+                fixed = planes[c][src_lane] if src_lane < lanes else Const(0, 8)
+                other = moved[i] if r == 0 else Const(0, 8)
+                m.d.comb += result[r][i].eq(Mux(transpose, fixed, other))
+
+        producer = Cat(*(op(o.mnemonic) for o in isa.SXM_OPS if o.writes)).any()
+
+        # Deskew out: output superlane k drives the streams in cycle t + S + k.
+        out_layout = data.StructLayout({
+            "valid": 1, "dir": 1, "id": unsigned(isa.STREAM_BITS), "wide": 1,
+            "data": data.ArrayLayout(superlane_layout(cfg), _GROUP),
+        })
+        first = Signal(out_layout, name="out")
+        m.d.comb += [first.valid.eq(inst.valid & producer), first.dir.eq(word.dst.dir),
+                     first.id.eq(word.dst.id), first.wide.eq(transpose)]
+        for k in range(nsl):
+            stage = Signal(out_layout, name=f"out_{k}")
+            m.d.comb += [stage.valid.eq(first.valid), stage.dir.eq(first.dir),
+                         stage.id.eq(first.id), stage.wide.eq(first.wide)]
+            for r in range(_GROUP):
+                for j in range(lps):
+                    m.d.comb += stage.data[r][j].eq(result[r][k * lps + j])
+            for depth in range(k):
+                reg = Signal(out_layout, name=f"deskew_{k}_{depth}")
+                m.d.sync += reg.eq(stage)
+                cleared.append(reg.valid)
+                stage = reg
+            for s in range(cfg.streams):
+                delta = (Const(s, isa.STREAM_BITS + 1) - stage.id)[:isa.STREAM_BITS + 1]
+                width = Mux(stage.wide, _GROUP, 1)
+                hit = stage.valid & (stage.id <= s) & (delta < width)
+                m.d.comb += [
+                    self.e_we[s][k].eq(hit & (stage.dir == int(isa.Dir.E))),
+                    self.w_we[s][k].eq(hit & (stage.dir == int(isa.Dir.W))),
+                ]
+                byte = delta[:(_GROUP - 1).bit_length()]
+                for j in range(lps):
+                    value = Array(stage.data[r][j] for r in range(_GROUP))[byte]
+                    m.d.comb += [self.e_wdata[s][k][j].eq(value),
+                                 self.w_wdata[s][k][j].eq(value)]
+
+        with m.If(self.clear):      # last, so that it wins over every update above
+            m.d.sync += [reg.eq(0) for reg in cleared]
+        return m
