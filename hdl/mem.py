@@ -1,13 +1,13 @@
 """MEM slice: banked SRAM per superlane, the ``read`` and ``write`` instructions, host access."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, memory, wiring
+from amaranth.lib import data, memory
 from amaranth.lib.wiring import In, Out
 
 from opentsp import hostmap, isa
-from opentsp.config import Config
 
-from .layouts import bundle_layout, is_op, mask_layout, merged_layout, select_stream
+from .layouts import is_op, merged_layout, select_stream
+from .slice import FunctionalSlice
 from .stagger import Stagger
 
 __all__ = ["MemSlice"]
@@ -28,7 +28,7 @@ def _log2(value):
     return value.bit_length() - 1
 
 
-class MemSlice(wiring.Component):
+class MemSlice(FunctionalSlice):
     """One MEM slice: lane-granular banked SRAM, two address sequencers and its pipelines.
 
     Word ``a`` (taken modulo ``mem_words``) lives in bank ``a % mem_banks``, row
@@ -72,19 +72,8 @@ class MemSlice(wiring.Component):
     """
 
     def __init__(self, config):
-        if not isinstance(config, Config):
-            raise TypeError(f"config must be a Config, not {config!r}")
-        self._config = config
-        bundle = bundle_layout(config)
-        mask = mask_layout(config)
-        super().__init__({
-            "clear": In(1),
+        super().__init__(config, {
             "halt": In(1),
-            "issue_valid": In(1),
-            "issue_word": In(unsigned(isa.INSTR_BITS)),
-            "e_in": In(bundle), "w_in": In(bundle),
-            "e_we": Out(mask), "w_we": Out(mask),
-            "e_wdata": Out(bundle), "w_wdata": Out(bundle),
             "host_word": In(unsigned(HOST_WORD_BITS)),
             "host_superlane": In(unsigned(HOST_SUPERLANE_BITS)),
             "host_chunk": In(unsigned(HOST_CHUNK_BITS)),
@@ -93,10 +82,6 @@ class MemSlice(wiring.Component):
             "host_wdata": In(32),
             "host_rdata": Out(32),
         })
-
-    @property
-    def config(self):
-        return self._config
 
     # ECC hooks: every SRAM write and read passes here --------------------------------------
 

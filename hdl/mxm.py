@@ -2,13 +2,12 @@
 accumulators (docs/architecture.md section 7a)."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, memory, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data, memory
 
 from opentsp import isa
-from opentsp.config import Config
 
-from .layouts import bundle_layout, is_op, mask_layout, merged_layout, select_stream
+from .layouts import is_op, merged_layout, select_stream
+from .slice import FunctionalSlice
 from .stagger import Stagger
 
 __all__ = ["MxmSlice"]
@@ -17,7 +16,7 @@ _ACC_BITS = 32
 _GROUP = isa.INT32_GROUP
 
 
-class MxmSlice(wiring.Component):
+class MxmSlice(FunctionalSlice):
     """The MXM slice, with the same ports as the other slices.
 
     ``N = mxm_size`` lanes (columns ``i``) take part; they sit on the first
@@ -46,25 +45,6 @@ class MxmSlice(wiring.Component):
     config : Config
         Chip parameters.
     """
-
-    def __init__(self, config):
-        if not isinstance(config, Config):
-            raise TypeError(f"config must be a Config, not {config!r}")
-        self._config = config
-        bundle = bundle_layout(config)
-        mask = mask_layout(config)
-        super().__init__({
-            "clear": In(1),
-            "issue_valid": In(1),
-            "issue_word": In(unsigned(isa.INSTR_BITS)),
-            "e_in": In(bundle), "w_in": In(bundle),
-            "e_we": Out(mask), "w_we": Out(mask),
-            "e_wdata": Out(bundle), "w_wdata": Out(bundle),
-        })
-
-    @property
-    def config(self):
-        return self._config
 
     def elaborate(self, platform):
         m = Module()

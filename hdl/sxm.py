@@ -2,21 +2,18 @@
 the whole vector (docs/architecture.md section 7b)."""
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data
 
 from opentsp import isa
-from opentsp.config import Config
 
 from .layouts import (
     ISSUE,
-    bundle_layout,
     is_op,
-    mask_layout,
     merged_layout,
     select_stream,
     superlane_layout,
 )
+from .slice import FunctionalSlice
 from .stagger import Stagger
 
 __all__ = ["SxmSlice"]
@@ -26,7 +23,7 @@ _PERM_BITS = 16                     # permute table entries: an int16 pair of st
 _DIST_BITS = 8
 
 
-class SxmSlice(wiring.Component):
+class SxmSlice(FunctionalSlice):
     """The SXM slice, with the same ports as the other slices.
 
     Timing (``S = superlanes``, latency ``L = isa.latency(op, config) = S``): an instruction
@@ -54,25 +51,6 @@ class SxmSlice(wiring.Component):
     config : Config
         Chip parameters.
     """
-
-    def __init__(self, config):
-        if not isinstance(config, Config):
-            raise TypeError(f"config must be a Config, not {config!r}")
-        self._config = config
-        bundle = bundle_layout(config)
-        mask = mask_layout(config)
-        super().__init__({
-            "clear": In(1),
-            "issue_valid": In(1),
-            "issue_word": In(unsigned(isa.INSTR_BITS)),
-            "e_in": In(bundle), "w_in": In(bundle),
-            "e_we": Out(mask), "w_we": Out(mask),
-            "e_wdata": Out(bundle), "w_wdata": Out(bundle),
-        })
-
-    @property
-    def config(self):
-        return self._config
 
     def elaborate(self, platform):
         m = Module()

@@ -1,20 +1,17 @@
 """VXM slice: the vector ALU (every function of ``isa.VXM_FUNCS`` on i8/i16/i32)."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import data
 
 from opentsp import isa
-from opentsp.config import Config
 
 from .layouts import (
-    bundle_layout,
     dtype_bytes,
     is_op,
-    mask_layout,
     merged_layout,
     select_stream,
 )
+from .slice import FunctionalSlice
 from .stagger import Stagger
 
 __all__ = ["VxmSlice", "alu"]
@@ -132,7 +129,7 @@ def alu(m, func, a, b, rtype, dtype=None):
     return result
 
 
-class VxmSlice(wiring.Component):
+class VxmSlice(FunctionalSlice):
     """The VXM slice: per superlane and lane, one 32-bit ALU (:func:`alu`).
 
     An instruction executed on superlane ``k`` in cycle ``t`` (issue cycle + ``k``, through a
@@ -147,25 +144,6 @@ class VxmSlice(wiring.Component):
     config : Config
         Chip parameters.
     """
-
-    def __init__(self, config):
-        if not isinstance(config, Config):
-            raise TypeError(f"config must be a Config, not {config!r}")
-        self._config = config
-        bundle = bundle_layout(config)
-        mask = mask_layout(config)
-        super().__init__({
-            "clear": In(1),
-            "issue_valid": In(1),
-            "issue_word": In(unsigned(isa.INSTR_BITS)),
-            "e_in": In(bundle), "w_in": In(bundle),
-            "e_we": Out(mask), "w_we": Out(mask),
-            "e_wdata": Out(bundle), "w_wdata": Out(bundle),
-        })
-
-    @property
-    def config(self):
-        return self._config
 
     def elaborate(self, platform):
         m = Module()
