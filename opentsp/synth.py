@@ -27,7 +27,9 @@ def synthesize(config, *, device="ecp5"):
     from opentsp.hdl.verilog import generate
 
     # YoWASP's Yosys sees only the directory it runs in: use relative paths from there.
-    with tempfile.TemporaryDirectory(prefix="opentsp-synth-", dir=Path.cwd()) as tmp:
+    work = Path.cwd() / "build"
+    work.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="synth-", dir=work) as tmp:
         (Path(tmp) / "tsp_top.v").write_text(generate(config))
         script = f"read_verilog tsp_top.v; synth_{device} -top tsp_top; stat"
         done = subprocess.run([_yosys(), "-q", "-p", script, "-l", "yosys.log"],
