@@ -19,8 +19,27 @@ line; mnemonics, directives, slice names, types and stream prefixes are case-ins
         add.i8 e1, e0, w4
         cvt.i32.i8 w0, e4           ; cvt.T.R: from type T to type R
 
-Every queue gets an ``end`` appended unless its last instruction is one; slices without a
-``.queue`` section get just ``end``. Errors are :class:`AsmError` with a one-line message
+Instruction fetch (docs/architecture.md section 5b)::
+
+    .queue VXM
+        ifetch e0, 3                ; preloaded: takes 3 words from e0..e3 in cycles 0, 1, 2
+    .fetched [MEM_W0, MEM_W1, MEM_W2, MEM_W3], 40
+        add.i32 e4, e0, w0          ; fetched word 0: byte i in word 40 of the i-th slice
+        relu.i32 e4, e0             ; fetched word 1: word 41
+        end                         ; fetched word 2: word 42
+
+Every instruction of a queue after its ``.fetched`` is not preloaded but placed in memory, one
+instruction word per address as int32 lane 0 (byte i in the i-th of the four MEM slices, the
+other lanes zero), from the address given on: the queue's program continues with them in order.
+Getting them there is the program's job: a timed ``read`` (or ``sread`` sequence) per slice so
+that the bytes reach the queue's slice together in the cycles of its ``ifetch``, as for any
+int32 operand; the checker decodes what actually arrives (rule 11). A later ``.fetched`` in the
+same queue continues at another address. In fetched code every statement is one word: ``.at`` is
+not allowed (use ``nop``), and the queue must end with an explicit ``end``.
+
+Every queue gets an ``end`` appended unless its last instruction is one or it has an ``ifetch``
+(its ``end`` is then fetched, or written explicitly); slices without a ``.queue`` section get
+just ``end``. Errors are :class:`AsmError` with a one-line message
 ``FILE:LINE:COL: error: cause``.
 """
 
@@ -93,11 +112,14 @@ class Program:
         Values of every ``.equ`` name and label.
     filename : str
         The source's name.
+    fetch_locations : dict
+        ``(mem, address) -> Loc`` of every instruction placed by ``.fetched`` (byte 0's word).
     """
     image: Image
     locations: dict = field(default_factory=dict)
     symbols: dict = field(default_factory=dict)
     filename: str = "<input>"
+    fetch_locations: dict = field(default_factory=dict)
 
     @property
     def config(self):
@@ -266,6 +288,8 @@ class _Queue:
     last_open: Loc | None = None
     synced: Loc | None = None       # the queue's first sync: slots after it are not known yet
     ats: list = field(default_factory=list)     # (instr index, icu.At) for .at after a sync
+    fetch: list | None = None       # [[(mem, slice, tok)] * 4, next address, .fetched loc]
+    fetched: int = 0                # instructions placed in memory (the last ones of instrs)
 
 
 class _Assembler:
@@ -349,8 +373,17 @@ class _Assembler:
             return _Stmt("queue", head.loc, (slice_tok,))
         if word == ".at":
             return _Stmt("at", head.loc, (_parse_expr(cur),))
+        if word == ".fetched":
+            open_tok = cur.expect_op("[", "before the list of four MEM slices")
+            slice_toks = [cur.expect_ident("a MEM slice name")]
+            while cur.at_op(","):
+                cur.next()
+                slice_toks.append(cur.expect_ident("a MEM slice name"))
+            cur.expect_op("]", "to close the list of slices")
+            cur.expect_op(",", "after the slices")
+            return _Stmt("fetched", head.loc, (open_tok, tuple(slice_toks), _parse_expr(cur)))
         raise AsmError(head.loc, f"unknown directive {head.text!r}; known: .config, .equ, "
-                       f".data, .queue, .at")
+                       f".data, .queue, .at, .fetched")
 
     def parse_instr(self, head, cur):
         parts = head.text.lower().split(".")
@@ -470,6 +503,7 @@ class _Assembler:
         self.queue_of = {q.slice.name: i for i, q in enumerate(self.queues)}
         self.data = {}
         self.data_locs = {}
+        self.fetch_locations = {}
         current = None
         for stmt in stmts:
             if stmt.kind == "equ":
@@ -480,6 +514,8 @@ class _Assembler:
                 current = self.do_queue(stmt)
             elif stmt.kind == "at":
                 self.do_at(current, stmt)
+            elif stmt.kind == "fetched":
+                self.do_fetched(current, stmt)
             elif stmt.kind == "instr":
                 self.do_instr(current, stmt)
         return self.finish()
@@ -563,7 +599,52 @@ class _Assembler:
                            f"(ended at {queue.end_loc})")
         return queue
 
+    def do_fetched(self, current, stmt):
+        queue = self.need_queue(current, stmt.loc, ".fetched")
+        open_tok, toks, addr_node = stmt.args
+        if len(toks) != isa.INT32_GROUP:
+            raise AsmError(open_tok.loc, f".fetched takes {isa.INT32_GROUP} MEM slices (one per "
+                           f"byte of an instruction word), not {len(toks)}")
+        mems = []
+        for tok in toks:
+            slice_ = self.find_slice(tok)
+            if slice_.kind != isa.SliceKind.MEM:
+                raise AsmError(tok.loc, f"{slice_.name} is not a MEM slice")
+            mems.append((self.mems[slice_.name], slice_, tok))
+        addr = self.eval(addr_node)
+        if not 0 <= addr < self.config.mem_words:
+            raise AsmError(_node_loc(addr_node), f"word {addr} out of range "
+                           f"(0..{self.config.mem_words - 1})")
+        queue.fetch = [mems, addr, stmt.loc, addr_node]
+
+    def place_fetched(self, queue, instr, loc):
+        """Put ``instr`` into memory at the queue's next ``.fetched`` address (section 5b)."""
+        mems, addr, _, addr_node = queue.fetch
+        if addr >= self.config.mem_words:
+            raise AsmError(loc, f"no room for this fetched instruction: word {addr} is beyond "
+                           f"mem_words {self.config.mem_words} (the .fetched block starts at "
+                           f"{_node_loc(addr_node)})")
+        word = instr.encode()
+        for i, (mem, slice_, _) in enumerate(mems):
+            key = (mem, addr)
+            if key in self.data:
+                raise AsmError(loc, f"fetched instruction: word {addr} of {slice_.name} is "
+                               f"already initialised at {self.data_locs[key]}")
+            value = np.zeros(self.config.lanes, dtype=np.uint8)
+            value[0] = (word >> (8 * i)) & 0xFF
+            self.data[key] = value
+            self.data_locs[key] = loc
+        self.fetch_locations[(mems[0][0], addr)] = loc
+        queue.fetch[1] = addr + 1
+        queue.fetched += 1
+
     def append(self, queue, instr, loc):
+        if queue.fetch is not None:
+            self.place_fetched(queue, instr, loc)
+            queue.instrs.append(instr)
+            queue.locs.append(loc)
+            queue.slot += instr.slots
+            return
         if len(queue.instrs) >= self.config.queue_depth:
             raise AsmError(loc, f"queue of {queue.slice.name} is full: more than queue_depth "
                            f"{self.config.queue_depth} instructions")
@@ -573,6 +654,10 @@ class _Assembler:
 
     def do_at(self, current, stmt):
         queue = self.need_queue(current, stmt.loc, ".at")
+        if queue.fetch is not None:
+            raise AsmError(stmt.loc, f".at in fetched code of {queue.slice.name} (after "
+                           f".fetched at {queue.fetch[2]}): every statement there is one word; "
+                           f"use nop")
         node = stmt.args[0]
         target = self.eval(node)
         if queue.synced is not None:    # placed once all queues are known (resolve_ats)
@@ -677,7 +762,9 @@ class _Assembler:
             items = list(queue.instrs)
             for index, at in reversed(queue.ats):
                 items.insert(index, at)
-            programs.append(items + ([isa.encode("end")] if queue.end_loc is None else []))
+            fetches = any(instr.op.mnemonic == "ifetch" for instr in queue.instrs)
+            tail = icu.Stop() if fetches else isa.encode("end")     # the end to come
+            programs.append(items + ([tail] if queue.end_loc is None else []))
         try:
             schedules = icu.schedule(programs)
         except icu.AtError as error:
@@ -706,7 +793,7 @@ class _Assembler:
                     instrs.append(isa.encode("nop", count=count))
                     locs.append(item.tag)
                     pad -= count
-            if len(instrs) > self.config.queue_depth:
+            if len(instrs) - queue.fetched > self.config.queue_depth:
                 raise AsmError(locs[self.config.queue_depth], f"queue of {queue.slice.name} is "
                                f"full: more than queue_depth {self.config.queue_depth} "
                                f"instructions (with the padding of .at after a sync)")
@@ -719,7 +806,11 @@ class _Assembler:
         locations = {}
         queues = []
         for index, queue in enumerate(self.queues):
-            if queue.end_loc is None:
+            if queue.fetch is not None and queue.end_loc is None:
+                raise AsmError(queue.fetch[2], f"the queue of {queue.slice.name} has fetched "
+                               f"code but no 'end': end it with an explicit 'end'")
+            fetches = any(instr.op.mnemonic == "ifetch" for instr in queue.instrs)
+            if queue.end_loc is None and not fetches:
                 if len(queue.instrs) >= config.queue_depth:
                     raise AsmError(queue.locs[-1], f"no room for the final 'end' in the queue "
                                    f"of {queue.slice.name} (queue_depth {config.queue_depth})")
@@ -728,10 +819,10 @@ class _Assembler:
             for i, loc in enumerate(queue.locs):
                 if loc is not None:
                     locations[(index, i)] = loc
-            queues.append(queue.instrs)
+            queues.append(queue.instrs[:len(queue.instrs) - queue.fetched])
         image = Image(config, queues, dict(self.data))
         symbols = {name: self.lookup(name, loc) for name, (_, loc) in self.symbols.items()}
-        return Program(image, locations, symbols, self.filename)
+        return Program(image, locations, symbols, self.filename, dict(self.fetch_locations))
 
 
 def assemble(text, config=None, filename="<input>"):

@@ -33,6 +33,15 @@ And the SXM rule of section 7b (:func:`_check_sxm`):
     known statically (both bytes read from words holding their ``.data`` or zero) loads a
     permutation of the lanes.
 
+And the instruction fetch rule of section 5b (:func:`_check_fetch`):
+
+11. Every word an ``ifetch`` takes is known statically (lane 0 of words that MEM ``read``s
+    deliver and that hold their ``.data``) and is an instruction of the queue; the program
+    counter reaches a fetched word no earlier than ``isa.FETCH_LATENCY`` cycles after its fetch;
+    no fetch overwrites a word that the queue has still to execute; no queue runs out of words.
+    The fetched words extend the queue's program for every other rule (:class:`Timing` schedules
+    what is known, decodes the words the reads deliver and schedules again).
+
 How it works
 ------------
 Issues are computed per instruction, not per cycle: a plain instruction issues once, a
@@ -67,6 +76,8 @@ __all__ = ["CheckError", "Timing", "check", "check_or_raise"]
 _EXPAND = 16
 #: Errors of rule 1 that get a hint (the hint costs a scan of the stream's writers).
 _MAX_HINTS = 100
+#: Rounds of "schedule, decode the fetched words, schedule again" (section 5b).
+_MAX_FETCH_PASSES = 64
 
 
 class CheckError(AsmError):
@@ -160,11 +171,35 @@ class Timing:
             self.image, self.locations = program, {}
         self.config = self.image.config
         self.slices = isa.queues(self.config)
+        self.fetch_locations = getattr(program, "fetch_locations", {})
+        # Fetched words (section 5b) are memory data delivered by timed reads: find them by
+        # scheduling what is known, decoding what the reads deliver and scheduling again, until
+        # nothing changes. Without ifetch this is one pass.
+        fetched = [[] for _ in self.image.queues]
+        for _ in range(_MAX_FETCH_PASSES):
+            self.programs = [list(pre) + [instr for instr, _ in words] + [icu.Stop()]
+                             for pre, words in zip(self.image.queues, fetched, strict=True)]
+            self._build()
+            found, self.fetch_problems = _resolve_fetches(self)
+            if found == fetched:
+                break
+            fetched = found
+        else:
+            raise RuntimeError("fetched words do not settle")
+        self.fetched = fetched
+        self.locations = dict(self.locations)
+        for q, words in enumerate(fetched):
+            for j, (_, origin) in enumerate(words, start=len(self.image.queues[q])):
+                if origin is not None:
+                    self.locations[(q, j)] = origin
+
+    def _build(self):
+        """Schedule ``self.programs`` and index every issue's stream writes."""
         self.issues = []
         self.mem_losses = []        # MEM sequence elements that do not issue (rule 9)
         # Issue cycles of all queues together: a sync waits for other queues' notifies.
-        self.schedule = icu.schedule(self.image.queues, issues=False)
-        for q, instrs in enumerate(self.image.queues):
+        self.schedule = icu.schedule(self.programs, issues=False)
+        for q, instrs in enumerate(self.programs):
             self.issues.extend(_expand_mem(self, q, self._issues(q, instrs,
                                                                  self.schedule[q].starts)))
         self.singles = defaultdict(lambda: defaultdict(list))   # (dir, s) -> diag -> [(p, ..)]
@@ -183,11 +218,16 @@ class Timing:
         """Issues of queue ``q``; ``starts`` from :func:`opentsp.sim.icu.schedule`."""
         last = None
         for i, instr in enumerate(instrs):
-            name = instr.op.mnemonic
             slot = starts[i]
-            if name == "end" or slot is None:       # None: after a sync never released
+            if isinstance(instr, icu.Stop) or slot is None:     # None: after an unreleased sync
+                break
+            name = instr.op.mnemonic
+            if name == "end":
                 break
             if name in ("sync", "notify"):
+                continue
+            if name == "ifetch":        # reads its group in each of its n slots; issues nothing
+                yield _Issue(q, i, instr, slot, 1, instr["n"], False)
                 continue
             if name == "repeat":
                 n, d = instr["n"], instr["d"]
@@ -293,6 +333,7 @@ class Timing:
         found.extend(_check_sxm(self))
         found.extend(_check_sync(self))
         found.extend(_check_mem_seq(self))
+        found.extend(_check_fetch(self))
         found.sort(key=lambda e: (e.cycle, e.loc.line if e.loc else 0, e.queue, e.index))
         return found
 
@@ -555,7 +596,7 @@ def _check_sync(timing):
         for index, arrival, resume in sched.syncs:
             if resume is not None:
                 continue
-            instr = timing.image.queues[q][index]
+            instr = timing.programs[q][index]
             issue = _Issue(q, index, instr, arrival, 1, 1, False)
             cause = (f"sync of {timing.slices[q].name} reached in cycle {arrival} is never "
                      f"released: no notify issues in cycle {arrival + 1 - isa.NOTIFY_LATENCY} "
@@ -573,9 +614,11 @@ def _expand_mem(timing, q, issues):
     ``read``/``write`` elements they issue (:func:`opentsp.sim.mem.expand`); ``agi``/``ago``
     issue nothing on a port. Other queues' issues pass unchanged."""
     issues = list(issues)
+    fetches = [issue for issue in issues if issue.instr.op.mnemonic == "ifetch"]
+    issues = [issue for issue in issues if issue.instr.op.mnemonic != "ifetch"]
     if timing.slices[q].kind != isa.SliceKind.MEM or not any(
             issue.instr.op.mnemonic in mem_unit.MNEMONICS[2:] for issue in issues):
-        return issues
+        return issues + fetches
     items = [(issue.cycle(k), (issue, k), issue.instr) for issue in issues
              for k in range(issue.n)]
     ports, losses = mem_unit.expand(timing.config, items, timing.schedule[q].end)
@@ -583,7 +626,7 @@ def _expand_mem(timing, q, issues):
     # one issue per port instruction, located at its instruction (a sequence element at its
     # sread/swrite, a repeat copy at its repeat)
     return [_Issue(q, issue.index, instr, cycle, 1, 1, False)
-            for cycle, (issue, _), instr, _ in ports]
+            for cycle, (issue, _), instr, _ in ports] + fetches
 
 
 def _check_mem_seq(timing):
@@ -677,3 +720,171 @@ def _not_permutation(table, lanes):
     values, counts = np.unique(table, return_counts=True)
     twice = int(values[counts > 1][0])
     return f"lane {twice} appears {int(counts[values == twice][0])} times"
+
+
+# Instruction fetch (section 5b) ------------------------------------------------------------------
+
+#: A fetched word that cannot be known statically or is not an instruction of its queue, a word
+#: executed before it has been fetched, a fetch that overwrites a word still to be executed, or a
+#: queue that runs out of words.
+RULE_FETCH = 11
+
+
+def _static_word(timing, producer, copy, mem_index):
+    """``(mem, addr)`` of the word that copy ``copy`` of ``producer`` puts on its stream, if it
+    is a MEM ``read`` of a word that still holds its ``.data`` (or zero); else why not."""
+    if producer.instr.op.mnemonic != "read":
+        return (f"comes from {timing._describe(producer)}, not from a MEM read of a word that "
+                f"holds its .data")
+    mem_slice = timing.slices[producer.queue]
+    addr = producer.instr["addr"] % timing.config.mem_words
+    read_cycle = producer.cycle(copy)
+    for other in timing.issues:
+        commit = other.instr.op.commit
+        if other.queue != producer.queue or commit is None or other.t0 + commit >= read_cycle:
+            continue
+        target = other.instr.get("addr")
+        if target is None or target % timing.config.mem_words == addr:
+            return (f"comes from word {addr} of {mem_slice.name}, which may be written on the "
+                    f"chip before its read in cycle {read_cycle}")
+    return mem_index[mem_slice.name], addr
+
+
+def _fetched_word(timing, q, instr, cycle, mem_index):
+    """The word an ``ifetch`` of queue ``q`` takes in ``cycle``: ``(word, origin, cause)``;
+    ``word`` is None when unknown (``cause`` None: no value at all, which rule 1 reports)."""
+    direction, ids = instr.group("s")
+    pos = timing.position(q)
+    diag = cycle + timing._sign(direction) * pos
+    word, origin, where = 0, None, []
+    for i, s in enumerate(ids):
+        found = timing._writer_at(direction, s, diag, pos)
+        if found is None:
+            return None, None, None
+        _, producer, copy = found
+        source = _static_word(timing, producer, copy, mem_index)
+        if isinstance(source, str):
+            return None, None, f"byte {i} ({direction.name.lower()}{s}) {source}"
+        data = timing.image.data.get(source)
+        word |= (0 if data is None else int(data[0])) << (8 * i)
+        name = isa.mem_slices(timing.config)[source[0]].name
+        where.append(f"{name} word {source[1]}")
+        if i == 0:
+            origin = timing.fetch_locations.get(source)
+    return word, origin, ", ".join(where)
+
+
+def _resolve_fetches(timing):
+    """Every word each queue fetches, in order, as far as it is known statically.
+
+    Returns
+    -------
+    found : list
+        Per queue, ``[(Instr, origin Loc or None)]`` of its fetched words, up to the first that
+        is not known.
+    problems : list
+        ``(queue, ifetch index, k, cycle, cause)`` for that first unknown word (``cause`` None
+        when no value arrives at all: rule 1 reports it).
+    """
+    mem_index = {s.name: i for i, s in enumerate(isa.mem_slices(timing.config))}
+    found, problems = [], []
+    for q, sched in enumerate(timing.schedule):
+        unit = isa.unit_of(timing.slices[q])
+        words = []
+        for pc, cycle in sched.fetches:
+            instr = timing.programs[q][pc]
+            n = instr["n"]
+            for k in range(n):
+                word, origin, where = _fetched_word(timing, q, instr, cycle + k, mem_index)
+                cause = None
+                if word is None:
+                    cause = where
+                else:
+                    what = f"word {k + 1} of {n} of {instr} (cycle {cycle + k}), from {where}"
+                    try:
+                        fetched = isa.decode(word)
+                    except isa.EncodingError as error:
+                        cause = f"{what} lane 0, is {word:#010x}, not an instruction: {error}"
+                    else:
+                        if fetched.op.unit not in (isa.Unit.ICU, unit):
+                            cause = (f"{what}, is {fetched}, a {fetched.op.unit.name} "
+                                     f"instruction, not for the queue of "
+                                     f"{timing.slices[q].name}")
+                if word is None or cause is not None:
+                    problems.append((q, pc, k, cycle + k, cause))
+                    break
+                words.append((fetched, origin))
+            else:
+                continue
+            break
+        found.append(words)
+    return found, problems
+
+
+def _check_fetch(timing):
+    """Rule 11 (section 5b): every fetched word is known statically and is an instruction of its
+    queue; the program counter reaches a fetched word no earlier than ``isa.FETCH_LATENCY``
+    cycles after its fetch; a fetch never overwrites a word the queue has still to execute (the
+    fill pointer stays less than ``queue_depth`` words ahead); a queue never runs out of
+    words."""
+    depth = timing.config.queue_depth
+    late = isa.FETCH_LATENCY
+    for q, sched in enumerate(timing.schedule):
+        program = timing.programs[q]
+        name = timing.slices[q].name
+        pre = len(timing.image.queues[q])
+
+        def ifetch(pc, cycle, q=q, program=program):
+            return _Issue(q, pc, program[pc], cycle, 1, program[pc]["n"], False)
+
+        problem = False
+        for q2, pc, k, cycle, cause in timing.fetch_problems:
+            if q2 == q:
+                problem = True
+                if cause is not None:
+                    yield timing._error(ifetch(pc, cycle - k), RULE_FETCH, cycle,
+                                        f"fetched word not known statically: {cause}")
+        fetch_cycle = {}
+        j = pre
+        for pc, cycle in sched.fetches:
+            for k in range(program[pc]["n"]):
+                fetch_cycle[j] = (cycle + k, pc, k)
+                j += 1
+        for j in range(pre, len(program) - 1):
+            start = sched.starts[j]
+            if start is None:
+                break
+            fetched, pc, _ = fetch_cycle[j]
+            if start < fetched + late:
+                where = timing._describe(ifetch(pc, sched.starts[pc]))
+                cause = (f"{program[j]} (word {j} of the queue of {name}) is reached in cycle "
+                         f"{start} but fetched in cycle {fetched} by {where}: a fetched word "
+                         f"executes from cycle fetch + {late} on")
+                yield timing._error(_Issue(q, j, program[j], start, 1, 1, False), RULE_FETCH,
+                                    start, cause)
+                break
+        for j, (fetched, pc, k) in sorted(fetch_cycle.items()):
+            old = j - depth
+            if old < 0:
+                continue
+            start = sched.starts[old]
+            if program[old].op.mnemonic == "end":
+                leave = None if start is None else start + 1
+            else:
+                leave = sched.starts[old + 1]
+            if leave is None or leave > fetched + late:
+                until = "is never finished" if leave is None else f"runs until cycle {leave - 1}"
+                cause = (f"word {k + 1} of this ifetch (cycle {fetched}, word {j}) overwrites "
+                         f"queue index {j % depth}, whose word {old} ({program[old]}) {until}: "
+                         f"the fill pointer may be at most queue_depth {depth} words ahead of "
+                         f"the program counter (the word must be done by cycle "
+                         f"{fetched + late - 1})")
+                yield timing._error(ifetch(pc, fetched - k), RULE_FETCH, fetched, cause)
+                break
+        if sched.stopped is not None and not problem:
+            index, cycle = sched.stopped
+            cause = (f"the queue of {name} runs out of words: word {index} (cycle {cycle}) is "
+                     f"neither preloaded nor fetched by an ifetch; a queue ends with 'end'")
+            last = max(index - 1, 0)
+            yield timing._error(_Issue(q, last, program[last], cycle, 1, 1, False), RULE_FETCH,
+                                cycle, cause)

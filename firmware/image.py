@@ -58,8 +58,9 @@ class Image:
     config : Config
         The configuration the image is built for.
     queues : list of list of isa.Instr
-        One instruction list per queue, in the order of :func:`opentsp.isa.queues`. Each ends
-        with ``end``, and ``end`` appears nowhere else.
+        One instruction list per queue, in the order of :func:`opentsp.isa.queues`: the words
+        preloaded into the queue. Each ends with ``end``, and ``end`` appears nowhere else;
+        a queue with an ``ifetch`` may leave its ``end`` to fetched words (section 5b).
     data : dict
         Initial memory words: ``(mem_index, word_address) -> numpy uint8 array`` of
         ``config.lanes`` bytes (lane 0 first). Memories are numbered west to east as in
@@ -273,8 +274,10 @@ def _check_queue(config, index, slice_, instrs, count_offset=None, words_offset=
     if len(instrs) > config.queue_depth:
         raise ImageError(f"{prefix}{where} has {len(instrs)} instructions, more than "
                          f"queue_depth {config.queue_depth}")
-    if not instrs or instrs[-1].op.mnemonic != "end":
-        raise ImageError(f"{prefix}{where} does not end with 'end'")
+    fetches = any(instr.op.mnemonic == "ifetch" for instr in instrs)
+    if not instrs or (instrs[-1].op.mnemonic != "end" and not fetches):
+        raise ImageError(f"{prefix}{where} does not end with 'end' (nor has an 'ifetch' "
+                         f"to fetch it)")
     unit = isa.unit_of(slice_)
     for i, instr in enumerate(instrs):
         at = "" if words_offset is None else f"offset {words_offset + 4 * i}: "

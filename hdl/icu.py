@@ -30,7 +30,19 @@ class InstructionQueue(wiring.Component):
     * ``sync``: the queue stays on it, issuing nothing, until a cycle with ``release`` high;
       the next instruction is in the next cycle's slot (``parked`` is high while it waits);
     * ``notify``: ``notify`` is high in its one slot; nothing is issued to the slice;
+    * ``ifetch s, n``: ``n`` slots, nothing issued; in each, lane 0 of superlane 0 of the int32
+      group ``s`` at the slice input (byte ``i`` on stream ``s + i``, from ``fetch_e`` or
+      ``fetch_w``; a group beyond the streams reads 0) is written into the queue memory at the
+      fill pointer at the end of the cycle, and the fill pointer advances;
     * anything else issues in its one slot.
+
+    **Ring buffer** (section 5b). The memory is a ring: the program counter and the fill pointer
+    wrap at ``depth``. The fill pointer is set by ``clear`` to ``length``: one past the index of
+    the last host write (the host loads index 0 up, so this is the preloaded length, modulo
+    ``depth``). The host and ``ifetch`` share the one write port (the host writes only while
+    ``run`` is low). A word written at the end of cycle ``c`` is on the read port from cycle
+    ``c + 2`` (read in ``c + 1``): ``isa.FETCH_LATENCY``. A slot executes whatever its index
+    holds.
 
     ``issue_valid``/``issue_word`` are combinational in the issue cycle (latency 0).
 
@@ -38,6 +50,8 @@ class InstructionQueue(wiring.Component):
     ----------
     depth : int
         Words in the queue (a power of two).
+    streams : int
+        Streams per direction at the slice input (``config.streams``, a multiple of 4).
 
     Attributes
     ----------
@@ -62,14 +76,25 @@ class InstructionQueue(wiring.Component):
         registers.
     parked : Out(1)
         This cycle is spent waiting on a ``sync`` (``release`` low).
+    fetch_e, fetch_w : In(8 * streams)
+        Lane 0 of superlane 0 of every eastward (westward) stream at the slice input, stream
+        ``s`` in bits ``8s+7..8s`` (read by ``ifetch`` in its issue cycles).
+    fetch : Out(1)
+        This cycle is an ``ifetch`` slot (it writes a word at the end of the cycle).
     """
 
-    def __init__(self, depth):
+    def __init__(self, depth, streams=8):
         if not isinstance(depth, int) or depth < 1 or depth & (depth - 1):
             raise ValueError(f"depth must be a power of two, not {depth!r}")
         self._depth = depth
         self._index_bits = max(depth.bit_length() - 1, 1)
+        if streams < isa.INT32_GROUP or streams % isa.INT32_GROUP:
+            raise ValueError(f"streams must be a multiple of {isa.INT32_GROUP}, not {streams!r}")
+        self._streams = streams
         super().__init__({
+            "fetch_e": In(unsigned(8 * streams)),
+            "fetch_w": In(unsigned(8 * streams)),
+            "fetch": Out(1),
             "w_en": In(1),
             "w_addr": In(unsigned(self._index_bits)),
             "w_data": In(unsigned(isa.INSTR_BITS)),
@@ -97,11 +122,28 @@ class InstructionQueue(wiring.Component):
                                                 depth=self._depth, init=[])
         wp = mem.write_port()
         rp = mem.read_port()
-        m.d.comb += [wp.en.eq(self.w_en), wp.addr.eq(self.w_addr), wp.data.eq(self.w_data)]
 
         word = rp.data
         as_nop = op_layout(nop)(word)
         as_repeat = op_layout(repeat)(word)
+        as_ifetch = op_layout(isa.OPS_BY_NAME["ifetch"])(word)
+
+        # The fetched word: lane 0 of the int32 group s at the slice input (aligned groups only).
+        fetched = Signal(unsigned(isa.INSTR_BITS))
+        source = Mux(as_ifetch.s.dir, self.fetch_w, self.fetch_e)
+        with m.Switch(as_ifetch.s.id):
+            for base in range(0, self._streams, isa.INT32_GROUP):
+                with m.Case(base):
+                    m.d.comb += fetched.eq(source[8 * base:8 * (base + isa.INT32_GROUP)])
+        length = Signal(unsigned(self._index_bits))     # one past the last host write
+        fill = Signal(unsigned(self._index_bits))
+        m.d.comb += [
+            wp.en.eq(self.w_en | self.fetch),
+            wp.addr.eq(Mux(self.fetch, fill, self.w_addr)),
+            wp.data.eq(Mux(self.fetch, fetched, self.w_data)),
+        ]
+        with m.If(self.w_en):
+            m.d.sync += length.eq(self.w_addr + 1)
 
         pc = Signal(unsigned(self._index_bits))
         count = Signal(unsigned(max(nop.field("count").width, repeat.field("n").width)))
@@ -125,6 +167,12 @@ class InstructionQueue(wiring.Component):
                     m.d.comb += self.parked.eq(1)
             with m.Elif(is_op(word, "notify")):
                 m.d.comb += [self.notify.eq(1), advance.eq(1)]
+            with m.Elif(is_op(word, "ifetch")):
+                m.d.comb += self.fetch.eq(1)
+                with m.If(count + 1 >= as_ifetch.n):
+                    m.d.comb += [advance.eq(1), next_count.eq(0)]
+                with m.Else():
+                    m.d.comb += next_count.eq(count + 1)
             with m.Elif(is_op(word, "nop")):
                 # count + 1 >= N rather than == N: a (forbidden) nop 0 takes one slot
                 with m.If(count + 1 >= as_nop.count):
@@ -149,9 +197,14 @@ class InstructionQueue(wiring.Component):
 
         with m.If(self.clear):
             m.d.sync += [pc.eq(0), count.eq(0), phase.eq(0), last.eq(0), last_valid.eq(0),
-                         ended.eq(0)]
+                         ended.eq(0), fill.eq(length)]
         with m.Elif(self.run):
-            m.d.sync += [pc.eq(next_pc), count.eq(next_count), phase.eq(next_phase)]
+            # count and phase start from 0 in every word (also when a fetch changed the word
+            # under a multi-slot instruction, section 5b)
+            m.d.sync += [pc.eq(next_pc), count.eq(Mux(advance, 0, next_count)),
+                         phase.eq(Mux(advance, 0, next_phase))]
+            with m.If(self.fetch):
+                m.d.sync += fill.eq(fill + 1)
             with m.If(self.ending):
                 m.d.sync += ended.eq(1)
             with m.If(self.issue_valid):

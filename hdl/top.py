@@ -107,7 +107,7 @@ class Chip(wiring.Component):
         queue_field = addr[hostmap.QUEUE_SHIFT:hostmap.REGION_SHIFT]
         mem_field = addr[hostmap.MEM_SHIFT:hostmap.REGION_SHIFT]
         for qi, sl in enumerate(isa.queues(cfg)):
-            queue = InstructionQueue(cfg.queue_depth)
+            queue = InstructionQueue(cfg.queue_depth, cfg.streams)
             m.submodules[f"queue_{sl.name.lower()}"] = queue
             m.d.comb += [
                 queue.w_en.eq(self.host_wen & host_idle & in_queue & (queue_field == qi)
@@ -153,10 +153,15 @@ class Chip(wiring.Component):
                 fabric.e_we[p].eq(unit.e_we), fabric.w_we[p].eq(unit.w_we),
                 fabric.e_wdata[p].eq(unit.e_wdata), fabric.w_wdata[p].eq(unit.w_wdata),
             ]
+            # ifetch (section 5b): lane 0 of superlane 0 of every stream at the slice input
             if p > 0:
-                m.d.comb += unit.e_in.eq(fabric.e[p - 1])
+                m.d.comb += [unit.e_in.eq(fabric.e[p - 1]),
+                             queue.fetch_e.eq(Cat(*(fabric.e[p - 1][s][0][0]
+                                                    for s in range(cfg.streams))))]
             if p < last:
-                m.d.comb += unit.w_in.eq(fabric.w[p + 1])
+                m.d.comb += [unit.w_in.eq(fabric.w[p + 1]),
+                             queue.fetch_w.eq(Cat(*(fabric.w[p + 1][s][0][0]
+                                                    for s in range(cfg.streams))))]
 
         # The notify bus (section 5a): every queue's notify to every queue's release.
         m.submodules.notify_bus = notify_bus = NotifyBus(len(notifies))

@@ -26,7 +26,7 @@ __all__ = [
     "queues", "mem_slices", "EncodingError", "field_limit", "mxm_span", "VXM_UNARY",
     "CHAIN_OPERAND",
     "MEM_ADDR_TYPE", "MEM_SEQ_STARTS",
-    "latency", "SXM_OPS",
+    "latency", "SXM_OPS", "NOTIFY_LATENCY", "FETCH_LATENCY",
 ]
 
 #: Bump when an encoding, a latency or a timing rule changes; images record it.
@@ -190,6 +190,12 @@ MEM_WRITE_COMMIT = 1
 #: queues advance. A ``sync`` reached in cycle a is released by the first notify issued in a
 #: cycle t >= a + 1 - NOTIFY_LATENCY (section 5a).
 NOTIFY_LATENCY = 2
+#: Cycles from an ``ifetch`` slot that takes a word (cycle c) to the first slot that can
+#: execute it (cycle c + FETCH_LATENCY): the word is written into the queue memory at the end of
+#: cycle c and the prefetch read port reads it in cycle c + 1 for slot c + 2 (section 5b).
+FETCH_LATENCY = 2
+_IFETCH_S = Field("s", 20, STREAM_OPERAND_BITS, "stream")
+_IFETCH_N = Field("n", 0, COUNT_BITS, "count")
 
 _OPS = [
     OpInfo("nop", 0x00, Unit.ICU, (_COUNT,), ("count",),
@@ -206,6 +212,12 @@ _OPS = [
     OpInfo("notify", 0x04, Unit.ICU, (), (),
            doc="Release every queue parked on a sync (or reaching one within "
                "NOTIFY_LATENCY - 1 cycles): they all resume NOTIFY_LATENCY cycles later."),
+    # Instruction fetch (ICU, docs/architecture.md section 5b): see FETCH_LATENCY.
+    OpInfo("ifetch", 0x05, Unit.ICU, (_IFETCH_N, _IFETCH_S), ("s", "n"),
+           reads=("s",), operand_types=(("s", DType.I32),),
+           doc="Occupy `n` slots; in each, append lane 0 (superlane 0) of the int32 group `s` "
+               "at the slice input to this queue as one instruction word (usable "
+               "FETCH_LATENCY cycles later)."),
     OpInfo("read", 0x08, Unit.MEM, (_ADDR, _MEM_STREAM), ("s", "addr"),
            latency=MEM_READ_LATENCY, writes=("s",),
            doc="Read word `addr` of this slice onto stream `s`."),
@@ -415,6 +427,8 @@ class Instr:
             return self["count"]
         if self.op.mnemonic == "repeat":
             return self["n"] * self["d"]
+        if self.op.mnemonic == "ifetch":
+            return self["n"]
         return 1
 
     def encode(self):

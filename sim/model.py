@@ -95,7 +95,8 @@ class Model:
         for (mem, addr), data in image.data.items():
             self.memories[mem, addr] = np.asarray(data, dtype=np.uint8).reshape(
                 config.superlanes, config.lanes_per_superlane)
-        self.queues = [Queue(program) for program in image.queues]
+        self.queues = [Queue(program, config.queue_depth, self._fetcher(slice_))
+                       for slice_, program in zip(self.queue_slices, image.queues, strict=True)]
         # The VXM's result register of each superlane (int32 byte planes), for chaining.
         self._vxm_result = np.zeros((config.superlanes, isa.INT32_GROUP,
                                      config.lanes_per_superlane), dtype=np.uint8)
@@ -120,6 +121,15 @@ class Model:
         if stream >= self.config.streams or not 0 <= upstream < self.positions:
             return np.zeros(self.config.lanes_per_superlane, dtype=np.uint8)
         return self.streams[direction, upstream, stream, superlane].copy()
+
+    def _fetcher(self, slice_):
+        """The hook of ``slice_``'s queue for ``ifetch`` (section 5b): the 32-bit word that lane 0
+        of superlane 0 of the int32 group ``s`` holds at the slice's input this cycle."""
+        def fetch(instr):
+            direction, ids = instr.group("s")
+            return sum(int(self._input(slice_.position, direction, s, 0)[0]) << (8 * i)
+                       for i, s in enumerate(ids))
+        return fetch
 
     def _write_stream(self, when, slice_, direction, stream, superlane, value):
         if stream < self.config.streams:

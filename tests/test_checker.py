@@ -483,3 +483,181 @@ def test_sync_schedule_matches_the_golden_model_on_the_example():
     assert static == traced and len(static) == 8
     ends = [s.end for s in timing.schedule]
     assert result.cycles == max(ends) + CFG.superlanes - 1 + isa.DRAIN == 23
+
+
+# Instruction fetch (section 5b, rule 11) -------------------------------------------------------
+
+END_WORD = isa.encode("end").encode()
+
+
+def fetch_feed(first, words=1, start=0):
+    """MEM_Wi (i + 1 hops west of the VXM) reads ``words`` consecutive words from ``start`` onto
+    e(i), one per cycle, so that the int32 group e0 reaches the VXM in cycles ``first`` on."""
+    text = ""
+    for i in range(4):
+        text += f".queue MEM_W{i}\n"
+        if words > 1:
+            text += f"    agi 0, 1, {words}\n"
+        text += f".at {first} - 2 - {i}\n"
+        text += f"    sread e{i}, {start}\n" if words > 1 else f"    read e{i}, {start}\n"
+        text += f".at {first} - 2 - {i} + {words}\n"
+    return text
+
+
+FETCHED = """
+.queue VXM
+.at 8
+    ifetch e0, 3
+.fetched [MEM_W0, MEM_W1, MEM_W2, MEM_W3], 10
+    nop 4
+    relu.i8 e4, r
+    end
+""" + fetch_feed(8, 3, 10)
+
+
+def test_fetched_program_passes_and_extends_the_queue():
+    program = asm(FETCHED)
+    assert check(program) == []
+    timing = Timing(program)
+    vxm = QUEUE["VXM"]
+    assert [str(i) for i, _ in timing.fetched[vxm]] == ["nop 4", "relu.i8 e4, r", "end"]
+    assert [str(i) for i in program.image.queues[vxm]] == ["nop 8", "ifetch e0, 3"]
+    assert timing.schedule[vxm].end == 8 + 3 + 4 + 1
+    assert timing.locations[(vxm, 3)].line == 7     # the fetched relu, at its source line
+
+
+def test_fetched_instruction_is_checked_at_its_source_line():
+    """The fetched relu reads w4, which nothing writes: rule 1, located at its own line."""
+    text = FETCHED.replace("relu.i8 e4, r", "relu.i8 e4, e4")
+    (error,) = check(asm(text))
+    assert error.rule == 1 and error.cycle == 8 + 3 + 4
+    assert error.loc.line == 7 and "read of e4 at VXM in cycle 15" in str(error)
+
+
+def test_fetch_too_late():
+    """`ifetch e0, 1` in cycle 8, the fetched word in slot 9 < 8 + FETCH_LATENCY."""
+    text = """
+.queue VXM
+.at 8
+    ifetch e0, 1
+.fetched [MEM_W0, MEM_W1, MEM_W2, MEM_W3], 0
+    end
+""" + fetch_feed(8)
+    (error,) = check(asm(text))
+    assert error.rule == 11 and error.cycle == 9 and error.loc.line == 6
+    assert "end (word 2 of the queue of VXM) is reached in cycle 9 but fetched in cycle 8" \
+        in error.cause
+    fixed = text.replace("    ifetch e0, 1\n", "    ifetch e0, 1\n    nop 1\n")
+    assert check(asm(fixed)) == []
+
+
+def test_fetch_ring_overrun():
+    """`ifetch e0, 130` on a 128-word queue: word 129 (cycle 8 + 127) overwrites index 1, the
+    ifetch itself, which runs until cycle 137."""
+    data = "".join(f".data [MEM_W0, MEM_W1, MEM_W2, MEM_W3], {k}, i32: {END_WORD}\n"
+                   for k in range(CFG.mem_words))
+    text = data + """
+.queue VXM
+.at 8
+    ifetch e0, 130
+""" + fetch_feed(8, 130, 0)
+    errs = check(asm(text))
+    assert [e.rule for e in errs] == [11]
+    assert errs[0].cycle == 8 + 127 and errs[0].loc.line == CFG.mem_words + 4
+    assert ("word 129) overwrites queue index 1, whose word 1 (ifetch e0, 130) runs until "
+            "cycle 137") in errs[0].cause
+    assert check(asm(text.replace("ifetch e0, 130", "ifetch e0, 127"))) == []
+
+
+def test_fetched_word_not_an_instruction():
+    text = """
+.data [MEM_W0, MEM_W1, MEM_W2, MEM_W3], 5, i32: -1
+.queue VXM
+.at 8
+    ifetch e0, 1
+    nop 1
+    end
+""" + fetch_feed(8, 1, 5)
+    (error,) = check(asm(text))
+    assert error.rule == 11 and error.loc.line == 5
+    assert ("word 1 of 1 of ifetch e0, 1 (cycle 8), from MEM_W0 word 5, MEM_W1 word 5, "
+            "MEM_W2 word 5, MEM_W3 word 5 lane 0, is 0xffffffff, not an instruction") \
+        in error.cause
+
+
+def test_fetched_word_not_known_statically():
+    """MEM_E0's ifetch takes e0..e3 from the VXM's add: data computed on the chip."""
+    text = """
+.data [MEM_W0, MEM_W1, MEM_W2, MEM_W3], 0, i32: 1
+.queue VXM
+.at 8
+    add.i32 e0, e0, e0
+.queue MEM_E0
+.at 10
+    ifetch e0, 1
+""" + fetch_feed(8)
+    (error,) = check(asm(text))
+    assert error.rule == 11 and error.loc.line == 8
+    assert "byte 0 (e0) comes from add.i32 e0, e0, e0 of VXM (line 5), not from a MEM read" \
+        in error.cause
+
+
+def test_fetched_word_for_another_unit_and_queue_running_out():
+    text = """
+.queue MEM_E0
+.at 9
+    ifetch e0, 1
+    nop 1
+.fetched [MEM_W0, MEM_W1, MEM_W2, MEM_W3], 0
+    end
+""" + fetch_feed(8)
+    assert check(asm(text)) == []      # MEM_E0 is a hop beyond the VXM: the group is there in 9
+    wrong = text.replace("    end\n", "    relu.i8 e4, e4\n    end\n")
+    with pytest.raises(AsmError, match=r"t.s:7:5: error: relu is a VXM instruction"):
+        asm(wrong)
+    out = """
+.queue VXM
+.at 8
+    ifetch e0, 1
+    nop 1
+.fetched [MEM_W0, MEM_W1, MEM_W2, MEM_W3], 0
+    nop 1
+    end
+""" + fetch_feed(8)
+    (error,) = check(asm(out))      # the end at word 1 of the block is never fetched
+    assert error.rule == 11 and error.cycle == 11
+    assert "the queue of VXM runs out of words: word 4 (cycle 11) is neither preloaded nor " \
+           "fetched" in error.cause
+
+
+@pytest.mark.parametrize("text, message", [
+    (".queue VXM\n.fetched [MEM_W0, MEM_W1, MEM_W2], 0\n    end\n",
+     "t.s:2:10: error: .fetched takes 4 MEM slices (one per byte of an instruction word), "
+     "not 3"),
+    (".queue VXM\n.fetched [MEM_W0, MEM_W1, MEM_W2, VXM], 0\n    end\n",
+     "t.s:2:35: error: VXM is not a MEM slice"),
+    (".queue VXM\n.fetched [MEM_W0, MEM_W1, MEM_W2, MEM_W3], 64\n    end\n",
+     "t.s:2:44: error: word 64 out of range (0..63)"),
+    (".queue VXM\n.fetched [MEM_W0, MEM_W1, MEM_W2, MEM_W3], 63\n    nop 1\n    end\n",
+     "t.s:4:5: error: no room for this fetched instruction: word 64 is beyond mem_words 64 "
+     "(the .fetched block starts at t.s:2:44)"),
+    (".queue VXM\n.fetched [MEM_W0, MEM_W1, MEM_W2, MEM_W3], 0\n.at 5\n    end\n",
+     "t.s:3:1: error: .at in fetched code of VXM (after .fetched at t.s:2:1): every "
+     "statement there is one word; use nop"),
+    (".queue VXM\n.fetched [MEM_W0, MEM_W1, MEM_W2, MEM_W3], 0\n    nop 1\n",
+     "t.s:2:1: error: the queue of VXM has fetched code but no 'end': end it with an "
+     "explicit 'end'"),
+    (".data MEM_W2, 3, i8: 1\n.queue VXM\n.fetched [MEM_W0, MEM_W1, MEM_W2, MEM_W3], 3\n"
+     "    end\n",
+     "t.s:4:5: error: fetched instruction: word 3 of MEM_W2 is already initialised at "
+     "t.s:1:7"),
+    (".fetched [MEM_W0, MEM_W1, MEM_W2, MEM_W3], 0\n",
+     "t.s:1:1: error: .fetched outside a .queue section"),
+    (".queue VXM\n    ifetch e1, 2\n",
+     "t.s:2:12: error: i32 operand s must start an aligned group of 4 streams (id a "
+     "multiple of 4), not 1"),
+])
+def test_fetched_assembler_errors(text, message):
+    with pytest.raises(AsmError) as info:
+        asm(text)
+    assert str(info.value) == message

@@ -320,3 +320,127 @@ def test_sync_notify_example_gives_the_documented_result():
     stuck.image.queues[q] = [i for i in stuck.image.queues[q] if i.op.mnemonic != "notify"]
     with pytest.raises(CycleLimitError):
         Model(stuck.image, max_cycles=500).run()
+
+
+# Instruction fetch (section 5b): the ring buffer and the fill port ----------------------------
+
+def fetch_pool(rng):
+    """A random word for the fill port: instructions (ifetch too) and 0, the word of an index
+    never written (one empty slot)."""
+    kind = rng.choice(["nop", "read", "add", "repeat", "ifetch", "ifetch", "zero", "end"])
+    if kind == "nop":
+        return isa.encode("nop", count=rng.randint(1, 3)).encode()
+    if kind == "read":
+        return isa.encode("read", s=rng.randrange(64), addr=rng.randrange(8192)).encode()
+    if kind == "add":
+        return isa.encode("add", dtype=0, dst=1, a=2, b=3).encode()
+    if kind == "repeat":
+        return isa.encode("repeat", n=rng.randint(1, 3), d=rng.randint(1, 2)).encode()
+    if kind == "ifetch":
+        return ifetch(rng.choice([E4, W0, E0]), rng.randint(1, 12)).encode()
+    if kind == "end":
+        return isa.encode("end").encode() if rng.random() < 0.2 else 0
+    return 0
+
+
+E0 = isa.StreamRef(isa.Dir.E, 0)
+E4 = isa.StreamRef(isa.Dir.E, 4)
+W0 = isa.StreamRef(isa.Dir.W, 0)
+
+
+def ifetch(group, n):
+    return isa.encode("ifetch", s=group, n=n)
+
+
+def run_fetch(program, feed_e4, feed_w0, cycles):
+    """``program`` preloaded in a fresh queue of DEPTH words; in cycle t the int32 group e4 at
+    the input carries ``feed_e4[t]`` in lane 0 and w0 ``feed_w0[t]`` (e0 carries 0). Compares
+    issue, ending, ended and fetch with :class:`opentsp.sim.icu.Queue` every cycle; returns the
+    golden queue, with ``issues``: the ``(cycle, instr)`` issued."""
+    dut = InstructionQueue(DEPTH, streams=8)
+    ref = None
+
+    def fetch(instr):
+        direction, ids = instr.group("s")
+        if (direction, ids[0]) == (isa.Dir.E, 4):
+            return feed_e4[ref.cycle]
+        if (direction, ids[0]) == (isa.Dir.W, 0):
+            return feed_w0[ref.cycle]
+        return 0
+
+    ref = Queue(program, DEPTH, fetch)
+    ref.issues = []
+
+    async def tb(ctx):
+        for index, instr in enumerate(program):
+            ctx.set(dut.w_en, 1)
+            ctx.set(dut.w_addr, index)
+            ctx.set(dut.w_data, instr.encode())
+            await ctx.tick()
+        ctx.set(dut.w_en, 0)
+        ctx.set(dut.clear, 1)
+        await ctx.tick()
+        ctx.set(dut.clear, 0)
+        ctx.set(dut.run, 1)
+        for t in range(cycles):
+            ctx.set(dut.fetch_e, feed_e4[t] << 32)
+            ctx.set(dut.fetch_w, feed_w0[t])
+            fetched_before = len(ref.fetched)
+            issued = ref.step()
+            assert ctx.get(dut.issue_valid) == (issued is not None), t
+            if issued is not None:
+                assert ctx.get(dut.issue_word) == issued.encode(), t
+                ref.issues.append((t, issued))
+            assert ctx.get(dut.fetch) == (len(ref.fetched) > fetched_before), t
+            assert ctx.get(dut.ending) == (ref.end_cycle == t), t
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    return ref
+
+
+def test_fetched_program_runs_through_the_ring():
+    """Preloaded `nop 2; ifetch e4, 31` on a 32-word ring: words 2..32 arrive in cycles 2..32,
+    the last onto index 0 (its `nop 2` is done; the ifetch at index 1 may be overwritten only in
+    its own last slot); the 30 fetched `read`s issue in cycles 33..62, then the fetched `end`
+    at index 0 in cycle 63."""
+    reads = [isa.encode("read", s=1, addr=k) for k in range(30)]
+    words = [r.encode() for r in reads] + [isa.encode("end").encode()]
+    feed = [0, 0] + words + [0] * 60
+    ref = run_fetch([isa.encode("nop", count=2), ifetch(E4, 31)], feed, [0] * 93, 80)
+    assert [c for c, _ in ref.fetched] == list(range(2, 33))
+    assert ref.end_cycle == 63
+
+
+def test_fetched_word_is_usable_fetch_latency_cycles_later():
+    """`ifetch e4, 1` in cycle 0, then the word: slot 1 reads index 1 in cycle 0, before the
+    write, so it executes the old word (0: one empty slot); the pc wraps over the zeros, runs
+    the preloaded `ifetch` again (fetching 0 into index 2) and finds the `read` in index 1 in
+    cycle DEPTH + 1. With a `nop 1` between, the word is on time (slot 2 = 0 + FETCH_LATENCY)."""
+    read = isa.encode("read", s=1, addr=3)
+    feed = [read.encode()] + [0] * 200
+    late = run_fetch([ifetch(E4, 1)], feed, [0] * 201, 2 * DEPTH)
+    assert late.issues[0] == (DEPTH + 1, read)
+    assert [c for c, _ in late.fetched[:2]] == [0, DEPTH]
+    on_time = run_fetch([ifetch(E4, 1), isa.encode("nop", count=1)], feed, [0] * 201, 8)
+    assert isa.FETCH_LATENCY == 2 and on_time.issues[0] == (0 + isa.FETCH_LATENCY, read)
+
+
+def test_random_fetch_programs():
+    """Random words on the fill port (instructions, ifetches of e4, w0 and e0, and zeros):
+    every broken rule included (words run before they land, fetches overwrite words still to
+    run, even the running instruction, indices never written), the RTL queue does what the
+    golden ring buffer does."""
+    fetched = []
+    for seed in range(8):
+        rng = random.Random(seed)
+        program = [ifetch(rng.choice([E4, W0]), rng.randint(1, 20))
+                   for _ in range(rng.randint(1, 4))]
+        program += [isa.encode("nop", count=rng.randint(1, 3)) for _ in range(rng.randint(0, 3))]
+        feed_e4 = [fetch_pool(rng) for _ in range(400)]
+        feed_w0 = [fetch_pool(rng) for _ in range(400)]
+        fetched.append(len(run_fetch(program, feed_e4, feed_w0, 300).fetched))
+    assert max(fetched) > 2 * DEPTH             # the ring wraps more than once

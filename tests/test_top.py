@@ -391,3 +391,76 @@ def test_sync_never_released_keeps_the_chip_running_until_reset():
             assert ctx.get(chip.running) == 0
             assert await host.read(hostmap.control_addr(hostmap.REG_STATUS)) == 0
     simulate(body)
+
+
+# Instruction fetch (section 5b) ------------------------------------------------------------------
+
+def run_image_against_model(image, runs=1):
+    """Load ``image`` on the chip, run it ``runs`` times and compare every memory and the cycle
+    count with the golden model; returns the model's result. Before each run the queues are
+    loaded again (a run whose fetches wrap around the ring overwrites the preloaded words) and
+    the start resets the fill pointers to the preloaded lengths."""
+    from opentsp.sim.model import Model
+
+    config = image.config
+    ref = Model(image).run()
+    mems = len(isa.mem_slices(config))
+
+    async def body(host):
+        for (mem, addr), lanes in image.data.items():
+            await host.store(mem, addr, [int(x) for x in lanes])
+        for _ in range(runs):
+            for q, program in enumerate(image.queues):
+                await host.load_queue(q, program)
+            assert await host.run() == ref.cycles
+            for mem in range(mems):
+                for addr in range(config.mem_words):
+                    assert await host.load(mem, addr) == list(ref.memories[mem, addr]), \
+                        (mem, addr)
+    simulate(body, config)
+    return ref
+
+
+def test_ifetch_example_on_the_chip_matches_the_golden_model():
+    """firmware/examples/ifetch.s: 129 VXM words through a 128-word queue (the ring wraps),
+    twice (queues reloaded, memories not: no word the program reads is written): 326 cycles
+    and 124 in every lane of MEM_E1 word 0, as documented."""
+    from pathlib import Path
+
+    from opentsp.firmware.asm import assemble_file
+
+    path = Path(__file__).parent.parent / "firmware" / "examples" / "ifetch.s"
+    ref = run_image_against_model(assemble_file(path, CONFIG).image, runs=2)
+    assert ref.cycles == 326
+    assert list(ref.memory("MEM_E1")[0]) == [124] * CONFIG.lanes
+
+
+def test_ifetch_too_late_executes_the_stale_word_on_chip_and_model():
+    """Broken rule (fetch + 1 < fetch + FETCH_LATENCY): `ifetch e0, 1` in cycle 8 fetches `end`
+    into index 2, but slot 9 reads index 2 in cycle 8, before the write: it executes the old
+    word, 0 (one empty slot). The pc then runs over indices 3..127 (zeros), 0 (nop 8) and 1
+    (the ifetch again, fetching 0 into index 3) and reaches the `end` at index 2 in cycle 144:
+    144 + 1 + 1 = 146 cycles, on the chip as in the golden model."""
+    from opentsp.firmware.asm import assemble
+
+    text = """
+.queue MEM_W0
+.at 6
+    read e0, 0
+.queue MEM_W1
+.at 5
+    read e1, 0
+.queue MEM_W2
+.at 4
+    read e2, 0
+.queue MEM_W3
+.at 3
+    read e3, 0
+.queue VXM
+.at 8
+    ifetch e0, 1
+.fetched [MEM_W0, MEM_W1, MEM_W2, MEM_W3], 0
+    end
+"""
+    ref = run_image_against_model(assemble(text, CONFIG).image)
+    assert ref.cycles == 146
