@@ -11,6 +11,7 @@ from opentsp import hostmap, isa
 from opentsp.config import CONFIGS, Config
 from opentsp.hdl.top import Chip
 from opentsp.sim.icu import end_slot
+from opentsp.verif.randprog import random_queue
 
 CONFIG = CONFIGS["default"]
 QUEUES = [s.name for s in isa.queues(CONFIG)]
@@ -145,75 +146,6 @@ def test_tiny_program_add():
     simulate(body)
 
 
-def random_mxm(rng, config):
-    """lw/iw/abc/acc, now and then with a row or accumulator beyond the configuration's or a
-    stream id beyond ``streams`` (the hardware and the model define those too)."""
-    def ref(width=1):
-        return isa.StreamRef(isa.Dir(rng.randrange(2)),
-                             rng.randrange(0, config.streams + width, width))
-    name = rng.choice(["lw", "iw", "iw", "abc", "abc", "acc", "acc"])
-    if name == "lw":
-        return isa.encode("lw", row=rng.randrange(config.mxm_size + 1), s=ref())
-    if name == "iw":
-        return isa.encode("iw")
-    acc = rng.randrange(config.mxm_accumulators + 1) % 4    # few accumulators: more reuse
-    if name == "abc":
-        return isa.encode("abc", acc=acc, add=rng.randrange(2), s=ref())
-    return isa.encode("acc", acc=acc, dst=ref(isa.INT32_GROUP))
-
-
-def random_sxm(rng, config):
-    """Any SXM instruction: streams (sometimes out of range), lane counts up to the field's
-    limit, so tables are loaded from whatever passes (rarely a permutation)."""
-    op = rng.choice(isa.SXM_OPS)
-    values = {}
-    for field in op.fields:
-        if field.kind == "stream":
-            width = op.operand_width(field.name)
-            values[field.name] = isa.StreamRef(isa.Dir(rng.randrange(2)),
-                                               rng.randrange(0, config.streams + width, width))
-        else:
-            values[field.name] = rng.choice([1, rng.randrange(config.lanes), field.mask])
-    return isa.encode(op.mnemonic, **values)
-
-
-def random_queue(rng, config, kind, length, words):
-    program = []
-    for _ in range(length):
-        r = rng.random()
-        if r < 0.3:
-            program.append(isa.encode("nop", count=rng.randint(1, 6)))
-        elif r < 0.4 and program:
-            program.append(isa.encode("repeat", n=rng.randint(1, 3), d=rng.randint(1, 3)))
-        elif kind == isa.SliceKind.MEM:
-            s = isa.StreamRef(isa.Dir(rng.randrange(2)), rng.randrange(config.streams + 1))
-            addr = rng.randrange(words)     # the words checked; sometimes with high bits set
-            if rng.random() < 0.15:
-                addr += config.mem_words * rng.randrange((1 << isa.ADDR_BITS) // config.mem_words)
-            program.append(isa.encode(rng.choice(["read", "write"]), s=s, addr=addr))
-        elif kind == isa.SliceKind.MXM:
-            program.append(random_mxm(rng, config))
-        elif kind == isa.SliceKind.SXM:
-            program.append(random_sxm(rng, config))
-        else:
-            func = rng.choice(isa.VXM_FUNCS)
-            dtype = rng.choice(list(isa.DType))
-            rtype = rng.choice([t for t in isa.DType if t != dtype]) if func == "cvt" else dtype
-
-            def ref(width):
-                return isa.StreamRef(isa.Dir(rng.randrange(2)),
-                                     rng.randrange(0, config.streams, width))
-            values = {"dtype": int(dtype), "dst": ref(rtype.bytes), "a": ref(dtype.bytes)}
-            if func not in isa.VXM_UNARY:
-                values["b"] = ref(dtype.bytes)
-            if func == "cvt":
-                values["rtype"] = int(rtype)
-            if rng.randrange(3) == 0:       # ALU chaining: a is the previous result
-                values.update(chain=1, a=0)
-            program.append(isa.encode(func, **values))
-    return program + [isa.encode("end")]
-
-
 @pytest.mark.parametrize("config, seed", [(CONFIG, 0), (CONFIG, 1), (ODD, 2), (ODD, 3),
                                           (ONE, 4)],
                          ids=["default-0", "default-1", "odd-2", "odd-3", "one-4"])
@@ -224,7 +156,7 @@ def test_random_programs_against_golden_model(config, seed):
     rng = random.Random(seed)
     words = min(8, config.mem_words)
     mems = len(isa.mem_slices(config))
-    programs = [random_queue(rng, config, s.kind, rng.randint(0, min(12, config.queue_depth - 1)),
+    programs = [random_queue(rng, config, s, rng.randint(0, min(12, config.queue_depth - 1)),
                              words)
                 for s in isa.queues(config)]
     data = {(mem, addr): [rng.randrange(256) for _ in range(config.lanes)]
