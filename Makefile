@@ -9,7 +9,7 @@ CONFIG ?= default
 SEEDS ?= 1000
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test lint ruff verilog synth bench clean venv
+.PHONY: demo test test-slow lint ruff verilog synth bench clean venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ ruff: $(STAMP)
 	$(BIN)/ruff check .
 
 test: $(STAMP) ruff
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
+
+# Long runs kept out of `make test`: the Verilator build and run of the `medium` config.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m slow
 
 build/$(CONFIG).v: $(STAMP) $(wildcard hdl/*.py opentsp/*.py)
 	$(BIN)/opentsp verilog --config $(CONFIG) -o $@
