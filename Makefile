@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/opentsp run firmware/examples/dot_relu.s --config $(CONFIG)
+	$(BIN)/opentsp run firmware/examples/gemm_requant.s --config $(CONFIG)
 
 ruff: $(STAMP)
 	$(BIN)/ruff check .

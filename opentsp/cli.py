@@ -151,7 +151,7 @@ def cmd_run(args):
         print(f"building and running {name} on the RTL ({args.simulator}, config "
               f"{config.name})...", flush=True)
         records = run_images(config, [(name, path)], simulator=args.simulator,
-                             max_cycles=args.max_cycles)
+                             max_cycles=args.max_cycles, log_level="WARNING")
     record = records[0]
     print(f"\n== OpenTSP run: {args.program} ==")
     print(f"config          {config.name}: {config.superlanes} superlanes x "

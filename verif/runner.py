@@ -72,13 +72,15 @@ def build(config, *, simulator="verilator", waves=None):
 
 
 def run_images(config, programs, *, simulator="verilator", waves=None, max_cycles=1_000_000,
-               memories_dir=None):
+               memories_dir=None, log_level=None):
     """Run images on the RTL under cocotb and compare each with the golden model.
 
     Parameters
     ----------
     programs : list of (name, path)
         Firmware images (``.bin``) built for ``config``.
+    log_level : str or None
+        cocotb's log level (``COCOTB_LOG_LEVEL``), e.g. ``"WARNING"`` for a quiet report.
     memories_dir : path or None
         If given, the RTL's memories after each program are saved there as ``NAME.npy``
         (uint8, shape ``(memories, mem_words, lanes)``, memory numbering of
@@ -109,7 +111,8 @@ def run_images(config, programs, *, simulator="verilator", waves=None, max_cycle
                         hdl_toplevel_lang="verilog",
                         build_dir=build_dir, test_dir=build_dir, waves=waves_on,
                         timescale=TIMESCALE if simulator != "verilator" else None,
-                        extra_env={"OPENTSP_JOB": str(job)},
+                        extra_env={"OPENTSP_JOB": str(job),
+                                   **({"COCOTB_LOG_LEVEL": log_level} if log_level else {})},
                         results_xml=str(Path(tmp) / "results.xml"))
         except SystemExit:
             pass    # cocotb_tools exits on a failed test under pytest: the records say why
