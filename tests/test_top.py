@@ -262,7 +262,7 @@ def sync_programs(rng, config):
     while True:
         programs = []
         for s in isa.queues(config):
-            body = random_queue(rng, config, s.kind, rng.randint(0, 8), min(8, config.mem_words))
+            body = random_queue(rng, config, s, rng.randint(0, 8), min(8, config.mem_words))
             body = body[:-1]
             for _ in range(rng.randint(0, 3)):
                 body.insert(rng.randint(0, len(body)), isa.encode(rng.choice(["sync", "notify"])))
