@@ -9,7 +9,7 @@ CONFIG ?= default
 SEEDS ?= 1000
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test test-slow lint ruff verilog synth bench clean venv
+.PHONY: demo test test-slow regress lint ruff verilog synth bench clean venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ lint: build/$(CONFIG).v
 
 synth: $(STAMP)
 	$(BIN)/opentsp synth --config $(CONFIG)
+
+# Random differential regression on Verilator (seeds from 1000 up; make test runs 0..39).
+regress: $(STAMP)
+	$(BIN)/python -m opentsp.verif.regress --seeds $(SEEDS) --config $(CONFIG)
 
 bench: $(STAMP)
 	$(BIN)/python bench/speed.py --config $(CONFIG)
