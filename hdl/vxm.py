@@ -150,7 +150,7 @@ class VxmSlice(FunctionalSlice):
         cfg = self._config
         lps = cfg.lanes_per_superlane
         ops = [isa.OPS_BY_NAME[name] for name in isa.VXM_FUNCS]
-        latency = {op.latency for op in ops}
+        latency = {isa.latency(op, cfg) for op in ops}
         if len(latency) != 1 or min(latency) < 1:
             raise ValueError(f"VXM latencies must be one value >= 1, not {sorted(latency)!r}")
         latency = latency.pop()

@@ -184,8 +184,8 @@ def execute(model, slice_, instr, superlane):
     direction, (stream,) = instr.group("s")
     if name == "gather":
         value = np.array([unit.memory[addrs[j], superlane, j] for j in lanes], dtype=np.uint8)
-        model._write_stream(model.cycle + instr.op.latency, slice_, direction, stream,
-                            superlane, value)
+        when = model.cycle + isa.latency(instr.op, model.config)
+        model._write_stream(when, slice_, direction, stream, superlane, value)
     else:
         value = model._input(slice_.position, direction, stream, superlane)
         for j in lanes:
