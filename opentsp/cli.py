@@ -179,6 +179,30 @@ def cmd_synth(args):
     print(synthesize(config))
 
 
+def cmd_schedule(args):
+    from opentsp.schedule import PLOT_SUFFIXES, ScheduleError, collect, plot, text
+
+    config = _config(args)
+    path = Path(args.program)
+    if path.suffix not in (".s", ".bin"):
+        raise CliError(f"{path}: program must be a .s or .bin file, not {path.suffix!r}")
+    if args.plot is None and not args.text:
+        raise CliError("schedule needs --plot FILE.png|svg or --text")
+    if args.plot is not None and Path(args.plot).suffix.lower() not in PLOT_SUFFIXES:
+        raise CliError(f"{args.plot}: plot file must end in .png or .svg, "
+                       f"not {Path(args.plot).suffix or '(no suffix)'!r}")
+    schedule = collect(load_program(path, config), name=path.stem, max_cycles=args.max_cycles)
+    if args.text:
+        sys.stdout.write(text(schedule))
+    if args.plot is not None:
+        try:
+            plot(schedule, args.plot)
+        except ScheduleError as error:
+            raise CliError(str(error)) from None
+        print(f"{args.plot}: schedule of {path.name} ({schedule.cycles} cycles, "
+              f"{len(schedule.issues)} instructions)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="opentsp", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -211,6 +235,11 @@ def build_parser():
     p.add_argument("--simulator", default="verilator", choices=["verilator", "icarus"])
     p.add_argument("--max-cycles", type=int, default=1_000_000)
     add("synth", cmd_synth, "synthesise for ECP5 with Yosys and print the cell counts")
+    p = add("schedule", cmd_schedule, "draw or list a program's schedule (golden model run)")
+    p.add_argument("program", help=".s or .bin")
+    p.add_argument("--plot", metavar="FILE", help="write a .png or .svg picture")
+    p.add_argument("--text", action="store_true", help="print the schedule as text")
+    p.add_argument("--max-cycles", type=int, default=1_000_000)
     return parser
 
 
