@@ -1,0 +1,305 @@
+"""Lowering plan: kernels (fused operation chains), tensor layouts and static data placement.
+
+**Kernels.** Every ``matmul`` starts a kernel; the VXM operations after it (``bias_add``,
+``relu``, ``requant``, ``add``) join its *chain* while the value they take has no other user and
+is not a graph output, so the MXM's accumulator rows flow straight into chained VXM instructions
+(operand ``r``, section 8) and only the chain's result is stored. A VXM operation whose operand
+cannot be fused starts a kernel of its own that reads that operand from memory.
+
+**Layout.** A tensor of R x C elements is stored as vectors of ``B = mxm_size`` columns: vector
+``(r, cb)`` holds columns ``cb*B .. cb*B+B-1`` of row ``r`` in lanes ``0..B-1`` (the lanes the
+MXM uses), one byte plane per word: an int8 vector is one word, an int32 vector four words in four
+different MEM slices on one side of the VXM (so that its four bytes can reach the VXM together on
+an aligned group of streams). A 1-D constant (bias, requant multiplier or shift) is one row,
+broadcast over rows. Matmul weights are stored by column instead: word ``(kb, nb, j)`` holds
+column ``nb*B + j`` of rows ``kb*B .. kb*B+B-1``, the operand of ``lw j`` (zero beyond the matrix,
+so that whatever an activation vector holds in lanes past the last valid column is multiplied by
+zero). A vector may have several copies (one per MXM that streams it).
+
+**Placement.** Inputs and constants are placed before scheduling (the image holds them);
+results get their words when the scheduler captures them.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from opentsp import isa
+from opentsp.sim import alu
+
+from .graph import DTYPES, CompileError
+
+__all__ = ["Copy", "Store", "Step", "Kernel", "build_kernels", "Units", "matmul_units",
+           "place_static", "DTYPE_CODES"]
+
+DTYPE_CODES = {"int8": isa.DType.I8, "int32": isa.DType.I32}
+
+
+@dataclass
+class Copy:
+    """One stored copy of a vector: ``planes[i] = (mem name, word)`` holds byte plane ``i``;
+    reads from cycle ``ready`` on see it."""
+    planes: tuple
+    ready: int = 0
+
+
+@dataclass
+class Store:
+    """A tensor's vectors in memory: ``vectors[key] = [Copy, ...]``."""
+    name: str
+    dtype: str
+    layout: str                      # "rows" or "wcols"
+    vectors: dict = field(default_factory=dict)
+
+    @property
+    def width(self):
+        return DTYPES[self.dtype][1]
+
+
+@dataclass
+class Step:
+    """One chained VXM operation: ``mnemonic.dtype`` (``rtype`` for ``cvt``); ``b`` is the
+    store name of operand b, broadcast over rows if ``broadcast``."""
+    node: object
+    mnemonic: str
+    dtype: str
+    rtype: str
+    b: str | None = None
+    broadcast: bool = False
+
+
+@dataclass
+class Kernel:
+    """A matmul (``matmul`` is its node) or a VXM chain reading ``head`` from memory, then the
+    chained ``steps``; ``tail`` is the tensor it stores."""
+    matmul: object = None
+    head: object = None
+    steps: list = field(default_factory=list)
+    tail: object = None
+    deps: set = field(default_factory=set)      # names of tensors it reads from memory
+
+    @property
+    def nodes(self):
+        first = [self.matmul] if self.matmul is not None else []
+        return first + [s.node for s in self.steps]
+
+
+def _steps_for(node, operand):
+    """The chained VXM steps that compute ``node`` from ``operand`` (and its other inputs)."""
+    if node.op == "relu":
+        return [Step(node, "relu", node.output.dtype, node.output.dtype)]
+    if node.op == "bias_add":
+        return [Step(node, "add", "int32", "int32", node.inputs[1].name, True)]
+    if node.op == "add":
+        other = node.inputs[1] if node.inputs[0] is operand else node.inputs[0]
+        return [Step(node, "add", node.output.dtype, node.output.dtype, other.name)]
+    if node.op == "requant":
+        return [Step(node, "mulh", "int32", "int32", f"{node.name}.multiplier", True),
+                Step(node, "rshr", "int32", "int32", f"{node.name}.shift", True),
+                Step(node, "cvt", "int32", "int8")]
+    raise CompileError(f"{node.describe()}: unsupported operation")   # pragma: no cover
+
+
+def build_kernels(graph):
+    """Kernels in an order where every kernel comes after those whose results it reads."""
+    uses = {}
+    for node in graph.nodes:
+        for tensor in node.inputs:
+            uses[tensor.name] = uses.get(tensor.name, 0) + 1
+    outputs = {t.name for t in graph.outputs.values()}
+    kernels, open_tail = [], {}     # tensor name -> kernel whose chain may still grow
+    for node in graph.nodes:
+        if node.op in ("input", "const"):
+            continue
+        if node.op == "matmul":
+            kernel = Kernel(matmul=node, tail=node.output,
+                            deps={node.inputs[0].name, node.inputs[1].name})
+            kernels.append(kernel)
+        else:
+            kernel = None
+            for operand in node.inputs[:1] if node.op != "add" else node.inputs:
+                candidate = open_tail.get(operand.name)
+                if (candidate is not None and uses.get(operand.name) == 1
+                        and operand.name not in outputs):
+                    kernel, head = candidate, operand
+                    break
+            if kernel is None:
+                head = node.inputs[0]
+                kernel = Kernel(head=head, tail=None, deps={head.name})
+                kernels.append(kernel)
+            if kernel.tail is not None:
+                open_tail.pop(kernel.tail.name, None)
+            steps = _steps_for(node, head)
+            kernel.steps += steps
+            kernel.deps |= {s.b for s in steps if s.b is not None}
+            kernel.tail = node.output
+        open_tail[kernel.tail.name] = kernel
+    # Order: a kernel after every kernel whose tail it reads.
+    producer = {k.tail.name: k for k in kernels}
+    ordered, state = [], {}
+
+    def visit(kernel):
+        if state.get(id(kernel)) == "done":
+            return
+        state[id(kernel)] = "busy"
+        for name in sorted(kernel.deps):
+            other = producer.get(name)
+            if other is not None and other is not kernel:
+                visit(other)
+        state[id(kernel)] = "done"
+        ordered.append(kernel)
+
+    for kernel in kernels:
+        visit(kernel)
+    return ordered
+
+
+@dataclass
+class Units:
+    """A matmul's work split: ``units[u] = (rows, nb, mxm)`` with ``rows`` the rows of x whose
+    accumulators it uses (at most ``mxm_accumulators``) and ``nb`` the column block."""
+    kt: int
+    nt: int
+    units: list
+
+
+def matmul_units(node, config):
+    """Split ``node``'s output into units of at most ``mxm_accumulators`` rows x one block of
+    ``mxm_size`` columns, alternately on ``MXM_W`` and ``MXM_E``."""
+    m, k = node.inputs[0].shape
+    n = node.inputs[1].shape[1]
+    size = config.mxm_size
+    kt, nt = -(-k // size), -(-n // size)
+    chunks = -(-m // config.mxm_accumulators)
+    if nt * chunks == 1 and m > 1:
+        chunks = 2                  # both MXMs: half of the rows each
+    bounds = [round(i * m / chunks) for i in range(chunks + 1)]
+    units = []
+    for c in range(chunks):
+        rows = list(range(bounds[c], bounds[c + 1]))
+        for nb in range(nt):
+            units.append((rows, nb, ("MXM_W", "MXM_E")[len(units) % 2]))
+    return Units(kt, nt, units)
+
+
+def _vector_bytes(values, dtype, size, lanes):
+    """Byte planes ``(width, lanes)`` of up to ``size`` values, zero beyond."""
+    padded = np.zeros(lanes, dtype=np.int64)
+    padded[:len(values)] = values
+    return alu.pack(padded.astype(DTYPES[dtype][0]), DTYPE_CODES[dtype])
+
+
+class _Placer:
+    """Spreads words over MEM slices round-robin (per hemisphere)."""
+
+    def __init__(self, chip):
+        self.chip = chip
+        self.turn = {"W": 0, "E": 0}
+
+    def int8_slice(self, side):
+        mems = self.chip.sides[side]
+        for _ in range(len(mems)):
+            mem = mems[self.turn[side] % len(mems)]
+            self.turn[side] += 1
+            if self.chip.words_free(mem):
+                return mem
+        return None
+
+    def group_slices(self, side, width):
+        mems = [m for m in self.chip.sides[side] if self.chip.words_free(m)]
+        if len(mems) < width:
+            return None
+        start = self.turn[side]
+        self.turn[side] += 1
+        return [mems[(start + i) % len(mems)] for i in range(width)]
+
+
+def place_static(graph, kernels, chip, copies_of):
+    """Place every input and constant (and the requant constants) in memory.
+
+    Parameters
+    ----------
+    copies_of : dict
+        ``tensor name -> list of sides`` ("W"/"E"): where each copy of an x-role (row layout)
+        tensor should live.
+
+    Returns
+    -------
+    stores : dict
+        ``name -> Store`` for the row layout (``name``) and weights (``name + "@w"``).
+    inputs : dict
+        ``input name -> [(key, Copy), ...]`` for :meth:`CompiledProgram.image_for`.
+    """
+    config = chip.config
+    size, lanes = config.mxm_size, config.lanes
+    placer = _Placer(chip)
+    stores, data_of = {}, {}
+
+    def put(store, key, planes_bytes, sides, label):
+        copies = []
+        for side in sides:
+            if store.width == 1:
+                mem = placer.int8_slice(side) or placer.int8_slice("E" if side == "W" else "W")
+                mems = [mem] if mem else None
+            else:
+                mems = (placer.group_slices(side, store.width)
+                        or placer.group_slices("E" if side == "W" else "W", store.width))
+            if not mems:
+                raise CompileError(f"tensor {label} does not fit in the MEM slices of "
+                                   f"configuration {config.name!r}")
+            planes = tuple((mem, chip.alloc_or_raise(mem, label)) for mem in mems)
+            for (mem, addr), plane in zip(planes, planes_bytes, strict=True):
+                chip.data[(chip.mem_index[mem], addr)] = plane
+                data_of[(chip.mem_index[mem], addr)] = label
+            copies.append(Copy(planes))
+        store.vectors[key] = copies
+
+    # Weight layouts first, in the hemisphere of the MXM that streams them.
+    for kernel in kernels:
+        node = kernel.matmul
+        if node is None:
+            continue
+        w = node.inputs[1]
+        name = w.name + "@w"
+        if name in stores:
+            continue
+        value = w.node.params["value"].astype(np.int64)
+        units = matmul_units(node, config)
+        side_of_nb = {}
+        for _, nb, mxm in units.units:
+            side_of_nb.setdefault(nb, mxm[-1])
+        store = stores[name] = Store(name, "int8", "wcols")
+        k, n = value.shape
+        for kb in range(units.kt):
+            for nb in range(units.nt):
+                for j in range(min(size, n - nb * size)):
+                    column = value[kb * size:(kb + 1) * size, nb * size + j]
+                    put(store, (kb, nb, j), _vector_bytes(column, "int8", size, lanes),
+                        [side_of_nb[nb]], f"{w.name!r}")
+    # Row layouts: inputs, constants used as operands, requant constants.
+    inputs = {}
+    for node in graph.nodes:
+        tensor = node.output
+        if node.op == "input" or (node.op == "const" and tensor.name in copies_of):
+            store = stores[tensor.name] = Store(tensor.name, tensor.dtype, "rows")
+            sides = copies_of.get(tensor.name, ["W"])
+            value = (node.params["value"] if node.op == "const"
+                     else np.zeros(tensor.shape, DTYPES[tensor.dtype][0]))
+            value = value.reshape(tensor.rows, tensor.cols).astype(np.int64)
+            for r in range(tensor.rows):
+                for cb in range(-(-tensor.cols // size)):
+                    chunk = value[r, cb * size:(cb + 1) * size]
+                    put(store, (r, cb), _vector_bytes(chunk, tensor.dtype, size, lanes), sides,
+                        f"{tensor.name!r}")
+            if node.op == "input":
+                inputs[tensor.name] = store
+        if node.op == "requant":
+            for what in ("multiplier", "shift"):
+                name = f"{node.name}.{what}"
+                store = stores[name] = Store(name, "int32", "rows")
+                value = node.params[what]
+                for cb in range(-(-tensor.cols // size)):
+                    put(store, (0, cb), _vector_bytes(value[cb * size:(cb + 1) * size],
+                                                      "int32", size, lanes),
+                        ["W", "E"], f"{node.name!r} {what}")
+    return stores, inputs, data_of

@@ -1,0 +1,298 @@
+"""``compile_graph`` and the :class:`CompiledProgram` it returns: image, assembly, figures."""
+
+from dataclasses import replace
+
+import numpy as np
+
+from opentsp import isa
+from opentsp.config import CONFIGS, Config, get_config
+from opentsp.firmware.image import Image
+from opentsp.sim import alu
+
+from .graph import DTYPES, CompileError, Graph, evaluate
+from .plan import DTYPE_CODES, build_kernels, matmul_units, place_static
+from .resources import Chip
+from .schedule import Scheduler
+
+__all__ = ["compile_graph", "CompiledProgram"]
+
+_MAX_NOP = (1 << isa.COUNT_BITS) - 1
+
+
+class CompiledProgram:
+    """A compiled graph: the firmware image, its assembly and its predicted figures.
+
+    Attributes
+    ----------
+    graph : Graph
+    config : Config
+    asm : str
+        Readable assembly; ``opentsp.firmware.asm.assemble(asm, config)`` gives :attr:`image`.
+        Every instruction's comment names the graph node (and the tensor element range) it
+        serves.
+    image : opentsp.firmware.image.Image
+        Queues and constants (weights, biases, requant constants) placed; inputs zero.
+    predicted_cycles : int
+        ``last end slot + superlanes - 1 + DRAIN`` of the schedule (docs/architecture.md
+        section 5): the golden model's and the RTL's cycle count.
+    mac_ops : int
+        Useful multiply-accumulates: the sum of ``M * K * N`` over the matmuls.
+    """
+
+    def __init__(self, graph, config, image, asm, predicted_cycles, mac_ops, stores, inputs):
+        self.graph = graph
+        self.config = config
+        self.image = image
+        self.asm = asm
+        self.predicted_cycles = predicted_cycles
+        self.mac_ops = mac_ops
+        self._stores = stores
+        self._inputs = inputs
+
+    @property
+    def mxm_utilisation(self):
+        """``mac_ops / (predicted_cycles * 2 * mxm_size^2)``: both MXMs' peak, over the whole
+        program (loading and draining included)."""
+        peak = 2 * self.config.mxm_size ** 2
+        return self.mac_ops / (self.predicted_cycles * peak)
+
+    @property
+    def queue_words(self):
+        """Preloaded words per queue name (at most ``queue_depth`` each)."""
+        return {s.name: len(q) for s, q in zip(isa.queues(self.config), self.image.queues,
+                                               strict=True)}
+
+    def image_for(self, inputs):
+        """The image with ``inputs`` (``{name: ndarray}``, each the input's dtype and shape)
+        placed in memory."""
+        inputs = self.graph.check_inputs(inputs)
+        image = Image(self.config, self.image.queues, dict(self.image.data))
+        size, lanes = self.config.mxm_size, self.config.lanes
+        mem_index = {s.name: i for i, s in enumerate(isa.mem_slices(self.config))}
+        for name, store in self._inputs.items():
+            value = inputs[name].astype(np.int64)
+            code = DTYPE_CODES[store.dtype]
+            for (r, cb), copies in store.vectors.items():
+                padded = np.zeros(lanes, dtype=np.int64)
+                chunk = value[r, cb * size:(cb + 1) * size]
+                padded[:len(chunk)] = chunk
+                planes = alu.pack(padded.astype(DTYPES[store.dtype][0]), code)
+                for copy in copies:
+                    for (mem, addr), plane in zip(copy.planes, planes, strict=True):
+                        image.data[(mem_index[mem], addr)] = plane
+        return image
+
+    def outputs(self, memories):
+        """``{output name: ndarray}`` read from memories ``(n_mem, mem_words, lanes)`` uint8 in
+        :func:`opentsp.isa.mem_slices` order (as ``verif.runner.run_images`` saves them)."""
+        memories = np.asarray(memories)
+        config = self.config
+        expected = (2 * config.mem_slices, config.mem_words, config.lanes)
+        if memories.shape != expected or memories.dtype != np.uint8:
+            raise ValueError(f"memories must be uint8 {expected}, not {memories.dtype} "
+                             f"{memories.shape}")
+        mem_index = {s.name: i for i, s in enumerate(isa.mem_slices(config))}
+        size = config.mxm_size
+        result = {}
+        for name, tensor in self.graph.outputs.items():
+            store = self._stores[tensor.name]
+            out = np.zeros(tensor.shape, dtype=DTYPES[tensor.dtype][0])
+            for r in range(tensor.rows):
+                for cb in range(-(-tensor.cols // size)):
+                    copy = store.vectors[(r, cb)][0]
+                    planes = np.stack([memories[mem_index[mem], addr]
+                                       for mem, addr in copy.planes])
+                    values = alu.unpack(planes, DTYPE_CODES[tensor.dtype])
+                    width = min(size, tensor.cols - cb * size)
+                    out[r, cb * size:cb * size + width] = values[:width]
+            result[name] = out
+        return result
+
+    def run_golden(self, inputs, **kwargs):
+        """``({name: ndarray}, cycles)`` from the golden model (``opentsp.sim``)."""
+        from opentsp.sim.model import run
+
+        result = run(self.image_for(inputs), **kwargs)
+        return self.outputs(result.memories), result.cycles
+
+    def reference(self, inputs):
+        """``{name: ndarray}``: the graph's meaning in numpy int64 / Python integers,
+        independent of the golden model."""
+        values = evaluate(self.graph, inputs)
+        return {name: values[t.name] for name, t in self.graph.outputs.items()}
+
+
+def _sides_for(graph, kernels, config):
+    """Where the copies of each row-layout tensor go: one per MXM that streams it."""
+    sides = {}
+    for kernel in kernels:
+        if kernel.matmul is not None:
+            x = kernel.matmul.inputs[0]
+            mxms = {m for _, _, m in matmul_units(kernel.matmul, config).units}
+            want = [m[-1] for m in ("MXM_W", "MXM_E") if m in mxms]
+            sides[x.name] = list(dict.fromkeys(sides.get(x.name, []) + want))
+        if kernel.head is not None:
+            sides.setdefault(kernel.head.name, ["W"])
+        for step in kernel.steps:
+            if step.b is not None and step.broadcast:
+                sides[step.b] = ["W", "E"]
+            elif step.b is not None:
+                sides.setdefault(step.b, ["W"])
+    for tensor in graph.outputs.values():
+        sides.setdefault(tensor.name, ["W"])
+    return sides
+
+
+def _words_needed(graph, kernels, sides, config):
+    """(tensor, words) in graph order: what the layout needs of every stored tensor."""
+    size = config.mxm_size
+    needs = []
+    for node in graph.nodes:
+        t = node.output
+        blocks = -(-t.cols // size)
+        width = DTYPES[t.dtype][1]
+        words = 0
+        if t.name in sides:
+            words += t.rows * blocks * width * len(sides[t.name])
+        if any(k.matmul is not None and k.matmul.inputs[1] is t for k in kernels):
+            words += -(-t.shape[0] // size) * t.shape[1]
+        if node.op == "requant":
+            words += 2 * 2 * blocks * 4
+        if words:
+            needs.append((t, words))
+    return needs
+
+
+def _check_memory(graph, kernels, sides, config):
+    capacity = 2 * config.mem_slices * config.mem_words
+    needs = _words_needed(graph, kernels, sides, config)
+    if sum(w for _, w in needs) > capacity:
+        # One copy of every activation before giving up.
+        for name in sides:
+            sides[name] = sides[name][:1]
+        needs = _words_needed(graph, kernels, sides, config)
+    used = 0
+    for tensor, words in needs:
+        if used + words > capacity:
+            raise CompileError(
+                f"tensor {tensor.name!r} ({tensor.nbytes} bytes) does not fit: its layout needs "
+                f"{words} words of {config.lanes} bytes, {capacity - used} of the "
+                f"configuration's {capacity} words ({2 * config.mem_slices} MEM slices x "
+                f"{config.mem_words}) are left")
+        used += words
+
+
+def compile_graph(graph, config, *, check=True):
+    """Compile ``graph`` for ``config``: tiling, memory allocation, streams and the static
+    schedule of every queue.
+
+    Parameters
+    ----------
+    graph : Graph
+    config : str or Config
+    check : bool
+        Run the static checker (``firmware.checker``) on the result and raise if it rejects it
+        (a compiler bug); slow for programs of hundreds of thousands of instructions.
+
+    Returns
+    -------
+    CompiledProgram
+
+    Raises
+    ------
+    CompileError
+        Before any code is emitted, naming the node or tensor: shapes, types, unsupported
+        operations (raised while the graph is built), a tensor that does not fit in memory, a
+        program longer than a queue.
+    """
+    if not isinstance(graph, Graph):
+        raise CompileError(f"graph must be a Graph, not {graph!r}")
+    try:
+        config = get_config(config)
+    except ValueError as error:
+        raise CompileError(str(error)) from None
+    if not isinstance(config, Config):
+        raise CompileError(f"config must be a configuration name or Config, not {config!r}")
+    if not graph.outputs:
+        raise CompileError(f"graph {graph.name!r} has no outputs (g.output)")
+    kernels = build_kernels(graph)
+    sides = _sides_for(graph, kernels, config)
+    _check_memory(graph, kernels, sides, config)
+    chip = Chip(config)
+    stores, inputs, data_of = place_static(graph, kernels, chip, sides)
+    scheduler = Scheduler(chip, stores)
+    for kernel in kernels:
+        tail_sides = sides.get(kernel.tail.name, ["W"])
+        if kernel.matmul is not None:
+            stores[kernel.tail.name] = scheduler.matmul(kernel, tail_sides)
+        else:
+            stores[kernel.tail.name] = scheduler.vxm(kernel, tail_sides)
+    image, asm, end = _emit(graph, chip, data_of)
+    cycles = end + config.superlanes - 1 + isa.DRAIN
+    program = CompiledProgram(graph, config, image, asm, cycles, scheduler.mac_ops, stores,
+                              inputs)
+    if check:
+        from opentsp.firmware.checker import check as run_checker
+
+        errors = run_checker(image)
+        if errors:
+            raise RuntimeError(f"compiler bug: the checker rejects the program of graph "
+                               f"{graph.name!r}: {errors[0]}")
+    return program
+
+
+def _emit(graph, chip, data_of):
+    """The image, the assembly text and the last ``end`` slot."""
+    config = chip.config
+    queues, lines, last_end = [], [], 0
+    named = CONFIGS.get(config.name) == config
+    lines.append(f"; graph {graph.name!r} compiled by opentsp.compiler for configuration "
+                 f"{config.name!r}")
+    for node in graph.nodes:
+        args = ", ".join(t.name for t in node.inputs)
+        lines.append(f";   {node.name} = {node.op}({args}) -> {node.output.dtype} "
+                     f"{node.output.shape}")
+    for name, tensor in graph.outputs.items():
+        lines.append(f";   output {name} = {tensor.name}")
+    if named:
+        lines.append(f".config {config.name}")
+    mems = isa.mem_slices(config)
+    if chip.data:
+        lines.append("")
+    for (mem, addr) in sorted(chip.data):
+        values = ", ".join(str(int(v)) for v in chip.data[(mem, addr)])
+        lines.append(f".data {mems[mem].name}, {addr}, u8: {values}    ; "
+                     f"{data_of[(mem, addr)]}")
+    for slice_ in isa.queues(config):
+        table = chip.slots.get(slice_.name, {})
+        program, slot = [], 0
+        body = []
+        for cycle in sorted(table):
+            instr, comment = table[cycle]
+            gap = cycle - slot
+            while gap > 0:
+                count = min(gap, _MAX_NOP)
+                program.append(isa.encode("nop", count=count))
+                gap -= count
+            program.append(instr)
+            body.append(f".at {cycle}")
+            body.append(f"    {str(instr):<28} ; {comment}" if comment else f"    {instr}")
+            slot = cycle + 1
+        program.append(isa.encode("end"))
+        last_end = max(last_end, slot)
+        if len(program) > config.queue_depth:
+            raise CompileError(f"graph {graph.name!r} does not fit: the queue of {slice_.name} "
+                               f"needs {len(program)} words, configuration {config.name!r} "
+                               f"holds {config.queue_depth} (queue_depth; the compiler does "
+                               f"not use ifetch)")
+        queues.append(program)
+        if body:
+            lines += ["", f".queue {slice_.name}"] + body
+    image = Image(config, queues, {k: np.asarray(v, dtype=np.uint8)
+                                   for k, v in chip.data.items()})
+    return image, "\n".join(lines) + "\n", last_end
+
+
+def derive_config(base, name, **changes):
+    """A configuration derived from ``base`` (for benchmarks), e.g. more words per slice."""
+    return replace(get_config(base), name=name, **changes)

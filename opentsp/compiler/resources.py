@@ -1,0 +1,166 @@
+"""The chip's resources as reservation tables, for the compiler's list scheduler.
+
+Everything the static checker (``firmware/checker.py``) enforces is a resource here, so a
+schedule that reserves before it places cannot break a rule:
+
+* **Queue slots**: one instruction per slice per cycle (section 5).
+* **Stream registers**: a value that a producer at position ``p`` loads into its output
+  register at the end of cycle ``w`` (issue + latency) and that a consumer at position ``q``
+  reads travels through the registers between them on one *diagonal*: ``key = w - p`` eastward,
+  ``w + p`` westward (``cycle -/+ position`` is constant along its way). Two values on the same
+  (direction, stream, key) whose register ranges overlap would meet: the nearer writer wins
+  (rule 1) or both write one register in one cycle (rule 2). A reservation is the range of
+  registers ``[p, q - 1]`` (eastward) or ``[q + 1, p]`` (westward).
+* **Banks** (rule 3): a MEM slice never reads a bank in the cycle in which a write commits to it.
+* **Words**: per slice and bank, a bump allocator (tensors live for the whole program).
+
+:class:`Txn` reserves tentatively and undoes everything on :meth:`Txn.rollback`, so a placement
+that needs several resources (an operand's four byte planes, a chain's operands and result)
+either gets all of them or none.
+"""
+
+from collections import defaultdict
+
+from opentsp import isa
+
+from .graph import CompileError
+
+__all__ = ["Chip", "Txn", "path_registers", "stream_key"]
+
+
+def path_registers(direction, src, dst):
+    """Registers ``(lo, hi)`` a value uses from the producer at ``src`` to the consumer at
+    ``dst`` (``dst`` downstream of ``src``)."""
+    if direction == isa.Dir.E:
+        return src, dst - 1
+    return dst + 1, src
+
+
+def stream_key(direction, written, src):
+    """The diagonal of a value loaded into register ``src`` at the end of cycle ``written``."""
+    return written - src if direction == isa.Dir.E else written + src
+
+
+class Chip:
+    """Reservation tables of one configuration.
+
+    Attributes
+    ----------
+    slots : dict
+        ``queue name -> {cycle: (Instr, comment)}``: the program being built.
+    """
+
+    def __init__(self, config):
+        self.config = config
+        plan = isa.floorplan(config)
+        self.pos = {s.name: s.position for s in plan}
+        self.mems = [s.name for s in isa.mem_slices(config)]
+        self.mem_index = {name: i for i, name in enumerate(self.mems)}
+        self.vxm = self.pos["VXM"]
+        self.sides = {"W": [f"MEM_W{i}" for i in range(config.mem_slices)],
+                      "E": [f"MEM_E{i}" for i in range(config.mem_slices)]}
+        self.slots = defaultdict(dict)
+        self.streams = defaultdict(list)
+        self.reads = defaultdict(dict)      # mem -> {cycle: bank read}
+        self.commits = defaultdict(dict)    # mem -> {cycle: bank committed}
+        self.next_word = {(mem, bank): 0 for mem in self.mems for bank in range(config.mem_banks)}
+        self.data = {}                      # (mem index, addr) -> uint8 lanes
+        self.last_cycle = -1                # the latest cycle with an instruction
+
+    def side_of(self, mem):
+        return "W" if self.pos[mem] < self.vxm else "E"
+
+    def hops(self, a, b):
+        return abs(self.pos[a] - self.pos[b])
+
+    def words_free(self, mem):
+        banks = self.config.mem_banks
+        return sum(self.config.mem_words // banks - self.next_word[(mem, b)]
+                   for b in range(banks))
+
+    def alloc(self, mem, bank=None, what="tensor"):
+        """A free word of ``mem`` (in ``bank`` if given); None if that bank is full."""
+        banks = self.config.mem_banks
+        order = [bank] if bank is not None else sorted(
+            range(banks), key=lambda b: self.next_word[(mem, b)])
+        for b in order:
+            index = self.next_word[(mem, b)]
+            if index < self.config.mem_words // banks:
+                self.next_word[(mem, b)] = index + 1
+                return index * banks + b
+        return None
+
+    def alloc_or_raise(self, mem, what):
+        addr = self.alloc(mem)
+        if addr is None:
+            raise CompileError(f"tensor {what} does not fit: {mem} is full "
+                               f"({self.config.mem_words} words)")
+        return addr
+
+    def stream_free(self, direction, stream, key, lo, hi):
+        for a, b in self.streams.get((direction, stream, key), ()):
+            if a <= hi and lo <= b:
+                return False
+        return True
+
+
+class Txn:
+    """Tentative reservations on a :class:`Chip`, undone by :meth:`rollback`."""
+
+    def __init__(self, chip):
+        self.chip = chip
+        self.undo = []
+
+    def rollback(self):
+        for action in reversed(self.undo):
+            action()
+        self.undo = []
+
+    def slot(self, queue, cycle, instr, comment=""):
+        """Reserve ``queue``'s slot in ``cycle`` for ``instr``; False if taken."""
+        if cycle < 0:
+            return False
+        table = self.chip.slots[queue]
+        if cycle in table:
+            return False
+        table[cycle] = (instr, comment)
+        self.undo.append(lambda: table.pop(cycle))
+        return True
+
+    def stream(self, direction, stream, key, lo, hi):
+        """Reserve registers ``lo..hi`` of (direction, stream) on diagonal ``key``."""
+        chip = self.chip
+        if not 0 <= stream < chip.config.streams or not chip.stream_free(direction, stream,
+                                                                         key, lo, hi):
+            return False
+        entries = chip.streams[(direction, stream, key)]
+        entries.append((lo, hi))
+        self.undo.append(entries.pop)
+        return True
+
+    def read_bank(self, mem, cycle, bank):
+        """A read of ``bank`` in ``cycle``: not while a write commits to it (rule 3)."""
+        if self.chip.commits[mem].get(cycle) == bank:
+            return False
+        table = self.chip.reads[mem]
+        table[cycle] = bank
+        self.undo.append(lambda: table.pop(cycle))
+        return True
+
+    def commit_bank(self, mem, cycle, bank):
+        """A write committing to ``bank`` at the end of ``cycle``: not while it is read."""
+        if self.chip.reads[mem].get(cycle) == bank or cycle in self.chip.commits[mem]:
+            return False
+        table = self.chip.commits[mem]
+        table[cycle] = bank
+        self.undo.append(lambda: table.pop(cycle))
+        return True
+
+    def alloc(self, mem, bank):
+        """A fresh word of ``mem`` in ``bank`` (freed again on rollback); None if full."""
+        chip = self.chip
+        addr = chip.alloc(mem, bank)
+        if addr is not None:
+            key = (mem, bank)
+            self.undo.append(lambda: chip.next_word.__setitem__(key, chip.next_word[key] - 1))
+        return addr

@@ -1,0 +1,406 @@
+"""The list scheduler: places every instruction of a kernel at the earliest cycle where all the
+resources it needs are free (:mod:`opentsp.compiler.resources`).
+
+Placement works on *operations*, each a small bundle of instructions whose cycles are tied to
+each other by the timing rules of docs/architecture.md section 6:
+
+* **MXM feed** (``lw`` / ``abc`` in cycle ``c``): the MEM slice holding the vector, ``h`` hops
+  away, issues ``read`` in cycle ``c - 1 - h`` onto a stream towards the MXM.
+* **Accumulator store** (``acc`` in cycle ``t``): the int32 row leaves on an aligned group of
+  four streams; four MEM slices on one side of the VXM, ``h_i`` hops away, issue ``write`` in
+  cycle ``t + 1 + h_i`` (commit one cycle later), one byte plane each.
+* **VXM chain** (head in cycle ``v``, step ``i`` in ``v + i``): operand ``a`` of the head comes
+  from an ``acc`` issued in ``v - 1 - h`` (fused matmul) or from memory; every later step takes
+  ``r``, the previous result (ALU chaining, section 8), and its operand ``b`` from memory; every
+  step's result goes onto the same output group, and the last one is captured by MEM slices
+  downstream, ``write`` in ``v + len + h``.
+
+The MXM's instructions are placed in program order (each after the previous one of its queue),
+so its weight buffers see exactly the sequence ``lw..., iw, abc..., acc...`` of a unit; MEM and
+VXM instructions go into any free slot.
+"""
+
+from opentsp import isa
+from opentsp.isa import Dir, StreamRef
+
+from .graph import CompileError
+from .plan import DTYPE_CODES, Copy, Store, matmul_units
+from .resources import Txn, path_registers, stream_key
+
+__all__ = ["Scheduler"]
+
+#: Cycles a placement may slide before the scheduler gives up (a resource that never frees).
+_MAX_SLIDE = 200_000
+
+
+class Scheduler:
+    """Schedules kernels onto a :class:`~opentsp.compiler.resources.Chip`.
+
+    Parameters
+    ----------
+    chip : Chip
+    stores : dict
+        ``name -> Store`` of everything placed so far; kernels add their results.
+    """
+
+    def __init__(self, chip, stores):
+        self.chip = chip
+        self.config = chip.config
+        self.stores = stores
+        self.frontier = {"MXM_W": -1, "MXM_E": -1}
+        self.span = isa.mxm_span(self.config)
+        self.mac_ops = 0
+
+    # Building blocks ------------------------------------------------------------------------
+
+    def _read_plane(self, txn, mem, addr, dst_pos, arrive, direction, stream, comment):
+        chip = self.chip
+        src = chip.pos[mem]
+        rc = arrive - 1 - abs(src - dst_pos)
+        instr = isa.encode("read", s=StreamRef(direction, stream), addr=addr)
+        return (txn.slot(mem, rc, instr, comment)
+                and txn.read_bank(mem, rc, addr % self.config.mem_banks)
+                and txn.stream(direction, stream, stream_key(direction, rc + 1, src),
+                               *path_registers(direction, src, dst_pos)))
+
+    def read_group(self, txn, copies, dst_pos, arrive, width, comment, avoid=None):
+        """Reserve reads that bring one copy of a vector to ``dst_pos`` in cycle ``arrive``;
+        returns the operand's :class:`StreamRef` or None."""
+        chip = self.chip
+        streams = self.config.streams
+        for copy in sorted(copies, key=lambda c: abs(chip.pos[c.planes[0][0]] - dst_pos)):
+            positions = [chip.pos[mem] for mem, _ in copy.planes]
+            if all(p < dst_pos for p in positions):
+                direction = Dir.E
+            elif all(p > dst_pos for p in positions):
+                direction = Dir.W
+            else:
+                continue
+            if any(arrive - 1 - abs(p - dst_pos) < copy.ready for p in positions):
+                continue
+            if any(arrive - 1 - abs(p - dst_pos) in chip.slots[mem]
+                   for p, (mem, _) in zip(positions, copy.planes, strict=True)):
+                continue
+            for g in range(0, streams, width):
+                if avoid is not None and (direction, g) in avoid:
+                    continue
+                child = Txn(chip)
+                if all(self._read_plane(child, mem, addr, dst_pos, arrive, direction, g + i,
+                                        comment)
+                       for i, (mem, addr) in enumerate(copy.planes)):
+                    txn.undo.extend(child.undo)
+                    return StreamRef(direction, g)
+                child.rollback()
+        return None
+
+    def capture(self, txn, src_pos, written, direction, width, sides, comment, groups=None):
+        """Reserve ``write``s that store a value loaded into register ``src_pos`` at the end of
+        cycle ``written`` on an aligned group (of ``width`` streams, towards ``direction``), one
+        copy per entry of ``sides`` (each copy's planes on one side of the VXM).
+
+        Returns ``(group StreamRef, [Copy, ...])`` or None.
+        """
+        chip = self.chip
+        config = self.config
+        downstream = [m for m in chip.mems
+                      if (chip.pos[m] > src_pos if direction == Dir.E else chip.pos[m] < src_pos)]
+        downstream.sort(key=lambda m: abs(chip.pos[m] - src_pos))
+        child = Txn(chip)
+        used, picks_of_copy = set(), []
+        for side in sides:
+            found = None
+            for option in (side, "E" if side == "W" else "W"):
+                trial = Txn(chip)
+                picks = []
+                for mem in downstream:
+                    if chip.side_of(mem) != option or mem in used:
+                        continue
+                    wc = written + abs(chip.pos[mem] - src_pos)
+                    if wc in chip.slots[mem]:
+                        continue
+                    for bank in sorted(range(config.mem_banks),
+                                       key=lambda b: chip.next_word[(mem, b)]):
+                        if chip.reads[mem].get(wc + 1) == bank or wc + 1 in chip.commits[mem]:
+                            continue
+                        addr = trial.alloc(mem, bank)
+                        if addr is None:
+                            continue
+                        trial.slot(mem, wc, None, comment)
+                        trial.commit_bank(mem, wc + 1, bank)
+                        picks.append((mem, addr, wc))
+                        break
+                    if len(picks) == width:
+                        break
+                if len(picks) == width:
+                    found = picks
+                    child.undo.extend(trial.undo)
+                    break
+                trial.rollback()
+            if found is None:
+                child.rollback()
+                return None
+            used |= {mem for mem, _, _ in found}
+            picks_of_copy.append(found)
+        farthest = [max(abs(chip.pos[picks[i][0]] - src_pos) for picks in picks_of_copy)
+                    for i in range(width)]
+        key = stream_key(direction, written, src_pos)
+        step = 1 if direction == Dir.E else -1
+        for g in groups if groups is not None else range(0, config.streams, width):
+            trial = Txn(chip)
+            if all(trial.stream(direction, g + i, key,
+                                *path_registers(direction, src_pos,
+                                                src_pos + step * farthest[i]))
+                   for i in range(width)):
+                child.undo.extend(trial.undo)
+                txn.undo.extend(child.undo)
+                copies = []
+                for picks in picks_of_copy:
+                    for i, (mem, addr, wc) in enumerate(picks):
+                        instr = isa.encode("write", addr=addr, s=StreamRef(direction, g + i))
+                        chip.slots[mem][wc] = (instr, comment)
+                    copies.append(Copy(tuple((mem, addr) for mem, addr, _ in picks),
+                                       ready=max(wc for _, _, wc in picks) + 2))
+                return StreamRef(direction, g), copies
+            trial.rollback()
+        child.rollback()
+        return None
+
+    def _slide(self, start, what):
+        raise CompileError(f"{what}: no cycle from {start} to {start + _MAX_SLIDE} has the "
+                           f"streams, slots and words it needs (memory full?)")
+
+    # MXM operations -------------------------------------------------------------------------
+
+    def mxm_feed(self, mxm, make, copies, comment):
+        """Place ``make(stream)`` (an ``lw`` or ``abc``) fed from ``copies``; its cycle."""
+        chip = self.chip
+        mpos = chip.pos[mxm]
+        start = c = self.frontier[mxm] + 1
+        slots = chip.slots[mxm]
+        while True:
+            if c not in slots:
+                txn = Txn(chip)
+                ref = self.read_group(txn, copies, mpos, c, 1, comment)
+                if ref is not None:
+                    txn.slot(mxm, c, make(ref), comment)
+                    self.frontier[mxm] = c
+                    return c
+            c += 1
+            if c - start > _MAX_SLIDE:
+                self._slide(start, comment)
+
+    def mxm_plain(self, mxm, instr, comment):
+        c = self.frontier[mxm] + 1
+        while c in self.chip.slots[mxm]:
+            c += 1
+        Txn(self.chip).slot(mxm, c, instr, comment)
+        self.frontier[mxm] = c
+        return c
+
+    def acc_store(self, mxm, acc, not_before, sides, comment):
+        """``acc`` of accumulator ``acc`` stored as int32 copies; returns the copies."""
+        chip = self.chip
+        mpos = chip.pos[mxm]
+        direction = Dir.E if mxm == "MXM_W" else Dir.W
+        start = t = max(self.frontier[mxm] + 1, not_before)
+        while True:
+            if t not in chip.slots[mxm]:
+                txn = Txn(chip)
+                got = self.capture(txn, mpos, t + isa.MXM_ACC_LATENCY, direction, 4, sides,
+                                   comment)
+                if got is not None:
+                    ref, copies = got
+                    txn.slot(mxm, t, isa.encode("acc", dst=ref, acc=acc), comment)
+                    self.frontier[mxm] = t
+                    return copies
+            t += 1
+            if t - start > _MAX_SLIDE:
+                self._slide(start, comment)
+
+    # VXM chains -----------------------------------------------------------------------------
+
+    def chain(self, head, steps, key, out_width, sides, comment):
+        """Place a chain; ``head`` is ``("acc", mxm, acc, not_before)`` or
+        ``("mem", copies, width)``. Returns the result's copies."""
+        chip, config = self.chip, self.config
+        vpos = chip.vxm
+        length = len(steps)
+        vslots = chip.slots["VXM"]
+        b_copies = []
+        for step in steps:
+            if step.b is None:
+                b_copies.append(None)
+            else:
+                store = self.stores[step.b]
+                b_copies.append(store.vectors[(0, key[1]) if step.broadcast else key])
+        if head[0] == "acc":
+            _, mxm, acc, not_before = head
+            mpos = chip.pos[mxm]
+            hops = abs(vpos - mpos)
+            a_dir = Dir.E if mxm == "MXM_W" else Dir.W
+            v = max(self.frontier[mxm] + 1, not_before) + 1 + hops
+        else:
+            copies = head[1]
+            v = min(c.ready for c in copies) + 2
+        start = v
+        out_dirs = [Dir.W, Dir.E] if sides[0] == "W" else [Dir.E, Dir.W]
+        wide = any(DTYPE_CODES[s.rtype].bytes == 4 or DTYPE_CODES[s.dtype].bytes == 4
+                   for s in steps)
+        while True:
+            if v - start > _MAX_SLIDE:
+                self._slide(start, comment)
+            if any(v + i in vslots for i in range(length)):
+                v += 1
+                continue
+            txn = Txn(chip)
+            placed = self._try_chain(txn, head, steps, b_copies, v, out_dirs, out_width, wide,
+                                     sides, comment)
+            if placed is not None:
+                return placed
+            txn.rollback()
+            v += 1
+
+    def _try_chain(self, txn, head, steps, b_copies, v, out_dirs, out_width, wide, sides,
+                   comment):
+        chip, config = self.chip, self.config
+        vpos = chip.vxm
+        length = len(steps)
+        acc_instr = None
+        if head[0] == "acc":
+            _, mxm, acc, not_before = head
+            mpos = chip.pos[mxm]
+            t = v - 1 - abs(vpos - mpos)
+            if t < not_before or t <= self.frontier[mxm] or t in chip.slots[mxm]:
+                return None
+            a_dir = Dir.E if mxm == "MXM_W" else Dir.W
+            key = stream_key(a_dir, t + isa.MXM_ACC_LATENCY, mpos)
+            lo, hi = path_registers(a_dir, mpos, vpos)
+            a_ref = None
+            for g in range(0, config.streams, 4):
+                trial = Txn(chip)
+                if all(trial.stream(a_dir, g + i, key, lo, hi) for i in range(4)):
+                    txn.undo.extend(trial.undo)
+                    a_ref = StreamRef(a_dir, g)
+                    break
+                trial.rollback()
+            if a_ref is None:
+                return None
+            acc_instr = isa.encode("acc", dst=a_ref, acc=acc)
+            txn.slot(mxm, t, acc_instr, comment)
+        else:
+            a_ref = self.read_group(txn, head[1], vpos, v, head[2], comment)
+            if a_ref is None:
+                return None
+        b_refs = []
+        for i, copies in enumerate(b_copies):
+            if copies is None:
+                b_refs.append(None)
+                continue
+            ref = self.read_group(txn, copies, vpos, v + i, 4 if steps[i].dtype == "int32"
+                                  else 1, comment)
+            if ref is None:
+                return None
+            b_refs.append(ref)
+        for i in range(length):
+            txn.slot("VXM", v + i, None, comment)
+        align = 4 if wide else out_width
+        for direction in out_dirs:
+            side = "W" if direction == Dir.W else "E"
+            for g in range(0, config.streams, align):
+                trial = Txn(chip)
+                ok = True
+                for i, step in enumerate(steps[:-1]):
+                    width = DTYPE_CODES[step.rtype].bytes
+                    key = stream_key(direction, v + i + isa.VXM_LATENCY, vpos)
+                    if not all(trial.stream(direction, g + j, key, vpos, vpos)
+                               for j in range(width)):
+                        ok = False
+                        break
+                got = ok and self.capture(trial, vpos, v + length - 1 + isa.VXM_LATENCY,
+                                          direction, out_width, [side] * len(sides), comment,
+                                          groups=[g])
+                if not got:
+                    trial.rollback()
+                    continue
+                txn.undo.extend(trial.undo)
+                dst = StreamRef(direction, g)
+                for i, step in enumerate(steps):
+                    chip.slots["VXM"][v + i] = (_step_instr(step, dst, a_ref if i == 0 else None,
+                                                            b_refs[i]), comment)
+                if head[0] == "acc":
+                    self.frontier[head[1]] = t
+                return got[1]
+        return None
+
+    # Kernels --------------------------------------------------------------------------------
+
+    def matmul(self, kernel, sides):
+        """Schedule a matmul kernel; returns the Store of its tail."""
+        node = kernel.matmul
+        x, w = node.inputs
+        config = self.config
+        size = config.mxm_size
+        units = matmul_units(node, config)
+        xs, ws = self.stores[x.name], self.stores[w.name + "@w"]
+        tail = kernel.tail
+        out = Store(tail.name, tail.dtype, "rows")
+        n_out = w.shape[1]
+        out_width = 4 if tail.dtype == "int32" else 1
+        self.mac_ops += x.shape[0] * x.shape[1] * n_out
+        for rows, nb, mxm in units.units:
+            ncols = min(size, n_out - nb * size)
+            cols = f"columns {nb * size}..{nb * size + ncols - 1}"
+            last_abc = {}
+            for kb in range(units.kt):
+                ks = f"{kb * size}..{min((kb + 1) * size, x.shape[1]) - 1}"
+                for j in range(ncols):
+                    self.mxm_feed(mxm, lambda ref, j=j: isa.encode("lw", row=j, s=ref),
+                                  ws.vectors[(kb, nb, j)],
+                                  f"{node.name}: lw {w.name}[{ks}, {nb * size + j}]")
+                self.mxm_plain(mxm, isa.encode("iw"),
+                               f"{node.name}: iw {w.name}[{ks}, {cols}]")
+                for a, r in enumerate(rows):
+                    last_abc[a] = self.mxm_feed(
+                        mxm, lambda ref, a=a, kb=kb: isa.encode("abc", acc=a, s=ref,
+                                                                add=int(kb > 0)),
+                        xs.vectors[(r, kb)], f"{node.name}: abc {x.name}[{r}, {ks}]")
+            for a, r in enumerate(rows):
+                not_before = last_abc[a] + self.span
+                label = f"{tail.name}[{r}, {cols}]"
+                if kernel.steps:
+                    names = "+".join(dict.fromkeys(s.node.name for s in kernel.steps))
+                    out.vectors[(r, nb)] = self.chain(
+                        ("acc", mxm, a, not_before), kernel.steps, (r, nb), out_width, sides,
+                        f"{node.name}->{names}: {label}")
+                else:
+                    out.vectors[(r, nb)] = self.acc_store(mxm, a, not_before, sides,
+                                                          f"{node.name}: acc -> {label}")
+        return out
+
+    def vxm(self, kernel, sides):
+        """Schedule a VXM chain kernel reading its head from memory."""
+        head = kernel.head
+        hs = self.stores[head.name]
+        tail = kernel.tail
+        out = Store(tail.name, tail.dtype, "rows")
+        out_width = 4 if tail.dtype == "int32" else 1
+        names = "+".join(dict.fromkeys(s.node.name for s in kernel.steps))
+        size = self.config.mxm_size
+        for r in range(tail.rows):
+            for cb in range(-(-tail.cols // size)):
+                cols = f"{cb * size}..{min((cb + 1) * size, tail.cols) - 1}"
+                out.vectors[(r, cb)] = self.chain(
+                    ("mem", hs.vectors[(r, cb)], hs.width), kernel.steps, (r, cb), out_width,
+                    sides, f"{names}: {tail.name}[{r}, {cols}]")
+        return out
+
+
+def _step_instr(step, dst, a_ref, b_ref):
+    chained = a_ref is None
+    fields = {"dtype": DTYPE_CODES[step.dtype], "dst": dst, "a": 0 if chained else a_ref,
+              "chain": int(chained)}
+    if step.mnemonic == "cvt":
+        fields["rtype"] = DTYPE_CODES[step.rtype]
+    if step.mnemonic not in isa.VXM_UNARY:
+        fields["b"] = b_ref
+    return isa.encode(step.mnemonic, **fields)
