@@ -1,7 +1,7 @@
 """The chip behind the UART host bridge, and its top level on an FPGA board."""
 
 from amaranth.hdl import Elaboratable, Module
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from opentsp.config import Config
@@ -90,9 +90,12 @@ class BoardTop(Elaboratable):
         m = Module()
         divisor = round(platform.default_clk_frequency / self.baud)
         m.submodules.design = design = BridgedChip(self.config, divisor)
-        uart = platform.request("uart", 0)
-        running = platform.request("led", LED_RUNNING)
-        done = platform.request("led", LED_DONE)
-        m.d.comb += [design.uart_rx.eq(uart.rx.i), uart.tx.o.eq(design.uart_tx),
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
+        m.submodules.running_led = running = io.Buffer("o", platform.request("led", LED_RUNNING,
+                                                                            dir="-"))
+        m.submodules.done_led = done = io.Buffer("o", platform.request("led", LED_DONE, dir="-"))
+        m.d.comb += [design.uart_rx.eq(rx.i), tx.o.eq(design.uart_tx),
                      running.o.eq(design.running), done.o.eq(design.done)]
         return m

@@ -64,35 +64,36 @@ def _chunks(config, vector):
             yield superlane, chunk, int.from_bytes(part.ljust(4, b"\0"), "little")
 
 
-def load_writes(image, *, skip_zero_words=False):
+def load_writes(image, *, holding=None):
     """The host-port writes that load ``image``: a run-state reset, every queue entry, and
     every memory word (the image's data, zeros elsewhere).
 
-    With ``skip_zero_words`` the zero words are not written: right only when the memories
-    hold zeros already, as after the FPGA is configured (its block RAM starts at zero).
+    Parameters
+    ----------
+    holding : numpy array, optional
+        What the memories hold now (uint8, ``(memories, mem_words, lanes)``): words that hold
+        their target already are not written. Zeros right after the FPGA is configured (its
+        block RAM starts at zero).
     """
     config = image.config
     writes = [(hostmap.control_addr(hostmap.REG_CTRL), hostmap.CTRL_RESET)]
-    for queue, program in enumerate(image.queues):
-        writes += [(hostmap.queue_addr(queue, index), instr.encode())
-                   for index, instr in enumerate(program)]
-    zero = np.zeros(config.lanes, np.uint8)
+    for queue in range(len(image.queues)):
+        writes += [(hostmap.queue_addr(queue, index), word)
+                   for index, word in enumerate(image.words(queue))]
     for mem in range(len(isa.mem_slices(config))):
+        target = image.memory(mem)
         for word in range(config.mem_words):
-            vector = image.data.get((mem, word))
-            if vector is None:
-                if skip_zero_words:
-                    continue
-                vector = zero
+            if holding is not None and np.array_equal(holding[mem, word], target[word]):
+                continue
             writes += [(hostmap.mem_addr(mem, word, superlane, chunk), value)
-                       for superlane, chunk, value in _chunks(config, vector)]
+                       for superlane, chunk, value in _chunks(config, target[word])]
     return writes
 
 
-def op_load(image, *, skip_zero_words=False):
+def op_load(image, *, holding=None):
     """Load ``image`` (see :func:`load_writes`) after checking the board's configuration."""
     yield from op_check_config(image.config)
-    for addr, value in load_writes(image, skip_zero_words=skip_zero_words):
+    for addr, value in load_writes(image, holding=holding):
         yield from op_write(addr, value)
 
 
@@ -220,8 +221,8 @@ class Board:
     def check_config(self):
         return self.execute(op_check_config(self.config))
 
-    def load(self, image, *, skip_zero_words=False):
-        return self.execute(op_load(image, skip_zero_words=skip_zero_words))
+    def load(self, image, *, holding=None):
+        return self.execute(op_load(image, holding=holding))
 
     def run(self, max_seconds=10.0):
         """Start and wait for done; returns the cycle count."""

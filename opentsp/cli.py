@@ -203,6 +203,85 @@ def cmd_schedule(args):
               f"{len(schedule.issues)} instructions)")
 
 
+def cmd_fpga(args):
+    from opentsp.fpga import FpgaError, build
+
+    try:
+        summary = build(args.board, _config(args), out_dir=args.output, baud=args.baud,
+                        seed=args.seed, echo=lambda line: print(line, flush=True))
+    except FpgaError as error:
+        raise CliError(str(error)) from None
+    from opentsp.fpga import format_report
+
+    print(format_report(summary))
+    print(f"bitstream {summary['bitstream']}")
+
+
+def _board_words(config, spec):
+    """``MEM:START:COUNT`` (memory number, first word, words) -> list of (mem, word)."""
+    from opentsp.board import memory_words
+
+    if spec is None:
+        return memory_words(config)
+    try:
+        mem, start, count = (int(part, 0) for part in spec.split(":"))
+    except ValueError:
+        raise CliError(f"--words must be MEM:START:COUNT, not {spec!r}") from None
+    mems = len(isa.mem_slices(config))
+    if not (0 <= mem < mems and 0 <= start and count > 0 and start + count <= config.mem_words):
+        raise CliError(f"--words {spec!r} is outside {mems} memories of {config.mem_words} "
+                       f"words")
+    return [(mem, word) for word in range(start, start + count)]
+
+
+def cmd_board(args):
+    from opentsp.board import Board, BoardError, SerialTransport
+
+    config = _config(args)
+    image = load_program(args.program, config) if getattr(args, "program", None) else None
+    words = _board_words(config, getattr(args, "words", None))
+    try:
+        transport = SerialTransport(args.port, args.baud)
+        try:
+            board = Board(transport, config, timeout=args.timeout)
+            board.check_config()
+            if args.action in ("load", "exec"):
+                holding = None
+                if args.skip_zero_words:
+                    holding = np.zeros((len(isa.mem_slices(config)), config.mem_words,
+                                        config.lanes), np.uint8)
+                board.load(image, holding=holding)
+                print(f"loaded {args.program} into the board on {transport.name}")
+            if args.action in ("run", "exec"):
+                cycles = board.run(args.max_seconds)
+                print(f"done after {cycles} cycles")
+            if args.action in ("read", "exec"):
+                memories = board.read_memories(words)
+        finally:
+            transport.close()
+    except BoardError as error:
+        raise CliError(str(error)) from None
+    if args.action == "read":
+        if args.output:
+            np.save(args.output, memories)
+            print(f"memories saved to {args.output}")
+        else:
+            for mem, word in words:
+                if memories[mem, word].any():
+                    print(f"  {isa.mem_slices(config)[mem].name}[{word}]: "
+                          f"{memories[mem, word].view(np.int8).tolist()}")
+    if args.action == "exec":
+        from opentsp.sim.model import run
+
+        expected = run(image)
+        same_cycles = expected.cycles == cycles
+        same_memories = bool((expected.memories == memories).all())
+        print(f"golden model: {expected.cycles} cycles ({'same' if same_cycles else 'DIFFERENT'})"
+              f", memories {'match bit for bit' if same_memories else 'DIFFER'}")
+        if not (same_cycles and same_memories):
+            raise CliError("the board and the golden model disagree")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="opentsp", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -240,6 +319,30 @@ def build_parser():
     p.add_argument("--plot", metavar="FILE", help="write a .png or .svg picture")
     p.add_argument("--text", action="store_true", help="print the schedule as text")
     p.add_argument("--max-cycles", type=int, default=1_000_000)
+    p = add("fpga", cmd_fpga, "synthesise, place and route for an FPGA board; report the figures")
+    p.set_defaults(config="fpga")
+    p.add_argument("--board", default="ulx3s-85f", help="board name (ulx3s-85f, ...)")
+    p.add_argument("-o", "--output", help="build directory (build/fpga-BOARD-CONFIG)")
+    p.add_argument("--baud", type=int, default=115200, help="host bridge UART bit rate")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p = add("board", cmd_board, "load, run and read a chip on an FPGA board over its UART")
+    p.set_defaults(config="fpga")
+    p.add_argument("--port", default="/dev/ttyUSB0", help="serial port of the board")
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for an answer")
+    actions = p.add_subparsers(dest="action", required=True)
+    for action, help_ in (("load", "load a program (.s or .bin) and its memory image"),
+                          ("exec", "load, run, read back and compare with the golden model")):
+        q = actions.add_parser(action, help=help_)
+        q.add_argument("program", help=".s or .bin")
+        q.add_argument("--skip-zero-words", action="store_true",
+                       help="write only the image's data words (memories hold zeros)")
+        q.add_argument("--max-seconds", type=float, default=10.0)
+    q = actions.add_parser("run", help="start the loaded program and wait for done")
+    q.add_argument("--max-seconds", type=float, default=10.0)
+    q = actions.add_parser("read", help="read memory words back")
+    q.add_argument("--words", metavar="MEM:START:COUNT", help="default: every word")
+    q.add_argument("-o", "--output", help="save as .npy (memories, words, lanes)")
     return parser
 
 

