@@ -1,0 +1,240 @@
+"""The compiler (opentsp.compiler): graph checks, and compiled programs on the golden model
+against numpy, with predicted cycles equal to the golden model's and the checker's approval."""
+
+import numpy as np
+import pytest
+
+from opentsp.compiler import CompileError, Graph, compile_graph, derive_config
+from opentsp.firmware.asm import assemble
+from opentsp.firmware.checker import check
+
+RNG_SEED = 2026
+
+
+def _int8(rng, shape):
+    return rng.integers(-128, 128, size=shape, dtype=np.int8)
+
+
+def _numpy_requant(h, multiplier, shift):
+    """requant with numpy int64 array arithmetic (floor shifts), independent of the compiler's
+    Python-integer reference."""
+    high = (h.astype(np.int64) * np.asarray(multiplier, np.int64)) >> 32
+    shift = np.broadcast_to(np.asarray(shift, np.int64), high.shape)
+    rounding = np.where(shift > 0, np.left_shift(1, np.maximum(shift - 1, 0)), 0)
+    return np.clip((high + rounding) >> shift, -128, 127).astype(np.int8)
+
+
+def _wrap32(values):
+    return values.astype(np.int64).astype(np.uint32).view(np.int32) \
+        if values.dtype != np.int64 else (values & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+
+
+def _run(prog, inputs):
+    """Golden-model outputs; asserts the cycle prediction, the checker and the assembly."""
+    assert check(prog.image) == []
+    assert assemble(prog.asm, prog.config).image == prog.image
+    outputs, cycles = prog.run_golden(inputs)
+    assert cycles == prog.predicted_cycles
+    return outputs
+
+
+# Bad input -------------------------------------------------------------------------------------
+
+def test_matmul_inner_dimensions_differ():
+    g = Graph()
+    x = g.input("x", (8, 64))
+    w = g.const("w1", np.zeros((32, 10), np.int8))
+    with pytest.raises(CompileError, match=r"node 'fc1' \(matmul\): inner dimensions differ: "
+                                           r"\(8, 64\) @ \(32, 10\)"):
+        g.matmul(x, w, name="fc1")
+
+
+def test_shape_errors_name_the_node():
+    g = Graph()
+    h = g.matmul(g.input("x", (2, 4)), g.const("w", np.zeros((4, 6), np.int8)), name="fc")
+    with pytest.raises(CompileError, match=r"node 'fc.bias' \(bias_add\): bias shape \(5,\)"):
+        g.bias_add(h, g.const("b", np.zeros(5, np.int32)), name="fc.bias")
+    with pytest.raises(CompileError, match=r"node 's' \(add\): shapes differ"):
+        g.add(h, g.matmul(g.input("y", (3, 4)), g.const("v", np.zeros((4, 6), np.int8))),
+              name="s")
+    with pytest.raises(CompileError, match=r"node 'q' \(requant\): multiplier has 5 values "
+                                           r"for 6 columns"):
+        g.requant(h, np.ones(5, np.int64), 3, name="q")
+    with pytest.raises(CompileError, match=r"node 'q2' \(requant\): shift must be in 0..31"):
+        g.requant(h, 1 << 30, 32, name="q2")
+
+
+def test_unsupported_types_and_operations():
+    g = Graph()
+    with pytest.raises(CompileError, match=r"node 'x' \(input\): unsupported dtype 'int16'"):
+        g.input("x", (2, 2), dtype="int16")
+    with pytest.raises(CompileError, match=r"node 'f' \(const\): unsupported dtype float32"):
+        g.const("f", np.zeros((2, 2), np.float32))
+    x = g.input("x32", (2, 4), dtype="int32")
+    w = g.const("w", np.zeros((4, 4), np.int8))
+    with pytest.raises(CompileError, match=r"node 'mm' \(matmul\): unsupported dtype int32"):
+        g.matmul(x, w, name="mm")
+    x8 = g.input("x8", (4, 4))
+    with pytest.raises(CompileError, match=r"node 'mm2' \(matmul\): unsupported operand: the "
+                                           r"weights 'x8' must be a constant"):
+        g.matmul(x8, x8, name="mm2")
+    with pytest.raises(CompileError, match=r"node 'r' \(requant\): unsupported dtype int8"):
+        g.requant(x8, 1, 1, name="r")
+    with pytest.raises(CompileError, match=r"node 'x8' \(relu\): the name is already used"):
+        g.relu(x8, name="x8")
+
+
+def test_tensor_that_does_not_fit():
+    g = Graph()
+    x = g.input("x", (1, 512))
+    w = g.const("w1", np.zeros((512, 8), np.int8))        # 1,024 weight words > 512
+    g.output("y", g.matmul(x, w, name="fc1"))
+    with pytest.raises(CompileError, match=r"tensor 'w1' \(4096 bytes\) does not fit"):
+        compile_graph(g, "default")
+
+
+def test_program_longer_than_a_queue():
+    g = Graph()
+    x = g.input("x", (8, 64))
+    g.output("y", g.matmul(x, g.const("w", np.zeros((64, 4), np.int8)), name="fc"))
+    with pytest.raises(CompileError, match=r"queue of MXM_\w needs \d+ words, configuration "
+                                           r"'default' holds 128"):
+        compile_graph(g, "default")
+
+
+def test_graph_without_outputs_and_bad_inputs():
+    g = Graph("empty")
+    x = g.input("x", (2, 4))
+    with pytest.raises(CompileError, match="graph 'empty' has no outputs"):
+        compile_graph(g, "default")
+    g.output("y", g.relu(x))
+    prog = compile_graph(g, "default")
+    with pytest.raises(CompileError, match=r"input 'x' must be int8 \(2, 4\), not int32"):
+        prog.image_for({"x": np.zeros((2, 4), np.int32)})
+    with pytest.raises(CompileError, match=r"missing \['x'\]"):
+        prog.reference({})
+
+
+# Compiled programs on the golden model ----------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(1, 4, 4), (4, 4, 4), (5, 7, 6), (3, 9, 5), (8, 8, 8),
+                                   (1, 13, 3)])
+def test_matmul_shapes(shape):
+    m, k, n = shape
+    rng = np.random.default_rng([RNG_SEED, *shape])
+    w = _int8(rng, (k, n))
+    g = Graph("gemm")
+    g.output("y", g.matmul(g.input("x", (m, k)), g.const("w", w), name="fc"))
+    prog = compile_graph(g, "default")
+    x = _int8(rng, (m, k))
+    got = _run(prog, {"x": x})["y"]
+    expected = np.matmul(x.astype(np.int64), w.astype(np.int64))
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(prog.reference({"x": x})["y"], expected)
+    assert prog.mac_ops == m * k * n
+    assert 0 < prog.mxm_utilisation < 1
+
+
+def test_layer_bias_relu_requant_chain():
+    """One MLP layer fused into the MXM's drain: acc -> add, relu, mulh, rshr, cvt."""
+    rng = np.random.default_rng(RNG_SEED)
+    m, k, n = 3, 10, 7
+    w = _int8(rng, (k, n))
+    b = rng.integers(-3000, 3000, n, dtype=np.int32)
+    multiplier = rng.integers(1 << 29, 1 << 31, n)
+    shift = rng.integers(0, 12, n)
+    shift[0] = 0                                        # rshr by 0 is the identity
+    g = Graph("layer")
+    h = g.bias_add(g.matmul(g.input("x", (m, k)), g.const("w", w), name="fc"),
+                   g.const("b", b), name="fc.bias")
+    g.output("q", g.requant(g.relu(h, name="fc.relu"), multiplier, shift, name="fc.q"))
+    prog = compile_graph(g, "default")
+    assert "mulh.i32" in prog.asm and "fc->fc.bias+fc.relu+fc.q" in prog.asm
+    x = _int8(rng, (m, k))
+    got = _run(prog, {"x": x})["q"]
+    acc = np.matmul(x.astype(np.int64), w.astype(np.int64)) + b
+    expected = _numpy_requant(np.maximum(acc, 0), multiplier, shift)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(prog.reference({"x": x})["q"], expected)
+
+
+def test_two_layers_and_an_intermediate_output():
+    rng = np.random.default_rng(RNG_SEED + 1)
+    m, k, hidden, n = 2, 8, 6, 5
+    w1, w2 = _int8(rng, (k, hidden)), _int8(rng, (hidden, n))
+    b2 = rng.integers(-(1 << 31), 1 << 31, n, dtype=np.int64).astype(np.int32)
+    g = Graph("mlp")
+    q = g.requant(g.relu(g.matmul(g.input("x", (m, k)), g.const("w1", w1))), 1 << 30, 5,
+                  name="q1")
+    y = g.bias_add(g.matmul(q, g.const("w2", w2)), g.const("b2", b2), name="logits")
+    g.output("h", q)
+    g.output("y", y)
+    prog = compile_graph(g, "default")
+    x = _int8(rng, (m, k))
+    got = _run(prog, {"x": x})
+    h = _numpy_requant(np.maximum(x.astype(np.int64) @ w1.astype(np.int64), 0), 1 << 30, 5)
+    y_expected = (h.astype(np.int64) @ w2.astype(np.int64) + b2) & 0xFFFFFFFF
+    np.testing.assert_array_equal(got["h"], h)
+    np.testing.assert_array_equal(got["y"], y_expected.astype(np.uint32).view(np.int32))
+    for name, value in prog.reference({"x": x}).items():
+        np.testing.assert_array_equal(got[name], value)
+
+
+def test_elementwise_add_chains():
+    """add of two inputs (a kernel reading both from memory), relu fused, add of a constant;
+    int8 wrapping; an int32 add of two matmul results."""
+    rng = np.random.default_rng(RNG_SEED + 2)
+    a, b = _int8(rng, (3, 10)), _int8(rng, (3, 10))
+    c = _int8(rng, (3, 10))
+    w1, w2 = _int8(rng, (10, 5)), _int8(rng, (10, 5))
+    g = Graph("adds")
+    ta, tb = g.input("a", a.shape), g.input("b", b.shape)
+    s = g.add(ta, tb, name="s")
+    g.output("s", s)
+    g.output("t", g.add(g.relu(s), g.const("c", c), name="t"))
+    g.output("u", g.add(g.matmul(ta, g.const("w1", w1)), g.matmul(tb, g.const("w2", w2)),
+                        name="u"))
+    prog = compile_graph(g, "default")
+    got = _run(prog, {"a": a, "b": b})
+    s_expected = (a.astype(np.int64) + b).astype(np.int8)        # wraps mod 256
+    t_expected = (np.maximum(s_expected, 0).astype(np.int64) + c).astype(np.int8)
+    u_expected = a.astype(np.int64) @ w1.astype(np.int64) + b.astype(np.int64) @ w2
+    np.testing.assert_array_equal(got["s"], s_expected)
+    np.testing.assert_array_equal(got["t"], t_expected)
+    np.testing.assert_array_equal(got["u"], u_expected)
+
+
+def test_relu_of_an_input_and_an_output_that_is_an_input():
+    rng = np.random.default_rng(RNG_SEED + 3)
+    x = _int8(rng, (2, 6))
+    g = Graph("copy")
+    tx = g.input("x", x.shape)
+    g.output("x", tx)
+    g.output("r", g.relu(tx))
+    prog = compile_graph(g, "default")
+    got = _run(prog, {"x": x})
+    np.testing.assert_array_equal(got["x"], x)
+    np.testing.assert_array_equal(got["r"], np.maximum(x, 0))
+
+
+def test_medium_config_and_derived_config():
+    """Other configurations: medium (4 superlanes, mxm span 1) and a derived one with a wider
+    MXM (8 x 8 over two superlanes, span 2)."""
+    rng = np.random.default_rng(RNG_SEED + 4)
+    wide = derive_config("medium", "medium-mxm8", mxm_size=8)
+    for config, (m, k, n) in (("medium", (6, 9, 7)), (wide, (5, 17, 11))):
+        w = _int8(rng, (k, n))
+        g = Graph("gemm")
+        g.output("y", g.matmul(g.input("x", (m, k)), g.const("w", w)))
+        prog = compile_graph(g, config)
+        x = _int8(rng, (m, k))
+        got = _run(prog, {"x": x})["y"]
+        np.testing.assert_array_equal(got, x.astype(np.int64) @ w.astype(np.int64))
+
+
+def test_outputs_checks_the_memories_shape():
+    g = Graph()
+    g.output("y", g.relu(g.input("x", (1, 4))))
+    prog = compile_graph(g, "default")
+    with pytest.raises(ValueError, match=r"memories must be uint8 \(8, 64, 8\)"):
+        prog.outputs(np.zeros((8, 64, 4), np.uint8))
