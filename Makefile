@@ -9,7 +9,7 @@ CONFIG ?= default
 SEEDS ?= 1000
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test test-slow regress lint ruff verilog synth bench clean venv
+.PHONY: demo test test-slow regress lint ruff verilog synth fpga bench clean venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,13 @@ lint: build/$(CONFIG).v
 
 synth: $(STAMP)
 	$(BIN)/opentsp synth --config $(CONFIG)
+
+# FPGA flow (docs/fpga.md): Yosys, nextpnr-ecp5 and ecppack from PyPI; the bitstream and the
+# report (LUTs, FFs, DSPs, block RAMs, Fmax, critical path) land in build/fpga-BOARD-CONFIG/.
+BOARD ?= ulx3s-85f
+FPGA_CONFIG ?= fpga
+fpga: $(STAMP)
+	$(BIN)/opentsp fpga --board $(BOARD) --config $(FPGA_CONFIG)
 
 # Random differential regression on Verilator (seeds from 1000 up; make test runs 0..39).
 regress: $(STAMP)
