@@ -19,8 +19,9 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The digits MLP compiled and run on the RTL in Verilator (opentsp/demo.py).
 demo: $(STAMP)
-	$(BIN)/opentsp run firmware/examples/gemm_requant.s --config $(CONFIG)
+	$(BIN)/python -m opentsp.demo --config $(CONFIG)
 
 ruff: $(STAMP)
 	$(BIN)/ruff check .
