@@ -181,7 +181,8 @@ def plot(schedule, path):
     top.set_axisbelow(True)
     used = sorted({issue.instr.op.unit for issue in schedule.issues})
     top.legend(handles=[Patch(color=UNIT_COLOURS[u], label=u.name) for u in used],
-               loc="upper right", fontsize=7, ncols=len(used) or 1)
+               loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=7, ncols=len(used) or 1,
+               frameon=False, borderaxespad=0.1)
 
     occupancy = schedule.occupancy.reshape(2 * streams, -1)
     image = bottom.imshow(occupancy, aspect="auto", interpolation="nearest", cmap="Greys",
