@@ -15,7 +15,7 @@ scheduler), :mod:`.program` (``compile_graph``, emission). docs/compiler.md expl
 """
 
 from .graph import CompileError, Graph, Tensor, evaluate
-from .program import CompiledProgram, compile_graph, derive_config
+from .program import CompiledProgram, compile_graph, derive_config, predict
 
 __all__ = ["Graph", "Tensor", "CompileError", "CompiledProgram", "compile_graph", "evaluate",
-           "derive_config"]
+           "derive_config", "predict"]

@@ -14,7 +14,7 @@ from .plan import DTYPE_CODES, build_kernels, matmul_units, place_static
 from .resources import Chip
 from .schedule import Scheduler
 
-__all__ = ["compile_graph", "CompiledProgram"]
+__all__ = ["compile_graph", "CompiledProgram", "predict", "derive_config"]
 
 _MAX_NOP = (1 << isa.COUNT_BITS) - 1
 
@@ -205,6 +205,24 @@ def compile_graph(graph, config, *, check=True):
         operations (raised while the graph is built), a tensor that does not fit in memory, a
         program longer than a queue.
     """
+    chip, scheduler, stores, inputs, data_of = _schedule(graph, config)
+    config = chip.config
+    image, asm, end = _emit(graph, chip, data_of)
+    cycles = end + config.superlanes - 1 + isa.DRAIN
+    program = CompiledProgram(graph, config, image, asm, cycles, scheduler.mac_ops, stores,
+                              inputs)
+    if check:
+        from opentsp.firmware.checker import check as run_checker
+
+        errors = run_checker(image)
+        if errors:
+            raise RuntimeError(f"compiler bug: the checker rejects the program of graph "
+                               f"{graph.name!r}: {errors[0]}")
+    return program
+
+
+def _schedule(graph, config):
+    """Check, plan, place and schedule: ``(chip, scheduler, stores, inputs, data_of)``."""
     if not isinstance(graph, Graph):
         raise CompileError(f"graph must be a Graph, not {graph!r}")
     try:
@@ -227,18 +245,7 @@ def compile_graph(graph, config, *, check=True):
             stores[kernel.tail.name] = scheduler.matmul(kernel, tail_sides)
         else:
             stores[kernel.tail.name] = scheduler.vxm(kernel, tail_sides)
-    image, asm, end = _emit(graph, chip, data_of)
-    cycles = end + config.superlanes - 1 + isa.DRAIN
-    program = CompiledProgram(graph, config, image, asm, cycles, scheduler.mac_ops, stores,
-                              inputs)
-    if check:
-        from opentsp.firmware.checker import check as run_checker
-
-        errors = run_checker(image)
-        if errors:
-            raise RuntimeError(f"compiler bug: the checker rejects the program of graph "
-                               f"{graph.name!r}: {errors[0]}")
-    return program
+    return chip, scheduler, stores, inputs, data_of
 
 
 def _emit(graph, chip, data_of):
@@ -291,6 +298,32 @@ def _emit(graph, chip, data_of):
     image = Image(config, queues, {k: np.asarray(v, dtype=np.uint8)
                                    for k, v in chip.data.items()})
     return image, "\n".join(lines) + "\n", last_end
+
+
+def predict(graph, config):
+    """Schedule ``graph`` without emitting a program: the exact cycle count the schedule has,
+    for programs too long for a queue (no ``queue_depth`` check, no image, no checker).
+
+    Returns
+    -------
+    dict
+        ``predicted_cycles``, ``mac_ops``, ``mxm_utilisation`` and ``queue_words`` (the longest
+        queue's preloaded words: instructions, ``nop`` runs and ``end``).
+    """
+    chip, scheduler, _, _, _ = _schedule(graph, config)
+    config = chip.config
+    last_end, longest = 0, 1
+    for table in chip.slots.values():
+        if table:
+            cycles = sorted(table)
+            last_end = max(last_end, cycles[-1] + 1)
+            gaps = sum(-(-(b - a - 1) // _MAX_NOP) for a, b in zip([-1] + cycles[:-1], cycles,
+                                                                   strict=True))
+            longest = max(longest, len(cycles) + gaps + 1)
+    cycles = last_end + config.superlanes - 1 + isa.DRAIN
+    return {"predicted_cycles": cycles, "mac_ops": scheduler.mac_ops,
+            "mxm_utilisation": scheduler.mac_ops / (cycles * 2 * config.mxm_size ** 2),
+            "queue_words": longest}
 
 
 def derive_config(base, name, **changes):

@@ -63,7 +63,7 @@ class Scheduler:
                 and txn.stream(direction, stream, stream_key(direction, rc + 1, src),
                                *path_registers(direction, src, dst_pos)))
 
-    def read_group(self, txn, copies, dst_pos, arrive, width, comment, avoid=None):
+    def read_group(self, txn, copies, dst_pos, arrive, width, comment):
         """Reserve reads that bring one copy of a vector to ``dst_pos`` in cycle ``arrive``;
         returns the operand's :class:`StreamRef` or None."""
         chip = self.chip
@@ -82,8 +82,6 @@ class Scheduler:
                    for p, (mem, _) in zip(positions, copy.planes, strict=True)):
                 continue
             for g in range(0, streams, width):
-                if avoid is not None and (direction, g) in avoid:
-                    continue
                 child = Txn(chip)
                 if all(self._read_plane(child, mem, addr, dst_pos, arrive, direction, g + i,
                                         comment)
@@ -222,7 +220,7 @@ class Scheduler:
     def chain(self, head, steps, key, out_width, sides, comment):
         """Place a chain; ``head`` is ``("acc", mxm, acc, not_before)`` or
         ``("mem", copies, width)``. Returns the result's copies."""
-        chip, config = self.chip, self.config
+        chip = self.chip
         vpos = chip.vxm
         length = len(steps)
         vslots = chip.slots["VXM"]
@@ -237,7 +235,6 @@ class Scheduler:
             _, mxm, acc, not_before = head
             mpos = chip.pos[mxm]
             hops = abs(vpos - mpos)
-            a_dir = Dir.E if mxm == "MXM_W" else Dir.W
             v = max(self.frontier[mxm] + 1, not_before) + 1 + hops
         else:
             copies = head[1]
