@@ -344,6 +344,28 @@ class Scheduler:
         n_out = w.shape[1]
         out_width = 4 if tail.dtype == "int32" else 1
         self.mac_ops += x.shape[0] * x.shape[1] * n_out
+        names = "+".join(dict.fromkeys(s.node.name for s in kernel.steps))
+
+        def drain(unit, a):
+            rows, nb, mxm, last_abc, cols = unit
+            r = rows[a]
+            not_before = last_abc[a] + self.span
+            label = f"{tail.name}[{r}, {cols}]"
+            if kernel.steps:
+                out.vectors[(r, nb)] = self.chain(
+                    ("acc", mxm, a, not_before), kernel.steps, (r, nb), out_width, sides,
+                    f"{node.name}->{names}: {label}")
+            else:
+                # One copy: on the MXM's own side, away from the other MXM's feeding slices.
+                where = sides if len(sides) > 1 else [mxm[-1]]
+                out.vectors[(r, nb)] = self.acc_store(mxm, a, not_before, where,
+                                                      f"{node.name}: acc -> {label}")
+
+        # A unit's accumulators drain interleaved with the next unit's first K tile on the same
+        # MXM (acc a just before the abc that restarts accumulator a), so the MEM slices
+        # capturing the results and those feeding the MXM share the cycles instead of taking
+        # turns.
+        pending = {}
         for rows, nb, mxm in units.units:
             ncols = min(size, n_out - nb * size)
             cols = f"columns {nb * size}..{nb * size + ncols - 1}"
@@ -356,22 +378,21 @@ class Scheduler:
                                   f"{node.name}: lw {w.name}[{ks}, {nb * size + j}]")
                 self.mxm_plain(mxm, isa.encode("iw"),
                                f"{node.name}: iw {w.name}[{ks}, {cols}]")
-                for a, r in enumerate(rows):
-                    last_abc[a] = self.mxm_feed(
-                        mxm, lambda ref, a=a, kb=kb: isa.encode("abc", acc=a, s=ref,
-                                                                add=int(kb > 0)),
-                        xs.vectors[(r, kb)], f"{node.name}: abc {x.name}[{r}, {ks}]")
-            for a, r in enumerate(rows):
-                not_before = last_abc[a] + self.span
-                label = f"{tail.name}[{r}, {cols}]"
-                if kernel.steps:
-                    names = "+".join(dict.fromkeys(s.node.name for s in kernel.steps))
-                    out.vectors[(r, nb)] = self.chain(
-                        ("acc", mxm, a, not_before), kernel.steps, (r, nb), out_width, sides,
-                        f"{node.name}->{names}: {label}")
-                else:
-                    out.vectors[(r, nb)] = self.acc_store(mxm, a, not_before, sides,
-                                                          f"{node.name}: acc -> {label}")
+                previous = pending.pop(mxm, None) if kb == 0 else None
+                drains = len(previous[0]) if previous else 0
+                for a in range(max(len(rows), drains)):
+                    if a < drains:
+                        drain(previous, a)
+                    if a < len(rows):
+                        r = rows[a]
+                        last_abc[a] = self.mxm_feed(
+                            mxm, lambda ref, a=a, kb=kb: isa.encode("abc", acc=a, s=ref,
+                                                                    add=int(kb > 0)),
+                            xs.vectors[(r, kb)], f"{node.name}: abc {x.name}[{r}, {ks}]")
+            pending[mxm] = (rows, nb, mxm, last_abc, cols)
+        for unit in pending.values():
+            for a in range(len(unit[0])):
+                drain(unit, a)
         return out
 
     def vxm(self, kernel, sides):
