@@ -59,5 +59,8 @@ regress: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/speed.py --config $(CONFIG)
 
+bench-compiler: $(STAMP)
+	$(BIN)/python bench/compiler.py
+
 clean:
 	rm -rf build .pytest_cache
