@@ -28,6 +28,11 @@ Instruction fetch (docs/architecture.md section 5b)::
         relu.i32 e4, e0             ; fetched word 1: word 41
         end                         ; fetched word 2: word 42
 
+``.word EXPR`` places one instruction given as its 32-bit word (any word that decodes, with
+operands past the configuration's limits too, e.g. an address with high bits set, or a
+``repeat`` with nothing to repeat: the disassembler writes such instructions this way, so that
+its text assembles back to the image).
+
 Every instruction of a queue after its ``.fetched`` is not preloaded but placed in memory, one
 instruction word per address as int32 lane 0 (byte i in the i-th of the four MEM slices, the
 other lanes zero), from the address given on: the queue's program continues with them in order.
@@ -373,6 +378,8 @@ class _Assembler:
             return _Stmt("queue", head.loc, (slice_tok,))
         if word == ".at":
             return _Stmt("at", head.loc, (_parse_expr(cur),))
+        if word == ".word":
+            return _Stmt("word", head.loc, (_parse_expr(cur),))
         if word == ".fetched":
             open_tok = cur.expect_op("[", "before the list of four MEM slices")
             slice_toks = [cur.expect_ident("a MEM slice name")]
@@ -383,7 +390,7 @@ class _Assembler:
             cur.expect_op(",", "after the slices")
             return _Stmt("fetched", head.loc, (open_tok, tuple(slice_toks), _parse_expr(cur)))
         raise AsmError(head.loc, f"unknown directive {head.text!r}; known: .config, .equ, "
-                       f".data, .queue, .at, .fetched")
+                       f".data, .queue, .at, .fetched, .word")
 
     def parse_instr(self, head, cur):
         parts = head.text.lower().split(".")
@@ -518,6 +525,8 @@ class _Assembler:
                 self.do_fetched(current, stmt)
             elif stmt.kind == "instr":
                 self.do_instr(current, stmt)
+            elif stmt.kind == "word":
+                self.do_word(current, stmt)
         return self.finish()
 
     def check_config(self, tok):
@@ -719,13 +728,36 @@ class _Assembler:
             instr = isa.encode(op.mnemonic, **values)
         except isa.EncodingError as error:
             raise AsmError(head.loc, str(error)) from None
-        self.append(queue, instr, head.loc)
+        self.place(queue, instr, head.loc)
+
+    def do_word(self, current, stmt):
+        """``.word EXPR``: one instruction given as its 32-bit word. Any word that decodes and
+        belongs to the queue is taken, operands past the configuration's limits and a
+        ``repeat`` with nothing to repeat included (the hardware defines them; the
+        disassembler writes such instructions this way)."""
+        queue = self.need_queue(current, stmt.loc, ".word")
+        value = self.eval(stmt.args[0])
+        try:
+            instr = isa.decode(value)
+        except isa.EncodingError as error:
+            raise AsmError(stmt.loc, f".word: {error}") from None
+        unit = isa.unit_of(queue.slice)
+        if instr.op.unit not in (isa.Unit.ICU, unit):
+            raise AsmError(stmt.loc, f".word {value:#010x} is {instr.op.mnemonic}, a "
+                           f"{instr.op.unit.name} instruction; the queue of {queue.slice.name} "
+                           f"takes {unit.name} and flow-control instructions only")
+        self.place(queue, instr, stmt.loc)
+
+    def place(self, queue, instr, loc):
+        """Append ``instr`` (from an instruction line or ``.word``) to ``queue``."""
+        op = instr.op
+        self.append(queue, instr, loc)
         if op.unit != isa.Unit.ICU:
             queue.has_real = True
         if op.mnemonic == "end":
-            queue.end_loc = head.loc
+            queue.end_loc = loc
         if op.mnemonic == "sync" and queue.synced is None:
-            queue.synced = head.loc
+            queue.synced = loc
 
     #: How range errors name a field kind (the others say "operand NAME of MNEMONIC").
     _KIND_NAMES = {"addr": ("address", "mem_words"), "row": ("weight row", "mxm_size"),
@@ -853,6 +885,15 @@ def assemble(text, config=None, filename="<input>"):
 
 
 def assemble_file(path, config=None):
-    """Assemble the file at ``path``; see :func:`assemble`."""
+    """Assemble the file at ``path``; see :func:`assemble`. Text that is not UTF-8 is an
+    :class:`AsmError` at the first bad byte; a file that cannot be read, an ``OSError``."""
     path = Path(path)
-    return assemble(path.read_text(), config, filename=str(path))
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        col = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        raise AsmError(Loc(str(path), line, col), f"not UTF-8 text: byte "
+                       f"{raw[error.start]:#04x}") from None
+    return assemble(text, config, filename=str(path))

@@ -2,7 +2,10 @@
 
 The text assembles (for the same configuration) to a byte-identical image: every instruction
 is written out, ``nop`` and ``end`` included, and every data record becomes a ``.data ... u8``
-line.
+line. An instruction with an operand the assembler refuses for this configuration (past
+``mem_words``, ``streams``, ``mxm_size`` ..., which the encoding and the hardware allow), or a
+``repeat`` with nothing before it to repeat, is written as ``.word`` with its text in the
+comment.
 """
 
 import numpy as np
@@ -32,8 +35,12 @@ def disassemble(image):
             continue
         lines += ["", f".queue {slice_.name}"]
         slot = 0
+        has_real = False        # the assembler refuses a repeat with nothing to repeat
         for instr in instrs:
-            text = f"    {instr}"
+            raw = not _assemblable(instr, config) or (instr.op.mnemonic == "repeat"
+                                                      and not has_real)
+            has_real = has_real or instr.op.unit != isa.Unit.ICU
+            text = f"    .word {instr.encode():#010x}" if raw else f"    {instr}"
             if instr.op.mnemonic == "repeat":
                 n, d = instr["n"], instr["d"]
                 first = slot + d - 1
@@ -44,6 +51,27 @@ def disassemble(image):
                 comment = f"slots {slot}..{slot + instr.slots - 1}"
             else:
                 comment = f"slot {slot}"
+            if raw:
+                comment += f": {instr} (not accepted as text)"
             lines.append(f"{text:<28} ; {comment}")
             slot += instr.slots
     return "\n".join(lines) + "\n"
+
+
+def _assemblable(instr, config):
+    """True if the assembler takes ``instr`` as text for ``config`` (operands within the
+    configuration's limits)."""
+    op = instr.op
+    for field in op.fields:
+        if field.kind == "dtype" or field.name == "chain":
+            continue
+        value = instr[field.name]
+        if field.kind == "stream":
+            if field.name == "a" and instr.chained:
+                continue
+            width = op.operand_width(field.name, instr.dtype, instr.rtype)
+            if isa.StreamRef.decode(value).id + width > config.streams:
+                return False
+        elif not (1 if field.kind == "count" else 0) <= value <= isa.field_limit(field, config):
+            return False
+    return True

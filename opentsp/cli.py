@@ -86,7 +86,10 @@ def cmd_disasm(args):
     config = _config(args)
     text = disassemble(Image.load(args.image, config))
     if args.output:
-        Path(args.output).write_text(text)
+        output = Path(args.output)
+        tmp = output.with_name(output.name + ".tmp")     # no half-written file on error
+        tmp.write_text(text)
+        tmp.replace(output)
     else:
         sys.stdout.write(text)
 
@@ -356,6 +359,10 @@ def main(argv=None):
         args.func(args)
     except (CliError, AsmError, ImageError, CycleLimitError, isa.EncodingError) as error:
         print(f"opentsp: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:        # a file that cannot be read or written
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"opentsp: error: {where}{error.strerror or error}", file=sys.stderr)
         return 1
     return 0
 

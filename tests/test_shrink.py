@@ -1,0 +1,111 @@
+"""The delta-debugging shrinker (verif/shrink.py), with synthetic predicates (no Verilator)."""
+
+from pathlib import Path
+
+import pytest
+
+from opentsp import isa
+from opentsp.config import CONFIGS
+from opentsp.firmware.asm import assemble_file
+from opentsp.firmware.checker import check
+from opentsp.firmware.image import Image
+from opentsp.verif.randprog import random_image
+from opentsp.verif.shrink import _items, acceptable, one_by_one, shrink
+
+CFG = CONFIGS["default"]
+EXAMPLES = Path(__file__).parent.parent / "firmware" / "examples"
+
+
+def _words(image):
+    return [instr for queue in image.queues for instr in queue]
+
+
+def _has_add_i16(image):
+    return any(i.op.mnemonic == "add" and i.dtype.suffix == "i16" for i in _words(image))
+
+
+def _seed_with(predicate):
+    return next(seed for seed in range(100) if predicate(random_image(CFG, seed)))
+
+
+def test_shrinks_a_random_program_to_the_one_instruction_the_predicate_needs():
+    seed = _seed_with(_has_add_i16)
+    image = random_image(CFG, seed)
+    calls = []
+
+    def test(images):
+        calls.append(len(images))
+        return [_has_add_i16(im) for im in images]
+
+    small = shrink(image, test)
+    assert _has_add_i16(small)
+    rest = [i for i in _words(small) if i.op.mnemonic != "end"]
+    assert len(rest) == 1 and str(rest[0]).startswith("add.i16")
+    assert all(queue[-1].op.mnemonic == "end" for queue in small.queues)
+    assert small.data.keys() == image.data.keys()        # instructions go, data stay
+    assert len(_words(image)) > 20 and sum(calls) < 20 * len(_words(image))
+
+
+def test_result_is_one_minimal():
+    """No single remaining instruction can go: with a predicate that needs two instructions of
+    different queues, both stay and nothing else does."""
+    def needs_two(image):
+        names = [i.op.mnemonic for i in _words(image)]
+        return "notify" in names and "abc" in names
+
+    image = random_image(CFG, _seed_with(needs_two))
+    small = shrink(image, one_by_one(needs_two))
+    assert sorted(i.op.mnemonic for i in _words(small) if i.op.mnemonic != "end") \
+        == ["abc", "notify"]
+
+
+def test_a_legal_program_shrinks_to_a_legal_one():
+    """dot_relu.s passes the checker; shrinking it while it still writes to MEM_E1 keeps it
+    checker-clean at every step, so the write keeps its producers (a write of a stream that
+    nobody fills would break rule 1)."""
+    image = assemble_file(EXAMPLES / "dot_relu.s", CFG).image
+    assert check(image) == []
+
+    def writes(im):
+        return any(i.op.mnemonic == "write" for i in _words(im))
+
+    small = shrink(image, one_by_one(writes))
+    assert check(small) == [] and writes(small)
+    assert len(_words(small)) < len(_words(image))
+    unchecked = shrink(image, one_by_one(writes), legal=False)
+    assert len(_words(unchecked)) < len(_words(small))     # the legality costs instructions
+    assert check(unchecked) != []
+
+
+def test_never_keeps_an_unreleased_sync():
+    image = random_image(CFG, _seed_with(lambda im: any(i.op.mnemonic == "sync"
+                                                        for i in _words(im))))
+
+    def has_sync(im):
+        return any(i.op.mnemonic == "sync" for i in _words(im))
+
+    small = shrink(image, one_by_one(has_sync))
+    names = sorted(i.op.mnemonic for i in _words(small) if i.op.mnemonic != "end")
+    assert names == ["notify", "sync"]          # the sync needs its notify to be acceptable
+    assert acceptable(small)
+
+
+def test_acceptable_refuses_broken_candidates():
+    image = random_image(CFG, 1)
+    ends = [[isa.encode("end")] for _ in image.queues]
+    assert acceptable(image) and acceptable(Image(CFG, ends, {}))
+    no_end = [[isa.encode("nop", count=1)]] + ends[1:]          # not a valid image
+    assert not acceptable(Image(CFG, no_end, {}))
+    parked = [[isa.encode("sync"), isa.encode("end")]] + ends[1:]   # nobody notifies
+    assert not acceptable(Image(CFG, parked, {}))
+    released = [[isa.encode("sync"), isa.encode("end")], [isa.encode("notify"),
+                                                          isa.encode("end")]] + ends[2:]
+    assert acceptable(Image(CFG, released, {}))
+    assert len(_items(image)) == sum(len(q) - 1 for q in image.queues
+                                     if q[-1].op.mnemonic == "end") \
+        + sum(len(q) for q in image.queues if q[-1].op.mnemonic != "end")
+
+
+def test_refuses_an_image_that_does_not_fail():
+    with pytest.raises(ValueError, match="shrink needs an image for which the test holds"):
+        shrink(random_image(CFG, 1), one_by_one(lambda im: False))
