@@ -197,7 +197,8 @@ class _Placer:
         self.turn = {"W": 0, "E": 0}
 
     def int8_slice(self, side):
-        mems = self.chip.sides[side]
+        # Nearest to the side's MXM first: the first operands reach it soonest.
+        mems = self.chip.sides[side][::-1]
         for _ in range(len(mems)):
             mem = mems[self.turn[side] % len(mems)]
             self.turn[side] += 1
@@ -221,7 +222,8 @@ def place_static(graph, kernels, chip, copies_of):
     ----------
     copies_of : dict
         ``tensor name -> list of sides`` ("W"/"E"): where each copy of an x-role (row layout)
-        tensor should live.
+        tensor should live; ``weights name + "@w" -> "one"`` keeps one copy of the weights even
+        if both MXMs stream them.
 
     Returns
     -------
@@ -265,9 +267,13 @@ def place_static(graph, kernels, chip, copies_of):
             continue
         value = w.node.params["value"].astype(np.int64)
         units = matmul_units(node, config)
-        side_of_nb = {}
+        side_of_nb = {}         # a copy in the hemisphere of every MXM that streams it
         for _, nb, mxm in units.units:
-            side_of_nb.setdefault(nb, mxm[-1])
+            side_of_nb.setdefault(nb, [])
+            if mxm[-1] not in side_of_nb[nb]:
+                side_of_nb[nb].append(mxm[-1])
+        if copies_of.get(name) == "one":
+            side_of_nb = {nb: sides[:1] for nb, sides in side_of_nb.items()}
         store = stores[name] = Store(name, "int8", "wcols")
         k, n = value.shape
         for kb in range(units.kt):
@@ -275,7 +281,7 @@ def place_static(graph, kernels, chip, copies_of):
                 for j in range(min(size, n - nb * size)):
                     column = value[kb * size:(kb + 1) * size, nb * size + j]
                     put(store, (kb, nb, j), _vector_bytes(column, "int8", size, lanes),
-                        [side_of_nb[nb]], f"{w.name!r}")
+                        side_of_nb[nb], f"{w.name!r}")
     # Row layouts: inputs, constants used as operands, requant constants.
     inputs = {}
     for node in graph.nodes:

@@ -154,8 +154,13 @@ def _words_needed(graph, kernels, sides, config):
         words = 0
         if t.name in sides:
             words += t.rows * blocks * width * len(sides[t.name])
-        if any(k.matmul is not None and k.matmul.inputs[1] is t for k in kernels):
-            words += -(-t.shape[0] // size) * t.shape[1]
+        for k in kernels:
+            if k.matmul is not None and k.matmul.inputs[1] is t:
+                units = matmul_units(k.matmul, config).units
+                copies = 1 if sides.get(t.name + "@w") == "one" else max(
+                    len({m for _, nb, m in units if nb == block}) for _, block, _ in units)
+                words += -(-t.shape[0] // size) * t.shape[1] * copies
+                break
         if node.op == "requant":
             words += 2 * 2 * blocks * 4
         if words:
@@ -168,8 +173,11 @@ def _check_memory(graph, kernels, sides, config):
     needs = _words_needed(graph, kernels, sides, config)
     if sum(w for _, w in needs) > capacity:
         # One copy of every activation before giving up.
-        for name in sides:
+        for name in list(sides):
             sides[name] = sides[name][:1]
+        for k in kernels:
+            if k.matmul is not None:
+                sides[k.matmul.inputs[1].name + "@w"] = "one"
         needs = _words_needed(graph, kernels, sides, config)
     used = 0
     for tensor, words in needs:
