@@ -120,12 +120,14 @@ def alu(m, func, a, b, rtype, dtype=None):
     }
     if set(results) != set(isa.VXM_FUNCS):
         raise ValueError(f"the ALU must implement {isa.VXM_FUNCS}, not {sorted(results)!r}")
+    # ``func`` is one-hot (distinct opcodes): an AND-OR tree selects the result in a few
+    # logic levels where an if/elif chain would be a priority mux as deep as the list.
+    terms = [Mux(func[name], results[name].as_unsigned(), 0) for name in isa.VXM_FUNCS]
+    while len(terms) > 1:
+        terms = [terms[i] | terms[i + 1] if i + 1 < len(terms) else terms[i]
+                 for i in range(0, len(terms), 2)]
     result = Signal(unsigned(_BITS))
-    with m.If(func[isa.VXM_FUNCS[0]]):
-        m.d.comb += result.eq(results[isa.VXM_FUNCS[0]])
-    for name in isa.VXM_FUNCS[1:]:
-        with m.Elif(func[name]):
-            m.d.comb += result.eq(results[name])
+    m.d.comb += result.eq(terms[0][:_BITS])
     return result
 
 
