@@ -214,3 +214,55 @@ def test_cli_refuses_unreadable_input_with_one_line(tmp_path, capsys):
         message = capsys.readouterr().err
         assert message.startswith("opentsp: error: ") and message.count("\n") == 1, message
     assert not nowhere.exists()
+
+
+def test_word_directive_round_trips_what_the_text_form_refuses():
+    """Regression of the fuzzer's first find: a valid image with an operand past the
+    configuration's limits (here an address with high bits set, a stream past `streams` and
+    an accumulator past mxm_accumulators) or a repeat with nothing to repeat disassembled to
+    text that did not assemble. Such words now come out as `.word`."""
+    words = {"MEM_W0": [isa.encode("repeat", n=2, d=1),
+                        isa.encode("read", s=isa.StreamRef(isa.Dir.E, 0), addr=4098)],
+             "VXM": [isa.encode("add", dtype=0, dst=isa.StreamRef(isa.Dir.W, 9),
+                                a=0, b=0)],
+             "MXM_E": [isa.encode("acc", acc=300, dst=0)]}
+    names = [s.name for s in isa.queues(CFG)]
+    queues = [words.get(name, []) + [isa.encode("end")] for name in names]
+    image = Image(CFG, queues, {})
+    text = disassemble(image)
+    assert text.count(".word") == 4 and "read e0, 4098 (not accepted as text)" in text
+    assert assemble(text, CFG).image == image
+    program = assemble(".queue MEM_E0\n    .word 0x20000000 + 4098\n", CFG)
+    assert str(program.image.queues[names.index("MEM_E0")][0]) == "read e0, 4098"
+
+
+def test_word_directive_refuses_bad_words_with_one_line():
+    for text, message in [
+        (".queue VXM\n.word 0x18000000\n", "fuzz.s:2:1: error: .word: word 0x18000000: "
+                                           "unknown opcode 0x06"),
+        (".queue VXM\n.word 0xffffffff\n", "fuzz.s:2:1: error: .word: word 0xffffffff: "
+                                           "reserved bits set for transpose"),
+        (".queue VXM\n.word 0x20000000\n", "fuzz.s:2:1: error: .word 0x20000000 is read, a MEM "
+                                           "instruction; the queue of VXM takes VXM and "
+                                           "flow-control instructions only"),
+        (".word 0\n", "fuzz.s:1:1: error: .word outside a .queue section"),
+    ]:
+        try:
+            assemble(text, CFG, filename="fuzz.s")
+        except AsmError as error:
+            assert str(error) == message
+        else:
+            raise AssertionError(f"{text!r} assembled")
+
+
+def test_non_utf8_source_is_an_asm_error_at_the_byte(tmp_path):
+    from opentsp.firmware.asm import assemble_file
+
+    source = tmp_path / "latin1.s"
+    source.write_bytes(b".queue VXM\n    nop 1 ; caf\xe9\n")
+    try:
+        assemble_file(source, CFG)
+    except AsmError as error:
+        assert str(error) == f"{source}:2:16: error: not UTF-8 text: byte 0xe9"
+    else:
+        raise AssertionError("assembled")

@@ -109,3 +109,58 @@ def test_acceptable_refuses_broken_candidates():
 def test_refuses_an_image_that_does_not_fail():
     with pytest.raises(ValueError, match="shrink needs an image for which the test holds"):
         shrink(random_image(CFG, 1), one_by_one(lambda im: False))
+
+
+def test_regress_writes_the_failing_program_and_shrinks_it(tmp_path, monkeypatch, capsys):
+    """The regression flow without Verilator: a stand-in for the RTL run "fails" every
+    program holding an add.i16; regress stops after that batch, leaves the failing seed's .bin
+    and its disassembly (.s, which assembles back to the image), prints both replay commands,
+    and --shrink reduces it, judged by the same stand-in, to that one add.i16."""
+    from opentsp.firmware.asm import assemble
+    from opentsp.firmware.image import load
+    from opentsp.verif import regress, runner
+    from opentsp.verif import shrink as shrink_module
+
+    def fake_run(config, programs, **kwargs):
+        records = []
+        for name, path in programs:
+            bad = _has_add_i16(load(path, config))
+            records.append({"name": name, "error": None, "match": not bad,
+                            "mismatches": ["MEM_E1 word 3 differs"] if bad else [],
+                            "cycles_rtl": 10, "cycles_golden": 10})
+        return records
+
+    def fake_mismatch_test(config, directory, **kwargs):
+        return one_by_one(_has_add_i16)
+
+    monkeypatch.setattr(regress, "run_images", fake_run)
+    monkeypatch.setattr(regress, "BUILD_ROOT", tmp_path)
+    monkeypatch.setattr(runner, "BUILD_ROOT", tmp_path)
+    monkeypatch.setattr(shrink_module, "mismatch_test", fake_mismatch_test)
+    seed = _seed_with(_has_add_i16)
+    status = regress.main(["--first", str(seed), "--seeds", "3", "--batch", "2", "--shrink"])
+    out = capsys.readouterr().out
+    assert status == 1
+    path = tmp_path / "regress" / f"random{seed}.bin"
+    assert f"FAILED seed {seed}: MEM_E1 word 3 differs" in out
+    assert f"replay: opentsp run {path} --config default" in out
+    assert (f"or: python -m opentsp.verif.regress --first {seed} --seeds 1 --config default"
+            in out)
+    image = load(path, CFG)
+    assert image == random_image(CFG, seed)
+    assert assemble(path.with_suffix(".s").read_text(), CFG).image == image
+    small = load(tmp_path / "regress" / f"random{seed}-min.bin", CFG)
+    assert [str(i) for i in _words(small) if i.op.mnemonic != "end"][0].startswith("add.i16")
+    assert len([i for i in _words(small) if i.op.mnemonic != "end"]) == 1
+    assert f"shrunk to {len(_words(small))} words" in out
+
+
+def test_replay_command_names_every_option_that_changes_the_program():
+    from opentsp.verif.randprog import parse_mix
+    from opentsp.verif.regress import replay_command
+
+    assert replay_command(5, CFG) == ("python -m opentsp.verif.regress --first 5 --seeds 1 "
+                                      "--config default")
+    assert replay_command(5, CFG, length=30, mix=parse_mix("sync=0,add=2")) == (
+        "python -m opentsp.verif.regress --first 5 --seeds 1 --config default --length 30 "
+        "--mix sync=0,add=2")

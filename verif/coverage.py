@@ -288,13 +288,14 @@ def main(argv=None):
     parser.add_argument("--config", default="default")
     parser.add_argument("--length", type=int, default=16, help="most instructions per queue")
     parser.add_argument("--mix", default="", help="slot weights (see randprog)")
+    parser.add_argument("--legal", action="store_true", help="checker-clean programs only")
     args = parser.parse_args(argv)
     try:
         mix = parse_mix(args.mix)
     except ValueError as error:
         parser.error(str(error))
     coverage = measure(args.config, (random_image(args.config, seed, length=args.length,
-                                                  mix=mix)
+                                                  mix=mix, legal=args.legal)
                                      for seed in range(args.first, args.first + args.seeds)))
     print(coverage.summary())
     failures = coverage.failures()

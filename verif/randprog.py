@@ -25,7 +25,9 @@ random reads downstream find data rather than zeros, whole wide values included.
 
 The programs are not meant to be useful or to pass the static checker (many stream
 reads find whatever the register holds, which both sides define): they are meant to make the
-RTL and the model disagree if they can. ``mix`` weighs what a queue slot holds (see
+RTL and the model disagree if they can. ``legal=True`` (``--legal``) passes them through
+:func:`legalise`, which turns every instruction that breaks a timing rule into ``nop``: what
+is left honours every rule of the architecture document. ``mix`` weighs what a queue slot holds (see
 :func:`parse_mix`).
 
     python -m opentsp.verif.randprog --seed 3 --config default -o prog.bin
@@ -42,7 +44,7 @@ from opentsp.firmware.image import Image
 from opentsp.sim import icu
 
 __all__ = ["BATCH", "EXCLUDED", "FAMILIES", "DEFAULT_MIX", "parse_mix", "random_instr",
-           "random_queue", "random_image", "extreme_values"]
+           "random_queue", "random_image", "extreme_values", "legalise"]
 
 #: The fixed batch of seeds that ``make test`` runs on Verilator and measures coverage of.
 BATCH = range(200)
@@ -245,7 +247,8 @@ def _release_syncs(queues, fetched=None):
     ``fetched``: ``{queue: words}`` appended to a queue's program for the schedule."""
     fetched = fetched or {}
     while True:
-        programs = [list(q) + list(fetched.get(i, ())) for i, q in enumerate(queues)]
+        programs = [list(q) + list(fetched.get(i, ())) + [icu.Stop()]
+                    for i, q in enumerate(queues)]
         stuck = [(q, pc) for q, sched in enumerate(icu.schedule(programs, issues=False))
                  for pc, _, resume in sched.syncs if resume is None]
         if not stuck:
@@ -323,7 +326,32 @@ def _fetch_arrives(image, q, body):
     return [word for _, word in queue.fetched] == [instr.encode() for instr in body]
 
 
-def random_image(config, seed, *, length=16, words=8, mix=None):
+def legalise(image, rounds=500):
+    """``image`` made checker-clean: every instruction that breaks a rule of the static
+    checker (:func:`opentsp.firmware.checker.check`) becomes ``nop`` of its slots (a queue
+    whose fetched words break one loses its ``ifetch``), until none does. Removing a producer
+    can starve a consumer, so this runs in rounds; what is left honours every timing rule."""
+    from opentsp.firmware.checker import check
+
+    for _ in range(rounds):
+        errors = check(image)
+        if not errors:
+            return image
+        queues = [list(q) for q in image.queues]
+        for error in errors:
+            queue = queues[error.queue]
+            if error.index >= len(queue) or queue[error.index].op.mnemonic == "ifetch":
+                for i, instr in enumerate(queue):      # a fetched word: no fetch at all
+                    if instr.op.mnemonic == "ifetch":
+                        queue[i:] = [isa.encode("nop", count=instr.slots), isa.encode("end")]
+                        break
+            elif queue[error.index].op.mnemonic not in ("nop", "end"):
+                queue[error.index] = isa.encode("nop", count=queue[error.index].slots)
+        image = Image(image.config, _release_syncs(queues), image.data)
+    raise RuntimeError(f"no checker-clean program after {rounds} rounds")
+
+
+def random_image(config, seed, *, length=16, words=8, mix=None, legal=False):
     """A random :class:`~opentsp.firmware.image.Image` (see the module docstring).
 
     Parameters
@@ -336,6 +364,9 @@ def random_image(config, seed, *, length=16, words=8, mix=None):
         Words of random data at the start of every memory (the addresses programs use).
     mix : dict or None
         Slot weights from :func:`parse_mix`; None: :data:`DEFAULT_MIX`.
+    legal : bool
+        Pass the result through :func:`legalise`: a program that honours every timing rule
+        of the architecture document (much of the random program becomes ``nop``).
     """
     config = get_config(config)
     mix = DEFAULT_MIX if mix is None else mix
@@ -361,8 +392,9 @@ def random_image(config, seed, *, length=16, words=8, mix=None):
             _release_syncs(fetch_queues, {q: body})
             image = Image(config, fetch_queues, fetch_data)
             if _fetch_arrives(image, q, body):
-                return image
-    return Image(config, _release_syncs(queues), data)
+                return legalise(image) if legal else image
+    image = Image(config, _release_syncs(queues), data)
+    return legalise(image) if legal else image
 
 
 def main(argv=None):
@@ -373,12 +405,15 @@ def main(argv=None):
     parser.add_argument("--length", type=int, default=16, help="most instructions per queue")
     parser.add_argument("--mix", default="", help="slot weights, e.g. 'vxm=2,sync=0,add=3' "
                         f"(defaults {DEFAULT_MIX})")
+    parser.add_argument("--legal", action="store_true",
+                        help="only checker-clean programs (see legalise)")
     parser.add_argument("-o", "--output", required=True,
                         help="image (.bin); a .s name writes the disassembly")
     args = parser.parse_args(argv)
     try:
         mix = parse_mix(args.mix)
-        image = random_image(args.config, args.seed, length=args.length, mix=mix)
+        image = random_image(args.config, args.seed, length=args.length, mix=mix,
+                             legal=args.legal)
     except ValueError as error:
         parser.error(str(error))
     if args.output.endswith(".s"):

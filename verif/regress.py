@@ -30,7 +30,7 @@ def _mix_text(mix):
                     if DEFAULT_MIX.get(name) != weight)
 
 
-def replay_command(seed, config, *, length=16, mix=None):
+def replay_command(seed, config, *, length=16, mix=None, legal=False):
     """The command line that regenerates and reruns ``seed`` alone."""
     args = ["python", "-m", "opentsp.verif.regress", "--first", str(seed), "--seeds", "1",
             "--config", config.name]
@@ -38,10 +38,12 @@ def replay_command(seed, config, *, length=16, mix=None):
         args += ["--length", str(length)]
     if mix and _mix_text(mix):
         args += ["--mix", _mix_text(mix)]
+    if legal:
+        args += ["--legal"]
     return shlex.join(args)
 
 
-def regress(config, seeds, *, first=0, batch=100, length=16, mix=None, out=None,
+def regress(config, seeds, *, first=0, batch=100, length=16, mix=None, legal=False, out=None,
             coverage=None):
     """Run seeds ``first .. first + seeds - 1``; return (programs, cycles, failures).
 
@@ -56,7 +58,7 @@ def regress(config, seeds, *, first=0, batch=100, length=16, mix=None, out=None,
     for start in range(first, first + seeds, batch):
         programs = []
         for seed in range(start, min(start + batch, first + seeds)):
-            image = random_image(config, seed, length=length, mix=mix)
+            image = random_image(config, seed, length=length, mix=mix, legal=legal)
             path = out / f"random{seed}.bin"
             image.save(path)
             programs.append((seed, image, path))
@@ -110,6 +112,8 @@ def main(argv=None):
                         help="slot weights, e.g. 'vxm=3,sync=0,ifetch=1,add=2' (families "
                              "nop, repeat, notify, sync, op; ifetch: chance of a fetch block; "
                              "units mem, vxm, mxm, sxm; mnemonics)")
+    parser.add_argument("--legal", action="store_true",
+                        help="checker-clean programs only (randprog.legalise)")
     parser.add_argument("--batch", type=int, default=100, help="programs per Verilator run")
     parser.add_argument("--shrink", action="store_true",
                         help="reduce the first failing program by delta debugging")
@@ -130,16 +134,18 @@ def main(argv=None):
         coverage = Coverage(config)
     wall = time.perf_counter()
     done, cycles, failures = regress(config, args.seeds, first=args.first, batch=args.batch,
-                                     length=args.length, mix=mix, coverage=coverage)
+                                     length=args.length, mix=mix, legal=args.legal,
+                                     coverage=coverage)
     print(f"{done} random programs, {cycles} cycles compared with the golden model in "
           f"{time.perf_counter() - wall:.0f} s: {len(failures)} failed")
     if coverage is not None:
         print(coverage.summary())
     for seed, path, why in failures:
+        replay = replay_command(seed, config, length=args.length, mix=mix, legal=args.legal)
         print(f"FAILED seed {seed}: {why}\n"
               f"  program: {path} and {path.with_suffix('.s')}\n"
               f"  replay: opentsp run {path} --config {config.name}\n"
-              f"  or: {replay_command(seed, config, length=args.length, mix=mix)}")
+              f"  or: {replay}")
     if failures and args.shrink:
         seed, path, _ = failures[0]
         _shrink(config, seed, path)

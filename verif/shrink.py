@@ -1,8 +1,9 @@
 """A delta-debugging shrinker for firmware images: remove instructions while a failure persists.
 
-:func:`shrink` is Zeller's ddmin over the image's instructions (every word of every queue but
-the ``end`` that closes it): it tries removing chunks of them, halving the chunk size whenever
-no removal keeps the failure, until no single instruction can go. A candidate counts only if it
+:func:`shrink` is Zeller's ddmin, first over whole queues (a queue left as just ``end``), then
+over the image's instructions (every word of every queue but the ``end`` that closes it): it
+tries removing chunks of them, halving the chunk size whenever no removal keeps the failure,
+until no single queue or instruction can go. A candidate counts only if it
 is a program that still makes sense:
 
 * it is a valid image (:meth:`opentsp.firmware.image.Image.validate`);
@@ -38,7 +39,6 @@ def _items(image):
 
 
 def _build(image, removable, keep):
-    keep = set(keep)
     queues = [[instr for i, instr in enumerate(queue)
                if (q, i) in keep or (q, i) not in removable]
               for q, queue in enumerate(image.queues)]
@@ -74,7 +74,7 @@ def one_by_one(predicate):
     return lambda images: [bool(predicate(image)) for image in images]
 
 
-def shrink(image, test, *, legal=None, max_cycles=100_000, log=None):
+def shrink(image, test, *, legal=None, max_cycles=None, log=None):
     """The smallest image ddmin finds for which ``test`` holds.
 
     Parameters
@@ -85,8 +85,10 @@ def shrink(image, test, *, legal=None, max_cycles=100_000, log=None):
         ``test(images)`` -> list of bool: does the failure persist in each candidate.
     legal : bool or None
         Keep candidates checker-clean; None: if the original is.
-    max_cycles : int
-        Golden-model cycle limit of a candidate.
+    max_cycles : int or None
+        Golden-model cycle limit of a candidate with an ``ifetch`` (one whose fetched words
+        went astray may run round its ring for ever); None: twice the original's cycles
+        plus 1000.
     log : callable or None
         Called with a line of progress per round.
 
@@ -96,13 +98,40 @@ def shrink(image, test, *, legal=None, max_cycles=100_000, log=None):
         1-minimal: removing any one more instruction loses the failure or the legality.
     """
     from opentsp.firmware.checker import check
+    from opentsp.sim.model import run
 
     if legal is None:
         legal = not check(image)
+    if max_cycles is None:
+        max_cycles = 2 * run(image).cycles + 1000
     if test([image]) != [True]:
         raise ValueError("shrink needs an image for which the test holds")
+
+    def judge(candidates):
+        candidates = [(subset, candidate) for subset, candidate in candidates
+                      if acceptable(candidate, legal=legal, max_cycles=max_cycles)]
+        verdicts = test([candidate for _, candidate in candidates]) if candidates else []
+        return [subset for (subset, _), hit in zip(candidates, verdicts, strict=True) if hit]
+
+    # Whole queues first (a queue left as just `end`): a fetch block, whose words depend on one
+    # another, only goes this way; then single instructions.
+    end = isa.encode("end")
+    busy = [q for q, queue in enumerate(image.queues) if queue != [end]]
+    queues = _ddmin(busy, lambda kept: Image(image.config, [
+        queue if q in kept else [end] for q, queue in enumerate(image.queues)], image.data),
+        judge, "queues", log)
+    image = Image(image.config, [queue if q in queues else [end]
+                                 for q, queue in enumerate(image.queues)], image.data)
     removable = set(_items(image))
-    kept = sorted(removable)
+    kept = _ddmin(sorted(removable), lambda kept: _build(image, removable, kept), judge,
+                  "instructions", log)
+    return _build(image, removable, kept)
+
+
+def _ddmin(items, build, judge, what, log):
+    """Zeller's ddmin over ``items``: the subset it keeps. ``judge`` takes (subset, image)
+    pairs and returns the subsets whose images still fail, in order."""
+    kept = list(items)
     chunks = 2
     while kept:
         size = -(-len(kept) // chunks)
@@ -110,23 +139,18 @@ def shrink(image, test, *, legal=None, max_cycles=100_000, log=None):
         # Remove one chunk: keep its complement.
         subsets = [[item for part in parts if part is not drop for item in part]
                    for drop in parts]
-        candidates = [(subset, _build(image, removable, subset)) for subset in subsets]
-        candidates = [(subset, candidate) for subset, candidate in candidates
-                      if acceptable(candidate, legal=legal, max_cycles=max_cycles)]
-        verdicts = test([candidate for _, candidate in candidates]) if candidates else []
-        chosen = next((subset for (subset, _), hit in zip(candidates, verdicts, strict=True)
-                       if hit), None)
+        failing = judge([(subset, build(set(subset))) for subset in subsets])
         if log:
-            log(f"shrink: {len(kept)} instructions, {len(parts)} chunks, "
-                f"{len(candidates)} candidates tried, {'smaller' if chosen else 'none'} kept")
-        if chosen is not None:
-            kept = chosen
+            log(f"shrink: {len(kept)} {what}, {len(parts)} chunks, "
+                f"{'a smaller one kept' if failing else 'none smaller fails'}")
+        if failing:
+            kept = failing[0]
             chunks = max(chunks - 1, 2)
         elif size == 1:
             break
         else:
             chunks = min(len(kept), chunks * 2)
-    return _build(image, removable, kept)
+    return kept
 
 
 def mismatch_test(config, directory, *, max_cycles=100_000):
