@@ -154,7 +154,7 @@ def projection(golden_groq):
         print(f"  golden model, groq itself, digits MLP batch 1: {cycles} cycles = prediction, "
               f"outputs = reference ({time.time() - start:.0f}s)")
     layer = rows[2][1]["predicted_cycles"]
-    print("\n  Assumptions: one chip; two MXMs (the real chip has four 320x320 planes: 820 TOPS");
+    print("\n  Assumptions: one chip; two MXMs (the real chip has four 320x320 planes: 820 TOPS")
     print("  int8 peak at 1 GHz, this model 2 x 320^2 x 2 x 0.9 GHz = 369 TOPS); every weight")
     print("  is already in MEM (no host or chip-to-chip transfer); the MXM loads one weight")
     print("  row per cycle from its own queue (lw), so a 320x320 tile costs 321 MXM cycles;")
@@ -163,7 +163,7 @@ def projection(golden_groq):
     print(f"  ~6.5e9 weights, i.e. ~{1333 * 4096 * 4096 / 6.5e9:.1f} us per 4096x4096 layer "
           f"(over a multi-chip pipeline);")
     print(f"  this model: {layer / mhz:.1f} us per layer on one chip, bound by the "
-          f"{-(-4096 // 320) ** 2} weight tiles x 321 MXM cycles / 2 MXMs.")
+          f"{(-(-4096 // 320)) ** 2} weight tiles x 321 MXM cycles / 2 MXMs.")
 
 
 def main(argv=None):

@@ -238,3 +238,23 @@ def test_outputs_checks_the_memories_shape():
     prog = compile_graph(g, "default")
     with pytest.raises(ValueError, match=r"memories must be uint8 \(8, 64, 8\)"):
         prog.outputs(np.zeros((8, 64, 4), np.uint8))
+
+
+def test_predict_schedules_without_emitting():
+    """``predict`` gives the cycles ``compile_graph`` emits, and still schedules a program
+    longer than a queue (where ``compile_graph`` refuses)."""
+    from opentsp.compiler import predict
+
+    rng = np.random.default_rng(RNG_SEED + 5)
+    g = Graph("gemm")
+    g.output("y", g.matmul(g.input("x", (6, 9)), g.const("w", _int8(rng, (9, 7)))))
+    figures = predict(g, "default")
+    prog = compile_graph(g, "default")
+    assert figures["predicted_cycles"] == prog.predicted_cycles
+    assert figures["mac_ops"] == prog.mac_ops == 6 * 9 * 7
+    assert figures["queue_words"] == max(prog.queue_words.values())
+    long = Graph("long")
+    long.output("y", long.matmul(long.input("x", (8, 64)), long.const("w", _int8(rng, (64, 4)))))
+    with pytest.raises(CompileError, match="holds 128"):
+        compile_graph(long, "default")
+    assert predict(long, "default")["queue_words"] > 128

@@ -56,7 +56,7 @@ def test_compiled_programs_on_verilator(tmp_path, capsys):
         compiled.append((prog, inputs, expected))
     records = run_images(config, programs, memories_dir=tmp_path, log_level="WARNING")
     assert [r["name"] for r in records] == [name for name, _ in programs]
-    for record, (prog, inputs, expected) in zip(records, compiled, strict=True):
+    for record, (prog, _, expected) in zip(records, compiled, strict=True):
         assert record["error"] is None and record["match"], record
         assert record["cycles_rtl"] == record["cycles_golden"] == prog.predicted_cycles, record
         got = prog.outputs(np.load(record["memories"]))

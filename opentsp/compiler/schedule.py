@@ -136,6 +136,10 @@ class Scheduler:
                 trial.rollback()
             if found is None:
                 child.rollback()
+                full = [m for m in downstream if not chip.words_free(m)]
+                if len(full) == len(downstream):
+                    raise CompileError(f"{comment}: does not fit: every MEM slice that can "
+                                       f"store it is full")
                 return None
             used |= {mem for mem, _, _ in found}
             picks_of_copy.append(found)
