@@ -249,7 +249,8 @@ def run(config="default", images=DEFAULT_IMAGES, batch=DEFAULT_BATCH, split=None
     expected = {"h": [h for h, _ in per_block], "logits": [y for _, y in per_block]}
     programs = len(blocks) * len(network.parts)
     out(f"running {images} test images ({len(blocks)} batches, {programs} programs) on the "
-        f"RTL in Verilator; the first run builds the model (~5 minutes on 2 cores)...")
+        f"RTL in Verilator; the first run builds the model once (5 to 15 minutes on 2 "
+        f"cores)...")
     start = time.perf_counter()
     measured = {}
     with tempfile.TemporaryDirectory(prefix="opentsp-demo-") as tmp:
@@ -294,8 +295,9 @@ def run(config="default", images=DEFAULT_IMAGES, batch=DEFAULT_BATCH, split=None
     out(f"MXM utilisation {utilisation:.1%} ({network.mac_ops} MACs per batch / (2 MXMs x "
         f"{config.mxm_size}x{config.mxm_size} x {cycles} cycles), loading and draining "
         f"included)")
-    out(f"time per image  {per_image_us:.3f} us at {config.clock_mhz:g} MHz ({cycles} cycles "
-        f"per batch of {batch} images, programs run one after another)")
+    out(f"latency         {per_image_us:.3f} us per image at {config.clock_mhz:g} MHz: "
+        f"{cycles} cycles, {cycles / config.clock_mhz:.2f} us, for a batch of {batch} images "
+        f"through its {len(network.parts)} program(s) back to back (host loading not counted)")
     out(f"simulation      {wall:.1f} s wall for {programs} programs under cocotb + Verilator "
         f"(a model build included if one ran)")
     return figures
