@@ -327,7 +327,8 @@ class Scheduler:
                 dst = StreamRef(direction, g)
                 for i, step in enumerate(steps):
                     chip.slots["VXM"][v + i] = (_step_instr(step, dst, a_ref if i == 0 else None,
-                                                            b_refs[i]), comment)
+                                                            b_refs[i]),
+                                                f"{comment} ({step.node.name})")
                 if head[0] == "acc":
                     self.frontier[head[1]] = t
                 return got[1]
