@@ -5,17 +5,33 @@ from amaranth.lib import data, memory
 from amaranth.lib.wiring import In, Out
 
 from opentsp import hostmap, isa
+from opentsp.sim import ecc as golden_ecc
 
+from .ecc import Secded
 from .layouts import is_op, merged_layout, select_stream
 from .slice import FunctionalSlice
 from .stagger import Stagger
 
-__all__ = ["MemSlice"]
+__all__ = ["MemSlice", "inject_layout"]
 
 #: Widths of the host's memory address fields (see :mod:`opentsp.hostmap`).
 HOST_WORD_BITS = hostmap.MEM_SHIFT - hostmap.WORD_SHIFT
 HOST_SUPERLANE_BITS = hostmap.WORD_SHIFT - hostmap.SUPERLANE_SHIFT
 HOST_CHUNK_BITS = hostmap.SUPERLANE_SHIFT
+#: Widths of the word and lane fields of an ECC place (:func:`opentsp.hostmap.ecc_place`).
+PLACE_WORD_BITS = hostmap.PLACE_MEM_SHIFT - hostmap.PLACE_WORD_SHIFT
+PLACE_LANE_BITS = hostmap.PLACE_WORD_SHIFT
+
+#: One fault injection entry as a MEM slice sees it (section 6b): ``fire`` is high in the
+#: entry's cycle if the entry names this slice.
+INJECT_ENTRY = data.StructLayout({"fire": 1, "word": unsigned(PLACE_WORD_BITS),
+                                  "lane": unsigned(PLACE_LANE_BITS),
+                                  "mask": unsigned(golden_ecc.CODE_BITS)})
+
+
+def inject_layout():
+    """The ``inject`` port of :class:`MemSlice`: every injection entry of the host port."""
+    return data.ArrayLayout(INJECT_ENTRY, hostmap.INJECT_ENTRIES)
 
 
 #: Instructions of the MEM slice (their fields share one layout).
@@ -57,8 +73,21 @@ class MemSlice(FunctionalSlice):
     * stream ids ``>= streams``: ``read`` writes no stream, ``write`` stores zeros, an
       address pair beyond the streams reads as address 0.
 
-    Every SRAM write goes through :meth:`ecc_encode` and every SRAM read through
-    :meth:`ecc_decode` (identity today), the one place where SECDED ECC is to be added.
+    SECDED ECC (section 6b): the SRAM stores 13-bit code words. Each lane of each superlane
+    has one :class:`~opentsp.hdl.ecc.Secded`: its encoder on the lane's write data (stream
+    writes, scatters, host writes), its decoder between the lane's bank-selected read data and
+    the output stream register (reads, gathers, host reads), so no latency changes. In the
+    cycle after a ``read``/``gather`` addresses the SRAM (whatever its stream), ``ecc_corrected``
+    and ``ecc_detected`` count the lanes whose code word was corrected or found uncorrectable,
+    and ``ecc_error`` with ``ecc_error_word``/``ecc_error_lane`` names the lowest such lane
+    (superlane-major) with an uncorrectable word; host reads are corrected but not counted.
+
+    Fault injection: an ``inject`` entry with ``fire`` high in cycle ``c`` flips (XOR
+    ``mask``) the code word of its word and lane from the end of ``c`` on, after a write that
+    lands there at the end of ``c``, until a later write to that word and lane (run or host).
+    The flip is held beside the SRAM (one flag per entry, applied to the read data before the
+    decoder) rather than written into it, which would need a read-modify-write port; what
+    every read sees is the same. ``rst`` drops the flips; ``clear`` does not.
 
     Host access (only while the chip is not running): ``host_we`` writes the 32-bit chunk
     ``host_chunk`` (lanes ``4*chunk..4*chunk+3``, lane ``4*chunk`` in bits 7..0) of superlane
@@ -81,25 +110,18 @@ class MemSlice(FunctionalSlice):
             "host_re": In(1),
             "host_wdata": In(32),
             "host_rdata": Out(32),
+            "inject": In(inject_layout()),
+            "ecc_corrected": Out(range(config.lanes + 1)),
+            "ecc_detected": Out(range(config.lanes + 1)),
+            "ecc_error": Out(1),
+            "ecc_error_word": Out(unsigned(PLACE_WORD_BITS)),
+            "ecc_error_lane": Out(unsigned(PLACE_LANE_BITS)),
         })
-
-    # ECC hooks: every SRAM write and read passes here --------------------------------------
 
     @property
     def stored_width(self):
-        """Bits of one SRAM entry: one lane's byte (data plus check bits, none yet)."""
-        return 8
-
-    def ecc_encode(self, m, value):
-        """A lane's byte to the stored form (identity until SECDED is added)."""
-        return value
-
-    def ecc_decode(self, m, stored):
-        """A stored lane entry to its byte (identity until SECDED is added; would also flag
-        errors)."""
-        return stored
-
-    # -----------------------------------------------------------------------------------------
+        """Bits of one SRAM entry: one lane's SECDED code word."""
+        return golden_ecc.CODE_BITS
 
     def _sequencers(self, m, halt):
         """Superlane 0: the two address sequencers (section 6a) in front of the ports.
@@ -226,6 +248,23 @@ class MemSlice(FunctionalSlice):
 
         host_bank = bank_of(self.host_word)
         host_row = row_of(self.host_word)
+        host_addr = self.host_word[:abits] if abits else Const(0, 1)
+
+        # Fault injection (section 6b): per entry, whether its flip is in effect, and where.
+        entries = [self.inject[i] for i in range(hostmap.INJECT_ENTRIES)]
+        active = [Signal(name=f"inject_active_{i}") for i in range(len(entries))]
+        rewritten = [[] for _ in entries]   # per entry: the writes that replace its word
+        entry_in_range = [entries[i].word[abits:] == 0 if abits < PLACE_WORD_BITS else Const(1)
+                          for i in range(len(entries))]
+
+        def flip_of(addr, lane):
+            """XOR of the masks in effect on ``addr`` of global ``lane`` (at the start of the
+            cycle)."""
+            out = Const(0, golden_ecc.CODE_BITS)
+            for i, entry in enumerate(entries):
+                hit = active[i] & (entry.lane == lane) & (entry.word == addr)
+                out = out ^ Mux(hit, entry.mask, 0)
+            return out
 
         # Host write data and byte enables for a row of one superlane.
         chunk_lanes = hostmap.LANES_PER_CHUNK
@@ -240,11 +279,11 @@ class MemSlice(FunctionalSlice):
 
         # Host read: remember what was asked for, answer from the read ports next cycle.
         host_rd_superlane = Signal.like(self.host_superlane)
-        host_rd_bank = Signal.like(host_bank)
         host_rd_chunk = Signal.like(self.host_chunk)
         with m.If(self.host_re):
             m.d.sync += [host_rd_superlane.eq(self.host_superlane),
-                         host_rd_bank.eq(host_bank), host_rd_chunk.eq(self.host_chunk)]
+                         host_rd_chunk.eq(self.host_chunk)]
+        corrected_lanes, detected_lanes, error_words = [], [], []
 
         def lane_addrs(word, is_lanewise, k, name):
             """Per lane: the word address (one for all lanes, or the lane's own from the
@@ -298,22 +337,38 @@ class MemSlice(FunctionalSlice):
                 stage = nxt
             wr = stage
 
-            # Read: per lane and bank a synchronous read port (old data on a same-cycle write).
+            # Read: per lane and bank a synchronous read port (old data on a same-cycle write);
+            # in the next cycle the lane's decoder sees the addressed bank's code word (with
+            # any injected flip) for a run read or, when not running, a host read.
             reading = is_read | is_gather
-            rd_out = data.StructLayout({"valid": 1, "dir": 1, "id": unsigned(isa.STREAM_BITS),
-                                        "bank": data.ArrayLayout(unsigned(max(bbits, 1)), lps)})
+            rd_out = data.StructLayout({
+                "valid": 1, "read": 1, "dir": 1, "id": unsigned(isa.STREAM_BITS),
+                "bank": data.ArrayLayout(unsigned(max(bbits, 1)), lps),
+                "addr": data.ArrayLayout(unsigned(max(abits, 1)), lps),
+                "flip": data.ArrayLayout(unsigned(golden_ecc.CODE_BITS), lps)})
             rd = Signal(rd_out, name=f"rd_0_{k}")
             with m.If(self.clear):
-                m.d.sync += rd.valid.eq(0)
+                m.d.sync += [rd.valid.eq(0), rd.read.eq(0)]
             with m.Else():
                 m.d.sync += [rd.valid.eq(reading & (rword.s.id < cfg.streams)),
-                             rd.dir.eq(rword.s.dir), rd.id.eq(rword.s.id)]
-                for j in range(lps):
-                    m.d.sync += rd.bank[j].eq(bank_of(rd_addrs[j]))
+                             rd.read.eq(reading), rd.dir.eq(rword.s.dir), rd.id.eq(rword.s.id)]
+            for j in range(lps):
+                lane = k * lps + j
+                m.d.sync += [
+                    rd.bank[j].eq(Mux(reading, bank_of(rd_addrs[j]), host_bank)),
+                    rd.addr[j].eq(rd_addrs[j]),
+                    rd.flip[j].eq(Mux(reading, flip_of(rd_addrs[j], lane),
+                                      flip_of(host_addr, lane))),
+                ]
 
             rdata = Signal(sl_bits, name=f"rdata_{k}")
             for j in range(lps):
-                lane_data = []
+                lane = k * lps + j
+                codec = Secded()
+                m.submodules[f"secded_{k}_{j}"] = codec
+                m.d.comb += codec.data.eq(Mux(wr[j].valid, wr[j].data,
+                                              host_row_data[8 * j:8 * j + 8]))
+                stored = Signal(self.stored_width, name=f"stored_{k}_{j}")
                 for b in range(cfg.mem_banks):
                     mem = memory.Memory(shape=unsigned(self.stored_width),
                                         depth=cfg.words_per_bank, init=[])
@@ -327,24 +382,27 @@ class MemSlice(FunctionalSlice):
                         rp.addr.eq(Mux(reading & (bank_of(rd_addrs[j]) == b),
                                        row_of(rd_addrs[j]), host_row)),
                         wp.addr.eq(Mux(commit_here, wr[j].row, host_row)),
-                        wp.data.eq(self.ecc_encode(m, Mux(commit_here, wr[j].data,
-                                                          host_row_data[8 * j:8 * j + 8]))),
+                        wp.data.eq(codec.code),
                         wp.en.eq(commit_here | host_here),
                     ]
-                    decoded = Signal(8, name=f"rdata_{k}_{j}_{b}")
-                    m.d.comb += decoded.eq(self.ecc_decode(m, rp.data))
-                    lane_data.append(decoded)
-                with m.Switch(rd.bank[j]):
-                    for b in range(cfg.mem_banks):
-                        with m.Case(b):
-                            m.d.comb += rdata[8 * j:8 * j + 8].eq(lane_data[b])
+                    with m.If(rd.bank[j] == b):
+                        m.d.comb += stored.eq(rp.data ^ rd.flip[j])
+                m.d.comb += [codec.stored.eq(stored),
+                             rdata[8 * j:8 * j + 8].eq(codec.corrected_data)]
+                corrected_lanes.append(rd.read & codec.corrected)
+                detected_lanes.append(rd.read & codec.detected)
+                error_words.append(rd.addr[j])
+                # Writes that replace an injected word (run commit or host write).
+                for i, entry in enumerate(entries):
+                    rewritten[i].append((entry.lane == lane) & entry_in_range[i] & (
+                        (wr[j].valid & (wr[j].bank == bank_of(entry.word))
+                         & (wr[j].row == row_of(entry.word)))
+                        | (self.host_we & (self.host_superlane == k) & host_lane_en[j]
+                           & (host_addr == entry.word))))
                 # Host read data of this lane of this superlane.
                 c, jc = divmod(j, chunk_lanes)
                 with m.If((host_rd_superlane == k) & (host_rd_chunk == c)):
-                    with m.Switch(host_rd_bank):
-                        for b in range(cfg.mem_banks):
-                            with m.Case(b):
-                                m.d.comb += self.host_rdata[8 * jc:8 * jc + 8].eq(lane_data[b])
+                    m.d.comb += self.host_rdata[8 * jc:8 * jc + 8].eq(codec.corrected_data)
 
             # Further latency stages, then drive the output stream register.
             out_layout = data.StructLayout({"valid": 1, "dir": 1,
@@ -365,4 +423,30 @@ class MemSlice(FunctionalSlice):
                     self.e_wdata[s][k].eq(out.data),
                     self.w_wdata[s][k].eq(out.data),
                 ]
+
+        # Injection flags: set at the end of the entry's cycle (after that cycle's write),
+        # cleared by a later write to the word and lane.
+        for i, entry in enumerate(entries):
+            with m.If(entry.fire):
+                m.d.sync += active[i].eq(1)
+            with m.Elif(Cat(*rewritten[i]).any()):
+                m.d.sync += active[i].eq(0)
+
+        # The decoders' findings of this cycle; the lowest lane names the first error.
+        m.d.comb += [self.ecc_corrected.eq(_count(corrected_lanes)),
+                     self.ecc_detected.eq(_count(detected_lanes)),
+                     self.ecc_error.eq(Cat(*detected_lanes).any())]
+        for lane in reversed(range(len(detected_lanes))):
+            with m.If(detected_lanes[lane]):
+                m.d.comb += [self.ecc_error_word.eq(error_words[lane]),
+                             self.ecc_error_lane.eq(lane)]
         return m
+
+
+def _count(bits):
+    """Number of set bits among ``bits``, as a balanced adder tree."""
+    values = list(bits)
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]

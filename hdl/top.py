@@ -1,12 +1,14 @@
 """The chip: queues, slices, stream fabric, run control and the host port."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from opentsp import hostmap, isa
 from opentsp.config import Config
+from opentsp.sim import ecc as golden_ecc
 
+from . import mem as mem_slice
 from .fabric import StreamFabric
 from .icu import InstructionQueue, NotifyBus
 from .mem import HOST_CHUNK_BITS, HOST_SUPERLANE_BITS, HOST_WORD_BITS, MemSlice
@@ -40,6 +42,15 @@ class Chip(wiring.Component):
         running. Queue entries are write-only (they read as 0); writes to an index
         ``>= queue_depth`` are ignored. Memory word addresses wrap modulo ``mem_words``;
         superlanes and chunks that do not exist are not written and read as 0.
+    ECC (section 6b)
+        ``REG_ECC_CORRECTED`` and ``REG_ECC_DETECTED`` count (saturating) the code words the
+        MEM slices' decoders corrected and found uncorrectable in reads and gathers of the
+        run; the first uncorrectable one (earliest cycle, then lowest memory, then lowest lane)
+        sets ``STATUS_ECC_ERROR`` and latches ``REG_ECC_FIRST_PLACE`` (``hostmap.ecc_place``)
+        and ``REG_ECC_FIRST_CYCLE`` (the cycle of its SRAM read). All are cleared by
+        ``CTRL_START`` and ``CTRL_RESET``. Each of the ``hostmap.INJECT_ENTRIES`` injection
+        entries (cycle, place, 13-bit mask; read/write at any time, kept over runs, 0 after
+        ``rst``) fires at the end of run cycle ``cycle`` in the memory its place names.
 
     Parameters
     ----------
@@ -96,11 +107,26 @@ class Chip(wiring.Component):
         ]
         host_idle = ~running
 
+        # Fault injection entries (section 6b): host registers, and which fires this cycle.
+        reg = addr[:hostmap.REGION_SHIFT]
+        inject = []
+        for i in range(hostmap.INJECT_ENTRIES):
+            entry = {"cycle": Signal(32, name=f"inject_cycle_{i}"),
+                     "place": Signal(32, name=f"inject_place_{i}"),
+                     "mask": Signal(golden_ecc.CODE_BITS, name=f"inject_mask_{i}")}
+            for name, signal in entry.items():
+                field = getattr(hostmap, f"INJECT_{name.upper()}")
+                with m.If(self.host_wen & in_control
+                          & (reg == hostmap.inject_reg(i, field))):
+                    m.d.sync += signal.eq(wdata)
+            inject.append(entry)
+
         m.submodules.fabric = fabric = StreamFabric(cfg)
         m.d.comb += fabric.clear.eq(clear)
 
         mem_index = {s.name: i for i, s in enumerate(isa.mem_slices(cfg))}
         mem_rdata = {}
+        mem_units = {}
         ended = []
         notifies = []
         release = Signal()      # the notify bus at the queues (section 5a)
@@ -136,6 +162,18 @@ class Chip(wiring.Component):
                     unit.host_wdata.eq(wdata),
                 ]
                 mem_rdata[index] = unit.host_rdata
+                mem_units[index] = unit
+                for i, entry in enumerate(inject):
+                    place = entry["place"]
+                    m.d.comb += [
+                        unit.inject[i].fire.eq(
+                            running & (cycles == entry["cycle"])
+                            & (place[hostmap.PLACE_MEM_SHIFT:] == index)),
+                        unit.inject[i].word.eq(place[hostmap.PLACE_WORD_SHIFT:][
+                            :mem_slice.PLACE_WORD_BITS]),
+                        unit.inject[i].lane.eq(place[:mem_slice.PLACE_LANE_BITS]),
+                        unit.inject[i].mask.eq(entry["mask"]),
+                    ]
             elif sl.kind == isa.SliceKind.VXM:
                 unit = VxmSlice(cfg)
             elif sl.kind == isa.SliceKind.MXM:
@@ -180,11 +218,38 @@ class Chip(wiring.Component):
                 with m.Else():
                     m.d.sync += tail.eq(tail + 1)
 
+        # ECC reports (section 6b): the decoders answer the cycle after a read's SRAM cycle.
+        ecc_corrected = Signal(32)
+        ecc_detected = Signal(32)
+        ecc_error = Signal()
+        ecc_first_place = Signal(32)
+        ecc_first_cycle = Signal(32)
+        units = [mem_units[index] for index in sorted(mem_units)]
+        with m.If(clear):
+            m.d.sync += [ecc_corrected.eq(0), ecc_detected.eq(0), ecc_error.eq(0),
+                         ecc_first_place.eq(0), ecc_first_cycle.eq(0)]
+        with m.Else():
+            for counter, name in ((ecc_corrected, "ecc_corrected"),
+                                  (ecc_detected, "ecc_detected")):
+                total = counter + sum(getattr(unit, name) for unit in units)
+                m.d.sync += counter.eq(Mux(total > hostmap.ECC_COUNT_MAX,
+                                           hostmap.ECC_COUNT_MAX, total))
+            with m.If(~ecc_error):
+                # the lowest memory wins: its assignment comes last
+                for index in reversed(sorted(mem_units)):
+                    unit = mem_units[index]
+                    with m.If(unit.ecc_error):
+                        m.d.sync += [
+                            ecc_error.eq(1), ecc_first_cycle.eq(cycles - 1),
+                            ecc_first_place.eq(Cat(unit.ecc_error_lane, unit.ecc_error_word,
+                                                   Const(index, 32 - hostmap.PLACE_MEM_SHIFT))),
+                        ]
+
         # Host reads: registers are sampled in the read cycle, memories answer next cycle.
-        reg = addr[:hostmap.REGION_SHIFT]
         status = Signal(32)
         m.d.comb += status.eq(Mux(done, hostmap.STATUS_DONE, 0)
-                              | Mux(running, hostmap.STATUS_RUNNING, 0))
+                              | Mux(running, hostmap.STATUS_RUNNING, 0)
+                              | Mux(ecc_error, hostmap.STATUS_ECC_ERROR, 0))
         config_word = int.from_bytes(cfg.hash[:4], "little")
         ctrl_value = Signal(32)
         with m.If(in_control):
@@ -195,6 +260,19 @@ class Chip(wiring.Component):
                     m.d.comb += ctrl_value.eq(cycles)
                 with m.Case(hostmap.REG_CONFIG):
                     m.d.comb += ctrl_value.eq(config_word)
+                with m.Case(hostmap.REG_ECC_CORRECTED):
+                    m.d.comb += ctrl_value.eq(ecc_corrected)
+                with m.Case(hostmap.REG_ECC_DETECTED):
+                    m.d.comb += ctrl_value.eq(ecc_detected)
+                with m.Case(hostmap.REG_ECC_FIRST_PLACE):
+                    m.d.comb += ctrl_value.eq(ecc_first_place)
+                with m.Case(hostmap.REG_ECC_FIRST_CYCLE):
+                    m.d.comb += ctrl_value.eq(ecc_first_cycle)
+                for i, entry in enumerate(inject):
+                    for name, signal in entry.items():
+                        field = getattr(hostmap, f"INJECT_{name.upper()}")
+                        with m.Case(hostmap.inject_reg(i, field)):
+                            m.d.comb += ctrl_value.eq(signal)
         rvalid = Signal()
         ctrl_rdata = Signal(32)
         rd_mem = Signal()

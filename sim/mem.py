@@ -1,6 +1,7 @@
 """Golden model of the rest of the MEM slice (docs/architecture.md section 6a): ``gather`` and
 ``scatter`` with per-lane addresses, and the two address sequencers (``agi``, ``ago``,
-``sread``, ``swrite``).
+``sread``, ``swrite``); and the SECDED-protected SRAM of section 6b (:class:`Fault`,
+:class:`EccLog`, :func:`read_lanes`).
 
 The sequencers act at issue, on superlane 0: in each cycle :func:`issue_cycle` turns what a
 MEM queue issued, and what its running sequences generate, into at most one plain ``read`` or
@@ -26,10 +27,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from opentsp import isa
+from opentsp import hostmap, isa
+from opentsp.sim import ecc
 
 __all__ = ["MNEMONICS", "SeqConfig", "Sequencer", "MemUnit", "sequence", "expand",
-           "issue_cycle", "execute", "PORTS"]
+           "issue_cycle", "execute", "PORTS", "Fault", "EccLog", "read_lanes", "inject"]
 
 MNEMONICS = ("gather", "scatter", "agi", "ago", "sread", "swrite")
 #: Per port (0 = read, 1 = write): the starting instruction and the queue instructions that
@@ -101,6 +103,96 @@ class Sequencer:
         return element
 
 
+@dataclass(frozen=True)
+class Fault:
+    """One fault injection (section 6b): at the end of run cycle ``cycle``, after the cycle's
+    writes have landed, the stored 13-bit code word of lane ``lane`` (``0..lanes-1``,
+    superlane-major) of word ``word`` of memory ``mem`` (numbering of
+    :func:`opentsp.isa.mem_slices`) is XORed with ``mask`` (1..0x1fff, bit layout of
+    :mod:`opentsp.sim.ecc`). :meth:`check` checks the place against a configuration."""
+    cycle: int
+    mem: int
+    word: int
+    lane: int
+    mask: int
+
+    def __post_init__(self):
+        for name in ("cycle", "mem", "word", "lane", "mask"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"Fault.{name} must be a non-negative int, not {value!r}")
+        if self.cycle >= 1 << 32:
+            raise ValueError(f"Fault.cycle must be below 2**32, not {self.cycle!r}")
+        if not 0 < self.mask <= ecc.CODE_MASK:
+            raise ValueError(f"Fault.mask must be a non-zero {ecc.CODE_BITS}-bit mask "
+                             f"(1..{ecc.CODE_MASK:#x}), not {self.mask!r}")
+
+    def check(self, config):
+        """Raise ValueError unless memory, word and lane exist in ``config``; return self."""
+        limits = {"mem": len(isa.mem_slices(config)), "word": config.mem_words,
+                  "lane": config.lanes}
+        for name, limit in limits.items():
+            value = getattr(self, name)
+            if value >= limit:
+                raise ValueError(f"Fault.{name} must be below {limit} in configuration "
+                                 f"{config.name!r}, not {value!r}")
+        return self
+
+    @classmethod
+    def from_dict(cls, fields):
+        return cls(**{name: fields[name] for name in ("cycle", "mem", "word", "lane", "mask")})
+
+    def as_dict(self):
+        return {"cycle": self.cycle, "mem": self.mem, "word": self.word, "lane": self.lane,
+                "mask": self.mask}
+
+
+@dataclass
+class EccLog:
+    """What the SRAM decoders saw during a run (section 6b): corrected and detected code words
+    (each saturating at ``hostmap.ECC_COUNT_MAX``) and the first detected error's place
+    ``(mem, word, lane, cycle)``: the earliest cycle, then the lowest memory, then the lowest
+    lane."""
+    corrected: int = 0
+    detected: int = 0
+    first: tuple | None = None
+
+    def record(self, mem, words, superlane, cycle, corrected, detected, lanes_per_superlane):
+        """Log one SRAM read of the lanes of ``superlane`` (per-lane ``words`` and flags)."""
+        self.corrected = min(self.corrected + int(np.count_nonzero(corrected)),
+                             hostmap.ECC_COUNT_MAX)
+        self.detected = min(self.detected + int(np.count_nonzero(detected)),
+                            hostmap.ECC_COUNT_MAX)
+        for j in np.flatnonzero(detected):
+            lane = superlane * lanes_per_superlane + int(j)
+            place = (mem, int(words[j]), lane, cycle)
+            if self.first is None or _order(place) < _order(self.first):
+                self.first = place
+
+
+def _order(place):
+    """The order of detected errors: cycle, then memory, then lane."""
+    mem, _, lane, cycle = place
+    return cycle, mem, lane
+
+
+def read_lanes(model, mem, words, superlane):
+    """Read lane ``j`` of ``superlane`` from word ``words[j]`` of memory ``mem`` through the
+    SECDED decoders in the current cycle; log what they find; return the data (uint8)."""
+    lanes = np.arange(model.config.lanes_per_superlane)
+    words = np.asarray(words, dtype=np.int64)
+    data, corrected, detected = ecc.decode(model.codes[mem, words, superlane, lanes])
+    model.ecc.record(mem, words, superlane, model.cycle, corrected, detected,
+                     model.config.lanes_per_superlane)
+    return data
+
+
+def inject(codes, fault, lanes_per_superlane):
+    """Apply ``fault`` to the stored code words ``codes`` (the model's, in place)."""
+    superlane, lane = divmod(fault.lane, lanes_per_superlane)
+    codes[fault.mem, fault.word, superlane, lane] ^= np.uint16(fault.mask)
+
+
 class MemUnit:
     """State of one MEM slice beyond its SRAM: two sequencers and lane-granular commits.
 
@@ -108,8 +200,8 @@ class MemUnit:
     ----------
     config : Config
     memory : numpy.ndarray
-        The slice's SRAM, shape ``(mem_words, superlanes, lanes_per_superlane)`` (a view of
-        the model's memories: commits land in it).
+        The slice's SRAM code words (uint16), shape ``(mem_words, superlanes,
+        lanes_per_superlane)`` (a view of the model's code words: commits land in it).
     """
 
     def __init__(self, config, memory):
@@ -144,7 +236,7 @@ class MemUnit:
 
     def end_cycle(self, cycle):
         for addr, superlane, lane, value in self._lane_commits.pop(cycle, ()):
-            self.memory[addr, superlane, lane] = value
+            self.memory[addr, superlane, lane] = ecc.encode(value)
 
 
 def issue_cycle(model, cycle, issued):
@@ -183,7 +275,7 @@ def execute(model, slice_, instr, superlane):
     lanes = range(model.config.lanes_per_superlane)
     direction, (stream,) = instr.group("s")
     if name == "gather":
-        value = np.array([unit.memory[addrs[j], superlane, j] for j in lanes], dtype=np.uint8)
+        value = read_lanes(model, model._mem_index[slice_.name], addrs, superlane)
         when = model.cycle + isa.latency(instr.op, model.config)
         model._write_stream(when, slice_, direction, stream, superlane, value)
     else:

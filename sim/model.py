@@ -11,6 +11,10 @@ slice's instruction queue, and steps them one clock cycle at a time:
 3. at the end of the cycle every stream register takes its upstream neighbour's value, then the
    stream writes and memory commits due in this cycle land.
 
+Every SRAM word is stored as SECDED code words (section 6b, :mod:`opentsp.sim.ecc`): encoded on
+every write, decoded on every read, with the decoders' findings in ``Model.ecc``
+(:class:`opentsp.sim.mem.EccLog`); ``faults`` flip stored bits during the run.
+
 One function per unit executes an instruction (``_exec_read``, ``_exec_write``, ``_exec_vxm``,
 and :func:`opentsp.sim.mxm.execute` for the MXMs, whose state lives in ``Model.mxms`` and
 changes at the end of the cycle, and :func:`opentsp.sim.sxm.execute` for the SXMs, state in
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from opentsp import isa
-from opentsp.sim import alu, mxm, sxm
+from opentsp.sim import alu, ecc, mxm, sxm
 from opentsp.sim import mem as mem_unit
 from opentsp.sim.icu import Queue
 
@@ -55,12 +59,23 @@ class Result:
     """Outcome of a run.
 
     ``memories`` has shape ``(2 * mem_slices, mem_words, lanes)``, memory numbering of
-    :func:`opentsp.isa.mem_slices`.
+    :func:`opentsp.isa.mem_slices`: the data as the host reads it back (corrected, or the raw
+    data bits of a word with a detected error). ``ecc_corrected``, ``ecc_detected`` and
+    ``ecc_first`` (``(mem, word, lane, cycle)`` or None) are what the SRAM decoders saw during
+    the run (section 6b), as the host reads them from ``REG_ECC_*``.
     """
     config: object
     cycles: int
     memories: np.ndarray
     trace: list = field(default_factory=list)
+    ecc_corrected: int = 0
+    ecc_detected: int = 0
+    ecc_first: tuple | None = None
+
+    @property
+    def status_ecc_error(self):
+        """The sticky ``STATUS_ECC_ERROR`` bit: some read found an uncorrectable error."""
+        return self.ecc_first is not None
 
     def memory(self, name):
         names = [s.name for s in isa.mem_slices(self.config)]
@@ -78,10 +93,20 @@ class Model:
         Record a :class:`TraceRecord` per cycle; ``"streams"`` also snapshots the registers.
     max_cycles : int
         Stop with :class:`CycleLimitError` if the program has not finished by then.
+    faults : iterable of opentsp.sim.mem.Fault
+        Bit flips in the stored code words during the run (section 6b); any number, in any
+        order. A fault whose cycle the run does not reach does nothing.
     """
 
-    def __init__(self, image, *, trace=False, max_cycles=10_000_000):
+    def __init__(self, image, *, trace=False, max_cycles=10_000_000, faults=()):
         config = self.config = image.config
+        self._faults = defaultdict(list)    # cycle -> [Fault]
+        for fault in faults:
+            if not isinstance(fault, mem_unit.Fault):
+                raise TypeError(f"faults must hold opentsp.sim.mem.Fault objects, not "
+                                f"{fault!r}")
+            self._faults[fault.check(config).cycle].append(fault)
+        self.ecc = mem_unit.EccLog()
         self._trace_mode = trace
         self.max_cycles = max_cycles
         self.slices = isa.floorplan(config)
@@ -90,11 +115,13 @@ class Model:
         self._mem_index = {s.name: i for i, s in enumerate(isa.mem_slices(config))}
         shape = (2, self.positions, config.streams, config.superlanes, config.lanes_per_superlane)
         self.streams = np.zeros(shape, dtype=np.uint8)
-        self.memories = np.zeros((len(self._mem_index), config.mem_words, config.superlanes,
-                                  config.lanes_per_superlane), dtype=np.uint8)
+        # The SRAMs' stored 13-bit code words (section 6b); `memories` decodes them.
+        self.codes = np.broadcast_to(ecc.encode(np.uint8(0)), (
+            len(self._mem_index), config.mem_words, config.superlanes,
+            config.lanes_per_superlane)).copy()
         for (mem, addr), data in image.data.items():
-            self.memories[mem, addr] = np.asarray(data, dtype=np.uint8).reshape(
-                config.superlanes, config.lanes_per_superlane)
+            self.codes[mem, addr] = ecc.encode(np.asarray(data, dtype=np.uint8).reshape(
+                config.superlanes, config.lanes_per_superlane))
         self.queues = [Queue(program, config.queue_depth, self._fetcher(slice_))
                        for slice_, program in zip(self.queue_slices, image.queues, strict=True)]
         # The VXM's result register of each superlane (int32 byte planes), for chaining.
@@ -103,7 +130,7 @@ class Model:
         self.mxms = {s.name: mxm.Mxm(config) for s in self.slices if s.kind == isa.SliceKind.MXM}
         self.sxms = {s.name: sxm.Sxm(config) for s in self.slices if s.kind == isa.SliceKind.SXM}
         # MEM sequencers and lane commits (gather/scatter), see opentsp.sim.mem
-        self.mem_units = {name: mem_unit.MemUnit(config, self.memories[index])
+        self.mem_units = {name: mem_unit.MemUnit(config, self.codes[index])
                           for name, index in self._mem_index.items()}
         self.cycle = 0
         self._executing = defaultdict(list)     # cycle -> [(slice, instr, superlane)]
@@ -112,6 +139,12 @@ class Model:
         self.trace = []
         self.end_cycle = None
         self._notify_cycles = set()     # cycles in which some queue issued a notify
+
+    @property
+    def memories(self):
+        """The SRAMs' data as the host reads it (decoded, not logged), shape ``(mems,
+        mem_words, superlanes, lanes_per_superlane)``."""
+        return ecc.decode(self.codes)[0]
 
     # Stream access -------------------------------------------------------------------------
 
@@ -141,7 +174,8 @@ class Model:
     def _exec_read(self, slice_, instr, superlane):
         direction, (stream,) = instr.group("s")
         addr = instr["addr"] % self.config.mem_words
-        value = self.memories[self._mem_index[slice_.name], addr, superlane].copy()
+        value = mem_unit.read_lanes(self, self._mem_index[slice_.name],
+                                    [addr] * self.config.lanes_per_superlane, superlane)
         self._write_stream(self.cycle + isa.latency(instr.op, self.config), slice_, direction,
                            stream, superlane, value)
 
@@ -227,13 +261,16 @@ class Model:
             landed.add(key)
             streams[direction, position, stream, superlane] = value
         for mem, addr, superlane, value in self._commits.pop(t, ()):
-            self.memories[mem, addr, superlane] = value
+            self.codes[mem, addr, superlane] = ecc.encode(value)
         for unit in self.mxms.values():
             unit.end_cycle()
         for unit in self.sxms.values():
             unit.end_cycle()
         for unit in self.mem_units.values():
             unit.end_cycle(t)
+        # Fault injection (section 6b): after every write that lands in this cycle.
+        for fault in self._faults.pop(t, ()):
+            mem_unit.inject(self.codes, fault, self.config.lanes_per_superlane)
 
         if self._trace_mode:
             snapshot = None
@@ -246,8 +283,9 @@ class Model:
         """Run to the end of the program and return a :class:`Result`."""
         while not self.done:
             self.step()
-        memories = self.memories.reshape(self.memories.shape[0], self.config.mem_words, -1)
-        return Result(self.config, self.total_cycles, memories.copy(), self.trace)
+        memories = self.memories.reshape(self.codes.shape[0], self.config.mem_words, -1)
+        return Result(self.config, self.total_cycles, memories, self.trace,
+                      self.ecc.corrected, self.ecc.detected, self.ecc.first)
 
 
 def run(image, **kwargs):

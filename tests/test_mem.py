@@ -157,6 +157,50 @@ def test_read_latency_and_stagger():
     simulate(CONFIG, body)
 
 
+def test_injected_flips_are_corrected_or_detected_and_rewritten_away():
+    """Section 6b on one slice: a single flip is corrected on the stream and counted, a double
+    is delivered raw and flagged with its word and lowest lane; host reads are corrected and
+    not counted; a host write replaces the flipped word."""
+    async def body(h):
+        ctx, dut = h.ctx, h.dut
+
+        async def inject(entry, word, lane, mask):
+            ctx.set(dut.inject[entry].word, word)
+            ctx.set(dut.inject[entry].lane, lane)
+            ctx.set(dut.inject[entry].mask, mask)
+            ctx.set(dut.inject[entry].fire, 1)
+            await ctx.tick()
+            ctx.set(dut.inject[entry].fire, 0)
+
+        async def read(word):
+            """Issue ``read e0, word``; return (superlane 0 value, corrected, detected, lane,
+            error word) in the decode cycle."""
+            ctx.set(dut.issue_valid, 1)
+            ctx.set(dut.issue_word, isa.encode("read", s=stream_ref(E, 0), addr=word).encode())
+            await ctx.tick()
+            ctx.set(dut.issue_valid, 0)
+            seen = (h.outputs()[E, 0, 0], ctx.get(dut.ecc_corrected), ctx.get(dut.ecc_detected),
+                    ctx.get(dut.ecc_error), ctx.get(dut.ecc_error_lane),
+                    ctx.get(dut.ecc_error_word))
+            await ctx.tick()
+            return seen
+
+        await h.store(9, [0x44332211, 0x88776655])
+        assert await read(9) == (0x44332211, 0, 0, 0, 0, 0)
+        await inject(0, 9, 1, 1 << 3)                 # data bit 3 of lane 1
+        await inject(1, 9, 2, 1 << 8 | 1 << 0)        # check bit 0 and data bit 0 of lane 2
+        await inject(2, 9, 3, 1 << 4 | 1 << 5)        # lane 3 too: the lowest lane is named
+        await inject(3, 10, 1, 1)                     # another word: not read
+        value, corrected, detected, error, lane, word = await read(9)
+        assert (value, corrected, detected, error, lane, word) == (
+            0x44332211 ^ 0x30 << 24 ^ 0x01 << 16, 1, 2, 1, 2, 9)
+        assert await h.load(9) == [0x44332211 ^ 0x30 << 24 ^ 0x01 << 16, 0x88776655]
+        assert ctx.get(dut.ecc_corrected) == 0        # the host read is not counted
+        await h.store(9, [0x44332211, 0x88776655])    # rewritten: the flips are gone
+        assert await read(9) == (0x44332211, 0, 0, 0, 0, 0)
+    simulate(CONFIG, body)
+
+
 class RefMem:
     """Reference for one MEM slice, directly from the timing rules (per superlane)."""
 

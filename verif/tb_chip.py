@@ -8,6 +8,12 @@ The job (which images, which configuration, where to put the results) comes from
 named by ``OPENTSP_JOB``, written by :func:`opentsp.verif.runner.run_images`. One cocotb test
 runs per image; the chip is reset through the host port between them, so one Verilated build
 serves every program.
+
+SECDED ECC (docs/architecture.md section 6b): a program's job entry may carry ``faults`` (dicts
+of :class:`opentsp.sim.mem.Fault`'s fields); the driver programs them into the injection
+registers, the golden model runs with the same faults, and the scoreboard also compares the ECC
+counters, ``STATUS_ECC_ERROR`` and the first error's place (for every program: without faults
+both must report nothing).
 """
 
 import json
@@ -23,6 +29,7 @@ from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 from opentsp import hostmap, isa
 from opentsp.config import get_config
 from opentsp.firmware.image import Image
+from opentsp.sim.mem import Fault
 from opentsp.sim.model import run as golden_run
 
 CLOCK_NS = 10
@@ -111,6 +118,43 @@ class HostDriver:
                     await self.write(hostmap.mem_addr(mem, word, superlane, chunk), value)
         self.shadow = target
 
+    async def program_faults(self, faults):
+        """Write every injection entry: ``faults`` (:class:`Fault`, at most
+        ``hostmap.INJECT_ENTRIES``, places checked against the configuration) first, the other
+        entries off (mask 0); read the entries back."""
+        faults = list(faults)
+        if len(faults) > hostmap.INJECT_ENTRIES:
+            raise ValueError(f"faults must be at most {hostmap.INJECT_ENTRIES} (the injection "
+                             f"entries of the host port), not {len(faults)!r}")
+        for fault in faults:
+            if not isinstance(fault, Fault):
+                raise TypeError(f"faults must hold Fault objects, not {fault!r}")
+            fault.check(self.config)
+        want = []
+        for entry in range(hostmap.INJECT_ENTRIES):
+            fault = faults[entry] if entry < len(faults) else None
+            values = {hostmap.INJECT_CYCLE: fault.cycle if fault else 0,
+                      hostmap.INJECT_PLACE: hostmap.ecc_place(fault.mem, fault.word, fault.lane)
+                      if fault else 0,
+                      hostmap.INJECT_MASK: fault.mask if fault else 0}
+            for field, value in values.items():
+                await self.write(hostmap.inject_addr(entry, field), value)
+                want.append((hostmap.inject_addr(entry, field), value))
+        got = await self.read_many([addr for addr, _ in want])
+        assert got == [value for _, value in want], f"injection entries read back as {got}"
+
+    async def read_ecc(self):
+        """The ECC registers: ``(corrected, detected, first)``, ``first`` as ``(mem, word, lane,
+        cycle)`` or None when ``STATUS_ECC_ERROR`` is clear."""
+        status, corrected, detected, place, cycle = await self.read_many(
+            [hostmap.control_addr(reg) for reg in (
+                hostmap.REG_STATUS, hostmap.REG_ECC_CORRECTED, hostmap.REG_ECC_DETECTED,
+                hostmap.REG_ECC_FIRST_PLACE, hostmap.REG_ECC_FIRST_CYCLE)])
+        if status & hostmap.STATUS_ECC_ERROR:
+            return corrected, detected, (*hostmap.unpack_place(place), cycle)
+        assert (place, cycle) == (0, 0), f"ECC place {place:#x}, cycle {cycle} without error"
+        return corrected, detected, None
+
     async def start(self):
         await self.write(hostmap.control_addr(hostmap.REG_CTRL), hostmap.CTRL_START)
 
@@ -154,20 +198,24 @@ class RunMonitor:
 class GoldenModel:
     """The golden model's prediction for an image."""
 
-    def __init__(self, image, max_cycles):
-        self.result = golden_run(image, max_cycles=max_cycles)
+    def __init__(self, image, max_cycles, faults=()):
+        self.result = golden_run(image, max_cycles=max_cycles, faults=faults)
 
 
 class Scoreboard:
-    """Compares the RTL's memories and cycle count with the golden model's."""
+    """Compares the RTL's memories, cycle count and ECC reports with the golden model's."""
 
     def __init__(self, config):
         self.names = [s.name for s in isa.mem_slices(config)]
         self.mismatches = []
 
-    def compare(self, expected, memories, cycles):
+    def compare(self, expected, memories, cycles, ecc=None):
         if cycles != expected.cycles:
             self.mismatches.append(f"cycles: RTL {cycles}, golden {expected.cycles}")
+        golden_ecc = (expected.ecc_corrected, expected.ecc_detected, expected.ecc_first)
+        if ecc is not None and tuple(ecc) != golden_ecc:
+            self.mismatches.append(f"ECC (corrected, detected, first): RTL {tuple(ecc)}, "
+                                   f"golden {golden_ecc}")
         diff = np.argwhere(expected.memories != memories)
         for mem, word in sorted({(int(m), int(w)) for m, w, _ in diff})[:10]:
             self.mismatches.append(
@@ -200,9 +248,11 @@ async def run_firmware(dut, program):
               "mismatches": [], "seconds": None, "error": None, "memories": None}
     try:
         image = Image.load(entry["image"], config)
+        faults = [Fault.from_dict(fault).check(config) for fault in entry.get("faults", ())]
         cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
         driver = HostDriver(dut, config)
-        driver.shadow = _SHADOW.get("memories")
+        # taken, not read: a program that fails half-way leaves the memories unknown
+        driver.shadow = _SHADOW.pop("memories", None)
         await driver.idle()
         dut.rst.value = 1
         await RisingEdge(dut.clk)
@@ -213,6 +263,7 @@ async def run_firmware(dut, program):
         assert config_id == int.from_bytes(config.hash[:4], "little"), \
             f"the RTL was built for another configuration than {config.name!r}"
         await driver.load(image)
+        await driver.program_faults(faults)
         await driver.start()
         elapsed, seconds = await RunMonitor(dut).wait_done(max_cycles)
         await RisingEdge(dut.clk)
@@ -222,17 +273,22 @@ async def run_firmware(dut, program):
             f"status {status:#x} after done"
         # done rises at the edge that ends the last running cycle: counter and time agree.
         assert elapsed == cycles, f"done after {elapsed} cycles, counter says {cycles}"
+        ecc = await driver.read_ecc()
         memories = await driver.read_memories()
-        _SHADOW["memories"] = driver.shadow
+        # Injected flips stay in the SRAM until rewritten: after faults, reload every word.
+        _SHADOW["memories"] = None if faults else driver.shadow
         if JOB.get("memories_dir"):     # the RTL's own memories, for checks beyond the model
             path = Path(JOB["memories_dir"]) / f"{program}.npy"
             np.save(path, memories)
             record["memories"] = str(path)
-        expected = GoldenModel(image, max_cycles).result
+        expected = GoldenModel(image, max_cycles, faults).result
         record["cycles_golden"] = expected.cycles
+        record["ecc_rtl"] = {"corrected": ecc[0], "detected": ecc[1], "first": ecc[2]}
+        record["ecc_golden"] = {"corrected": expected.ecc_corrected,
+                                "detected": expected.ecc_detected, "first": expected.ecc_first}
         scoreboard = Scoreboard(config)
         record.update(cycles_rtl=cycles, seconds=seconds,
-                      match=scoreboard.compare(expected, memories, cycles),
+                      match=scoreboard.compare(expected, memories, cycles, ecc),
                       mismatches=scoreboard.mismatches)
     except Exception as error:      # recorded for the report, then re-raised for cocotb
         record["error"] = f"{type(error).__name__}: {error}"
