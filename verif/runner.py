@@ -77,8 +77,9 @@ def run_images(config, programs, *, simulator="verilator", waves=None, max_cycle
 
     Parameters
     ----------
-    programs : list of (name, path)
-        Firmware images (``.bin``) built for ``config``.
+    programs : list of (name, path) or (name, path, faults)
+        Firmware images (``.bin``) built for ``config``; ``faults`` (opentsp.sim.mem.Fault)
+        are injected in the run (section 6b).
     log_level : str or None
         cocotb's log level (``COCOTB_LOG_LEVEL``), e.g. ``"WARNING"`` for a quiet report.
     memories_dir : path or None
@@ -101,8 +102,9 @@ def run_images(config, programs, *, simulator="verilator", waves=None, max_cycle
         job.write_text(json.dumps({
             "config": config.name, "results": str(results), "max_cycles": max_cycles,
             "memories_dir": str(Path(memories_dir).resolve()) if memories_dir else None,
-            "programs": [{"name": name, "image": str(Path(path).resolve())}
-                         for name, path in programs],
+            "programs": [{"name": name, "image": str(Path(path).resolve()),
+                          "faults": [fault.as_dict() for fault in (faults[0] if faults else ())]}
+                         for name, path, *faults in programs],
         }))
         waves_on = os.environ.get("WAVES", "0") == "1" if waves is None else waves
         runner = _runner(simulator)
