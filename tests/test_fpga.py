@@ -88,6 +88,15 @@ def test_report_summary_and_critical_path():
     assert "max 31.42 MHz" in text and "141 / 208" in text and "2.85 ns" in text
 
 
+def test_timing_failure_message():
+    summary = {"clocks": {"$glbnet$clk": {"fmax_mhz": 21.5, "constraint_mhz": 25.0}}}
+    assert fpga.timing_failure(summary, "build/x/report.txt") == (
+        "timing not met: clock $glbnet$clk reaches 21.50 MHz, the board runs it at 25.00 MHz; "
+        "no bitstream (figures and critical path in build/x/report.txt)")
+    summary["clocks"]["$glbnet$clk"]["fmax_mhz"] = 25.0
+    assert fpga.timing_failure(summary, "r") is None
+
+
 def test_unknown_board_lists_the_known_ones(capsys):
     with pytest.raises(FpgaError, match="unknown board 'de0'; known boards: " +
                        ", ".join(sorted(BOARDS))):
@@ -98,9 +107,12 @@ def test_unknown_board_lists_the_known_ones(capsys):
     assert len(err.strip().splitlines()) == 1
 
 
-def test_unknown_config_for_the_flow(capsys):
+def test_unknown_config_and_missing_netlist(capsys, tmp_path):
     assert cli.main(["fpga", "--config", "tiny"]) == 1
     assert "unknown configuration 'tiny'" in capsys.readouterr().err
+    out = tmp_path / "empty"
+    assert cli.main(["fpga", "--pnr-only", "-o", str(out)]) == 1
+    assert "no synthesised netlist to place and route" in capsys.readouterr().err
 
 
 def test_board_top_pins_on_the_ulx3s():
