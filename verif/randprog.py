@@ -23,12 +23,12 @@ the data words streamed one per cycle, mostly MEM_W<i> onto e<i> and MEM_E<i> on
 the data laid out so that the bytes of int16 and int32 values reach the VXM together), so that
 random reads downstream find data rather than zeros, whole wide values included.
 
-The programs are not meant to be useful or to pass the static checker (many stream
-reads find whatever the register holds, which both sides define): they are meant to make the
-RTL and the model disagree if they can. ``legal=True`` (``--legal``) passes them through
-:func:`legalise`, which turns every instruction that breaks a timing rule into ``nop``: what
-is left honours every rule of the architecture document. ``mix`` weighs what a queue slot holds (see
-:func:`parse_mix`).
+The programs are not meant to be useful or to pass the static checker (many stream reads find
+whatever the register holds, which both sides define): they are meant to make the RTL and the
+model disagree if they can. ``legal=True`` (``--legal``) passes them through :func:`legalise`,
+which turns every instruction that breaks a timing rule into ``nop``: what is left honours
+every rule of the architecture document. ``mix`` weighs what a queue slot holds
+(:func:`parse_mix`); ``length`` bounds the instructions per queue.
 
     python -m opentsp.verif.randprog --seed 3 --config default -o prog.bin
 """
