@@ -258,3 +258,32 @@ def test_predict_schedules_without_emitting():
     with pytest.raises(CompileError, match="holds 128"):
         compile_graph(long, "default")
     assert predict(long, "default")["queue_words"] > 128
+
+
+def test_adds_whose_operands_share_a_slice():
+    """Operands that can never arrive together (one slice, one cycle): ``add(x, x)``, two int32
+    inputs spread over the same four slices, and an operand whose nearest copy shares a slice
+    with the other operand. The compiler passes one through the VXM first (``or a, a``) or
+    takes another copy."""
+    rng = np.random.default_rng(RNG_SEED + 6)
+    x = _int8(rng, (2, 5))
+    p = rng.integers(-(1 << 31), 1 << 31, (2, 5), dtype=np.int64).astype(np.int32)
+    q = rng.integers(-(1 << 31), 1 << 31, (2, 5), dtype=np.int64).astype(np.int32)
+    g = Graph("shared")
+    tx, tp, tq = g.input("x", x.shape), g.input("p", p.shape, "int32"), g.input("q", q.shape,
+                                                                                "int32")
+    twice = g.add(tx, tx, name="twice")
+    g.output("twice", twice)
+    g.output("again", g.add(tx, twice, name="again"))
+    g.output("pq", g.add(tp, tq, name="pq"))
+    g.output("y", g.matmul(tx, g.const("w", _int8(rng, (5, 3)))))     # two copies of x
+    for config in ("default", "medium"):
+        prog = compile_graph(g, config)
+        # default: the int32 inputs take all four slices of one side
+        assert ("or.i32" in prog.asm) == (config == "default")
+        got = _run(prog, {"x": x, "p": p, "q": q})
+        twice_expected = (2 * x.astype(np.int64)).astype(np.int8)
+        np.testing.assert_array_equal(got["twice"], twice_expected)
+        np.testing.assert_array_equal(got["again"], (x.astype(np.int64) + twice_expected)
+                                      .astype(np.int8))
+        np.testing.assert_array_equal(got["pq"], (p.astype(np.int64) + q).astype(np.int32))

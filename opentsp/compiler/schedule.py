@@ -24,11 +24,13 @@ from opentsp import isa
 from opentsp.isa import Dir, StreamRef
 
 from .graph import CompileError
-from .plan import DTYPE_CODES, Copy, Store, matmul_units
+from .plan import DTYPE_CODES, Copy, Step, Store, matmul_units
 from .resources import Txn, path_registers, stream_key
 
 __all__ = ["Scheduler"]
 
+#: Operand b of a pass-through step (``or a, a``): the same group as operand a.
+_SAME = "=a"
 #: Cycles a placement may slide before the scheduler gives up (a resource that never frees).
 _MAX_SLIDE = 200_000
 
@@ -226,11 +228,19 @@ class Scheduler:
         ``("mem", copies, width)``. Returns the result's copies."""
         chip = self.chip
         vpos = chip.vxm
-        length = len(steps)
         vslots = chip.slots["VXM"]
+        if head[0] == "mem" and steps[0].b is not None:
+            first = self.stores[steps[0].b].vectors[
+                (0, key[1]) if steps[0].broadcast else key]
+            if all({m for m, _ in hc.planes} & {m for m, _ in bc.planes}
+                   for hc in head[1] for bc in first):
+                # Both operands of the first step live in one slice: they can never arrive
+                # in one cycle. Pass a through first (or a, a = a) and chain the step after it.
+                steps = [Step(steps[0].node, "or", steps[0].dtype, steps[0].dtype, _SAME)] + steps
+        length = len(steps)
         b_copies = []
         for step in steps:
-            if step.b is None:
+            if step.b is None or step.b is _SAME:
                 b_copies.append(None)
             else:
                 store = self.stores[step.b]
@@ -253,12 +263,15 @@ class Scheduler:
             if any(v + i in vslots for i in range(length)):
                 v += 1
                 continue
-            txn = Txn(chip)
-            placed = self._try_chain(txn, head, steps, b_copies, v, out_dirs, out_width, wide,
-                                     sides, comment)
-            if placed is not None:
-                return placed
-            txn.rollback()
+            # Each copy of a stored head in turn: the nearest may share a slice with operand b.
+            heads = [head] if head[0] == "acc" else [("mem", [c], head[2]) for c in head[1]]
+            for variant in heads:
+                txn = Txn(chip)
+                placed = self._try_chain(txn, variant, steps, b_copies, v, out_dirs,
+                                         out_width, wide, sides, comment)
+                if placed is not None:
+                    return placed
+                txn.rollback()
             v += 1
 
     def _try_chain(self, txn, head, steps, b_copies, v, out_dirs, out_width, wide, sides,
@@ -295,7 +308,7 @@ class Scheduler:
         b_refs = []
         for i, copies in enumerate(b_copies):
             if copies is None:
-                b_refs.append(None)
+                b_refs.append(a_ref if steps[i].b is _SAME else None)
                 continue
             ref = self.read_group(txn, copies, vpos, v + i, 4 if steps[i].dtype == "int32"
                                   else 1, comment)
