@@ -19,6 +19,7 @@ Any disagreement (outputs, cycles, a failed run) ends the demo with status 1 and
 """
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -317,11 +318,16 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from opentsp.compiler import CompileError
 
+    saved = os.environ.get("GPI_LOG_LEVEL")
+    os.environ.setdefault("GPI_LOG_LEVEL", "WARNING")    # no simulator start-up banners
     try:
         run(args.config, args.images, args.batch, args.split)
     except (DemoError, CompileError, ValueError) as error:
         print(f"opentsp demo: error: {error}", file=sys.stderr)
         return 1
+    finally:
+        if saved is None:
+            del os.environ["GPI_LOG_LEVEL"]
     return 0
 
 
