@@ -1,7 +1,8 @@
 """Compiled programs (opentsp.compiler) on the RTL in Verilator: GEMMs of several shapes, M, N
 and K not multiples of the MXM size among them, and a requantised MLP layer. The RTL's own
 memories are read back through ``CompiledProgram.outputs`` and compared with numpy, and the
-RTL's cycle count with the compiler's prediction (one Verilated build of ``default``, reused)."""
+RTL's cycle count with the compiler's prediction (one Verilated build of ``default``, reused).
+Elementwise adds (int8 and int32) cover the VXM kernels that read both operands from memory."""
 
 import numpy as np
 
@@ -43,10 +44,24 @@ def _layer(rng):
                          "y": q_expected.astype(np.int64) @ w2.astype(np.int64)}
 
 
+def _elementwise(rng):
+    """VXM kernels reading both operands from memory: int8 add (wrapping) then relu, and an
+    int32 add whose operands share slices (passed through ``or a, a`` first)."""
+    a, b = (rng.integers(-128, 128, (2, 6), dtype=np.int8) for _ in range(2))
+    p, q = (rng.integers(-(1 << 31), 1 << 31, (2, 6), dtype=np.int64).astype(np.int32)
+            for _ in range(2))
+    g = Graph("elementwise")
+    g.output("s", g.relu(g.add(g.input("a", a.shape), g.input("b", b.shape))))
+    g.output("t", g.add(g.input("p", p.shape, "int32"), g.input("q", q.shape, "int32")))
+    s = np.maximum((a.astype(np.int64) + b).astype(np.int8), 0)
+    return g, {"a": a, "b": b, "p": p, "q": q}, {"s": s, "t": (p.astype(np.int64) + q)
+                                                 .astype(np.int32)}
+
+
 def test_compiled_programs_on_verilator(tmp_path, capsys):
     config = CONFIGS["default"]
     rng = np.random.default_rng(606)
-    cases = [_gemm(rng, shape) for shape in GEMM_SHAPES] + [_layer(rng)]
+    cases = [_gemm(rng, shape) for shape in GEMM_SHAPES] + [_layer(rng), _elementwise(rng)]
     programs, compiled = [], []
     for graph, inputs, expected in cases:
         prog = compile_graph(graph, config)
