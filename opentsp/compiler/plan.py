@@ -292,8 +292,10 @@ def place_static(graph, kernels, chip, copies_of):
             value = (node.params["value"] if node.op == "const"
                      else np.zeros(tensor.shape, DTYPES[tensor.dtype][0]))
             value = value.reshape(tensor.rows, tensor.cols).astype(np.int64)
-            for r in range(tensor.rows):
-                for cb in range(-(-tensor.cols // size)):
+            # Column block by column block: consecutive rows (one abc after another) in
+            # consecutive slices, so each slice is read every few cycles, not every cycle.
+            for cb in range(-(-tensor.cols // size)):
+                for r in range(tensor.rows):
                     chunk = value[r, cb * size:(cb + 1) * size]
                     put(store, (r, cb), _vector_bytes(chunk, tensor.dtype, size, lanes), sides,
                         f"{tensor.name!r}")
