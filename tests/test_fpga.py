@@ -3,6 +3,7 @@ overflow and unknown-board errors, the board top's pins, the `fpga` configuratio
 program against a fake board (answers, silence, garbage, another configuration)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,8 @@ from opentsp import cli, fpga, hostmap, isa
 from opentsp.board import Board, BoardError, BoardTimeout, Transport, load_writes
 from opentsp.config import Config, get_config
 from opentsp.fpga import BOARDS, FpgaError, check_utilisation, format_report, get_platform
+
+EXAMPLES = Path(__file__).parent.parent / "firmware" / "examples"
 
 # The shape of nextpnr-ecp5's utilisation table (Context::printUtilisation), twice: after
 # packing and after placement; the parser takes the last one.
@@ -129,22 +132,25 @@ def test_board_top_pins_on_the_ulx3s():
 
 
 def test_fpga_config_runs_on_the_golden_model():
-    from pathlib import Path
-
-    from opentsp.firmware.asm import assemble_file
+    from opentsp.firmware.asm import assemble
     from opentsp.firmware.checker import check_or_raise
     from opentsp.sim.model import run
+    from opentsp.verif.test_bridge import four_lane_stream_pass
 
     config = get_config("fpga")
     assert config.words_per_bank == 512     # one DP16KD (512 x 36 at most) per lane and bank
-    examples = Path(__file__).parent.parent / "firmware" / "examples"
-    program = assemble_file(examples / "dot_relu.s", config)
+    program = assemble(four_lane_stream_pass(), config)
     check_or_raise(program)
-    default = run(assemble_file(examples / "dot_relu.s", get_config("default")).image)
     result = run(program.image)
-    assert result.cycles == default.cycles
-    assert np.array_equal(result.memories[:, :64], default.memories)
-    assert not result.memories[:, 64:].any()
+    names = [s.name for s in isa.mem_slices(config)]
+    east, west = [1, 2, 3, -8], [-1, -2, -3, 8]
+    for name in ("MEM_W2", "MEM_W0", "MEM_E0", "MEM_E3"):     # took the eastward value
+        assert result.memories[names.index(name), 1].view(np.int8).tolist() == east, name
+    for name in ("MEM_E0", "MEM_W0", "MEM_W3"):               # took the westward value
+        assert result.memories[names.index(name), 2].view(np.int8).tolist() == west, name
+    # the run ends superlanes - 1 + DRAIN cycles after the last end: one superlane less
+    default = run(assemble((EXAMPLES / "stream_pass.s").read_text(), get_config("default")).image)
+    assert result.cycles == default.cycles - 1
 
 
 # The host program against fake boards ---------------------------------------------------------
@@ -218,11 +224,10 @@ def test_host_program_round_trip_on_a_fake_board():
     board.load(image, holding=zeros)
     assert board.run(max_seconds=1.0) == 54
     memories = board.read_memories([(2, 5), (7, 1023), (0, 0)])
-    assert memories[2, 5].tolist() == list(range(1, 9))
-    assert memories[7, 1023].tolist() == [0xEE] * 8 and not memories[0, 0].any()
-    # chunk 0 of superlane 1 of word 5 of memory 2: lanes 4..7
-    assert fake.memory[hostmap.mem_addr(2, 5, 1, 0)] == int.from_bytes(bytes([5, 6, 7, 8]),
-                                                                        "little")
+    assert memories[2, 5].tolist() == list(range(1, config.lanes + 1))
+    assert memories[7, 1023].tolist() == [0xEE] * config.lanes and not memories[0, 0].any()
+    # chunk 0 of superlane 0 of word 5 of memory 2: lanes 0..3, lane 0 in the low byte
+    assert fake.memory[hostmap.mem_addr(2, 5, 0, 0)] == 0x04030201
 
 
 def test_load_writes_skip_what_the_memories_hold():
