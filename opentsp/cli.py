@@ -315,7 +315,8 @@ def build_parser():
     p.add_argument("-o", "--output", required=True)
     p = add("run", cmd_run, "run a program on the RTL and the golden model and compare")
     p.add_argument("program", help=".s or .bin")
-    p.add_argument("--simulator", default="verilator", choices=["verilator", "icarus"])
+    p.add_argument("--simulator", default=None, choices=["verilator", "icarus"],
+                   help="RTL simulator (default: $SIM, else verilator)")
     p.add_argument("--max-cycles", type=int, default=1_000_000)
     add("synth", cmd_synth, "synthesise for ECP5 with Yosys and print the cell counts")
     p = add("schedule", cmd_schedule, "draw or list a program's schedule (golden model run)")

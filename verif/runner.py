@@ -97,6 +97,9 @@ def icarus_verilog(config):
                      ignore_warnings=True)
 
 
+_VERILOG = {}     # (config, simulator) -> Verilog text, generated once per process
+
+
 def build(config, *, simulator=None, waves=None):
     """Generate Verilog for ``config`` and build the model for ``simulator`` (see
     :func:`simulator_name`), unless an identical build exists already. Returns the build
@@ -107,7 +110,11 @@ def build(config, *, simulator=None, waves=None):
     simulator = simulator_name(simulator)
     tool_env(simulator)     # a missing simulator fails here, before the Verilog generation
     waves = os.environ.get("WAVES", "0") == "1" if waves is None else waves
-    verilog = icarus_verilog(config) if simulator == "icarus" else generate(config)
+    # Generating the Verilog takes seconds; a process (one pytest run) reuses its text.
+    if (config, simulator) not in _VERILOG:
+        _VERILOG[config, simulator] = (icarus_verilog(config) if simulator == "icarus"
+                                       else generate(config))
+    verilog = _VERILOG[config, simulator]
     key = hashlib.sha256((verilog + f"|{simulator}|{waves}").encode()).hexdigest()[:16]
     build_dir = BUILD_ROOT / f"{simulator}-{config.name}{'-waves' if waves else ''}"
     stamp = build_dir / "opentsp.stamp"
