@@ -91,12 +91,16 @@ def test_gemm_on_verilator_matches_numpy(tmp_path, capsys):
                   f"MXM's peak ({macs / (2 * config.mxm_size ** 2 * cycles):.1%} of both)")
 
 
+LEGAL_BATCH = range(1000, 1050)    # checker-clean random programs, beside randprog.BATCH
+
+
 def test_random_programs_on_verilator(tmp_path, capsys):
     """The fixed batch of seeded random programs (opentsp.verif.randprog.BATCH: every
     instruction, sync/notify and ifetch blocks included, every VXM function on every type,
     extreme data, out-of-range operands) on the RTL in Verilator agrees with the golden model
     bit for bit and cycle for cycle. Its functional coverage is tests/test_coverage.py's."""
     from opentsp import isa
+    from opentsp.firmware.checker import check
     from opentsp.verif.randprog import BATCH, random_image
 
     config = CONFIGS["default"]
@@ -111,6 +115,13 @@ def test_random_programs_on_verilator(tmp_path, capsys):
     assert len(programs) >= 200
     assert {name for name, _ in used} == {op.mnemonic for op in isa.OPS}
     assert {(f, t) for f in isa.VXM_FUNCS for t in isa.DType} <= used
+    # And programs that honour every timing rule (randprog.legalise): what a compiler emits.
+    for seed in LEGAL_BATCH:
+        image = random_image(config, seed, legal=True)
+        assert check(image) == [], f"legal{seed} breaks a timing rule"
+        path = tmp_path / f"legal{seed}.bin"
+        image.save(path)
+        programs.append((f"legal{seed}", path))
     records = run_images(config, programs, max_cycles=100_000, log_level="WARNING")
     with capsys.disabled():
         print(f"\nrandom programs on {simulator_name()}: {len(records)} compared, "
@@ -118,8 +129,10 @@ def test_random_programs_on_verilator(tmp_path, capsys):
               f"{sum(r['match'] for r in records)} matched")
     assert len(records) == len(programs)
     for record in records:
-        replay = (f"replay: python -m opentsp.verif.regress --first {record['name'][6:]} "
-                  f"--seeds 1")
+        legal = record["name"].startswith("legal")
+        replay = (f"replay: python -m opentsp.verif.regress "
+                  f"--first {record['name'].removeprefix('legal').removeprefix('random')} "
+                  f"--seeds 1{' --legal' if legal else ''}")
         assert record["error"] is None, f"{record['name']} ({replay}): {record['error']}"
         assert record["cycles_rtl"] == record["cycles_golden"], f"{record} ({replay})"
         assert record["match"], f"{record['name']} ({replay}): {record['mismatches']}"
