@@ -9,7 +9,8 @@ CONFIG ?= default
 SEEDS ?= 1000
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test test-slow test-icarus iverilog regress coverage lint ruff verilog synth fpga bench clean venv
+.PHONY: demo test test-slow test-icarus iverilog regress coverage lint ruff verilog synth fpga \
+	bench bench-compiler clean venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -77,8 +78,9 @@ regress: $(STAMP)
 coverage: $(STAMP)
 	$(BIN)/python -m opentsp.verif.coverage --config $(CONFIG)
 
-bench: $(STAMP)
-	$(BIN)/python bench/speed.py --config $(CONFIG)
+# Simulation speed of Verilator, Icarus and Amaranth's simulator on long_run.s, in one run.
+bench: $(STAMP) iverilog
+	$(BIN)/python bench/speed.py --config $(CONFIG) --sim verilator --sim icarus
 
 bench-compiler: $(STAMP)
 	$(BIN)/python bench/compiler.py
