@@ -1,12 +1,14 @@
 """The chip behind the UART host bridge, and its top level on an FPGA board."""
 
-from amaranth.hdl import Elaboratable, Module
+from amaranth.hdl import ClockDomain, Elaboratable, Module
 from amaranth.lib import io, wiring
+from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
 from opentsp.config import Config
 
 from .bridge import HostBridge
+from .pll import Ecp5Pll, pll_setting
 from .top import Chip
 from .uart import check_divisor
 
@@ -66,29 +68,58 @@ class BridgedChip(wiring.Component):
 
 
 class BoardTop(Elaboratable):
-    """Top level on an Amaranth board platform: the board clock (the platform's default clock
-    and power-on reset) drives a :class:`BridgedChip` on the board's ``uart`` resource 0; LED
-    :data:`LED_RUNNING` shows ``running``, LED :data:`LED_DONE` shows ``done``.
+    """Top level on an Amaranth board platform: a :class:`BridgedChip` on the board's ``uart``
+    resource 0; LED :data:`LED_RUNNING` shows ``running``, LED :data:`LED_DONE` shows ``done``.
+
+    The chip's clock is ``clock_mhz``. When that is the board oscillator's frequency, the
+    platform's default clock and power-on reset drive it; otherwise an :class:`Ecp5Pll` makes
+    it from the oscillator and holds the chip in reset until the PLL has locked.
 
     Parameters
     ----------
     config : Config
         Chip parameters.
     baud : int
-        UART bit rate; the bridge's divisor is the board clock over ``baud``, rounded.
+        UART bit rate; the bridge's divisor is the chip clock over ``baud``, rounded.
+    clock_mhz : float, optional
+        The chip clock; defaults to ``config.clock_mhz``.
     """
 
-    def __init__(self, config, baud=115200):
+    def __init__(self, config, baud=115200, clock_mhz=None):
         if not isinstance(config, Config):
             raise TypeError(f"config must be a Config, not {config!r}")
         if not isinstance(baud, int) or baud < 1:
             raise ValueError(f"baud must be a positive integer, not {baud!r}")
+        clock_mhz = config.clock_mhz if clock_mhz is None else clock_mhz
+        if isinstance(clock_mhz, bool) or not isinstance(clock_mhz, int | float) \
+                or clock_mhz <= 0:
+            raise ValueError(f"clock_mhz must be a positive number, not {clock_mhz!r}")
         self.config = config
         self.baud = baud
+        self.clock_mhz = float(clock_mhz)
+
+    def pll_setting(self, platform):
+        """The PLL dividers on ``platform``, or None when the chip runs on the oscillator."""
+        board_mhz = platform.default_clk_frequency / 1e6
+        if abs(self.clock_mhz - board_mhz) <= 1e-9 * board_mhz:
+            return None
+        return pll_setting(board_mhz, self.clock_mhz)
 
     def elaborate(self, platform):
         m = Module()
-        divisor = round(platform.default_clk_frequency / self.baud)
+        setting = self.pll_setting(platform)
+        if setting is None:
+            chip_hz = platform.default_clk_frequency
+        else:
+            clk = platform.request(platform.default_clk, dir="-")
+            m.submodules.clk_buffer = clk_buffer = io.Buffer("i", clk)
+            m.submodules.pll = pll = Ecp5Pll(setting)
+            m.domains.sync = sync = ClockDomain("sync")
+            m.d.comb += [pll.clk_in.eq(clk_buffer.i), sync.clk.eq(pll.clk_out)]
+            # the chip stays in reset until the PLL has locked, and leaves it synchronously
+            m.submodules.reset_sync = ResetSynchronizer(~pll.locked, domain="sync")
+            chip_hz = setting.out_mhz * 1e6
+        divisor = round(chip_hz / self.baud)
         m.submodules.design = design = BridgedChip(self.config, divisor)
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)

@@ -211,7 +211,8 @@ def cmd_fpga(args):
 
     try:
         summary = build(args.board, _config(args), out_dir=args.output, baud=args.baud,
-                        seed=args.seed, pnr_only=args.pnr_only,
+                        seed=args.seed, clock_mhz=args.clock_mhz, router=args.router,
+                        pnr_only=args.pnr_only,
                         echo=lambda line: print(line, flush=True))
     except FpgaError as error:
         raise CliError(str(error)) from None
@@ -330,6 +331,9 @@ def build_parser():
     p.add_argument("-o", "--output", help="build directory (build/fpga-BOARD-CONFIG)")
     p.add_argument("--baud", type=int, default=115200, help="host bridge UART bit rate")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    p.add_argument("--clock-mhz", type=float,
+                   help="chip clock, made by the PLL if not the board's (default: the config's)")
+    p.add_argument("--router", default="router2", help="nextpnr router (router2, router1)")
     p.add_argument("--pnr-only", action="store_true",
                    help="place and route the netlist of an earlier run again (other --seed)")
     p = add("board", cmd_board, "load, run and read a chip on an FPGA board over its UART")
