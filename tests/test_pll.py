@@ -69,10 +69,12 @@ def test_pll_instance_parameters():
 def test_board_top_uses_the_pll_only_off_the_oscillator():
     platform = get_platform("ulx3s-85f")
     with_pll = platform.prepare(BoardTop(SMALL), name="opentsp")
-    assert "EHXPLLL" in with_pll.files["opentsp.il"]
+    for cell in ("EHXPLLL", "SGSR", "FD1S3AX"):      # reset held until the PLL locks
+        assert f"cell \\{cell} " in with_pll.files["opentsp.il"], cell
     assert 'FREQUENCY PORT "clk25_0__io" 25000000' in with_pll.files["opentsp.lpf"]
     direct = get_platform("ulx3s-85f").prepare(BoardTop(SMALL, clock_mhz=25), name="opentsp")
     assert "EHXPLLL" not in direct.files["opentsp.il"]
+    assert "cell \\SGSR " in direct.files["opentsp.il"]          # Amaranth's own reset
     assert BoardTop(SMALL).pll_setting(platform).out_mhz == 12.5
     assert BoardTop(SMALL, clock_mhz=25.0).pll_setting(platform) is None
     with pytest.raises(ValueError, match="clock_mhz must be a positive number, not -1"):
