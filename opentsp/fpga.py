@@ -202,8 +202,9 @@ def timing_failure(summary, report_path):
     for net, clock in summary["clocks"].items():
         if clock["fmax_mhz"] < clock["constraint_mhz"]:
             return (f"timing not met: clock {net} reaches {clock['fmax_mhz']:.2f} MHz, the "
-                    f"board runs it at {clock['constraint_mhz']:.2f} MHz; no bitstream "
-                    f"(figures and critical path in {report_path})")
+                    f"chip runs it at {clock['constraint_mhz']:.2f} MHz; no bitstream "
+                    f"(figures and critical path in {report_path}; a slower --clock-mhz "
+                    f"makes one)")
     return None
 
 

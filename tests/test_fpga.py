@@ -137,8 +137,9 @@ def test_yosys_script_skips_autoname(tmp_path):
 def test_timing_failure_message():
     summary = {"clocks": {"$glbnet$clk": {"fmax_mhz": 21.5, "constraint_mhz": 25.0}}}
     assert fpga.timing_failure(summary, "build/x/report.txt") == (
-        "timing not met: clock $glbnet$clk reaches 21.50 MHz, the board runs it at 25.00 MHz; "
-        "no bitstream (figures and critical path in build/x/report.txt)")
+        "timing not met: clock $glbnet$clk reaches 21.50 MHz, the chip runs it at 25.00 MHz; "
+        "no bitstream (figures and critical path in build/x/report.txt; a slower --clock-mhz "
+        "makes one)")
     summary["clocks"]["$glbnet$clk"]["fmax_mhz"] = 25.0
     assert fpga.timing_failure(summary, "r") is None
 
