@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from opentsp.config import Config
 
 from .bridge import HostBridge
-from .pll import Ecp5Pll, pll_setting
+from .pll import Ecp5Pll, check_mhz, pll_setting
 from .top import Chip
 from .uart import check_divisor
 
@@ -90,12 +90,9 @@ class BoardTop(Elaboratable):
         if not isinstance(baud, int) or baud < 1:
             raise ValueError(f"baud must be a positive integer, not {baud!r}")
         clock_mhz = config.clock_mhz if clock_mhz is None else clock_mhz
-        if isinstance(clock_mhz, bool) or not isinstance(clock_mhz, int | float) \
-                or clock_mhz <= 0:
-            raise ValueError(f"clock_mhz must be a positive number, not {clock_mhz!r}")
         self.config = config
         self.baud = baud
-        self.clock_mhz = float(clock_mhz)
+        self.clock_mhz = float(check_mhz("clock_mhz", clock_mhz))
 
     def pll_setting(self, platform):
         """The PLL dividers on ``platform``, or None when the chip runs on the oscillator."""

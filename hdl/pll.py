@@ -6,7 +6,7 @@ from amaranth.hdl import Instance, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["PllSetting", "pll_setting", "Ecp5Pll"]
+__all__ = ["PllSetting", "check_mhz", "pll_setting", "Ecp5Pll"]
 
 # ECP5 sysCLOCK PLL ranges (Lattice FPGA-TN-02200, "ECP5 and ECP5-5G sysCLOCK PLL/DLL Design
 # and Usage Guide", table of PLL timing parameters), in MHz.
@@ -39,12 +39,18 @@ class PllSetting:
         return self.out_mhz * self.clkop_div
 
 
+def check_mhz(name, value):
+    """``value`` if it is a positive number of MHz, else ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, not {value!r}")
+    return value
+
+
 def pll_setting(in_mhz, out_mhz):
     """The dividers that make ``out_mhz`` from ``in_mhz`` (within :data:`TOLERANCE`), with the
     VCO nearest the middle of its range; a clock the PLL cannot make raises ``ValueError``."""
-    for name, value in (("in_mhz", in_mhz), ("out_mhz", out_mhz)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise ValueError(f"PLL {name} must be a positive number, not {value!r}")
+    check_mhz("PLL in_mhz", in_mhz)
+    check_mhz("PLL out_mhz", out_mhz)
     if not OUT_MHZ[0] <= out_mhz <= OUT_MHZ[1]:
         raise ValueError(f"PLL output must be between {OUT_MHZ[0]} and {OUT_MHZ[1]} MHz, "
                          f"not {out_mhz!r}")
@@ -73,9 +79,9 @@ def pll_setting(in_mhz, out_mhz):
 class Ecp5Pll(wiring.Component):
     """An ``EHXPLLL`` that makes ``clk_out`` from ``clk_in``; ``locked`` is its ``LOCK``.
 
-    The user defines the clock domain on ``clk_out`` and holds its reset while ``locked`` is
-    low (e.g. with :class:`~amaranth.lib.cdc.ResetSynchronizer`), so that nothing runs before
-    the clock is stable. Only synthesis knows the vendor primitive.
+    The user defines the clock domain on ``clk_out`` and holds it in reset while ``locked``
+    is low, so that nothing runs before the clock is stable (:class:`~opentsp.hdl.board.BoardTop`
+    does it with the global set/reset). Only synthesis knows the vendor primitive.
 
     Parameters
     ----------

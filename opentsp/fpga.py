@@ -37,9 +37,10 @@ BOARDS = {
     "ulx3s-12f": ("amaranth_boards.ulx3s", "ULX3S_12F_Platform"),
 }
 
-#: nextpnr-ecp5 utilisation names -> the names of the report.
+#: nextpnr-ecp5 routers, the default first.
 ROUTERS = ("router2", "router1")
 
+#: nextpnr-ecp5 utilisation names -> the names of the report.
 RESOURCES = {
     "TRELLIS_COMB": "LUT4",
     "TRELLIS_FF": "FF",
