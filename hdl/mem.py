@@ -257,12 +257,22 @@ class MemSlice(FunctionalSlice):
         entry_in_range = [entries[i].word[abits:] == 0 if abits < PLACE_WORD_BITS else Const(1)
                           for i in range(len(entries))]
 
-        def flip_of(addr, lane):
-            """XOR of the masks in effect on ``addr`` of global ``lane`` (at the start of the
-            cycle)."""
+        # The entries and flags as they were in the previous cycle: a read's flip is worked
+        # out in the cycle after it addresses the SRAM, from registered addresses, so that the
+        # comparators sit beside the SRAM access rather than after the wide stream-select
+        # muxes of the gather addresses (where synthesis duplicated those muxes into them).
+        entries_then = Signal(inject_layout(), name="inject_then")
+        active_then = [Signal(name=f"inject_active_then_{i}") for i in range(len(entries))]
+        m.d.sync += entries_then.eq(self.inject)
+        m.d.sync += [then.eq(now) for then, now in zip(active_then, active, strict=True)]
+
+        def flip_then(addr, lane):
+            """XOR of the masks that were in effect on ``addr`` of global ``lane`` at the
+            start of the previous cycle (``addr`` registered in that cycle)."""
             out = Const(0, golden_ecc.CODE_BITS)
-            for i, entry in enumerate(entries):
-                hit = active[i] & (entry.lane == lane) & (entry.word == addr)
+            for i in range(len(entries)):
+                entry = entries_then[i]
+                hit = active_then[i] & (entry.lane == lane) & (entry.word == addr)
                 out = out ^ Mux(hit, entry.mask, 0)
             return out
 
@@ -344,8 +354,7 @@ class MemSlice(FunctionalSlice):
             rd_out = data.StructLayout({
                 "valid": 1, "read": 1, "dir": 1, "id": unsigned(isa.STREAM_BITS),
                 "bank": data.ArrayLayout(unsigned(max(bbits, 1)), lps),
-                "addr": data.ArrayLayout(unsigned(max(abits, 1)), lps),
-                "flip": data.ArrayLayout(unsigned(golden_ecc.CODE_BITS), lps)})
+                "lookup": data.ArrayLayout(unsigned(max(abits, 1)), lps)})
             rd = Signal(rd_out, name=f"rd_0_{k}")
             with m.If(self.clear):
                 m.d.sync += [rd.valid.eq(0), rd.read.eq(0)]
@@ -354,11 +363,13 @@ class MemSlice(FunctionalSlice):
                              rd.read.eq(reading), rd.dir.eq(rword.s.dir), rd.id.eq(rword.s.id)]
             for j in range(lps):
                 lane = k * lps + j
+                # One address per lane (run read or host read) before the injection compare:
+                # comparing both and muxing the flips doubled the comparators.
+                looked_up = Signal(max(abits, 1), name=f"rd_lookup_{k}_{j}")
+                m.d.comb += looked_up.eq(Mux(reading, rd_addrs[j], host_addr))
                 m.d.sync += [
-                    rd.bank[j].eq(Mux(reading, bank_of(rd_addrs[j]), host_bank)),
-                    rd.addr[j].eq(rd_addrs[j]),
-                    rd.flip[j].eq(Mux(reading, flip_of(rd_addrs[j], lane),
-                                      flip_of(host_addr, lane))),
+                    rd.bank[j].eq(bank_of(looked_up)),
+                    rd.lookup[j].eq(looked_up),
                 ]
 
             rdata = Signal(sl_bits, name=f"rdata_{k}")
@@ -369,6 +380,8 @@ class MemSlice(FunctionalSlice):
                 m.d.comb += codec.data.eq(Mux(wr[j].valid, wr[j].data,
                                               host_row_data[8 * j:8 * j + 8]))
                 stored = Signal(self.stored_width, name=f"stored_{k}_{j}")
+                flip = Signal(golden_ecc.CODE_BITS, name=f"flip_{k}_{j}")
+                m.d.comb += flip.eq(flip_then(rd.lookup[j], lane))
                 for b in range(cfg.mem_banks):
                     mem = memory.Memory(shape=unsigned(self.stored_width),
                                         depth=cfg.words_per_bank, init=[])
@@ -386,19 +399,22 @@ class MemSlice(FunctionalSlice):
                         wp.en.eq(commit_here | host_here),
                     ]
                     with m.If(rd.bank[j] == b):
-                        m.d.comb += stored.eq(rp.data ^ rd.flip[j])
+                        m.d.comb += stored.eq(rp.data ^ flip)
                 m.d.comb += [codec.stored.eq(stored),
                              rdata[8 * j:8 * j + 8].eq(codec.corrected_data)]
                 corrected_lanes.append(rd.read & codec.corrected)
                 detected_lanes.append(rd.read & codec.detected)
-                error_words.append(rd.addr[j])
-                # Writes that replace an injected word (run commit or host write).
+                error_words.append(rd.lookup[j])     # a run read's address when rd.read
+                # Writes that replace an injected word (run commit or host write), compared
+                # on the one address the lane's write port uses (the commit's, else the host's).
+                host_lane_we = self.host_we & (self.host_superlane == k) & host_lane_en[j]
+                written = Signal(max(abits, 1), name=f"wr_lookup_{k}_{j}")
+                m.d.comb += written.eq(Mux(wr[j].valid, Cat(wr[j].bank[:bbits], wr[j].row),
+                                           host_addr))
                 for i, entry in enumerate(entries):
-                    rewritten[i].append((entry.lane == lane) & entry_in_range[i] & (
-                        (wr[j].valid & (wr[j].bank == bank_of(entry.word))
-                         & (wr[j].row == row_of(entry.word)))
-                        | (self.host_we & (self.host_superlane == k) & host_lane_en[j]
-                           & (host_addr == entry.word))))
+                    rewritten[i].append((entry.lane == lane) & entry_in_range[i]
+                                        & (wr[j].valid | host_lane_we)
+                                        & (written == entry.word))
                 # Host read data of this lane of this superlane.
                 c, jc = divmod(j, chunk_lanes)
                 with m.If((host_rd_superlane == k) & (host_rd_chunk == c)):

@@ -127,11 +127,13 @@ CONFIGS = {
     "medium": Config(name="medium", superlanes=4, lanes_per_superlane=4, streams=8,
                      mem_slices=8, mem_words=128, mxm_size=4, queue_depth=256),
     # For an FPGA board (opentsp fpga, docs/fpga.md): one superlane of the default chip (the
-    # default itself needs more LUTs than the largest ECP5 has), 1024-word MEM slices, so that
-    # every lane's bank (512 x 8 bits) is one block RAM (DP16KD), and 256-entry queues (one
-    # block RAM each). Its clock, 12.5 MHz, is made by the ECP5's PLL from the board's 25 MHz:
-    # placed and routed, the chip does not reach 25 MHz (docs/fpga.md).
-    "fpga": Config(name="fpga", superlanes=1, lanes_per_superlane=4, streams=8,
+    # default itself needs more LUTs than the largest ECP5 has) with 4 + 4 streams, the fewest
+    # that carry an int32 group (8 + 8 used 78% of the LFE5U-85F's LUTs and did not route: the
+    # stream-select muxes of every slice grow with the streams); 1024-word MEM slices, so that
+    # every lane's bank (512 x 13 bits) is one block RAM (DP16KD), and 256-entry queues (one
+    # block RAM each). Its clock, 12.5 MHz, is made by the ECP5's PLL from the board's 25 MHz
+    # (docs/fpga.md).
+    "fpga": Config(name="fpga", superlanes=1, lanes_per_superlane=4, streams=4,
                    mem_slices=4, mem_words=1024, mxm_size=4, queue_depth=256, clock_mhz=12.5),
     # The real chip's figures (Abts et al., ISCA 2020): 20 x 16 lanes, 32 + 32 streams,
     # 44 MEM slices per hemisphere of 8192 words x 320 bytes (2.5 MiB), 320 x 320 MXM, 900 MHz.
