@@ -65,7 +65,8 @@ class MemSlice(FunctionalSlice):
       word drives the output stream register ``s`` (``e_we``/``w_we``) so that it loads at the
       end of cycle ``t + isa.MEM_READ_LATENCY``.
     * ``write a, s``: the slice input of stream ``s`` is captured in cycle ``t`` and the bank
-      is written at the end of cycle ``t + isa.MEM_WRITE_COMMIT``.
+      is written at the end of cycle ``t + isa.MEM_WRITE_COMMIT``, unless ``clear`` is high in
+      that cycle (the chip holds ``clear`` high from the cycle after a reset mid-run).
     * ``gather s, a``: like ``read``, but lane ``j`` reads its byte from word ``a[j]`` (the
       unsigned int16 of streams ``a``, ``a+1`` at the slice input in cycle ``t``, modulo
       ``mem_words``); each lane addresses its own bank.
@@ -377,7 +378,10 @@ class MemSlice(FunctionalSlice):
                 lane = k * lps + j
                 codec = Secded()
                 m.submodules[f"secded_{k}_{j}"] = codec
-                m.d.comb += codec.data.eq(Mux(wr[j].valid, wr[j].data,
+                # a commit due in a cycle with clear high is dropped (a reset mid-run)
+                committing = Signal(name=f"committing_{k}_{j}")
+                m.d.comb += committing.eq(wr[j].valid & ~self.clear)
+                m.d.comb += codec.data.eq(Mux(committing, wr[j].data,
                                               host_row_data[8 * j:8 * j + 8]))
                 stored = Signal(self.stored_width, name=f"stored_{k}_{j}")
                 flip = Signal(golden_ecc.CODE_BITS, name=f"flip_{k}_{j}")
@@ -388,7 +392,7 @@ class MemSlice(FunctionalSlice):
                     m.submodules[f"sram_{k}_{j}_{b}"] = mem
                     rp = mem.read_port(transparent_for=())
                     wp = mem.write_port()
-                    commit_here = wr[j].valid & (wr[j].bank == b)
+                    commit_here = committing & (wr[j].bank == b)
                     host_here = (self.host_we & (self.host_superlane == k) & (host_bank == b)
                                  & host_lane_en[j])
                     m.d.comb += [
@@ -409,11 +413,11 @@ class MemSlice(FunctionalSlice):
                 # on the one address the lane's write port uses (the commit's, else the host's).
                 host_lane_we = self.host_we & (self.host_superlane == k) & host_lane_en[j]
                 written = Signal(max(abits, 1), name=f"wr_lookup_{k}_{j}")
-                m.d.comb += written.eq(Mux(wr[j].valid, Cat(wr[j].bank[:bbits], wr[j].row),
+                m.d.comb += written.eq(Mux(committing, Cat(wr[j].bank[:bbits], wr[j].row),
                                            host_addr))
                 for i, entry in enumerate(entries):
                     rewritten[i].append((entry.lane == lane) & entry_in_range[i]
-                                        & (wr[j].valid | host_lane_we)
+                                        & (committing | host_lane_we)
                                         & (written == entry.word))
                 # Host read data of this lane of this superlane.
                 c, jc = divmod(j, chunk_lanes)

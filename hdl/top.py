@@ -29,7 +29,11 @@ class Chip(wiring.Component):
         ``CTRL_RESET`` does) and sets ``running`` from the next cycle on, which is cycle 0: every
         queue issues its first slot in it. ``CTRL_RESET`` clears the run state (stream
         registers, queue sequencers, stagger lines, pipeline registers, ``done``, the cycle
-        counter) and stops the chip; queue and memory contents are kept.
+        counter) and stops the chip; queue and memory contents are kept. The slices' run state
+        is held clear in every cycle in which the chip is not running (a registered ``clear``
+        that is ``~running``): in the start cycle, as the start requires, and, after a reset
+        mid-run, from the next cycle, with the commits and ECC reports due then dropped, so
+        that nothing issued in the reset's cycle lands, as if it were cleared in that cycle.
     Done
         With ``E`` the cycle in which the last queue is in its ``end`` slot, the chip runs
         through cycle ``E + superlanes - 1 + isa.DRAIN - 1`` and then stops: ``running`` falls,
@@ -106,6 +110,14 @@ class Chip(wiring.Component):
             clear.eq(start | (ctrl_write & ((wdata & hostmap.CTRL_RESET) != 0))),
         ]
         host_idle = ~running
+        # The slices' soft reset (run state: stream registers, queue sequencers, pipelines)
+        # is high in every cycle in which the chip is not running, from a register: the same
+        # cycles as a comb decode of the host's control write would clear (the start cycle,
+        # the cycle after a reset), but the net that reaches every flip-flop of the chip starts
+        # at a flip-flop rather than behind the host address decoder (the critical path of
+        # the FPGA build until then: docs/fpga.md). Top-level state keeps the comb ``clear``.
+        slice_clear = Signal(init=1)
+        running_next = Signal()
 
         # Fault injection entries (section 6b): host registers, and which fires this cycle.
         reg = addr[:hostmap.REGION_SHIFT]
@@ -122,7 +134,7 @@ class Chip(wiring.Component):
             inject.append(entry)
 
         m.submodules.fabric = fabric = StreamFabric(cfg)
-        m.d.comb += fabric.clear.eq(clear)
+        m.d.comb += fabric.clear.eq(slice_clear)
 
         mem_index = {s.name: i for i, s in enumerate(isa.mem_slices(cfg))}
         mem_rdata = {}
@@ -141,7 +153,7 @@ class Chip(wiring.Component):
                 queue.w_addr.eq(addr[:len(queue.w_addr)]),
                 queue.w_data.eq(wdata),
                 queue.run.eq(running),
-                queue.clear.eq(clear),
+                queue.clear.eq(slice_clear),
             ]
             ended.append(queue.ended | queue.ending)
             notifies.append(queue.notify)
@@ -187,7 +199,7 @@ class Chip(wiring.Component):
             m.d.comb += [
                 unit.issue_valid.eq(queue.issue_valid),
                 unit.issue_word.eq(queue.issue_word),
-                unit.clear.eq(clear),
+                unit.clear.eq(slice_clear),
                 fabric.e_we[p].eq(unit.e_we), fabric.w_we[p].eq(unit.w_we),
                 fabric.e_wdata[p].eq(unit.e_wdata), fabric.w_wdata[p].eq(unit.w_wdata),
             ]
@@ -203,18 +215,22 @@ class Chip(wiring.Component):
 
         # The notify bus (section 5a): every queue's notify to every queue's release.
         m.submodules.notify_bus = notify_bus = NotifyBus(len(notifies))
-        m.d.comb += [notify_bus.notify.eq(Cat(*notifies)), notify_bus.clear.eq(clear),
+        m.d.comb += [notify_bus.notify.eq(Cat(*notifies)), notify_bus.clear.eq(slice_clear),
                      release.eq(notify_bus.release)]
 
         # Run control and the cycle counter.
         all_ended = Cat(*ended).all()
+        m.d.comb += running_next.eq(running)
+        m.d.sync += [running.eq(running_next), slice_clear.eq(~running_next)]
         with m.If(clear):
-            m.d.sync += [running.eq(start), done.eq(0), cycles.eq(0), tail.eq(0)]
+            m.d.comb += running_next.eq(start)
+            m.d.sync += [done.eq(0), cycles.eq(0), tail.eq(0)]
         with m.Elif(running):
             m.d.sync += cycles.eq(cycles + 1)
             with m.If(all_ended):
                 with m.If(tail == tail_last):
-                    m.d.sync += [running.eq(0), done.eq(1)]
+                    m.d.comb += running_next.eq(0)
+                    m.d.sync += done.eq(1)
                 with m.Else():
                     m.d.sync += tail.eq(tail + 1)
 
@@ -228,7 +244,7 @@ class Chip(wiring.Component):
         with m.If(clear):
             m.d.sync += [ecc_corrected.eq(0), ecc_detected.eq(0), ecc_error.eq(0),
                          ecc_first_place.eq(0), ecc_first_cycle.eq(0)]
-        with m.Else():
+        with m.Elif(~slice_clear):    # not the decode of a read issued in a reset's cycle
             for counter, name in ((ecc_corrected, "ecc_corrected"),
                                   (ecc_detected, "ecc_detected")):
                 total = counter + sum(getattr(unit, name) for unit in units)

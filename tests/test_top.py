@@ -326,6 +326,45 @@ def test_sync_never_released_keeps_the_chip_running_until_reset():
     simulate(body)
 
 
+@pytest.mark.parametrize("reset_cycle", [0, 1, 5, 9])
+def test_reset_mid_run_lands_exactly_the_writes_due_before_it(reset_cycle):
+    """CTRL_RESET in run cycle c: the writes captured before c commit (the one captured in
+    c - 1 at the end of c), the one captured in c does not, although the slices are cleared from a
+    register one cycle later (``Chip``, run control); afterwards the chip is idle and the
+    next run is whole."""
+    words = 12
+    zero = isa.StreamRef(isa.Dir.E, CONFIG.streams)       # beyond the streams: stores zeros
+    programs = programs_with_ends({"MEM_E0": [isa.encode("write", addr=i, s=zero)
+                                              for i in range(words)]})
+    mem = MEMS.index("MEM_E0")
+    full = [0xFF] * CONFIG.lanes
+
+    async def body(host):
+        ctx, chip = host.ctx, host.chip
+        for q, program in enumerate(programs):
+            await host.load_queue(q, program)
+        for word in range(words):
+            await host.store(mem, word, full)
+        await host.write(hostmap.control_addr(hostmap.REG_CTRL), hostmap.CTRL_START)
+        for _ in range(reset_cycle):        # run cycles 0 .. reset_cycle - 1
+            assert ctx.get(chip.running) == 1
+            await ctx.tick()
+        await host.write(hostmap.control_addr(hostmap.REG_CTRL), hostmap.CTRL_RESET)
+        assert ctx.get(chip.running) == 0 and ctx.get(chip.done) == 0
+        for _ in range(3):
+            await ctx.tick()
+        # superlane k captures word i's write in cycle i + k: it lands if i + k < c
+        lps = CONFIG.lanes_per_superlane
+        expected = [[0 if word + k < reset_cycle else 0xFF
+                     for k in range(CONFIG.superlanes) for _ in range(lps)]
+                    for word in range(words)]
+        assert [await host.load(mem, word) for word in range(words)] == expected
+        assert await host.run() == words + CONFIG.superlanes - 1 + isa.DRAIN
+        assert [await host.load(mem, word) for word in range(words)] == (
+            [[0] * CONFIG.lanes] * words)
+    simulate(body)
+
+
 # Instruction fetch (section 5b) ------------------------------------------------------------------
 
 def run_image_against_model(image, runs=1):
