@@ -23,7 +23,7 @@ from pathlib import Path
 
 from opentsp.config import get_config
 
-__all__ = ["BOARDS", "FpgaError", "get_platform", "build", "parse_utilisation",
+__all__ = ["BOARDS", "FpgaError", "get_platform", "build", "parse_utilisation", "rtl_name",
            "check_utilisation", "summarise_report", "format_report", "timing_failure",
            "tool_version", "TOP_NAME"]
 
@@ -120,6 +120,23 @@ def _cell_name(cell):
     return re.sub(r"(\$[\w$.:]*|_TRELLIS_\w+|_SLICE\w*)", "", cell).strip(".") or cell
 
 
+#: The scope of the chip in the board top's netlist (BoardTop names its BridgedChip so).
+RTL_ROOT = "design"
+
+
+def rtl_name(net):
+    """The RTL signal or scope a nextpnr net name stands for, e.g. ``design.chip.vxm`` for
+    ``$abc$916956$flatten\\design.\\chip.\\vxm.$2368[9]``; None for a net that synthesis made
+    up without one."""
+    text = net.replace("\\", "")
+    start = text.find(RTL_ROOT + ".")
+    if start < 0:
+        return None
+    text = text[start:].split("$")[0]                   # drop Yosys's $-numbered suffixes
+    text = re.sub(r"\.[A-Z]+\d*(\[\d+\])?$", "", text)     # a LUT pin named after the net
+    return text.rstrip(".") or None
+
+
 def summarise_report(report, utilisation, device):
     """The flow's figures from nextpnr's ``--report`` JSON and its utilisation table."""
     resources = {}
@@ -156,6 +173,12 @@ def summarise_report(report, utilisation, device):
             "nets": [step["net"] for step in steps
                      if step["type"] == "routing" and step.get("net")],
         })
+        rtl = []
+        for net in paths[-1]["nets"]:
+            name = rtl_name(net)
+            if name and name not in rtl:
+                rtl.append(name)
+        paths[-1]["rtl"] = rtl
     paths.sort(key=lambda p: -p["delay_ns"])
     return {"device": device, "resources": resources, "clocks": clocks,
             "critical_path": paths[0] if paths else None}
@@ -182,6 +205,8 @@ def format_report(summary):
         lines.append(f"  critical path {path['delay_ns']:.2f} ns ({path['logic_ns']:.2f} ns "
                      f"logic in {path['logic_levels']} levels, {path['routing_ns']:.2f} ns "
                      f"routing)")
+        if path.get("rtl"):
+            lines.append("    RTL " + " -> ".join(path["rtl"]))
         lines.append(f"    from {path['start']}")
         lines.append(f"    to   {path['end']}")
         lines.append("    through " + " -> ".join(path["cells"][:12])

