@@ -48,7 +48,7 @@ def _bits_mask(code):
     return mask
 
 
-def alu(m, func, a, b, rtype, dtype=None):
+def alu(m, func, a, b, rtype, dtype=None, product=None):
     """One lane of the ALU, combinational.
 
     Parameters
@@ -62,6 +62,9 @@ def alu(m, func, a, b, rtype, dtype=None):
     dtype : Value or None
         Source type code (shift-amount modulus, ``mulh``'s half); ``None`` means ``rtype``,
         which is the source type of every function but ``cvt``.
+    product : Value or None
+        The signed 64-bit product ``a * b`` when the caller forms it (from registered partial
+        products, :func:`partial_products`); ``None`` multiplies here.
 
     Returns
     -------
@@ -81,8 +84,9 @@ def alu(m, func, a, b, rtype, dtype=None):
     zero = Const(0, signed(_BITS))
     ones = Const(-1, signed(_BITS))
 
-    product = Signal(signed(2 * _BITS), name="product")
-    m.d.comb += product.eq(a * b)
+    full = Signal(signed(2 * _BITS), name="product")
+    m.d.comb += full.eq(a * b if product is None else product)
+    product = full
     high = product[_BITS:]
     for t in isa.DType:
         high = Mux(dtype == t.value, product[8 * t.bytes:8 * t.bytes + _BITS], high)
@@ -131,15 +135,50 @@ def alu(m, func, a, b, rtype, dtype=None):
     return result
 
 
+#: The four partial products of a 32 x 32 signed multiply split at bit 16: each fits one
+#: 18 x 18 signed DSP multiplier (the low halves as 17-bit non-negative values).
+PARTIALS = data.StructLayout({"ll": unsigned(_BITS), "lh": signed(_BITS + 1),
+                              "hl": signed(_BITS + 1), "hh": signed(_BITS)})
+
+
+def partial_products(a, b):
+    """The :data:`PARTIALS` of ``a * b`` (signed ``_BITS``-bit values), as a dict of values:
+    ``ll = aL*bL``, ``lh = aL*bH``, ``hl = aH*bL``, ``hh = aH*bH`` with ``x = xH*2^16 + xL``
+    (``xH`` signed, ``xL`` unsigned)."""
+    half = _BITS // 2
+
+    def low(x):                     # non-negative 17-bit signed: a signed DSP operand
+        return Cat(x[:half], Const(0, 1)).as_signed()
+
+    def high(x):
+        return x[half:].as_signed()
+
+    return {"ll": a[:half] * b[:half], "lh": low(a) * high(b), "hl": high(a) * low(b),
+            "hh": high(a) * high(b)}
+
+
+def product_of(partials):
+    """The signed 64-bit product from its :data:`PARTIALS`."""
+    half = _BITS // 2
+    middle = partials.lh + partials.hl
+    total = ((partials.hh << _BITS) + (middle << half) + partials.ll)
+    return total[:2 * _BITS].as_signed()
+
+
 class VxmSlice(FunctionalSlice):
     """The VXM slice: per superlane and lane, one 32-bit ALU (:func:`alu`).
 
     An instruction executed on superlane ``k`` in cycle ``t`` (issue cycle + ``k``, through a
     :class:`Stagger`) reads its operand groups (byte ``i`` of an element on stream ``id+i``,
-    ids ``>= streams`` read zero) from the slice inputs ``e_in``/``w_in`` in cycle ``t``,
-    registers the result at the end of ``t`` and drives the output stream registers of group
-    ``dst`` so that they load at the end of cycle ``t + isa.VXM_LATENCY`` (stream ids
-    ``>= streams`` are not written).
+    ids ``>= streams`` read zero) from the slice inputs ``e_in``/``w_in`` in cycle ``t``
+    and drives the output stream registers of group ``dst`` so that they load at the end of
+    cycle ``t + isa.VXM_LATENCY`` (stream ids ``>= streams`` are not written). ``chain``
+    takes the superlane's last result as operand ``a``, also the result of ``t - 1``.
+
+    Inside, the ALU spans the two cycles of the latency: ``t`` fetches and types the
+    operands and forms the four 16-bit partial products of the multiplier (DSP blocks);
+    registers hold them with the instruction's controls; ``t + 1`` sums the partials and
+    selects and types the result. The rule above is what programs see either way.
 
     Parameters
     ----------
@@ -176,6 +215,8 @@ class VxmSlice(FunctionalSlice):
                        for i in range(_WIDE)]
             return [_typed(dtype, Cat(*(vec[j] for vec in vectors))) for j in range(lps)]
 
+        control_layout = data.StructLayout({"valid": 1, "dir": 1, "id": unsigned(id_bits),
+                                            "bytes": unsigned(3)})
         for k in range(cfg.superlanes):
             ins = stagger.o[k]
             word = layout(ins.word)
@@ -183,23 +224,54 @@ class VxmSlice(FunctionalSlice):
             valid = ins.valid & Cat(*func.values()).any()
             rtype = Mux(func["cvt"], word.rtype, word.dtype)
 
-            # The first result register is also the chaining source: it holds the last
-            # result of this superlane, sign-extended from its type to 32 bits.
-            stage = Signal(result_layout, name=f"result_{k}_1")
+            # Registered at the end of the execute cycle t: the instruction's controls, its
+            # typed operands and the DSPs' partial products (held while no VXM instruction
+            # executes). The ALU finishes from them in t + 1, combinationally, as the output
+            # stream registers load (end of t + 1, as the latency rule says) and as a chained
+            # instruction in t + 1 or later takes the result as its operand ``a``: the second
+            # cycle, empty before, now holds the partial-product sum and the result select,
+            # and the execute cycle ends at the multipliers (docs/fpga.md, timing).
+            control = Signal(control_layout, name=f"control_{k}")
+            func_q = Signal(len(isa.VXM_FUNCS), name=f"func_{k}")
+            rtype_q = Signal(len(rtype), name=f"rtype_{k}")
+            dtype_q = Signal(len(word.dtype), name=f"dtype_{k}")
+            a_q = [Signal(signed(_BITS), name=f"a_{k}_{j}") for j in range(lps)]
+            b_q = [Signal(signed(_BITS), name=f"b_{k}_{j}") for j in range(lps)]
+            partials_q = [Signal(PARTIALS, name=f"partials_{k}_{j}") for j in range(lps)]
+
+            # The last result of this superlane, sign-extended from its type to 32 bits.
+            func_then = {name: func_q[i] for i, name in enumerate(isa.VXM_FUNCS)}
+            last = []
+            for j in range(lps):
+                result = alu(m, func_then, a_q[j], b_q[j], rtype_q, dtype_q,
+                             product=product_of(partials_q[j]))
+                lane = Signal(_BITS, name=f"last_{k}_{j}")
+                m.d.comb += lane.eq(_typed(rtype_q, result))
+                last.append(lane)
+
             streamed = fetch(word.a, word.dtype, k, "a")
-            a_lanes = [Mux(word.chain, _typed(word.dtype, stage.lanes[j]), streamed[j])
+            a_lanes = [Mux(word.chain, _typed(word.dtype, last[j]), streamed[j])
                        for j in range(lps)]
             b_lanes = fetch(word.b, word.dtype, k, "b")
 
+            registers = [control, func_q, rtype_q, dtype_q, *a_q, *b_q, *partials_q]
             with m.If(self.clear):
-                m.d.sync += stage.eq(0)
+                m.d.sync += [reg.eq(0) for reg in registers]
             with m.Else():
-                m.d.sync += [stage.valid.eq(valid), stage.dir.eq(word.dst.dir),
-                             stage.id.eq(word.dst.id), stage.bytes.eq(dtype_bytes(rtype))]
+                m.d.sync += [control.valid.eq(valid), control.dir.eq(word.dst.dir),
+                             control.id.eq(word.dst.id), control.bytes.eq(dtype_bytes(rtype))]
                 with m.If(valid):
+                    m.d.sync += [func_q.eq(Cat(*func.values())), rtype_q.eq(rtype),
+                                 dtype_q.eq(word.dtype)]
                     for j in range(lps):
-                        result = alu(m, func, a_lanes[j], b_lanes[j], rtype, word.dtype)
-                        m.d.sync += stage.lanes[j].eq(_typed(rtype, result))
+                        m.d.sync += [a_q[j].eq(a_lanes[j]), b_q[j].eq(b_lanes[j])]
+                        for name, value in partial_products(a_lanes[j], b_lanes[j]).items():
+                            m.d.sync += getattr(partials_q[j], name).eq(value)
+
+            stage = Signal(result_layout, name=f"result_{k}_1")
+            m.d.comb += [stage.valid.eq(control.valid), stage.dir.eq(control.dir),
+                         stage.id.eq(control.id), stage.bytes.eq(control.bytes)]
+            m.d.comb += [stage.lanes[j].eq(last[j]) for j in range(lps)]
             for i in range(1, latency):
                 nxt = Signal(result_layout, name=f"result_{k}_{i + 1}")
                 m.d.sync += nxt.eq(Mux(self.clear, 0, stage))

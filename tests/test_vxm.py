@@ -7,12 +7,13 @@ import random
 from collections import defaultdict
 
 import numpy as np
+import pytest
 from amaranth.hdl import Elaboratable, Module, Signal, signed
 from amaranth.sim import Simulator
 
 from opentsp import isa
 from opentsp.config import CONFIGS
-from opentsp.hdl.vxm import VxmSlice
+from opentsp.hdl.vxm import PARTIALS, VxmSlice, partial_products, product_of
 from opentsp.hdl.vxm import alu as vxm_alu
 from opentsp.sim import alu
 
@@ -282,9 +283,11 @@ def test_alu_grid_matches_numpy_references():
 
 
 class _Lane(Elaboratable):
-    """One lane of the RTL ALU with its inputs as ports."""
+    """One lane of the RTL ALU with its inputs as ports; ``split``: the product from the
+    partial products of the VXM's pipeline, as the slice forms it."""
 
-    def __init__(self):
+    def __init__(self, split=False):
+        self.split = split
         self.func = Signal(range(len(isa.VXM_FUNCS)))
         self.dtype = Signal(2)
         self.rtype = Signal(2)
@@ -295,14 +298,23 @@ class _Lane(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         onehot = {name: self.func == i for i, name in enumerate(isa.VXM_FUNCS)}
-        m.d.comb += self.result.eq(vxm_alu(m, onehot, self.a, self.b, self.rtype, self.dtype))
+        product = None
+        if self.split:
+            partials = Signal(PARTIALS)
+            for name, value in partial_products(self.a, self.b).items():
+                m.d.comb += getattr(partials, name).eq(value)
+            product = product_of(partials)
+        m.d.comb += self.result.eq(vxm_alu(m, onehot, self.a, self.b, self.rtype, self.dtype,
+                                           product=product))
         return m
 
 
-def test_rtl_alu_lane_on_the_grid():
+@pytest.mark.parametrize("split", [False, True], ids=["product", "partial_products"])
+def test_rtl_alu_lane_on_the_grid(split):
     """The RTL ALU lane (combinational) against sim.alu on the grid of extremes: every
-    function, every type, every shift amount 0..bits."""
-    dut = _Lane()
+    function, every type, every shift amount 0..bits; with the product formed by ``*`` and
+    from the slice's four partial products."""
+    dut = _Lane(split)
     checked = [0]
 
     async def tb(ctx):
