@@ -173,7 +173,8 @@ class VxmSlice(FunctionalSlice):
     ids ``>= streams`` read zero) from the slice inputs ``e_in``/``w_in`` in cycle ``t``
     and drives the output stream registers of group ``dst`` so that they load at the end of
     cycle ``t + isa.VXM_LATENCY`` (stream ids ``>= streams`` are not written). ``chain``
-    takes the superlane's last result as operand ``a``, also the result of ``t - 1``.
+    takes the superlane's last result as operand ``a``, back to back too (the result of an
+    instruction executed in ``t - 1``).
 
     Inside, the ALU spans the two cycles of the latency: ``t`` fetches and types the
     operands and forms the four 16-bit partial products of the multiplier (DSP blocks);
