@@ -86,10 +86,9 @@ def alu(m, func, a, b, rtype, dtype=None, product=None):
 
     full = Signal(signed(2 * _BITS), name="product")
     m.d.comb += full.eq(a * b if product is None else product)
-    product = full
-    high = product[_BITS:]
+    high = full[_BITS:]
     for t in isa.DType:
-        high = Mux(dtype == t.value, product[8 * t.bytes:8 * t.bytes + _BITS], high)
+        high = Mux(dtype == t.value, full[8 * t.bytes:8 * t.bytes + _BITS], high)
 
     negated = Signal(signed(_BITS), name="negated")
     m.d.comb += negated.eq(-a)
@@ -105,7 +104,7 @@ def alu(m, func, a, b, rtype, dtype=None, product=None):
     results = {
         "add": (a + b)[:_BITS],
         "sub": (a - b)[:_BITS],
-        "mul": product[:_BITS],
+        "mul": full[:_BITS],
         "min": Mux(a < b, a, b),
         "max": Mux(a > b, a, b),
         "relu": Mux(a < zero, zero, a),
