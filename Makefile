@@ -22,7 +22,7 @@ venv: $(STAMP)
 
 # The digits MLP compiled and run on the RTL in Verilator (opentsp/demo.py).
 demo: $(STAMP)
-	$(BIN)/python -m opentsp.demo --config $(CONFIG)
+	$(BIN)/python -m opentsp.app.demo --config $(CONFIG)
 
 ruff: $(STAMP)
 	$(BIN)/ruff check .
@@ -42,13 +42,13 @@ iverilog:
 
 # Every cocotb test on Icarus Verilog instead of Verilator (the slow ones excluded).
 test-icarus: $(STAMP) iverilog
-	SIM=icarus $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" verif
+	SIM=icarus $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests/cosim
 
 # Long runs kept out of `make test`: the Verilator build and run of the `medium` config.
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m slow
 
-build/$(CONFIG).v: $(STAMP) $(wildcard hdl/*.py opentsp/*.py)
+build/$(CONFIG).v: $(STAMP) $(wildcard hdl/*.py hdl/*/*.py opentsp/*.py)
 	$(BIN)/opentsp verilog --config $(CONFIG) -o $@
 
 verilog: build/$(CONFIG).v

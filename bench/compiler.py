@@ -106,9 +106,9 @@ def table(config, shapes, golden_upto, golden=True):
 
 
 def digits_shape():
-    """(64, hidden, 10) of opentsp.digits if it is there, else (64, 32, 10)."""
+    """(64, hidden, 10) of opentsp.app.digits if it is there, else (64, 32, 10)."""
     try:
-        from opentsp import digits
+        from opentsp.app import digits
         return 64, digits.HIDDEN, 10
     except ImportError:
         return 64, 32, 10

@@ -18,7 +18,7 @@ from pathlib import Path
 from amaranth.sim import Simulator
 
 from opentsp import hostmap
-from opentsp.cli import load_program
+from opentsp.app.cli import load_program
 from opentsp.config import get_config
 from opentsp.hdl.top import Chip
 from opentsp.sim.model import run as golden_run

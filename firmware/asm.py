@@ -54,11 +54,9 @@ from pathlib import Path
 
 import numpy as np
 
-from opentsp import isa
+from opentsp import isa, queue_timing
 from opentsp.config import Config, get_config
-from opentsp.sim import icu
-
-from .image import Image
+from opentsp.firmware.image import Image
 
 __all__ = ["Loc", "AsmError", "Program", "assemble", "assemble_file", "DATA_TYPES"]
 
@@ -292,7 +290,7 @@ class _Queue:
     has_real: bool = False
     last_open: Loc | None = None
     synced: Loc | None = None       # the queue's first sync: slots after it are not known yet
-    ats: list = field(default_factory=list)     # (instr index, icu.At) for .at after a sync
+    ats: list = field(default_factory=list)     # (instr index, At) per .at after a sync
     fetch: list | None = None       # [[(mem, slice, tok)] * 4, next address, .fetched loc]
     fetched: int = 0                # instructions placed in memory (the last ones of instrs)
 
@@ -670,7 +668,7 @@ class _Assembler:
         node = stmt.args[0]
         target = self.eval(node)
         if queue.synced is not None:    # placed once all queues are known (resolve_ats)
-            queue.ats.append((len(queue.instrs), icu.At(target, _node_loc(node))))
+            queue.ats.append((len(queue.instrs), queue_timing.At(target, _node_loc(node))))
             return
         if target < queue.slot:
             raise AsmError(_node_loc(node), f".at {target}: the queue of {queue.slice.name} "
@@ -785,7 +783,8 @@ class _Assembler:
     def resolve_ats(self):
         """Turn every ``.at`` after a ``sync`` into ``nop`` padding: the cycle in which its queue
         gets there depends on other queues' notifies, so the whole program is scheduled
-        (:func:`opentsp.sim.icu.schedule`, with :class:`~opentsp.sim.icu.At` placeholders) and
+        (:func:`opentsp.queue_timing.schedule`, with :class:`~opentsp.queue_timing.At`
+        placeholders) and
         the target is, as everywhere, an absolute cycle."""
         if not any(queue.ats for queue in self.queues):
             return
@@ -795,11 +794,11 @@ class _Assembler:
             for index, at in reversed(queue.ats):
                 items.insert(index, at)
             fetches = any(instr.op.mnemonic == "ifetch" for instr in queue.instrs)
-            tail = icu.Stop() if fetches else isa.encode("end")     # the end to come
+            tail = queue_timing.Stop() if fetches else isa.encode("end")     # the end to come
             programs.append(items + ([tail] if queue.end_loc is None else []))
         try:
-            schedules = icu.schedule(programs)
-        except icu.AtError as error:
+            schedules = queue_timing.schedule(programs)
+        except queue_timing.AtError as error:
             name = self.queues[error.queue].slice.name
             raise AsmError(error.at.tag, f".at {error.at.cycle}: the queue of {name} is "
                            f"already at cycle {error.cycle} (after its sync)") from None
@@ -808,7 +807,7 @@ class _Assembler:
                 continue
             instrs, locs, source = [], [], iter(zip(queue.instrs, queue.locs, strict=True))
             for item, start in zip(items, sched.starts, strict=False):
-                if not isinstance(item, icu.At):
+                if not isinstance(item, queue_timing.At):
                     pair = next(source, None)
                     if pair is None:        # the end added for scheduling
                         break

@@ -17,7 +17,7 @@ And the two MXM rules of section 7a (:func:`_check_mxm`), numbered on:
 And the sync rule of section 5a (:func:`_check_sync`):
 
 8. Every ``sync`` that a queue reaches is released by a ``notify`` (issue cycles come from
-   :func:`opentsp.sim.icu.schedule`, which computes all queues together).
+   :func:`opentsp.queue_timing.schedule`, which computes all queues together).
 
 And the MEM sequencer rule of section 6a (:func:`_check_mem_seq`):
 
@@ -63,12 +63,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from opentsp import isa
-from opentsp.sim import icu
-from opentsp.sim import mem as mem_unit
-from opentsp.sim.sxm import is_permutation
-
-from .asm import AsmError, Program
+from opentsp import isa, mem_sequence, queue_timing
+from opentsp.firmware.asm import AsmError, Program
 
 __all__ = ["CheckError", "Timing", "check", "check_or_raise"]
 
@@ -177,7 +173,7 @@ class Timing:
         # nothing changes. Without ifetch this is one pass.
         fetched = [[] for _ in self.image.queues]
         for _ in range(_MAX_FETCH_PASSES):
-            self.programs = [list(pre) + [instr for instr, _ in words] + [icu.Stop()]
+            self.programs = [list(pre) + [instr for instr, _ in words] + [queue_timing.Stop()]
                              for pre, words in zip(self.image.queues, fetched, strict=True)]
             self._build()
             found, self.fetch_problems = _resolve_fetches(self)
@@ -198,7 +194,7 @@ class Timing:
         self.issues = []
         self.mem_losses = []        # MEM sequence elements that do not issue (rule 9)
         # Issue cycles of all queues together: a sync waits for other queues' notifies.
-        self.schedule = icu.schedule(self.programs, issues=False)
+        self.schedule = queue_timing.schedule(self.programs, issues=False)
         for q, instrs in enumerate(self.programs):
             self.issues.extend(_expand_mem(self, q, self._issues(q, instrs,
                                                                  self.schedule[q].starts)))
@@ -215,11 +211,12 @@ class Timing:
 
     @staticmethod
     def _issues(q, instrs, starts):
-        """Issues of queue ``q``; ``starts`` from :func:`opentsp.sim.icu.schedule`."""
+        """Issues of queue ``q``; ``starts`` from :func:`opentsp.queue_timing.schedule`."""
         last = None
         for i, instr in enumerate(instrs):
             slot = starts[i]
-            if isinstance(instr, icu.Stop) or slot is None:     # None: after an unreleased sync
+            # slot None: after an unreleased sync
+            if isinstance(instr, queue_timing.Stop) or slot is None:
                 break
             name = instr.op.mnemonic
             if name == "end":
@@ -611,17 +608,17 @@ RULE_MEM_SEQ = 9
 
 def _expand_mem(timing, q, issues):
     """Issues of queue ``q`` with its ``sread``/``swrite`` sequences expanded into the plain
-    ``read``/``write`` elements they issue (:func:`opentsp.sim.mem.expand`); ``agi``/``ago``
+    ``read``/``write`` elements they issue (:func:`opentsp.mem_sequence.expand`); ``agi``/``ago``
     issue nothing on a port. Other queues' issues pass unchanged."""
     issues = list(issues)
     fetches = [issue for issue in issues if issue.instr.op.mnemonic == "ifetch"]
     issues = [issue for issue in issues if issue.instr.op.mnemonic != "ifetch"]
     if timing.slices[q].kind != isa.SliceKind.MEM or not any(
-            issue.instr.op.mnemonic in mem_unit.MNEMONICS[2:] for issue in issues):
+            issue.instr.op.mnemonic in mem_sequence.MNEMONICS[2:] for issue in issues):
         return issues + fetches
     items = [(issue.cycle(k), (issue, k), issue.instr) for issue in issues
              for k in range(issue.n)]
-    ports, losses = mem_unit.expand(timing.config, items, timing.schedule[q].end)
+    ports, losses = mem_sequence.expand(timing.config, items, timing.schedule[q].end)
     timing.mem_losses.extend(losses)
     # one issue per port instruction, located at its instruction (a sequence element at its
     # sread/swrite, a repeat copy at its repeat)
@@ -672,7 +669,7 @@ def _check_sxm(timing):
                     if found is None:
                         continue
                     table, origin = found
-                    if not is_permutation(table, lanes):
+                    if not isa.is_permutation(table, lanes):
                         cause = (f"perm_load in cycle {issue.cycle(k)} loads {origin}, which is "
                                  f"not a permutation of lanes 0..{lanes - 1}: "
                                  f"{_not_permutation(table, lanes)}")

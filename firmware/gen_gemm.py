@@ -28,9 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from opentsp import isa
+from opentsp import isa, packing
 from opentsp.config import get_config
-from opentsp.sim import alu
 
 __all__ = ["SEED", "SHAPE", "C_BASE", "operands", "generate", "result_from_memories",
            "EXAMPLE", "main"]
@@ -190,7 +189,7 @@ def result_from_memories(memories, config="default", shape=SHAPE):
         side = "W" if r < m // 2 else "E"
         planes = np.stack([memories[names.index(f"MEM_{side}{i}"), C_BASE + r]
                            for i in range(isa.INT32_GROUP)])
-        rows.append(alu.unpack(planes, isa.DType.I32)[:n])
+        rows.append(packing.unpack(planes, isa.DType.I32)[:n])
     return np.stack(rows)
 
 

@@ -29,7 +29,7 @@ from opentsp import isa
 from opentsp.config import get_config
 from opentsp.firmware import gen_gemm
 from opentsp.firmware.asm import assemble
-from opentsp.sim.icu import end_slot
+from opentsp.queue_timing import end_slot
 
 __all__ = ["MULTIPLIER", "SHIFT", "Q_BASE", "reference", "generate", "result_from_memories",
            "EXAMPLE", "main"]

@@ -259,6 +259,14 @@ class Image:
         """The encoded instruction words of queue number ``queue``."""
         return [instr.encode() for instr in self.queues[queue]]
 
+    def queue_words(self):
+        """The encoded instruction words of every queue, in queue order."""
+        return [self.words(queue) for queue in range(len(self.queues))]
+
+    def memories(self):
+        """Initial contents of every memory, ``(memories, mem_words, lanes)`` uint8."""
+        return np.stack([self.memory(mem) for mem in range(len(isa.mem_slices(self.config)))])
+
     def memory(self, mem):
         """Initial contents of memory ``mem`` as a ``(mem_words, lanes)`` uint8 array."""
         array = np.zeros((self.config.mem_words, self.config.lanes), dtype=np.uint8)

@@ -1,10 +1,10 @@
-"""SECDED codec of one SRAM lane: extended Hamming (13,8), as :mod:`opentsp.sim.ecc`."""
+"""SECDED codec of one SRAM lane: extended Hamming (13,8), as :mod:`opentsp.secded`."""
 
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from opentsp.sim import ecc as golden
+from opentsp import secded
 
 __all__ = ["Secded"]
 
@@ -20,7 +20,7 @@ def _xor(bits):
 class Secded(wiring.Component):
     """Encoder and decoder of the SRAM's SECDED code (docs/architecture.md section 6b).
 
-    Code word layout, syndrome and outcomes exactly as :mod:`opentsp.sim.ecc` (the constants
+    Code word layout, syndrome and outcomes exactly as :mod:`opentsp.secded` (the constants
     come from there): bits 7..0 data, 11..8 Hamming check bits, 12 overall parity.
 
     Both halves are combinational (latency 0, one word per cycle each) and independent: the
@@ -43,43 +43,43 @@ class Secded(wiring.Component):
         ``stored`` had an uncorrectable error (two bits, or three or more that the code sees).
     """
 
-    data: In(golden.DATA_BITS)
-    code: Out(golden.CODE_BITS)
-    stored: In(golden.CODE_BITS)
-    corrected_data: Out(golden.DATA_BITS)
+    data: In(secded.DATA_BITS)
+    code: Out(secded.CODE_BITS)
+    stored: In(secded.CODE_BITS)
+    corrected_data: Out(secded.DATA_BITS)
     corrected: Out(1)
     detected: Out(1)
 
     @staticmethod
     def _check(m, data, name):
         """The 4 Hamming check bits of ``data``, as a signal (one XOR tree each)."""
-        check = Signal(golden.CHECK_BITS, name=name)
-        for i, mask in enumerate(golden.CHECK_MASKS):
-            m.d.comb += check[i].eq(_xor([data[j] for j in range(golden.DATA_BITS)
+        check = Signal(secded.CHECK_BITS, name=name)
+        for i, mask in enumerate(secded.CHECK_MASKS):
+            m.d.comb += check[i].eq(_xor([data[j] for j in range(secded.DATA_BITS)
                                           if mask >> j & 1]))
         return check
 
     def elaborate(self, platform):
         m = Module()
-        nd = golden.DATA_BITS
+        nd = secded.DATA_BITS
 
         # Encoder.
-        body = Signal(nd + golden.CHECK_BITS)
+        body = Signal(nd + secded.CHECK_BITS)
         m.d.comb += [body.eq(Cat(self.data, self._check(m, self.data, "check"))),
                      self.code.eq(Cat(body, body.xor()))]
 
         # Decoder.
         raw = self.stored[:nd]
-        syndrome = Signal(golden.CHECK_BITS)
+        syndrome = Signal(secded.CHECK_BITS)
         odd = Signal()
         m.d.comb += [syndrome.eq(self._check(m, raw, "recomputed")
-                                 ^ self.stored[nd:nd + golden.CHECK_BITS]),
+                                 ^ self.stored[nd:nd + secded.CHECK_BITS]),
                      odd.eq(self.stored.xor())]
         flip = Signal(nd)
         in_check = Signal()
         single = Signal()
         m.d.comb += [
-            flip.eq(Cat(*(syndrome == pos for pos in golden.DATA_POSITIONS))),
+            flip.eq(Cat(*(syndrome == pos for pos in secded.DATA_POSITIONS))),
             in_check.eq((syndrome == 0) | (syndrome == 1) | (syndrome == 2) | (syndrome == 4)
                         | (syndrome == 8)),
             single.eq(odd & (flip.any() | in_check)),

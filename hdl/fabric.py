@@ -6,8 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from opentsp import isa
 from opentsp.config import Config
-
-from .layouts import bundle_layout, mask_layout
+from opentsp.hdl.layouts import bundle_layout, mask_layout
 
 __all__ = ["StreamFabric"]
 

@@ -5,8 +5,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from opentsp import isa
-
-from .layouts import is_op, op_layout
+from opentsp.hdl.layouts import is_op, op_layout
 
 __all__ = ["InstructionQueue", "NotifyBus"]
 

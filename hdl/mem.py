@@ -4,13 +4,11 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory
 from amaranth.lib.wiring import In, Out
 
-from opentsp import hostmap, isa
-from opentsp.sim import ecc as golden_ecc
-
-from .ecc import Secded
-from .layouts import is_op, merged_layout, select_stream
-from .slice import FunctionalSlice
-from .stagger import Stagger
+from opentsp import hostmap, isa, secded
+from opentsp.hdl.ecc import Secded
+from opentsp.hdl.layouts import is_op, merged_layout, select_stream
+from opentsp.hdl.slice import FunctionalSlice
+from opentsp.hdl.stagger import Stagger
 
 __all__ = ["MemSlice", "inject_layout"]
 
@@ -26,7 +24,7 @@ PLACE_LANE_BITS = hostmap.PLACE_WORD_SHIFT
 #: entry's cycle if the entry names this slice.
 INJECT_ENTRY = data.StructLayout({"fire": 1, "word": unsigned(PLACE_WORD_BITS),
                                   "lane": unsigned(PLACE_LANE_BITS),
-                                  "mask": unsigned(golden_ecc.CODE_BITS)})
+                                  "mask": unsigned(secded.CODE_BITS)})
 
 
 def inject_layout():
@@ -122,7 +120,7 @@ class MemSlice(FunctionalSlice):
     @property
     def stored_width(self):
         """Bits of one SRAM entry: one lane's SECDED code word."""
-        return golden_ecc.CODE_BITS
+        return secded.CODE_BITS
 
     def _sequencers(self, m, halt):
         """Superlane 0: the two address sequencers (section 6a) in front of the ports.
@@ -270,7 +268,7 @@ class MemSlice(FunctionalSlice):
         def flip_then(addr, lane):
             """XOR of the masks that were in effect on ``addr`` of global ``lane`` at the
             start of the previous cycle (``addr`` registered in that cycle)."""
-            out = Const(0, golden_ecc.CODE_BITS)
+            out = Const(0, secded.CODE_BITS)
             for i in range(len(entries)):
                 entry = entries_then[i]
                 hit = active_then[i] & (entry.lane == lane) & (entry.word == addr)
@@ -384,7 +382,7 @@ class MemSlice(FunctionalSlice):
                 m.d.comb += codec.data.eq(Mux(committing, wr[j].data,
                                               host_row_data[8 * j:8 * j + 8]))
                 stored = Signal(self.stored_width, name=f"stored_{k}_{j}")
-                flip = Signal(golden_ecc.CODE_BITS, name=f"flip_{k}_{j}")
+                flip = Signal(secded.CODE_BITS, name=f"flip_{k}_{j}")
                 m.d.comb += flip.eq(flip_then(rd.lookup[j], lane))
                 for b in range(cfg.mem_banks):
                     mem = memory.Memory(shape=unsigned(self.stored_width),

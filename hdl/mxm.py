@@ -5,10 +5,9 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory
 
 from opentsp import isa
-
-from .layouts import is_op, merged_layout, select_stream
-from .slice import FunctionalSlice
-from .stagger import Stagger
+from opentsp.hdl.layouts import is_op, merged_layout, select_stream
+from opentsp.hdl.slice import FunctionalSlice
+from opentsp.hdl.stagger import Stagger
 
 __all__ = ["MxmSlice"]
 

@@ -6,8 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from opentsp import isa
 from opentsp.config import Config
-
-from .layouts import ISSUE
+from opentsp.hdl.layouts import ISSUE
 
 __all__ = ["Stagger"]
 

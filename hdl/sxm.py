@@ -5,16 +5,15 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data
 
 from opentsp import isa
-
-from .layouts import (
+from opentsp.hdl.layouts import (
     ISSUE,
     is_op,
     merged_layout,
     select_stream,
     superlane_layout,
 )
-from .slice import FunctionalSlice
-from .stagger import Stagger
+from opentsp.hdl.slice import FunctionalSlice
+from opentsp.hdl.stagger import Stagger
 
 __all__ = ["SxmSlice"]
 

@@ -4,17 +4,16 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from opentsp import hostmap, isa
+from opentsp import hostmap, isa, secded
 from opentsp.config import Config
-from opentsp.sim import ecc as golden_ecc
+from opentsp.hdl.fabric import StreamFabric
+from opentsp.hdl.icu import InstructionQueue, NotifyBus
+from opentsp.hdl.mem import HOST_CHUNK_BITS, HOST_SUPERLANE_BITS, HOST_WORD_BITS, MemSlice
+from opentsp.hdl.mxm import MxmSlice
+from opentsp.hdl.sxm import SxmSlice
+from opentsp.hdl.vxm import VxmSlice
 
 from . import mem as mem_slice
-from .fabric import StreamFabric
-from .icu import InstructionQueue, NotifyBus
-from .mem import HOST_CHUNK_BITS, HOST_SUPERLANE_BITS, HOST_WORD_BITS, MemSlice
-from .mxm import MxmSlice
-from .sxm import SxmSlice
-from .vxm import VxmSlice
 
 __all__ = ["Chip"]
 
@@ -125,7 +124,7 @@ class Chip(wiring.Component):
         for i in range(hostmap.INJECT_ENTRIES):
             entry = {"cycle": Signal(32, name=f"inject_cycle_{i}"),
                      "place": Signal(32, name=f"inject_place_{i}"),
-                     "mask": Signal(golden_ecc.CODE_BITS, name=f"inject_mask_{i}")}
+                     "mask": Signal(secded.CODE_BITS, name=f"inject_mask_{i}")}
             for name, signal in entry.items():
                 field = getattr(hostmap, f"INJECT_{name.upper()}")
                 with m.If(self.host_wen & in_control
@@ -266,7 +265,7 @@ class Chip(wiring.Component):
         m.d.comb += status.eq(Mux(done, hostmap.STATUS_DONE, 0)
                               | Mux(running, hostmap.STATUS_RUNNING, 0)
                               | Mux(ecc_error, hostmap.STATUS_ECC_ERROR, 0))
-        config_word = int.from_bytes(cfg.hash[:4], "little")
+        config_word = hostmap.config_word(cfg)
         ctrl_value = Signal(32)
         with m.If(in_control):
             with m.Switch(reg):

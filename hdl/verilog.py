@@ -3,8 +3,7 @@
 from amaranth.back import verilog
 
 from opentsp.config import get_config
-
-from .top import Chip
+from opentsp.hdl.top import Chip
 
 __all__ = ["TOP_NAME", "PORTS", "generate"]
 

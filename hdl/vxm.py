@@ -4,15 +4,14 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data
 
 from opentsp import isa
-
-from .layouts import (
+from opentsp.hdl.layouts import (
     dtype_bytes,
     is_op,
     merged_layout,
     select_stream,
 )
-from .slice import FunctionalSlice
-from .stagger import Stagger
+from opentsp.hdl.slice import FunctionalSlice
+from opentsp.hdl.stagger import Stagger
 
 __all__ = ["VxmSlice", "alu"]
 

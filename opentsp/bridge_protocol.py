@@ -1,5 +1,6 @@
-"""Byte protocol of the UART host bridge, shared by the RTL (:mod:`opentsp.hdl.bridge`), its tests,
-the cocotb testbench and the host program (:mod:`opentsp.board`).
+"""Byte protocol of the UART host bridge, shared by the RTL (:mod:`opentsp.hdl.board.bridge`),
+its tests, and the host protocol's operations (:mod:`opentsp.host_protocol`) that the cocotb
+testbench and the board host program (:mod:`opentsp.app.board`) run.
 
 The host sends commands; the bridge answers every command, so the host can tell a board that
 does not answer (a timeout) from one that does. Integers are little-endian.

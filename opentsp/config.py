@@ -7,7 +7,9 @@ refused by another.
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
+
+from opentsp import isa
 
 __all__ = ["Config", "CONFIGS", "get_config"]
 
@@ -60,8 +62,7 @@ class Config:
     clock_mhz: float = 100.0
 
     def __post_init__(self):
-        from . import isa  # the field widths of the encoding bound the parameters
-
+        # The field widths of the encoding (opentsp.isa) bound the parameters.
         for field in fields(self):
             value = getattr(self, field.name)
             if field.type in ("int", int) and (not isinstance(value, int) or value < 1):
@@ -106,13 +107,33 @@ class Config:
         return 2 * self.mem_slices * self.mem_words * self.lanes
 
     def to_json(self):
+        """Every parameter as one JSON object (keys sorted); :meth:`from_json` reads it back."""
         return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text):
+        """The configuration :meth:`to_json` wrote, checked as any new one is.
+
+        Raises
+        ------
+        ValueError
+            If ``text`` is not a JSON object of exactly :class:`Config`'s parameters, or the
+            values are not a valid configuration.
+        """
+        try:
+            values = json.loads(text)
+        except (TypeError, json.JSONDecodeError) as error:
+            raise ValueError(f"Config.from_json: not JSON: {error}") from None
+        names = {field.name for field in fields(cls)}
+        required = {field.name for field in fields(cls) if field.default is MISSING}
+        if not isinstance(values, dict) or set(values) - names or required - set(values):
+            raise ValueError(f"Config.from_json: must be an object of the parameters "
+                             f"{sorted(names)} (at least {sorted(required)}), not {text!r}")
+        return cls(**values)
 
     @property
     def hash(self):
         """8-byte digest of every parameter, stored in firmware images."""
-        from . import isa
-
         text = self.to_json() + f"|isa{isa.ISA_VERSION}"
         return hashlib.sha256(text.encode()).digest()[:8]
 

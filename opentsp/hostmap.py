@@ -17,7 +17,7 @@ chosen cycle. A place (memory, word, lane) is packed by :func:`ecc_place`.
 __all__ = [
     "REGION_SHIFT", "CONTROL", "QUEUE", "MEMORY", "REG_CTRL", "REG_STATUS", "REG_CYCLES",
     "REG_CONFIG", "CTRL_START", "CTRL_RESET", "STATUS_DONE", "STATUS_RUNNING",
-    "queue_addr", "mem_addr", "chunks_per_superlane",
+    "queue_addr", "mem_addr", "chunks_per_superlane", "config_word",
     "REG_ECC_CORRECTED", "REG_ECC_DETECTED", "REG_ECC_FIRST_PLACE", "REG_ECC_FIRST_CYCLE",
     "STATUS_ECC_ERROR", "ECC_COUNT_MAX", "INJECT_ENTRIES", "INJECT_CYCLE", "INJECT_PLACE",
     "INJECT_MASK", "inject_reg", "inject_addr", "ecc_place", "unpack_place"
@@ -74,6 +74,11 @@ def queue_addr(queue, index):
 def mem_addr(mem, word, superlane, chunk):
     return (MEMORY << REGION_SHIFT | mem << MEM_SHIFT | word << WORD_SHIFT
             | superlane << SUPERLANE_SHIFT | chunk)
+
+
+def config_word(config):
+    """What ``REG_CONFIG`` reads on a chip built for ``config``: the low 32 bits of its hash."""
+    return int.from_bytes(config.hash[:4], "little")
 
 
 def chunks_per_superlane(config):

@@ -26,7 +26,7 @@ __all__ = [
     "queues", "mem_slices", "EncodingError", "field_limit", "mxm_span", "VXM_UNARY",
     "CHAIN_OPERAND",
     "MEM_ADDR_TYPE", "MEM_SEQ_STARTS",
-    "latency", "SXM_OPS", "NOTIFY_LATENCY", "FETCH_LATENCY",
+    "latency", "SXM_OPS", "NOTIFY_LATENCY", "FETCH_LATENCY", "is_permutation",
 ]
 
 #: Bump when an encoding, a latency or a timing rule changes; images record it.
@@ -311,6 +311,13 @@ _OPS += [
                "(0 beyond the last lane)."),
 ]
 SXM_OPS = tuple(op for op in _OPS if op.unit == Unit.SXM)
+
+
+def is_permutation(table, lanes):
+    """True when ``table`` (``lanes`` entries) holds each of ``0..lanes-1`` exactly once: the
+    tables ``permute`` accepts."""
+    entries = [int(entry) for entry in table]
+    return len(entries) == lanes and sorted(entries) == list(range(lanes))
 
 # MEM, the rest (docs/architecture.md section 6a): gather/scatter with per-lane addresses from
 # an int16 address pair, and two address sequencers per MEM slice (one for the read port, one

@@ -1,37 +1,18 @@
 """VXM arithmetic: one numpy function per ALU opcode, the reference for the RTL's ALU.
 
-Values travel as bytes on streams; :func:`pack` and :func:`unpack` convert between a group of
-byte streams (little-endian, byte ``i`` on stream ``s+i``) and signed elements of a type. Every
-function takes and returns arrays of the element type's numpy dtype, so wrap-around is numpy's
-own modular arithmetic on that width, and saturation is an explicit clip. Shifts, the rounding
+Values travel as bytes on streams (:mod:`opentsp.packing` converts them). Every function takes
+and returns arrays of the element type's numpy dtype, so wrap-around is numpy's own modular
+arithmetic on that width, and saturation is an explicit clip. Shifts, the rounding
 shift and ``mulh`` work in int64 (wide enough for every intermediate of an int32) and convert back
 to the element type explicitly; see ``docs/architecture.md`` section 8.
 """
 
 import numpy as np
 
-from opentsp.isa import VXM_FUNCS, VXM_UNARY, DType
+from opentsp.isa import VXM_FUNCS, VXM_UNARY
+from opentsp.packing import NP_DTYPE, pack, unpack
 
-__all__ = ["NP_DTYPE", "pack", "unpack", "execute", "FUNCS"]
-
-NP_DTYPE = {DType.I8: np.int8, DType.I16: np.int16, DType.I32: np.int32}
-
-
-def unpack(byte_planes, dtype):
-    """Bytes ``(width, ...)`` of uint8, byte ``i`` in plane ``i``, to signed elements."""
-    planes = np.asarray(byte_planes, dtype=np.uint8)
-    assert planes.shape[0] == dtype.bytes
-    value = np.zeros(planes.shape[1:], dtype=np.uint32)
-    for i in range(dtype.bytes):
-        value |= planes[i].astype(np.uint32) << np.uint32(8 * i)
-    unsigned = {1: np.uint8, 2: np.uint16, 4: np.uint32}[dtype.bytes]
-    return value.astype(unsigned).view(NP_DTYPE[dtype])
-
-
-def pack(values, dtype):
-    """Signed elements of ``dtype`` to byte planes ``(width, ...)`` of uint8."""
-    raw = np.asarray(values, dtype=NP_DTYPE[dtype]).astype(np.int64) & ((1 << 8 * dtype.bytes) - 1)
-    return np.stack([((raw >> (8 * i)) & 0xFF).astype(np.uint8) for i in range(dtype.bytes)])
+__all__ = ["execute", "FUNCS"]
 
 
 def op_add(a, b):

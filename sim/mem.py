@@ -19,51 +19,19 @@ Per port and cycle ``t`` (the *port priority*):
 3. else a running sequence issues its next element, unless the queue has reached its ``end``
    slot (a sequence never issues in or after it).
 
-:func:`sequence` and :func:`expand` give the same schedule without stepping cycles, for the
-checker and for tests.
+:func:`opentsp.mem_sequence.expand` gives the same schedule without stepping cycles (the
+specification the checker plans with).
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from opentsp import hostmap, isa
-from opentsp.sim import ecc
+from opentsp import hostmap, isa, secded
+from opentsp.mem_sequence import PORTS, SeqConfig
 
-__all__ = ["MNEMONICS", "SeqConfig", "Sequencer", "MemUnit", "sequence", "expand",
-           "issue_cycle", "execute", "PORTS", "Fault", "EccLog", "read_lanes", "inject"]
-
-MNEMONICS = ("gather", "scatter", "agi", "ago", "sread", "swrite")
-#: Per port (0 = read, 1 = write): the starting instruction and the queue instructions that
-#: take the port from a running sequence.
-PORTS = (("sread", ("read", "gather")), ("swrite", ("write", "scatter")))
-
-
-@dataclass(frozen=True)
-class SeqConfig:
-    """A sequencer's loop registers; after reset: one element (count 1, ocount 1)."""
-    stride: int = 1
-    count: int = 1
-    ostride: int = 0
-    ocount: int = 1
-
-    def set(self, instr):
-        """The registers after ``agi`` or ``ago`` ``instr``."""
-        if instr.op.mnemonic == "agi":
-            return SeqConfig(instr["stride"], instr["count"], self.ostride, self.ocount)
-        return SeqConfig(self.stride, self.count, instr["stride"], instr["count"])
-
-    @property
-    def elements(self):
-        return self.count * self.ocount
-
-
-def sequence(addr, cfg, mem_words):
-    """Addresses of a sequence started at ``addr`` with :class:`SeqConfig` ``cfg``, in order:
-    element ``j * count + i`` is ``(addr + i * stride + j * ostride) mod mem_words``."""
-    return [(addr + i * cfg.stride + j * cfg.ostride) % mem_words
-            for j in range(cfg.ocount) for i in range(cfg.count)]
-
+__all__ = ["Sequencer", "MemUnit", "issue_cycle", "execute", "Fault", "EccLog", "read_lanes",
+           "inject"]
 
 class Sequencer:
     """One address sequencer, stepped cycle by cycle (the RTL's registers, one to one)."""
@@ -109,7 +77,7 @@ class Fault:
     writes have landed, the stored 13-bit code word of lane ``lane`` (``0..lanes-1``,
     superlane-major) of word ``word`` of memory ``mem`` (numbering of
     :func:`opentsp.isa.mem_slices`) is XORed with ``mask`` (1..0x1fff, bit layout of
-    :mod:`opentsp.sim.ecc`). :meth:`check` checks the place against a configuration."""
+    :mod:`opentsp.secded`). :meth:`check` checks the place against a configuration."""
     cycle: int
     mem: int
     word: int
@@ -123,9 +91,9 @@ class Fault:
                 raise ValueError(f"Fault.{name} must be a non-negative int, not {value!r}")
         if self.cycle >= 1 << 32:
             raise ValueError(f"Fault.cycle must be below 2**32, not {self.cycle!r}")
-        if not 0 < self.mask <= ecc.CODE_MASK:
-            raise ValueError(f"Fault.mask must be a non-zero {ecc.CODE_BITS}-bit mask "
-                             f"(1..{ecc.CODE_MASK:#x}), not {self.mask!r}")
+        if not 0 < self.mask <= secded.CODE_MASK:
+            raise ValueError(f"Fault.mask must be a non-zero {secded.CODE_BITS}-bit mask "
+                             f"(1..{secded.CODE_MASK:#x}), not {self.mask!r}")
 
     def check(self, config):
         """Raise ValueError unless memory, word and lane exist in ``config``; return self."""
@@ -181,7 +149,7 @@ def read_lanes(model, mem, words, superlane):
     SECDED decoders in the current cycle; log what they find; return the data (uint8)."""
     lanes = np.arange(model.config.lanes_per_superlane)
     words = np.asarray(words, dtype=np.int64)
-    data, corrected, detected = ecc.decode(model.codes[mem, words, superlane, lanes])
+    data, corrected, detected = secded.decode(model.codes[mem, words, superlane, lanes])
     model.ecc.record(mem, words, superlane, model.cycle, corrected, detected,
                      model.config.lanes_per_superlane)
     return data
@@ -236,7 +204,7 @@ class MemUnit:
 
     def end_cycle(self, cycle):
         for addr, superlane, lane, value in self._lane_commits.pop(cycle, ()):
-            self.memory[addr, superlane, lane] = ecc.encode(value)
+            self.memory[addr, superlane, lane] = secded.encode(value)
 
 
 def issue_cycle(model, cycle, issued):
@@ -283,78 +251,3 @@ def execute(model, slice_, instr, superlane):
         for j in lanes:
             unit.commit_lane(model.cycle + instr.op.commit, int(addrs[j]), superlane, j,
                              value[j])
-
-
-def expand(config, issues, end):
-    """The static form of :func:`issue_cycle` for one MEM queue.
-
-    Parameters
-    ----------
-    config : Config
-    issues : iterable of (int, object, Instr)
-        The queue's issues: cycle, a tag of the caller's, instruction.
-    end : int or None
-        The cycle of the queue's ``end`` slot.
-
-    Returns
-    -------
-    ports : list of (int, object, Instr, bool)
-        Every plain port instruction (``read``, ``gather``, ``write``, ``scatter``) in cycle
-        order, with the tag of the instruction that issued it and whether it is a sequence
-        element (tagged with its ``sread``/``swrite``).
-    losses : list of (int, object, str)
-        Sequence elements that do not issue: cycle, the starter's tag and why.
-    """
-    issues = sorted(issues, key=lambda item: item[0])
-    words = config.mem_words
-    cfgs = [SeqConfig(), SeqConfig()]
-    ports, losses = [], []
-    pending = [None, None]      # per port: (tag, starter, addresses, first cycle)
-
-    def flush(port, upto, why):
-        """Issue port's running sequence up to cycle ``upto`` (excluded); the rest is lost."""
-        run = pending[port]
-        pending[port] = None
-        if run is None:
-            return
-        tag, starter, addrs, first = run
-        element = isa.MEM_SEQ_STARTS[starter.op.mnemonic]
-        stop = min(len(addrs), max(upto - first, 0))
-        for e in range(stop):
-            ports.append((first + e, tag,
-                          isa.encode(element, s=starter["s"], addr=addrs[e]), True))
-        if stop < len(addrs):
-            losses.append((first + stop, tag, why(len(addrs) - stop)))
-
-    for cycle, tag, instr in issues:
-        name = instr.op.mnemonic
-        if name in ("agi", "ago"):
-            cfgs[instr["g"]] = cfgs[instr["g"]].set(instr)
-        for port, (starter, plain) in enumerate(PORTS):
-            if name == starter:
-                flush(port, cycle, lambda n, c=cycle, i=instr: (
-                    f"{n} element(s) of the sequence abandoned: {i} restarts it in cycle {c}"))
-                pending[port] = (tag, instr, sequence(instr["addr"], cfgs[port], words), cycle)
-            elif name in plain:
-                ports.append((cycle, tag, instr, False))
-    for port in range(2):
-        flush(port, end if end is not None else 1 << 62,
-              lambda n: f"{n} element(s) of the sequence cut off by the queue's end in "
-                        f"cycle {end}")
-    taken = {(cycle, _port_of(instr)) for cycle, _, instr, element in ports if not element}
-    kept = []
-    for item in ports:
-        cycle, tag, instr, element = item
-        if element and (cycle, _port_of(instr)) in taken:
-            losses.append((cycle, tag, f"its element of cycle {cycle} is lost: the queue "
-                                       f"issues a {PORTS[_port_of(instr)][1][0]} or "
-                                       f"{PORTS[_port_of(instr)][1][1]} in that cycle"))
-            continue
-        kept.append(item)
-    kept.sort(key=lambda item: item[0])
-    losses.sort(key=lambda item: item[0])
-    return kept, losses
-
-
-def _port_of(instr):
-    return 0 if instr.op.mnemonic in PORTS[0][1] else 1

@@ -11,7 +11,7 @@ slice's instruction queue, and steps them one clock cycle at a time:
 3. at the end of the cycle every stream register takes its upstream neighbour's value, then the
    stream writes and memory commits due in this cycle land.
 
-Every SRAM word is stored as SECDED code words (section 6b, :mod:`opentsp.sim.ecc`): encoded on
+Every SRAM word is stored as SECDED code words (section 6b, :mod:`opentsp.secded`): encoded on
 every write, decoded on every read, with the decoders' findings in ``Model.ecc``
 (:class:`opentsp.sim.mem.EccLog`); ``faults`` flip stored bits during the run.
 
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from opentsp import isa
-from opentsp.sim import alu, ecc, mxm, sxm
+from opentsp import isa, mem_sequence, packing, secded
+from opentsp.sim import alu, mxm, sxm
 from opentsp.sim import mem as mem_unit
 from opentsp.sim.icu import Queue
 
@@ -116,11 +116,11 @@ class Model:
         shape = (2, self.positions, config.streams, config.superlanes, config.lanes_per_superlane)
         self.streams = np.zeros(shape, dtype=np.uint8)
         # The SRAMs' stored 13-bit code words (section 6b); `memories` decodes them.
-        self.codes = np.broadcast_to(ecc.encode(np.uint8(0)), (
+        self.codes = np.broadcast_to(secded.encode(np.uint8(0)), (
             len(self._mem_index), config.mem_words, config.superlanes,
             config.lanes_per_superlane)).copy()
         for (mem, addr), data in image.data.items():
-            self.codes[mem, addr] = ecc.encode(np.asarray(data, dtype=np.uint8).reshape(
+            self.codes[mem, addr] = secded.encode(np.asarray(data, dtype=np.uint8).reshape(
                 config.superlanes, config.lanes_per_superlane))
         self.queues = [Queue(program, config.queue_depth, self._fetcher(slice_))
                        for slice_, program in zip(self.queue_slices, image.queues, strict=True)]
@@ -144,7 +144,7 @@ class Model:
     def memories(self):
         """The SRAMs' data as the host reads it (decoded, not logged), shape ``(mems,
         mem_words, superlanes, lanes_per_superlane)``."""
-        return ecc.decode(self.codes)[0]
+        return secded.decode(self.codes)[0]
 
     # Stream access -------------------------------------------------------------------------
 
@@ -197,8 +197,8 @@ class Model:
             operands.append(np.stack([self._input(slice_.position, direction, s, superlane)
                                       for s in ids]))
         result = alu.execute(instr.op.mnemonic, instr.dtype, instr.rtype, *operands)
-        self._vxm_result[superlane] = alu.pack(
-            alu.unpack(result, instr.rtype).astype(np.int32), isa.DType.I32)
+        self._vxm_result[superlane] = packing.pack(
+            packing.unpack(result, instr.rtype).astype(np.int32), isa.DType.I32)
         direction, ids = instr.group("dst")
         for plane, stream in zip(result, ids, strict=True):
             self._write_stream(self.cycle + isa.latency(instr.op, self.config), slice_,
@@ -208,7 +208,7 @@ class Model:
     _EXECUTORS.update(dict.fromkeys(isa.VXM_FUNCS, _exec_vxm))
     _EXECUTORS.update(dict.fromkeys(mxm.MNEMONICS, mxm.execute))
     _EXECUTORS.update(dict.fromkeys(sxm.MNEMONICS, sxm.execute))
-    _EXECUTORS.update(dict.fromkeys(mem_unit.MNEMONICS, mem_unit.execute))
+    _EXECUTORS.update(dict.fromkeys(mem_sequence.MNEMONICS, mem_unit.execute))
 
     # The clock ------------------------------------------------------------------------------
 
@@ -261,7 +261,7 @@ class Model:
             landed.add(key)
             streams[direction, position, stream, superlane] = value
         for mem, addr, superlane, value in self._commits.pop(t, ()):
-            self.codes[mem, addr, superlane] = ecc.encode(value)
+            self.codes[mem, addr, superlane] = secded.encode(value)
         for unit in self.mxms.values():
             unit.end_cycle()
         for unit in self.sxms.values():

@@ -12,8 +12,7 @@ Types are explicit: weights are ``int8``, products and sums ``int32`` with wrap-
 
 import numpy as np
 
-from opentsp import isa
-from opentsp.sim import alu
+from opentsp import isa, packing
 
 __all__ = ["Mxm", "wrap32", "execute", "MNEMONICS"]
 
@@ -117,7 +116,7 @@ def execute(model, slice_, instr, superlane):
     elif name == "abc":
         unit.abc(superlane, instr["acc"], instr["add"], stream("s"))
     elif name == "acc":
-        planes = alu.pack(unit.read_acc(superlane, instr["acc"]), isa.DType.I32)
+        planes = packing.pack(unit.read_acc(superlane, instr["acc"]), isa.DType.I32)
         direction, ids = instr.group("dst")
         for plane, ident in zip(planes, ids, strict=True):
             model._write_stream(model.cycle + isa.latency(instr.op, model.config), slice_,

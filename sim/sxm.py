@@ -19,7 +19,7 @@ import numpy as np
 
 from opentsp import isa
 
-__all__ = ["Sxm", "movement", "execute", "MNEMONICS", "TABLE_LOADS", "is_permutation"]
+__all__ = ["Sxm", "movement", "execute", "MNEMONICS", "TABLE_LOADS"]
 
 MNEMONICS = tuple(op.mnemonic for op in isa.SXM_OPS)
 #: Table-loading instructions and the table they fill.
@@ -28,12 +28,6 @@ TABLE_LOADS = {"perm_load": "perm", "dist_load": "dist"}
 TABLE_USERS = {"permute": "perm", "distribute": "dist"}
 #: Transpose block side: a group of INT32_GROUP streams x INT32_GROUP lanes.
 BLOCK = isa.INT32_GROUP
-
-
-def is_permutation(table, lanes):
-    """True when ``table`` (``lanes`` entries) holds each of ``0..lanes-1`` exactly once."""
-    table = np.asarray(table, dtype=np.int64)
-    return table.shape == (lanes,) and np.array_equal(np.sort(table), np.arange(lanes))
 
 
 def movement(mnemonic, config, planes, n=0, perm=None, dist=None):

@@ -7,8 +7,8 @@ import pytest
 from amaranth.sim import Simulator
 
 from opentsp import bridge_protocol as proto
-from opentsp.board import op_read, op_write
-from opentsp.hdl.bridge import HostBridge
+from opentsp.hdl.board.bridge import HostBridge
+from opentsp.host_protocol import op_read, op_write
 
 DIV = 4
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from opentsp import cli
+from opentsp.app import cli
 
 EXAMPLES = Path(__file__).parent.parent / "firmware" / "examples"
 

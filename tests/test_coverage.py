@@ -5,11 +5,10 @@ data, the instruction mix."""
 import numpy as np
 import pytest
 
-from opentsp import isa
+from opentsp import isa, queue_timing
 from opentsp.config import CONFIGS
 from opentsp.firmware.asm import assemble
 from opentsp.firmware.image import Image
-from opentsp.sim import icu
 from opentsp.sim.model import Model
 from opentsp.verif.coverage import THRESHOLDS, TOTAL_THRESHOLD, Coverage, measure
 from opentsp.verif.randprog import BATCH, DEFAULT_MIX, parse_mix, random_image
@@ -92,8 +91,8 @@ def test_every_sync_of_the_batch_is_released_and_every_fetch_block_arrives():
             if any(i.op.mnemonic == "ifetch" for i in words):
                 fetches += 1
                 assert queue.fetched and all(word for _, word in queue.fetched)
-        programs = [list(q) + [icu.Stop()] for q in image.queues]
-        for sched in icu.schedule(programs, issues=False):
+        programs = [list(q) + [queue_timing.Stop()] for q in image.queues]
+        for sched in queue_timing.schedule(programs, issues=False):
             syncs += len(sched.syncs)
             assert all(resume is not None for _, _, resume in sched.syncs)
     assert syncs >= 20 and fetches >= 10

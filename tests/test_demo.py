@@ -5,7 +5,7 @@ itself is the Verilator run)."""
 import numpy as np
 import pytest
 
-from opentsp import demo, digits
+from opentsp.app import demo, digits
 from opentsp.compiler import derive_config
 from opentsp.config import get_config
 from opentsp.firmware.image import Image

@@ -4,7 +4,7 @@ float and Python-integer computations, the committed parameter file, accuracy fl
 import numpy as np
 import pytest
 
-from opentsp import digits
+from opentsp.app import digits
 
 FLOAT_FLOOR = 0.94      # committed network: float 96.4%, int8 96.4% on the 450 test images
 INT8_FLOOR = 0.94

@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from opentsp import hostmap, isa
+from opentsp import hostmap, isa, secded
 from opentsp.config import CONFIGS
 from opentsp.firmware import gen_gemm
 from opentsp.firmware.asm import assemble_file
 from opentsp.hdl.ecc import Secded
-from opentsp.sim import ecc
 from opentsp.sim.mem import EccLog, Fault
 from opentsp.sim.model import Model
 
@@ -23,8 +22,8 @@ CONFIG = CONFIGS["default"]
 MEMS = [s.name for s in isa.mem_slices(CONFIG)]
 EXAMPLES = Path(__file__).parent.parent / "firmware" / "examples"
 BYTES = np.arange(256, dtype=np.uint8)
-SINGLES = [1 << b for b in range(ecc.CODE_BITS)]
-DOUBLES = [1 << a | 1 << b for a, b in itertools.combinations(range(ecc.CODE_BITS), 2)]
+SINGLES = [1 << b for b in range(secded.CODE_BITS)]
+DOUBLES = [1 << a | 1 << b for a, b in itertools.combinations(range(secded.CODE_BITS), 2)]
 
 
 def reference_encode(byte):
@@ -50,49 +49,49 @@ def reference_encode(byte):
 # Golden code --------------------------------------------------------------------------------
 
 def test_encode_is_the_textbook_extended_hamming_code():
-    assert [int(c) for c in ecc.encode(BYTES)] == [reference_encode(b) for b in range(256)]
-    assert ecc.encode(BYTES).dtype == np.uint16 and int(ecc.encode(np.uint8(0))) == 0
+    assert [int(c) for c in secded.encode(BYTES)] == [reference_encode(b) for b in range(256)]
+    assert secded.encode(BYTES).dtype == np.uint16 and int(secded.encode(np.uint8(0))) == 0
 
 
 def test_code_has_minimum_distance_four():
-    codes = ecc.encode(BYTES).astype(np.int64)
+    codes = secded.encode(BYTES).astype(np.int64)
     pairs = codes[:, None] ^ codes[None, :]
     weights = np.zeros(pairs.shape, dtype=np.int64)
-    for bit in range(ecc.CODE_BITS):
+    for bit in range(secded.CODE_BITS):
         weights += pairs >> bit & 1
     np.fill_diagonal(weights, 99)
     assert weights.min() == 4
 
 
 def test_golden_decode_corrects_every_single_and_detects_every_double_flip():
-    codes = ecc.encode(BYTES)
-    data, corrected, detected = ecc.decode(codes)
+    codes = secded.encode(BYTES)
+    data, corrected, detected = secded.decode(codes)
     assert (data == BYTES).all() and not corrected.any() and not detected.any()
     for mask in SINGLES:
-        data, corrected, detected = ecc.decode(codes ^ np.uint16(mask))
+        data, corrected, detected = secded.decode(codes ^ np.uint16(mask))
         assert (data == BYTES).all(), hex(mask)
         assert corrected.all() and not detected.any(), hex(mask)
     for mask in DOUBLES:
         flipped = codes ^ np.uint16(mask)
-        data, corrected, detected = ecc.decode(flipped)
+        data, corrected, detected = secded.decode(flipped)
         assert detected.all() and not corrected.any(), hex(mask)
         assert (data == (flipped & 0xFF)).all(), hex(mask)    # the raw data bits
 
 
 def test_three_flips_are_never_taken_for_a_clean_word():
-    codes = ecc.encode(BYTES)
-    for bits in itertools.combinations(range(ecc.CODE_BITS), 3):
-        _, corrected, detected = ecc.decode(codes ^ np.uint16(sum(1 << b for b in bits)))
+    codes = secded.encode(BYTES)
+    for bits in itertools.combinations(range(secded.CODE_BITS), 3):
+        _, corrected, detected = secded.decode(codes ^ np.uint16(sum(1 << b for b in bits)))
         assert (corrected | detected).all(), bits
 
 
 def test_syndrome_names_the_flipped_position():
-    codes = ecc.encode(BYTES)
-    for j, pos in enumerate(ecc.DATA_POSITIONS):
-        assert (ecc.syndrome(codes ^ np.uint16(1 << j)) == pos).all()
-        assert (ecc.parity(codes ^ np.uint16(1 << j)) == 1).all()
-    for i in range(ecc.CHECK_BITS):
-        assert (ecc.syndrome(codes ^ np.uint16(1 << (8 + i))) == 1 << i).all()
+    codes = secded.encode(BYTES)
+    for j, pos in enumerate(secded.DATA_POSITIONS):
+        assert (secded.syndrome(codes ^ np.uint16(1 << j)) == pos).all()
+        assert (secded.parity(codes ^ np.uint16(1 << j)) == 1).all()
+    for i in range(secded.CHECK_BITS):
+        assert (secded.syndrome(codes ^ np.uint16(1 << (8 + i))) == 1 << i).all()
 
 
 # RTL codec ----------------------------------------------------------------------------------
@@ -101,9 +100,9 @@ def test_rtl_codec_matches_golden_on_every_byte_and_every_stored_word():
     """The encoder on all 256 bytes and the decoder on all 8192 13-bit words (every clean,
     single- and double-flipped code word among them) give the golden functions' results."""
     dut = Secded()
-    words = np.arange(1 << ecc.CODE_BITS, dtype=np.uint16)
-    want_data, want_corrected, want_detected = ecc.decode(words)
-    want_codes = ecc.encode(BYTES)
+    words = np.arange(1 << secded.CODE_BITS, dtype=np.uint16)
+    want_data, want_corrected, want_detected = secded.decode(words)
+    want_codes = secded.encode(BYTES)
     seen = {"codes": 0, "words": 0}
 
     async def tb(ctx):
@@ -111,7 +110,7 @@ def test_rtl_codec_matches_golden_on_every_byte_and_every_stored_word():
             ctx.set(dut.data, byte)
             assert ctx.get(dut.code) == want_codes[byte], byte
             seen["codes"] += 1
-        for word in range(1 << ecc.CODE_BITS):
+        for word in range(1 << secded.CODE_BITS):
             ctx.set(dut.stored, word)
             got = (ctx.get(dut.corrected_data), ctx.get(dut.corrected), ctx.get(dut.detected))
             assert got == (want_data[word], want_corrected[word], want_detected[word]), word

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from opentsp import bridge_protocol as proto
-from opentsp import cli, fpga, hostmap, isa
-from opentsp.board import Board, BoardError, BoardTimeout, Transport, load_writes
+from opentsp import hostmap, isa
+from opentsp.app import cli, fpga
+from opentsp.app.board import Board, BoardError, BoardTimeout, Transport
+from opentsp.app.fpga import BOARDS, FpgaError, check_utilisation, format_report, get_platform
 from opentsp.config import Config, get_config
-from opentsp.fpga import BOARDS, FpgaError, check_utilisation, format_report, get_platform
 
 EXAMPLES = Path(__file__).parent.parent / "firmware" / "examples"
 
@@ -189,7 +190,7 @@ def test_unknown_config_and_missing_netlist(capsys, tmp_path):
 
 
 def test_board_top_pins_on_the_ulx3s():
-    from opentsp.hdl.board import BoardTop
+    from opentsp.hdl.board.shell import BoardTop
 
     small = Config(name="pins", superlanes=1, lanes_per_superlane=4, streams=4, mem_slices=1,
                    mem_words=4, queue_depth=4)
@@ -202,10 +203,11 @@ def test_board_top_pins_on_the_ulx3s():
 
 
 def test_fpga_config_runs_on_the_golden_model():
+    from programs import four_lane_stream_pass
+
     from opentsp.firmware.asm import assemble
     from opentsp.firmware.checker import check_or_raise
     from opentsp.sim.model import run
-    from opentsp.verif.test_bridge import four_lane_stream_pass
 
     config = get_config("fpga")
     assert config.words_per_bank == 512     # one DP16KD (512 x 36 at most) per lane and bank
@@ -231,7 +233,7 @@ class FakeBoard(Transport):
     name = "fake"
 
     def __init__(self, config, cycles=54):
-        self.config_word = int.from_bytes(config.hash[:4], "little")
+        self.config_word = hostmap.config_word(config)
         self.memory = {}
         self.cycles = cycles
         self.started = False
@@ -300,19 +302,6 @@ def test_host_program_round_trip_on_a_fake_board():
     assert fake.memory[hostmap.mem_addr(2, 5, 0, 0)] == 0x04030201
 
 
-def test_load_writes_skip_what_the_memories_hold():
-    image = small_image()
-    config = image.config
-    shape = (len(isa.mem_slices(config)), config.mem_words, config.lanes)
-    queue_words = sum(len(q) for q in image.queues)
-    chunks = config.superlanes * hostmap.chunks_per_superlane(config)
-    every = load_writes(image)
-    assert len(every) == 1 + queue_words + shape[0] * shape[1] * chunks
-    sparse = load_writes(image, holding=np.zeros(shape, np.uint8))
-    assert len(sparse) == 1 + queue_words + 2 * chunks
-    assert sparse[0] == (hostmap.control_addr(hostmap.REG_CTRL), hostmap.CTRL_RESET)
-
-
 def test_silent_board_times_out_with_a_clear_message():
     board = Board(SilentBoard(), get_config("fpga"), timeout=0.01)
     with pytest.raises(BoardTimeout, match=r"^no answer from the board on /dev/ttyFAKE at "
@@ -324,7 +313,7 @@ def test_garbled_answer_and_wrong_configuration():
     with pytest.raises(BoardError, match=r"board on .*: read answer must be b'D'"):
         Board(GarbleBoard(), get_config("fpga"), timeout=0.01).check_config()
     fake = FakeBoard(get_config("default"))
-    with pytest.raises(BoardError, match="the board's chip was built for another "
+    with pytest.raises(BoardError, match="board on .*: the chip was built for another "
                        "configuration than 'fpga'"):
         Board(fake, get_config("fpga")).load(small_image())
 

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from opentsp import isa
-from opentsp.cli import main as cli_main
+from opentsp.app.cli import main as cli_main
 from opentsp.config import CONFIGS
 from opentsp.firmware.asm import AsmError, assemble
 from opentsp.firmware.checker import CheckError, check

@@ -7,7 +7,8 @@ from amaranth.sim import Simulator
 
 from opentsp import isa
 from opentsp.hdl.icu import InstructionQueue
-from opentsp.sim.icu import Queue, end_slot, issue_schedule
+from opentsp.queue_timing import end_slot, issue_schedule
+from opentsp.sim.icu import Queue
 
 DEPTH = 32
 
@@ -113,7 +114,7 @@ def test_clear_restarts():
 from amaranth.hdl import Cat, Module  # noqa: E402
 
 from opentsp.hdl.icu import NotifyBus  # noqa: E402
-from opentsp.sim.icu import At, AtError, schedule  # noqa: E402
+from opentsp.queue_timing import At, AtError, schedule  # noqa: E402
 
 SYNC, NOTIFY, END = isa.encode("sync"), isa.encode("notify"), isa.encode("end")
 L = isa.NOTIFY_LATENCY

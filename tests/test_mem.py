@@ -317,6 +317,7 @@ import pytest  # noqa: E402
 from test_top import ODD, ONE  # noqa: E402
 from test_top import simulate as simulate_chip  # noqa: E402
 
+from opentsp import mem_sequence  # noqa: E402
 from opentsp.firmware.asm import AsmError, assemble, assemble_file  # noqa: E402
 from opentsp.firmware.checker import RULE_MEM_SEQ, check  # noqa: E402
 from opentsp.firmware.image import Image  # noqa: E402
@@ -437,12 +438,12 @@ def test_sequencer_matches_numpy_address_arithmetic():
     """Cycle-by-cycle Sequencer and static sequence() against a numpy index grid."""
     rng = random.Random(5)
     for _ in range(50):
-        cfg = mem_model.SeqConfig(rng.randrange(64), rng.randint(1, 6), rng.randrange(64),
+        cfg = mem_sequence.SeqConfig(rng.randrange(64), rng.randint(1, 6), rng.randrange(64),
                                   rng.randint(1, 4))
         start = rng.randrange(8192)
         i, j = np.meshgrid(np.arange(cfg.count), np.arange(cfg.ocount))
         expected = list(((start + i * cfg.stride + j * cfg.ostride) % 64).ravel())
-        assert mem_model.sequence(start, cfg, 64) == expected
+        assert mem_sequence.sequence(start, cfg, 64) == expected
         seq = mem_model.Sequencer(CONFIG)
         seq.cfg = cfg
         got = [seq.start(isa.encode("sread", s=0, addr=start))["addr"]]

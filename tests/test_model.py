@@ -6,11 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from opentsp import isa
+from opentsp import isa, packing
 from opentsp.config import CONFIGS
 from opentsp.firmware.asm import assemble_file
 from opentsp.firmware.image import Image
-from opentsp.sim import alu
 from opentsp.sim.model import CycleLimitError, Model, run
 
 CFG = CONFIGS["default"]
@@ -120,14 +119,14 @@ def test_read_sees_old_word_when_a_write_commits_in_the_same_cycle():
 @pytest.mark.parametrize("dtype", [isa.DType.I8, isa.DType.I16, isa.DType.I32])
 def test_vxm_ops_match_numpy(func, dtype):
     rng = np.random.default_rng(isa.VXM_FUNCS.index(func) * 3 + int(dtype))
-    info = np.iinfo(alu.NP_DTYPE[dtype])
+    info = np.iinfo(packing.NP_DTYPE[dtype])
     extremes = [info.min, info.max, 0, -1, 1, info.min + 1, info.max - 1, 2]
-    a = np.array(extremes[:CFG.lanes], dtype=alu.NP_DTYPE[dtype])
-    b = rng.integers(info.min, info.max, CFG.lanes, endpoint=True).astype(alu.NP_DTYPE[dtype])
+    a = np.array(extremes[:CFG.lanes], dtype=packing.NP_DTYPE[dtype])
+    b = rng.integers(info.min, info.max, CFG.lanes, endpoint=True).astype(packing.NP_DTYPE[dtype])
     b[::3] = a[::3]         # some equal lanes (cmpeq); shift amounts 0, bits - 1, bits - 2
     rtype = {isa.DType.I8: isa.DType.I32, isa.DType.I16: isa.DType.I8,
              isa.DType.I32: isa.DType.I8}[dtype] if func == "cvt" else dtype
-    got = alu.unpack(run_vxm_chip(func, dtype, rtype, a, None if func in isa.VXM_UNARY
+    got = packing.unpack(run_vxm_chip(func, dtype, rtype, a, None if func in isa.VXM_UNARY
                                   else b), rtype)
     wide, wb = a.astype(np.int64), b.astype(np.int64)
     bits = 8 * dtype.bytes
@@ -137,7 +136,7 @@ def test_vxm_ops_match_numpy(func, dtype):
         "min": lambda: np.minimum(wide, wb), "max": lambda: np.maximum(wide, wb),
         "relu": lambda: np.maximum(wide, 0),
         "cvt": lambda: np.clip(wide, *(lambda i: (i.min, i.max))(
-            np.iinfo(alu.NP_DTYPE[rtype]))),
+            np.iinfo(packing.NP_DTYPE[rtype]))),
         "neg": lambda: -wide, "abs": lambda: np.abs(wide),
         "shl": lambda: wide * 2 ** n, "shr": lambda: wide // 2 ** n,
         "rshr": lambda: (wide + 2 ** n // 2) // 2 ** n,     # n = 0: (a + 0) // 1
@@ -174,9 +173,9 @@ def run_vxm_chip(func, dtype, rtype, a, b, config=CFG):
     target = 8
     events = {name: [] for name in mems}
     data = {}
-    operands = [("a", alu.pack(a, dtype), E, "MEM_W")]
+    operands = [("a", packing.pack(a, dtype), E, "MEM_W")]
     if b is not None:
-        operands.append(("b", alu.pack(b, dtype), W, "MEM_E"))
+        operands.append(("b", packing.pack(b, dtype), W, "MEM_E"))
     for _, planes, direction, prefix in operands:
         for i, plane in enumerate(planes):
             name = f"{prefix}{i}"

@@ -10,12 +10,11 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from opentsp import isa
+from opentsp import isa, packing
 from opentsp.config import CONFIGS, Config
 from opentsp.firmware.asm import assemble
 from opentsp.firmware.checker import check
 from opentsp.hdl.mxm import MxmSlice
-from opentsp.sim import alu
 from opentsp.sim.model import run
 from opentsp.sim.mxm import Mxm, wrap32
 
@@ -68,7 +67,7 @@ class SliceModel:
             elif name == "abc":
                 self.unit.abc(k, ins["acc"], ins["add"], x())
             elif name == "acc":
-                planes = alu.pack(self.unit.read_acc(k, ins["acc"]), isa.DType.I32)
+                planes = packing.pack(self.unit.read_acc(k, ins["acc"]), isa.DType.I32)
                 dst = ins.stream("dst")
                 for i, plane in enumerate(planes):
                     if dst.id + i < cfg.streams:
@@ -158,7 +157,7 @@ def acc_results(config, schedule, seen):
         planes = np.stack([np.concatenate([seen[u + 1 + k][(int(dst.dir), dst.id + i, k)]
                                            for k in range(config.superlanes)])
                            for i in range(isa.INT32_GROUP)])
-        got.append(alu.unpack(planes, isa.DType.I32)[:config.mxm_size])
+        got.append(packing.unpack(planes, isa.DType.I32)[:config.mxm_size])
     return np.stack(got)
 
 
@@ -260,7 +259,7 @@ def test_whole_chip_model_with_assembler():
     assert check(program) == []
     result = run(program.image)
     planes = np.stack([result.memory(f"MEM_W{i}")[20] for i in range(4)])
-    got = alu.unpack(planes, isa.DType.I32)
+    got = packing.unpack(planes, isa.DType.I32)
     np.testing.assert_array_equal(got[:n], x.astype(np.int32) @ w.astype(np.int32))
     np.testing.assert_array_equal(got[n:], 0)
 

@@ -4,10 +4,10 @@ and the board top with and without it."""
 import pytest
 from amaranth.back import rtlil
 
+from opentsp.app.fpga import FpgaError, build, get_platform
 from opentsp.config import Config
-from opentsp.fpga import FpgaError, build, get_platform
-from opentsp.hdl.board import BoardTop
-from opentsp.hdl.pll import PFD_MHZ, VCO_MHZ, Ecp5Pll, PllSetting, pll_setting
+from opentsp.hdl.board.pll import PFD_MHZ, VCO_MHZ, Ecp5Pll, PllSetting, pll_setting
+from opentsp.hdl.board.shell import BoardTop
 
 SMALL = Config(name="pll", superlanes=1, lanes_per_superlane=4, streams=4, mem_slices=1,
                mem_words=4, queue_depth=4, clock_mhz=12.5)

@@ -5,9 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from opentsp import cli, isa
+from opentsp import isa
+from opentsp.app import cli
+from opentsp.app.schedule_plot import ScheduleError, collect, plot, text
 from opentsp.config import get_config
-from opentsp.schedule import ScheduleError, collect, plot, text
 from opentsp.sim.model import run
 
 EXAMPLES = Path(__file__).parent.parent / "firmware" / "examples"

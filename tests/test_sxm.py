@@ -235,7 +235,7 @@ def test_permute_example_gives_the_documented_vectors():
     result = run(program.image)
     x = result.memory("MEM_W0")[0]
     perm = result.memory("MEM_W0")[1].astype(int) | result.memory("MEM_W1")[1].astype(int) << 8
-    assert sxm.is_permutation(perm, DEFAULT.lanes)
+    assert isa.is_permutation(perm, DEFAULT.lanes)
     np.testing.assert_array_equal(result.memory("MEM_E0")[8], x[perm])
     np.testing.assert_array_equal(result.memory("MEM_W0")[2], np.argsort(perm))
     np.testing.assert_array_equal(result.memory("MEM_E0")[9], x)   # permuted back

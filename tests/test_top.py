@@ -10,7 +10,7 @@ from amaranth.sim import Simulator
 from opentsp import hostmap, isa
 from opentsp.config import CONFIGS, Config
 from opentsp.hdl.top import Chip
-from opentsp.sim.icu import end_slot
+from opentsp.queue_timing import end_slot
 from opentsp.verif.randprog import DEFAULT_MIX, random_queue
 
 CONFIG = CONFIGS["default"]
@@ -258,7 +258,7 @@ def test_mxm_programs_against_golden_model(config, seed):
 def sync_programs(rng, config):
     """Random programs (as in :func:`random_queue`) with syncs and notifies spliced in, drawn
     until every sync is released (the static schedule says every queue reaches its end)."""
-    from opentsp.sim.icu import schedule
+    from opentsp.queue_timing import schedule
 
     while True:
         programs = []

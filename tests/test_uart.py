@@ -5,7 +5,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from opentsp.bridge_protocol import uart_frame
-from opentsp.hdl.uart import Uart
+from opentsp.hdl.board.uart import Uart
 
 DIV = 6
 

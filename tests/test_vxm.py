@@ -11,7 +11,7 @@ import pytest
 from amaranth.hdl import Elaboratable, Module, Signal, signed
 from amaranth.sim import Simulator
 
-from opentsp import isa
+from opentsp import isa, packing
 from opentsp.config import CONFIGS
 from opentsp.hdl.vxm import PARTIALS, VxmSlice, partial_products, product_of
 from opentsp.hdl.vxm import alu as vxm_alu
@@ -136,7 +136,7 @@ def put_elements(rng, inputs, ref, dtype, k):
                       for _ in range(LPS)], dtype=np.int64)
     elems = ((elems + (1 << (8 * dtype.bytes - 1))) % (1 << 8 * dtype.bytes)
              - (1 << (8 * dtype.bytes - 1)))
-    planes = alu.pack(elems, dtype)
+    planes = packing.pack(elems, dtype)
     for i in range(dtype.bytes):
         s = ref.id + i
         if s < CONFIG.streams:
@@ -154,10 +154,10 @@ def expected_writes(instr, inputs, k, seen, last):
         a = planes_of(inputs, instr.stream("a"), dtype.bytes, k)
     b = planes_of(inputs, instr.stream("b"), dtype.bytes, k) if func in BINARY else None
     result = alu.execute(func, dtype, rtype, a, b)
-    last[k] = alu.pack(alu.unpack(result, rtype).astype(np.int32), isa.DType.I32)
-    ref_direct = direct(func, dtype, rtype, alu.unpack(a, dtype).astype(np.int64),
-                        alu.unpack(b, dtype).astype(np.int64) if b is not None else None)
-    np.testing.assert_array_equal(alu.unpack(result, rtype).astype(np.int64), ref_direct)
+    last[k] = packing.pack(packing.unpack(result, rtype).astype(np.int32), isa.DType.I32)
+    ref_direct = direct(func, dtype, rtype, packing.unpack(a, dtype).astype(np.int64),
+                        packing.unpack(b, dtype).astype(np.int64) if b is not None else None)
+    np.testing.assert_array_equal(packing.unpack(result, rtype).astype(np.int64), ref_direct)
     seen[func, dtype, rtype] += 1
     dst = instr.stream("dst")
     writes = {}
@@ -276,8 +276,9 @@ def test_alu_grid_matches_numpy_references():
         a, b = grid(dtype)
         if dtype == isa.DType.I8 and func in BINARY:
             a, b = (x.ravel() for x in np.meshgrid(np.arange(-128, 128), np.arange(-128, 128)))
-        b_planes = alu.pack(b, dtype) if func in BINARY else None
-        got = alu.unpack(alu.execute(func, dtype, rtype, alu.pack(a, dtype), b_planes), rtype)
+        b_planes = packing.pack(b, dtype) if func in BINARY else None
+        got = packing.unpack(alu.execute(func, dtype, rtype, packing.pack(a, dtype), b_planes),
+                             rtype)
         np.testing.assert_array_equal(got.astype(np.int64), direct(func, dtype, rtype, a, b),
                                       err_msg=f"{func} {dtype.suffix} {rtype.suffix}")
 
@@ -320,8 +321,8 @@ def test_rtl_alu_lane_on_the_grid(split):
     async def tb(ctx):
         for func, dtype, rtype in combos():
             a, b = grid(dtype)
-            b_planes = alu.pack(b, dtype) if func in BINARY else None
-            want = alu.unpack(alu.execute(func, dtype, rtype, alu.pack(a, dtype), b_planes),
+            b_planes = packing.pack(b, dtype) if func in BINARY else None
+            want = packing.unpack(alu.execute(func, dtype, rtype, packing.pack(a, dtype), b_planes),
                               rtype).astype(np.int64)
             np.testing.assert_array_equal(want, direct(func, dtype, rtype, a, b))
             ctx.set(dut.func, isa.VXM_FUNCS.index(func))

@@ -38,10 +38,10 @@ import sys
 
 import numpy as np
 
-from opentsp import isa
+from opentsp import isa, packing, queue_timing
 from opentsp.config import get_config
-from opentsp.sim import alu, icu
 from opentsp.sim.model import Model
+from opentsp.verif.randprog import BATCH, parse_mix, random_image
 
 __all__ = ["Coverage", "THRESHOLDS", "TOTAL_THRESHOLD", "measure", "main"]
 
@@ -133,8 +133,8 @@ class Coverage:
             programs[q] += fetched
             if fetched:
                 self._hit("instruction", "ifetch")
-        for q, sched in enumerate(icu.schedule([p + [icu.Stop()] for p in programs],
-                                               issues=False)):
+        stopped = [p + [queue_timing.Stop()] for p in programs]
+        for q, sched in enumerate(queue_timing.schedule(stopped, issues=False)):
             preloaded = len(image.queues[q])
             for index, (instr, start) in enumerate(zip(programs[q], sched.starts,
                                                        strict=False)):
@@ -261,7 +261,7 @@ class _CoverageModel(Model):
                 direction, ids = instr.group(name)
                 planes = np.stack([self._input(slice_.position, direction, s, superlane)
                                    for s in ids])
-            for cls in _value_classes(alu.unpack(planes, instr.dtype), instr.dtype):
+            for cls in _value_classes(packing.unpack(planes, instr.dtype), instr.dtype):
                 self._coverage._hit("vxm values", (instr.dtype.suffix, cls))
         Model._EXECUTORS[instr.op.mnemonic](self, slice_, instr, superlane)
 
@@ -277,7 +277,6 @@ def measure(config, images):
 
 
 def main(argv=None):
-    from opentsp.verif.randprog import BATCH, parse_mix, random_image
 
     parser = argparse.ArgumentParser(prog="python -m opentsp.verif.coverage",
                                      description="functional coverage of random programs on "

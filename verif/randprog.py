@@ -10,8 +10,8 @@ the byte planes a wide operand reads).
 Every program runs to its end on the golden model and on the RTL, which is what a
 differential test needs:
 
-* every ``sync`` is released: :func:`opentsp.sim.icu.schedule` (the joint static schedule the
-  checker uses) finds the ones that never are, and they become ``nop 1``;
+* every ``sync`` is released: :func:`opentsp.queue_timing.schedule` (the joint static schedule
+  the checker uses) finds the ones that never are, and they become ``nop 1``;
 * an ``ifetch`` (section 5b) is built as a block: a queue with MEM slices upstream ends its
   preloaded words with ``ifetch s, n``, four of those MEM slices read the bytes of its ``n``
   words (random instructions of the queue's unit, then ``end``) so that they reach the queue
@@ -38,10 +38,13 @@ import random
 
 import numpy as np
 
-from opentsp import isa
+from opentsp import isa, queue_timing
 from opentsp.config import get_config
+from opentsp.firmware.checker import check
+from opentsp.firmware.disasm import disassemble
 from opentsp.firmware.image import Image
 from opentsp.sim import icu
+from opentsp.sim.model import Model
 
 __all__ = ["BATCH", "EXCLUDED", "FAMILIES", "DEFAULT_MIX", "parse_mix", "random_instr",
            "random_queue", "random_image", "extreme_values", "legalise"]
@@ -247,9 +250,9 @@ def _release_syncs(queues, fetched=None):
     ``fetched``: ``{queue: words}`` appended to a queue's program for the schedule."""
     fetched = fetched or {}
     while True:
-        programs = [list(q) + list(fetched.get(i, ())) + [icu.Stop()]
+        programs = [list(q) + list(fetched.get(i, ())) + [queue_timing.Stop()]
                     for i, q in enumerate(queues)]
-        stuck = [(q, pc) for q, sched in enumerate(icu.schedule(programs, issues=False))
+        stuck = [(q, pc) for q, sched in enumerate(queue_timing.schedule(programs, issues=False))
                  for pc, _, resume in sched.syncs if resume is None]
         if not stuck:
             return queues
@@ -314,7 +317,6 @@ def _fetch_block(rng, config, queues, data, words, mix):
 def _fetch_arrives(image, q, body):
     """True if queue ``q`` of ``image`` fetches ``body`` intact on the golden model (it then
     runs to its end: the schedule releases every sync and the words are the ones planned)."""
-    from opentsp.sim.model import Model
 
     model = Model(image)
     queue = model.queues[q]
@@ -331,7 +333,6 @@ def legalise(image, rounds=500):
     checker (:func:`opentsp.firmware.checker.check`) becomes ``nop`` of its slots (a queue
     whose fetched words break one loses its ``ifetch``), until none does. Removing a producer
     can starve a consumer, so this runs in rounds; what is left honours every timing rule."""
-    from opentsp.firmware.checker import check
 
     for _ in range(rounds):
         errors = check(image)
@@ -417,7 +418,6 @@ def main(argv=None):
     except ValueError as error:
         parser.error(str(error))
     if args.output.endswith(".s"):
-        from opentsp.firmware.disasm import disassemble
         with open(args.output, "w") as file:
             file.write(disassemble(image))
     else:

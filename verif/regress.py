@@ -19,8 +19,11 @@ import time
 
 from opentsp.config import get_config
 from opentsp.firmware.disasm import disassemble
+from opentsp.firmware.image import load
+from opentsp.verif.coverage import Coverage
 from opentsp.verif.randprog import DEFAULT_MIX, parse_mix, random_image
 from opentsp.verif.runner import BUILD_ROOT, run_images
+from opentsp.verif.shrink import mismatch_test, shrink
 
 __all__ = ["regress", "replay_command", "main"]
 
@@ -85,8 +88,6 @@ def regress(config, seeds, *, first=0, batch=100, length=16, mix=None, legal=Fal
 
 
 def _shrink(config, seed, path):
-    from opentsp.firmware.image import load
-    from opentsp.verif.shrink import mismatch_test, shrink
 
     image = load(path, config)
     small = shrink(image, mismatch_test(config, path.parent / "shrinking"),
@@ -130,7 +131,6 @@ def main(argv=None):
         parser.error(str(error))
     coverage = None
     if args.coverage:
-        from opentsp.verif.coverage import Coverage
         coverage = Coverage(config)
     wall = time.perf_counter()
     done, cycles, failures = regress(config, args.seeds, first=args.first, batch=args.batch,

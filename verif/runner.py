@@ -7,7 +7,7 @@ the ``SIM`` environment variable, else ``verilator``.
 
 Used by the pytest integration tests (``verif/test_chip.py``, ``verif/test_icarus.py``), by
 ``opentsp run`` and by the speed benchmark. The cocotb side lives in
-:mod:`opentsp.verif.tb_chip`.
+:mod:`opentsp.verif.tb.chip`.
 """
 
 import hashlib
@@ -18,12 +18,24 @@ import sys
 import tempfile
 from pathlib import Path
 
+from amaranth.back import verilog as amaranth_verilog
+
 from opentsp.config import get_config
+from opentsp.hdl.board.shell import BridgedChip
+from opentsp.hdl.top import Chip
+from opentsp.hdl.verilog import PORTS, TOP_NAME, generate
 
 __all__ = ["BUILD_ROOT", "SIMULATORS", "simulator_name", "tool_env", "icarus_verilog", "build",
-           "run_images", "TOPLEVEL"]
+           "run_images", "TOPLEVEL", "BRIDGED_TOPLEVEL", "BRIDGE_DIVISOR", "build_bridged",
+           "run_bridge"]
 
 TOPLEVEL = "tsp_top"
+BRIDGED_TOPLEVEL = "tsp_bridged"
+#: UART bit time of the bridged chip in simulation: the fastest the UART allows.
+BRIDGE_DIVISOR = 4
+#: Verilator's options for every model: warnings are the lint target's business (make lint).
+VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast",
+                  "--x-initial", "fast"]
 BUILD_ROOT = Path(os.environ.get("OPENTSP_BUILD", Path.cwd() / "build"))
 TIMESCALE = ("1ns", "1ps")
 SIMULATORS = ("verilator", "icarus")
@@ -87,8 +99,6 @@ def icarus_verilog(config):
     from amaranth._toolchain.yosys import find_yosys  # the Yosys amaranth.back.verilog runs
     from amaranth.back import rtlil
 
-    from opentsp.hdl.top import Chip
-    from opentsp.hdl.verilog import PORTS, TOP_NAME
 
     chip = Chip(get_config(config))
     text = rtlil.convert(chip, name=TOP_NAME, ports=[getattr(chip, name) for name in PORTS])
@@ -100,12 +110,27 @@ def icarus_verilog(config):
 _VERILOG = {}     # (config, simulator) -> Verilog text, generated once per process
 
 
+def _build_model(verilog, toplevel, build_dir, simulator, waves):
+    """Build ``verilog`` with ``simulator`` in ``build_dir`` unless the same text was built there
+    already (a stamp holds the hash of the text and the options)."""
+    key = hashlib.sha256((verilog + f"|{simulator}|{waves}").encode()).hexdigest()[:16]
+    stamp = build_dir / "opentsp.stamp"
+    if stamp.exists() and stamp.read_text() == key:
+        return build_dir
+    build_dir.mkdir(parents=True, exist_ok=True)
+    source = build_dir / f"{toplevel}.v"
+    source.write_text(verilog)
+    _runner(simulator).build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
+                             build_args=VERILATOR_ARGS if simulator == "verilator" else [],
+                             timescale=TIMESCALE, waves=waves, always=True)
+    stamp.write_text(key)
+    return build_dir
+
+
 def build(config, *, simulator=None, waves=None):
     """Generate Verilog for ``config`` and build the model for ``simulator`` (see
     :func:`simulator_name`), unless an identical build exists already. Returns the build
     directory, ``BUILD_ROOT/<simulator>-<config>[-waves]``."""
-    from opentsp.hdl.verilog import generate
-
     config = get_config(config)
     simulator = simulator_name(simulator)
     tool_env(simulator)     # a missing simulator fails here, before the Verilog generation
@@ -114,24 +139,32 @@ def build(config, *, simulator=None, waves=None):
     if (config, simulator) not in _VERILOG:
         _VERILOG[config, simulator] = (icarus_verilog(config) if simulator == "icarus"
                                        else generate(config))
-    verilog = _VERILOG[config, simulator]
-    key = hashlib.sha256((verilog + f"|{simulator}|{waves}").encode()).hexdigest()[:16]
     build_dir = BUILD_ROOT / f"{simulator}-{config.name}{'-waves' if waves else ''}"
-    stamp = build_dir / "opentsp.stamp"
-    if stamp.exists() and stamp.read_text() == key:
-        return build_dir
-    build_dir.mkdir(parents=True, exist_ok=True)
-    source = build_dir / f"{TOPLEVEL}.v"
-    source.write_text(verilog)
-    # -Wno-fatal: warnings are the lint target's business (make lint), not the simulation's.
-    build_args = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast",
-                  "--x-initial", "fast"] \
-        if simulator == "verilator" else []
-    _runner(simulator).build(sources=[source], hdl_toplevel=TOPLEVEL, build_dir=build_dir,
-                             build_args=build_args, timescale=TIMESCALE, waves=waves,
-                             always=True)
-    stamp.write_text(key)
-    return build_dir
+    return _build_model(_VERILOG[config, simulator], TOPLEVEL, build_dir, simulator, waves)
+
+
+def _run_job(test_module, toplevel, build_dir, job, *, simulator="verilator", waves=False,
+             log_level=None):
+    """Run cocotb ``test_module`` on a built model with ``job`` (a dict, to which the results
+    file is added); returns the records the testbench wrote."""
+    with tempfile.TemporaryDirectory(prefix="opentsp-run-") as tmp:
+        job_file = Path(tmp) / "job.json"
+        results = Path(tmp) / "results.json"
+        job_file.write_text(json.dumps({**job, "results": str(results)}))
+        try:
+            _runner(simulator).test(
+                test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+                build_dir=build_dir, test_dir=build_dir, waves=waves,
+                timescale=TIMESCALE if simulator != "verilator" else None,
+                extra_env={"OPENTSP_JOB": str(job_file),
+                           **({"COCOTB_LOG_LEVEL": log_level} if log_level else {})},
+                results_xml=str(Path(tmp) / "results.xml"))
+        except SystemExit:
+            pass    # cocotb_tools exits on a failed test under pytest: the records say why
+        if not results.exists():
+            raise RuntimeError(f"the cocotb testbench {test_module} wrote no results; see its "
+                               f"log above")
+        return json.loads(results.read_text())
 
 
 def run_images(config, programs, *, simulator=None, waves=None, max_cycles=1_000_000,
@@ -140,6 +173,9 @@ def run_images(config, programs, *, simulator=None, waves=None, max_cycles=1_000
 
     Parameters
     ----------
+    config : Config or str
+        Any configuration (it travels whole to the testbench), or the name of one of
+        ``opentsp.config.CONFIGS``.
     programs : list of (name, path) or (name, path, faults)
         Firmware images (``.bin``) built for ``config``; ``faults`` (opentsp.sim.mem.Fault)
         are injected in the run (section 6b).
@@ -162,28 +198,41 @@ def run_images(config, programs, *, simulator=None, waves=None, max_cycles=1_000
     config = get_config(config)
     simulator = simulator_name(simulator)
     build_dir = build(config, simulator=simulator, waves=waves)
-    with tempfile.TemporaryDirectory(prefix="opentsp-run-") as tmp:
-        job = Path(tmp) / "job.json"
-        results = Path(tmp) / "results.json"
-        job.write_text(json.dumps({
-            "config": config.name, "results": str(results), "max_cycles": max_cycles,
-            "memories_dir": str(Path(memories_dir).resolve()) if memories_dir else None,
-            "programs": [{"name": name, "image": str(Path(path).resolve()),
-                          "faults": [fault.as_dict() for fault in (faults[0] if faults else ())]}
-                         for name, path, *faults in programs],
-        }))
-        waves_on = os.environ.get("WAVES", "0") == "1" if waves is None else waves
-        runner = _runner(simulator)
-        try:
-            runner.test(test_module="opentsp.verif.tb_chip", hdl_toplevel=TOPLEVEL,
-                        hdl_toplevel_lang="verilog",
-                        build_dir=build_dir, test_dir=build_dir, waves=waves_on,
-                        timescale=TIMESCALE if simulator != "verilator" else None,
-                        extra_env={"OPENTSP_JOB": str(job),
-                                   **({"COCOTB_LOG_LEVEL": log_level} if log_level else {})},
-                        results_xml=str(Path(tmp) / "results.xml"))
-        except SystemExit:
-            pass    # cocotb_tools exits on a failed test under pytest: the records say why
-        if not results.exists():
-            raise RuntimeError("the cocotb testbench wrote no results; see its log above")
-        return json.loads(results.read_text())
+    job = {
+        "config": config.to_json(), "max_cycles": max_cycles,
+        "memories_dir": str(Path(memories_dir).resolve()) if memories_dir else None,
+        "programs": [{"name": name, "image": str(Path(path).resolve()),
+                      "faults": [fault.as_dict() for fault in (faults[0] if faults else ())]}
+                     for name, path, *faults in programs],
+    }
+    waves_on = os.environ.get("WAVES", "0") == "1" if waves is None else waves
+    return _run_job("opentsp.verif.tb.chip", TOPLEVEL, build_dir, job, simulator=simulator,
+                    waves=waves_on, log_level=log_level)
+
+
+def generate_bridged(config, divisor=BRIDGE_DIVISOR):
+    """Verilog of :class:`~opentsp.hdl.board.shell.BridgedChip` (``tsp_bridged``)."""
+    design = BridgedChip(get_config(config), divisor)
+    return amaranth_verilog.convert(design, name=BRIDGED_TOPLEVEL, ports=[
+        design.uart_rx, design.uart_tx, design.done, design.running])
+
+
+def build_bridged(config, divisor=BRIDGE_DIVISOR):
+    """Build the Verilated model of the bridged chip unless an identical one exists."""
+    config = get_config(config)
+    tool_env()
+    return _build_model(generate_bridged(config, divisor), BRIDGED_TOPLEVEL,
+                        BUILD_ROOT / f"verilator-bridged-{config.name}", "verilator", False)
+
+
+def run_bridge(config, programs, *, divisor=BRIDGE_DIVISOR, stride=64):
+    """Run ``(name, image path)`` programs through the UART bridge's pins; returns the
+    testbench's records (``cycles_board``, ``cycles_golden``, ``words_checked``,
+    ``nonzero_words``, ``mismatches``)."""
+    config = get_config(config)
+    build_dir = build_bridged(config, divisor)
+    job = {"config": config.to_json(), "divisor": divisor, "stride": stride,
+           "programs": [{"name": name, "image": str(Path(path).resolve())}
+                        for name, path in programs]}
+    return _run_job("opentsp.verif.tb.bridge", BRIDGED_TOPLEVEL, build_dir, job,
+                    log_level="WARNING")

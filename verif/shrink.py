@@ -7,7 +7,7 @@ until no single queue or instruction can go. A candidate counts only if it
 is a program that still makes sense:
 
 * it is a valid image (:meth:`opentsp.firmware.image.Image.validate`);
-* every ``sync`` is released (the joint schedule of :func:`opentsp.sim.icu.schedule`);
+* every ``sync`` is released (the joint schedule of :func:`opentsp.queue_timing.schedule`);
 * with an ``ifetch``, it runs to its end on the golden model within ``max_cycles`` (no fetched
   word that fails to decode, no queue running round its ring for ever; without one, the
   schedule already shows that every queue reaches its ``end``);
@@ -22,9 +22,12 @@ one bool per image) so that a Verilator run can judge a whole round of candidate
 
 from pathlib import Path
 
-from opentsp import isa
+from opentsp import isa, queue_timing
+from opentsp.firmware.checker import check
 from opentsp.firmware.image import Image, ImageError
 from opentsp.sim import icu
+from opentsp.sim.model import CycleLimitError, Model, run
+from opentsp.verif.runner import run_images
 
 __all__ = ["shrink", "acceptable", "mismatch_test", "one_by_one"]
 
@@ -48,15 +51,14 @@ def _build(image, removable, keep):
 def acceptable(image, *, legal=False, max_cycles=100_000):
     """True if ``image`` is a candidate :func:`shrink` may keep (module docstring); ``legal``
     also demands that the static checker finds no error."""
-    from opentsp.firmware.checker import check
-    from opentsp.sim.model import CycleLimitError, Model
 
     try:
         image.validate()
     except ImageError:
         return False
     try:
-        schedules = icu.schedule([list(q) + [icu.Stop()] for q in image.queues], issues=False)
+        programs = [list(q) + [queue_timing.Stop()] for q in image.queues]
+        schedules = queue_timing.schedule(programs, issues=False)
     except (ValueError, isa.EncodingError):
         return False
     if any(resume is None for s in schedules for _, _, resume in s.syncs):
@@ -97,8 +99,6 @@ def shrink(image, test, *, legal=None, max_cycles=None, log=None):
     Image
         1-minimal: removing any one more instruction loses the failure or the legality.
     """
-    from opentsp.firmware.checker import check
-    from opentsp.sim.model import run
 
     if legal is None:
         legal = not check(image)
@@ -157,7 +157,6 @@ def mismatch_test(config, directory, *, max_cycles=100_000):
     """The batch test "the RTL in Verilator and the golden model disagree" (an error or a
     mismatch of memories or cycles), for :func:`shrink`; candidates are written to
     ``directory`` as ``shrinkN.bin``."""
-    from opentsp.verif.runner import run_images
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

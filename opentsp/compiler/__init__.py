@@ -14,8 +14,8 @@ static placement), :mod:`.resources` (reservation tables), :mod:`.schedule` (the
 scheduler), :mod:`.program` (``compile_graph``, emission). docs/compiler.md explains the plan.
 """
 
-from .graph import CompileError, Graph, Tensor, evaluate
-from .program import CompiledProgram, compile_graph, derive_config, predict
+from opentsp.compiler.graph import CompileError, Graph, Tensor, evaluate
+from opentsp.compiler.program import CompiledProgram, compile_graph, derive_config, predict
 
 __all__ = ["Graph", "Tensor", "CompileError", "CompiledProgram", "compile_graph", "evaluate",
            "derive_config", "predict"]

@@ -24,10 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from opentsp import isa
-from opentsp.sim import alu
-
-from .graph import DTYPES, CompileError
+from opentsp import isa, packing
+from opentsp.compiler.graph import DTYPES, CompileError
 
 __all__ = ["Copy", "Store", "Step", "Kernel", "build_kernels", "Units", "matmul_units",
            "place_static", "DTYPE_CODES"]
@@ -186,7 +184,7 @@ def _vector_bytes(values, dtype, size, lanes):
     """Byte planes ``(width, lanes)`` of up to ``size`` values, zero beyond."""
     padded = np.zeros(lanes, dtype=np.int64)
     padded[:len(values)] = values
-    return alu.pack(padded.astype(DTYPES[dtype][0]), DTYPE_CODES[dtype])
+    return packing.pack(padded.astype(DTYPES[dtype][0]), DTYPE_CODES[dtype])
 
 
 class _Placer:

@@ -4,15 +4,15 @@ from dataclasses import replace
 
 import numpy as np
 
-from opentsp import isa
+from opentsp import isa, packing
+from opentsp.compiler.graph import DTYPES, CompileError, Graph, evaluate
+from opentsp.compiler.plan import DTYPE_CODES, build_kernels, matmul_units, place_static
+from opentsp.compiler.resources import Chip
+from opentsp.compiler.schedule import Scheduler
 from opentsp.config import CONFIGS, Config, get_config
+from opentsp.firmware.checker import check as run_checker
 from opentsp.firmware.image import Image
-from opentsp.sim import alu
-
-from .graph import DTYPES, CompileError, Graph, evaluate
-from .plan import DTYPE_CODES, build_kernels, matmul_units, place_static
-from .resources import Chip
-from .schedule import Scheduler
+from opentsp.sim.model import run
 
 __all__ = ["compile_graph", "CompiledProgram", "predict", "derive_config"]
 
@@ -76,7 +76,7 @@ class CompiledProgram:
                 padded = np.zeros(lanes, dtype=np.int64)
                 chunk = value[r, cb * size:(cb + 1) * size]
                 padded[:len(chunk)] = chunk
-                planes = alu.pack(padded.astype(DTYPES[store.dtype][0]), code)
+                planes = packing.pack(padded.astype(DTYPES[store.dtype][0]), code)
                 for copy in copies:
                     for (mem, addr), plane in zip(copy.planes, planes, strict=True):
                         image.data[(mem_index[mem], addr)] = plane
@@ -102,7 +102,7 @@ class CompiledProgram:
                     copy = store.vectors[(r, cb)][0]
                     planes = np.stack([memories[mem_index[mem], addr]
                                        for mem, addr in copy.planes])
-                    values = alu.unpack(planes, DTYPE_CODES[tensor.dtype])
+                    values = packing.unpack(planes, DTYPE_CODES[tensor.dtype])
                     width = min(size, tensor.cols - cb * size)
                     out[r, cb * size:cb * size + width] = values[:width]
             result[name] = out
@@ -110,7 +110,6 @@ class CompiledProgram:
 
     def run_golden(self, inputs, **kwargs):
         """``({name: ndarray}, cycles)`` from the golden model (``opentsp.sim``)."""
-        from opentsp.sim.model import run
 
         result = run(self.image_for(inputs), **kwargs)
         return self.outputs(result.memories), result.cycles
@@ -220,7 +219,6 @@ def compile_graph(graph, config, *, check=True):
     program = CompiledProgram(graph, config, image, asm, cycles, scheduler.mac_ops, stores,
                               inputs)
     if check:
-        from opentsp.firmware.checker import check as run_checker
 
         errors = run_checker(image)
         if errors:

@@ -22,8 +22,7 @@ either gets all of them or none.
 from collections import defaultdict
 
 from opentsp import isa
-
-from .graph import CompileError
+from opentsp.compiler.graph import CompileError
 
 __all__ = ["Chip", "Txn", "path_registers", "stream_key"]
 

@@ -21,11 +21,10 @@ VXM instructions go into any free slot.
 """
 
 from opentsp import isa
+from opentsp.compiler.graph import CompileError
+from opentsp.compiler.plan import DTYPE_CODES, Copy, Step, Store, matmul_units
+from opentsp.compiler.resources import Txn, path_registers, stream_key
 from opentsp.isa import Dir, StreamRef
-
-from .graph import CompileError
-from .plan import DTYPE_CODES, Copy, Step, Store, matmul_units
-from .resources import Txn, path_registers, stream_key
 
 __all__ = ["Scheduler"]
 

@@ -1,8 +1,8 @@
 """`make demo`: the int8 digits network, compiled for OpenTSP, run on the RTL in Verilator.
 
-    python -m opentsp.demo [--config NAME] [--images N] [--batch M] [--split S]
+    python -m opentsp.app.demo [--config NAME] [--images N] [--batch M] [--split S]
 
-Loads the committed network (:mod:`opentsp.digits`, 64 -> 16 -> 10, int8) and compiles it
+Loads the committed network (:mod:`opentsp.app.digits`, 64 -> 16 -> 10, int8) and compiles it
 (:func:`opentsp.compiler.compile_graph`) for batches of ``M`` images: as one program if it fits
 the configuration, else (the ``default`` config's 128-word queues cannot hold the 256 weight
 loads of the 64 x 16 layer) the hidden layer as ``S`` programs of 16/S columns each and the
@@ -10,7 +10,7 @@ output layer as one more, fed with the hidden activations that the RTL computed.
 first ``N`` test images on the RTL (``verif/runner.run_images``: one Verilator build, then every
 program under cocotb, each also run on the golden model), reads every program's outputs back
 from the RTL's memories and checks them bit for bit against the int8 numpy reference
-(:func:`opentsp.digits.reference`, Python-integer arithmetic), and its cycle count against the
+(:func:`opentsp.app.digits.reference`, Python-integer arithmetic), and its cycle count against the
 compiler's prediction. Then it prints the accuracy on the RTL, of the int8 reference and of the
 float network, predicted vs measured cycles, the MXM utilisation and the time per image at the
 configuration's clock.
@@ -28,8 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from opentsp import digits
+from opentsp.app import digits
+from opentsp.compiler import CompileError, Graph, compile_graph
 from opentsp.config import CONFIGS, get_config
+from opentsp.verif.runner import run_images
 
 __all__ = ["DEFAULT_BATCH", "DEFAULT_IMAGES", "DemoError", "Part", "Plan", "build_graph",
            "fc1_graph", "fc2_graph", "plan", "batches", "run", "main"]
@@ -45,7 +47,6 @@ class DemoError(RuntimeError):
 def build_graph(params, batch):
     """The whole network as one graph for ``batch`` images: input ``x`` (batch, 64) int8,
     output ``logits`` (batch, 10) int32."""
-    from opentsp.compiler import Graph
 
     g = Graph("digits")
     x = g.input("x", (batch, params.w1_q.shape[0]))
@@ -60,7 +61,6 @@ def build_graph(params, batch):
 def fc1_graph(params, batch, columns):
     """The hidden layer's ``columns`` (a slice) for ``batch`` images: input ``x``, output
     ``h`` (batch, columns) int8."""
-    from opentsp.compiler import Graph
 
     g = Graph(f"digits_fc1_{columns.start}_{columns.stop}")
     x = g.input("x", (batch, params.w1_q.shape[0]))
@@ -74,7 +74,6 @@ def fc1_graph(params, batch, columns):
 def fc2_graph(params, batch):
     """The output layer for ``batch`` images: input ``h`` (batch, hidden) int8, output
     ``logits`` (batch, 10) int32."""
-    from opentsp.compiler import Graph
 
     g = Graph("digits_fc2")
     h = g.input("h", (batch, params.hidden))
@@ -118,7 +117,6 @@ def plan(params, batch, config, split=None):
     """Compile the network for ``config``: as one program if it fits (``split`` None or 1), else
     the hidden layer in ``split`` programs of hidden/split columns each (None: the fewest that
     compile) followed by the output layer as a program of its own."""
-    from opentsp.compiler import CompileError, compile_graph
 
     hidden = params.hidden
     why = None
@@ -217,7 +215,7 @@ def run(config="default", images=DEFAULT_IMAGES, batch=DEFAULT_BATCH, split=None
     if not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be a positive int, not {batch!r}")
     if runner is None:
-        from opentsp.verif.runner import run_images as runner
+        runner = run_images
     params = digits.load()
     _, _, x_test, y_test = digits.load_split()
     if images > len(x_test):
@@ -305,7 +303,7 @@ def run(config="default", images=DEFAULT_IMAGES, batch=DEFAULT_BATCH, split=None
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m opentsp.demo",
+    parser = argparse.ArgumentParser(prog="python -m opentsp.app.demo",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="default", help=f"one of {', '.join(CONFIGS)}")
     parser.add_argument("--images", type=int, default=DEFAULT_IMAGES,
@@ -316,7 +314,6 @@ def main(argv=None):
                         help="programs for the hidden layer (default: 1 if the network fits "
                              "one program, else the fewest that compile)")
     args = parser.parse_args(argv)
-    from opentsp.compiler import CompileError
 
     saved = os.environ.get("GPI_LOG_LEVEL")
     os.environ.setdefault("GPI_LOG_LEVEL", "WARNING")    # no simulator start-up banners

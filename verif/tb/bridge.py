@@ -1,13 +1,14 @@
 """cocotb testbench of the chip behind its UART bridge (``tsp_bridged``,
-:class:`opentsp.hdl.board.BridgedChip`), touching nothing but the two UART pins.
+:class:`opentsp.hdl.board.shell.BridgedChip`), touching nothing but the two UART pins.
 
-The host side is the host program's own code: the operations of :mod:`opentsp.board`
+The host side is the host program's own code: the operations of :mod:`opentsp.host_protocol`
 (configuration check, load, run, memory readback) run over a :class:`UartLink` that turns
 their request bytes into UART frames on ``uart_rx`` and decodes the answers on ``uart_tx``.
 Each program's cycle count and memories are compared with the golden model's.
 
 The job comes from the JSON file named by ``OPENTSP_JOB`` (written by
-:func:`opentsp.verif.test_bridge.run_bridge`): configuration, UART divisor, programs, results.
+:func:`opentsp.verif.runner.run_bridge`): the whole configuration, UART divisor, programs,
+results.
 """
 
 import json
@@ -21,9 +22,9 @@ from cocotb.triggers import FallingEdge, RisingEdge, Timer, with_timeout
 
 from opentsp import bridge_protocol as proto
 from opentsp import isa
-from opentsp.board import BoardTimeout, op_load, op_read_memories, op_run
-from opentsp.config import get_config
+from opentsp.config import CONFIGS, Config
 from opentsp.firmware.image import Image
+from opentsp.host_protocol import HostTimeout, op_load, op_read_memories, op_run
 from opentsp.sim.model import run as golden_run
 
 CLOCK_NS = 10
@@ -70,13 +71,13 @@ class UartLink:
                 out.append(await with_timeout(self.received.get(), self.answer_timeout_ns,
                                               "ns"))
             except cocotb.triggers.SimTimeoutError:
-                raise BoardTimeout(f"no answer from the bridge within "
+                raise HostTimeout(f"no answer from the bridge within "
                                    f"{self.answer_timeout_ns} ns ({len(out)} of {count} "
                                    f"bytes)") from None
         return bytes(out)
 
     async def execute(self, operation):
-        """Drive a host operation of :mod:`opentsp.board` to its end; returns its result."""
+        """Drive an operation of :mod:`opentsp.host_protocol` to its end; returns its result."""
         try:
             request = next(operation)
             while True:
@@ -90,7 +91,8 @@ class UartLink:
 def _job():
     path = os.environ.get("OPENTSP_JOB")
     if not path:
-        return {"config": "fpga", "divisor": 4, "programs": [], "results": None}
+        return {"config": CONFIGS["fpga"].to_json(), "divisor": 4, "programs": [],
+                "results": None}
     with open(path) as file:
         return json.load(file)
 
@@ -111,7 +113,7 @@ async def bridge_programs(dut):
     """Load, run and read back each program of the job through the UART pins only."""
     job = _job()
     assert job["programs"], "no programs in the job (OPENTSP_JOB not set?)"
-    config = get_config(job["config"])
+    config = Config.from_json(job["config"])
     cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
     dut.uart_rx.value = 1
     dut.rst.value = 1
@@ -128,7 +130,8 @@ async def bridge_programs(dut):
     for entry in job["programs"]:
         image = Image.load(entry["image"], config)
         expected = golden_run(image)
-        await link.execute(op_load(image, holding=holding))
+        await link.execute(op_load(config, image.queue_words(), image.memories(),
+                                          holding=holding))
         cycles = await link.execute(op_run(max_polls=1000))
         assert int(dut.done.value) == 1 and int(dut.running.value) == 0
         words = words_to_check(config, image, expected.memories, holding, job["stride"])

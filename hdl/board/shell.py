@@ -5,11 +5,10 @@ from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from opentsp.config import Config
-
-from .bridge import HostBridge
-from .pll import Ecp5Pll, check_mhz, pll_setting
-from .top import Chip
-from .uart import check_divisor
+from opentsp.hdl.board.bridge import HostBridge
+from opentsp.hdl.board.pll import Ecp5Pll, check_mhz, pll_setting
+from opentsp.hdl.board.uart import check_divisor
+from opentsp.hdl.top import Chip
 
 __all__ = ["BridgedChip", "BoardTop", "LED_RUNNING", "LED_DONE"]
 
@@ -19,7 +18,7 @@ LED_DONE = 1
 
 class BridgedChip(wiring.Component):
     """:class:`~opentsp.hdl.top.Chip` with its host port driven by a
-    :class:`~opentsp.hdl.bridge.HostBridge`: the whole design talks over two UART pins.
+    :class:`~opentsp.hdl.board.bridge.HostBridge`: the whole design talks over two UART pins.
 
     This is the design the FPGA flow places on a board and the cocotb bridge test simulates
     (Verilog top level ``tsp_bridged``). Timing is that of the chip and the bridge.

@@ -22,7 +22,7 @@ biases are int32 in the accumulator's scale; the hidden activations' scale ``s_h
 ``(M1[j], S1[j])`` is the fixed-point form of ``s_x * s1[j] / s_h`` (``M1`` in 2^30..2^31-1).
 
 The trained, quantised parameters are committed in ``opentsp/data/digits_mlp.npz``;
-``python -m opentsp.digits --train`` retrains (deterministically: fixed split and seed) and
+``python -m opentsp.app.digits --train`` retrains (deterministically: fixed split and seed) and
 rewrites it. :func:`reference` is the int8 network in numpy int64 / Python integer arithmetic,
 independent of the golden model and the compiler.
 """
@@ -185,7 +185,8 @@ def load(path=PARAMS):
     """The :class:`Params` saved in ``path`` (default: the committed file)."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file (run `python -m opentsp.digits --train`)")
+        raise FileNotFoundError(f"{path}: no such file "
+                                f"(run `python -m opentsp.app.digits --train`)")
     with np.load(path) as data:
         missing = [name for name in Params.__dataclass_fields__ if name not in data]
         if missing:
@@ -202,7 +203,7 @@ def accuracies(params):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m opentsp.digits",
+    parser = argparse.ArgumentParser(prog="python -m opentsp.app.digits",
                                      description="the int8 digits MLP: accuracy, or retrain")
     parser.add_argument("--train", action="store_true",
                         help=f"retrain and rewrite {PARAMS.name}")

@@ -4,8 +4,8 @@ the :class:`GoldenModel` predicts, and a :class:`Scoreboard` compares memories b
 the cycle count exactly. If the job names a ``memories_dir``, the RTL's memories after each
 program are saved there as ``NAME.npy``, for checks against an independent reference.
 
-The job (which images, which configuration, where to put the results) comes from the JSON file
-named by ``OPENTSP_JOB``, written by :func:`opentsp.verif.runner.run_images`. One cocotb test
+The job (which images, the whole configuration, where to put the results) comes from the JSON
+file named by ``OPENTSP_JOB``, written by :func:`opentsp.verif.runner.run_images`. One cocotb test
 runs per image; the chip is reset through the host port between them, so one Verilated build
 serves every program.
 
@@ -26,8 +26,8 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
-from opentsp import hostmap, isa
-from opentsp.config import get_config
+from opentsp import host_protocol, hostmap, isa
+from opentsp.config import CONFIGS, Config
 from opentsp.firmware.image import Image
 from opentsp.sim.mem import Fault
 from opentsp.sim.model import run as golden_run
@@ -38,7 +38,8 @@ CLOCK_NS = 10
 def _job():
     path = os.environ.get("OPENTSP_JOB")
     if not path:
-        return {"config": "default", "programs": [], "results": None, "max_cycles": 0}
+        return {"config": CONFIGS["default"].to_json(), "programs": [], "results": None,
+                "max_cycles": 0}
     with open(path) as file:
         return json.load(file)
 
@@ -47,7 +48,8 @@ JOB = _job()
 
 
 class HostDriver:
-    """Drives the host port: word writes and reads, image loading, start and memory readback.
+    """Performs the host protocol's transactions (:mod:`opentsp.host_protocol`) on the host-port
+    pins: word writes and reads, program loading, fault injection, start and readback.
 
     The driver changes inputs just after a rising edge; the chip samples them at the next one.
     """
@@ -55,8 +57,6 @@ class HostDriver:
     def __init__(self, dut, config):
         self.dut = dut
         self.config = config
-        self.chunks = hostmap.chunks_per_superlane(config)
-        self.mems = len(isa.mem_slices(config))
         self.shadow = None      # what the RTL memories hold, once known
 
     async def idle(self):
@@ -65,11 +65,13 @@ class HostDriver:
         self.dut.host_addr.value = 0
         self.dut.host_wdata.value = 0
 
-    async def write(self, addr, data):
-        self.dut.host_addr.value = addr
-        self.dut.host_wdata.value = data
-        self.dut.host_wen.value = 1
-        await RisingEdge(self.dut.clk)
+    async def write_many(self, writes):
+        """Write ``(addr, value)`` pairs, one per cycle."""
+        for addr, data in writes:
+            self.dut.host_addr.value = addr
+            self.dut.host_wdata.value = data
+            self.dut.host_wen.value = 1
+            await RisingEdge(self.dut.clk)
         self.dut.host_wen.value = 0
 
     async def read_many(self, addrs):
@@ -90,88 +92,38 @@ class HostDriver:
     async def read(self, addr):
         return (await self.read_many([addr]))[0]
 
-    def _chunk_words(self, vector):
-        """One memory word (``lanes`` bytes) as host chunks, in hostmap order."""
-        lps = self.config.lanes_per_superlane
-        out = []
-        for superlane in range(self.config.superlanes):
-            lanes = vector[superlane * lps:(superlane + 1) * lps]
-            for chunk in range(self.chunks):
-                part = bytes(lanes[4 * chunk:4 * chunk + 4])
-                out.append((superlane, chunk, int.from_bytes(part.ljust(4, b"\0"), "little")))
-        return out
-
     async def load(self, image):
-        await self.write(hostmap.control_addr(hostmap.REG_CTRL), hostmap.CTRL_RESET)
-        for queue, program in enumerate(image.queues):
-            for index, instr in enumerate(program):
-                await self.write(hostmap.queue_addr(queue, index), instr.encode())
-        target = np.zeros((self.mems, self.config.mem_words, self.config.lanes), np.uint8)
-        for (mem, addr), data in image.data.items():
-            target[mem, addr] = data
-        for mem in range(self.mems):
-            for word in range(self.config.mem_words):
-                if self.shadow is not None and np.array_equal(self.shadow[mem, word],
-                                                              target[mem, word]):
-                    continue    # the RTL holds this word already: skip the write
-                for superlane, chunk, value in self._chunk_words(target[mem, word]):
-                    await self.write(hostmap.mem_addr(mem, word, superlane, chunk), value)
+        """Load ``image``, skipping the memory words the RTL holds already."""
+        target = image.memories()
+        await self.write_many(host_protocol.load_writes(
+            self.config, image.queue_words(), target, holding=self.shadow))
         self.shadow = target
 
     async def program_faults(self, faults):
-        """Write every injection entry: ``faults`` (:class:`Fault`, at most
-        ``hostmap.INJECT_ENTRIES``, places checked against the configuration) first, the other
-        entries off (mask 0); read the entries back."""
-        faults = list(faults)
-        if len(faults) > hostmap.INJECT_ENTRIES:
-            raise ValueError(f"faults must be at most {hostmap.INJECT_ENTRIES} (the injection "
-                             f"entries of the host port), not {len(faults)!r}")
+        """Write every injection entry: ``faults`` (:class:`Fault`, places checked against the
+        configuration) first, the other entries off; read the entries back."""
         for fault in faults:
             if not isinstance(fault, Fault):
                 raise TypeError(f"faults must hold Fault objects, not {fault!r}")
             fault.check(self.config)
-        want = []
-        for entry in range(hostmap.INJECT_ENTRIES):
-            fault = faults[entry] if entry < len(faults) else None
-            values = {hostmap.INJECT_CYCLE: fault.cycle if fault else 0,
-                      hostmap.INJECT_PLACE: hostmap.ecc_place(fault.mem, fault.word, fault.lane)
-                      if fault else 0,
-                      hostmap.INJECT_MASK: fault.mask if fault else 0}
-            for field, value in values.items():
-                await self.write(hostmap.inject_addr(entry, field), value)
-                want.append((hostmap.inject_addr(entry, field), value))
-        got = await self.read_many([addr for addr, _ in want])
-        assert got == [value for _, value in want], f"injection entries read back as {got}"
+        writes = host_protocol.inject_writes(
+            [(fault.cycle, hostmap.ecc_place(fault.mem, fault.word, fault.lane), fault.mask)
+             for fault in faults])
+        await self.write_many(writes)
+        got = await self.read_many([addr for addr, _ in writes])
+        assert got == [value for _, value in writes], f"injection entries read back as {got}"
 
     async def read_ecc(self):
         """The ECC registers: ``(corrected, detected, first)``, ``first`` as ``(mem, word, lane,
         cycle)`` or None when ``STATUS_ECC_ERROR`` is clear."""
-        status, corrected, detected, place, cycle = await self.read_many(
-            [hostmap.control_addr(reg) for reg in (
-                hostmap.REG_STATUS, hostmap.REG_ECC_CORRECTED, hostmap.REG_ECC_DETECTED,
-                hostmap.REG_ECC_FIRST_PLACE, hostmap.REG_ECC_FIRST_CYCLE)])
-        if status & hostmap.STATUS_ECC_ERROR:
-            return corrected, detected, (*hostmap.unpack_place(place), cycle)
-        assert (place, cycle) == (0, 0), f"ECC place {place:#x}, cycle {cycle} without error"
-        return corrected, detected, None
+        return host_protocol.ecc_from_reads(await self.read_many(host_protocol.ecc_reads()))
 
     async def start(self):
-        await self.write(hostmap.control_addr(hostmap.REG_CTRL), hostmap.CTRL_START)
+        await self.write_many([host_protocol.start_write()])
 
     async def read_memories(self):
-        addrs, places = [], []
-        lps = self.config.lanes_per_superlane
-        for mem in range(self.mems):
-            for word in range(self.config.mem_words):
-                for superlane in range(self.config.superlanes):
-                    for chunk in range(self.chunks):
-                        addrs.append(hostmap.mem_addr(mem, word, superlane, chunk))
-                        places.append((mem, word, superlane * lps + 4 * chunk))
-        values = await self.read_many(addrs)
-        memories = np.zeros((self.mems, self.config.mem_words, self.config.lanes), np.uint8)
-        for (mem, word, lane), value in zip(places, values, strict=True):
-            width = min(4, lps - (lane % lps))
-            memories[mem, word, lane:lane + width] = list(value.to_bytes(4, "little")[:width])
+        values = await self.read_many(host_protocol.memory_reads(self.config))
+        memories = host_protocol.memories_from_reads(self.config, values)
         self.shadow = memories.copy()
         return memories
 
@@ -242,7 +194,7 @@ async def run_firmware(dut, program):
     if program == "(none)":
         raise AssertionError("no programs in the job (OPENTSP_JOB not set?)")
     entry = next(p for p in JOB["programs"] if p["name"] == program)
-    config = get_config(JOB["config"])
+    config = Config.from_json(JOB["config"])
     max_cycles = JOB["max_cycles"]
     record = {"name": program, "cycles_rtl": None, "cycles_golden": None, "match": False,
               "mismatches": [], "seconds": None, "error": None, "memories": None}
@@ -260,7 +212,7 @@ async def run_firmware(dut, program):
         dut.rst.value = 0
         await RisingEdge(dut.clk)
         config_id = await driver.read(hostmap.control_addr(hostmap.REG_CONFIG))
-        assert config_id == int.from_bytes(config.hash[:4], "little"), \
+        assert config_id == hostmap.config_word(config), \
             f"the RTL was built for another configuration than {config.name!r}"
         await driver.load(image)
         await driver.program_faults(faults)

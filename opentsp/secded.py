@@ -1,5 +1,6 @@
-"""Golden SECDED code of the SRAM (docs/architecture.md section 6b): an extended Hamming (13,8)
-code word per stored byte, in pure numpy.
+"""SECDED code of the SRAM (docs/architecture.md section 6b), the specification that the golden
+model (:mod:`opentsp.sim.mem`) and the RTL codec (:mod:`opentsp.hdl.ecc`) both follow: an extended
+Hamming (13,8) code word per stored byte, in pure numpy.
 
 Code word layout (13 bits, as stored in the SRAM and as an injection mask names them):
 

@@ -11,6 +11,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from opentsp.hdl.verilog import generate
+
 __all__ = ["synthesize"]
 
 
@@ -24,7 +26,6 @@ def _yosys():
 
 def synthesize(config, *, device="ecp5"):
     """Run ``synth_<device>`` on ``config``'s Verilog and return Yosys's ``stat`` report."""
-    from opentsp.hdl.verilog import generate
 
     # YoWASP's Yosys sees only the directory it runs in: use relative paths from there.
     work = Path.cwd() / "build"

@@ -9,7 +9,7 @@ maximum frequency of the design's clock with its critical path, from nextpnr's t
 
 The chip's ``sync`` clock is the configuration's ``clock_mhz``: the board oscillator itself
 (Amaranth's default clock and power-on reset) or, for any other frequency, the ECP5 PLL
-(:mod:`opentsp.hdl.pll`). nextpnr derives the PLL output's constraint from the oscillator's,
+(:mod:`opentsp.hdl.board.pll`). nextpnr derives the PLL output's constraint from the oscillator's,
 so a design whose maximum frequency is below the chip clock fails with the figures and no
 bitstream (nextpnr's timing analysis is not overridden).
 """
@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from opentsp.config import get_config
+from opentsp.hdl.board.shell import BoardTop
 
 __all__ = ["BOARDS", "FpgaError", "get_platform", "build", "parse_utilisation", "rtl_name",
            "check_utilisation", "summarise_report", "format_report", "timing_failure",
@@ -281,7 +282,6 @@ def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1
     echo : callable
         Progress lines go here.
     """
-    from opentsp.hdl.board import BoardTop
 
     platform = get_platform(board)
     try:

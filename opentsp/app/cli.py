@@ -11,8 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
-from opentsp import isa
+from opentsp import host_protocol, isa
+from opentsp.app.board import Board, BoardError, SerialTransport
+from opentsp.app.fpga import FpgaError, build, format_report
+from opentsp.app.schedule_plot import PLOT_SUFFIXES, ScheduleError, collect, plot, text
+from opentsp.app.synth import synthesize
 from opentsp.config import CONFIGS, get_config
+from opentsp.firmware.asm import AsmError, assemble_file
+from opentsp.firmware.checker import check_or_raise
+from opentsp.firmware.disasm import disassemble
+from opentsp.firmware.image import Image, ImageError
+from opentsp.hdl.verilog import generate
+from opentsp.sim.model import CycleLimitError, run
+from opentsp.verif.runner import run_images
 
 __all__ = ["main"]
 
@@ -31,9 +42,6 @@ def _config(args):
 def load_program(path, config, *, check=True):
     """An :class:`~opentsp.firmware.image.Image` from a ``.s`` (assembled and checked) or a
     ``.bin`` file."""
-    from opentsp.firmware.asm import assemble_file
-    from opentsp.firmware.checker import check_or_raise
-    from opentsp.firmware.image import Image
 
     path = Path(path)
     if not path.exists():
@@ -65,8 +73,6 @@ def cmd_isa(args):
 
 
 def cmd_asm(args):
-    from opentsp.firmware.asm import assemble_file
-    from opentsp.firmware.checker import check_or_raise
 
     config = _config(args)
     program = assemble_file(args.source, config)
@@ -80,8 +86,6 @@ def cmd_asm(args):
 
 
 def cmd_disasm(args):
-    from opentsp.firmware.disasm import disassemble
-    from opentsp.firmware.image import Image
 
     config = _config(args)
     text = disassemble(Image.load(args.image, config))
@@ -105,7 +109,6 @@ def _nonzero_words(result, limit):
 
 
 def cmd_sim(args):
-    from opentsp.sim.model import run
 
     config = _config(args)
     image = load_program(args.program, config)
@@ -127,7 +130,6 @@ def cmd_sim(args):
 
 
 def cmd_verilog(args):
-    from opentsp.hdl.verilog import generate
 
     config = _config(args)
     text = generate(config)
@@ -143,7 +145,6 @@ def cmd_verilog(args):
 def cmd_run(args):
     import tempfile
 
-    from opentsp.verif.runner import run_images
 
     config = _config(args)
     image = load_program(args.program, config)   # refuses foreign images before simulating
@@ -176,14 +177,12 @@ def cmd_run(args):
 
 
 def cmd_synth(args):
-    from opentsp.synth import synthesize
 
     config = _config(args)
     print(synthesize(config))
 
 
 def cmd_schedule(args):
-    from opentsp.schedule import PLOT_SUFFIXES, ScheduleError, collect, plot, text
 
     config = _config(args)
     path = Path(args.program)
@@ -207,7 +206,6 @@ def cmd_schedule(args):
 
 
 def cmd_fpga(args):
-    from opentsp.fpga import FpgaError, build
 
     try:
         summary = build(args.board, _config(args), out_dir=args.output, baud=args.baud,
@@ -216,7 +214,6 @@ def cmd_fpga(args):
                         echo=lambda line: print(line, flush=True))
     except FpgaError as error:
         raise CliError(str(error)) from None
-    from opentsp.fpga import format_report
 
     print(format_report(summary))
     print(f"bitstream {summary['bitstream']}")
@@ -224,10 +221,9 @@ def cmd_fpga(args):
 
 def _board_words(config, spec):
     """``MEM:START:COUNT`` (memory number, first word, words) -> list of (mem, word)."""
-    from opentsp.board import memory_words
 
     if spec is None:
-        return memory_words(config)
+        return host_protocol.memory_words(config)
     try:
         mem, start, count = (int(part, 0) for part in spec.split(":"))
     except ValueError:
@@ -240,7 +236,6 @@ def _board_words(config, spec):
 
 
 def cmd_board(args):
-    from opentsp.board import Board, BoardError, SerialTransport
 
     config = _config(args)
     image = load_program(args.program, config) if getattr(args, "program", None) else None
@@ -276,7 +271,6 @@ def cmd_board(args):
                     print(f"  {isa.mem_slices(config)[mem].name}[{word}]: "
                           f"{memories[mem, word].view(np.int8).tolist()}")
     if args.action == "exec":
-        from opentsp.sim.model import run
 
         expected = run(image)
         same_cycles = expected.cycles == cycles
@@ -359,9 +353,6 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from opentsp.firmware.asm import AsmError
-    from opentsp.firmware.image import ImageError
-    from opentsp.sim.model import CycleLimitError
 
     try:
         args.func(args)

@@ -5,8 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from opentsp import bridge_protocol as proto
-
-from .uart import Uart, check_divisor
+from opentsp.hdl.board.uart import Uart, check_divisor
 
 __all__ = ["HostBridge"]
 
