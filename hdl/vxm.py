@@ -1,5 +1,7 @@
 """VXM slice: the vector ALU (every function of ``isa.VXM_FUNCS`` on i8/i16/i32)."""
 
+from typing import NamedTuple
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data
 
@@ -17,6 +19,10 @@ __all__ = ["VxmSlice", "alu"]
 
 _WIDE = max(dtype.bytes for dtype in isa.DType)     # bytes of the widest type
 _BITS = 8 * _WIDE
+_ID_BITS = isa.STREAM_BITS + 1      # room for id + 3
+#: The destination of a result, registered with the operands.
+_CONTROL = data.StructLayout({"valid": 1, "dir": 1, "id": unsigned(_ID_BITS),
+                              "bytes": unsigned(3)})
 
 
 def _typed(code, raw):
@@ -73,25 +79,57 @@ def alu(m, func, a, b, rtype, dtype=None, product=None):
         half; min, max, cmpgt signed; relu = max(a, 0); cvt saturates to rtype; shr and rshr
         are arithmetic; mulh is the high half of the 64-bit product.
 
-    Hardware shared between functions: one 32x32->64 signed multiplier (mul and mulh), one
-    negator (neg, abs), one left shifter and one arithmetic right shifter (shr and rshr: rshr
-    shifts by n - 1, adds one and drops one more bit, which is ``(a + 2^(n-1)) >> n`` without
-    the overflow of the addition).
+    Hardware shared between functions: one 32x32->64 signed multiplier (mul and mulh,
+    :func:`_products`), one negator (neg, abs, :func:`_negations`), one left shifter and one
+    arithmetic right shifter (shl, shr and rshr, :func:`_shifts`).
     """
     dtype = rtype if dtype is None else dtype
     lo, hi = _limits(rtype)
     zero = Const(0, signed(_BITS))
     ones = Const(-1, signed(_BITS))
+    results = {
+        "add": (a + b)[:_BITS],
+        "sub": (a - b)[:_BITS],
+        "min": Mux(a < b, a, b),
+        "max": Mux(a > b, a, b),
+        "relu": Mux(a < zero, zero, a),
+        "cvt": Mux(a > hi, hi, Mux(a < lo, lo, a)),
+        "and": a & b,
+        "or": a | b,
+        "xor": a ^ b,
+        "cmpeq": Mux(a == b, ones, zero),
+        "cmpgt": Mux(a > b, ones, zero),
+        **_products(m, a, b, dtype, product),
+        **_negations(m, a),
+        **_shifts(m, func, a, b, dtype),
+    }
+    if set(results) != set(isa.VXM_FUNCS):
+        raise ValueError(f"the ALU must implement {isa.VXM_FUNCS}, not {sorted(results)!r}")
+    return _select(m, func, results)
 
+
+def _products(m, a, b, dtype, product):
+    """``mul`` and ``mulh`` from one signed 64-bit product (``product``, or ``a * b`` formed
+    here): its low 32 bits, and the half above the low ``8 * bytes(dtype)`` bits."""
     full = Signal(signed(2 * _BITS), name="product")
     m.d.comb += full.eq(a * b if product is None else product)
     high = full[_BITS:]
     for t in isa.DType:
         high = Mux(dtype == t.value, full[8 * t.bytes:8 * t.bytes + _BITS], high)
+    return {"mul": full[:_BITS], "mulh": high}
 
+
+def _negations(m, a):
+    """``neg`` and ``abs`` from one negator."""
     negated = Signal(signed(_BITS), name="negated")
     m.d.comb += negated.eq(-a)
+    return {"neg": negated, "abs": Mux(a < Const(0, signed(_BITS)), negated, a)}
 
+
+def _shifts(m, func, a, b, dtype):
+    """``shl``, ``shr`` and ``rshr`` by ``b mod bits(dtype)``, from one left shifter and one
+    arithmetic right shifter: rshr shifts by n - 1, adds one and drops one more bit, which is
+    ``(a + 2^(n-1)) >> n`` without the overflow of the addition (n = 0: ``a``)."""
     amount = Signal(5, name="amount")           # b mod bits
     m.d.comb += amount.eq(b[:5] & _bits_mask(dtype))
     right = Signal(5, name="right")             # rshr shifts by n - 1 first
@@ -99,29 +137,13 @@ def alu(m, func, a, b, rtype, dtype=None, product=None):
     shifted = Signal(signed(_BITS), name="shifted")
     m.d.comb += shifted.eq(a >> right)
     rounded = ((shifted + 1) >> 1)[:_BITS]
+    return {"shl": (a << amount)[:_BITS], "shr": shifted,
+            "rshr": Mux(amount == 0, a, rounded)}
 
-    results = {
-        "add": (a + b)[:_BITS],
-        "sub": (a - b)[:_BITS],
-        "mul": full[:_BITS],
-        "min": Mux(a < b, a, b),
-        "max": Mux(a > b, a, b),
-        "relu": Mux(a < zero, zero, a),
-        "cvt": Mux(a > hi, hi, Mux(a < lo, lo, a)),
-        "neg": negated,
-        "abs": Mux(a < zero, negated, a),
-        "shl": (a << amount)[:_BITS],
-        "shr": shifted,
-        "rshr": Mux(amount == 0, a, rounded),
-        "mulh": high,
-        "and": a & b,
-        "or": a | b,
-        "xor": a ^ b,
-        "cmpeq": Mux(a == b, ones, zero),
-        "cmpgt": Mux(a > b, ones, zero),
-    }
-    if set(results) != set(isa.VXM_FUNCS):
-        raise ValueError(f"the ALU must implement {isa.VXM_FUNCS}, not {sorted(results)!r}")
+
+def _select(m, func, results):
+    """The entry of ``results`` (by function name) that the one-hot ``func`` selects, as a
+    ``_BITS``-bit signal."""
     # ``func`` is one-hot (distinct opcodes): an AND-OR tree selects the result in a few
     # logic levels where an if/elif chain would be a priority mux as deep as the list.
     terms = [Mux(func[name], results[name].as_unsigned(), 0) for name in isa.VXM_FUNCS]
@@ -188,34 +210,17 @@ class VxmSlice(FunctionalSlice):
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        lps = cfg.lanes_per_superlane
         ops = [isa.OPS_BY_NAME[name] for name in isa.VXM_FUNCS]
         latency = {isa.latency(op, cfg) for op in ops}
         if len(latency) != 1 or min(latency) < 1:
             raise ValueError(f"VXM latencies must be one value >= 1, not {sorted(latency)!r}")
         latency = latency.pop()
         layout = merged_layout(ops)
-        id_bits = isa.STREAM_BITS + 1       # room for id + 3
 
         m.submodules.stagger = stagger = Stagger(cfg)
         m.d.comb += [stagger.clear.eq(self.clear), stagger.i_valid.eq(self.issue_valid),
                      stagger.i_word.eq(self.issue_word)]
 
-        result_layout = data.StructLayout({
-            "valid": 1, "dir": 1, "id": unsigned(id_bits), "bytes": unsigned(3),
-            "lanes": data.ArrayLayout(unsigned(_BITS), lps),
-        })
-
-        def fetch(ref, dtype, k, name):
-            """Operand group ``ref`` of superlane ``k``: per lane, the element of type
-            ``dtype`` (bytes from streams ``id..id+3``) sign-extended to 32 bits."""
-            vectors = [select_stream(m, self.e_in, self.w_in, ref.dir,
-                                     ref.id + Const(i, id_bits), k, cfg, f"{name}{i}_{k}")
-                       for i in range(_WIDE)]
-            return [_typed(dtype, Cat(*(vec[j] for vec in vectors))) for j in range(lps)]
-
-        control_layout = data.StructLayout({"valid": 1, "dir": 1, "id": unsigned(id_bits),
-                                            "bytes": unsigned(3)})
         for k in range(cfg.superlanes):
             ins = stagger.o[k]
             word = layout(ins.word)
@@ -223,68 +228,152 @@ class VxmSlice(FunctionalSlice):
             valid = ins.valid & Cat(*func.values()).any()
             rtype = Mux(func["cvt"], word.rtype, word.dtype)
 
-            # Registered at the end of the execute cycle t: the instruction's controls, its
-            # typed operands and the DSPs' partial products (held while no VXM instruction
-            # executes). The ALU finishes from them in t + 1, combinationally, as the output
-            # stream registers load (end of t + 1, as the latency rule says) and as a chained
-            # instruction in t + 1 or later takes the result as its operand ``a``: the second
-            # cycle, empty before, now holds the partial-product sum and the result select,
-            # and the execute cycle ends at the multipliers (docs/fpga.md, timing).
-            control = Signal(control_layout, name=f"control_{k}")
-            func_q = Signal(len(isa.VXM_FUNCS), name=f"func_{k}")
-            rtype_q = Signal(len(rtype), name=f"rtype_{k}")
-            dtype_q = Signal(len(word.dtype), name=f"dtype_{k}")
-            a_q = [Signal(signed(_BITS), name=f"a_{k}_{j}") for j in range(lps)]
-            b_q = [Signal(signed(_BITS), name=f"b_{k}_{j}") for j in range(lps)]
-            partials_q = [Signal(PARTIALS, name=f"partials_{k}_{j}") for j in range(lps)]
-
-            # The last result of this superlane, sign-extended from its type to 32 bits.
-            func_then = {name: func_q[i] for i, name in enumerate(isa.VXM_FUNCS)}
-            last = []
-            for j in range(lps):
-                result = alu(m, func_then, a_q[j], b_q[j], rtype_q, dtype_q,
-                             product=product_of(partials_q[j]))
-                lane = Signal(_BITS, name=f"last_{k}_{j}")
-                m.d.comb += lane.eq(_typed(rtype_q, result))
-                last.append(lane)
-
-            streamed = fetch(word.a, word.dtype, k, "a")
-            a_lanes = [Mux(word.chain, _typed(word.dtype, last[j]), streamed[j])
-                       for j in range(lps)]
-            b_lanes = fetch(word.b, word.dtype, k, "b")
-
-            registers = [control, func_q, rtype_q, dtype_q, *a_q, *b_q, *partials_q]
-            with m.If(self.clear):
-                m.d.sync += [reg.eq(0) for reg in registers]
-            with m.Else():
-                m.d.sync += [control.valid.eq(valid), control.dir.eq(word.dst.dir),
-                             control.id.eq(word.dst.id), control.bytes.eq(dtype_bytes(rtype))]
-                with m.If(valid):
-                    m.d.sync += [func_q.eq(Cat(*func.values())), rtype_q.eq(rtype),
-                                 dtype_q.eq(word.dtype)]
-                    for j in range(lps):
-                        m.d.sync += [a_q[j].eq(a_lanes[j]), b_q[j].eq(b_lanes[j])]
-                        for name, value in partial_products(a_lanes[j], b_lanes[j]).items():
-                            m.d.sync += getattr(partials_q[j], name).eq(value)
-
-            stage = Signal(result_layout, name=f"result_{k}_1")
-            m.d.comb += [stage.valid.eq(control.valid), stage.dir.eq(control.dir),
-                         stage.id.eq(control.id), stage.bytes.eq(control.bytes)]
-            m.d.comb += [stage.lanes[j].eq(last[j]) for j in range(lps)]
-            for i in range(1, latency):
-                nxt = Signal(result_layout, name=f"result_{k}_{i + 1}")
-                m.d.sync += nxt.eq(Mux(self.clear, 0, stage))
-                stage = nxt
-
-            for s in range(cfg.streams):
-                offset = (Const(s, id_bits) - stage.id)[:id_bits]
-                hit = stage.valid & (stage.id <= s) & (offset < stage.bytes)
-                m.d.comb += [
-                    self.e_we[s][k].eq(hit & (stage.dir == int(isa.Dir.E))),
-                    self.w_we[s][k].eq(hit & (stage.dir == int(isa.Dir.W))),
-                ]
-                byte_index = offset[:(_WIDE - 1).bit_length()]
-                for j in range(lps):
-                    byte = stage.lanes[j].word_select(byte_index, 8)
-                    m.d.comb += [self.e_wdata[s][k][j].eq(byte), self.w_wdata[s][k][j].eq(byte)]
+            held = _Held.create(k, cfg.lanes_per_superlane, len(rtype), len(word.dtype))
+            last = self._finish(m, k, held)
+            a_lanes, b_lanes = self._operands(m, k, word, last)
+            self._execute(m, held, valid, func, rtype, word, a_lanes, b_lanes)
+            stage = self._result_stages(m, k, held.control, last, latency)
+            self._drive_group(m, k, stage)
         return m
+
+    def _finish(self, m, k, held):
+        """The second ALU cycle of superlane ``k`` (``t + 1``), combinational: each lane's
+        result from the ``held`` registers (:func:`alu`, the product from the partials).
+
+        Returns
+        -------
+        list of Signal
+            ``last_k_j``: the last result of this superlane, sign-extended from its type to
+            32 bits (the output data and the ``chain`` operand).
+        """
+        func_then = {name: held.func[i] for i, name in enumerate(isa.VXM_FUNCS)}
+        last = []
+        for j in range(self._config.lanes_per_superlane):
+            result = alu(m, func_then, held.a[j], held.b[j], held.rtype, held.dtype,
+                         product=product_of(held.partials[j]))
+            lane = Signal(_BITS, name=f"last_{k}_{j}")
+            m.d.comb += lane.eq(_typed(held.rtype, result))
+            last.append(lane)
+        return last
+
+    def _operands(self, m, k, word, last):
+        """The typed operands of superlane ``k`` in its execute cycle ``t``, combinational:
+        ``a`` from its streams, or with ``chain`` the superlane's ``last`` result; ``b`` from
+        its streams.
+
+        Returns
+        -------
+        tuple of list
+            ``a`` and ``b`` lanes, sign-extended to 32 bits.
+        """
+        streamed = self._fetch(m, k, word.a, word.dtype, "a")
+        a_lanes = [Mux(word.chain, _typed(word.dtype, last[j]), streamed[j])
+                   for j in range(self._config.lanes_per_superlane)]
+        b_lanes = self._fetch(m, k, word.b, word.dtype, "b")
+        return a_lanes, b_lanes
+
+    def _fetch(self, m, k, ref, dtype, name):
+        """Operand group ``ref`` of superlane ``k``: per lane, the element of type
+        ``dtype`` (bytes from streams ``id..id+3``) sign-extended to 32 bits."""
+        vectors = [select_stream(m, self.e_in, self.w_in, ref.dir,
+                                 ref.id + Const(i, _ID_BITS), k, self._config, f"{name}{i}_{k}")
+                   for i in range(_WIDE)]
+        return [_typed(dtype, Cat(*(vec[j] for vec in vectors)))
+                for j in range(self._config.lanes_per_superlane)]
+
+    def _execute(self, m, held, valid, func, rtype, word, a_lanes, b_lanes):
+        """Load the ``held`` registers at the end of the execute cycle ``t`` (zero on
+        ``clear``): the controls always, the function, types, operands and partial products
+        only when a VXM instruction executes."""
+        # Registered at the end of the execute cycle t: the instruction's controls, its
+        # typed operands and the DSPs' partial products (held while no VXM instruction
+        # executes). The ALU finishes from them in t + 1, combinationally, as the output
+        # stream registers load (end of t + 1, as the latency rule says) and as a chained
+        # instruction in t + 1 or later takes the result as its operand ``a``: the second
+        # cycle, empty before, now holds the partial-product sum and the result select,
+        # and the execute cycle ends at the multipliers (docs/fpga.md, timing).
+        with m.If(self.clear):
+            m.d.sync += [reg.eq(0) for reg in held.registers()]
+        with m.Else():
+            control = held.control
+            m.d.sync += [control.valid.eq(valid), control.dir.eq(word.dst.dir),
+                         control.id.eq(word.dst.id), control.bytes.eq(dtype_bytes(rtype))]
+            with m.If(valid):
+                m.d.sync += [held.func.eq(Cat(*func.values())), held.rtype.eq(rtype),
+                             held.dtype.eq(word.dtype)]
+                for j in range(self._config.lanes_per_superlane):
+                    m.d.sync += [held.a[j].eq(a_lanes[j]), held.b[j].eq(b_lanes[j])]
+                    for name, value in partial_products(a_lanes[j], b_lanes[j]).items():
+                        m.d.sync += getattr(held.partials[j], name).eq(value)
+
+    def _result_stages(self, m, k, control, last, latency):
+        """The result of superlane ``k`` with its controls in ``t + 1`` (``result_k_1``,
+        combinational), then registered ``latency - 1`` times (``result_k_i``).
+
+        Returns
+        -------
+        Signal
+            The stage that drives the streams in cycle ``t + latency``.
+        """
+        lps = self._config.lanes_per_superlane
+        result_layout = data.StructLayout({
+            "valid": 1, "dir": 1, "id": unsigned(_ID_BITS), "bytes": unsigned(3),
+            "lanes": data.ArrayLayout(unsigned(_BITS), lps),
+        })
+        stage = Signal(result_layout, name=f"result_{k}_1")
+        m.d.comb += [stage.valid.eq(control.valid), stage.dir.eq(control.dir),
+                     stage.id.eq(control.id), stage.bytes.eq(control.bytes)]
+        m.d.comb += [stage.lanes[j].eq(last[j]) for j in range(lps)]
+        for i in range(1, latency):
+            nxt = Signal(result_layout, name=f"result_{k}_{i + 1}")
+            m.d.sync += nxt.eq(Mux(self.clear, 0, stage))
+            stage = nxt
+        return stage
+
+    def _drive_group(self, m, k, stage):
+        """Drive ``stage`` on superlane ``k``, combinationally: byte ``i`` of each lane's element
+        onto stream ``id + i`` for ``i`` below its ``bytes``, loading at the end of this
+        cycle."""
+        for s in range(self._config.streams):
+            offset = (Const(s, _ID_BITS) - stage.id)[:_ID_BITS]
+            hit = stage.valid & (stage.id <= s) & (offset < stage.bytes)
+            m.d.comb += [
+                self.e_we[s][k].eq(hit & (stage.dir == int(isa.Dir.E))),
+                self.w_we[s][k].eq(hit & (stage.dir == int(isa.Dir.W))),
+            ]
+            byte_index = offset[:(_WIDE - 1).bit_length()]
+            for j in range(self._config.lanes_per_superlane):
+                byte = stage.lanes[j].word_select(byte_index, 8)
+                m.d.comb += [self.e_wdata[s][k][j].eq(byte), self.w_wdata[s][k][j].eq(byte)]
+
+
+class _Held(NamedTuple):
+    """The registers between the two ALU cycles of one superlane (end of ``t`` to ``t + 1``):
+    the destination ``control``, the one-hot ``func``, the types, and per lane the operands and
+    the multiplier's :data:`PARTIALS`."""
+
+    control: Signal
+    func: Signal
+    rtype: Signal
+    dtype: Signal
+    a: list
+    b: list
+    partials: list
+
+    @classmethod
+    def create(cls, k, lps, rtype_bits, dtype_bits):
+        """The registers of superlane ``k`` (``lps`` lanes), named ``<field>_k[_j]``."""
+        return cls(
+            control=Signal(_CONTROL, name=f"control_{k}"),
+            func=Signal(len(isa.VXM_FUNCS), name=f"func_{k}"),
+            rtype=Signal(rtype_bits, name=f"rtype_{k}"),
+            dtype=Signal(dtype_bits, name=f"dtype_{k}"),
+            a=[Signal(signed(_BITS), name=f"a_{k}_{j}") for j in range(lps)],
+            b=[Signal(signed(_BITS), name=f"b_{k}_{j}") for j in range(lps)],
+            partials=[Signal(PARTIALS, name=f"partials_{k}_{j}") for j in range(lps)],
+        )
+
+    def registers(self):
+        """Every register, in field order."""
+        return [self.control, self.func, self.rtype, self.dtype, *self.a, *self.b,
+                *self.partials]
