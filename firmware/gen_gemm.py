@@ -31,8 +31,8 @@ import numpy as np
 from opentsp import isa, packing
 from opentsp.config import get_config
 
-__all__ = ["SEED", "SHAPE", "C_BASE", "operands", "generate", "result_from_memories",
-           "EXAMPLE", "main"]
+__all__ = ["SEED", "SHAPE", "C_BASE", "operands", "generate", "queue_sections",
+           "result_from_memories", "EXAMPLE", "main"]
 
 SEED = 2024
 SHAPE = (8, 8, 4)       # M, K, N
@@ -72,90 +72,176 @@ def _mxm_plan(rows, tiles, n, span):
 
 
 def generate(a, b, config="default"):
-    """Assembly text of ``C = a @ b`` and the cycle of the last issue (for reports).
+    """Assembly text of ``C = a @ b``.
 
     Returns
     -------
     str
         The program.
+
+    Raises
+    ------
+    ValueError
+        If the shapes do not fit the plan (see the module's description) or ``C`` the memory.
     """
     config = get_config(config)
+    _check_shapes(a, b, config)
+    program = _GemmProgram(a, b, config)
+    for half, (mxm, mems, into, out) in enumerate(_hemispheres(config)):
+        program.add_hemisphere(half * program.rows, mxm, mems, into, out)
+    return program.text()
+
+
+def queue_sections(queues, config):
+    """The ``.queue`` sections of ``queues`` (slice name -> ``[(cycle, text)]``), in queue
+    order, each instruction after the ``.at`` of its cycle."""
+    lines = []
+    order = [s.name for s in isa.queues(config)]
+    for name in sorted(queues, key=order.index):
+        lines += ["", f".queue {name}"]
+        for cycle, text in sorted(queues[name]):
+            lines += [f".at {cycle}", f"    {text}"]
+    return lines
+
+
+def _check_shapes(a, b, config):
     m, k = a.shape
     n = config.mxm_size
     if b.shape != (k, n) or k % n or m % 2 or m // 2 > config.mxm_accumulators:
         raise ValueError(f"shapes {a.shape} x {b.shape} do not fit this GEMM plan")
     if C_BASE + m > config.mem_words:
         raise ValueError("C does not fit in memory")
-    tiles, rows = k // n, m // 2
-    span = isa.mxm_span(config)
-    queues = defaultdict(list)       # slice name -> [(cycle, text)]
-    data = []                        # (slice name, addr, values, comment)
-    commits = defaultdict(dict)      # slice name -> {cycle: bank a write commits to}
-    plan = _mxm_plan(rows, tiles, n, span)
-    start = 1 + min(abs(mem.position - mxm.position)
-                    for mxm, mems, _, _ in _hemispheres(config) for mem in mems)
 
-    for half, (mxm, mems, into, out) in enumerate(_hemispheres(config)):
-        row0 = half * rows
+
+class _GemmProgram:
+    """The GEMM program under construction: every queue's timed instructions and the input
+    data, hemisphere by hemisphere."""
+
+    def __init__(self, a, b, config):
+        self.a, self.b, self.config = a, b, config
+        self.n = config.mxm_size
+        self.tiles, self.rows = a.shape[1] // self.n, a.shape[0] // 2
+        self.queues = defaultdict(list)         # slice name -> [(cycle, text)]
+        self.data = []                          # (slice name, addr, values, comment)
+        self.commits = defaultdict(dict)        # slice name -> {cycle: bank a write commits to}
+        self.plan = _mxm_plan(self.rows, self.tiles, self.n, isa.mxm_span(config))
+        # The first MXM issue: the nearest MEM slice reads its operand the cycle before.
+        self.start = 1 + min(abs(mem.position - mxm.position)
+                             for mxm, mems, _, _ in _hemispheres(config) for mem in mems)
+
+    def add_hemisphere(self, row0, mxm, mems, into, out):
+        """The instructions of ``mxm`` for rows ``row0..`` of ``C`` and of the MEM slices
+        ``mems`` that feed it (on streams ``into``) and store its results (from ``out``)."""
         hops = [abs(mem.position - mxm.position) for mem in mems]
-        # Outputs first: their cycles are fixed by the acc issues.
-        for index, (name, args, _) in enumerate(plan):
-            if name != "acc":
-                continue
-            u = start + index
-            for i, mem in enumerate(mems):
-                w = u + isa.MXM_ACC_LATENCY + hops[i]
-                addr = C_BASE + row0 + args[0]
-                commits[mem.name][w + isa.MEM_WRITE_COMMIT] = addr % config.mem_banks
-                queues[mem.name].append((w, f"write {addr}, {out.name.lower()}{4 + i}"
-                                            f"    ; byte {i} of C[{row0 + args[0]}]"))
-        next_addr = defaultdict(int)
-        load = defaultdict(int)
-        for index, (name, args, payload) in enumerate(plan):
-            c = start + index
-            dst = ""
-            if name == "lw" or name == "abc":
-                options = []
-                for i, mem in enumerate(mems):
-                    r = c - 1 - hops[i]
-                    if r >= 0 and all(cycle != r for cycle, _ in queues[mem.name]):
-                        options.append((load[i], i, r))
-                if not options:
-                    raise RuntimeError(f"no MEM slice can feed {name} in cycle {c}")
-                _, i, r = min(options)
-                mem = mems[i]
-                addr = next_addr[mem.name]
-                committing = commits[mem.name].get(r)
-                if committing is not None and addr % config.mem_banks == committing:
-                    addr += 1
-                next_addr[mem.name] = addr + 1
-                if addr >= C_BASE:
-                    raise RuntimeError(f"{mem.name} is out of input words")
-                load[i] += 1
-                kind, t, j = payload
-                if kind == "w":
-                    values = b[t * n:(t + 1) * n, j]
-                    note = f"column {j} of B rows {t * n}..{t * n + n - 1}"
-                else:
-                    values = a[row0 + j, t * n:(t + 1) * n]
-                    note = f"A[{row0 + j}, {t * n}..{t * n + n - 1}]"
-                data.append((mem.name, addr, values, note))
-                stream = f"{into.name.lower()}{i}"
-                queues[mem.name].append((r, f"read {stream}, {addr}"))
-                dst = stream
+        # Outputs first: their cycles are fixed by the acc issues, and reads must avoid them.
+        self._store_results(row0, mems, hops, out)
+        feeder = _Feeder(self, mems, hops, into)
+        for index, (name, args, payload) in enumerate(self.plan):
+            cycle = self.start + index
             if name == "nop":
                 continue
-            if name == "lw":
-                text = f"lw {args[0]}, {dst}"
-            elif name == "abc":
-                text = f"abc {args[0]}, {dst}, {int(args[1])}"
-            elif name == "acc":
-                text = f"acc {out.name.lower()}4, {args[0]}"
-            else:
-                text = "iw"
-            queues[mxm.name].append((c, text))
+            stream = feeder.feed(cycle, name, payload, row0) if name in ("lw", "abc") else ""
+            self.queues[mxm.name].append((cycle, _mxm_text(name, args, stream, out)))
 
-    lines = [
+    def _store_results(self, row0, mems, hops, out):
+        """A ``write`` per byte of each row of ``C`` the ``acc`` put out."""
+        for index, (name, args, _) in enumerate(self.plan):
+            if name != "acc":
+                continue
+            issue = self.start + index
+            for i, mem in enumerate(mems):
+                cycle = issue + isa.MXM_ACC_LATENCY + hops[i]
+                addr = C_BASE + row0 + args[0]
+                self.commits[mem.name][cycle + isa.MEM_WRITE_COMMIT] = addr % self.config.mem_banks
+                self.queues[mem.name].append((cycle, f"write {addr}, {out.name.lower()}{4 + i}"
+                                                     f"    ; byte {i} of C[{row0 + args[0]}]"))
+
+    def text(self):
+        """The program's assembly text."""
+        m, k = self.a.shape
+        lines = _header(m, k, self.n, self.rows, self.tiles, self.config)
+        for name, addr, values, note in sorted(self.data, key=lambda d: (d[0], d[1])):
+            lines.append(f".data {name}, {addr}, i8: {', '.join(str(int(v)) for v in values)}"
+                         f"    ; {note}")
+        lines += queue_sections(self.queues, self.config)
+        return "\n".join(lines) + "\n"
+
+
+class _Feeder:
+    """Feeds the MXM of one hemisphere: picks, per input instruction, the least loaded MEM
+    slice free to ``read`` its vector in time, and lays that vector out in the slice."""
+
+    def __init__(self, program, mems, hops, into):
+        self.program = program
+        self.mems, self.hops, self.into = mems, hops, into
+        self.next_addr = defaultdict(int)       # slice name -> next free input word
+        self.load = defaultdict(int)            # slice number -> reads so far
+
+    def feed(self, cycle, name, payload, row0):
+        """Read the vector of ``payload`` for MXM instruction ``name`` issued in ``cycle``;
+        the stream it arrives on."""
+        i, read_cycle = self._pick(cycle, name)
+        mem = self.mems[i]
+        addr = self._address(mem.name, read_cycle)
+        self.load[i] += 1
+        values, note = self._vector(payload, row0)
+        self.program.data.append((mem.name, addr, values, note))
+        stream = f"{self.into.name.lower()}{i}"
+        self.program.queues[mem.name].append((read_cycle, f"read {stream}, {addr}"))
+        return stream
+
+    def _pick(self, cycle, name):
+        """The slice number and the read cycle for an MXM instruction issued in ``cycle``."""
+        options = []
+        for i, mem in enumerate(self.mems):
+            read_cycle = cycle - 1 - self.hops[i]
+            taken = self.program.queues[mem.name]
+            if read_cycle >= 0 and all(c != read_cycle for c, _ in taken):
+                options.append((self.load[i], i, read_cycle))
+        if not options:
+            raise RuntimeError(f"no MEM slice can feed {name} in cycle {cycle}")
+        _, i, read_cycle = min(options)
+        return i, read_cycle
+
+    def _address(self, mem_name, read_cycle):
+        """The next input word of the slice, skipping one whose bank a write commits to in
+        the cycle of the read."""
+        config = self.program.config
+        addr = self.next_addr[mem_name]
+        committing = self.program.commits[mem_name].get(read_cycle)
+        if committing is not None and addr % config.mem_banks == committing:
+            addr += 1
+        self.next_addr[mem_name] = addr + 1
+        if addr >= C_BASE:
+            raise RuntimeError(f"{mem_name} is out of input words")
+        return addr
+
+    def _vector(self, payload, row0):
+        """The values of ``payload`` (``("w", tile, column)`` of B or ``("x", tile, row)`` of
+        A) and a comment naming them."""
+        kind, t, j = payload
+        n = self.program.n
+        if kind == "w":
+            return (self.program.b[t * n:(t + 1) * n, j],
+                    f"column {j} of B rows {t * n}..{t * n + n - 1}")
+        return (self.program.a[row0 + j, t * n:(t + 1) * n],
+                f"A[{row0 + j}, {t * n}..{t * n + n - 1}]")
+
+
+def _mxm_text(name, args, stream, out):
+    """The text of MXM instruction ``name`` (``stream``: its input, for lw and abc)."""
+    if name == "lw":
+        return f"lw {args[0]}, {stream}"
+    if name == "abc":
+        return f"abc {args[0]}, {stream}, {int(args[1])}"
+    if name == "acc":
+        return f"acc {out.name.lower()}4, {args[0]}"
+    return "iw"
+
+
+def _header(m, k, n, rows, tiles, config):
+    """The comment lines that open the program, and its ``.config``."""
+    return [
         f"; gemm.s: C = A @ B, A {m}x{k} int8, B {k}x{n} int8, C int32, on both MXMs.",
         "; Generated by `python -m opentsp.firmware.gen_gemm` (firmware/gen_gemm.py, which",
         f"; explains the plan) from numpy seed {SEED}; do not edit by hand.",
@@ -168,15 +254,6 @@ def generate(a, b, config="default"):
         f".config {config.name}",
         "",
     ]
-    for name, addr, values, note in sorted(data, key=lambda d: (d[0], d[1])):
-        lines.append(f".data {name}, {addr}, i8: {', '.join(str(int(v)) for v in values)}"
-                     f"    ; {note}")
-    order = [s.name for s in isa.queues(config)]
-    for name in sorted(queues, key=order.index):
-        lines += ["", f".queue {name}"]
-        for cycle, text in sorted(queues[name]):
-            lines += [f".at {cycle}", f"    {text}"]
-    return "\n".join(lines) + "\n"
 
 
 def result_from_memories(memories, config="default", shape=SHAPE):

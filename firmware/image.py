@@ -140,87 +140,14 @@ class Image:
             With a one-line message naming the byte offset or record and the cause.
         """
         blob = bytes(blob)
-        size = len(blob)
-        if blob[:4] != MAGIC[:min(size, 4)]:
-            raise ImageError(f"offset 0: bad magic {blob[:4]!r}, not an OpenTSP image "
-                             f"(expected {MAGIC!r})")
-        if size < HEADER_SIZE + 4:
-            raise ImageError(f"offset {size}: truncated image: {size} bytes, shorter than the "
-                             f"{HEADER_SIZE + 4}-byte header and CRC")
-        _, fmt, isa_version, config_hash, nqueues, nrecords = _HEADER.unpack_from(blob)
-        if fmt != FORMAT_VERSION:
-            raise ImageError(f"offset 4: image format version {fmt}, this loader reads version "
-                             f"{FORMAT_VERSION}")
-        counts_end = HEADER_SIZE + 4 * nqueues
-        if counts_end + 4 > size:
-            raise ImageError(f"offset {size}: truncated image: {nqueues} queue counts need "
-                             f"{counts_end + 4} bytes, image has {size}")
-        counts = struct.unpack_from(f"<{nqueues}I", blob, HEADER_SIZE)
-        record_size = 8 + config.lanes
-        words_end = counts_end + 4 * sum(counts)
-        expected = words_end + nrecords * record_size + 4
-        if size < expected:
-            if struct.unpack_from("<I", blob, size - 4)[0] == zlib.crc32(blob[:size - 4]):
-                raise ImageError(f"offset 16: inconsistent counts: the header announces "
-                                 f"{expected} bytes, the (checksummed) image has {size}")
-            raise ImageError(f"offset {size}: truncated image: header announces {expected} "
-                             f"bytes, image has {size}")
-        if size > expected:
-            if struct.unpack_from("<I", blob, expected - 4)[0] == zlib.crc32(blob[:expected - 4]):
-                raise ImageError(f"offset {expected}: {size - expected} trailing bytes after "
-                                 f"the image")
-            # Otherwise the header itself is probably corrupt: report the checksum.
-        stored_crc = struct.unpack_from("<I", blob, size - 4)[0]
-        actual_crc = zlib.crc32(blob[:size - 4])
-        if stored_crc != actual_crc:
-            raise ImageError(f"offset {size - 4}: bad CRC {stored_crc:#010x}, contents give "
-                             f"{actual_crc:#010x} (corrupted image)")
-        if isa_version != isa.ISA_VERSION:
-            raise ImageError(f"offset 6: image built for ISA version {isa_version}, this is "
-                             f"ISA version {isa.ISA_VERSION}")
-        if config_hash != config.hash:
-            raise ImageError(f"offset 8: image built for {_config_label(config_hash)}, this is "
-                             f"configuration {config.name!r} (hash {config.hash.hex()})")
-        slices = isa.queues(config)
-        if nqueues != len(slices):
-            raise ImageError(f"offset 16: image has {nqueues} queues, configuration "
-                             f"{config.name!r} has {len(slices)}")
-        queues = []
-        offset = counts_end
-        for index, (slice_, count) in enumerate(zip(slices, counts, strict=True)):
-            where = f"queue {index} ({slice_.name})"
-            if count > config.queue_depth:
-                raise ImageError(f"offset {HEADER_SIZE + 4 * index}: {where} has {count} "
-                                 f"instructions, more than queue_depth {config.queue_depth}")
-            instrs = []
-            for i in range(count):
-                word = struct.unpack_from("<I", blob, offset)[0]
-                try:
-                    instrs.append(isa.decode(word))
-                except isa.EncodingError as error:
-                    raise ImageError(f"offset {offset}: {where} instruction {i}: "
-                                     f"undecodable: {error}") from None
-                offset += 4
-            _check_queue(config, index, slice_, instrs, count_offset=HEADER_SIZE + 4 * index,
-                         words_offset=offset - 4 * count)
-            queues.append(instrs)
-        data = {}
-        memories = len(isa.mem_slices(config))
-        for record in range(nrecords):
-            mem, addr = _RECORD_HEAD.unpack_from(blob, offset)
-            where = f"offset {offset}: data record {record}"
-            if mem >= memories:
-                raise ImageError(f"{where}: memory index {mem} out of range 0..{memories - 1}")
-            if addr >= config.mem_words:
-                raise ImageError(f"{where}: word address {addr} out of range "
-                                 f"0..{config.mem_words - 1}")
-            if (mem, addr) in data:
-                raise ImageError(f"{where}: second record for memory {mem} address {addr}")
-            start = offset + 8
-            data[(mem, addr)] = np.frombuffer(blob[start:start + config.lanes],
-                                              dtype=np.uint8).copy()
-            offset += record_size
-        return cls(config, queues, data)
+        header = _read_header(blob)
+        counts_end = HEADER_SIZE + 4 * header.nqueues
+        expected = (counts_end + 4 * sum(header.counts)
+                    + header.nrecords * (8 + config.lanes) + 4)
+        _check_size_and_crc(blob, expected)
+        _check_built_for(header, config)
+        queues, offset = _read_queues(blob, config, header.counts, counts_end)
+        return cls(config, queues, _read_data(blob, config, header.nrecords, offset))
 
     # Files ----------------------------------------------------------------------------------
 
@@ -274,6 +201,130 @@ class Image:
             if index == mem:
                 array[addr] = value
         return array
+
+
+# Loading ----------------------------------------------------------------------------------------
+# The checks of Image.from_bytes, in the order its errors are reported: the header's own
+# layout, the size and CRC (so that a corrupt header is reported as corruption), what the image
+# was built for, then the queues and the data records.
+
+@dataclass(frozen=True)
+class _Header:
+    isa_version: int
+    config_hash: bytes
+    nqueues: int
+    nrecords: int
+    counts: tuple           # instructions per queue
+
+
+def _read_header(blob):
+    """The header and queue counts of ``blob``, whose magic, format version and length up to
+    the counts are checked."""
+    size = len(blob)
+    if blob[:4] != MAGIC[:min(size, 4)]:
+        raise ImageError(f"offset 0: bad magic {blob[:4]!r}, not an OpenTSP image "
+                         f"(expected {MAGIC!r})")
+    if size < HEADER_SIZE + 4:
+        raise ImageError(f"offset {size}: truncated image: {size} bytes, shorter than the "
+                         f"{HEADER_SIZE + 4}-byte header and CRC")
+    _, fmt, isa_version, config_hash, nqueues, nrecords = _HEADER.unpack_from(blob)
+    if fmt != FORMAT_VERSION:
+        raise ImageError(f"offset 4: image format version {fmt}, this loader reads version "
+                         f"{FORMAT_VERSION}")
+    counts_end = HEADER_SIZE + 4 * nqueues
+    if counts_end + 4 > size:
+        raise ImageError(f"offset {size}: truncated image: {nqueues} queue counts need "
+                         f"{counts_end + 4} bytes, image has {size}")
+    counts = struct.unpack_from(f"<{nqueues}I", blob, HEADER_SIZE)
+    return _Header(isa_version, config_hash, nqueues, nrecords, counts)
+
+
+def _crc_matches(blob, end):
+    """True if the 4 bytes before ``end`` are the CRC of everything before them."""
+    return struct.unpack_from("<I", blob, end - 4)[0] == zlib.crc32(blob[:end - 4])
+
+
+def _check_size_and_crc(blob, expected):
+    """``blob`` is the ``expected`` size the header announces, and its CRC matches."""
+    size = len(blob)
+    if size < expected:
+        if _crc_matches(blob, size):
+            raise ImageError(f"offset 16: inconsistent counts: the header announces "
+                             f"{expected} bytes, the (checksummed) image has {size}")
+        raise ImageError(f"offset {size}: truncated image: header announces {expected} "
+                         f"bytes, image has {size}")
+    if size > expected and _crc_matches(blob, expected):
+        raise ImageError(f"offset {expected}: {size - expected} trailing bytes after "
+                         f"the image")
+    # Otherwise a longer image's header itself is probably corrupt: report the checksum.
+    stored_crc = struct.unpack_from("<I", blob, size - 4)[0]
+    actual_crc = zlib.crc32(blob[:size - 4])
+    if stored_crc != actual_crc:
+        raise ImageError(f"offset {size - 4}: bad CRC {stored_crc:#010x}, contents give "
+                         f"{actual_crc:#010x} (corrupted image)")
+
+
+def _check_built_for(header, config):
+    """The image was built for this ISA version and ``config``, whose queues it has."""
+    if header.isa_version != isa.ISA_VERSION:
+        raise ImageError(f"offset 6: image built for ISA version {header.isa_version}, this "
+                         f"is ISA version {isa.ISA_VERSION}")
+    if header.config_hash != config.hash:
+        raise ImageError(f"offset 8: image built for {_config_label(header.config_hash)}, "
+                         f"this is configuration {config.name!r} (hash {config.hash.hex()})")
+    slices = isa.queues(config)
+    if header.nqueues != len(slices):
+        raise ImageError(f"offset 16: image has {header.nqueues} queues, configuration "
+                         f"{config.name!r} has {len(slices)}")
+
+
+def _read_queues(blob, config, counts, offset):
+    """Decode and check every queue, whose words start at ``offset``; the queues and the
+    offset after them."""
+    queues = []
+    for index, (slice_, count) in enumerate(zip(isa.queues(config), counts, strict=True)):
+        count_offset = HEADER_SIZE + 4 * index
+        if count > config.queue_depth:
+            raise ImageError(f"offset {count_offset}: queue {index} ({slice_.name}) has "
+                             f"{count} instructions, more than queue_depth "
+                             f"{config.queue_depth}")
+        instrs = [_decode_word(blob, offset + 4 * i, f"queue {index} ({slice_.name}) "
+                               f"instruction {i}") for i in range(count)]
+        _check_queue(config, index, slice_, instrs, count_offset=count_offset,
+                     words_offset=offset)
+        queues.append(instrs)
+        offset += 4 * count
+    return queues, offset
+
+
+def _decode_word(blob, offset, what):
+    """The instruction whose word is at ``offset``; ``what`` names it in the error."""
+    word = struct.unpack_from("<I", blob, offset)[0]
+    try:
+        return isa.decode(word)
+    except isa.EncodingError as error:
+        raise ImageError(f"offset {offset}: {what}: undecodable: {error}") from None
+
+
+def _read_data(blob, config, nrecords, offset):
+    """The ``nrecords`` data records from ``offset`` on, each for a distinct word."""
+    data = {}
+    memories = len(isa.mem_slices(config))
+    for record in range(nrecords):
+        mem, addr = _RECORD_HEAD.unpack_from(blob, offset)
+        where = f"offset {offset}: data record {record}"
+        if mem >= memories:
+            raise ImageError(f"{where}: memory index {mem} out of range 0..{memories - 1}")
+        if addr >= config.mem_words:
+            raise ImageError(f"{where}: word address {addr} out of range "
+                             f"0..{config.mem_words - 1}")
+        if (mem, addr) in data:
+            raise ImageError(f"{where}: second record for memory {mem} address {addr}")
+        start = offset + 8
+        data[(mem, addr)] = np.frombuffer(blob[start:start + config.lanes],
+                                          dtype=np.uint8).copy()
+        offset += 8 + config.lanes
+    return data
 
 
 def _check_queue(config, index, slice_, instrs, count_offset=None, words_offset=None):
