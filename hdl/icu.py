@@ -114,19 +114,33 @@ class InstructionQueue(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        nop = isa.OPS_BY_NAME["nop"]
-        repeat = isa.OPS_BY_NAME["repeat"]
-
         m.submodules.mem = mem = memory.Memory(shape=unsigned(isa.INSTR_BITS),
                                                 depth=self._depth, init=[])
         wp = mem.write_port()
         rp = mem.read_port()
-
         word = rp.data
-        as_nop = op_layout(nop)(word)
-        as_repeat = op_layout(repeat)(word)
-        as_ifetch = op_layout(isa.OPS_BY_NAME["ifetch"])(word)
+        length, fill = self._add_write_port(m, wp, word)
+        state = _SlotState(self._index_bits)
+        self._add_slot_decode(m, word, state)
+        next_pc = Mux(state.advance, state.pc + 1, state.pc)
+        m.d.comb += [rp.addr.eq(Mux(self.run, next_pc, 0)), self.ended.eq(state.ended)]
+        self._add_state_update(m, state, next_pc, length, fill)
+        return m
 
+    def _add_write_port(self, m, wp, word):
+        """Drive the memory's write port from the host and ``ifetch`` (the ring, section 5b).
+
+        In an ``ifetch`` slot the fetched word is written at the fill pointer at the end of the
+        cycle, otherwise the host's word at ``w_addr``; a host write also loads ``length`` with
+        one past its index at the end of its cycle.
+
+        Returns
+        -------
+        length, fill : Signal
+            One past the last host write, and the fill pointer (advanced by
+            :meth:`_add_state_update`).
+        """
+        as_ifetch = op_layout(isa.OPS_BY_NAME["ifetch"])(word)
         # The fetched word: lane 0 of the int32 group s at the slice input (aligned groups only).
         fetched = Signal(unsigned(isa.INSTR_BITS))
         source = Mux(as_ifetch.s.dir, self.fetch_w, self.fetch_e)
@@ -143,20 +157,24 @@ class InstructionQueue(wiring.Component):
         ]
         with m.If(self.w_en):
             m.d.sync += length.eq(self.w_addr + 1)
+        return length, fill
 
-        pc = Signal(unsigned(self._index_bits))
-        count = Signal(unsigned(max(nop.field("count").width, repeat.field("n").width)))
-        phase = Signal(unsigned(repeat.field("d").width))
-        last = Signal(unsigned(isa.INSTR_BITS))
-        last_valid = Signal()
-        ended = Signal()
+    def _add_slot_decode(self, m, word, state):
+        """Decode the slot of this cycle: the outputs and the sequencer's next state.
 
-        advance = Signal()      # last slot of the current instruction
-        next_count = Signal.like(count)
-        next_phase = Signal.like(phase)
+        Combinational in the cycle in which ``word`` (the instruction at ``pc``) is on the read
+        port: what issues, ``ending``, ``parked``, ``notify``, ``fetch``, and whether the
+        instruction's last slot is this one (``advance``); nothing while ``run`` is low or the
+        queue has ended.
+        """
+        as_nop = op_layout(isa.OPS_BY_NAME["nop"])(word)
+        as_repeat = op_layout(isa.OPS_BY_NAME["repeat"])(word)
+        as_ifetch = op_layout(isa.OPS_BY_NAME["ifetch"])(word)
+        count, phase, advance = state.count, state.phase, state.advance
+        next_count, next_phase = state.next_count, state.next_phase
         m.d.comb += [next_count.eq(count), next_phase.eq(phase)]
 
-        with m.If(self.run & ~ended):
+        with m.If(self.run & ~state.ended):
             with m.If(is_op(word, "end")):
                 m.d.comb += self.ending.eq(1)
             with m.Elif(is_op(word, "sync")):
@@ -180,8 +198,8 @@ class InstructionQueue(wiring.Component):
                     m.d.comb += next_count.eq(count + 1)
             with m.Elif(is_op(word, "repeat")):
                 with m.If(phase == as_repeat.d - 1):
-                    m.d.comb += [self.issue_valid.eq(last_valid), self.issue_word.eq(last),
-                                 next_phase.eq(0)]
+                    m.d.comb += [self.issue_valid.eq(state.last_valid),
+                                 self.issue_word.eq(state.last), next_phase.eq(0)]
                     with m.If(count + 1 >= as_repeat.n):
                         m.d.comb += [advance.eq(1), next_count.eq(0)]
                     with m.Else():
@@ -191,24 +209,60 @@ class InstructionQueue(wiring.Component):
             with m.Else():
                 m.d.comb += [self.issue_valid.eq(1), self.issue_word.eq(word), advance.eq(1)]
 
-        next_pc = Mux(advance, pc + 1, pc)
-        m.d.comb += [rp.addr.eq(Mux(self.run, next_pc, 0)), self.ended.eq(ended)]
+    def _add_state_update(self, m, state, next_pc, length, fill):
+        """Load the sequencer's registers at the end of the cycle.
 
+        ``clear`` resets them (the fill pointer to ``length``); otherwise, while ``run`` is
+        high, they take the next state of :meth:`_add_slot_decode`.
+        """
+        pc, count, phase = state.pc, state.count, state.phase
+        last, last_valid, ended = state.last, state.last_valid, state.ended
         with m.If(self.clear):
             m.d.sync += [pc.eq(0), count.eq(0), phase.eq(0), last.eq(0), last_valid.eq(0),
                          ended.eq(0), fill.eq(length)]
         with m.Elif(self.run):
             # count and phase start from 0 in every word (also when a fetch changed the word
             # under a multi-slot instruction, section 5b)
-            m.d.sync += [pc.eq(next_pc), count.eq(Mux(advance, 0, next_count)),
-                         phase.eq(Mux(advance, 0, next_phase))]
+            m.d.sync += [pc.eq(next_pc), count.eq(Mux(state.advance, 0, state.next_count)),
+                         phase.eq(Mux(state.advance, 0, state.next_phase))]
             with m.If(self.fetch):
                 m.d.sync += fill.eq(fill + 1)
             with m.If(self.ending):
                 m.d.sync += ended.eq(1)
             with m.If(self.issue_valid):
                 m.d.sync += [last.eq(self.issue_word), last_valid.eq(1)]
-        return m
+
+
+class _SlotState:
+    """The slot sequencer's registers and the combinational next state of this cycle.
+
+    Registers (loaded at the end of a cycle): ``pc``, ``count`` (slots done of the current
+    ``nop``/``ifetch``, repetitions of a ``repeat``), ``phase`` (slot within a repetition),
+    ``last``/``last_valid`` (the last issued instruction), ``ended``. Combinational:
+    ``advance`` (this is the current instruction's last slot), ``next_count``, ``next_phase``.
+
+    Parameters
+    ----------
+    index_bits : int
+        Width of a queue index.
+    """
+
+    def __init__(self, index_bits):
+        nop = isa.OPS_BY_NAME["nop"]
+        repeat = isa.OPS_BY_NAME["repeat"]
+        # locals first, so that the signals are named after them
+        pc = Signal(unsigned(index_bits))
+        count = Signal(unsigned(max(nop.field("count").width, repeat.field("n").width)))
+        phase = Signal(unsigned(repeat.field("d").width))
+        last = Signal(unsigned(isa.INSTR_BITS))
+        last_valid = Signal()
+        ended = Signal()
+        advance = Signal()      # last slot of the current instruction
+        next_count = Signal.like(count)
+        next_phase = Signal.like(phase)
+        self.pc, self.count, self.phase = pc, count, phase
+        self.last, self.last_valid, self.ended = last, last_valid, ended
+        self.advance, self.next_count, self.next_phase = advance, next_count, next_phase
 
 
 class NotifyBus(wiring.Component):
