@@ -111,12 +111,27 @@ def schedule(programs, notify_latency=isa.NOTIFY_LATENCY, issues=True):
     AtError
         An :class:`At` whose cycle has passed.
     """
-    result = [QueueSchedule([None] * len(program)) for program in programs]
-    notifies = []           # heap of notify cycles not yet looked at
-    parked = {}             # queue -> (sync index, arrival, last issued)
+    run = _Schedule(programs, issues)
+    for q in range(len(programs)):
+        run.walk(q, 0, 0, None)
+    run.release(notify_latency)
+    return run.result
 
-    def walk(q, pc, cycle, last):
-        program, out = programs[q], result[q]
+
+class _Schedule:
+    """The state of :func:`schedule`: each queue's :class:`QueueSchedule`, the notifies not yet
+    looked at and the queues parked on a ``sync``."""
+
+    def __init__(self, programs, issues):
+        self.programs, self.issues = programs, issues
+        self.result = [QueueSchedule([None] * len(program)) for program in programs]
+        self.notifies = []      # heap of notify cycles not yet looked at
+        self.parked = {}        # queue -> (sync index, arrival, last issued)
+
+    def walk(self, q, pc, cycle, last):
+        """Run queue ``q`` from instruction ``pc`` in cycle ``cycle`` (``last``: the
+        instruction a ``repeat`` re-issues) to its ``end``, a ``sync`` or a :class:`Stop`."""
+        program, out = self.programs[q], self.result[q]
         while pc < len(program):
             item = program[pc]
             out.starts[pc] = cycle
@@ -134,41 +149,49 @@ def schedule(programs, notify_latency=isa.NOTIFY_LATENCY, issues=True):
                 out.end = cycle
                 return
             if name == "sync":
-                parked[q] = (pc, cycle, last)
+                self.parked[q] = (pc, cycle, last)
                 return
-            if name == "notify":
-                out.notifies.append((pc, cycle))
-                heapq.heappush(notifies, cycle)
-            elif name == "ifetch":
-                out.fetches.append((pc, cycle))     # takes words in cycle .. cycle + n - 1
-            elif name == "repeat":
-                if last is not None and issues:
-                    d = item["d"]
-                    out.issues.extend((cycle + d - 1 + k * d, last) for k in range(item["n"]))
-            elif name != "nop":
-                if issues:
-                    out.issues.append((cycle, item))
-                last = item
+            last = self._issue(out, pc, item, cycle, last)
             cycle += item.slots
             pc += 1
         raise ValueError(f"queue {q} has no `end`")
 
-    for q in range(len(programs)):
-        walk(q, 0, 0, None)
-    while parked:
-        earliest = min(arrival for _, arrival, _ in parked.values())
-        while notifies and notifies[0] + notify_latency - 1 < earliest:
-            heapq.heappop(notifies)         # releases nobody, now or later
-        if not notifies:
-            break
-        resume = heapq.heappop(notifies) + notify_latency
-        for q in [q for q, (_, arrival, _) in parked.items() if arrival <= resume - 1]:
-            pc, arrival, last = parked.pop(q)
-            result[q].syncs.append((pc, arrival, resume))
-            walk(q, pc + 1, resume, last)
-    for q, (pc, arrival, _) in parked.items():
-        result[q].syncs.append((pc, arrival, None))
-    return result
+    def _issue(self, out, pc, item, cycle, last):
+        """Record what instruction ``pc`` (not ``end``/``sync``) does in its slots from
+        ``cycle``; returns the instruction a later ``repeat`` re-issues."""
+        name = item.op.mnemonic
+        if name == "notify":
+            out.notifies.append((pc, cycle))
+            heapq.heappush(self.notifies, cycle)
+        elif name == "ifetch":
+            out.fetches.append((pc, cycle))     # takes words in cycle .. cycle + n - 1
+        elif name == "repeat":
+            if last is not None and self.issues:
+                d = item["d"]
+                out.issues.extend((cycle + d - 1 + k * d, last) for k in range(item["n"]))
+        elif name != "nop":
+            if self.issues:
+                out.issues.append((cycle, item))
+            last = item
+        return last
+
+    def release(self, notify_latency):
+        """Release parked queues notify by notify, earliest first, until none can be; the
+        queues still parked never resume."""
+        notifies, parked = self.notifies, self.parked
+        while parked:
+            earliest = min(arrival for _, arrival, _ in parked.values())
+            while notifies and notifies[0] + notify_latency - 1 < earliest:
+                heapq.heappop(notifies)         # releases nobody, now or later
+            if not notifies:
+                break
+            resume = heapq.heappop(notifies) + notify_latency
+            for q in [q for q, (_, arrival, _) in parked.items() if arrival <= resume - 1]:
+                pc, arrival, last = parked.pop(q)
+                self.result[q].syncs.append((pc, arrival, resume))
+                self.walk(q, pc + 1, resume, last)
+        for q, (pc, arrival, _) in parked.items():
+            self.result[q].syncs.append((pc, arrival, None))
 
 
 def issue_schedule(program):

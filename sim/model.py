@@ -228,6 +228,19 @@ class Model:
         t = self.cycle
         if t >= self.max_cycles:
             raise CycleLimitError(f"program did not finish within {self.max_cycles} cycles")
+        issued = self._issue(t)
+        for slice_, instr, superlane in self._executing.pop(t, ()):
+            self._EXECUTORS[instr.op.mnemonic](self, slice_, instr, superlane)
+        self._end_of_cycle(t)
+        if self._trace_mode:
+            snapshot = None
+            if self._trace_mode == "streams":
+                snapshot = self.streams.reshape(*self.streams.shape[:3], -1).copy()
+            self.trace.append(TraceRecord(t, issued, snapshot))
+        self.cycle += 1
+
+    def _issue(self, t):
+        """Step every queue in cycle ``t``; the ``(slice name, Instr)`` issued to superlane 0."""
         issued = []
         # The notify bus (section 5a): a notify of cycle t releases syncs in t + LATENCY - 1.
         release = t - (isa.NOTIFY_LATENCY - 1) in self._notify_cycles
@@ -243,11 +256,11 @@ class Model:
         mem_unit.issue_cycle(self, t, issued)     # MEM sequencers: elements issued this cycle
         if self.end_cycle is None and all(q.ended for q in self.queues):
             self.end_cycle = max(q.end_cycle for q in self.queues)
+        return issued
 
-        for slice_, instr, superlane in self._executing.pop(t, ()):
-            self._EXECUTORS[instr.op.mnemonic](self, slice_, instr, superlane)
-
-        # End of cycle: every register takes its upstream neighbour's value, then writes land.
+    def _end_of_cycle(self, t):
+        """End of cycle ``t``: every register takes its upstream neighbour's value, then writes
+        land."""
         streams = self.streams
         streams[E, 1:] = streams[E, :-1].copy()
         streams[E, 0] = 0
@@ -271,13 +284,6 @@ class Model:
         # Fault injection (section 6b): after every write that lands in this cycle.
         for fault in self._faults.pop(t, ()):
             mem_unit.inject(self.codes, fault, self.config.lanes_per_superlane)
-
-        if self._trace_mode:
-            snapshot = None
-            if self._trace_mode == "streams":
-                snapshot = streams.reshape(*streams.shape[:3], -1).copy()
-            self.trace.append(TraceRecord(t, issued, snapshot))
-        self.cycle += 1
 
     def run(self):
         """Run to the end of the program and return a :class:`Result`."""

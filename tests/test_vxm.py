@@ -35,55 +35,74 @@ def direct(func, dtype, rtype, a, b):
     """Independent reference (not via sim.alu): element arrays in, int64 array out. The new
     functions use Python integers (object arrays), so nothing can overflow on the way."""
     bits = 8 * dtype.bytes
+    if func == "cvt":
+        rbits = 8 * rtype.bytes
+        return np.clip(a, -(1 << (rbits - 1)), (1 << (rbits - 1)) - 1)
+    if func in ("add", "sub", "mul", "min", "max", "relu"):
+        return _direct_int64(func, bits, a, b)
+    if func in ("neg", "abs"):
+        return _direct_unary(func, bits, _big(a))
+    if func in ("shl", "shr", "rshr", "mulh"):
+        return _direct_shift(func, bits, _big(a), _big(b))
+    return _direct_logic(func, bits, _big(a), _big(b))
 
-    def wrap(x):
-        return ((x + (1 << (bits - 1))) % (1 << bits)) - (1 << (bits - 1))
 
-    def big(x):
-        return np.array([int(v) for v in x], dtype=object)
+def _wrap(x, bits):
+    return ((x + (1 << (bits - 1))) % (1 << bits)) - (1 << (bits - 1))
 
-    def out(x):
-        return np.array([int(v) for v in x], dtype=np.int64)
 
+def _big(x):
+    return np.array([int(v) for v in x], dtype=object)
+
+
+def _out(x):
+    return np.array([int(v) for v in x], dtype=np.int64)
+
+
+def _direct_int64(func, bits, a, b):
+    """add, sub, mul, min, max and relu, on int64 arrays (wide enough for these)."""
     if func == "add":
-        return wrap(a + b)
+        return _wrap(a + b, bits)
     if func == "sub":
-        return wrap(a - b)
+        return _wrap(a - b, bits)
     if func == "mul":
-        return wrap(a * b)
+        return _wrap(a * b, bits)
     if func == "min":
         return np.minimum(a, b)
     if func == "max":
         return np.maximum(a, b)
-    if func == "relu":
-        return np.maximum(a, 0)
-    if func == "cvt":
-        rbits = 8 * rtype.bytes
-        return np.clip(a, -(1 << (rbits - 1)), (1 << (rbits - 1)) - 1)
-    a = big(a)
+    return np.maximum(a, 0)                      # relu
+
+
+def _direct_unary(func, bits, a):
     if func == "neg":
-        return out(wrap(-a))
-    if func == "abs":
-        return out(wrap(np.array([abs(v) for v in a], dtype=object)))
-    b = big(b)
+        return _out(_wrap(-a, bits))
+    return _out(_wrap(np.array([abs(v) for v in a], dtype=object), bits))     # abs
+
+
+def _direct_shift(func, bits, a, b):
+    """Shifts by ``b`` modulo the width, and the high half of the product."""
     n = b % bits                                  # Python modulo: 0..bits-1 also for b < 0
     if func == "shl":
-        return out(wrap(a * 2 ** n))
+        return _out(_wrap(a * 2 ** n, bits))
     if func == "shr":
-        return out(a // 2 ** n)                   # floor division = arithmetic shift
+        return _out(a // 2 ** n)                  # floor division = arithmetic shift
     if func == "rshr":
-        return out([x if k == 0 else (x + 2 ** (k - 1)) // 2 ** k
-                    for x, k in zip(a, n, strict=True)])
-    if func == "mulh":
-        return out(a * b // 2 ** bits)
+        return _out([x if k == 0 else (x + 2 ** (k - 1)) // 2 ** k
+                     for x, k in zip(a, n, strict=True)])
+    return _out(a * b // 2 ** bits)               # mulh
+
+
+def _direct_logic(func, bits, a, b):
+    """Bitwise functions (on the unsigned bits) and comparisons (-1 for true)."""
     unsigned = {"and": lambda x, y: x & y, "or": lambda x, y: x | y,
                 "xor": lambda x, y: x ^ y}
     if func in unsigned:
-        return out(wrap(unsigned[func](a % 2 ** bits, b % 2 ** bits)))
+        return _out(_wrap(unsigned[func](a % 2 ** bits, b % 2 ** bits), bits))
     if func == "cmpeq":
-        return out([-1 if x == y else 0 for x, y in zip(a, b, strict=True)])
+        return _out([-1 if x == y else 0 for x, y in zip(a, b, strict=True)])
     if func == "cmpgt":
-        return out([-1 if x > y else 0 for x, y in zip(a, b, strict=True)])
+        return _out([-1 if x > y else 0 for x, y in zip(a, b, strict=True)])
     raise AssertionError(f"no reference for {func}")
 
 

@@ -117,8 +117,6 @@ class Coverage:
         result = model.run()
         self.programs += 1
         self.cycles += result.cycles
-        config = self.config
-        slices = isa.queues(config)
         last_issue = {}
         for record in result.trace:
             for name, instr in record.issued:
@@ -127,6 +125,12 @@ class Coverage:
                     self._hit("stagger", name)
                 last_issue[name] = record.cycle
         # ICU instructions issue nothing: count them from the queues' words and the schedule.
+        self._icu(image, model)
+        return result.cycles
+
+    def _icu(self, image, model):
+        """Count the ICU instructions (and ICU bins) of a run of ``image`` on ``model``."""
+        slices = isa.queues(self.config)
         programs = [list(q) for q in image.queues]
         for q, queue in enumerate(model.queues):
             fetched = [isa.decode(word) for _, word in queue.fetched if word]
@@ -135,29 +139,31 @@ class Coverage:
                 self._hit("instruction", "ifetch")
         stopped = [p + [queue_timing.Stop()] for p in programs]
         for q, sched in enumerate(queue_timing.schedule(stopped, issues=False)):
-            preloaded = len(image.queues[q])
-            for index, (instr, start) in enumerate(zip(programs[q], sched.starts,
-                                                       strict=False)):
-                if start is None:
-                    continue
-                name = instr.op.mnemonic
-                if index >= preloaded:
-                    self._hit("icu", "fetched word runs")
-                if name in ("nop", "end", "repeat"):
-                    self._hit("instruction", name)
-                    self._immediates(instr)
-                if name == "repeat":
-                    self._hit("icu", "repeat d=1" if instr["d"] == 1 else "repeat d>1")
-                if name == "ifetch":
-                    self._immediates(instr)
-                    self._reads(slices[q].name, instr)
+            self._icu_words(slices[q].name, programs[q], sched, len(image.queues[q]))
             self._hit("instruction", "notify", len(sched.notifies))
             for _, arrival, resume in sched.syncs:
                 if resume is not None:
                     self._hit("instruction", "sync")
                     if resume > arrival + 1:
                         self._hit("icu", "sync waits")
-        return result.cycles
+
+    def _icu_words(self, slice_name, program, sched, preloaded):
+        """Count the words of one queue that it reached (``sched``); the first ``preloaded``
+        were in the image, the rest fetched."""
+        for index, (instr, start) in enumerate(zip(program, sched.starts, strict=False)):
+            if start is None:
+                continue
+            name = instr.op.mnemonic
+            if index >= preloaded:
+                self._hit("icu", "fetched word runs")
+            if name in ("nop", "end", "repeat"):
+                self._hit("instruction", name)
+                self._immediates(instr)
+            if name == "repeat":
+                self._hit("icu", "repeat d=1" if instr["d"] == 1 else "repeat d>1")
+            if name == "ifetch":
+                self._immediates(instr)
+                self._reads(slice_name, instr)
 
     def _immediates(self, instr):
         config = self.config

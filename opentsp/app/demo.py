@@ -231,7 +231,38 @@ def run(config="default", images=DEFAULT_IMAGES, batch=DEFAULT_BATCH, split=None
         f"{config.clock_mhz:g} MHz")
     start = time.perf_counter()
     network = plan(params, batch, config, split)
-    out(f"compiled in {time.perf_counter() - start:.1f} s, {batch} images per program:")
+    _print_plan(network, config, batch, time.perf_counter() - start, out)
+    blocks = batches(x, batch)
+    per_block = [digits.reference(params, block) for block, _ in blocks]
+    expected = {"h": [h for h, _ in per_block], "logits": [y for _, y in per_block]}
+    programs = len(blocks) * len(network.parts)
+    out(f"running {images} test images ({len(blocks)} batches, {programs} programs) on the "
+        f"RTL in Verilator; the first run builds the model once (5 to 15 minutes on 2 "
+        f"cores)...")
+    start = time.perf_counter()
+    rtl_logits, measured = _run_network(network, blocks, expected, runner, config)
+    wall = time.perf_counter() - start
+    reference = digits.reference(params, x)[1]
+    if not np.array_equal(rtl_logits, reference):   # the blocks must cover the images in order
+        raise DemoError("RTL logits, reassembled, differ from the int8 reference")
+
+    accuracy = {name: float(np.mean(values.argmax(axis=1) == labels)) for name, values in
+                (("rtl", rtl_logits), ("int8", reference), ("float", float_logits))}
+    agree = int(np.sum(rtl_logits.argmax(axis=1) == float_logits.argmax(axis=1)))
+    cycles = network.cycles
+    figures = {"accuracy": accuracy, "images": images, "batches": len(blocks),
+               "programs": programs, "predicted_cycles": cycles,
+               "measured_cycles": {name: sorted(c) for name, c in measured.items()},
+               "mxm_utilisation": network.mac_ops / (cycles * 2 * config.mxm_size ** 2),
+               "us_per_image": cycles / batch / config.clock_mhz,
+               "wall_seconds": wall, "batch": batch, "parts": len(network.parts)}
+    _print_figures(figures, agree, network, config, out)
+    return figures
+
+
+def _print_plan(network, config, batch, seconds, out):
+    """The compiled programs: how the network was cut, and each program's figures."""
+    out(f"compiled in {seconds:.1f} s, {batch} images per program:")
     if network.why:
         out(f"  not as one program ({network.why}),")
         out(f"  so the hidden layer runs as {len(network.stages[0])} programs and the output "
@@ -243,14 +274,11 @@ def run(config="default", images=DEFAULT_IMAGES, batch=DEFAULT_BATCH, split=None
             f"{part.program.mac_ops:>5} MACs, MXM utilisation "
             f"{part.program.mxm_utilisation:6.1%}, longest queue {busiest} "
             f"{words[busiest]}/{config.queue_depth} words")
-    blocks = batches(x, batch)
-    per_block = [digits.reference(params, block) for block, _ in blocks]
-    expected = {"h": [h for h, _ in per_block], "logits": [y for _, y in per_block]}
-    programs = len(blocks) * len(network.parts)
-    out(f"running {images} test images ({len(blocks)} batches, {programs} programs) on the "
-        f"RTL in Verilator; the first run builds the model once (5 to 15 minutes on 2 "
-        f"cores)...")
-    start = time.perf_counter()
+
+
+def _run_network(network, blocks, expected, runner, config):
+    """Run every stage on the RTL, each on the previous one's outputs; the logits of the
+    images (padding rows dropped) and the measured cycles ``{part name: set}``."""
     measured = {}
     with tempfile.TemporaryDirectory(prefix="opentsp-demo-") as tmp:
         inputs = {"x": [block for block, _ in blocks]}
@@ -263,22 +291,14 @@ def run(config="default", images=DEFAULT_IMAGES, batch=DEFAULT_BATCH, split=None
         rtl_logits = np.concatenate([logits[:rows] for logits, (_, rows)
                                      in zip(results[network.stages[-1][0].name], blocks,
                                             strict=True)])
-    wall = time.perf_counter() - start
-    reference = digits.reference(params, x)[1]
-    if not np.array_equal(rtl_logits, reference):   # the blocks must cover the images in order
-        raise DemoError("RTL logits, reassembled, differ from the int8 reference")
+    return rtl_logits, measured
 
-    accuracy = {name: float(np.mean(values.argmax(axis=1) == labels)) for name, values in
-                (("rtl", rtl_logits), ("int8", reference), ("float", float_logits))}
-    agree = int(np.sum(rtl_logits.argmax(axis=1) == float_logits.argmax(axis=1)))
-    cycles = network.cycles
-    utilisation = network.mac_ops / (cycles * 2 * config.mxm_size ** 2)
-    per_image_us = cycles / batch / config.clock_mhz
-    figures = {"accuracy": accuracy, "images": images, "batches": len(blocks),
-               "programs": programs, "predicted_cycles": cycles,
-               "measured_cycles": {name: sorted(c) for name, c in measured.items()},
-               "mxm_utilisation": utilisation, "us_per_image": per_image_us,
-               "wall_seconds": wall, "batch": batch, "parts": len(network.parts)}
+
+def _print_figures(figures, agree, network, config, out):
+    """The demo's results: ``figures`` of :func:`run`, ``agree`` images on which the RTL's
+    and the float network's predictions agree."""
+    accuracy, images, programs = figures["accuracy"], figures["images"], figures["programs"]
+    cycles, batch = figures["predicted_cycles"], figures["batch"]
     out("")
     out(f"RTL outputs     equal to the int8 numpy reference bit for bit ({images} images, "
         f"{programs} programs; every RTL memory also equal to the golden model's)")
@@ -286,20 +306,20 @@ def run(config="default", images=DEFAULT_IMAGES, batch=DEFAULT_BATCH, split=None
         f"float {accuracy['float']:.2%} on {images} test images (RTL and float predictions "
         f"agree on {agree})")
     for part in network.parts:
-        got = sorted(measured[part.name])
+        got = figures["measured_cycles"][part.name]
         same = got == [part.program.predicted_cycles]
         out(f"cycles          {part.name:<12} predicted {part.program.predicted_cycles}, "
             f"measured on the RTL {'=' if same else ''} {', '.join(map(str, got))}"
             f"{' in every batch' if same else ''}")
-    out(f"MXM utilisation {utilisation:.1%} ({network.mac_ops} MACs per batch / (2 MXMs x "
-        f"{config.mxm_size}x{config.mxm_size} x {cycles} cycles), loading and draining "
-        f"included)")
-    out(f"latency         {per_image_us:.3f} us per image at {config.clock_mhz:g} MHz: "
-        f"{cycles} cycles, {cycles / config.clock_mhz:.2f} us, for a batch of {batch} images "
-        f"through its {len(network.parts)} program(s) back to back (host loading not counted)")
-    out(f"simulation      {wall:.1f} s wall for {programs} programs under cocotb + Verilator "
-        f"(a model build included if one ran)")
-    return figures
+    out(f"MXM utilisation {figures['mxm_utilisation']:.1%} ({network.mac_ops} MACs per batch "
+        f"/ (2 MXMs x {config.mxm_size}x{config.mxm_size} x {cycles} cycles), loading and "
+        f"draining included)")
+    out(f"latency         {figures['us_per_image']:.3f} us per image at "
+        f"{config.clock_mhz:g} MHz: {cycles} cycles, {cycles / config.clock_mhz:.2f} us, for a "
+        f"batch of {batch} images through its {len(network.parts)} program(s) back to back "
+        f"(host loading not counted)")
+    out(f"simulation      {figures['wall_seconds']:.1f} s wall for {programs} programs under "
+        f"cocotb + Verilator (a model build included if one ran)")
 
 
 def main(argv=None):

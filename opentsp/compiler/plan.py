@@ -188,11 +188,18 @@ def _vector_bytes(values, dtype, size, lanes):
 
 
 class _Placer:
-    """Spreads words over MEM slices round-robin (per hemisphere)."""
+    """Spreads words over MEM slices round-robin (per hemisphere) and stores the vectors there.
+
+    Attributes
+    ----------
+    data_of : dict
+        ``(mem index, addr) -> label`` of every word placed.
+    """
 
     def __init__(self, chip):
         self.chip = chip
         self.turn = {"W": 0, "E": 0}
+        self.data_of = {}
 
     def int8_slice(self, side):
         # Nearest to the side's MXM first: the first operands reach it soonest.
@@ -212,6 +219,31 @@ class _Placer:
         self.turn[side] += 1
         return [mems[(start + i) % len(mems)] for i in range(width)]
 
+    def _slices(self, side, width):
+        """MEM slices for the ``width`` byte planes of one copy: on ``side``, else the other."""
+        other = "E" if side == "W" else "W"
+        if width == 1:
+            mem = self.int8_slice(side) or self.int8_slice(other)
+            return [mem] if mem else None
+        return self.group_slices(side, width) or self.group_slices(other, width)
+
+    def put(self, store, key, planes_bytes, sides, label):
+        """Store vector ``key`` of ``store`` (its byte planes), one copy per entry of
+        ``sides``."""
+        chip = self.chip
+        copies = []
+        for side in sides:
+            mems = self._slices(side, store.width)
+            if not mems:
+                raise CompileError(f"tensor {label} does not fit in the MEM slices of "
+                                   f"configuration {chip.config.name!r}")
+            planes = tuple((mem, chip.alloc_or_raise(mem, label)) for mem in mems)
+            for (mem, addr), plane in zip(planes, planes_bytes, strict=True):
+                chip.data[(chip.mem_index[mem], addr)] = plane
+                self.data_of[(chip.mem_index[mem], addr)] = label
+            copies.append(Copy(planes))
+        store.vectors[key] = copies
+
 
 def place_static(graph, kernels, chip, copies_of):
     """Place every input and constant (and the requant constants) in memory.
@@ -229,83 +261,89 @@ def place_static(graph, kernels, chip, copies_of):
         ``name -> Store`` for the row layout (``name``) and weights (``name + "@w"``).
     inputs : dict
         ``input name -> [(key, Copy), ...]`` for :meth:`CompiledProgram.image_for`.
+    data_of : dict
+        ``(mem index, addr) -> label`` of every word placed.
     """
-    config = chip.config
-    size, lanes = config.mxm_size, config.lanes
     placer = _Placer(chip)
-    stores, data_of = {}, {}
-
-    def put(store, key, planes_bytes, sides, label):
-        copies = []
-        for side in sides:
-            if store.width == 1:
-                mem = placer.int8_slice(side) or placer.int8_slice("E" if side == "W" else "W")
-                mems = [mem] if mem else None
-            else:
-                mems = (placer.group_slices(side, store.width)
-                        or placer.group_slices("E" if side == "W" else "W", store.width))
-            if not mems:
-                raise CompileError(f"tensor {label} does not fit in the MEM slices of "
-                                   f"configuration {config.name!r}")
-            planes = tuple((mem, chip.alloc_or_raise(mem, label)) for mem in mems)
-            for (mem, addr), plane in zip(planes, planes_bytes, strict=True):
-                chip.data[(chip.mem_index[mem], addr)] = plane
-                data_of[(chip.mem_index[mem], addr)] = label
-            copies.append(Copy(planes))
-        store.vectors[key] = copies
-
+    stores = {}
     # Weight layouts first, in the hemisphere of the MXM that streams them.
     for kernel in kernels:
         node = kernel.matmul
-        if node is None:
-            continue
-        w = node.inputs[1]
-        name = w.name + "@w"
-        if name in stores:
-            continue
-        value = w.node.params["value"].astype(np.int64)
-        units = matmul_units(node, config)
-        side_of_nb = {}         # a copy in the hemisphere of every MXM that streams it
-        for _, nb, mxm in units.units:
-            side_of_nb.setdefault(nb, [])
-            if mxm[-1] not in side_of_nb[nb]:
-                side_of_nb[nb].append(mxm[-1])
-        if copies_of.get(name) == "one":
-            side_of_nb = {nb: sides[:1] for nb, sides in side_of_nb.items()}
-        store = stores[name] = Store(name, "int8", "wcols")
-        k, n = value.shape
-        for kb in range(units.kt):
-            for nb in range(units.nt):
-                for j in range(min(size, n - nb * size)):
-                    column = value[kb * size:(kb + 1) * size, nb * size + j]
-                    put(store, (kb, nb, j), _vector_bytes(column, "int8", size, lanes),
-                        side_of_nb[nb], f"{w.name!r}")
+        if node is not None and node.inputs[1].name + "@w" not in stores:
+            _place_weights(node, stores, placer, copies_of)
     # Row layouts: inputs, constants used as operands, requant constants.
     inputs = {}
     for node in graph.nodes:
         tensor = node.output
         if node.op == "input" or (node.op == "const" and tensor.name in copies_of):
-            store = stores[tensor.name] = Store(tensor.name, tensor.dtype, "rows")
-            sides = copies_of.get(tensor.name, ["W"])
-            value = (node.params["value"] if node.op == "const"
-                     else np.zeros(tensor.shape, DTYPES[tensor.dtype][0]))
-            value = value.reshape(tensor.rows, tensor.cols).astype(np.int64)
-            # Column block by column block: consecutive rows (one abc after another) in
-            # consecutive slices, so each slice is read every few cycles, not every cycle.
-            for cb in range(-(-tensor.cols // size)):
-                for r in range(tensor.rows):
-                    chunk = value[r, cb * size:(cb + 1) * size]
-                    put(store, (r, cb), _vector_bytes(chunk, tensor.dtype, size, lanes), sides,
-                        f"{tensor.name!r}")
+            store = _place_rows(node, stores, placer, copies_of)
             if node.op == "input":
                 inputs[tensor.name] = store
         if node.op == "requant":
-            for what in ("multiplier", "shift"):
-                name = f"{node.name}.{what}"
-                store = stores[name] = Store(name, "int32", "rows")
-                value = node.params[what]
-                for cb in range(-(-tensor.cols // size)):
-                    put(store, (0, cb), _vector_bytes(value[cb * size:(cb + 1) * size],
-                                                      "int32", size, lanes),
-                        ["W", "E"], f"{node.name!r} {what}")
-    return stores, inputs, data_of
+            _place_requant_constants(node, stores, placer)
+    return stores, inputs, placer.data_of
+
+
+def _weight_sides(units, copies):
+    """``column block -> sides`` of the MXMs that stream it (``copies == "one"``: the first)."""
+    side_of_nb = {}         # a copy in the hemisphere of every MXM that streams it
+    for _, nb, mxm in units.units:
+        side_of_nb.setdefault(nb, [])
+        if mxm[-1] not in side_of_nb[nb]:
+            side_of_nb[nb].append(mxm[-1])
+    if copies == "one":
+        side_of_nb = {nb: sides[:1] for nb, sides in side_of_nb.items()}
+    return side_of_nb
+
+
+def _place_weights(node, stores, placer, copies_of):
+    """Place the weights of matmul ``node`` by column (``(kb, nb, j)`` words)."""
+    config = placer.chip.config
+    size, lanes = config.mxm_size, config.lanes
+    w = node.inputs[1]
+    name = w.name + "@w"
+    value = w.node.params["value"].astype(np.int64)
+    units = matmul_units(node, config)
+    side_of_nb = _weight_sides(units, copies_of.get(name))
+    store = stores[name] = Store(name, "int8", "wcols")
+    k, n = value.shape
+    for kb in range(units.kt):
+        for nb in range(units.nt):
+            for j in range(min(size, n - nb * size)):
+                column = value[kb * size:(kb + 1) * size, nb * size + j]
+                placer.put(store, (kb, nb, j), _vector_bytes(column, "int8", size, lanes),
+                           side_of_nb[nb], f"{w.name!r}")
+
+
+def _place_rows(node, stores, placer, copies_of):
+    """Place an input or constant ``node`` in row layout; returns its Store."""
+    config = placer.chip.config
+    size, lanes = config.mxm_size, config.lanes
+    tensor = node.output
+    store = stores[tensor.name] = Store(tensor.name, tensor.dtype, "rows")
+    sides = copies_of.get(tensor.name, ["W"])
+    value = (node.params["value"] if node.op == "const"
+             else np.zeros(tensor.shape, DTYPES[tensor.dtype][0]))
+    value = value.reshape(tensor.rows, tensor.cols).astype(np.int64)
+    # Column block by column block: consecutive rows (one abc after another) in
+    # consecutive slices, so each slice is read every few cycles, not every cycle.
+    for cb in range(-(-tensor.cols // size)):
+        for r in range(tensor.rows):
+            chunk = value[r, cb * size:(cb + 1) * size]
+            placer.put(store, (r, cb), _vector_bytes(chunk, tensor.dtype, size, lanes), sides,
+                       f"{tensor.name!r}")
+    return store
+
+
+def _place_requant_constants(node, stores, placer):
+    """Place the multiplier and shift of requant ``node`` (int32 rows, a copy on each side)."""
+    config = placer.chip.config
+    size, lanes = config.mxm_size, config.lanes
+    for what in ("multiplier", "shift"):
+        name = f"{node.name}.{what}"
+        store = stores[name] = Store(name, "int32", "rows")
+        value = node.params[what]
+        for cb in range(-(-node.output.cols // size)):
+            placer.put(store, (0, cb), _vector_bytes(value[cb * size:(cb + 1) * size],
+                                                     "int32", size, lanes),
+                       ["W", "E"], f"{node.name!r} {what}")

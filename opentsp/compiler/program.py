@@ -7,7 +7,7 @@ import numpy as np
 from opentsp import isa, packing
 from opentsp.compiler.graph import DTYPES, CompileError, Graph, evaluate
 from opentsp.compiler.plan import DTYPE_CODES, build_kernels, matmul_units, place_static
-from opentsp.compiler.resources import Chip
+from opentsp.compiler.resources import ChipResources
 from opentsp.compiler.schedule import Scheduler
 from opentsp.config import CONFIGS, Config, get_config
 from opentsp.firmware.checker import check as run_checker
@@ -242,7 +242,7 @@ def _schedule(graph, config):
     kernels = build_kernels(graph)
     sides = _sides_for(graph, kernels, config)
     _check_memory(graph, kernels, sides, config)
-    chip = Chip(config)
+    chip = ChipResources(config)
     stores, inputs, data_of = place_static(graph, kernels, chip, sides)
     scheduler = Scheduler(chip, stores)
     for kernel in kernels:

@@ -24,7 +24,7 @@ from collections import defaultdict
 from opentsp import isa
 from opentsp.compiler.graph import CompileError
 
-__all__ = ["Chip", "Txn", "path_registers", "stream_key"]
+__all__ = ["ChipResources", "Txn", "path_registers", "stream_key"]
 
 
 def path_registers(direction, src, dst):
@@ -40,7 +40,7 @@ def stream_key(direction, written, src):
     return written - src if direction == isa.Dir.E else written + src
 
 
-class Chip:
+class ChipResources:
     """Reservation tables of one configuration.
 
     Attributes
@@ -104,7 +104,7 @@ class Chip:
 
 
 class Txn:
-    """Tentative reservations on a :class:`Chip`, undone by :meth:`rollback`."""
+    """Tentative reservations on a :class:`ChipResources`, undone by :meth:`rollback`."""
 
     def __init__(self, chip):
         self.chip = chip

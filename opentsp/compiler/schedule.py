@@ -35,11 +35,11 @@ _MAX_SLIDE = 200_000
 
 
 class Scheduler:
-    """Schedules kernels onto a :class:`~opentsp.compiler.resources.Chip`.
+    """Schedules kernels onto a :class:`~opentsp.compiler.resources.ChipResources`.
 
     Parameters
     ----------
-    chip : Chip
+    chip : ChipResources
     stores : dict
         ``name -> Store`` of everything placed so far; kernels add their results.
     """
@@ -100,41 +100,14 @@ class Scheduler:
         Returns ``(group StreamRef, [Copy, ...])`` or None.
         """
         chip = self.chip
-        config = self.config
         downstream = [m for m in chip.mems
                       if (chip.pos[m] > src_pos if direction == Dir.E else chip.pos[m] < src_pos)]
         downstream.sort(key=lambda m: abs(chip.pos[m] - src_pos))
         child = Txn(chip)
         used, picks_of_copy = set(), []
         for side in sides:
-            found = None
-            for option in (side, "E" if side == "W" else "W"):
-                trial = Txn(chip)
-                picks = []
-                for mem in downstream:
-                    if chip.side_of(mem) != option or mem in used:
-                        continue
-                    wc = written + abs(chip.pos[mem] - src_pos)
-                    if wc in chip.slots[mem]:
-                        continue
-                    for bank in sorted(range(config.mem_banks),
-                                       key=lambda b: chip.next_word[(mem, b)]):
-                        if chip.reads[mem].get(wc + 1) == bank or wc + 1 in chip.commits[mem]:
-                            continue
-                        addr = trial.alloc(mem, bank)
-                        if addr is None:
-                            continue
-                        trial.slot(mem, wc, None, comment)
-                        trial.commit_bank(mem, wc + 1, bank)
-                        picks.append((mem, addr, wc))
-                        break
-                    if len(picks) == width:
-                        break
-                if len(picks) == width:
-                    found = picks
-                    child.undo.extend(trial.undo)
-                    break
-                trial.rollback()
+            found = self._capture_copy(child, downstream, used, side, src_pos, written, width,
+                                       comment)
             if found is None:
                 child.rollback()
                 full = [m for m in downstream if not chip.words_free(m)]
@@ -144,29 +117,81 @@ class Scheduler:
                 return None
             used |= {mem for mem, _, _ in found}
             picks_of_copy.append(found)
+        group = self._capture_streams(child, src_pos, written, direction, width, picks_of_copy,
+                                      groups)
+        if group is None:
+            child.rollback()
+            return None
+        txn.undo.extend(child.undo)
+        return StreamRef(direction, group), self._fill_writes(picks_of_copy, direction, group,
+                                                              comment)
+
+    def _capture_copy(self, txn, downstream, used, side, src_pos, written, width, comment):
+        """Words for one copy: ``width`` slices of ``downstream`` (not in ``used``), all on
+        ``side``, else all on the other side; ``[(mem, addr, write cycle), ...]`` reserved in
+        ``txn``, or None."""
+        for option in (side, "E" if side == "W" else "W"):
+            trial = Txn(self.chip)
+            picks = []
+            for mem in downstream:
+                if self.chip.side_of(mem) != option or mem in used:
+                    continue
+                wc = written + abs(self.chip.pos[mem] - src_pos)
+                addr = self._write_word(trial, mem, wc, comment)
+                if addr is not None:
+                    picks.append((mem, addr, wc))
+                if len(picks) == width:
+                    txn.undo.extend(trial.undo)
+                    return picks
+            trial.rollback()
+        return None
+
+    def _write_word(self, txn, mem, wc, comment):
+        """Reserve ``mem``'s slot in cycle ``wc`` for a ``write`` (its instruction comes once
+        the stream is known), a fresh word and its bank's commit; the word's address or None."""
+        chip = self.chip
+        if wc in chip.slots[mem]:
+            return None
+        for bank in sorted(range(self.config.mem_banks), key=lambda b: chip.next_word[(mem, b)]):
+            if chip.reads[mem].get(wc + 1) == bank or wc + 1 in chip.commits[mem]:
+                continue
+            addr = txn.alloc(mem, bank)
+            if addr is None:
+                continue
+            txn.slot(mem, wc, None, comment)
+            txn.commit_bank(mem, wc + 1, bank)
+            return addr
+        return None
+
+    def _capture_streams(self, txn, src_pos, written, direction, width, picks_of_copy, groups):
+        """Reserve an aligned group of streams from ``src_pos`` to the farthest write of each
+        plane (one of ``groups`` if given); the group's first stream or None."""
+        chip = self.chip
         farthest = [max(abs(chip.pos[picks[i][0]] - src_pos) for picks in picks_of_copy)
                     for i in range(width)]
         key = stream_key(direction, written, src_pos)
         step = 1 if direction == Dir.E else -1
-        for g in groups if groups is not None else range(0, config.streams, width):
+        for g in groups if groups is not None else range(0, self.config.streams, width):
             trial = Txn(chip)
             if all(trial.stream(direction, g + i, key,
                                 *path_registers(direction, src_pos,
                                                 src_pos + step * farthest[i]))
                    for i in range(width)):
-                child.undo.extend(trial.undo)
-                txn.undo.extend(child.undo)
-                copies = []
-                for picks in picks_of_copy:
-                    for i, (mem, addr, wc) in enumerate(picks):
-                        instr = isa.encode("write", addr=addr, s=StreamRef(direction, g + i))
-                        chip.slots[mem][wc] = (instr, comment)
-                    copies.append(Copy(tuple((mem, addr) for mem, addr, _ in picks),
-                                       ready=max(wc for _, _, wc in picks) + 2))
-                return StreamRef(direction, g), copies
+                txn.undo.extend(trial.undo)
+                return g
             trial.rollback()
-        child.rollback()
         return None
+
+    def _fill_writes(self, picks_of_copy, direction, group, comment):
+        """Put the ``write`` instructions into their reserved slots; the stored copies."""
+        copies = []
+        for picks in picks_of_copy:
+            for i, (mem, addr, wc) in enumerate(picks):
+                instr = isa.encode("write", addr=addr, s=StreamRef(direction, group + i))
+                self.chip.slots[mem][wc] = (instr, comment)
+            copies.append(Copy(tuple((mem, addr) for mem, addr, _ in picks),
+                               ready=max(wc for _, _, wc in picks) + 2))
+        return copies
 
     def _slide(self, start, what):
         raise CompileError(f"{what}: no cycle from {start} to {start + _MAX_SLIDE} has the "
@@ -275,31 +300,15 @@ class Scheduler:
 
     def _try_chain(self, txn, head, steps, b_copies, v, out_dirs, out_width, wide, sides,
                    comment):
-        chip, config = self.chip, self.config
-        vpos = chip.vxm
-        length = len(steps)
-        acc_instr = None
+        """Reserve everything a chain with its head in cycle ``v`` needs (its operands, its VXM
+        slots, its output streams and the capture of its result); the result's copies or None.
+        """
+        vpos = self.chip.vxm
         if head[0] == "acc":
-            _, mxm, acc, not_before = head
-            mpos = chip.pos[mxm]
-            t = v - 1 - abs(vpos - mpos)
-            if t < not_before or t <= self.frontier[mxm] or t in chip.slots[mxm]:
+            placed_acc = self._chain_acc(txn, head, v, comment)
+            if placed_acc is None:
                 return None
-            a_dir = Dir.E if mxm == "MXM_W" else Dir.W
-            key = stream_key(a_dir, t + isa.MXM_ACC_LATENCY, mpos)
-            lo, hi = path_registers(a_dir, mpos, vpos)
-            a_ref = None
-            for g in range(0, config.streams, 4):
-                trial = Txn(chip)
-                if all(trial.stream(a_dir, g + i, key, lo, hi) for i in range(4)):
-                    txn.undo.extend(trial.undo)
-                    a_ref = StreamRef(a_dir, g)
-                    break
-                trial.rollback()
-            if a_ref is None:
-                return None
-            acc_instr = isa.encode("acc", dst=a_ref, acc=acc)
-            txn.slot(mxm, t, acc_instr, comment)
+            a_ref, t = placed_acc
         else:
             a_ref = self.read_group(txn, head[1], vpos, v, head[2], comment)
             if a_ref is None:
@@ -314,24 +323,54 @@ class Scheduler:
             if ref is None:
                 return None
             b_refs.append(ref)
-        for i in range(length):
+        for i in range(len(steps)):
             txn.slot("VXM", v + i, None, comment)
+        copies = self._chain_output(txn, steps, v, a_ref, b_refs, out_dirs, out_width, wide,
+                                    sides, comment)
+        if copies is not None and head[0] == "acc":
+            self.frontier[head[1]] = t
+        return copies
+
+    def _chain_acc(self, txn, head, v, comment):
+        """Reserve the ``acc`` (and its group of streams to the VXM) that feeds operand ``a`` of
+        a chain's head in cycle ``v``; ``(a StreamRef, acc cycle)`` or None."""
+        chip, config = self.chip, self.config
+        vpos = chip.vxm
+        _, mxm, acc, not_before = head
+        mpos = chip.pos[mxm]
+        t = v - 1 - abs(vpos - mpos)
+        if t < not_before or t <= self.frontier[mxm] or t in chip.slots[mxm]:
+            return None
+        a_dir = Dir.E if mxm == "MXM_W" else Dir.W
+        key = stream_key(a_dir, t + isa.MXM_ACC_LATENCY, mpos)
+        lo, hi = path_registers(a_dir, mpos, vpos)
+        for g in range(0, config.streams, 4):
+            trial = Txn(chip)
+            if all(trial.stream(a_dir, g + i, key, lo, hi) for i in range(4)):
+                txn.undo.extend(trial.undo)
+                a_ref = StreamRef(a_dir, g)
+                txn.slot(mxm, t, isa.encode("acc", dst=a_ref, acc=acc), comment)
+                return a_ref, t
+            trial.rollback()
+        return None
+
+    def _chain_output(self, txn, steps, v, a_ref, b_refs, out_dirs, out_width, wide, sides,
+                      comment):
+        """Reserve the output group of a chain (every step's result on it, the last captured
+        downstream) and put the chain's instructions into their VXM slots; the result's copies
+        or None."""
+        chip, config = self.chip, self.config
+        vpos = chip.vxm
+        length = len(steps)
         align = 4 if wide else out_width
         for direction in out_dirs:
             side = "W" if direction == Dir.W else "E"
             for g in range(0, config.streams, align):
                 trial = Txn(chip)
-                ok = True
-                for i, step in enumerate(steps[:-1]):
-                    width = DTYPE_CODES[step.rtype].bytes
-                    key = stream_key(direction, v + i + isa.VXM_LATENCY, vpos)
-                    if not all(trial.stream(direction, g + j, key, vpos, vpos)
-                               for j in range(width)):
-                        ok = False
-                        break
-                got = ok and self.capture(trial, vpos, v + length - 1 + isa.VXM_LATENCY,
-                                          direction, out_width, [side] * len(sides), comment,
-                                          groups=[g])
+                got = (self._intermediate_streams(trial, steps, v, direction, g)
+                       and self.capture(trial, vpos, v + length - 1 + isa.VXM_LATENCY,
+                                        direction, out_width, [side] * len(sides), comment,
+                                        groups=[g]))
                 if not got:
                     trial.rollback()
                     continue
@@ -341,10 +380,19 @@ class Scheduler:
                     chip.slots["VXM"][v + i] = (_step_instr(step, dst, a_ref if i == 0 else None,
                                                             b_refs[i]),
                                                 f"{comment} ({step.node.name})")
-                if head[0] == "acc":
-                    self.frontier[head[1]] = t
                 return got[1]
         return None
+
+    def _intermediate_streams(self, txn, steps, v, direction, group):
+        """Reserve ``group`` at the VXM for the result of every step but the last (only
+        ``capture`` takes the last); False if some stream is taken."""
+        vpos = self.chip.vxm
+        for i, step in enumerate(steps[:-1]):
+            width = DTYPE_CODES[step.rtype].bytes
+            key = stream_key(direction, v + i + isa.VXM_LATENCY, vpos)
+            if not all(txn.stream(direction, group + j, key, vpos, vpos) for j in range(width)):
+                return False
+        return True
 
     # Kernels --------------------------------------------------------------------------------
 
