@@ -3,6 +3,11 @@
 
 from pathlib import Path
 
+import numpy as np
+
+from opentsp.config import get_config
+from opentsp.firmware.image import Image
+
 EXAMPLES = Path(__file__).parent.parent / "firmware" / "examples"
 
 
@@ -14,3 +19,13 @@ def four_lane_stream_pass():
         assert eight in text
         text = text.replace(eight, four)
     return text
+
+
+def small_fpga_image():
+    """An ``fpga``-configuration image with two data words: memory 2 word 5 holds lanes 1..4,
+    memory 7 word 1023 holds 0xEE in every lane; every queue only ends."""
+    config = get_config("fpga")
+    image = Image.empty(config)
+    image.data[(2, 5)] = np.arange(1, config.lanes + 1, dtype=np.uint8)
+    image.data[(7, 1023)] = np.full(config.lanes, 0xEE, np.uint8)
+    return image

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from programs import small_fpga_image
 
 from opentsp import bridge_protocol as proto
 from opentsp import hostmap, isa
@@ -276,18 +277,8 @@ class GarbleBoard(SilentBoard):
         return b"?" * count
 
 
-def small_image():
-    from opentsp.firmware.image import Image
-
-    config = get_config("fpga")
-    image = Image.empty(config)
-    image.data[(2, 5)] = np.arange(1, config.lanes + 1, dtype=np.uint8)
-    image.data[(7, 1023)] = np.full(config.lanes, 0xEE, np.uint8)
-    return image
-
-
 def test_host_program_round_trip_on_a_fake_board():
-    image = small_image()
+    image = small_fpga_image()
     config = image.config
     fake = FakeBoard(config)
     board = Board(fake, config, timeout=0.01)
@@ -315,7 +306,7 @@ def test_garbled_answer_and_wrong_configuration():
     fake = FakeBoard(get_config("default"))
     with pytest.raises(BoardError, match="board on .*: the chip was built for another "
                        "configuration than 'fpga'"):
-        Board(fake, get_config("fpga")).load(small_image())
+        Board(fake, get_config("fpga")).load(small_fpga_image())
 
 
 @pytest.mark.parametrize("kwargs, message", [

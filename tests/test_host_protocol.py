@@ -4,20 +4,12 @@ independent reading of the host-port map (docs/architecture.md, "Host port")."""
 
 import numpy as np
 import pytest
+from programs import small_fpga_image
 
 from opentsp import bridge_protocol as proto
 from opentsp import host_protocol as hp
 from opentsp import hostmap, isa
 from opentsp.config import CONFIGS, get_config
-from opentsp.firmware.image import Image
-
-
-def small_image():
-    config = get_config("fpga")
-    image = Image.empty(config)
-    image.data[(2, 5)] = np.arange(1, config.lanes + 1, dtype=np.uint8)
-    image.data[(7, 1023)] = np.full(config.lanes, 0xEE, np.uint8)
-    return image
 
 
 def shape(config):
@@ -45,7 +37,7 @@ def test_chunk_words_pack_four_lanes_little_endian(name):
 
 
 def test_load_writes_skip_what_the_memories_hold():
-    image = small_image()
+    image = small_fpga_image()
     config = image.config
     queue_words = sum(len(q) for q in image.queues)
     chunks = config.superlanes * hostmap.chunks_per_superlane(config)
@@ -134,7 +126,7 @@ def drive(operation, chip):
 
 
 def test_operations_send_the_transactions():
-    image = small_image()
+    image = small_fpga_image()
     config = image.config
     chip = {hostmap.control_addr(hostmap.REG_CONFIG): hostmap.config_word(config)}
     _, writes = drive(hp.op_load(config, image.queue_words(), image.memories()), chip)

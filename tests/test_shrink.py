@@ -119,7 +119,6 @@ def test_regress_writes_the_failing_program_and_shrinks_it(tmp_path, monkeypatch
     from opentsp.firmware.asm import assemble
     from opentsp.firmware.image import load
     from opentsp.verif import regress, runner
-    from opentsp.verif import shrink as shrink_module
 
     def fake_run(config, programs, **kwargs):
         records = []
@@ -136,7 +135,7 @@ def test_regress_writes_the_failing_program_and_shrinks_it(tmp_path, monkeypatch
     monkeypatch.setattr(regress, "run_images", fake_run)
     monkeypatch.setattr(regress, "BUILD_ROOT", tmp_path)
     monkeypatch.setattr(runner, "BUILD_ROOT", tmp_path)
-    monkeypatch.setattr(shrink_module, "mismatch_test", fake_mismatch_test)
+    monkeypatch.setattr(regress, "mismatch_test", fake_mismatch_test)
     seed = _seed_with(_has_add_i16)
     status = regress.main(["--first", str(seed), "--seeds", "3", "--batch", "2", "--shrink"])
     out = capsys.readouterr().out

@@ -5,10 +5,13 @@ golden model bit for bit and cycle for cycle (one Verilated build, reused for ev
 from pathlib import Path
 
 import pytest
+from programs import four_lane_stream_pass
 
+from opentsp.compiler import derive_config
 from opentsp.config import CONFIGS
-from opentsp.firmware.asm import assemble_file
+from opentsp.firmware.asm import assemble, assemble_file
 from opentsp.firmware.checker import check_or_raise
+from opentsp.verif.randprog import random_image
 from opentsp.verif.runner import run_images, simulator_name
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "firmware" / "examples").glob("*.s"))
@@ -136,3 +139,27 @@ def test_random_programs_on_verilator(tmp_path, capsys):
         assert record["error"] is None, f"{record['name']} ({replay}): {record['error']}"
         assert record["cycles_rtl"] == record["cycles_golden"], f"{record} ({replay})"
         assert record["match"], f"{record['name']} ({replay}): {record['mismatches']}"
+
+
+def test_a_derived_configuration_runs_on_the_rtl(tmp_path):
+    """The configuration travels whole to the testbench (opentsp.config.Config.to_json), so one
+    made by the compiler's derive_config, unknown to opentsp.config.CONFIGS, runs on the RTL:
+    one superlane of 4 lanes, 4 + 4 streams, 16-word MEM slices, 32-entry queues (a small,
+    quick build)."""
+    config = derive_config("default", "derived-1x4", superlanes=1, streams=4, mem_words=16,
+                           queue_depth=32)
+    assert config.name not in CONFIGS and config.to_json() != CONFIGS["default"].to_json()
+    program = assemble(four_lane_stream_pass(), config)
+    check_or_raise(program)
+    images = [("stream_pass", program.image)]
+    images += [(f"random_{seed}", random_image(config, seed)) for seed in range(4)]
+    programs = []
+    for name, image in images:
+        image.save(tmp_path / f"{name}.bin")
+        programs.append((name, tmp_path / f"{name}.bin"))
+    records = run_images(config, programs)
+    assert [r["name"] for r in records] == [name for name, _ in images]
+    for record in records:
+        assert record["error"] is None, f"{record['name']}: {record['error']}"
+        assert record["cycles_rtl"] == record["cycles_golden"], record
+        assert record["match"], f"{record['name']}: {record['mismatches']}"
