@@ -1,6 +1,6 @@
 """The chip's resources as reservation tables, for the compiler's list scheduler.
 
-Everything the static checker (``firmware/checker.py``) enforces is a resource here, so a
+Everything the static checker (``firmware/checker/``) enforces is a resource here, so a
 schedule that reserves before it places cannot break a rule:
 
 * **Queue slots**: one instruction per slice per cycle (section 5).
