@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from opentsp import isa
 from opentsp.hdl.layouts import is_op, op_layout
+from opentsp.hdl.slice import IssueSignature
 
 __all__ = ["InstructionQueue", "NotifyBus"]
 
@@ -43,7 +44,7 @@ class InstructionQueue(wiring.Component):
     ``c + 2`` (read in ``c + 1``): ``isa.FETCH_LATENCY``. A slot executes whatever its index
     holds.
 
-    ``issue_valid``/``issue_word`` are combinational in the issue cycle (latency 0).
+    ``issue`` is combinational in the issue cycle (latency 0).
 
     Parameters
     ----------
@@ -61,8 +62,8 @@ class InstructionQueue(wiring.Component):
     clear : In(1)
         Soft reset of the sequencer (program counter, counters, last instruction, ended); the
         queue contents are kept.
-    issue_valid, issue_word : Out
-        The instruction issued this cycle (to superlane 0).
+    issue : Out(IssueSignature())
+        The instruction issued this cycle (to superlane 0): ``issue.valid``, ``issue.word``.
     ending : Out(1)
         This cycle is the queue's ``end`` slot.
     ended : Out(1)
@@ -99,8 +100,7 @@ class InstructionQueue(wiring.Component):
             "w_data": In(unsigned(isa.INSTR_BITS)),
             "run": In(1),
             "clear": In(1),
-            "issue_valid": Out(1),
-            "issue_word": Out(unsigned(isa.INSTR_BITS)),
+            "issue": Out(IssueSignature()),
             "ending": Out(1),
             "ended": Out(1),
             "notify": Out(1),
@@ -198,8 +198,8 @@ class InstructionQueue(wiring.Component):
                     m.d.comb += next_count.eq(count + 1)
             with m.Elif(is_op(word, "repeat")):
                 with m.If(phase == as_repeat.d - 1):
-                    m.d.comb += [self.issue_valid.eq(state.last_valid),
-                                 self.issue_word.eq(state.last), next_phase.eq(0)]
+                    m.d.comb += [self.issue.valid.eq(state.last_valid),
+                                 self.issue.word.eq(state.last), next_phase.eq(0)]
                     with m.If(count + 1 >= as_repeat.n):
                         m.d.comb += [advance.eq(1), next_count.eq(0)]
                     with m.Else():
@@ -207,7 +207,7 @@ class InstructionQueue(wiring.Component):
                 with m.Else():
                     m.d.comb += next_phase.eq(phase + 1)
             with m.Else():
-                m.d.comb += [self.issue_valid.eq(1), self.issue_word.eq(word), advance.eq(1)]
+                m.d.comb += [self.issue.valid.eq(1), self.issue.word.eq(word), advance.eq(1)]
 
     def _add_state_update(self, m, state, next_pc, length, fill):
         """Load the sequencer's registers at the end of the cycle.
@@ -229,8 +229,8 @@ class InstructionQueue(wiring.Component):
                 m.d.sync += fill.eq(fill + 1)
             with m.If(self.ending):
                 m.d.sync += ended.eq(1)
-            with m.If(self.issue_valid):
-                m.d.sync += [last.eq(self.issue_word), last_valid.eq(1)]
+            with m.If(self.issue.valid):
+                m.d.sync += [last.eq(self.issue.word), last_valid.eq(1)]
 
 
 class _SlotState:

@@ -37,7 +37,7 @@ def build_sequencers(m, mem, halt):
     m : Module
         Module to add the sequencers to.
     mem : MemSlice
-        The slice (its ``issue_valid``, ``issue_word`` and ``clear`` inputs).
+        The slice (its ``issue`` and ``clear`` inputs).
     halt : Value
         Stops running sequences from issuing.
 
@@ -47,7 +47,7 @@ def build_sequencers(m, mem, halt):
         ``(valid, word)`` per port (0 = read, 1 = write): the plain ``read``/``gather``
         (``write``/``scatter``) that the port runs this cycle, from the queue or generated.
     """
-    word = instruction_layout()(mem.issue_word)
+    word = instruction_layout()(mem.issue.word)
     addr_bits = max(log2(mem.config.mem_words), 1)
     return [_AddressSequencer(port, starter, plain, addr_bits).build(m, mem, word, halt)
             for port, (starter, plain) in enumerate(PORTS)]
@@ -95,13 +95,13 @@ class _AddressSequencer:
     def build(self, m, mem, word, halt):
         """Add the sequencer to ``m``; return the port's ``(valid, word)`` of this cycle."""
         p = self.port
-        valid = mem.issue_valid
+        valid = mem.issue.valid
         is_start = Signal(name=f"seq{p}_start")
         is_plain = Signal(name=f"seq{p}_plain")
         m.d.comb += [
-            is_start.eq(valid & is_op(mem.issue_word, self.starter)),
-            is_plain.eq(valid & (is_op(mem.issue_word, self.plain[0])
-                                 | is_op(mem.issue_word, self.plain[1]))),
+            is_start.eq(valid & is_op(mem.issue.word, self.starter)),
+            is_plain.eq(valid & (is_op(mem.issue.word, self.plain[0])
+                                 | is_op(mem.issue.word, self.plain[1]))),
         ]
         emit = Signal(name=f"seq{p}_emit")
         m.d.comb += emit.eq(~is_start & ~is_plain & self.active & ~halt)
@@ -145,7 +145,7 @@ class _AddressSequencer:
         port_valid = Signal(name=f"port{p}_valid")
         port_word = Signal(isa.INSTR_BITS, name=f"port{p}_word")
         m.d.comb += [port_valid.eq(is_start | is_plain | emit),
-                     port_word.eq(Mux(is_plain, mem.issue_word, element.as_value()))]
+                     port_word.eq(Mux(is_plain, mem.issue.word, element.as_value()))]
         return port_valid, port_word
 
     def _configure(self, m, mem, word):
@@ -153,7 +153,7 @@ class _AddressSequencer:
         and count."""
         for name in ("agi", "ago"):
             regs = ("stride", "count") if name == "agi" else ("ostride", "ocount")
-            with m.If(mem.issue_valid & is_op(mem.issue_word, name) & (word.g == self.port)):
+            with m.If(mem.issue.valid & is_op(mem.issue.word, name) & (word.g == self.port)):
                 m.d.sync += [self.cfg_regs[regs[0]].eq(word.stride[:self.addr_bits]),
                              self.cfg_regs[regs[1]].eq(word.count)]
 

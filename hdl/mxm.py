@@ -54,8 +54,8 @@ class MxmSlice(FunctionalSlice):
             raise ValueError(f"the MXM implements acc latency 1, not {latency!r}")
 
         m.submodules.stagger = stagger = Stagger(cfg)
-        m.d.comb += [stagger.clear.eq(self.clear), stagger.i_valid.eq(self.issue_valid),
-                     stagger.i_word.eq(self.issue_word)]
+        m.d.comb += [stagger.clear.eq(self.clear), stagger.i_valid.eq(self.issue.valid),
+                     stagger.i_word.eq(self.issue.word)]
 
         cleared = []        # registers that clear empties
         back, front = self._weights(cleared)

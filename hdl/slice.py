@@ -8,7 +8,24 @@ from opentsp import isa
 from opentsp.config import Config
 from opentsp.hdl.layouts import bundle_layout, mask_layout
 
-__all__ = ["FunctionalSlice"]
+__all__ = ["IssueSignature", "FunctionalSlice"]
+
+
+class IssueSignature(wiring.Signature):
+    """The instruction a queue issues to its slice in a cycle, on superlane 0: the queue drives
+    ``Out(IssueSignature())``, the slice takes ``In(IssueSignature())``, and the chip joins them
+    with :func:`amaranth.lib.wiring.connect`.
+
+    Members
+    -------
+    valid : Out(1)
+        An instruction issues this cycle.
+    word : Out(unsigned(isa.INSTR_BITS))
+        Its encoding, meaningful while ``valid``; combinational in the issue cycle (latency 0).
+    """
+
+    def __init__(self):
+        super().__init__({"valid": Out(1), "word": Out(unsigned(isa.INSTR_BITS))})
 
 
 class FunctionalSlice(wiring.Component):
@@ -17,7 +34,7 @@ class FunctionalSlice(wiring.Component):
     Every slice has these ports, which :class:`~opentsp.hdl.top.Chip` wires alike:
 
     * ``clear`` (In 1): soft reset of the run state, in the cycle it is high;
-    * ``issue_valid``, ``issue_word`` (In): the instruction its queue issues this cycle on
+    * ``issue`` (In(:class:`IssueSignature`)): the instruction its queue issues this cycle on
       superlane 0 (each slice delays it by ``k`` cycles for superlane ``k``: the stagger);
     * ``e_in``, ``w_in`` (In, bundles): the eastward and westward stream registers at the
       slice's input (its upstream neighbours' outputs);
@@ -41,8 +58,7 @@ class FunctionalSlice(wiring.Component):
         mask = mask_layout(config)
         super().__init__({
             "clear": In(1),
-            "issue_valid": In(1),
-            "issue_word": In(unsigned(isa.INSTR_BITS)),
+            "issue": In(IssueSignature()),
             "e_in": In(bundle), "w_in": In(bundle),
             "e_we": Out(mask), "w_we": Out(mask),
             "e_wdata": Out(bundle), "w_wdata": Out(bundle),

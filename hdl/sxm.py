@@ -62,8 +62,8 @@ class SxmSlice(FunctionalSlice):
                              f"{sorted(latencies)!r}")
 
         m.submodules.stagger = stagger = Stagger(cfg)
-        m.d.comb += [stagger.clear.eq(self.clear), stagger.i_valid.eq(self.issue_valid),
-                     stagger.i_word.eq(self.issue_word)]
+        m.d.comb += [stagger.clear.eq(self.clear), stagger.i_valid.eq(self.issue.valid),
+                     stagger.i_word.eq(self.issue.word)]
 
         perm = [Signal(_PERM_BITS, name=f"perm_{i}") for i in range(lanes)]
         dist = [Signal(_DIST_BITS, name=f"dist_{i}") for i in range(lanes)]

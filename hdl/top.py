@@ -158,9 +158,8 @@ class Chip(wiring.Component):
         cfg = self._config
         last = fabric.positions - 1
         p = sl.position
+        wiring.connect(m, queue.issue, unit.issue)
         m.d.comb += [
-            unit.issue_valid.eq(queue.issue_valid),
-            unit.issue_word.eq(queue.issue_word),
             unit.clear.eq(slice_clear),
             fabric.e_we[p].eq(unit.e_we), fabric.w_we[p].eq(unit.w_we),
             fabric.e_wdata[p].eq(unit.e_wdata), fabric.w_wdata[p].eq(unit.w_wdata),

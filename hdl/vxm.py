@@ -218,8 +218,8 @@ class VxmSlice(FunctionalSlice):
         layout = merged_layout(ops)
 
         m.submodules.stagger = stagger = Stagger(cfg)
-        m.d.comb += [stagger.clear.eq(self.clear), stagger.i_valid.eq(self.issue_valid),
-                     stagger.i_word.eq(self.issue_word)]
+        m.d.comb += [stagger.clear.eq(self.clear), stagger.i_valid.eq(self.issue.valid),
+                     stagger.i_word.eq(self.issue.word)]
 
         for k in range(cfg.superlanes):
             ins = stagger.o[k]

@@ -8,12 +8,13 @@ import numpy as np
 from opentsp.config import get_config
 from opentsp.firmware.image import Image
 
-EXAMPLES = Path(__file__).parent.parent / "firmware" / "examples"
+#: firmware/examples/, the example programs.
+EXAMPLES_DIR = Path(__file__).parent.parent / "firmware" / "examples"
 
 
 def four_lane_stream_pass():
     """``stream_pass.s`` with data for the ``fpga`` configuration's four lanes."""
-    text = (EXAMPLES / "stream_pass.s").read_text()
+    text = (EXAMPLES_DIR / "stream_pass.s").read_text()
     for eight, four in (("1, 2, 3, 4, 5, 6, 7, -8", "1, 2, 3, -8"),
                         ("-1, -2, -3, -4, -5, -6, -7, 8", "-1, -2, -3, 8")):
         assert eight in text

@@ -56,8 +56,8 @@ def run_programs(programs, extra=4):
             last_slot = end_slot(program)
             for cycle in range(last_slot + extra):
                 ref_issue = ref.step()
-                rtl_valid = ctx.get(dut.issue_valid)
-                rtl_word = ctx.get(dut.issue_word)
+                rtl_valid = ctx.get(dut.issue.valid)
+                rtl_word = ctx.get(dut.issue.word)
                 ref_valid = ref_issue is not None
                 assert rtl_valid == ref_valid, (program, cycle)
                 if ref_valid:
@@ -177,7 +177,7 @@ def run_group(programs, cycles):
         for t in range(cycles):
             row = []
             for queue in queues:
-                word = ctx.get(queue.issue_word) if ctx.get(queue.issue_valid) else None
+                word = ctx.get(queue.issue.word) if ctx.get(queue.issue.valid) else None
                 row.append((word, bool(ctx.get(queue.notify)), bool(ctx.get(queue.parked)),
                             bool(ctx.get(queue.ended))))
             assert row == expected[t], (t, row, expected[t])
@@ -388,9 +388,9 @@ def run_fetch(program, feed_e4, feed_w0, cycles):
             ctx.set(dut.fetch_w, feed_w0[t])
             fetched_before = len(ref.fetched)
             issued = ref.step()
-            assert ctx.get(dut.issue_valid) == (issued is not None), t
+            assert ctx.get(dut.issue.valid) == (issued is not None), t
             if issued is not None:
-                assert ctx.get(dut.issue_word) == issued.encode(), t
+                assert ctx.get(dut.issue.word) == issued.encode(), t
                 ref.issues.append((t, issued))
             assert ctx.get(dut.fetch) == (len(ref.fetched) > fetched_before), t
             assert ctx.get(dut.ending) == (ref.end_cycle == t), t

@@ -138,16 +138,16 @@ def test_read_latency_and_stagger():
         ctx, dut = h.ctx, h.dut
         await h.store(5, [0x11111111, 0x22222222])
         await h.store(64 + 6, [0x33333333, 0x44444444])  # host wraps too (row of word 6)
-        ctx.set(dut.issue_valid, 1)
-        ctx.set(dut.issue_word, isa.encode("read", s=stream_ref(E, 3), addr=5).encode())
+        ctx.set(dut.issue.valid, 1)
+        ctx.set(dut.issue.word, isa.encode("read", s=stream_ref(E, 3), addr=5).encode())
         assert h.outputs() == {}
         await ctx.tick()
-        ctx.set(dut.issue_word,
+        ctx.set(dut.issue.word,
                 isa.encode("read", s=stream_ref(W, 7), addr=6 + 2 * 64).encode())
         # cycle t+1: superlane 0 writes e3
         assert h.outputs() == {(E, 3, 0): 0x11111111}
         await ctx.tick()
-        ctx.set(dut.issue_valid, 0)
+        ctx.set(dut.issue.valid, 0)
         # cycle t+2: superlane 1 of the first read, superlane 0 of the second (address wraps)
         assert h.outputs() == {(E, 3, 1): 0x22222222, (W, 7, 0): 0x33333333}
         await ctx.tick()
@@ -175,10 +175,10 @@ def test_injected_flips_are_corrected_or_detected_and_rewritten_away():
         async def read(word):
             """Issue ``read e0, word``; return (superlane 0 value, corrected, detected, lane,
             error word) in the decode cycle."""
-            ctx.set(dut.issue_valid, 1)
-            ctx.set(dut.issue_word, isa.encode("read", s=stream_ref(E, 0), addr=word).encode())
+            ctx.set(dut.issue.valid, 1)
+            ctx.set(dut.issue.word, isa.encode("read", s=stream_ref(E, 0), addr=word).encode())
             await ctx.tick()
-            ctx.set(dut.issue_valid, 0)
+            ctx.set(dut.issue.valid, 0)
             seen = (h.outputs()[E, 0, 0], ctx.get(dut.ecc_corrected), ctx.get(dut.ecc_detected),
                     ctx.get(dut.ecc_error), ctx.get(dut.ecc_error_lane),
                     ctx.get(dut.ecc_error_word))
@@ -258,14 +258,14 @@ def test_random_against_reference():
                       for _ in range(2)]
             ctx.set(dut.e_in.as_value(), pack_bundle(inputs[E], cfg))
             ctx.set(dut.w_in.as_value(), pack_bundle(inputs[W], cfg))
-            ctx.set(dut.issue_valid, instr is not None)
-            ctx.set(dut.issue_word, instr.encode() if instr is not None else 0)
+            ctx.set(dut.issue.valid, instr is not None)
+            ctx.set(dut.issue.word, instr.encode() if instr is not None else 0)
             expected = ref.cycle(t, instr, inputs)
             assert h.outputs() == expected, t
             busy += bool(expected)
             await ctx.tick()
         assert busy > 100
-        ctx.set(dut.issue_valid, 0)
+        ctx.set(dut.issue.valid, 0)
         for addr in sorted({a % cfg.mem_words for a in addrs}):
             assert await h.load(addr) == ref.mem[addr], addr
     simulate(cfg, body)
@@ -278,27 +278,27 @@ def test_same_bank_read_sees_old_word_and_clear():
         # cycle t: write 4 <- w2 ; cycle t+1 (commit cycle on superlane 0): read 4
         ctx.set(dut.w_in[2][0].as_value(), 0x12345678)
         ctx.set(dut.w_in[2][1].as_value(), 0)
-        ctx.set(dut.issue_valid, 1)
-        ctx.set(dut.issue_word, isa.encode("write", addr=4, s=stream_ref(W, 2)).encode())
+        ctx.set(dut.issue.valid, 1)
+        ctx.set(dut.issue.word, isa.encode("write", addr=4, s=stream_ref(W, 2)).encode())
         await ctx.tick()
         ctx.set(dut.w_in[2][1].as_value(), 0x9ABCDEF0)   # superlane 1 captures one cycle late
-        ctx.set(dut.issue_word, isa.encode("read", s=stream_ref(E, 0), addr=4).encode())
+        ctx.set(dut.issue.word, isa.encode("read", s=stream_ref(E, 0), addr=4).encode())
         await ctx.tick()
-        ctx.set(dut.issue_word, isa.encode("read", s=stream_ref(E, 1), addr=4).encode())
+        ctx.set(dut.issue.word, isa.encode("read", s=stream_ref(E, 1), addr=4).encode())
         assert h.outputs() == {(E, 0, 0): 0xAAAAAAAA}       # old word on superlane 0
         await ctx.tick()
-        ctx.set(dut.issue_valid, 0)
+        ctx.set(dut.issue.valid, 0)
         # superlane 1 reads old too (its commit lands at the end of this cycle);
         # superlane 0's second read sees the new word
         assert h.outputs() == {(E, 0, 1): 0xBBBBBBBB, (E, 1, 0): 0x12345678}
         await ctx.tick()
         assert h.outputs() == {(E, 1, 1): 0x9ABCDEF0}
         # clear drops an instruction in flight in the stagger and the pipelines
-        ctx.set(dut.issue_valid, 1)
-        ctx.set(dut.issue_word, isa.encode("read", s=stream_ref(E, 0), addr=4).encode())
+        ctx.set(dut.issue.valid, 1)
+        ctx.set(dut.issue.word, isa.encode("read", s=stream_ref(E, 0), addr=4).encode())
         ctx.set(dut.clear, 1)
         await ctx.tick()
-        ctx.set(dut.issue_valid, 0)
+        ctx.set(dut.issue.valid, 0)
         ctx.set(dut.clear, 0)
         for _ in range(3):
             assert h.outputs() == {}

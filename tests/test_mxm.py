@@ -321,12 +321,12 @@ def run_rtl(config, schedule, inputs_of, clear_at=()):
                 model = SliceModel(config)
                 model.cycle = t + 1
                 ctx.set(dut.clear, 1)
-                ctx.set(dut.issue_valid, 0)
+                ctx.set(dut.issue.valid, 0)
                 instr = None
             else:
                 ctx.set(dut.clear, 0)
-                ctx.set(dut.issue_valid, instr is not None)
-                ctx.set(dut.issue_word, instr.encode() if instr is not None else 0)
+                ctx.set(dut.issue.valid, instr is not None)
+                ctx.set(dut.issue.word, instr.encode() if instr is not None else 0)
             ctx.set(dut.e_in.as_value(), pack_bundle(config, inputs[0]))
             ctx.set(dut.w_in.as_value(), pack_bundle(config, inputs[1]))
             if t not in clear_at:

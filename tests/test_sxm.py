@@ -332,12 +332,12 @@ def run_rtl(config, schedule, inputs_of, clear_at=()):
                 expect = model.step(None, inputs)
                 model = SliceModel(config, t + 1)
                 ctx.set(dut.clear, 1)
-                ctx.set(dut.issue_valid, 0)
+                ctx.set(dut.issue.valid, 0)
             else:
                 expect = model.step(instr, inputs)
                 ctx.set(dut.clear, 0)
-                ctx.set(dut.issue_valid, instr is not None)
-                ctx.set(dut.issue_word, instr.encode() if instr is not None else 0)
+                ctx.set(dut.issue.valid, instr is not None)
+                ctx.set(dut.issue.word, instr.encode() if instr is not None else 0)
             got = rtl_writes(ctx, dut, config)
             assert got.keys() == expect.keys(), (t, got.keys(), expect.keys())
             for key in got:

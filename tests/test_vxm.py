@@ -224,8 +224,8 @@ def run_schedule(schedule, rng):
                 pending[t + LATENCY].update(expected_writes(ex, inputs, k, seen, last))
             ctx.set(dut.e_in.as_value(), pack_bundle(inputs[0]))
             ctx.set(dut.w_in.as_value(), pack_bundle(inputs[1]))
-            ctx.set(dut.issue_valid, instr is not None)
-            ctx.set(dut.issue_word, instr.encode() if instr is not None else 0)
+            ctx.set(dut.issue.valid, instr is not None)
+            ctx.set(dut.issue.word, instr.encode() if instr is not None else 0)
             assert rtl_writes(ctx, dut) == pending.pop(t, {}), (t, schedule[t - 1 - LATENCY:t])
             checked[0] += 1
             await ctx.tick()

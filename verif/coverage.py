@@ -283,7 +283,6 @@ def measure(config, images):
 
 
 def main(argv=None):
-
     parser = argparse.ArgumentParser(prog="python -m opentsp.verif.coverage",
                                      description="functional coverage of random programs on "
                                                  "the golden model")

@@ -88,7 +88,6 @@ def regress(config, seeds, *, first=0, batch=100, length=16, mix=None, legal=Fal
 
 
 def _shrink(config, seed, path):
-
     image = load(path, config)
     small = shrink(image, mismatch_test(config, path.parent / "shrinking"),
                    log=lambda line: print(line, flush=True))

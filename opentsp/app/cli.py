@@ -6,6 +6,7 @@ exit with status 1; no output file is left behind.
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,7 +74,6 @@ def cmd_isa(args):
 
 
 def cmd_asm(args):
-
     config = _config(args)
     program = assemble_file(args.source, config)
     if not args.no_check:
@@ -86,7 +86,6 @@ def cmd_asm(args):
 
 
 def cmd_disasm(args):
-
     config = _config(args)
     text = disassemble(Image.load(args.image, config))
     if args.output:
@@ -109,7 +108,6 @@ def _nonzero_words(result, limit):
 
 
 def cmd_sim(args):
-
     config = _config(args)
     image = load_program(args.program, config)
     wall = time.perf_counter()
@@ -130,7 +128,6 @@ def cmd_sim(args):
 
 
 def cmd_verilog(args):
-
     config = _config(args)
     text = generate(config)
     output = Path(args.output)
@@ -143,9 +140,6 @@ def cmd_verilog(args):
 
 
 def cmd_run(args):
-    import tempfile
-
-
     config = _config(args)
     image = load_program(args.program, config)   # refuses foreign images before simulating
     name = Path(args.program).stem
@@ -177,13 +171,11 @@ def cmd_run(args):
 
 
 def cmd_synth(args):
-
     config = _config(args)
     print(synthesize(config))
 
 
 def cmd_schedule(args):
-
     config = _config(args)
     path = Path(args.program)
     if path.suffix not in (".s", ".bin"):
@@ -206,7 +198,6 @@ def cmd_schedule(args):
 
 
 def cmd_fpga(args):
-
     try:
         summary = build(args.board, _config(args), out_dir=args.output, baud=args.baud,
                         seed=args.seed, clock_mhz=args.clock_mhz, router=args.router,
@@ -236,7 +227,6 @@ def _board_words(config, spec):
 
 
 def cmd_board(args):
-
     config = _config(args)
     image = load_program(args.program, config) if getattr(args, "program", None) else None
     words = _board_words(config, getattr(args, "words", None))
@@ -271,7 +261,6 @@ def cmd_board(args):
                     print(f"  {isa.mem_slices(config)[mem].name}[{word}]: "
                           f"{memories[mem, word].view(np.int8).tolist()}")
     if args.action == "exec":
-
         expected = run(image)
         same_cycles = expected.cycles == cycles
         same_memories = bool((expected.memories == memories).all())

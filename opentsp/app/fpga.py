@@ -14,6 +14,7 @@ so a design whose maximum frequency is below the chip clock fails with the figur
 bitstream (nextpnr's timing analysis is not overridden).
 """
 
+import importlib
 import json
 import re
 import subprocess
@@ -70,8 +71,6 @@ class FpgaError(Exception):
 
 def get_platform(board):
     """The amaranth-boards platform instance of ``board``; unknown names list the known ones."""
-    import importlib
-
     try:
         module, name = BOARDS[board]
     except (KeyError, TypeError):

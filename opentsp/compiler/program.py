@@ -219,7 +219,6 @@ def compile_graph(graph, config, *, check=True):
     program = CompiledProgram(graph, config, image, asm, cycles, scheduler.mac_ops, stores,
                               inputs)
     if check:
-
         errors = run_checker(image)
         if errors:
             raise RuntimeError(f"compiler bug: the checker rejects the program of graph "

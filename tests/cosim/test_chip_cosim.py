@@ -2,10 +2,9 @@
 golden model bit for bit and cycle for cycle (one Verilated build, reused for every program).
 ``SIM=icarus`` (``make test-icarus``) runs these tests on Icarus Verilog instead."""
 
-from pathlib import Path
 
 import pytest
-from programs import four_lane_stream_pass
+from programs import EXAMPLES_DIR, four_lane_stream_pass
 
 from opentsp.compiler import derive_config
 from opentsp.config import CONFIGS
@@ -14,7 +13,7 @@ from opentsp.firmware.checker import check_or_raise
 from opentsp.verif.randprog import random_image
 from opentsp.verif.runner import run_images, simulator_name
 
-EXAMPLES = sorted((Path(__file__).parent.parent / "firmware" / "examples").glob("*.s"))
+EXAMPLES = sorted(EXAMPLES_DIR.glob("*.s"))
 
 
 def _images(tmp_path, config, sources):

@@ -4,9 +4,9 @@ ECC counters, STATUS_ECC_ERROR and the first error's place with the golden model
 the same faults. The single-flip GEMM is also checked against numpy from the RTL's own
 memories."""
 
-from pathlib import Path
 
 import numpy as np
+from programs import EXAMPLES_DIR
 
 from opentsp import isa
 from opentsp.config import CONFIGS
@@ -17,7 +17,7 @@ from opentsp.sim.model import Model
 from opentsp.verif.runner import run_images
 
 CONFIG = CONFIGS["default"]
-EXAMPLES = Path(__file__).parent.parent / "firmware" / "examples"
+EXAMPLES = EXAMPLES_DIR
 MEMS = [s.name for s in isa.mem_slices(CONFIG)]
 
 

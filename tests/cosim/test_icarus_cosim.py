@@ -7,10 +7,10 @@ cocotb test on Icarus instead.
 """
 
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
+from programs import EXAMPLES_DIR
 
 from opentsp.config import CONFIGS
 from opentsp.firmware.asm import assemble_file
@@ -19,7 +19,6 @@ from opentsp.verif import runner
 from opentsp.verif.randprog import random_image
 
 CONFIG = CONFIGS["default"]
-EXAMPLES_DIR = Path(__file__).parent.parent / "firmware" / "examples"
 #: A program's cost on Icarus is mostly the host port's load and read-back (~3 CPU-seconds),
 #: so a dozen examples that between them use every unit and both directions keep this file
 #: near two minutes; ``make test-icarus`` runs them all (long_run.s included).
