@@ -17,6 +17,7 @@ The byte format is section 9 of ``docs/architecture.md`` (little-endian througho
 message names the offset or record and the cause.
 """
 
+import errno
 import os
 import struct
 import tempfile
@@ -28,7 +29,8 @@ import numpy as np
 from opentsp import isa
 from opentsp.config import CONFIGS, Config
 
-__all__ = ["MAGIC", "FORMAT_VERSION", "HEADER_SIZE", "ImageError", "Image", "load"]
+__all__ = ["MAGIC", "FORMAT_VERSION", "HEADER_SIZE", "ImageError", "Image", "load",
+           "write_atomically"]
 
 MAGIC = b"OTSP"
 FORMAT_VERSION = 1
@@ -152,23 +154,8 @@ class Image:
     # Files ----------------------------------------------------------------------------------
 
     def save(self, path):
-        """Write the image to ``path`` atomically: nothing is left behind on error."""
-        blob = self.to_bytes()
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".otsp-", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(blob)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        """Write the image to ``path`` atomically (:func:`write_atomically`)."""
+        write_atomically(path, self.to_bytes())
 
     @classmethod
     def load(cls, path, config):
@@ -346,6 +333,47 @@ def _check_queue(config, index, slice_, instrs, count_offset=None, words_offset=
             raise ImageError(f"{at}{where} instruction {i}: {instr.op.mnemonic} is a "
                              f"{instr.op.unit.name} instruction, not allowed in a "
                              f"{unit.name} queue")
+
+
+def write_atomically(path, data):
+    """Write ``data`` (bytes) to ``path`` through a temporary file in the same directory, so that
+    nothing half-written is left behind on error; the file's mode follows the umask, as
+    ``open`` would give it.
+
+    Raises
+    ------
+    OSError
+        Naming ``path`` itself (not the temporary file): a directory, a missing directory, no
+        permission.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".otsp-", suffix=".tmp", dir=directory)
+    except OSError as error:
+        raise type(error)(error.errno, error.strerror, path) from None
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _umask():
+    """The process's umask (read by setting it, then setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def load(path, config):

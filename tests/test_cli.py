@@ -1,9 +1,16 @@
 """The `opentsp` command line: the happy paths and every bad input's one-line error."""
 
+import os
+import re
+import shlex
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from opentsp import isa
 from opentsp.app import cli
 
 EXAMPLES = Path(__file__).parent.parent / "firmware" / "examples"
@@ -87,11 +94,80 @@ def test_cycle_limit_on_the_golden_model(tmp_path, capsys):
     assert status == 1 and "did not finish within 1000 cycles" in err
 
 
-def test_isa_lists_every_instruction(capsys):
-    from opentsp import isa
-
+def test_isa_lists_every_instruction_in_separate_columns(capsys):
     status, out, _ = opentsp(capsys, "isa", "--config", "groq")
     assert status == 0
+    rows = {line.split()[0]: line for line in out.splitlines()[1:] if line[:1].strip()}
     for op in isa.OPS:
-        assert f"\n{op.mnemonic:<10}{op.opcode:#04x}" in out
+        # mnemonic, opcode, unit, latency and commit, each followed by at least two spaces
+        cells = [op.mnemonic, f"{op.opcode:#04x}", op.unit.name]
+        assert re.match(r"\s{2,}".join(map(re.escape, cells)) + r"\s{2,}\S+\s{2,}\S+",
+                        rows[op.mnemonic]), rows[op.mnemonic]
+    assert "distribute  0x3e" in out
     assert "92:MXM_E" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sim", EXAMPLES / "dot_relu.s", "--limit", "-1"], "--limit: must be a whole number >= 0"),
+    (["sim", EXAMPLES / "dot_relu.s", "--max-cycles", "-5"], "--max-cycles: must be a whole "
+                                                            "number >= 1, not '-5'"),
+    (["sim", EXAMPLES / "dot_relu.s", "--max-cycles", "0"], "--max-cycles: must be a whole"),
+    (["run", EXAMPLES / "dot_relu.s", "--max-cycles", "-1"], "--max-cycles: must be a whole"),
+    (["schedule", EXAMPLES / "dot_relu.s", "--text", "--max-cycles", "x"], "--max-cycles: must"),
+    (["fpga", "--seed", "-1"], "--seed: must be a whole number >= 0"),
+    (["fpga", "--baud", "0"], "--baud: must be a whole number >= 1"),
+    (["fpga", "--clock-mhz", "-25"], "--clock-mhz: must be a number > 0, not '-25'"),
+    (["board", "--timeout", "0", "run"], "--timeout: must be a number > 0"),
+    (["board", "run", "--max-seconds", "nan"], "--max-seconds: must be a number > 0"),
+])
+def test_numbers_out_of_range_are_refused_before_anything_runs(capsys, argv, message):
+    with pytest.raises(SystemExit) as stop:
+        cli.main([str(a) for a in argv])
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_output_errors_name_the_path_given(tmp_path, capsys):
+    source = EXAMPLES / "dot_relu.s"
+    status, _, err = opentsp(capsys, "asm", source, "-o", tmp_path)
+    assert (status, err) == (1, f"opentsp: error: {tmp_path}: Is a directory\n")
+    missing = tmp_path / "missing" / "x.bin"
+    status, _, err = opentsp(capsys, "asm", source, "-o", missing)
+    assert (status, err) == (1, f"opentsp: error: {missing}: No such file or directory\n")
+    image = tmp_path / "x.bin"
+    assert opentsp(capsys, "asm", source, "-o", image)[0] == 0
+    status, _, err = opentsp(capsys, "disasm", image, "-o", tmp_path)
+    assert (status, err) == (1, f"opentsp: error: {tmp_path}: Is a directory\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.bin"]     # no temporary left
+
+
+def test_written_files_follow_the_umask(tmp_path, capsys):
+    old = os.umask(0o027)
+    try:
+        for command, name in (("asm", "x.bin"), ("disasm", "x.s")):
+            source = EXAMPLES / "dot_relu.s" if command == "asm" else tmp_path / "x.bin"
+            assert opentsp(capsys, command, source, "-o", tmp_path / name)[0] == 0
+            assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o640, name
+    finally:
+        os.umask(old)
+
+
+def test_a_reader_that_goes_away_is_not_an_error():
+    """``opentsp isa | head -1``: the pipe closes before opentsp writes; no message, status 1
+    (Python's convention), where it used to print ``opentsp: error: Broken pipe``."""
+    proc = subprocess.Popen([sys.executable, "-m", "opentsp.app.cli", "isa"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert (proc.wait(), err) == (1, b"")
+
+
+@pytest.mark.parametrize("name", sorted(cli.EXAMPLES))
+def test_every_subcommand_help_ends_with_an_example_that_parses(capsys, name):
+    with pytest.raises(SystemExit) as stop:
+        cli.main([name, "--help"])
+    assert stop.value.code == 0
+    example = cli.EXAMPLES[name]
+    assert capsys.readouterr().out.rstrip().endswith(f"example: {example}")
+    args = cli.build_parser().parse_args(shlex.split(example)[1:])
+    assert args.command == name

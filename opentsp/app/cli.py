@@ -5,6 +5,7 @@ exit with status 1; no output file is left behind.
 """
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -21,7 +22,7 @@ from opentsp.config import CONFIGS, get_config
 from opentsp.firmware.asm import AsmError, assemble_file
 from opentsp.firmware.checker import check_or_raise
 from opentsp.firmware.disasm import disassemble
-from opentsp.firmware.image import Image, ImageError
+from opentsp.firmware.image import Image, ImageError, write_atomically
 from opentsp.hdl.verilog import generate
 from opentsp.sim.model import CycleLimitError, run
 from opentsp.verif.runner import run_images
@@ -55,20 +56,31 @@ def load_program(path, config, *, check=True):
     return Image.load(path, config)
 
 
+def isa_table(config):
+    """The instruction set as rows of ``(mnemonic, opcode, unit, latency, commit, fields)``
+    strings, the header first (latencies of ``config``)."""
+    rows = [("mnemonic", "opcode", "unit", "latency", "commit", "fields")]
+    for op in isa.OPS:
+        latency = isa.latency(op, config)
+        rows.append((op.mnemonic, f"{op.opcode:#04x}", op.unit.name,
+                     "-" if latency is None else str(latency),
+                     "-" if op.commit is None else str(op.commit),
+                     " ".join(f"{f.name}[{f.lsb + f.width - 1}:{f.lsb}]" for f in op.fields)))
+    return rows
+
+
 def cmd_isa(args):
     print(f"OpenTSP ISA version {isa.ISA_VERSION}: {isa.INSTR_BITS}-bit words, opcode in bits "
           f"{isa.INSTR_BITS - 1}..{isa.OPCODE_LSB}")
     config = _config(args)
-    print(f"{'mnemonic':<10}{'opcode':<8}{'unit':<6}{'latency':<9}{'commit':<8}fields"
-          f"    (latencies of {config.name!r})")
-    for op in isa.OPS:
-        fields = " ".join(f"{f.name}[{f.lsb + f.width - 1}:{f.lsb}]" for f in op.fields)
-        latency = isa.latency(op, config)
-        latency = "-" if latency is None else latency
-        commit = "-" if op.commit is None else op.commit
-        print(f"{op.mnemonic:<10}{op.opcode:#04x}    {op.unit.name:<6}{latency!s:<9}"
-              f"{commit!s:<8}{fields}")
-        print(f"{'':<10}{op.doc}")
+    rows = isa_table(config)
+    # every column two spaces wider than its widest entry, so no two run together
+    widths = [max(len(row[i]) for row in rows) + 2 for i in range(len(rows[0]) - 1)]
+    for row, op in zip(rows, (None, *isa.OPS), strict=True):
+        line = "".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+        print(line + row[-1] + (f"    (latencies of {config.name!r})" if op is None else ""))
+        if op is not None:
+            print(" " * widths[0] + op.doc)
     print(f"\nfloorplan of {config.name!r}, west to east:")
     print("  " + " ".join(f"{s.position}:{s.name}" for s in isa.floorplan(config)))
 
@@ -89,10 +101,7 @@ def cmd_disasm(args):
     config = _config(args)
     text = disassemble(Image.load(args.image, config))
     if args.output:
-        output = Path(args.output)
-        tmp = output.with_name(output.name + ".tmp")     # no half-written file on error
-        tmp.write_text(text)
-        tmp.replace(output)
+        write_atomically(args.output, text.encode())
     else:
         sys.stdout.write(text)
 
@@ -132,9 +141,7 @@ def cmd_verilog(args):
     text = generate(config)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(output)
+    write_atomically(output, text.encode())
     print(f"{output}: Verilog of tsp_top for config {config.name} ({len(text.splitlines())} "
           f"lines)")
 
@@ -270,12 +277,52 @@ def cmd_board(args):
             raise CliError("the board and the golden model disagree")
 
 
+#: One example line per subcommand, shown at the end of its ``--help``.
+EXAMPLES = {
+    "isa": "opentsp isa --config groq",
+    "asm": "opentsp asm firmware/examples/dot_relu.s -o dot_relu.bin",
+    "disasm": "opentsp disasm dot_relu.bin -o dot_relu_again.s",
+    "sim": "opentsp sim firmware/examples/dot_relu.s --trace --limit 10",
+    "verilog": "opentsp verilog --config default -o build/default.v",
+    "run": "opentsp run firmware/examples/dot_relu.s --max-cycles 10000",
+    "synth": "opentsp synth --config fpga",
+    "schedule": "opentsp schedule firmware/examples/gemm.s --plot gemm.png",
+    "fpga": "opentsp fpga --board ulx3s-85f --config fpga",
+    "board": "opentsp board --port /dev/ttyUSB0 exec firmware/examples/stream_pass.s",
+}
+
+
+def whole_number(minimum):
+    """An argparse type: an integer of at least ``minimum``."""
+    def parse(text):
+        try:
+            value = int(text, 0)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, not {text!r}")
+        return value
+    return parse
+
+
+def positive_number(text):
+    """An argparse type: a number greater than 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, not {text!r}")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="opentsp", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name, func, help_):
-        p = sub.add_parser(name, help=help_)
+        p = sub.add_parser(name, help=help_, description=help_, epilog=f"example: {EXAMPLES[name]}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--config", default="default",
                        help=f"chip configuration ({', '.join(CONFIGS)})")
         p.set_defaults(func=func)
@@ -293,28 +340,29 @@ def build_parser():
     p.add_argument("program", help=".s or .bin")
     p.add_argument("--trace", action="store_true", help="print every issued instruction")
     p.add_argument("--dump", help="save the final memories as a .npy file")
-    p.add_argument("--limit", type=int, default=40, help="memory words to print")
-    p.add_argument("--max-cycles", type=int, default=10_000_000)
+    p.add_argument("--limit", type=whole_number(0), default=40, help="memory words to print")
+    p.add_argument("--max-cycles", type=whole_number(1), default=10_000_000)
     p = add("verilog", cmd_verilog, "generate the chip's Verilog")
     p.add_argument("-o", "--output", required=True)
     p = add("run", cmd_run, "run a program on the RTL and the golden model and compare")
     p.add_argument("program", help=".s or .bin")
     p.add_argument("--simulator", default=None, choices=["verilator", "icarus"],
                    help="RTL simulator (default: $SIM, else verilator)")
-    p.add_argument("--max-cycles", type=int, default=1_000_000)
+    p.add_argument("--max-cycles", type=whole_number(1), default=1_000_000)
     add("synth", cmd_synth, "synthesise for ECP5 with Yosys and print the cell counts")
     p = add("schedule", cmd_schedule, "draw or list a program's schedule (golden model run)")
     p.add_argument("program", help=".s or .bin")
     p.add_argument("--plot", metavar="FILE", help="write a .png or .svg picture")
     p.add_argument("--text", action="store_true", help="print the schedule as text")
-    p.add_argument("--max-cycles", type=int, default=1_000_000)
+    p.add_argument("--max-cycles", type=whole_number(1), default=1_000_000)
     p = add("fpga", cmd_fpga, "synthesise, place and route for an FPGA board; report the figures")
     p.set_defaults(config="fpga")
     p.add_argument("--board", default="ulx3s-85f", help="board name (ulx3s-85f, ...)")
     p.add_argument("-o", "--output", help="build directory (build/fpga-BOARD-CONFIG)")
-    p.add_argument("--baud", type=int, default=115200, help="host bridge UART bit rate")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
-    p.add_argument("--clock-mhz", type=float,
+    p.add_argument("--baud", type=whole_number(1), default=115200,
+                   help="host bridge UART bit rate")
+    p.add_argument("--seed", type=whole_number(0), default=1, help="nextpnr placement seed")
+    p.add_argument("--clock-mhz", type=positive_number,
                    help="chip clock, made by the PLL if not the board's (default: the config's)")
     p.add_argument("--router", default="router2", help="nextpnr router (router2, router1)")
     p.add_argument("--pnr-only", action="store_true",
@@ -322,8 +370,9 @@ def build_parser():
     p = add("board", cmd_board, "load, run and read a chip on an FPGA board over its UART")
     p.set_defaults(config="fpga")
     p.add_argument("--port", default="/dev/ttyUSB0", help="serial port of the board")
-    p.add_argument("--baud", type=int, default=115200)
-    p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for an answer")
+    p.add_argument("--baud", type=whole_number(1), default=115200)
+    p.add_argument("--timeout", type=positive_number, default=1.0,
+                   help="seconds to wait for an answer")
     actions = p.add_subparsers(dest="action", required=True)
     for action, help_ in (("load", "load a program (.s or .bin) and its memory image"),
                           ("exec", "load, run, read back and compare with the golden model")):
@@ -331,9 +380,9 @@ def build_parser():
         q.add_argument("program", help=".s or .bin")
         q.add_argument("--skip-zero-words", action="store_true",
                        help="write only the image's data words (memories hold zeros)")
-        q.add_argument("--max-seconds", type=float, default=10.0)
+        q.add_argument("--max-seconds", type=positive_number, default=10.0)
     q = actions.add_parser("run", help="start the loaded program and wait for done")
-    q.add_argument("--max-seconds", type=float, default=10.0)
+    q.add_argument("--max-seconds", type=positive_number, default=10.0)
     q = actions.add_parser("read", help="read memory words back")
     q.add_argument("--words", metavar="MEM:START:COUNT", help="default: every word")
     q.add_argument("-o", "--output", help="save as .npy (memories, words, lanes)")
@@ -348,6 +397,8 @@ def main(argv=None):
     except (CliError, AsmError, ImageError, CycleLimitError, isa.EncodingError) as error:
         print(f"opentsp: error: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        return _reader_gone()
     except OSError as error:        # a file that cannot be read or written
         where = f"{error.filename}: " if error.filename else ""
         print(f"opentsp: error: {where}{error.strerror or error}", file=sys.stderr)
@@ -355,8 +406,22 @@ def main(argv=None):
     return 0
 
 
+def _reader_gone():
+    """The reader of our output went away (``opentsp sim x.bin | head -1``): stop quietly, as
+    Unix tools do. Python's own recipe: point stdout at devnull so that the flush at exit
+    cannot fail again, and exit with status 1."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 1
+
+
 def entry():
-    sys.exit(main())
+    status = main()
+    try:
+        sys.stdout.flush()      # what is still buffered may meet a closed pipe only here
+    except BrokenPipeError:
+        status = _reader_gone()
+    sys.exit(status)
 
 
 if __name__ == "__main__":

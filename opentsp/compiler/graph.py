@@ -32,6 +32,11 @@ DTYPES = {"int8": (np.int8, 1), "int32": (np.int32, 4)}
 OPS = ("input", "const", "matmul", "bias_add", "relu", "requant", "add")
 
 
+
+def _a(word):
+    """``word`` with its indefinite article: "an input", "a matmul"."""
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
 class CompileError(ValueError):
     """A graph the compiler cannot compile; the one-line message names the node or tensor."""
 
@@ -196,7 +201,7 @@ class Graph:
             raise CompileError(f"{node}: inner dimensions differ: {x.shape} @ {w.shape}")
         if w.node.op != "const":
             raise CompileError(f"{node}: unsupported operand: the weights {w.name!r} must be a "
-                               f"constant (g.const), not the output of a {w.node.op}")
+                               f"constant (g.const), not the output of {_a(w.node.op)}")
         return self._add(name, "matmul", (x, w), {}, (x.shape[0], w.shape[1]), "int32")
 
     def bias_add(self, h, b, name=None):
