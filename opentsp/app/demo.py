@@ -31,10 +31,10 @@ import numpy as np
 from opentsp.app import digits
 from opentsp.compiler import CompileError, Graph, compile_graph
 from opentsp.config import CONFIGS, get_config
-from opentsp.verif.runner import run_images
+from opentsp.verif.runner import progress, run_images
 
-__all__ = ["DEFAULT_BATCH", "DEFAULT_IMAGES", "DemoError", "Part", "Plan", "build_graph",
-           "fc1_graph", "fc2_graph", "plan", "batches", "run", "main"]
+__all__ = ["DEFAULT_BATCH", "DEFAULT_IMAGES", "DemoError", "Part", "Plan", "ProgramsDone",
+           "build_graph", "fc1_graph", "fc2_graph", "plan", "batches", "run", "main"]
 
 DEFAULT_BATCH = 4           # images per program (rows of the first matmul)
 DEFAULT_IMAGES = 64         # test images run on the RTL by default
@@ -167,10 +167,35 @@ def batches(images, batch):
     return blocks
 
 
-def _run_stage(stage, inputs, expected, runner, config, tmp):
+class ProgramsDone:
+    """The programs run so far, across the runner's calls, on a progress bar (drawn on a
+    terminal only, see :func:`opentsp.verif.runner.progress`); created at the first report, so
+    that it does not stand beside the model build's own progress."""
+
+    def __init__(self, total):
+        self.total = total
+        self.before = 0     # programs of the earlier runner calls
+        self.bar = None
+
+    def __call__(self, done):
+        """The runner's ``on_progress``: ``done`` programs of the current call are finished."""
+        if self.bar is None:
+            self.bar = progress(total=self.total, desc="programs on the RTL", unit="program")
+        self.bar.update(self.before + done - self.bar.n)
+
+    def call_done(self, count):
+        """The current runner call ran ``count`` programs."""
+        self.before += count
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _run_stage(stage, inputs, expected, runner, config, tmp, done):
     """Run every part of ``stage`` on every block of ``inputs`` (``{name: [block, ...]}``) on
-    the RTL; check cycles and outputs; return ``{part name: [output per block]}`` and the
-    measured cycles ``{part name: set}``."""
+    the RTL, counting them on ``done`` (:class:`ProgramsDone`); check cycles and outputs;
+    return ``{part name: [output per block]}`` and the measured cycles ``{part name: set}``."""
     jobs = []
     for part in stage:
         for index in range(len(next(iter(inputs.values())))):
@@ -180,7 +205,8 @@ def _run_stage(stage, inputs, expected, runner, config, tmp):
                                     if key in part.program.graph.inputs}).save(path)
             jobs.append((part, index, name, path))
     records = runner(config, [(name, path) for _, _, name, path in jobs], memories_dir=tmp,
-                     log_level="WARNING")
+                     log_level="WARNING", on_progress=done)
+    done.call_done(len(jobs))
     results, measured = {}, {}
     for (part, index, name, _), record in zip(jobs, records, strict=True):
         if record["error"]:
@@ -280,14 +306,19 @@ def _run_network(network, blocks, expected, runner, config):
     """Run every stage on the RTL, each on the previous one's outputs; the logits of the
     images (padding rows dropped) and the measured cycles ``{part name: set}``."""
     measured = {}
+    done = ProgramsDone(len(blocks) * len(network.parts))
     with tempfile.TemporaryDirectory(prefix="opentsp-demo-") as tmp:
         inputs = {"x": [block for block, _ in blocks]}
-        for stage in network.stages:
-            results, cycles = _run_stage(stage, inputs, expected, runner, config, Path(tmp))
-            measured.update(cycles)
-            if stage is not network.stages[-1]:     # the hidden activations, from the RTL
-                inputs = {"h": [np.concatenate([results[p.name][i] for p in stage], axis=1)
-                                for i in range(len(blocks))]}
+        try:
+            for stage in network.stages:
+                results, cycles = _run_stage(stage, inputs, expected, runner, config, Path(tmp),
+                                             done)
+                measured.update(cycles)
+                if stage is not network.stages[-1]:     # the hidden activations, from the RTL
+                    inputs = {"h": [np.concatenate([results[p.name][i] for p in stage], axis=1)
+                                    for i in range(len(blocks))]}
+        finally:
+            done.close()
         rtl_logits = np.concatenate([logits[:rows] for logits, (_, rows)
                                      in zip(results[network.stages[-1][0].name], blocks,
                                             strict=True)])

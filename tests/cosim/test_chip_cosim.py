@@ -6,6 +6,7 @@ golden model bit for bit and cycle for cycle (one Verilated build, reused for ev
 import pytest
 from programs import EXAMPLES_DIR, four_lane_stream_pass
 
+from opentsp.app import cli
 from opentsp.compiler import derive_config
 from opentsp.config import CONFIGS
 from opentsp.firmware.asm import assemble, assemble_file
@@ -59,6 +60,22 @@ def test_program_that_never_ends_is_stopped_by_the_cycle_limit(tmp_path):
     source.write_text(".queue VXM\n" + "nop 65535\n" * 4)
     records = run_images(config, _images(tmp_path, config, [source]), max_cycles=5000)
     assert records[0]["error"] == "TimeoutError: program did not finish within 5000 cycles"
+
+
+def test_cli_run_that_never_finishes_prints_one_line(tmp_path, capfd):
+    """`opentsp run` of a program parked on a `sync` that nothing releases (assembled with
+    --no-check): its one-line error and nothing else, no cocotb traceback of the
+    TimeoutError, no Verilator `- :0: Verilog $finish` line (make demo printed one per run)."""
+    source = tmp_path / "parked.s"
+    source.write_text(".queue VXM\n    sync        ; no notify anywhere: parked for ever\n")
+    image = tmp_path / "parked.bin"
+    assert cli.main(["asm", str(source), "--no-check", "-o", str(image)]) == 0
+    capfd.readouterr()
+    assert cli.main(["run", str(image), "--max-cycles", "5000"]) == 1
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err and "$finish" not in out + err, out + err
+    assert err == (f"opentsp: error: {image}: RTL run failed: TimeoutError: program did not "
+                   f"finish within 5000 cycles\n"), out + err
 
 
 def test_gemm_on_verilator_matches_numpy(tmp_path, capsys):
