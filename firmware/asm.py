@@ -5,7 +5,8 @@ line; mnemonics, directives, slice names, types and stream prefixes are case-ins
 ``.equ`` names and labels are case-sensitive)::
 
     .config default                 ; optional; must match the configuration assembled for
-    .equ N, 4 * (2 + 1)             ; named constant: integers (12, 0x1f, 0b101, -3), names,
+    .equ N, 4 * (2 + 1)             ; named constant: integers (12, 0x1f, 0o17, 0b101, 1_000,
+                                    ; -3; not 007: a leading zero is an error), names,
                                     ; + - * // % and parentheses
     x: .data MEM_W1, 8, i8: 1, -2   ; initial memory: MEM slice, word address, type, values
     .data MEM_W0, 0, i32: 70000, -1 ; i16/i32 are byte-planar: word ADDR+i holds byte i
@@ -41,6 +42,8 @@ that the bytes reach the queue's slice together in the cycles of its ``ifetch``,
 int32 operand; the checker decodes what actually arrives (rule 11). A later ``.fetched`` in the
 same queue continues at another address. In fetched code every statement is one word: ``.at`` is
 not allowed (use ``nop``), and the queue must end with an explicit ``end``.
+
+The full reference, with the static checker's rules, is ``docs/assembly.md``.
 
 Every queue gets an ``end`` appended unless its last instruction is one or it has an ``ifetch``
 (its ``end`` is then fetched, or written explicitly); slices without a ``.queue`` section get

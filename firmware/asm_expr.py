@@ -1,12 +1,13 @@
 """Assembler expressions: their grammar, and the names (``.equ`` constants, labels) they use.
 
-An expression is integers, names, ``+ - * // %`` and parentheses. It parses to a tree of
+An expression is integers (literals as :func:`~opentsp.firmware.lexer.number_value` reads
+them), names, ``+ - * // %`` and parentheses. It parses to a tree of
 tuples: ``("num", value, loc)``, ``("name", text, loc)``, ``("neg", node, loc)`` and
 ``("bin", op, left, right, loc)``. Names may be used before their definition, so trees are
 evaluated only once the whole program is parsed (:class:`SymbolTable`).
 """
 
-from opentsp.firmware.lexer import AsmError, describe
+from opentsp.firmware.lexer import AsmError, describe, number_value
 
 __all__ = ["parse_expr", "node_loc", "SymbolTable"]
 
@@ -36,7 +37,7 @@ def _parse_unary(cur):
     tok = cur.tok
     if tok.kind == "num":
         cur.next()
-        return ("num", int(tok.text.replace("_", ""), 0), tok.loc)
+        return ("num", number_value(tok), tok.loc)
     if tok.kind == "ident" and not tok.text.startswith("."):
         cur.next()
         return ("name", tok.text, tok.loc)

@@ -134,6 +134,7 @@ class _Queue:
     ats: list = field(default_factory=list)     # (instr index, At) per .at after a sync
     fetch: _FetchBlock | None = None
     fetched: int = 0                # instructions placed in memory (the last ones of instrs)
+    first_fetched: Loc | None = None    # the queue's first .fetched
 
 
 class QueueBuilder:
@@ -237,6 +238,8 @@ class QueueBuilder:
             raise AsmError(node_loc(addr_node), f"word {addr} out of range "
                            f"(0..{self.config.mem_words - 1})")
         queue.fetch = _FetchBlock(mems, addr, stmt.loc, addr_node)
+        if queue.first_fetched is None:
+            queue.first_fetched = stmt.loc
 
     # Placement ------------------------------------------------------------------------------
 
@@ -302,6 +305,8 @@ class QueueBuilder:
         locations : dict
             ``(queue index, instr index) -> Loc``, as :class:`~opentsp.firmware.asm.Program`.
         """
+        for queue in self.queues:
+            self._check_fetcher(queue)
         resolve_ats_after_sync(self.queues, self.config)
         locations = {}
         preloaded = []
@@ -312,6 +317,19 @@ class QueueBuilder:
                     locations[(index, i)] = loc
             preloaded.append(queue.instrs[:len(queue.instrs) - queue.fetched])
         return preloaded, locations
+
+    @staticmethod
+    def _check_fetcher(queue):
+        """A queue with fetched code fetches it: an ``ifetch`` stands among its preloaded
+        instructions (fetched code alone is never reached, and the image would refuse the
+        queue). A queue with no ``end`` either is left to :meth:`_end`, which says so."""
+        if queue.first_fetched is None or queue.end_loc is None:
+            return
+        preloaded = queue.instrs[:len(queue.instrs) - queue.fetched]
+        if not any(instr.op.mnemonic == "ifetch" for instr in preloaded):
+            raise AsmError(queue.first_fetched, f"the queue of {queue.slice.name} has fetched "
+                           f"code but no ifetch before its first .fetched: nothing would "
+                           f"fetch it")
 
     def _end(self, queue):
         """Append the final ``end`` unless the queue has one or fetches it."""

@@ -257,8 +257,12 @@ def _parse_stream(cur, match):
     current token's match of the prefix and number)."""
     tok = cur.next()
     direction = isa.Dir[match.group(1).upper()]
-    if match.group(2) is not None:
-        node = ("num", int(match.group(2)), tok.loc)
+    digits = match.group(2)
+    if digits is not None:
+        if len(digits) > 1 and digits[0] == "0":
+            raise AsmError(tok.loc, f"stream {tok.text!r} has a leading zero: write "
+                           f"{tok.text[0]}{int(digits)}")
+        node = ("num", int(digits), tok.loc)
     else:
         cur.next()
         node = parse_expr(cur)

@@ -1,7 +1,9 @@
 """The assembler's lexer: source text to tokens, each with its source location.
 
 Comments (``;`` or ``#`` to the end of the line) are dropped and lines ending with a backslash
-are joined to the next one, so the parser sees one token list per logical line. The location
+are joined to the next one, so the parser sees one token list per logical line. Number literals
+are checked here (:func:`number_value`): decimal without a leading zero, ``0x``, ``0o`` and
+``0b`` with their digits, ``_`` anywhere after the first character. The location
 types and :class:`AsmError` live here because every stage of the assembler, this one first,
 reports errors at a source location.
 """
@@ -9,7 +11,7 @@ reports errors at a source location.
 import re
 from dataclasses import dataclass
 
-__all__ = ["Loc", "AsmError", "Token", "Cursor", "logical_lines", "describe"]
+__all__ = ["Loc", "AsmError", "Token", "Cursor", "logical_lines", "describe", "number_value"]
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,17 @@ class AsmError(ValueError):
 
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
-  | (?P<num>0[xX][0-9a-fA-F_]+|0[bB][01_]+|[0-9][0-9_]*)
+  | (?P<num>[0-9][0-9A-Za-z_.$]*)
   | (?P<ident>[A-Za-z_.$][A-Za-z0-9_.$]*)
   | (?P<op>//|[-+*%(),:\[\]])
 """, re.VERBOSE)
 
 _COMMENT_MARKERS = (";", "#")
+
+#: Number prefixes: (base, name of the base, its digits).
+_BASES = {"0x": (16, "hexadecimal", "0123456789abcdef"), "0o": (8, "octal", "01234567"),
+          "0b": (2, "binary", "01")}
+_DIGIT_NAMES = {16: "0-9, a-f", 10: "0-9", 8: "0-7", 2: "0 or 1"}
 
 
 @dataclass(frozen=True)
@@ -122,8 +129,59 @@ def _tokenise(joined, locs):
             raise AsmError(locs[pos], f"unexpected character {joined[pos]!r}")
         if match.lastgroup != "ws":
             tokens.append(Token(match.lastgroup, match.group(), locs[pos]))
+            if match.lastgroup == "num":
+                number_value(tokens[-1])        # a bad literal is refused where it stands
         pos = match.end()
     return tokens
+
+
+def number_value(tok):
+    """The value of number token ``tok``.
+
+    A literal is ``0x`` (hexadecimal), ``0o`` (octal) or ``0b`` (binary; prefixes in either
+    case) followed by at least one digit of its base, or decimal digits; ``_`` may stand
+    anywhere after the first character and is ignored. A decimal literal other than ``0`` must
+    not start with ``0``: C would read ``007`` as octal and Python refuses it, so it is refused,
+    with what to write instead.
+
+    Parameters
+    ----------
+    tok : Token
+        A ``num`` token: a digit followed by letters, digits, ``_``, ``.`` or ``$``.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    AsmError
+        At the token, on a bad literal.
+    """
+    text = tok.text
+    base, name, digits = _BASES.get(text[:2].lower(), (10, "decimal", "0123456789"))
+    body = (text if base == 10 else text[2:]).replace("_", "").lower()
+    if not body:
+        raise AsmError(tok.loc, f"bad number {text!r}: no {name} digits after {text[:2]}")
+    for char in body:
+        if char not in digits:
+            article = "an" if name[0] in "aeiou" else "a"
+            raise AsmError(tok.loc, f"bad number {text!r}: {char!r} is not {article} {name} "
+                           f"digit ({_DIGIT_NAMES[base]})")
+    if base == 10 and len(body) > 1 and body[0] == "0":
+        raise AsmError(tok.loc, _leading_zero(text, body))
+    return int(body, base)
+
+
+def _leading_zero(text, body):
+    """The message for decimal literal ``text`` (digits ``body``) with a leading zero."""
+    decimal = int(body, 10)
+    significant = body.lstrip("0")
+    octal = ""
+    if significant and set(significant) <= set("01234567"):
+        value = int(significant, 8)
+        octal = f" or 0o{significant} (octal{'' if value == decimal else f', {value}'})"
+    return f"number {text!r} has a leading zero: write {decimal} (decimal){octal}"
 
 
 def describe(tok):

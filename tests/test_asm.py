@@ -1,11 +1,17 @@
 """The assembler: syntax, directives, every instruction, data layout and every error."""
 
+import re
+import shlex
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from opentsp import isa
+from opentsp.app import cli
 from opentsp.config import CONFIGS
 from opentsp.firmware.asm import AsmError, Loc, assemble, assemble_file
+from opentsp.firmware.checker import check
 from opentsp.firmware.disasm import disassemble
 
 CFG = CONFIGS["default"]
@@ -382,3 +388,114 @@ def test_mxm_limits_follow_the_configuration():
         "lw 319, e0", "iw", "abc 319, e0, 1", "acc e4, 319"]
     assert "weight row 320 out of range 0..319" in error(".queue MXM_W\n lw 320, e0", groq)
     assert "weight row 512 out of range" in error(".queue MXM_W\n lw 512, e0", groq)
+
+
+# docs/assembly.md: every example runs as the document says -------------------------------
+
+DOC = Path(__file__).parent.parent / "docs" / "assembly.md"
+_FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+def doc_examples():
+    """The examples of docs/assembly.md: ``("asm", text, None)`` for a program that must
+    assemble and check cleanly, ``("asm-error", text, (argv, message))`` for one that
+    ``opentsp asm`` must refuse with ``message`` (the ``text`` block after it holds the
+    command line, ``$ opentsp asm ...``, and the line it prints)."""
+    blocks = [(m.group(1), m.group(2)) for m in _FENCE.finditer(DOC.read_text())]
+    examples = []
+    for i, (kind, text) in enumerate(blocks):
+        if kind == "asm":
+            examples.append((kind, text, None))
+        elif kind == "asm-error":
+            follow_kind, follow = blocks[i + 1]
+            assert follow_kind == "text", f"asm-error block {text!r} without its output"
+            command, message = follow.rstrip("\n").split("\n")
+            assert command.startswith("$ opentsp asm "), command
+            examples.append((kind, text, (shlex.split(command)[2:], message)))
+    return examples
+
+
+def test_docs_assembly_has_examples_of_every_checker_rule():
+    examples = doc_examples()
+    assert len([e for e in examples if e[0] == "asm"]) >= 6
+    text = DOC.read_text()
+    for rule in range(1, 12):
+        assert f"**Rule {rule}" in text, rule
+
+
+@pytest.mark.parametrize("kind, text, expected", doc_examples(),
+                         ids=lambda value: value if isinstance(value, str) and
+                         value.startswith("asm") else "")
+def test_docs_assembly_examples(kind, text, expected, tmp_path, monkeypatch, capsys):
+    if kind == "asm":
+        program = assemble(text, filename="x.s")     # the configuration of its .config
+        assert check(program) == []
+        return
+    argv, message = expected
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.s").write_text(text)
+    argv = [str(tmp_path / "x.bin") if arg == "/tmp/x.bin" else arg for arg in argv]
+    assert cli.main(argv) == 1
+    out, err = capsys.readouterr()
+    assert err == message + "\n" and out == ""
+    assert not (tmp_path / "x.bin").exists()
+
+
+# Number literals: every base, and a leading zero refused with what to write instead ------
+
+def test_number_literals_in_every_base():
+    program = asm(".equ A, 0x1F + 0X10\n.equ B, 0o17 + 0O1\n.equ C, 0b101 + 0B1_0\n"
+                  ".equ D, 1_000 + 0 + 0_ + 0x_ff\n.queue MEM_W0\n    read e(0b1), 0o7\n")
+    assert program.symbols == {"A": 47, "B": 16, "C": 7, "D": 1255}
+    assert str(queue(program, "MEM_W0")[0]) == "read e1, 7"
+
+
+@pytest.mark.parametrize("text, where, cause", [
+    (".queue VXM\n    nop 01", "2:9", "number '01' has a leading zero: write 1 (decimal) or 0o1 "
+     "(octal)"),
+    (".data MEM_W0, 0, i8: 007, 040", "1:22", "number '007' has a leading zero: write 7 "
+     "(decimal) or 0o7 (octal)"),
+    (".data MEM_W0, 0, i8: 7, 040", "1:25", "number '040' has a leading zero: write 40 "
+     "(decimal) or 0o40 (octal, 32)"),
+    (".equ A, 09", "1:9", "number '09' has a leading zero: write 9 (decimal)"),
+    (".equ A, 00", "1:9", "number '00' has a leading zero: write 0 (decimal)"),
+    (".equ A, 0_7", "1:9", "number '0_7' has a leading zero: write 7 (decimal) or 0o7 (octal)"),
+    (".queue MEM_W0\n .at 010", "2:6", "number '010' has a leading zero: write 10 (decimal) or "
+     "0o10 (octal, 8)"),
+    (".queue MEM_W0\n .word 0x1 + 01", "2:14", "number '01' has a leading zero: write 1 (decimal) "
+     "or 0o1 (octal)"),
+    (".queue MEM_W0\n read e(01), 0", "2:9", "number '01' has a leading zero: write 1 (decimal) "
+     "or 0o1 (octal)"),
+    (".queue MEM_W0\n read e01, 0", "2:7", "stream 'e01' has a leading zero: write e1"),
+    (".queue MEM_W0\n write 0, W007", "2:11", "stream 'W007' has a leading zero: write W7"),
+    (".fetched [MEM_W0, MEM_W1, MEM_W2, MEM_W3], 05", "1:44", "number '05' has a leading "
+     "zero: write 5 (decimal) or 0o5 (octal)"),
+    (".equ A, 0x", "1:9", "bad number '0x': no hexadecimal digits after 0x"),
+    (".equ A, 0x_", "1:9", "bad number '0x_': no hexadecimal digits after 0x"),
+    (".equ A, 0b", "1:9", "bad number '0b': no binary digits after 0b"),
+    (".equ A, 0xfg", "1:9", "bad number '0xfg': 'g' is not a hexadecimal digit (0-9, a-f)"),
+    (".equ A, 0o8", "1:9", "bad number '0o8': '8' is not an octal digit (0-7)"),
+    (".equ A, 0b102", "1:9", "bad number '0b102': '2' is not a binary digit (0 or 1)"),
+    (".equ A, 12abc", "1:9", "bad number '12abc': 'a' is not a decimal digit (0-9)"),
+    (".equ A, 1.5", "1:9", "bad number '1.5': '.' is not a decimal digit (0-9)"),
+])
+def test_bad_number_literals_are_asm_errors_at_the_literal(text, where, cause):
+    assert error(text) == f"t.s:{where}: error: {cause}"
+
+
+def test_leading_zero_through_the_command_line(tmp_path, capsys):
+    """`opentsp asm` used to print a traceback (int(..., 0)'s ValueError): now one line."""
+    source = tmp_path / "lz.s"
+    output = tmp_path / "lz.bin"
+    for text, message in [
+        (".queue VXM\n    nop 01\n", f"{source}:2:9: error: number '01' has a leading zero: "
+                                       f"write 1 (decimal) or 0o1 (octal)"),
+        (".data MEM_W0, 0, i8: 1, 007, 040\n", f"{source}:1:25: error: number '007' has a "
+                                               f"leading zero: write 7 (decimal) or 0o7 "
+                                               f"(octal)"),
+    ]:
+        source.write_text(text)
+        assert cli.main(["asm", str(source), "-o", str(output)]) == 1
+        out, err = capsys.readouterr()
+        assert err == f"opentsp: error: {message}\n" and out == ""
+        assert "Traceback" not in err and not output.exists()

@@ -400,11 +400,26 @@ def test_sync_never_released_is_rule_8():
     (error,) = check(asm(text.format(a=3 + L)))
     assert error.rule == 8 and error.cycle == 3 + L
     assert str(error) == (f"t.s:7:5: error: sync of VXM reached in cycle {3 + L} is never "
-                          f"released: no notify issues in cycle 4 or later while it waits "
-                          f"(the queue would wait forever)")
+                          f"released: no notify issues in cycle 4 or later (a notify releases "
+                          f"the syncs reached up to 1 cycle after it; the queue would wait "
+                          f"forever)")
     bare = check(asm(text.format(a=3 + L)).image)
     assert [e.rule for e in bare] == [8] and bare[0].loc is None
     assert f"queue {QUEUE['VXM']} (VXM) instruction 1: sync" in str(bare[0])
+
+
+def test_sync_never_released_from_the_start_names_no_cycle_before_0():
+    """A sync reached in cycle 0 or 1 waits for any notify of the run (one issued in cycle t
+    releases the syncs reached by t + 1): the message says so instead of naming cycle -1."""
+    for pad, cycle in (("", 0), (".at 1\n", 1)):
+        (error,) = check(asm(f".queue VXM\n{pad}    sync\n"))
+        assert error.rule == 8 and error.cycle == cycle
+        assert str(error) == (f"t.s:{2 + bool(pad)}:5: error: sync of VXM reached in cycle "
+                              f"{cycle} is never released: no notify issues in the whole run "
+                              f"(any notify would release it; the queue would wait forever)")
+    (error,) = check(asm(".queue VXM\n.at 2\n    sync\n"))         # cycle 1 on, i.e. t >= 1
+    assert "reached in cycle 2 is never released: no notify issues in cycle 1 or later" \
+        in str(error)
 
 
 def test_deadlock_and_later_rules_after_an_unreleased_sync():

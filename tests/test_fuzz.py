@@ -8,9 +8,14 @@ carrying a one-line message that names the place (``FILE:LINE:COL`` or ``offset 
 else is a bug. What succeeds must be whole: an image serialises and loads back equal, and its
 disassembly assembles back to it. ``opentsp asm`` leaves no output file when it fails.
 
-Bounded for ``make test`` (derandomized, fixed example counts): about a minute in all.
+Bounded for ``make test`` (derandomized, fixed example counts): about a minute in all. The long
+campaign, ``make fuzz``, sets ``OPENTSP_FUZZ_EXAMPLES`` (examples per test) and runs only the
+hypothesis tests (``-m hypothesis``, the marker hypothesis gives them) with random search
+(``derandomize=False``) from the seed it prints (``--hypothesis-seed``); hypothesis prints a
+failing example, shrunk, with the way to reproduce it.
 """
 
+import os
 import random
 import struct
 import zlib
@@ -33,15 +38,28 @@ EXAMPLES = sorted((Path(__file__).parent.parent / "firmware" / "examples").glob(
 SOURCES = [path.read_text() for path in EXAMPLES]
 VALID = [random_image(CFG, seed).to_bytes() for seed in range(6)]
 
-FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+#: Examples per test of the long campaign (``make fuzz``); unset: the bounded run of make test.
+CAMPAIGN = int(os.environ.get("OPENTSP_FUZZ_EXAMPLES", "0"))
+
+
+def _fuzz_settings(bounded):
+    """Hypothesis settings: ``bounded`` examples, derandomized (``make test``), or the
+    campaign's count with random search when ``OPENTSP_FUZZ_EXAMPLES`` is set."""
+    return settings(max_examples=CAMPAIGN or bounded, deadline=None,
+                    derandomize=not CAMPAIGN, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.filter_too_much])
+
+
+FUZZ = _fuzz_settings(150)
 
 #: Words an assembly line is made of, for text that gets past the lexer now and then.
 _VOCABULARY = ([op.mnemonic for op in isa.OPS] + [f"add.{t.suffix}" for t in isa.DType]
                + ["cvt.i8.i32", ".queue", ".data", ".at", ".equ", ".config", ".fetched", "VXM",
                   "MEM_W0", "MEM_E3", "MXM_W", "SXM_E", "e0", "w4", "e31", "w33", "r", "i8:",
                   "u8:", "i32:", ",", ":", "(", ")", "[", "]", "+", "-", "*", "//", "%", "0",
-                  "1", "-1", "65535", "65536", "0x7fffffff", "1_000", "0b101", "X", "X:", ";",
+                  "1", "-1", "65535", "65536", "0x7fffffff", "1_000", "0b101", "0o17", "007",
+                  "0x", "X", "X:", ";",
                   "\n", "\t", " ", "default", "medium"])
 
 
@@ -84,6 +102,8 @@ def _with_crc(body):
 @example("\x00")
 @example(".data MEM_W0, 0, i8: " + ", ".join(["1"] * 9))
 @example(".queue VXM\n.at 5\n.at 3\n")
+@example(".queue VXM\nnop 01\n")                    # int(..., 0) raised ValueError on these
+@example(".data MEM_W0, 0, i8: 007, 040, 0x_\n")
 def test_random_text(text):
     _assemble_or_refuse(text)
 
@@ -169,7 +189,7 @@ def test_mutated_images(index, data):
     _load_or_refuse(bytes(blob))
 
 
-@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@_fuzz_settings(40)
 @given(st.integers(0, 10_000), st.integers(0, 24))
 def test_checker_on_random_programs(seed, length):
     """The checker judges any random program without crashing: a list of CheckErrors, each one
@@ -266,3 +286,23 @@ def test_non_utf8_source_is_an_asm_error_at_the_byte(tmp_path):
         assert str(error) == f"{source}:2:16: error: not UTF-8 text: byte 0xe9"
     else:
         raise AssertionError("assembled")
+
+
+def test_fetched_code_without_a_preloaded_ifetch_is_refused():
+    """Regression of the long campaign's find (make fuzz, seed 2190284835): ifetch.s without
+    its preloaded `ifetch` assembled to an image whose VXM queue was empty (its only ifetch was
+    in the fetched code, which nothing fetched), and the image refused to serialise. Fetched
+    code with no preloaded ifetch is now an AsmError at the first .fetched."""
+    lines = SOURCES[[path.name for path in EXAMPLES].index("ifetch.s")].splitlines(True)
+    assert lines[41:43] == [".at F1\n", "    ifetch e0, N\n"]
+    del lines[41:43]
+    for text, where in [("".join(lines), "fuzz.s:42:1"),
+                        (".queue VXM\n    nop 1\n.fetched [MEM_W0, MEM_W1, MEM_W2, MEM_W3], 0\n"
+                         "    end\n", "fuzz.s:3:1")]:
+        try:
+            assemble(text, CFG, filename="fuzz.s")
+        except AsmError as error:
+            assert str(error) == (f"{where}: error: the queue of VXM has fetched code but no "
+                                  f"ifetch before its first .fetched: nothing would fetch it")
+        else:
+            raise AssertionError("assembled")

@@ -32,7 +32,24 @@ def check_sync(timing):
                 continue
             instr = timing.programs[q][index]
             issue = Issue(q, index, instr, arrival, 1, 1, False)
-            cause = (f"sync of {timing.slices[q].name} reached in cycle {arrival} is never "
-                     f"released: no notify issues in cycle {arrival + 1 - isa.NOTIFY_LATENCY} "
-                     f"or later while it waits (the queue would wait forever)")
-            yield error_at(timing, issue, RULE_SYNC, arrival, cause)
+            yield error_at(timing, issue, RULE_SYNC, arrival,
+                           _cause(timing.slices[q].name, arrival))
+
+
+def _cause(name, arrival):
+    """The message of a sync of slice ``name`` reached in cycle ``arrival`` and never released.
+
+    A notify issued in cycle ``t`` releases the syncs reached by ``t + NOTIFY_LATENCY - 1``
+    (docs/architecture.md section 5a), so the notifies that would release this one are those
+    of cycle ``arrival + 1 - NOTIFY_LATENCY`` on: every notify of the run when that is not after
+    cycle 0.
+    """
+    first = arrival + 1 - isa.NOTIFY_LATENCY
+    if first <= 0:
+        missing = "no notify issues in the whole run (any notify would release it"
+    else:
+        lead = isa.NOTIFY_LATENCY - 1
+        missing = (f"no notify issues in cycle {first} or later (a notify releases the syncs "
+                   f"reached up to {lead} cycle{'s' if lead != 1 else ''} after it")
+    return (f"sync of {name} reached in cycle {arrival} is never released: {missing}; the "
+            f"queue would wait forever)")
