@@ -2,7 +2,9 @@
 overflow and unknown-board errors, the board top's pins, the `fpga` configuration, and the host
 program against a fake board (answers, silence, garbage, another configuration)."""
 
+import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -334,3 +336,26 @@ def test_report_json_round_trips():
                "critical_path": None}
     assert json.loads(json.dumps(summary)) == summary
     assert format_report(summary).splitlines()[1].split() == ["LUT4", "1", "/", "2", "50.0%"]
+
+
+def test_a_running_tool_shows_its_progress_and_its_log(tmp_path, monkeypatch):
+    """A long tool (Yosys, nextpnr) shows its step, the time and its log's last line on a
+    terminal; nothing otherwise; a failure is still one line from its log."""
+    monkeypatch.setattr(fpga, "PROGRESS_SECONDS", 0.05)
+    script = ("import pathlib, time\n"
+              "log = pathlib.Path('x.tim')\n"
+              "log.write_text('Info: placing\\n')\n"
+              "time.sleep(0.6)\n"
+              "log.write_text(log.read_text() + 'Info: routing iteration 3\\n')\n"
+              "time.sleep(0.6)\n")
+    shown = io.StringIO()
+    fpga._run("nextpnr-ecp5", [sys.executable, "-c", script], tmp_path, "x.tim", stream=shown,
+              force_progress=True)
+    assert "nextpnr-ecp5: " in shown.getvalue()
+    assert "Info: routing iteration 3" in shown.getvalue()
+    quiet = io.StringIO()
+    fpga._run("yosys", [sys.executable, "-c", "pass"], tmp_path, "x.rpt", stream=quiet)
+    assert quiet.getvalue() == ""       # not a terminal: nothing
+    failing = "import sys; print('ERROR: no such cell', file=sys.stderr); sys.exit(3)"
+    with pytest.raises(fpga.FpgaError, match=r"^yosys failed: ERROR: no such cell \(log: "):
+        fpga._run("yosys", [sys.executable, "-c", failing], tmp_path, "y.rpt", stream=quiet)

@@ -19,11 +19,13 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 from opentsp.config import get_config
 from opentsp.hdl.board.shell import BoardTop
+from opentsp.verif.runner import progress
 
 __all__ = ["BOARDS", "FpgaError", "get_platform", "build", "parse_utilisation", "rtl_name",
            "check_utilisation", "summarise_report", "format_report", "timing_failure",
@@ -244,15 +246,47 @@ def tool_version(name):
     return lines[0].strip().strip('"') if lines else "unknown"
 
 
-def _run(step, argv, cwd, log_name):
-    """Run one tool; on failure, a one-line error from its log."""
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
-    if done.returncode:
-        log_path = Path(cwd) / log_name
+def _run(step, argv, cwd, log_name, *, stream=None, force_progress=None):
+    """Run one tool; on failure, a one-line error from its log.
+
+    While it runs (Yosys and nextpnr take minutes), a progress line shows the step, the time
+    elapsed and the last line of its log, on a terminal only (:func:`opentsp.verif.runner.
+    progress`; ``stream`` and ``force_progress`` are its ``stream`` and ``force``).
+    """
+    log_path = Path(cwd) / log_name
+    with tempfile.TemporaryFile("w+") as stderr, \
+            progress(desc=step, stream=stream, force=force_progress,
+                     bar_format="{desc}: {elapsed} {postfix}") as bar:
+        tool = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=stderr,
+                                text=True)
+        while tool.poll() is None:
+            try:
+                tool.wait(timeout=PROGRESS_SECONDS)
+            except subprocess.TimeoutExpired:
+                bar.set_postfix_str(_last_log_line(log_path), refresh=False)
+                bar.refresh()
+        stderr.seek(0)
+        errors_out = stderr.read()
+    if tool.returncode:
         log = log_path.read_text() if log_path.exists() else ""
-        errors = [line for line in (log + done.stderr).splitlines() if "ERROR" in line]
-        reason = errors[0].strip() if errors else (done.stderr.strip().splitlines() or ["?"])[-1]
+        errors = [line for line in (log + errors_out).splitlines() if "ERROR" in line]
+        reason = errors[0].strip() if errors else (errors_out.strip().splitlines() or ["?"])[-1]
         raise FpgaError(f"{step} failed: {reason} (log: {log_path})")
+
+
+#: Seconds between updates of a running tool's progress line.
+PROGRESS_SECONDS = 1.0
+
+
+def _last_log_line(path, width=70):
+    """The last non-empty line of a tool's log (its end only is read), cut to ``width``."""
+    if path.suffix not in (".rpt", ".tim") or not path.exists():
+        return ""
+    with path.open("rb") as log:
+        log.seek(max(path.stat().st_size - 4096, 0))
+        lines = [line.strip() for line in log.read().decode(errors="replace").splitlines()]
+    last = next((line for line in reversed(lines) if line), "")
+    return last if len(last) <= width else last[:width - 3] + "..."
 
 
 def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1,
