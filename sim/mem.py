@@ -10,14 +10,8 @@ the model then runs these on superlane ``k`` ``k`` cycles later like any issued 
 So an element of a sequence has exactly the timing of a ``read``/``write`` issued in its
 cycle.
 
-Per port and cycle ``t`` (the *port priority*):
-
-1. the queue issues ``sread`` (``swrite``): a new sequence starts, element 0 in cycle ``t``;
-   a sequence still running is abandoned;
-2. the queue issues ``read`` or ``gather`` (``write`` or ``scatter``): that instruction takes
-   the port; a running sequence loses its element of cycle ``t`` (it still advances);
-3. else a running sequence issues its next element, unless the queue has reached its ``end``
-   slot (a sequence never issues in or after it).
+Per port and cycle, the port priority of :mod:`opentsp.mem_sequence` (the specification)
+decides between the queue's own instruction and a running sequence's element.
 
 :func:`opentsp.mem_sequence.expand` gives the same schedule without stepping cycles (the
 specification the checker plans with).
