@@ -37,8 +37,7 @@ def _stamp(build_dir, key):
 
 @pytest.mark.parametrize("simulator", runner.SIMULATORS)
 def test_an_up_to_date_model_is_not_generated_again(build_root, monkeypatch, simulator):
-    monkeypatch.setattr(runner, "generate", _no_generation)
-    monkeypatch.setattr(runner, "icarus_verilog", _no_generation)
+    monkeypatch.setattr(runner, "chip_verilog", _no_generation)
     key = runner.model_key("default", runner.TOPLEVEL, simulator, False)
     _stamp(build_root / f"{simulator}-default", key)
     assert runner.build("default", simulator=simulator, waves=False) == \
@@ -61,7 +60,7 @@ def test_a_stale_model_is_generated_again(build_root, monkeypatch):
     def generate(config):
         raise Generated(config.name)
 
-    monkeypatch.setattr(runner, "generate", generate)
+    monkeypatch.setattr(runner, "chip_verilog", generate)
     _stamp(build_root / "verilator-default", "a key of other sources")
     with pytest.raises(Generated, match="default"):
         runner.build("default", simulator="verilator", waves=False)
@@ -74,7 +73,7 @@ def test_a_failed_build_is_one_line_and_leaves_no_stamp(build_root, monkeypatch,
             (kwargs["build_dir"] / "build.log").write_text("g++: error: out of memory\n")
             raise RuntimeError("Command failed with return code: 2")
 
-    monkeypatch.setattr(runner, "generate", lambda config: "module tsp_top; endmodule\n")
+    monkeypatch.setattr(runner, "chip_verilog", lambda config: "module tsp_top; endmodule\n")
     monkeypatch.setattr(runner, "_runner", lambda simulator: Failing())
     with pytest.raises(runner.BuildError, match=r"verilator-default: the verilator build of "
                                                 r"tsp_top for config default failed \(Command "

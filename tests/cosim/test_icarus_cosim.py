@@ -71,7 +71,7 @@ def test_examples_and_random_programs_on_icarus(tmp_path, capsys):
         np.load(by_name["gemm_requant"]["memories"]), CONFIG)
     np.testing.assert_array_equal(quantised, gen_gemm_requant.reference(a, b))
 
-    # What Icarus compiled (runner.ICARUS_YOSYS_SCRIPT) has the chip's ports.
+    # What Icarus compiled (runner.SIM_YOSYS_SCRIPT) has the chip's ports.
     compiled = (runner.BUILD_ROOT / f"icarus-{CONFIG.name}" / f"{runner.TOPLEVEL}.v").read_text()
     assert _ports(compiled) == sorted(PORTS + ("clk", "rst"))
 
