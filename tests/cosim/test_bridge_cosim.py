@@ -1,7 +1,7 @@
 """The chip behind its UART bridge on Verilator: programs loaded, run and read back through the
 UART pins alone, with the host protocol's operations, against the golden model."""
 
-from programs import four_lane_stream_pass
+from programs import four_lane_stream_pass, saved
 
 from opentsp.config import get_config
 from opentsp.firmware.asm import assemble
@@ -17,11 +17,7 @@ def test_programs_through_the_uart_bridge(tmp_path):
     images = [("stream_pass", program.image)]
     # random differential programs (every unit's instructions, extreme values)
     images += [(f"random_{seed}", random_image(config, seed)) for seed in range(3)]
-    programs = []
-    for name, image in images:
-        path = tmp_path / f"{name}.bin"
-        image.save(path)
-        programs.append((name, path))
+    programs = saved(tmp_path, images)
     records = run_bridge(config, programs)
     assert [r["name"] for r in records] == [name for name, _ in programs]
     for record in records:

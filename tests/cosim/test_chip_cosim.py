@@ -4,12 +4,18 @@ golden model bit for bit and cycle for cycle (one Verilated build, reused for ev
 
 
 import pytest
-from programs import EXAMPLES_DIR, four_lane_stream_pass
+from programs import (
+    EXAMPLES_DIR,
+    assert_all_match,
+    checked_examples,
+    four_lane_stream_pass,
+    saved,
+)
 
 from opentsp.app import cli
 from opentsp.compiler import derive_config
 from opentsp.config import CONFIGS
-from opentsp.firmware.asm import assemble, assemble_file
+from opentsp.firmware.asm import assemble
 from opentsp.firmware.checker import check_or_raise
 from opentsp.verif.randprog import random_image
 from opentsp.verif.runner import run_images, simulator_name
@@ -18,14 +24,7 @@ EXAMPLES = sorted(EXAMPLES_DIR.glob("*.s"))
 
 
 def _images(tmp_path, config, sources):
-    programs = []
-    for source in sources:
-        program = assemble_file(source, config)
-        check_or_raise(program)
-        path = tmp_path / f"{source.stem}.bin"
-        program.image.save(path)
-        programs.append((source.stem, path))
-    return programs
+    return saved(tmp_path, checked_examples(config, sources))
 
 
 @pytest.mark.parametrize("config_name", ["default"])
@@ -38,10 +37,7 @@ def test_examples_on_verilator(tmp_path, capsys, config_name):
               f"{sum(r['match'] for r in records)} passed, "
               f"{sum(r['cycles_rtl'] or 0 for r in records)} RTL cycles compared")
     assert len(records) == len(EXAMPLES)
-    for record in records:
-        assert record["error"] is None, f"{record['name']}: {record['error']}"
-        assert record["cycles_rtl"] == record["cycles_golden"], record
-        assert record["match"], f"{record['name']}: {record['mismatches']}"
+    assert_all_match(records)
 
 
 @pytest.mark.slow      # a second Verilator build (~7 minutes on 2 cores): `make test-slow`
@@ -169,13 +165,6 @@ def test_a_derived_configuration_runs_on_the_rtl(tmp_path):
     check_or_raise(program)
     images = [("stream_pass", program.image)]
     images += [(f"random_{seed}", random_image(config, seed)) for seed in range(4)]
-    programs = []
-    for name, image in images:
-        image.save(tmp_path / f"{name}.bin")
-        programs.append((name, tmp_path / f"{name}.bin"))
-    records = run_images(config, programs)
+    records = run_images(config, saved(tmp_path, images))
     assert [r["name"] for r in records] == [name for name, _ in images]
-    for record in records:
-        assert record["error"] is None, f"{record['name']}: {record['error']}"
-        assert record["cycles_rtl"] == record["cycles_golden"], record
-        assert record["match"], f"{record['name']}: {record['mismatches']}"
+    assert_all_match(records)

@@ -10,11 +10,9 @@ import subprocess
 
 import numpy as np
 import pytest
-from programs import EXAMPLES_DIR
+from programs import EXAMPLES_DIR, assert_all_match, checked_examples, saved
 
 from opentsp.config import CONFIGS
-from opentsp.firmware.asm import assemble_file
-from opentsp.firmware.checker import check_or_raise
 from opentsp.verif import runner
 from opentsp.verif.randprog import random_image
 
@@ -39,17 +37,8 @@ def test_examples_and_random_programs_on_icarus(tmp_path, capsys):
     from opentsp.hdl.verilog import PORTS
 
     assert len(ICARUS_EXAMPLES) >= 10
-    programs = []
-    for source in ICARUS_EXAMPLES:
-        program = assemble_file(source, CONFIG)
-        check_or_raise(program)
-        path = tmp_path / f"{source.stem}.bin"
-        program.image.save(path)
-        programs.append((source.stem, path))
-    for seed in RANDOM_SEEDS:
-        path = tmp_path / f"random{seed}.bin"
-        random_image(CONFIG, seed).save(path)
-        programs.append((f"random{seed}", path))
+    programs = saved(tmp_path, checked_examples(CONFIG, ICARUS_EXAMPLES)
+                     + [(f"random{seed}", random_image(CONFIG, seed)) for seed in RANDOM_SEEDS])
     records = runner.run_images(CONFIG, programs, simulator="icarus", max_cycles=100_000,
                                 memories_dir=tmp_path, log_level="WARNING")
     with capsys.disabled():
@@ -57,10 +46,7 @@ def test_examples_and_random_programs_on_icarus(tmp_path, capsys):
               f"{sum(r['match'] for r in records)} matched, "
               f"{sum(r['cycles_rtl'] or 0 for r in records)} RTL cycles compared")
     assert [r["name"] for r in records] == [name for name, _ in programs]
-    for record in records:
-        assert record["error"] is None, f"{record['name']}: {record['error']}"
-        assert record["cycles_rtl"] == record["cycles_golden"], record
-        assert record["match"], f"{record['name']}: {record['mismatches']}"
+    assert_all_match(records)
 
     # The RTL's own memories against numpy, not only against the golden model.
     by_name = {record["name"]: record for record in records}
