@@ -89,9 +89,11 @@ fuzz: $(STAMP)
 coverage: $(STAMP)
 	$(BIN)/python -m opentsp.verif.coverage --config $(CONFIG)
 
-# Simulation speed of Verilator, Icarus and Amaranth's simulator on long_run.s, in one run.
+# Simulation speed of Verilator, Icarus and Amaranth's simulator on long_run.s, in one run;
+# then where a short program's time goes (bench/host_traffic.py).
 bench: $(STAMP) iverilog
 	$(BIN)/python bench/speed.py --config $(CONFIG) --sim verilator --sim icarus
+	$(BIN)/python bench/host_traffic.py --config $(CONFIG)
 
 bench-compiler: $(STAMP)
 	$(BIN)/python bench/compiler.py
