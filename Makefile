@@ -89,10 +89,13 @@ fuzz: $(STAMP)
 coverage: $(STAMP)
 	$(BIN)/python -m opentsp.verif.coverage --config $(CONFIG)
 
-# Simulation speed of Verilator, Icarus and Amaranth's simulator on long_run.s, in one run;
-# then where a short program's time goes (bench/host_traffic.py).
+# Simulation speed on long_run.s in one run, for default and medium: Verilator under cocotb and
+# from C++ (no Python), Icarus, Amaranth's simulator, and BASELINE's own model side by side;
+# Verilog sizes and build times (fresh builds). Then where a short program's time goes.
+BASELINE ?= 4018dbd
 bench: $(STAMP) iverilog
-	$(BIN)/python bench/speed.py --config $(CONFIG) --sim verilator --sim icarus
+	$(BIN)/python bench/speed.py --config default --config medium --sim verilator --sim icarus \
+		--baseline $(BASELINE)
 	$(BIN)/python bench/host_traffic.py --config $(CONFIG)
 
 bench-compiler: $(STAMP)

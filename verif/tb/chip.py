@@ -26,11 +26,12 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
-from opentsp import host_protocol, hostmap, isa
+from opentsp import host_protocol, hostmap
 from opentsp.config import CONFIGS, Config
 from opentsp.firmware.image import Image
 from opentsp.sim.mem import Fault
 from opentsp.sim.model import run as golden_run
+from opentsp.verif.scoreboard import Scoreboard
 
 CLOCK_NS = 10
 
@@ -165,28 +166,6 @@ class GoldenModel:
 
     def __init__(self, image, max_cycles, faults=()):
         self.result = golden_run(image, max_cycles=max_cycles, faults=faults)
-
-
-class Scoreboard:
-    """Compares the RTL's memories, cycle count and ECC reports with the golden model's."""
-
-    def __init__(self, config):
-        self.names = [s.name for s in isa.mem_slices(config)]
-        self.mismatches = []
-
-    def compare(self, expected, memories, cycles, ecc=None):
-        if cycles != expected.cycles:
-            self.mismatches.append(f"cycles: RTL {cycles}, golden {expected.cycles}")
-        golden_ecc = (expected.ecc_corrected, expected.ecc_detected, expected.ecc_first)
-        if ecc is not None and tuple(ecc) != golden_ecc:
-            self.mismatches.append(f"ECC (corrected, detected, first): RTL {tuple(ecc)}, "
-                                   f"golden {golden_ecc}")
-        diff = np.argwhere(expected.memories != memories)
-        for mem, word in sorted({(int(m), int(w)) for m, w, _ in diff})[:10]:
-            self.mismatches.append(
-                f"{self.names[mem]}[{word}]: RTL {memories[mem, word].tolist()}, "
-                f"golden {expected.memories[mem, word].tolist()}")
-        return not self.mismatches
 
 
 RESULTS = []

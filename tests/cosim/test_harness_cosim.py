@@ -1,0 +1,88 @@
+"""The C++ harness (verif/tb/tsp_harness.cpp, opentsp.verif.harness): the chip's Verilated model
+driven without Python, on the examples, the random batch and ECC faults, each compared with the
+golden model bit for bit and cycle for cycle, and with cocotb's run of the same program."""
+
+import subprocess
+
+import numpy as np
+import pytest
+from programs import EXAMPLES_DIR, assert_all_match, checked_examples, saved
+
+from opentsp import hostmap
+from opentsp.config import CONFIGS
+from opentsp.firmware import gen_gemm
+from opentsp.sim.mem import Fault
+from opentsp.verif import harness
+from opentsp.verif.randprog import BATCH, random_image
+from opentsp.verif.runner import run_images
+
+CONFIG = CONFIGS["default"]
+EXAMPLES = sorted(EXAMPLES_DIR.glob("*.s"))
+
+
+def test_examples_and_random_batch_on_the_harness(tmp_path, capsys):
+    programs = saved(tmp_path, checked_examples(CONFIG, EXAMPLES)
+                     + [(f"random{seed}", random_image(CONFIG, seed)) for seed in BATCH])
+    records = harness.run_harness(CONFIG, programs, max_cycles=200_000, memories_dir=tmp_path)
+    with capsys.disabled():
+        print(f"\nC++ harness, config {CONFIG.name}: {len(records)} programs, "
+              f"{sum(r['match'] for r in records)} matched, "
+              f"{sum(r['cycles_rtl'] or 0 for r in records)} RTL cycles compared")
+    assert [r["name"] for r in records] == [name for name, _ in programs]
+    assert_all_match(records)
+    # the RTL's own memories against numpy, not only against the golden model
+    gemm = next(r for r in records if r["name"] == "gemm")
+    a, b = gen_gemm.operands()
+    product = gen_gemm.result_from_memories(np.load(gemm["memories"]), CONFIG)
+    np.testing.assert_array_equal(product, np.matmul(a.astype(np.int32), b.astype(np.int32)))
+
+
+def test_harness_and_cocotb_agree(tmp_path):
+    """One program with a corrected flip: the same cycles, memories and ECC report from both
+    drivers of the same Verilog."""
+    programs = saved(tmp_path, [("random7", random_image(CONFIG, 7, length=24))])
+    place = (0, 0, 1)
+    faulty = [(name, path, [Fault(0, *place, 1 << 4)]) for name, path in programs]
+    (tmp_path / "h").mkdir()
+    (tmp_path / "c").mkdir()
+    ours = harness.run_harness(CONFIG, faulty, memories_dir=tmp_path / "h")
+    theirs = run_images(CONFIG, faulty, memories_dir=tmp_path / "c", simulator="verilator",
+                        log_level="WARNING")
+    assert_all_match(ours + theirs)
+    assert ours[0]["cycles_rtl"] == theirs[0]["cycles_rtl"]
+    assert ours[0]["ecc_rtl"] == theirs[0]["ecc_rtl"]
+    np.testing.assert_array_equal(np.load(ours[0]["memories"]), np.load(theirs[0]["memories"]))
+
+
+def test_timeout_and_bad_faults_are_records(tmp_path):
+    source = tmp_path / "forever.s"
+    source.write_text(".queue VXM\n" + "nop 65535\n" * 4)
+    programs = saved(tmp_path, checked_examples(CONFIG, [source, EXAMPLES_DIR / "gemm.s"]))
+    forever, gemm = programs
+    records = harness.run_harness(
+        CONFIG, [forever, (*gemm, [Fault(0, 0, 1, 1, 1)] * 5), gemm], max_cycles=5000)
+    assert records[0]["error"] == "TimeoutError: program did not finish within 5000 cycles"
+    assert records[1]["error"] == "ValueError: faults must be at most 4 (the injection " \
+                                  "entries of the host port), not 5"
+    assert_all_match(records[2:])
+
+
+def test_a_wrong_configuration_word_is_an_error_record(tmp_path):
+    """The harness's output parsed as the testbench checks it: a model of another
+    configuration is refused by name."""
+    output = [f"r {hostmap.config_word(CONFIGS['medium']):x}", "r", "run 5 0.1", "r 5 1",
+              "r 0 0 0 0", "r", "end 0"]
+    with pytest.raises(AssertionError, match="another configuration than 'default'"):
+        harness._check_run(CONFIG, [], output, 100)
+
+
+def test_a_malformed_script_stops_the_harness_with_one_line(tmp_path):
+    build_dir = harness.build_harness(CONFIG)
+    script = tmp_path / "bad.txt"
+    script.write_text("reset\nw 10\n")
+    result = subprocess.run([build_dir / harness.HARNESS_EXE, script], capture_output=True,
+                            text=True)
+    assert result.returncode == 1
+    assert result.stderr == "tsp_harness: w needs ADDR VALUE\n"
+    with pytest.raises(harness.HarnessError, match="w needs ADDR VALUE"):
+        harness._run_script(build_dir, ["reset", "w 10"], lambda: None)
