@@ -38,7 +38,7 @@ def _stamp(build_dir, key):
 @pytest.mark.parametrize("simulator", runner.SIMULATORS)
 def test_an_up_to_date_model_is_not_generated_again(build_root, monkeypatch, simulator):
     monkeypatch.setattr(runner, "chip_verilog", _no_generation)
-    key = runner.model_key("default", runner.TOPLEVEL, simulator, False)
+    key = runner.chip_model_key("default", simulator, False)
     _stamp(build_root / f"{simulator}-default", key)
     assert runner.build("default", simulator=simulator, waves=False) == \
         build_root / f"{simulator}-default"
@@ -191,3 +191,27 @@ def test_run_with_a_failed_build_is_one_line(monkeypatch, capsys):
     assert cli.main(["run", str(EXAMPLE)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"opentsp: error: {EXAMPLE}: RTL run failed: ")
+
+
+def test_the_simulation_top_wraps_every_port_and_generates_the_clock():
+    text = runner.clock_wrapper_verilog("default")
+    header = text[text.index(f"module {runner.SIM_TOPLEVEL}("):].split(";", 1)[0]
+    ports = header[header.index("(") + 1:header.index(")")].replace(" ", "").split(",")
+    assert sorted(ports) == sorted(("clk", "rst", *runner.PORTS))
+    assert "  output reg clk;" in text and "  input [31:0] host_addr;" in text
+    assert "  output [31:0] host_rdata;" in text and "  output done;" in text
+    assert f"always #{runner.CLOCK_NS // 2} clk = ~clk;" in text
+    with pytest.raises(ValueError, match="nosuch"):
+        runner.clock_wrapper_verilog("nosuch")
+
+
+def test_only_the_testbench_ports_are_public_inputs_writable_outputs_read_only():
+    lines = runner.public_ports_vlt(runner.SIM_TOPLEVEL).splitlines()
+    assert lines[0] == "`verilator_config"
+    public = {line.split('"')[3]: line.split()[0] for line in lines[2:]}
+    assert public == {"rst": "public_flat_rw", "host_addr": "public_flat_rw",
+                      "host_wdata": "public_flat_rw", "host_wen": "public_flat_rw",
+                      "host_ren": "public_flat_rw", "clk": "public_flat_rd",
+                      "host_rdata": "public_flat_rd", "host_rvalid": "public_flat_rd",
+                      "done": "public_flat_rd", "running": "public_flat_rd"}
+    assert "--no-public-flat-rw" in runner.VERILATOR_ARGS

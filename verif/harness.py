@@ -203,7 +203,7 @@ def _record(config, name, injections, output, expected, max_cycles, memories_dir
     return record
 
 
-def run_harness(config, programs, *, max_cycles=1_000_000, memories_dir=None):
+def run_harness(config, programs, *, max_cycles=1_000_000, memories_dir=None, concurrent=True):
     """Run images on the Verilated chip from C++ and compare each with the golden model.
 
     Parameters
@@ -218,6 +218,9 @@ def run_harness(config, programs, *, max_cycles=1_000_000, memories_dir=None):
     memories_dir : path or None
         If given, each program's memories read back from the RTL are saved there as
         ``NAME.npy``.
+    concurrent : bool
+        Run the golden model while the harness runs (on another core), or only after it, so
+        that the harness's time is measured alone (``bench/speed.py``).
 
     Returns
     -------
@@ -242,9 +245,13 @@ def run_harness(config, programs, *, max_cycles=1_000_000, memories_dir=None):
             continue
         runs.append((name, image, faults, None))
         script += lines
-    text, expected = _run_script(build_dir, script, lambda: [
-        None if error else _golden(image, max_cycles, faults)
-        for _, image, faults, error in runs])
+    def predict():
+        return [None if error else _golden(image, max_cycles, faults)
+                for _, image, faults, error in runs]
+
+    text, expected = _run_script(build_dir, script, predict if concurrent else list)
+    if not concurrent:
+        expected = predict()
     outputs = iter(_program_output(text.splitlines()))
     records = []
     for (name, _, faults, error), golden in zip(runs, expected, strict=True):

