@@ -26,10 +26,12 @@ directory (that is the build time printed) unless ``--reuse-models`` is given.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 from amaranth.sim import Simulator
@@ -154,6 +156,21 @@ def run_all(config, image, golden, simulators, pysim_cycles, tmp):
     return rows
 
 
+def _lay_out_package(tree, site):
+    """Make ``tree``'s package importable from ``site`` as setuptools would install it: the
+    folders of its ``[tool.setuptools.package-dir]`` (``opentsp.hdl`` from ``hdl/``, ...)
+    linked into place, without building anything."""
+    folders = tomllib.loads((tree / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-dir"]
+    for package, folder in sorted(folders.items(), key=lambda item: item[0].count(".")):
+        target = site.joinpath(*package.split("."))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if package == "opentsp":
+            shutil.copytree(tree / folder, target, symlinks=True)
+        else:
+            target.symlink_to(tree / folder, target_is_directory=True)
+
+
 def baseline_run(commit, config_name, program):
     """Run ``program`` (a path relative to the repository) of ``commit`` on that commit's own
     Verilator model under cocotb; returns (cycles, seconds) of its free run."""
@@ -166,15 +183,16 @@ def baseline_run(commit, config_name, program):
     keep = ROOT / "build" / f"baseline-{short}"
     with tempfile.TemporaryDirectory(prefix="opentsp-baseline-") as tmp:
         tree, site = Path(tmp) / "tree", Path(tmp) / "site"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree),
-                        short], check=True, capture_output=True)
+        added = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach",
+                                str(tree), short], capture_output=True, text=True)
+        if added.returncode:
+            raise SystemExit(f"bench/speed.py: git worktree add {short} failed: "
+                             f"{(added.stderr.strip().splitlines() or ['no message'])[-1]}")
         try:
-            subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                            "--no-build-isolation", "--target", str(site), str(tree)],
-                           check=True, capture_output=True)
+            _lay_out_package(tree, site)
             env = {**os.environ, "PYTHONPATH": str(site), "OPENTSP_BUILD": str(keep)}
             result = subprocess.run([sys.executable, "-c", BASELINE_DRIVER, config_name,
-                                     str(tree / program)], cwd=tree, env=env,
+                                     str(tree / program)], cwd=site, env=env,
                                     capture_output=True, text=True)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],

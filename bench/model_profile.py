@@ -3,8 +3,8 @@
 program under Linux ``perf``; the samples are summed per kind of module (every MEM slice
 together, every SECDED codec together, ...) and per line of the RTL's Python source.
 
-    .venv/bin/python bench/profile.py [--config default] [--program firmware/examples/long_run.s]
-                                      [--lines 15]
+    .venv/bin/python bench/model_profile.py [--config default] [--lines 15]
+                                            [--program firmware/examples/long_run.s]
 
 Needs ``perf`` (Debian's ``linux-perf``). The profiled model is built in a temporary directory
 (about half a minute for ``default``); ``--prof-cfuncs`` keeps Verilator from merging
@@ -45,7 +45,7 @@ def build(config, directory):
                str(source), str(harness.HARNESS_CPP)]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
-        sys.exit(f"bench/profile.py: the Verilator build failed: "
+        sys.exit(f"bench/model_profile.py: the Verilator build failed: "
                  f"{(result.stderr.strip().splitlines() or ['no message'])[-1]}")
     return directory / "profiled", source
 
@@ -106,7 +106,7 @@ def main():
     parser.add_argument("--lines", type=int, default=15, help="source lines to list")
     args = parser.parse_args()
     if shutil.which("perf") is None:
-        sys.exit("bench/profile.py: perf not found on PATH; install Debian's linux-perf")
+        sys.exit("bench/model_profile.py: perf not found on PATH; install Debian's linux-perf")
     config = get_config(args.config)
     image = load_program(args.program, config)
     with tempfile.TemporaryDirectory(prefix="opentsp-profile-") as tmp:
@@ -117,8 +117,8 @@ def main():
         script.write_text("\n".join(script_lines(config, image)) + "\n")
         samples = perf_samples(executable, script, directory)
         kinds, sources, other = attribute(samples, source.read_text())
-    print(f"{Path(args.program).name} on {config.name}: share of the model's time "
-          f"(perf samples, {sum(samples.values()):.0f}% in all)")
+    print(f"{Path(args.program).name} on {config.name}: share of the model's time (perf "
+          f"samples of the harness's run, per kind of module)")
     for kind, percent in kinds.most_common():
         if percent >= 0.1:
             print(f"  {percent:5.1f}%  {kind}")
