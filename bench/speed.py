@@ -233,6 +233,9 @@ def print_config(config, figures, builds, rows):
 
 
 def main():
+    # Amaranth's simulator writes the masks of wide signals (medium's stream bundles) as
+    # decimal literals longer than Python's default limit for int-to-str conversions.
+    sys.set_int_max_str_digits(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", action="append",
                         help="a configuration to measure (repeatable; default: default, medium)")

@@ -40,7 +40,7 @@ def test_examples_on_verilator(tmp_path, capsys, config_name):
     assert_all_match(records)
 
 
-@pytest.mark.slow      # a second Verilator build (~7 minutes on 2 cores): `make test-slow`
+@pytest.mark.slow      # a second Verilator build (~3 minutes on 2 cores): `make test-slow`
 def test_medium_config_on_verilator(tmp_path):
     """A second configuration (4 superlanes, 8 MEM slices per hemisphere) builds and runs."""
     config = CONFIGS["medium"]
