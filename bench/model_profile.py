@@ -81,11 +81,11 @@ def attribute(samples, verilog):
         if line.startswith("module "):
             starts.append(number)
             names.append(line.split()[1].split("(")[0])
-    kinds, sources, other = collections.Counter(), collections.Counter(), 0.0
+    kinds, sources, other = collections.Counter(), collections.Counter(), collections.Counter()
     for symbol, percent in samples.items():
         match = re.search(r"__l(\d+)$", symbol)
         if not match:
-            other += percent
+            other[symbol] += percent
             continue
         number = int(match.group(1))
         kind = module_kind(names[bisect.bisect_right(starts, number) - 1])
@@ -122,8 +122,10 @@ def main():
     for kind, percent in kinds.most_common():
         if percent >= 0.1:
             print(f"  {percent:5.1f}%  {kind}")
-    print(f"  {other:5.1f}%  outside the design's functions (Verilator's scheduler, the "
-          f"harness, libraries)")
+    print(f"  {sum(other.values()):5.1f}%  outside the design's functions (Verilator's "
+          f"scheduler and run-time library, the harness), most of it in:")
+    for symbol, percent in other.most_common(5):
+        print(f"           {percent:5.1f}%  {symbol}")
     print(f"the {args.lines} RTL source lines with the most samples:")
     for where, percent in sources.most_common(args.lines):
         print(f"  {percent:5.1f}%  {where}")
