@@ -38,7 +38,7 @@ def build(config, directory):
     """Build the profiling harness in ``directory``; returns (executable, Verilog path)."""
     runner.tool_env("verilator")
     source = directory / f"{runner.TOPLEVEL}.v"
-    source.write_text(runner.chip_verilog(config))
+    source.write_text(runner.chip_verilog(config, sources=True))
     command = ["verilator", "--cc", "--exe", "--build", "-j", "2", *runner.VERILATOR_ARGS,
                "--prof-cfuncs", "-Mdir", str(directory), "--top-module", runner.TOPLEVEL,
                "-o", "profiled", *runner.verilator_support_files(directory, runner.TOPLEVEL),

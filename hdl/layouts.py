@@ -9,7 +9,7 @@ Nothing here restates an opcode or a field position: instruction layouts are bui
 * A *mask* holds one bit per superlane (bit ``k``) for each stream of one direction.
 """
 
-from amaranth.hdl import Const, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Mux, Signal, unsigned
 from amaranth.lib import data
 
 from opentsp import isa
@@ -106,11 +106,14 @@ def dtype_bytes(code):
 def select_stream(m, e_bundle, w_bundle, direction, stream, superlane, config, name):
     """Drive and return a signal with one superlane of stream ``stream`` (a Value) at a slice
     input: from ``e_bundle`` if ``direction`` is east, else from ``w_bundle``. Stream ids
-    ``>= config.streams`` read zero."""
+    ``>= config.streams`` read zero.
+
+    The direction picks one superlane's streams, then the id indexes them (an indexed part
+    select, which reads zero beyond the streams): one shift for the simulators, where a case
+    per stream was a priority chain of comparisons."""
     value = Signal(superlane_layout(config), name=name)
-    with m.Switch(stream):
-        for s in range(config.streams):
-            with m.Case(s):
-                m.d.comb += value.eq(Mux(direction == int(isa.Dir.W), w_bundle[s][superlane],
-                                         e_bundle[s][superlane]))
+    east = Cat(*(e_bundle[s][superlane] for s in range(config.streams)))
+    west = Cat(*(w_bundle[s][superlane] for s in range(config.streams)))
+    chosen = Mux(direction == int(isa.Dir.W), west, east)
+    m.d.comb += value.eq(chosen.word_select(stream, 8 * config.lanes_per_superlane))
     return value

@@ -1,4 +1,4 @@
-"""MEM slice: banked SRAM per superlane, the ``read`` and ``write`` instructions, host access."""
+"""MEM slice: lane-granular SRAM, the ``read`` and ``write`` instructions, host access."""
 
 from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import data
@@ -39,12 +39,13 @@ def inject_layout():
 
 
 class MemSlice(FunctionalSlice):
-    """One MEM slice: lane-granular banked SRAM, two address sequencers and its pipelines.
+    """One MEM slice: lane-granular SRAM, two address sequencers and its pipelines.
 
-    Word ``a`` (taken modulo ``mem_words``) lives in bank ``a % mem_banks``, row
-    ``a // mem_banks``. The SRAM is one byte-wide memory per superlane, lane and bank
-    (``superlanes x lanes_per_superlane x mem_banks``, each with one synchronous read port and
-    one write port), so that every lane can use its own address (``gather``, ``scatter``).
+    Word ``a`` (taken modulo ``mem_words``) lives in bank ``a % mem_banks``. The SRAM is one
+    memory of ``mem_words`` code words per superlane and lane, holding that lane's banks,
+    with one synchronous read port and one write port, so that every lane can use its own
+    address (``gather``, ``scatter``); a read and a write in one cycle both happen, the read
+    returning the old word, which is what a bank does when rule 3 is broken (section 6).
 
     Superlane 0 (issue cycle): the two address sequencers of section 6a
     (:func:`~opentsp.hdl.mem_sequencer.build_sequencers`) turn the queue's instruction
@@ -55,23 +56,23 @@ class MemSlice(FunctionalSlice):
 
     Timing on each superlane, for an instruction it executes in cycle ``t``:
 
-    * ``read s, a``: the bank's synchronous read port is addressed in cycle ``t``; it returns
+    * ``read s, a``: the SRAM's synchronous read port is addressed in cycle ``t``; it returns
       the word as at the start of ``t`` (a write landing at the end of ``t`` is not seen). The
       word drives the output stream register ``s`` (``e_we``/``w_we``) so that it loads at the
       end of cycle ``t + isa.MEM_READ_LATENCY``.
-    * ``write a, s``: the slice input of stream ``s`` is captured in cycle ``t`` and the bank
+    * ``write a, s``: the slice input of stream ``s`` is captured in cycle ``t`` and the SRAM
       is written at the end of cycle ``t + isa.MEM_WRITE_COMMIT``, unless ``clear`` is high in
       that cycle (the chip holds ``clear`` high from the cycle after a reset mid-run).
     * ``gather s, a``: like ``read``, but lane ``j`` reads its byte from word ``a[j]`` (the
       unsigned int16 of streams ``a``, ``a+1`` at the slice input in cycle ``t``, modulo
-      ``mem_words``); each lane addresses its own bank.
+      ``mem_words``); each lane addresses its own memory.
     * ``scatter a, s``: like ``write``, but lane ``j`` writes its byte into word ``a[j]``.
     * stream ids ``>= streams``: ``read`` writes no stream, ``write`` stores zeros, an
       address pair beyond the streams reads as address 0.
 
     SECDED ECC (section 6b): the SRAM stores 13-bit code words. Each lane of each superlane
     has one :class:`~opentsp.hdl.ecc.Secded`: its encoder on the lane's write data (stream
-    writes, scatters, host writes), its decoder between the lane's bank-selected read data and
+    writes, scatters, host writes), its decoder between the lane's read data and
     the output stream register (reads, gathers, host reads), so no latency changes. In the
     cycle after a ``read``/``gather`` addresses the SRAM (whatever its stream), ``ecc_corrected``
     and ``ecc_detected`` count the lanes whose code word was corrected or found uncorrectable,
@@ -136,9 +137,9 @@ class MemSlice(FunctionalSlice):
                          stagger.i_word.eq(w)]
 
         addressing = MemAddressing(cfg)
-        injection = FaultInjection(m, self.inject, addressing.addr_bits)
+        injection = FaultInjection(m, self.inject, cfg.lanes)
         host = HostPort(m, self, addressing)
-        banks = SramBanks(m, self, addressing, host, injection)
+        banks = SramBanks(m, self, host, injection)
         for k in range(cfg.superlanes):
             self._superlane(m, k, rd_stagger.o[k], wr_stagger.o[k], addressing, host, banks,
                             timing)
@@ -150,7 +151,7 @@ class MemSlice(FunctionalSlice):
         """Superlane ``k``: run the read port's and the write port's instruction of this
         cycle (``rd_ins``, ``wr_ins`` from the staggers), with the read pipeline
         (:mod:`~opentsp.hdl.mem_read`), the write pipeline (:mod:`~opentsp.hdl.mem_write`)
-        and each lane's SRAM banks (``banks``); ``timing`` is ``(read_latency,
+        and each lane's SRAM (``banks``); ``timing`` is ``(read_latency,
         write_commit)``."""
         read_latency, write_commit = timing
         layout = instruction_layout()
@@ -170,14 +171,15 @@ class MemSlice(FunctionalSlice):
         wr = build_write_pipeline(m, self, addressing, k, wword, is_write, is_scatter, wr_addrs,
                                   write_commit)
 
-        # Read: per lane and bank a synchronous read port (old data on a same-cycle write);
-        # in the next cycle the lane's decoder sees the addressed bank's code word (with
+        # Read: per lane a synchronous read port (old data on a same-cycle write); in the
+        # next cycle the lane's decoder sees the addressed code word (with
         # any injected flip) for a run read or, when not running, a host read.
         reading = is_read | is_gather
-        rd = build_read_request(m, self, addressing, k, rword, reading, rd_addrs, host.addr)
+        lookups, rd = build_read_request(m, self, addressing, k, rword, reading, rd_addrs,
+                                         host.addr)
         rdata = Signal(8 * self._config.lanes_per_superlane, name=f"rdata_{k}")
         for j in range(self._config.lanes_per_superlane):
-            banks.build_lane(k, j, wr[j], rd, rd_addrs[j], reading, rdata)
+            banks.build_lane(k, j, wr[j], rd, lookups[j], rdata)
         build_read_output(m, self, k, rd, rdata, read_latency)
 
 

@@ -1,4 +1,4 @@
-"""MEM slice addressing: which bank and row hold a word, and each lane's word address."""
+"""MEM slice addressing: word addresses, and each lane's word address in a cycle."""
 
 from amaranth.hdl import Cat, Const, Mux, Signal, unsigned
 
@@ -13,40 +13,30 @@ def log2(value):
 
 
 class MemAddressing:
-    """The bank geometry of a MEM slice: word ``a`` lives in bank ``a % mem_banks``, row
-    ``a // mem_banks`` (``mem_words`` and ``mem_banks`` are powers of two).
+    """The word addresses of a MEM slice (``mem_words`` is a power of two).
 
-    Combinational only: the methods slice an address, they add no logic to a module.
+    Combinational only: the methods slice an address, they add no logic to a module. Word
+    ``a`` lives in bank ``a % mem_banks`` (rule 3 of section 6 keeps a read and a commit off
+    one bank); the RTL holds a lane's banks in one memory with one read and one write port,
+    which behaves as the banks do: a read and a write in one cycle both happen, the read
+    returning the old word.
 
     Parameters
     ----------
     config : Config
-        Chip parameters (``mem_words``, ``mem_banks``).
+        Chip parameters (``mem_words``).
 
     Attributes
     ----------
     addr_bits : int
         Bits of a word address (0 for a single word).
-    bank_bits : int
-        Bits of a bank number (0 for a single bank).
-    row_shape : Shape
-        Shape of a row number within a bank (at least one bit).
+    addr_shape : Shape
+        Shape of a word address as the RTL holds it (at least one bit).
     """
 
     def __init__(self, config):
         self.addr_bits = log2(config.mem_words)
-        self.bank_bits = log2(config.mem_banks)
-        self.row_shape = unsigned(max(self.addr_bits - self.bank_bits, 1))
-
-    def bank_of(self, addr):
-        """The bank of word address ``addr`` (a 1-bit zero when there is one bank)."""
-        return addr[:self.bank_bits] if self.bank_bits else Const(0, 1)
-
-    def row_of(self, addr):
-        """The row of word address ``addr`` within its bank (a 1-bit zero when the banks
-        have one row each)."""
-        abits, bbits = self.addr_bits, self.bank_bits
-        return addr[bbits:abits] if abits > bbits else Const(0, 1)
+        self.addr_shape = unsigned(max(self.addr_bits, 1))
 
     def word_of(self, addr):
         """``addr`` modulo ``mem_words`` (a 1-bit zero when there is one word)."""
@@ -90,7 +80,7 @@ def lane_addresses(m, mem, addressing, word, is_lanewise, superlane, name):
                        f"{name}_ahi_{k}")
     addrs = []
     for j in range(cfg.lanes_per_superlane):
-        lane = Signal(max(addressing.addr_bits, 1), name=f"{name}_addr_{k}_{j}")
+        lane = Signal(addressing.addr_shape, name=f"{name}_addr_{k}_{j}")
         m.d.comb += lane.eq(Mux(is_lanewise, Cat(lo[j], hi[j]), word.addr))
         addrs.append(addressing.word_of(lane))
     return addrs

@@ -1,9 +1,8 @@
-"""MEM slice storage: per lane the SRAM banks, its SECDED codec and the ECC findings."""
+"""MEM slice storage: per lane the SRAM, its SECDED codec and the ECC findings."""
 
 from amaranth.hdl import Cat, Mux, Signal, unsigned
 from amaranth.lib import memory
 
-from opentsp import secded
 from opentsp.hdl.ecc import Secded
 
 __all__ = ["SramBanks"]
@@ -12,12 +11,15 @@ __all__ = ["SramBanks"]
 class SramBanks:
     """The SRAM of a MEM slice with its ECC, built lane by lane (:meth:`build_lane`).
 
-    Per superlane, lane and bank one memory of 13-bit code words with one synchronous read
-    port and one write port, so that every lane can use its own address. Each lane has one
+    Per superlane and lane one memory of ``mem_words`` 13-bit code words, holding that lane's
+    banks, with one synchronous read port and one write port, so that every lane can use its
+    own address. A read and a write in one cycle both happen whatever their banks, the read
+    returning the old word: what a bank with a read and a write port does when rule 3 is
+    broken (section 6), and what separate banks do when it is kept. Each lane has one
     :class:`~opentsp.hdl.ecc.Secded`: its encoder on the lane's write data (run commit, else
-    host write), its decoder between the bank-selected read data (with any injected flip) and
-    the read pipeline, so ECC adds no cycle. :meth:`drive_ecc_report` adds the count of the
-    decoders' findings once every lane is built.
+    host write), its decoder between the read data (with any injected flip) and the read
+    pipeline, so ECC adds no cycle. :meth:`drive_ecc_report` adds the count of the decoders'
+    findings once every lane is built.
 
     Parameters
     ----------
@@ -25,28 +27,26 @@ class SramBanks:
         Module to add the SRAM and codecs to (as submodules ``sram_*`` and ``secded_*``).
     mem : MemSlice
         The slice (its ``clear`` input, ``ecc_*`` outputs and configuration).
-    addressing : MemAddressing
-        The slice's bank geometry.
     host : HostPort
         The host's access, which writes and reads through the same ports.
     injection : FaultInjection
         The injected flips, applied to the read data and cleared by the writes.
     """
 
-    def __init__(self, m, mem, addressing, host, injection):
-        self._m, self._mem, self._addressing = m, mem, addressing
+    def __init__(self, m, mem, host, injection):
+        self._m, self._mem = m, mem
         self._host, self._injection = host, injection
         # Per global lane (superlane-major): the decoder's findings on a run read.
         self._corrected_lanes, self._detected_lanes, self._error_words = [], [], []
 
-    def build_lane(self, superlane, lane, commit, rd, read_addr, reading, rdata):
-        """Add the SRAM banks and the codec of ``lane`` of ``superlane``.
+    def build_lane(self, superlane, lane, commit, rd, lookup, rdata):
+        """Add the SRAM and the codec of ``lane`` of ``superlane``.
 
-        In cycle ``t`` the banks are read at ``read_addr`` when ``reading`` (else at the
-        host's row) and written at the end of ``t`` by the commit ``commit`` (else by the
-        host); a commit due in a cycle with ``clear`` high is dropped. In cycle ``t + 1``
-        the decoder sees the code word of the bank ``rd`` addressed, corrects it into the
-        lane's byte of ``rdata`` and of the host's read data, and reports its findings.
+        In cycle ``t`` the lane's memory is read at ``lookup`` and written at the end of
+        ``t`` by the commit ``commit`` (else by the host); a commit due in a cycle with
+        ``clear`` high is dropped. In cycle ``t + 1`` the decoder sees the code word read,
+        corrects it into the lane's byte of ``rdata`` and of the host's read data, and
+        reports its findings.
 
         Parameters
         ----------
@@ -56,10 +56,8 @@ class SramBanks:
             The lane's commit of this cycle (:func:`~opentsp.hdl.mem_write.commit_layout`).
         rd : View
             The superlane's read request (:func:`~opentsp.hdl.mem_read.build_read_request`).
-        read_addr : Value
-            The word address the lane reads this cycle.
-        reading : Value
-            A run ``read``/``gather`` addresses the SRAM this cycle.
+        lookup : Value
+            The word address the lane reads this cycle (run read, else the host's).
         rdata : Signal
             The superlane's corrected read data, driven lane by lane.
         """
@@ -70,52 +68,32 @@ class SramBanks:
         m.submodules[f"secded_{k}_{j}"] = codec
         # a commit due in a cycle with clear high is dropped (a reset mid-run)
         committing = Signal(name=f"committing_{k}_{j}")
+        host_writing = self._host.writes_lane(k, j)
         m.d.comb += committing.eq(commit.valid & ~mem.clear)
         m.d.comb += codec.data.eq(Mux(committing, commit.data, self._host.lane_data(j)))
+        written = Signal.like(commit.addr, name=f"wr_lookup_{k}_{j}")
+        m.d.comb += written.eq(Mux(committing, commit.addr, self._host.addr))
+
+        sram = memory.Memory(shape=unsigned(mem.stored_width), depth=mem.config.mem_words,
+                             init=[])
+        m.submodules[f"sram_{k}_{j}"] = sram
+        read_port = sram.read_port(transparent_for=())
+        write_port = sram.write_port()
         stored = Signal(mem.stored_width, name=f"stored_{k}_{j}")
-        flip = Signal(secded.CODE_BITS, name=f"flip_{k}_{j}")
-        m.d.comb += flip.eq(self._injection.flip_then(rd.lookup[j], global_lane))
-        for b in range(mem.config.mem_banks):
-            rp_data = self._build_bank(k, j, b, codec, committing, commit, read_addr, reading)
-            with m.If(rd.bank[j] == b):
-                m.d.comb += stored.eq(rp_data ^ flip)
-        m.d.comb += [codec.stored.eq(stored),
-                     rdata[8 * j:8 * j + 8].eq(codec.corrected_data)]
+        m.d.comb += [
+            read_port.addr.eq(lookup),
+            write_port.addr.eq(written),
+            write_port.data.eq(codec.code),
+            write_port.en.eq(committing | host_writing),
+            stored.eq(read_port.data ^ self._injection.flip_then(rd.lookup[j], global_lane)),
+            codec.stored.eq(stored),
+            rdata[8 * j:8 * j + 8].eq(codec.corrected_data),
+        ]
         self._corrected_lanes.append(rd.read & codec.corrected)
         self._detected_lanes.append(rd.read & codec.detected)
         self._error_words.append(rd.lookup[j])     # a run read's address when rd.read
-        self._note_write(k, j, global_lane, committing, commit)
+        self._injection.note_write(global_lane, committing, host_writing, written)
         self._host.drive_read_data(m, k, j, codec.corrected_data)
-
-    def _build_bank(self, k, j, bank, codec, committing, commit, read_addr, reading):
-        """Add bank ``bank`` of lane ``j`` of superlane ``k``; return its read data (the row
-        addressed in the previous cycle: old data on a same-cycle write)."""
-        m, mem, addressing = self._m, self._mem, self._addressing
-        sram = memory.Memory(shape=unsigned(mem.stored_width),
-                             depth=mem.config.words_per_bank, init=[])
-        m.submodules[f"sram_{k}_{j}_{bank}"] = sram
-        rp = sram.read_port(transparent_for=())
-        wp = sram.write_port()
-        commit_here = committing & (commit.bank == bank)
-        host_here = self._host.writes_bank(k, j, bank)
-        m.d.comb += [
-            rp.addr.eq(Mux(reading & (addressing.bank_of(read_addr) == bank),
-                           addressing.row_of(read_addr), self._host.row)),
-            wp.addr.eq(Mux(commit_here, commit.row, self._host.row)),
-            wp.data.eq(codec.code),
-            wp.en.eq(commit_here | host_here),
-        ]
-        return rp.data
-
-    def _note_write(self, k, j, global_lane, committing, commit):
-        """Writes that replace an injected word (run commit or host write), compared on the
-        one address the lane's write port uses (the commit's, else the host's)."""
-        m, addressing = self._m, self._addressing
-        host_lane_we = self._host.writes_lane(k, j)
-        written = Signal(max(addressing.addr_bits, 1), name=f"wr_lookup_{k}_{j}")
-        m.d.comb += written.eq(Mux(committing, Cat(commit.bank[:addressing.bank_bits],
-                                                   commit.row), self._host.addr))
-        self._injection.note_write(global_lane, committing, host_lane_we, written)
 
     def drive_ecc_report(self, m):
         """The decoders' findings of this cycle (on the run reads of the previous cycle):

@@ -1,6 +1,6 @@
 """MEM slice host access: 32-bit chunks of the SRAM, written and read while not running."""
 
-from amaranth.hdl import Signal
+from amaranth.hdl import Const, Mux, Signal
 
 from opentsp import hostmap
 
@@ -24,18 +24,16 @@ class HostPort:
     mem : MemSlice
         The slice (its ``host_*`` ports).
     addressing : MemAddressing
-        The slice's bank geometry.
+        The slice's word addresses.
 
     Attributes
     ----------
-    bank, row, addr : Value
-        Bank, row and word address (modulo ``mem_words``) of ``host_word``.
+    addr : Value
+        The word address (modulo ``mem_words``) of ``host_word``.
     """
 
     def __init__(self, m, mem, addressing):
         self._mem = mem
-        self.bank = addressing.bank_of(mem.host_word)
-        self.row = addressing.row_of(mem.host_word)
         self.addr = addressing.word_of(mem.host_word)
 
         # Host write data and byte enables for a row of one superlane.
@@ -49,6 +47,10 @@ class HostPort:
                 self._lane_en[j].eq(mem.host_chunk == j // chunk_lanes),
             ]
 
+        # Which superlane the host writes this cycle, decoded once.
+        self._superlane_we = Signal(mem.config.superlanes, name="host_superlane_we")
+        m.d.comb += self._superlane_we.eq(Mux(mem.host_we, Const(1, 1) << mem.host_superlane, 0))
+
         # Host read: remember what was asked for, answer from the read ports next cycle.
         self._rd_superlane = Signal.like(mem.host_superlane, name="host_rd_superlane")
         self._rd_chunk = Signal.like(mem.host_chunk, name="host_rd_chunk")
@@ -60,16 +62,9 @@ class HostPort:
         """The byte the host writes into ``lane`` (of any superlane) this cycle."""
         return self._row_data[8 * lane:8 * lane + 8]
 
-    def writes_bank(self, superlane, lane, bank):
-        """High when the host writes ``bank`` of ``lane`` of ``superlane`` this cycle."""
-        mem = self._mem
-        return (mem.host_we & (mem.host_superlane == superlane) & (self.bank == bank)
-                & self._lane_en[lane])
-
     def writes_lane(self, superlane, lane):
-        """High when the host writes ``lane`` of ``superlane`` this cycle (any bank)."""
-        mem = self._mem
-        return mem.host_we & (mem.host_superlane == superlane) & self._lane_en[lane]
+        """High when the host writes ``lane`` of ``superlane`` this cycle."""
+        return self._superlane_we[superlane] & self._lane_en[lane]
 
     def drive_read_data(self, m, superlane, lane, data):
         """Answer with ``data`` (``lane``'s corrected read data, in the cycle after the

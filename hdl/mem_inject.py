@@ -25,16 +25,20 @@ class FaultInjection:
         Module to add the logic to.
     inject : View
         The slice's ``inject`` port (``hostmap.INJECT_ENTRIES`` entries).
-    addr_bits : int
-        Bits of the slice's word addresses (an entry's word beyond them never matches).
+    lanes : int
+        Lanes of the slice (an entry's lane beyond them never matches). An entry's word
+        beyond the slice's words never matches either: the addresses it is compared with are
+        zero-extended.
     """
 
-    def __init__(self, m, inject, addr_bits):
+    def __init__(self, m, inject, lanes):
         self.entries = entries = [inject[i] for i in range(hostmap.INJECT_ENTRIES)]
         self.active = [Signal(name=f"inject_active_{i}") for i in range(len(entries))]
         self._rewritten = [[] for _ in entries]   # per entry: the writes that replace its word
-        self._in_range = [entry.word[addr_bits:] == 0 if addr_bits < len(entry.word)
-                          else Const(1) for entry in entries]
+        # Each entry's lane decoded once into one bit per lane, which every lane picks its
+        # own bit from: a comparator per lane and entry was most of the slice's logic.
+        self._lane_hot = [_decoded(m, entry.lane, lanes, f"inject_lane_{i}")
+                          for i, entry in enumerate(entries)]
 
         # The entries and flags as they were in the previous cycle: a read's flip is worked
         # out in the cycle after it addresses the SRAM, from registered addresses, so that the
@@ -45,6 +49,8 @@ class FaultInjection:
         m.d.sync += self._entries_then.eq(inject)
         m.d.sync += [then.eq(now) for then, now in zip(self._active_then, self.active,
                                                          strict=True)]
+        self._lane_hot_then = [_decoded(m, self._entries_then[i].lane, lanes,
+                                        f"inject_lane_then_{i}") for i in range(len(entries))]
 
     def flip_then(self, addr, lane):
         """XOR of the masks that were in effect on ``addr`` of global ``lane`` at the start of
@@ -53,7 +59,7 @@ class FaultInjection:
         out = Const(0, secded.CODE_BITS)
         for i in range(len(self.entries)):
             entry = self._entries_then[i]
-            hit = self._active_then[i] & (entry.lane == lane) & (entry.word == addr)
+            hit = self._active_then[i] & self._lane_hot_then[i][lane] & (entry.word == addr)
             out = out ^ Mux(hit, entry.mask, 0)
         return out
 
@@ -61,8 +67,7 @@ class FaultInjection:
         """Note a write port of global ``lane`` that writes word ``written`` at the end of
         this cycle when ``committing`` (run commit) or ``host_writing`` (host write)."""
         for i, entry in enumerate(self.entries):
-            self._rewritten[i].append((entry.lane == lane) & self._in_range[i]
-                                      & (committing | host_writing)
+            self._rewritten[i].append(self._lane_hot[i][lane] & (committing | host_writing)
                                       & (written == entry.word))
 
     def update_flags(self, m):
@@ -73,3 +78,15 @@ class FaultInjection:
                 m.d.sync += self.active[i].eq(1)
             with m.Elif(Cat(*self._rewritten[i]).any()):
                 m.d.sync += self.active[i].eq(0)
+
+
+def _decoded(m, index, width, name):
+    """Drive and return a ``width``-bit signal with bit ``index`` set (none if ``index`` is
+    ``width`` or more)."""
+    hot = Signal(width, name=name)
+    bits = max((width - 1).bit_length(), 1)
+    if len(index) <= bits:
+        m.d.comb += hot.eq(Const(1, 1) << index)
+    else:   # shift by the low bits only: a shift by all of them is 2 ** len(index) bits wide
+        m.d.comb += hot.eq(Mux(index[bits:] == 0, Const(1, 1) << index[:bits], 0))
+    return hot

@@ -1,6 +1,6 @@
 """MEM slice read pipeline: a ``read``/``gather``'s request, latency stages and stream write."""
 
-from amaranth.hdl import Mux, Signal, unsigned
+from amaranth.hdl import Const, Mux, Signal, unsigned
 from amaranth.lib import data
 
 from opentsp import isa
@@ -9,12 +9,13 @@ __all__ = ["build_read_output", "build_read_request"]
 
 
 def build_read_request(m, mem, addressing, superlane, word, reading, rd_addrs, host_addr):
-    """One superlane's read request, registered beside the SRAM's synchronous read ports.
+    """One superlane's read request: per lane the word its SRAM read port addresses this
+    cycle, and the request registered beside the SRAM's synchronous read ports.
 
     In the cycle ``t`` a ``read``/``gather`` (``reading``) addresses the SRAM, the request
-    loads at its end, so that in cycle ``t + 1`` the lanes' decoders can pick the addressed
-    bank's code word. When not running, the lookups are the host's address (a host read).
-    ``clear`` drops the request.
+    loads at its end, so that in cycle ``t + 1`` the lanes' decoders see the addressed code
+    word. When not running, the lookups are the host's address (a host read). ``clear``
+    drops the request.
 
     Parameters
     ----------
@@ -23,7 +24,7 @@ def build_read_request(m, mem, addressing, superlane, word, reading, rd_addrs, h
     mem : MemSlice
         The slice (its ``clear`` input and configuration).
     addressing : MemAddressing
-        The slice's bank geometry.
+        The slice's word addresses.
     superlane : int
         Superlane index.
     word : View
@@ -37,34 +38,32 @@ def build_read_request(m, mem, addressing, superlane, word, reading, rd_addrs, h
 
     Returns
     -------
-    View
-        The request of the previous cycle: ``valid`` (a stream to write), ``read`` (a run
-        read, whatever its stream), the stream ``dir``/``id``, and per lane the ``bank`` and
-        word (``lookup``) it addressed.
+    tuple of (list of Signal, View)
+        Per lane the word looked up in this cycle (the read port's address), and the request
+        of the previous cycle: ``valid`` (a stream to write), ``read`` (a run read, whatever
+        its stream), the stream ``dir``/``id``, and per lane the word it looked up
+        (``lookup``).
     """
     cfg, k = mem.config, superlane
     lps = cfg.lanes_per_superlane
-    abits, bbits = addressing.addr_bits, addressing.bank_bits
     rd_out = data.StructLayout({
         "valid": 1, "read": 1, "dir": 1, "id": unsigned(isa.STREAM_BITS),
-        "bank": data.ArrayLayout(unsigned(max(bbits, 1)), lps),
-        "lookup": data.ArrayLayout(unsigned(max(abits, 1)), lps)})
+        "lookup": data.ArrayLayout(addressing.addr_shape, lps)})
     rd = Signal(rd_out, name=f"rd_0_{k}")
     with m.If(mem.clear):
         m.d.sync += [rd.valid.eq(0), rd.read.eq(0)]
     with m.Else():
         m.d.sync += [rd.valid.eq(reading & (word.s.id < cfg.streams)),
                      rd.read.eq(reading), rd.dir.eq(word.s.dir), rd.id.eq(word.s.id)]
+    lookups = []
     for j in range(lps):
         # One address per lane (run read or host read) before the injection compare:
         # comparing both and muxing the flips doubled the comparators.
-        looked_up = Signal(max(abits, 1), name=f"rd_lookup_{k}_{j}")
+        looked_up = Signal(addressing.addr_shape, name=f"rd_lookup_{k}_{j}")
         m.d.comb += looked_up.eq(Mux(reading, rd_addrs[j], host_addr))
-        m.d.sync += [
-            rd.bank[j].eq(addressing.bank_of(looked_up)),
-            rd.lookup[j].eq(looked_up),
-        ]
-    return rd
+        m.d.sync += rd.lookup[j].eq(looked_up)
+        lookups.append(looked_up)
+    return lookups, rd
 
 
 def build_read_output(m, mem, superlane, rd, rdata, read_latency):
@@ -101,11 +100,14 @@ def build_read_output(m, mem, superlane, rd, rdata, read_latency):
         nxt = Signal(out_layout, name=f"rd_out_{i + 1}_{k}")
         m.d.sync += nxt.eq(Mux(mem.clear, 0, out))
         out = nxt
+    # One bit per stream, decoded once (ids beyond the streams shift out of it).
+    hits = Signal(cfg.streams, name=f"rd_hits_{k}")
+    m.d.comb += hits.eq(Mux(out.valid, Const(1, 1) << out.id, 0))
+    east, west = out.dir == int(isa.Dir.E), out.dir == int(isa.Dir.W)
     for s in range(cfg.streams):
-        hit = out.valid & (out.id == s)
         m.d.comb += [
-            mem.e_we[s][k].eq(hit & (out.dir == int(isa.Dir.E))),
-            mem.w_we[s][k].eq(hit & (out.dir == int(isa.Dir.W))),
+            mem.e_we[s][k].eq(hits[s] & east),
+            mem.w_we[s][k].eq(hits[s] & west),
             mem.e_wdata[s][k].eq(out.data),
             mem.w_wdata[s][k].eq(out.data),
         ]

@@ -9,10 +9,9 @@ __all__ = ["build_write_pipeline", "commit_layout"]
 
 
 def commit_layout(addressing, lanes):
-    """Per lane: one byte on its way to the SRAM (``valid``, ``bank``, ``row``, ``data``)."""
+    """Per lane: one byte on its way to the SRAM (``valid``, word ``addr``, ``data``)."""
     return data.ArrayLayout(data.StructLayout({
-        "valid": 1, "bank": unsigned(max(addressing.bank_bits, 1)), "row": addressing.row_shape,
-        "data": unsigned(8)}), lanes)
+        "valid": 1, "addr": addressing.addr_shape, "data": unsigned(8)}), lanes)
 
 
 def build_write_pipeline(m, mem, addressing, superlane, word, is_write, is_scatter, wr_addrs,
@@ -61,8 +60,7 @@ def build_write_pipeline(m, mem, addressing, superlane, word, is_write, is_scatt
         in_range = word.s.id < cfg.streams
         for j in range(lps):
             m.d.sync += [stage[j].valid.eq(is_write | is_scatter),
-                         stage[j].bank.eq(addressing.bank_of(wr_addrs[j])),
-                         stage[j].row.eq(addressing.row_of(wr_addrs[j])),
+                         stage[j].addr.eq(wr_addrs[j]),
                          stage[j].data.eq(Mux(in_range, value[j], 0))]
     for i in range(1, write_commit):
         nxt = Signal(commit, name=f"wr_{i}_{k}")

@@ -213,7 +213,7 @@ def test_fpga_config_runs_on_the_golden_model():
     from opentsp.sim.model import run
 
     config = get_config("fpga")
-    assert config.words_per_bank == 512     # one DP16KD (512 x 36 at most) per lane and bank
+    assert config.mem_words == 1024     # one DP16KD (1024 x 18) per lane: 13-bit code words
     program = assemble(four_lane_stream_pass(), config)
     check_or_raise(program)
     result = run(program.image)

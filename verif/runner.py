@@ -149,11 +149,17 @@ ICARUS_INSTALL = "install Debian's iverilog: apt-get install iverilog (or `make 
 # ``opt_clean -purge`` removes exactly those unused wires; it needs a full ``proc`` first
 # (Amaranth's ``proc -nomux`` leaves processes, which opt_clean skips), which only turns the
 # processes' decision trees into multiplexer cells. On ``default`` (docs/verification.md):
-# 6.3 MB of Verilog -> 3.7 MB. Leaner texts measured slower (bench/speed.py's harness on
-# long_run.s): without attributes (``write_verilog -noattr``, 2.4 MB) the multiplexers lose
-# ``parallel_case`` and the model is 55% slower; Yosys's ``opt_merge`` (1.8 MB) merges vectors
-# that Verilator then finds circular (UNOPTFLAT), 35% slower.
-SIM_YOSYS_SCRIPT = "proc\nmemory_collect\nopt_clean -purge\nwrite_verilog"
+# 6.3 MB of Verilog -> 3.7 MB. The attributes that only inform (``src``: where each cell came
+# from in the Python source, ``unused_bits``, ``generator``; a third of the text) are dropped,
+# which changes nothing the simulators do; ``full_case``/``parallel_case`` stay: without them
+# (``write_verilog -noattr``) the multiplexers' case statements become priority chains and
+# the model is 55% slower. Yosys's ``opt_merge`` merges vectors that Verilator then finds
+# circular (UNOPTFLAT), 35% slower. ``bench/model_profile.py`` keeps ``src``
+# (``simulation_verilog(..., sources=True)``) to name the source line of each function.
+SIM_YOSYS_PASSES = "proc\nmemory_collect\nopt_clean -purge"
+SIM_STRIP_ATTRIBUTES = ("attrmap -remove src -remove unused_bits -remove generator\n"
+                        "attrmap -modattr -remove src -remove generator")
+SIM_YOSYS_SCRIPT = f"{SIM_YOSYS_PASSES}\n{SIM_STRIP_ATTRIBUTES}\nwrite_verilog"
 
 
 def simulator_name(simulator=None):
@@ -198,21 +204,24 @@ def _runner(simulator):
     return get_runner(simulator)
 
 
-def simulation_verilog(design, name, ports):
+def simulation_verilog(design, name, ports, *, sources=False):
     """The Verilog the simulators compile (:data:`SIM_YOSYS_SCRIPT`) of an Amaranth ``design``
     with top module ``name`` and ``ports``, from the same Yosys as
-    :func:`opentsp.hdl.verilog.generate` (Amaranth's own, through RTLIL)."""
+    :func:`opentsp.hdl.verilog.generate` (Amaranth's own, through RTLIL). ``sources`` keeps
+    the ``src`` attributes (the Python source line of every cell) for profiling."""
     text = rtlil.convert(design, name=name, ports=ports)
     yosys = find_yosys(lambda version: version >= (0, 40))
-    return yosys.run(["-q", "-"], f"read_rtlil <<rtlil\n{text}\nrtlil\n{SIM_YOSYS_SCRIPT}",
+    script = (f"{SIM_YOSYS_PASSES}\nwrite_verilog" if sources else SIM_YOSYS_SCRIPT)
+    return yosys.run(["-q", "-"], f"read_rtlil <<rtlil\n{text}\nrtlil\n{script}",
                      ignore_warnings=True)
 
 
-def chip_verilog(config):
+def chip_verilog(config, *, sources=False):
     """:func:`simulation_verilog` of ``config``'s chip (``tsp_top``, the ports of
     :func:`opentsp.hdl.verilog.generate`)."""
     chip = Chip(get_config(config))
-    return simulation_verilog(chip, TOP_NAME, [getattr(chip, name) for name in PORTS])
+    return simulation_verilog(chip, TOP_NAME, [getattr(chip, name) for name in PORTS],
+                              sources=sources)
 
 
 class BuildError(RuntimeError):
