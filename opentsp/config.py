@@ -147,13 +147,18 @@ CONFIGS = {
     # A little wider: four superlanes and more MEM, still quick in Verilator.
     "medium": Config(name="medium", superlanes=4, lanes_per_superlane=4, streams=8,
                      mem_slices=8, mem_words=128, mxm_size=4, queue_depth=256),
+    # The default chip with an 8 x 8 MXM across both superlanes, so that the partial sums ride
+    # the stagger from superlane to superlane (section 7a) on the RTL too.
+    "wide": Config(name="wide", superlanes=2, lanes_per_superlane=4, streams=8,
+                   mem_slices=4, mem_words=64, mxm_size=8, queue_depth=128),
     # For an FPGA board (opentsp fpga, docs/fpga.md): one superlane of the default chip (the
     # default itself needs more LUTs than the largest ECP5 has) with 4 + 4 streams, the fewest
     # that carry an int32 group (8 + 8 used 78% of the LFE5U-85F's LUTs and did not route: the
     # stream-select muxes of every slice grow with the streams); 1024-word MEM slices, so that
-    # every lane's bank (512 x 13 bits) is one block RAM (DP16KD), and 256-entry queues (one
-    # block RAM each). Its clock, 18.75 MHz, is made by the ECP5's PLL from the board's 25 MHz:
-    # routed, the chip reached 20.0 to 22.6 MHz (docs/fpga.md), not the oscillator's 25.
+    # every lane's memory (1024 x 13 bits, both banks) is one block RAM (DP16KD), and 256-entry
+    # queues (one block RAM each). Its clock, 18.75 MHz, is made by the ECP5's PLL from the
+    # board's 25 MHz: routed, the chip reached 20.0 to 22.6 MHz (docs/fpga.md), not the
+    # oscillator's 25.
     "fpga": Config(name="fpga", superlanes=1, lanes_per_superlane=4, streams=4,
                    mem_slices=4, mem_words=1024, mxm_size=4, queue_depth=256, clock_mhz=18.75),
     # The real chip's figures (Abts et al., ISCA 2020): 20 x 16 lanes, 32 + 32 streams,

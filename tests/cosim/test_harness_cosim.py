@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from programs import EXAMPLES_DIR, assert_all_match, checked_examples, saved
 
-from opentsp import hostmap
+from opentsp import hostmap, isa
+from opentsp.compiler import Graph, compile_graph
 from opentsp.config import CONFIGS
 from opentsp.firmware import gen_gemm
 from opentsp.sim.mem import Fault
@@ -35,6 +36,47 @@ def test_examples_and_random_batch_on_the_harness(tmp_path, capsys):
     a, b = gen_gemm.operands()
     product = gen_gemm.result_from_memories(np.load(gemm["memories"]), CONFIG)
     np.testing.assert_array_equal(product, np.matmul(a.astype(np.int32), b.astype(np.int32)))
+
+
+def _uses_own_config(source):
+    return any(line.split(";")[0].split()[:1] == [".config"]
+               for line in source.read_text().splitlines())
+
+
+def test_mxm_across_two_superlanes_on_the_harness(tmp_path, capsys):
+    """``wide``: an 8 x 8 MXM over both superlanes, so that every ``abc``'s partial sums ride
+    the stagger from superlane 0 to superlane 1 (section 7a) in the RTL. The examples written
+    for any configuration, 100 random programs, and compiled GEMMs (K up to 20 across the
+    span) against the golden model, numpy, and the compiler's predicted cycles."""
+    config = CONFIGS["wide"]
+    assert isa.mxm_span(config) == 2
+    examples = [source for source in EXAMPLES if not _uses_own_config(source)]
+    rng = np.random.default_rng(2026)
+    compiled = []
+    for m, k, n in [(4, 8, 8), (5, 7, 6), (3, 20, 12), (2, 16, 3)]:
+        w = rng.integers(-128, 128, (k, n), dtype=np.int8)
+        x = rng.integers(-128, 128, (m, k), dtype=np.int8)
+        graph = Graph(f"gemm_{m}x{k}x{n}")
+        graph.output("y", graph.matmul(graph.input("x", (m, k)), graph.const("w", w)))
+        prog = compile_graph(graph, config)
+        compiled.append((graph.name, prog, prog.image_for({"x": x}),
+                         x.astype(np.int64) @ w.astype(np.int64)))
+    programs = saved(tmp_path, checked_examples(config, examples)
+                     + [(f"random{seed}", random_image(config, seed)) for seed in BATCH[:100]]
+                     + [(name, image) for name, _, image, _ in compiled])
+    records = harness.run_harness(config, programs, max_cycles=200_000, memories_dir=tmp_path)
+    with capsys.disabled():
+        print(f"\nC++ harness, config {config.name} (MXM span 2): {len(records)} programs, "
+              f"{sum(r['match'] for r in records)} matched, "
+              f"{sum(r['cycles_rtl'] or 0 for r in records)} RTL cycles compared")
+    assert len(examples) >= 10 and [r["name"] for r in records] == [n for n, _ in programs]
+    assert_all_match(records)
+    by_name = {r["name"]: r for r in records}
+    for name, prog, _, expected in compiled:
+        record = by_name[name]
+        assert record["cycles_rtl"] == record["cycles_golden"] == prog.predicted_cycles, name
+        got = prog.outputs(np.load(record["memories"]))["y"]
+        np.testing.assert_array_equal(got, expected, err_msg=name)
 
 
 def test_harness_and_cocotb_agree(tmp_path):
