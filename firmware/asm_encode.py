@@ -9,7 +9,8 @@ __all__ = ["InstrEncoder"]
 #: How range errors name a field kind (the others say "operand NAME of MNEMONIC"): the
 #: thing, and the configuration parameter that bounds it.
 _KIND_NAMES = {"addr": ("address", "mem_words"), "row": ("weight row", "mxm_size"),
-               "accum": ("accumulator", "mxm_accumulators"), "lane": ("lane count", "lanes")}
+               "accum": ("accumulator", "mxm_accumulators"), "lane": ("lane count", "lanes"),
+               "plane": ("MXM plane", "mxm_planes")}
 
 
 class InstrEncoder:
@@ -54,14 +55,15 @@ class InstrEncoder:
             raise AsmError(head.loc, str(error)) from None
 
     def stream_field(self, op, name, payload, loc, dtype, rtype):
-        """The encoded stream operand ``name`` of ``op``: its streams exist and, for a wide
-        type, start an aligned group."""
+        """The encoded stream operand ``name`` of ``op``: its streams exist (every group it
+        spans on this configuration) and, for a wide type, start an aligned group."""
         direction, node = payload
         ident = self.symbols.evaluate(node)
         width = op.operand_width(name, dtype, rtype)
+        spanned = op.operand_width(name, dtype, rtype, self.config)
         streams = self.config.streams
-        if ident < 0 or ident + width > streams:
-            span = f"streams {ident}..{ident + width - 1}" if width > 1 else f"stream {ident}"
+        if ident < 0 or ident + spanned > streams:
+            span = f"streams {ident}..{ident + spanned - 1}" if spanned > 1 else f"stream {ident}"
             raise AsmError(loc, f"{span} out of range: this configuration has "
                            f"{streams} streams per direction")
         if ident % width:

@@ -231,12 +231,12 @@ class _Feeder:
 def _mxm_text(name, args, stream, out):
     """The text of MXM instruction ``name`` (``stream``: its input, for lw and abc)."""
     if name == "lw":
-        return f"lw {args[0]}, {stream}"
+        return f"lw 0, {args[0]}, {stream}, 1"
     if name == "abc":
-        return f"abc {args[0]}, {stream}, {int(args[1])}"
+        return f"abc {args[0]}, {stream}, {int(args[1])}, 1"
     if name == "acc":
-        return f"acc {out.name.lower()}4, {args[0]}"
-    return "iw"
+        return f"acc {out.name.lower()}4, {args[0]}, 1"
+    return "iw 0"
 
 
 def _header(m, k, n, rows, tiles, config):

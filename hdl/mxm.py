@@ -1,13 +1,15 @@
-"""MXM slice: a weight-stationary ``mxm_size x mxm_size`` int8 MAC array with int32
-accumulators (docs/architecture.md section 7a)."""
+"""MXM slice: ``mxm_planes`` weight-stationary ``mxm_size x mxm_size`` int8 MAC arrays with
+int32 accumulators, fed by the load, compute and drain sequencers (docs/architecture.md section
+7a, ISA v3)."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory
+from amaranth.lib.wiring import In
 
 from opentsp import isa
-from opentsp.hdl.layouts import is_op, merged_layout, select_stream
+from opentsp.hdl.layouts import select_stream
+from opentsp.hdl.mxm_sequencer import build_install, build_sequencer, delayed
 from opentsp.hdl.slice import FunctionalSlice
-from opentsp.hdl.stagger import Stagger
 
 __all__ = ["MxmSlice"]
 
@@ -16,28 +18,33 @@ _GROUP = isa.INT32_GROUP
 
 
 class MxmSlice(FunctionalSlice):
-    """The MXM slice, with the same ports as the other slices.
+    """The MXM slice, with the ports of every slice and ``halt``.
 
     ``N = mxm_size`` lanes (columns ``i``) take part; they sit on the first
-    ``span = isa.mxm_span(config)`` superlanes. Superlane ``k`` runs every instruction ``k``
-    cycles after issue (:class:`Stagger`) on its own lanes:
+    ``span = isa.mxm_span(config)`` superlanes. On superlane 0 the sequencers
+    (:mod:`~opentsp.hdl.mxm_sequencer`) turn the queue's ``lw``/``abc``/``acc`` into one element
+    per cycle each, and ``halt`` (the queue is in or past its ``end`` slot) stops them; every
+    element and every ``iw`` reaches superlane ``k`` ``k`` cycles later, which runs it on its
+    own lanes, for plane ``p`` of ``P = mxm_planes``:
 
-    * ``lw row, s``: back weights ``B[row][i] <= s[i]`` (registers; rows ``>= N`` ignored);
-    * ``iw``: front weights ``F[j][i] <= B[j][i]`` for every row ``j`` (registers);
-    * ``abc a, s, add``: ``p_k[j] = p_(k-1)[j] + sum_i F[j][i] * s[i]``, int8 x int8 -> int16
-      products summed in int32 (wrapping). ``p_k`` goes into a register for superlane
-      ``k + 1``'s next cycle; the last superlane of the span writes
-      ``acc[a][j] = (add ? acc[a][j] : 0) + p[j]`` at the end of its cycle (``a`` beyond
-      ``mxm_accumulators``: no write);
-    * ``acc dst, a``: reads ``acc[a][j]`` for its lanes (0 for ``j >= N``, for ``a`` beyond
-      ``mxm_accumulators`` and for accumulators not written since ``clear``), registers it and
-      drives the int32 group ``dst`` (byte ``i`` on stream ``dst + i``) so that it loads at the
-      end of cycle ``t + k + 1``.
+    * load element (first row ``r0``, plane ``p``, streams ``s .. s+R-1``): back weights
+      ``B_p[r0 + r][i] <= S_(s+r)[i]`` (registers; rows ``>= N`` ignored);
+    * ``iw p``: front weights ``F_p[j][i] <= B_p[j][i]`` for every row ``j`` (registers);
+    * compute element (accumulator ``a``, stream ``s``, ``add``), on every plane:
+      ``q_k[j] = q_(k-1)[j] + sum_i F_p[j][i] * s[i]``, int8 x int8 -> int16 products summed in
+      int32 (wrapping). ``q_k`` goes into a register for superlane ``k + 1``'s next cycle; the
+      last superlane of the span writes ``acc_p[a][j] = (add ? acc_p[a][j] : 0) + q[j]`` at
+      the end of its cycle (``a`` beyond ``mxm_accumulators``: no write);
+    * drain element (accumulator ``a``, group ``dst``), on every plane: reads ``acc_p[a][j]``
+      for its lanes (0 for ``j >= N``, for ``a`` beyond ``mxm_accumulators`` and for
+      accumulators not written since ``clear``), registers it and drives the int32 group
+      ``dst + 4p`` (byte ``b`` on stream ``dst + 4p + b``) so that it loads at the end of the
+      next cycle.
 
-    Accumulators: one :class:`~amaranth.lib.memory.Memory` per superlane of the span (its
-    lanes, ``mxm_accumulators`` deep) with asynchronous read ports (one for ``acc``, one for
-    the ``abc`` read-modify-write) and one write port, plus a valid bit per accumulator so that
-    ``clear`` empties them in one cycle.
+    Accumulators: per plane one :class:`~amaranth.lib.memory.Memory` per superlane of the span
+    (its lanes, ``mxm_accumulators`` deep) with asynchronous read ports (one for the drain, one
+    for the compute read-modify-write) and one write port, plus a valid bit per accumulator so
+    that ``clear`` empties them in one cycle.
 
     Parameters
     ----------
@@ -45,41 +52,43 @@ class MxmSlice(FunctionalSlice):
         Chip parameters.
     """
 
+    def __init__(self, config):
+        super().__init__(config, {"halt": In(1)})
+
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        layout = merged_layout([op for op in isa.OPS if op.unit == isa.Unit.MXM])
-        latency = isa.OPS_BY_NAME["acc"].latency
-        if latency != 1:
-            raise ValueError(f"the MXM implements acc latency 1, not {latency!r}")
-
-        m.submodules.stagger = stagger = Stagger(cfg)
-        m.d.comb += [stagger.clear.eq(self.clear), stagger.i_valid.eq(self.issue.valid),
-                     stagger.i_word.eq(self.issue.word)]
+        if isa.OPS_BY_NAME["acc"].latency != 1:
+            raise ValueError(f"the MXM implements acc latency 1, not "
+                             f"{isa.OPS_BY_NAME['acc'].latency!r}")
+        lines = {kind: delayed(m, self, build_sequencer(m, self, kind, self.halt), kind)
+                 for kind in ("lw", "abc", "acc")}
+        installs = delayed(m, self, build_install(m, self), "iw")
 
         cleared = []        # registers that clear empties
-        back, front = self._weights(cleared)
-        valid = Signal(cfg.mxm_accumulators, name="acc_valid")
-        cleared.append(valid)
-        banks = self._accumulator_banks(m)
+        planes = [self._weights(p, cleared) for p in range(cfg.mxm_planes)]
+        valid = [Signal(cfg.mxm_accumulators, name=f"acc_valid_{p}")
+                 for p in range(cfg.mxm_planes)]
+        cleared += valid
+        banks = [self._accumulator_banks(m, p) for p in range(cfg.mxm_planes)]
 
-        chain = None        # p_(k-1), the register written by the previous superlane
+        chains = [None] * cfg.mxm_planes    # q_(k-1) per plane, from the previous superlane
         for k in range(cfg.superlanes):
-            ins = stagger.o[k]
-            word = layout(ins.word)
-            acc_here = word.acc < cfg.mxm_accumulators
-            self._drain(m, k, ins, word, acc_here, banks, valid, cleared)
+            self._drain(m, k, lines["acc"][k], banks, valid, cleared)
             lanes = self._lanes_of(k)
             if not lanes:
-                continue        # superlanes beyond the span only run acc (zeros)
-            x = select_stream(m, self.e_in, self.w_in, word.s.dir, word.s.id, k, cfg, f"x_{k}")
+                continue        # superlanes beyond the span only drain (zeros)
+            self._load_weights(m, k, lanes, lines["lw"][k], installs[k], planes)
+            compute = lines["abc"][k]
+            x = select_stream(m, self.e_in, self.w_in, compute.s.dir, compute.s.id, k, cfg,
+                              f"x_{k}")
             xs = [x[i - lanes.start].as_signed() for i in lanes]
-            self._load_weights(m, ins, word, lanes, xs, back, front)
-            partial = self._multiply(m, k, lanes, xs, front, chain)
-            if k < isa.mxm_span(cfg) - 1:
-                chain = self._chain(m, k, partial, cleared)
-            else:
-                self._accumulate(m, ins, word, acc_here, partial, banks, valid)
+            for p, (_, front) in enumerate(planes):
+                partial = self._multiply(m, k, p, lanes, xs, front, chains[p])
+                if k < isa.mxm_span(cfg) - 1:
+                    chains[p] = self._chain(m, k, p, partial, cleared)
+                else:
+                    self._accumulate(m, p, compute, partial, banks[p], valid[p])
 
         with m.If(self.clear):      # last, so that it wins over every update above
             m.d.sync += [reg.eq(0) for reg in cleared]
@@ -91,23 +100,25 @@ class MxmSlice(FunctionalSlice):
         lps = self._config.lanes_per_superlane
         return range(k * lps, min((k + 1) * lps, self._config.mxm_size))
 
-    def _weights(self, cleared):
-        """Create the back and front weight registers ``[row j][column i]`` (int8, added to
-        ``cleared``); :meth:`_load_weights` writes them."""
+    def _weights(self, p, cleared):
+        """Create plane ``p``'s back and front weight registers ``[row j][column i]`` (int8,
+        added to ``cleared``); :meth:`_load_weights` writes them."""
         n = self._config.mxm_size
-        back = [[Signal(signed(8), name=f"back_{j}_{i}") for i in range(n)] for j in range(n)]
-        front = [[Signal(signed(8), name=f"front_{j}_{i}") for i in range(n)] for j in range(n)]
+        back = [[Signal(signed(8), name=f"back_{p}_{j}_{i}") for i in range(n)]
+                for j in range(n)]
+        front = [[Signal(signed(8), name=f"front_{p}_{j}_{i}") for i in range(n)]
+                 for j in range(n)]
         cleared += [r for row in back + front for r in row]
         return back, front
 
-    def _accumulator_banks(self, m):
-        """Add the accumulator memories ``acc_k``, one per superlane ``k`` of the span (its
-        lanes' int32 values side by side, ``mxm_accumulators`` deep).
+    def _accumulator_banks(self, m, p):
+        """Add plane ``p``'s accumulator memories ``acc_p_k``, one per superlane ``k`` of the
+        span (its lanes' int32 values side by side, ``mxm_accumulators`` deep).
 
         Returns
         -------
         list of tuple
-            Per bank: the ``acc`` read port, the ``abc`` read port (both asynchronous: data
+            Per bank: the drain's read port, the compute's read port (both asynchronous: data
             in the cycle of the address) and the write port (writes at the end of the cycle).
         """
         banks = []
@@ -115,71 +126,85 @@ class MxmSlice(FunctionalSlice):
             width = _ACC_BITS * len(self._lanes_of(k))
             mem = memory.Memory(shape=unsigned(width), depth=self._config.mxm_accumulators,
                                 init=[])
-            m.submodules[f"acc_{k}"] = mem
+            m.submodules[f"acc_{p}_{k}"] = mem
             banks.append((mem.read_port(domain="comb"), mem.read_port(domain="comb"),
                           mem.write_port()))
         return banks
 
-    def _drain(self, m, k, ins, word, acc_here, banks, valid, cleared):
-        """``acc dst, a`` on superlane ``k``: in its cycle ``t + k`` read ``acc[a]`` (zero
-        when absent, not valid or beyond the span) into the stage register ``out_k``, which
-        drives the group ``dst`` in ``t + k + 1`` (:meth:`_drive_group`)."""
+    def _drain(self, m, k, element, banks, valid, cleared):
+        """A drain element on superlane ``k``: in its cycle read accumulator ``index`` of
+        every plane (zero when absent, not valid or beyond the span) into the stage register
+        ``out_k``, which drives the groups ``dst + 4p`` in the next cycle
+        (:meth:`_drive_groups`)."""
         cfg = self._config
         lps = cfg.lanes_per_superlane
         lanes = self._lanes_of(k)
-        is_acc = ins.valid & is_op(ins.word, "acc")
         stage_layout = data.StructLayout({
             "valid": 1, "dir": 1, "id": unsigned(isa.STREAM_BITS),
-            "lanes": data.ArrayLayout(unsigned(_ACC_BITS), lps),
+            "lanes": data.ArrayLayout(data.ArrayLayout(unsigned(_ACC_BITS), lps),
+                                      cfg.mxm_planes),
         })
         stage = Signal(stage_layout, name=f"out_{k}")
         cleared.append(stage.valid)
-        m.d.sync += [stage.valid.eq(is_acc & (word.dst.id < cfg.streams)),
-                     stage.dir.eq(word.dst.dir), stage.id.eq(word.dst.id)]
-        if lanes:
-            rd_out = banks[k][0]
-            m.d.comb += rd_out.addr.eq(word.acc)
-            hit = acc_here & _is_valid(valid, word.acc)
-            for offset, _ in enumerate(lanes):
-                value = rd_out.data.word_select(offset, _ACC_BITS)
-                m.d.sync += stage.lanes[offset].eq(Mux(hit, value, 0))
-        for offset in range(len(lanes), lps):
-            m.d.sync += stage.lanes[offset].eq(0)
-        self._drive_group(m, k, stage)
+        m.d.sync += [stage.valid.eq(element.valid & (element.dst.id < cfg.streams)),
+                     stage.dir.eq(element.dst.dir), stage.id.eq(element.dst.id)]
+        here = element.index < cfg.mxm_accumulators
+        for p in range(cfg.mxm_planes):
+            if lanes:
+                rd_out = banks[p][k][0]
+                m.d.comb += rd_out.addr.eq(element.index)
+                hit = here & _is_valid(valid[p], element.index)
+                for offset, _ in enumerate(lanes):
+                    value = rd_out.data.word_select(offset, _ACC_BITS)
+                    m.d.sync += stage.lanes[p][offset].eq(Mux(hit, value, 0))
+            for offset in range(len(lanes), lps):
+                m.d.sync += stage.lanes[p][offset].eq(0)
+        self._drive_groups(m, k, stage)
 
-    def _drive_group(self, m, k, stage):
-        """Drive the int32 group of ``stage`` (an ``out_k`` register) on superlane ``k``,
-        combinationally: byte ``i`` of each lane onto stream ``id + i``, loading at the end of
-        this cycle."""
-        for s in range(self._config.streams):
+    def _drive_groups(self, m, k, stage):
+        """Drive the int32 groups of ``stage`` (an ``out_k`` register) on superlane ``k``,
+        combinationally: byte ``b`` of plane ``p``'s lanes onto stream ``id + 4p + b``, loading
+        at the end of this cycle."""
+        cfg = self._config
+        width = _GROUP * cfg.mxm_planes
+        for s in range(cfg.streams):
             delta = (Const(s, isa.STREAM_BITS + 1) - stage.id)[:isa.STREAM_BITS + 1]
-            hit = stage.valid & (stage.id <= s) & (delta < _GROUP)
+            hit = stage.valid & (stage.id <= s) & (delta < width)
             m.d.comb += [
                 self.e_we[s][k].eq(hit & (stage.dir == int(isa.Dir.E))),
                 self.w_we[s][k].eq(hit & (stage.dir == int(isa.Dir.W))),
             ]
-            byte = delta[:(_GROUP - 1).bit_length()]
-            for j in range(self._config.lanes_per_superlane):
-                value = stage.lanes[j].word_select(byte, 8)
+            for j in range(cfg.lanes_per_superlane):
+                planes = Cat(*(stage.lanes[p][j] for p in range(cfg.mxm_planes)))
+                value = planes.word_select(delta[:max((width - 1).bit_length(), 1)], 8)
                 m.d.comb += [self.e_wdata[s][k][j].eq(value),
                              self.w_wdata[s][k][j].eq(value)]
 
-    def _load_weights(self, m, ins, word, lanes, xs, back, front):
-        """``lw row, s`` and ``iw`` on the columns ``lanes`` of one superlane: the back
-        weights of ``row`` take ``xs`` (the stream, int8), or every front weight takes its
-        back weight, at the end of the superlane's cycle ``t + k``."""
-        is_lw = ins.valid & is_op(ins.word, "lw")
-        for row in range(self._config.mxm_size):
-            with m.If(is_lw & (word.row == row)):
-                m.d.sync += [back[row][i].eq(xs[o]) for o, i in enumerate(lanes)]
-        with m.If(ins.valid & is_op(ins.word, "iw")):
-            m.d.sync += [front[j][i].eq(back[j][i])
-                         for j in range(self._config.mxm_size) for i in lanes]
+    def _load_weights(self, m, k, lanes, load, install, planes):
+        """A load element and an ``iw`` on the columns ``lanes`` of superlane ``k``: the back
+        weights of rows ``index .. index + R - 1`` of the element's plane take the streams
+        ``s .. s + R - 1`` (int8), and every front weight of the installed plane takes its
+        back weight (``B`` as at the start of the cycle), at the end of the cycle."""
+        cfg = self._config
+        rows = []
+        for r in range(cfg.mxm_load_rows):
+            x = select_stream(m, self.e_in, self.w_in, load.s.dir, load.s.id + r, k, cfg,
+                              f"w_{k}_{r}")
+            rows.append([x[i - lanes.start].as_signed() for i in lanes])
+        for p, (back, front) in enumerate(planes):
+            here = load.valid & (load.plane == p)
+            for j in range(cfg.mxm_size):
+                for r in range(min(cfg.mxm_load_rows, j + 1)):
+                    with m.If(here & (load.index == j - r)):
+                        m.d.sync += [back[j][i].eq(rows[r][o]) for o, i in enumerate(lanes)]
+            with m.If(install.valid & (install.plane == p)):
+                m.d.sync += [front[j][i].eq(back[j][i])
+                             for j in range(cfg.mxm_size) for i in lanes]
 
-    def _multiply(self, m, k, lanes, xs, front, chain):
-        """``abc`` on superlane ``k``, combinational in its cycle ``t + k``: per row ``j`` the
-        int32 partial sum ``p_k_j`` of this superlane's products plus ``chain`` (the previous
-        superlane's partial sums, or ``None`` on the first)."""
+    def _multiply(self, m, k, p, lanes, xs, front, chain):
+        """A compute element on superlane ``k``, plane ``p``, combinational in its cycle: per
+        row ``j`` the int32 partial sum ``p_P_K_J`` of this superlane's products plus ``chain``
+        (the previous superlane's partial sums, or ``None`` on the first)."""
         partial = []
         for j in range(self._config.mxm_size):
             products = [front[j][i] * xs[o] for o, i in enumerate(lanes)]  # signed 16
@@ -188,37 +213,38 @@ class MxmSlice(FunctionalSlice):
                 total = total + product
             if chain is not None:
                 total = total + chain[j]
-            value = Signal(signed(_ACC_BITS), name=f"p_{k}_{j}")
+            value = Signal(signed(_ACC_BITS), name=f"p_{p}_{k}_{j}")
             m.d.comb += value.eq(total)     # sign-extends, or wraps to 32 bits
             partial.append(value)
         return partial
 
-    def _chain(self, m, k, partial, cleared):
-        """Register superlane ``k``'s partial sums (``chain_k_j``, added to ``cleared``) for
-        superlane ``k + 1``, which runs the same instruction one cycle later."""
-        chain = [Signal(signed(_ACC_BITS), name=f"chain_{k}_{j}")
+    def _chain(self, m, k, p, partial, cleared):
+        """Register superlane ``k``'s partial sums of plane ``p`` (``chain_P_K_J``, added to
+        ``cleared``) for superlane ``k + 1``, which runs the same element one cycle later."""
+        chain = [Signal(signed(_ACC_BITS), name=f"chain_{p}_{k}_{j}")
                  for j in range(self._config.mxm_size)]
         cleared += chain
         m.d.sync += [reg.eq(value) for reg, value in zip(chain, partial, strict=True)]
         return chain
 
-    def _accumulate(self, m, ins, word, acc_here, partial, banks, valid):
-        """``abc a, s, add`` on the last superlane of the span: read-modify-write of
-        accumulator ``a`` in every bank, ``acc[a] = (add ? acc[a] : 0) + p``, written with its
-        valid bit at the end of the cycle (``t + span - 1``)."""
-        write = Signal(name="acc_write")
-        add = Signal(name="acc_add")
-        m.d.comb += [write.eq(ins.valid & is_op(ins.word, "abc") & acc_here),
-                     add.eq(word.add & _is_valid(valid, word.acc))]
+    def _accumulate(self, m, p, compute, partial, banks, valid):
+        """A compute element on the last superlane of the span, plane ``p``: read-modify-write
+        of its accumulator in every bank, ``acc[a] = (add ? acc[a] : 0) + q``, written with
+        its valid bit at the end of the cycle."""
+        write = Signal(name=f"acc_write_{p}")
+        add = Signal(name=f"acc_add_{p}")
+        index = compute.index
+        m.d.comb += [write.eq(compute.valid & (index < self._config.mxm_accumulators)),
+                     add.eq(compute.add & _is_valid(valid, index))]
         for bank, (_, rd_old, wr) in enumerate(banks):
             new = []
             for offset, j in enumerate(self._lanes_of(bank)):
                 old = rd_old.data.word_select(offset, _ACC_BITS).as_signed()
                 new.append((Mux(add, old, 0) + partial[j])[:_ACC_BITS])
-            m.d.comb += [rd_old.addr.eq(word.acc), wr.addr.eq(word.acc),
+            m.d.comb += [rd_old.addr.eq(index), wr.addr.eq(index),
                          wr.data.eq(Cat(*new)), wr.en.eq(write)]
         for a in range(self._config.mxm_accumulators):
-            with m.If(write & (word.acc == a)):
+            with m.If(write & (index == a)):
                 m.d.sync += valid[a].eq(1)
 
 

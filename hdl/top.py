@@ -131,7 +131,8 @@ class Chip(wiring.Component):
         return queue
 
     def _add_unit(self, m, sl, queue, host, mem_index):
-        """Add the functional slice ``sl``; a MEM slice also gets its host port and halt.
+        """Add the functional slice ``sl``; a MEM slice also gets its host port, MEM and MXM
+        slices their ``halt``.
 
         ``halt`` is high from the cycle of the queue's ``end`` slot on.
         """
@@ -143,6 +144,9 @@ class Chip(wiring.Component):
             host.connect_memory(unit, mem_index[sl.name])
         elif sl.kind in _SLICE_UNITS:
             unit = _SLICE_UNITS[sl.kind](cfg)
+            if sl.kind == isa.SliceKind.MXM:
+                # sequences run nothing in or after the queue's end slot (section 7a)
+                m.d.comb += unit.halt.eq(queue.ending | queue.ended)
         else:
             raise NotImplementedError(f"no RTL for slice kind {sl.kind!r}")
         m.submodules[sl.name.lower()] = unit

@@ -42,7 +42,12 @@ class Config:
     mxm_size : int
         Side of the MXM's weight-stationary MAC array; it uses lanes ``0..mxm_size-1``.
     mxm_accumulators : int
-        int32 accumulator vectors in each MXM.
+        int32 accumulator vectors in each plane of each MXM.
+    mxm_planes : int
+        Planes per MXM: arrays with their own weights and accumulators, all fed by one
+        ``abc`` (ISA v3, section 7a).
+    mxm_load_rows : int
+        Weight rows one element of an ``lw`` sequence writes, from that many streams.
     queue_depth : int
         Instructions each slice's queue holds.
     clock_mhz : float
@@ -58,6 +63,8 @@ class Config:
     mem_banks: int = 2
     mxm_size: int = 4
     mxm_accumulators: int = 16
+    mxm_planes: int = 1
+    mxm_load_rows: int = 1
     queue_depth: int = 128
     clock_mhz: float = 100.0
 
@@ -83,6 +90,15 @@ class Config:
         if self.mxm_size > self.lanes or self.mxm_size > 1 << isa.MXM_ROW_BITS:
             raise ValueError(f"Config.mxm_size must be at most the lanes ({self.lanes}), "
                              f"not {self.mxm_size!r}")
+        if self.mxm_planes > 1 << isa.MXM_PLANE_BITS or isa.INT32_GROUP * self.mxm_planes > \
+                self.streams:
+            raise ValueError(f"Config.mxm_planes must be at most {1 << isa.MXM_PLANE_BITS} and "
+                             f"leave an int32 group per plane on the {self.streams} streams, "
+                             f"not {self.mxm_planes!r}")
+        if self.mxm_load_rows > min(self.streams, self.mxm_size):
+            raise ValueError(f"Config.mxm_load_rows must be at most the streams and the MXM "
+                             f"size ({min(self.streams, self.mxm_size)}), "
+                             f"not {self.mxm_load_rows!r}")
         if self.mxm_accumulators > 1 << isa.MXM_ACC_BITS:
             raise ValueError(f"Config.mxm_accumulators must be at most "
                              f"{1 << isa.MXM_ACC_BITS}, not {self.mxm_accumulators!r}")
@@ -162,7 +178,10 @@ CONFIGS = {
     "fpga": Config(name="fpga", superlanes=1, lanes_per_superlane=4, streams=4,
                    mem_slices=4, mem_words=1024, mxm_size=4, queue_depth=256, clock_mhz=18.75),
     # The real chip's figures (Abts et al., ISCA 2020): 20 x 16 lanes, 32 + 32 streams,
-    # 44 MEM slices per hemisphere of 8192 words x 320 bytes (2.5 MiB), 320 x 320 MXM, 900 MHz.
+    # 44 MEM slices per hemisphere of 8192 words x 320 bytes (2.5 MiB), 900 MHz, 320 x 320 MXM.
+    # The real chip has four MXM planes in all (two per hemisphere) whose weights arrive on 16
+    # streams per hemisphere per cycle: mxm_planes=2, mxm_load_rows=16 come with the
+    # compiler's use of planes and multi-row loads (issue 17); until then one plane, one row.
     "groq": Config(name="groq", superlanes=20, lanes_per_superlane=16, streams=32,
                    mem_slices=44, mem_words=8192, mxm_size=320, mxm_accumulators=320,
                    queue_depth=4096,

@@ -24,13 +24,15 @@ __all__ = [
     "Dir", "DType", "Unit", "SliceKind", "Field", "OpInfo", "Instr", "OPS", "OPS_BY_CODE",
     "OPS_BY_NAME", "DRAIN", "VXM_FUNCS", "encode", "decode", "StreamRef", "Slice", "floorplan",
     "queues", "mem_slices", "EncodingError", "field_limit", "mxm_span", "VXM_UNARY",
+    "MXM_SEQUENCERS",
     "CHAIN_OPERAND",
     "MEM_ADDR_TYPE", "MEM_SEQ_STARTS",
     "latency", "SXM_OPS", "NOTIFY_LATENCY", "FETCH_LATENCY", "is_permutation",
 ]
 
-#: Bump when an encoding, a latency or a timing rule changes; images record it.
-ISA_VERSION = 2
+#: Bump when an encoding, a latency or a timing rule changes; images record it. Version 3: the
+#: MXM's sequences (``lw``/``abc``/``acc`` with a count), planes and multi-row weight loads.
+ISA_VERSION = 3
 
 INSTR_BITS = 32
 OPCODE_BITS = 6
@@ -90,7 +92,8 @@ class Field:
 
     ``kind`` is one of ``"count"`` (unsigned, at least 1), ``"uint"``, ``"flag"`` (0 or 1),
     ``"addr"`` (a MEM word address, below ``mem_words``), ``"row"`` (an MXM weight row, below
-    ``mxm_size``), ``"accum"`` (an MXM accumulator, below ``mxm_accumulators``), ``"lane"``
+    ``mxm_size``), ``"accum"`` (an MXM accumulator, below ``mxm_accumulators``), ``"plane"``
+    (an MXM plane, below ``mxm_planes``), ``"lane"``
     (a lane count of the SXM, below ``lanes``), ``"stride"`` (a MEM sequencer stride, below
     ``mem_words``), ``"stream"``
     (direction bit above a stream id) or ``"dtype"``. :func:`field_limit` gives the largest
@@ -134,6 +137,9 @@ class OpInfo:
     typed: bool = False       # takes a .i8/.i16/.i32 suffix (the "dtype" field)
     converts: bool = False    # takes a second suffix, the result type (the "rtype" field)
     operand_types: tuple = ()  # (operand, DType) pairs fixed by the instruction itself
+    #: (operand, Config parameter) pairs: the operand is that many groups side by side (an
+    #: ``lw`` reads ``mxm_load_rows`` streams, an ``acc`` writes one int32 group per plane).
+    operand_repeats: tuple = ()
     doc: str = ""
 
     @property
@@ -157,10 +163,16 @@ class OpInfo:
             return rtype if self.converts else dtype
         return dtype
 
-    def operand_width(self, name, dtype=None, rtype=None):
-        """Byte streams in operand ``name``'s group."""
+    def operand_width(self, name, dtype=None, rtype=None, config=None):
+        """Byte streams in operand ``name``'s group; with ``config``, times the groups side by
+        side that the configuration gives it (:attr:`operand_repeats`)."""
         dtype = self.operand_type(name, dtype, rtype)
-        return 1 if dtype is None else dtype.bytes
+        width = 1 if dtype is None else dtype.bytes
+        if config is not None:
+            for operand, parameter in self.operand_repeats:
+                if operand == name:
+                    width *= getattr(config, parameter)
+        return width
 
 
 # Field layouts ----------------------------------------------------------------------------
@@ -249,26 +261,38 @@ for _i, _func in enumerate(VXM_FUNCS):
         latency=VXM_LATENCY, reads=("a",) if _unary else ("a", "b"), writes=("dst",),
         typed=True, converts=_func == "cvt", doc=_VXM_DOC[_func]))
 
-# The MXM: weight-stationary, mxm_size x mxm_size int8 MACs, int32 accumulators.
+# The MXM (section 7a, ISA v3): mxm_planes weight-stationary mxm_size x mxm_size int8 arrays
+# with int32 accumulators; lw, abc and acc start sequences of n elements, one per cycle, on the
+# MXM's load, compute and drain sequencers.
 MXM_ROW_BITS = 9        # up to 512 weight rows
 MXM_ACC_BITS = 9        # up to 512 accumulators
+MXM_SEQ_BITS = 9        # sequences of 1..511 elements
+MXM_PLANE_BITS = 2      # up to 4 planes per MXM
 MXM_ACC_LATENCY = 1
+MXM_SEQUENCERS = {"lw": "load", "abc": "compute", "acc": "drain"}
 _MXM_STREAM = Field("s", 20, STREAM_OPERAND_BITS, "stream")
 _MXM_DST = Field("dst", 20, STREAM_OPERAND_BITS, "stream")
 _MXM_ROW = Field("row", 0, MXM_ROW_BITS, "row")
 _MXM_ACC = Field("acc", 0, MXM_ACC_BITS, "accum")
-_MXM_ADD = Field("add", 12, 1, "flag")
+_MXM_N = Field("n", 9, MXM_SEQ_BITS, "count")
+_MXM_ADD = Field("add", 18, 1, "flag")
+_MXM_PLANE = Field("p", 18, MXM_PLANE_BITS, "plane")
 _OPS += [
-    OpInfo("lw", 0x30, Unit.MXM, (_MXM_ROW, _MXM_STREAM), ("row", "s"), reads=("s",),
-           doc="Load weight row `row` of the back buffer from stream `s` (lanes 0..size-1)."),
-    OpInfo("iw", 0x31, Unit.MXM, (), (),
-           doc="Install: the back weight buffer becomes the array's weights."),
-    OpInfo("abc", 0x32, Unit.MXM, (_MXM_ACC, _MXM_ADD, _MXM_STREAM), ("acc", "s", "add"),
-           reads=("s",),
-           doc="acc[j] (+)= sum_i W[j][i] * x[i] for x = stream `s`; add = 0 sets, 1 adds."),
-    OpInfo("acc", 0x33, Unit.MXM, (_MXM_ACC, _MXM_DST), ("dst", "acc"),
+    OpInfo("lw", 0x30, Unit.MXM, (_MXM_ROW, _MXM_N, _MXM_PLANE, _MXM_STREAM),
+           ("p", "row", "s", "n"), reads=("s",), operand_repeats=(("s", "mxm_load_rows"),),
+           doc="Load sequence: element e writes back-buffer rows row+e*R .. row+e*R+R-1 of "
+               "plane `p` from streams s .. s+R-1 (R = mxm_load_rows)."),
+    OpInfo("iw", 0x31, Unit.MXM, (_MXM_PLANE,), ("p",),
+           doc="Install: plane `p`'s back weight buffer becomes its array's weights."),
+    OpInfo("abc", 0x32, Unit.MXM, (_MXM_ACC, _MXM_N, _MXM_ADD, _MXM_STREAM),
+           ("acc", "s", "add", "n"), reads=("s",),
+           doc="Compute sequence: element e does acc_p[acc+e][j] (+)= sum_i W_p[j][i] * x[i] on "
+               "every plane p, x = stream `s`; add = 0 sets, 1 adds."),
+    OpInfo("acc", 0x33, Unit.MXM, (_MXM_ACC, _MXM_N, _MXM_DST), ("dst", "acc", "n"),
            latency=MXM_ACC_LATENCY, writes=("dst",), operand_types=(("dst", DType.I32),),
-           doc="Emit accumulator `acc` as int32 on the group of 4 streams `dst`."),
+           operand_repeats=(("dst", "mxm_planes"),),
+           doc="Drain sequence: element e emits accumulator acc+e of plane p as int32 on the "
+               "group dst+4p, for every plane."),
 ]
 
 # The SXM (switch execution module, docs/architecture.md section 7b): lane movements across
@@ -421,10 +445,11 @@ class Instr:
     def stream(self, name):
         return StreamRef.decode(self[name])
 
-    def group(self, name):
-        """Stream ids of operand ``name``: one per byte of its type."""
+    def group(self, name, config=None):
+        """Stream ids of operand ``name``: one per byte of its type; with ``config``, every
+        group the operand spans on it (:attr:`OpInfo.operand_repeats`)."""
         ref = self.stream(name)
-        width = self.op.operand_width(name, self.dtype, self.rtype)
+        width = self.op.operand_width(name, self.dtype, self.rtype, config)
         return ref.dir, tuple(range(ref.id, ref.id + width))
 
     @property
@@ -589,6 +614,8 @@ def field_limit(field, config):
         return min(field.mask, config.mxm_size - 1)
     if field.kind == "accum":
         return min(field.mask, config.mxm_accumulators - 1)
+    if field.kind == "plane":
+        return min(field.mask, config.mxm_planes - 1)
     if field.kind == "flag":
         return 1
     if field.kind == "stride":     # MEM sequencer strides, taken modulo mem_words

@@ -251,9 +251,11 @@ class Model:
                 self._notify_cycles.add(t)
             if instr is not None:
                 issued.append((slice_.name, instr))
-                for k in range(self.config.superlanes):
-                    self._executing[t + k].append((slice_, instr, k))
+                if slice_.kind != isa.SliceKind.MXM:    # the MXMs schedule their own
+                    for k in range(self.config.superlanes):
+                        self._executing[t + k].append((slice_, instr, k))
         mem_unit.issue_cycle(self, t, issued)     # MEM sequencers: elements issued this cycle
+        mxm.issue_cycle(self, t, issued)          # MXM: iw and the sequences' elements
         if self.end_cycle is None and all(q.ended for q in self.queues):
             self.end_cycle = max(q.end_cycle for q in self.queues)
         return issued

@@ -1,20 +1,25 @@
-"""Golden model of the MXM (docs/architecture.md section 7a): weights, accumulators and the
-partial-sum chain that follows the superlane stagger.
+"""Golden model of the MXM (docs/architecture.md section 7a, ISA v3): planes of weights and
+accumulators, the partial-sum chain that follows the superlane stagger, and the load, compute
+and drain sequencers.
 
-:class:`Mxm` is the state of one MXM and executes one instruction on one superlane (what that
-superlane does in the cycle it runs it); every state change is deferred to :meth:`Mxm.end_cycle`
-so that everything executed in a cycle sees the state as it was at the start of the cycle, as
-the registers of the RTL do. :func:`execute` connects it to :class:`opentsp.sim.model.Model`.
+:class:`Mxm` is the state of one MXM. :meth:`Mxm.issue` runs in the cycle the MXM's queue issues
+(superlane 0): it starts sequences and returns the elements of that cycle; each element then
+runs on every superlane ``k`` in cycle ``t + k`` (:func:`execute`). Every state change is
+deferred to :meth:`Mxm.end_cycle`, so that everything executed in a cycle sees the state as it
+was at the start of the cycle, as the registers of the RTL do. :func:`issue_cycle` and
+:func:`execute` connect it to :class:`opentsp.sim.model.Model`.
 
 Types are explicit: weights are ``int8``, products and sums ``int32`` with wrap-around
 (computed in ``int64`` and wrapped by :func:`wrap32`).
 """
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 from opentsp import isa, packing
 
-__all__ = ["Mxm", "wrap32", "execute", "MNEMONICS"]
+__all__ = ["Mxm", "Sequence", "wrap32", "issue_cycle", "execute", "MNEMONICS"]
 
 MNEMONICS = tuple(op.mnemonic for op in isa.OPS if op.unit == isa.Unit.MXM)
 
@@ -25,10 +30,34 @@ def wrap32(values):
     return ((values + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
 
 
+@dataclass(frozen=True)
+class Sequence:
+    """A running sequence: the instruction that started it and its next element."""
+    instr: isa.Instr
+    element: int
+
+    @property
+    def count(self):
+        """Elements in all."""
+        return self.instr["n"]
+
+
+def element_instr(instr, element, config):
+    """Element ``element`` of the sequence of ``instr``, as the one-element instruction that
+    superlanes run: an ``lw`` on rows ``row + element * mxm_load_rows``, an ``abc``/``acc``
+    on accumulator ``acc + element``."""
+    step = {"lw": ("row", config.mxm_load_rows), "abc": ("acc", 1), "acc": ("acc", 1)}
+    field, stride = step[instr.op.mnemonic]
+    args = tuple((name, value + element * stride if name == field else
+                  1 if name == "n" else value) for name, value in instr.args)
+    return replace(instr, args=args)
+
+
 class Mxm:
-    """One MXM: back weights ``B``, front weights ``F`` (``N x N`` int8), accumulators
-    (``mxm_accumulators x N`` int32) and the partial-sum registers ``chain[k]`` (``p_k`` of the
-    ``abc`` that superlane ``k`` ran in the previous cycle). All zero at reset.
+    """One MXM: per plane ``p`` back weights ``back[p]``, front weights ``front[p]`` (``N x N``
+    int8) and accumulators ``acc[p]`` (``mxm_accumulators x N`` int32); the partial-sum
+    registers ``chain[k][p]`` (``q_k`` of the ``abc`` element that superlane ``k`` ran in the
+    previous cycle); the running sequences. All zero (idle) at reset.
 
     Parameters
     ----------
@@ -38,88 +67,148 @@ class Mxm:
     def __init__(self, config):
         self.config = config
         n = self.size = config.mxm_size
+        planes = config.mxm_planes
         self.span = isa.mxm_span(config)
-        self.back = np.zeros((n, n), dtype=np.int8)
-        self.front = np.zeros((n, n), dtype=np.int8)
-        self.acc = np.zeros((config.mxm_accumulators, n), dtype=np.int32)
-        self.chain = np.zeros((config.superlanes, n), dtype=np.int32)
+        self.back = np.zeros((planes, n, n), dtype=np.int8)
+        self.front = np.zeros((planes, n, n), dtype=np.int8)
+        self.acc = np.zeros((planes, config.mxm_accumulators, n), dtype=np.int32)
+        self.chain = np.zeros((config.superlanes, planes, n), dtype=np.int32)
+        self.sequences = dict.fromkeys(isa.MXM_SEQUENCERS)
         self._pending = []
 
     def lanes(self, superlane):
-        """The MXM lanes (columns ``i < N``) of ``superlane``: a range, empty beyond the span."""
+        """The MXM lanes (columns ``i < N``) of ``superlane``: a slice, empty beyond the span
+        (a slice, not a list, so that numpy's indexing keeps the axes in order)."""
         lps = self.config.lanes_per_superlane
-        return range(superlane * lps, min((superlane + 1) * lps, self.size))
+        return slice(min(superlane * lps, self.size), min((superlane + 1) * lps, self.size))
 
-    # One instruction on one superlane; x is that superlane's slice of the stream, int8.
-
-    def lw(self, superlane, row, x):
-        """``B[row][i] = x[i]`` for the lanes of ``superlane`` (rows >= N: nothing)."""
+    def _width(self, superlane):
         lanes = self.lanes(superlane)
-        if row < self.size and len(lanes):
-            values = np.asarray(x, dtype=np.int8)[:len(lanes)].copy()
-            self._pending.append(lambda: self.back.__setitem__((row, lanes), values))
+        return lanes.stop - lanes.start
 
-    def iw(self, superlane):
-        """``F[j][i] = B[j][i]`` for every row and the lanes of ``superlane``."""
+    # Superlane 0, in the issue cycle: the sequencers.
+
+    def issue(self, instr, ended):
+        """The queue's ``instr`` of this cycle (or None) and ``ended`` (the queue is in or past
+        its ``end`` slot) -> the instructions the superlanes run: an ``iw``, and one element of
+        each running sequence. A sequence instruction starts its sequencer anew (element 0 in
+        this cycle, the old sequence's remaining elements dropped); after ``end``, sequences
+        stop."""
+        out = []
+        name = instr.op.mnemonic if instr is not None else None
+        if name == "iw":
+            out.append(instr)
+        for kind in self.sequences:
+            if name == kind:
+                self.sequences[kind] = Sequence(instr, 0)
+            elif ended:
+                self.sequences[kind] = None
+            seq = self.sequences[kind]
+            if seq is None:
+                continue
+            out.append(element_instr(seq.instr, seq.element, self.config))
+            following = seq.element + 1
+            self.sequences[kind] = replace(seq, element=following) \
+                if following < seq.count else None
+        return out
+
+    # One element on one superlane; x is that superlane's slice of a stream, int8.
+
+    def lw(self, superlane, plane, row, rows):
+        """``B_p[row + r][i] = rows[r][i]`` for the lanes of ``superlane`` (rows >= N and
+        planes beyond the MXM's: nothing)."""
+        lanes, width = self.lanes(superlane), self._width(superlane)
+        if plane >= self.config.mxm_planes or not width:
+            return
+        for r, x in enumerate(rows):
+            if row + r < self.size:
+                values = np.asarray(x, dtype=np.int8)[:width].copy()
+                self._pending.append(lambda r=r, values=values: self.back.__setitem__(
+                    (plane, row + r, lanes), values))
+
+    def iw(self, superlane, plane):
+        """``F_p[j][i] = B_p[j][i]`` for every row and the lanes of ``superlane``."""
         lanes = self.lanes(superlane)
-        if len(lanes):
-            values = self.back[:, lanes].copy()
-            self._pending.append(lambda: self.front.__setitem__((slice(None), lanes), values))
+        if plane < self.config.mxm_planes and self._width(superlane):
+            values = self.back[plane][:, lanes].copy()
+            self._pending.append(
+                lambda: self.front.__setitem__((plane, slice(None), lanes), values))
 
     def abc(self, superlane, acc, add, x):
-        """Superlane ``k``'s share of ``abc``: ``p_k = p_(k-1) + F[:, lanes] @ x``; the last
-        superlane of the span updates accumulator ``acc`` (if it exists)."""
+        """Superlane ``k``'s share of an ``abc`` element, on every plane:
+        ``q_k = q_(k-1) + F_p[:, lanes] @ x``; the last superlane of the span updates
+        accumulator ``acc`` of every plane (if it exists)."""
         k = superlane
-        lanes = self.lanes(k)
-        if not len(lanes):
+        lanes, width = self.lanes(k), self._width(k)
+        if not width:
             return
-        x = np.asarray(x, dtype=np.int8)[:len(lanes)].astype(np.int64)
-        local = self.front[:, lanes].astype(np.int64) @ x      # int8 x int8 products, exact
+        x = np.asarray(x, dtype=np.int8)[:width].astype(np.int64)
+        local = self.front[:, :, lanes].astype(np.int64) @ x   # (planes, N): exact products
         previous = self.chain[k - 1].astype(np.int64) if k else 0
         partial = wrap32(previous + local)
         if k < self.span - 1:
             self._pending.append(lambda: self.chain.__setitem__(k, partial))
         elif acc < self.config.mxm_accumulators:
-            base = self.acc[acc].astype(np.int64) if add else 0
+            base = self.acc[:, acc].astype(np.int64) if add else 0
             total = wrap32(base + partial.astype(np.int64))
-            self._pending.append(lambda: self.acc.__setitem__(acc, total))
+            self._pending.append(lambda: self.acc.__setitem__((slice(None), acc), total))
 
     def read_acc(self, superlane, acc):
-        """``acc[acc][j]`` for the lanes ``j`` of ``superlane`` (``lanes_per_superlane`` int32,
-        zero for ``j >= N`` and for accumulators that do not exist)."""
-        out = np.zeros(self.config.lanes_per_superlane, dtype=np.int32)
-        lanes = self.lanes(superlane)
-        if len(lanes) and acc < self.config.mxm_accumulators:
-            out[:len(lanes)] = self.acc[acc, lanes]
+        """``acc_p[acc][j]`` for every plane and the lanes ``j`` of ``superlane``: shape
+        ``(planes, lanes_per_superlane)`` int32, zero for ``j >= N`` and for accumulators that
+        do not exist."""
+        out = np.zeros((self.config.mxm_planes, self.config.lanes_per_superlane),
+                       dtype=np.int32)
+        lanes, width = self.lanes(superlane), self._width(superlane)
+        if width and acc < self.config.mxm_accumulators:
+            out[:, :width] = self.acc[:, acc, lanes]
         return out
 
     def end_cycle(self):
-        """Land the state changes of the cycle's instructions."""
+        """Land the state changes of the cycle's elements."""
         for update in self._pending:
             update()
         self._pending.clear()
 
 
+def issue_cycle(model, cycle, issued):
+    """The MXM part of :meth:`opentsp.sim.model.Model.step`, after the queues have issued:
+    schedule what every MXM runs this cycle (:meth:`Mxm.issue`) on all superlanes. ``issued``
+    holds the cycle's ``(slice name, instr)`` pairs."""
+    by_name = dict(issued)
+    for slice_, queue in zip(model.queue_slices, model.queues, strict=True):
+        unit = model.mxms.get(slice_.name)
+        if unit is None:
+            continue
+        for instr in unit.issue(by_name.get(slice_.name), queue.ended):
+            for k in range(model.config.superlanes):
+                model._executing[cycle + k].append((slice_, instr, k))
+
+
 def execute(model, slice_, instr, superlane):
-    """Executor of ``lw``, ``iw``, ``abc`` and ``acc`` for :class:`opentsp.sim.model.Model`."""
+    """Executor of the MXM's ``iw`` and of one element of an ``lw``, ``abc`` or ``acc``
+    sequence (:func:`element_instr`) for :class:`opentsp.sim.model.Model`."""
     unit = model.mxms[slice_.name]
     name = instr.op.mnemonic
+    config = model.config
 
-    def stream(field):
-        direction, (ident,) = instr.group(field)
-        return model._input(slice_.position, direction, ident, superlane).view(np.int8)
+    def streams(field):
+        direction, ids = instr.group(field, config)
+        return [model._input(slice_.position, direction, ident, superlane).view(np.int8)
+                for ident in ids]
 
     if name == "lw":
-        unit.lw(superlane, instr["row"], stream("s"))
+        unit.lw(superlane, instr["p"], instr["row"], streams("s"))
     elif name == "iw":
-        unit.iw(superlane)
+        unit.iw(superlane, instr["p"])
     elif name == "abc":
-        unit.abc(superlane, instr["acc"], instr["add"], stream("s"))
+        unit.abc(superlane, instr["acc"], instr["add"], streams("s")[0])
     elif name == "acc":
-        planes = packing.pack(unit.read_acc(superlane, instr["acc"]), isa.DType.I32)
-        direction, ids = instr.group("dst")
-        for plane, ident in zip(planes, ids, strict=True):
-            model._write_stream(model.cycle + isa.latency(instr.op, model.config), slice_,
-                                direction, ident, superlane, plane)
+        values = unit.read_acc(superlane, instr["acc"])
+        direction, ids = instr.group("dst", config)
+        planes = [byte for plane in values for byte in packing.pack(plane, isa.DType.I32)]
+        for byte, ident in zip(planes, ids, strict=True):
+            model._write_stream(model.cycle + isa.latency(instr.op, config), slice_,
+                                direction, ident, superlane, byte)
     else:
         raise ValueError(f"{name} is not an MXM instruction")

@@ -9,7 +9,7 @@ import pytest
 
 from opentsp import isa
 from opentsp.app import cli
-from opentsp.config import CONFIGS
+from opentsp.config import CONFIGS, Config
 from opentsp.firmware.asm import AsmError, Loc, assemble, assemble_file
 from opentsp.firmware.checker import check
 from opentsp.firmware.disasm import disassemble
@@ -366,13 +366,18 @@ _MXM_QUEUES = any(s.kind == isa.SliceKind.MXM and s.has_queue for s in isa.floor
 
 @pytest.mark.skipif(not _MXM_QUEUES, reason="the floorplan has no MXM queues yet")
 @pytest.mark.parametrize("text, where, cause", [
-    (".queue MXM_W\n lw 4, e0", "2:5", "weight row 4 out of range 0..3 (mxm_size 4)"),
-    (".queue MXM_W\n lw -1, e0", "2:5", "weight row -1 out of range 0..3"),
-    (".queue MXM_E\n abc 16, w0, 0", "2:6", "accumulator 16 out of range 0..15 "
+    (".queue MXM_W\n lw 0, 4, e0, 1", "2:8", "weight row 4 out of range 0..3 (mxm_size 4)"),
+    (".queue MXM_W\n lw 0, -1, e0, 1", "2:8", "weight row -1 out of range 0..3"),
+    (".queue MXM_W\n lw 1, 0, e0, 1", "2:5", "MXM plane 1 out of range 0..0 (mxm_planes 1)"),
+    (".queue MXM_W\n lw 0, 0, e0, 0", "2:15", "operand n of lw must be in 1..511, not 0"),
+    (".queue MXM_W\n iw 4", "2:5", "MXM plane 4 out of range 0..0"),
+    (".queue MXM_E\n abc 16, w0, 0, 1", "2:6", "accumulator 16 out of range 0..15 "
      "(mxm_accumulators 16)"),
-    (".queue MXM_E\n abc 0, w0, 2", "2:13", "operand add of abc must be 0 or 1, not 2"),
-    (".queue MXM_W\n acc e2, 0", "2:6", "i32 operand dst must start an aligned group of 4"),
-    (".queue MXM_W\n acc e4, 16", "2:10", "accumulator 16 out of range 0..15"),
+    (".queue MXM_E\n abc 0, w0, 2, 1", "2:13", "operand add of abc must be 0 or 1, not 2"),
+    (".queue MXM_E\n abc 0, w0, 1, 512", "2:16", "operand n of abc must be in 1..511, not 512"),
+    (".queue MXM_W\n acc e2, 0, 1", "2:6", "i32 operand dst must start an aligned group of 4"),
+    (".queue MXM_W\n acc e4, 16, 1", "2:10", "accumulator 16 out of range 0..15"),
+    (".queue MXM_W\n acc e4, 0", "2:2", "acc takes 3 operand(s) (dst, acc, n), not 2"),
 ])
 def test_mxm_operand_ranges_come_from_field_limit(text, where, cause):
     message = error(text)
@@ -383,11 +388,20 @@ def test_mxm_operand_ranges_come_from_field_limit(text, where, cause):
 @pytest.mark.skipif(not _MXM_QUEUES, reason="the floorplan has no MXM queues yet")
 def test_mxm_limits_follow_the_configuration():
     groq = CONFIGS["groq"]
-    program = asm(".queue MXM_W\n lw 319, e0\n iw\n abc 319, e0, 1\n acc e4, 319", groq)
+    program = asm(".queue MXM_W\n lw 0, 319, e0, 511\n iw 0\n abc 319, e0, 1, 2\n"
+                  " acc e4, 319, 1", groq)
     assert [str(i) for i in program.image.queues[0][:4]] == [
-        "lw 319, e0", "iw", "abc 319, e0, 1", "acc e4, 319"]
-    assert "weight row 320 out of range 0..319" in error(".queue MXM_W\n lw 320, e0", groq)
-    assert "weight row 512 out of range" in error(".queue MXM_W\n lw 512, e0", groq)
+        "lw 0, 319, e0, 511", "iw 0", "abc 319, e0, 1, 2", "acc e4, 319, 1"]
+    assert "weight row 320 out of range 0..319" in error(".queue MXM_W\n lw 0, 320, e0, 1",
+                                                         groq)
+    assert "weight row 512 out of range" in error(".queue MXM_W\n lw 0, 512, e0, 1", groq)
+    # the streams an operand spans on a configuration: R weight rows, an int32 group per plane
+    planes = Config(name="planes", superlanes=2, lanes_per_superlane=4, streams=8,
+                    mem_slices=4, mem_words=64, mxm_size=4, mxm_planes=2, mxm_load_rows=4)
+    assert "streams 6..9 out of range" in error(".queue MXM_W\n lw 0, 0, e6, 1", planes)
+    assert "streams 4..11 out of range" in error(".queue MXM_W\n acc e4, 0, 1", planes)
+    assert str(asm(".queue MXM_W\n lw 1, 0, e4, 1\n acc e0, 0, 1", planes)
+               .image.queues[0][1]) == "acc e0, 0, 1"
 
 
 # docs/assembly.md: every example runs as the document says -------------------------------
@@ -499,3 +513,20 @@ def test_leading_zero_through_the_command_line(tmp_path, capsys):
         out, err = capsys.readouterr()
         assert err == f"opentsp: error: {message}\n" and out == ""
         assert "Traceback" not in err and not output.exists()
+
+
+ARCH = Path(__file__).parent.parent / "docs" / "architecture.md"
+
+
+def test_architecture_encoding_table_is_the_isa():
+    """Section 7's table of fields (one row per mnemonic) is exactly what opentsp.isa encodes."""
+    rows = re.findall(r"^\| `(\w+)` \| 0x([0-9A-F]{2}) \| ([^|]*) \|$", ARCH.read_text(), re.M)
+    assert len(rows) >= 20
+    for mnemonic, opcode, fields in rows:
+        op = isa.OPS_BY_NAME[mnemonic]
+        assert op.opcode == int(opcode, 16), mnemonic
+        documented = set()
+        for name, hi, lo in re.findall(r"(\w+)\[(\d+)(?::(\d+))?\]", fields):
+            low = int(lo or hi)
+            documented.add((name, low, int(hi) - low + 1))
+        assert documented == {(f.name, f.lsb, f.width) for f in op.fields}, mnemonic

@@ -297,24 +297,25 @@ SPAN2 = Config(name="span2", superlanes=2, lanes_per_superlane=2, streams=8, mem
 
 
 def mxm_errors(program):
-    """The errors of the MXM rules (6, 7); these programs feed the MXM from nowhere (rule 1)."""
-    return [e for e in check(program) if e.rule >= 6]
+    """The errors of the MXM rules (6, 7, 12, 13); these programs feed the MXM from nowhere
+    (rule 1)."""
+    return [e for e in check(program) if e.rule in (6, 7, 12, 13)]
 
 
 def test_mxm_used_before_weights_are_installed():
     text = """.queue MXM_W
-    lw 0, w0
-    abc 3, w0, 0
-    iw
-    abc 3, w0, 1
+    lw 0, 0, w0, 1
+    abc 3, w0, 0, 1
+    iw 0
+    abc 3, w0, 1, 1
 .queue MXM_E
-    acc w4, 1
+    acc w4, 1, 1
 """
     found = mxm_errors(asm(text))
     assert [str(e) for e in found] == [
-        "t.s:3:5: error: MXM used before weights are installed: abc 3, w0, 0 issues in cycle 1 "
-        "before the first iw of MXM_W (cycle 2)",
-        "t.s:7:5: error: MXM used before weights are installed: acc w4, 1 issues in cycle 0 "
+        "t.s:3:5: error: MXM used before weights are installed: abc 3, w0, 0, 1 issues in "
+        "cycle 1 before the first iw of MXM_W (cycle 2)",
+        "t.s:7:5: error: MXM used before weights are installed: acc w4, 1, 1 issues in cycle 0 "
         "and MXM_E has no iw",
     ][::-1]
     assert {(e.rule, e.cycle) for e in found} == {(6, 1), (6, 0)}
@@ -323,25 +324,25 @@ def test_mxm_used_before_weights_are_installed():
 def test_mxm_acc_less_than_span_cycles_after_abc():
     assert isa.mxm_span(SPAN2) == 2
     text = """.queue MXM_W
-    iw
-    abc 3, w0, 0       ; cycle 1
-    abc 5, w0, 0       ; cycle 2
-    acc e4, 3          ; cycle 3: 2 cycles after abc 3, fine
-    abc 6, w0, 0       ; cycle 4
+    iw 0
+    abc 3, w0, 0, 1    ; cycle 1
+    abc 5, w0, 0, 1    ; cycle 2
+    acc e4, 3, 1       ; cycle 3: 2 cycles after abc 3, fine
+    abc 6, w0, 0, 1    ; cycle 4
     repeat 3, 4        ; copies in cycles 8, 12, 16
     nop 1
-    acc e0, 6          ; cycle 18: 2 after the last copy, fine
-    acc e4, 5
+    acc e0, 6, 1       ; cycle 18: 2 after the last copy, fine
+    acc e4, 5, 1
 """
     assert mxm_errors(asm(text, SPAN2)) == []
-    bad = text.replace("    nop 1\n    acc e0, 6", "    acc e0, 6")
+    bad = text.replace("    nop 1\n    acc e0, 6, 1", "    acc e0, 6, 1")
     (error,) = mxm_errors(asm(bad, SPAN2))
     assert (error.rule, error.cycle, error.loc) == (7, 17, Loc("t.s", 8, 5))
     assert str(error) == (
-        "t.s:8:5: error: acc e0, 6 issues in cycle 17, 1 cycle(s) after abc 6, w0, 0 (cycle 16, "
-        "abc 6, w0, 0 of MXM_W (line 7)): it reads accumulator 6 before that abc lands; issue "
-        "it at least 2 cycles after the abc")
-    early = text.replace("    abc 5, w0, 0       ; cycle 2\n", "")
+        "t.s:8:5: error: acc e0, 6, 1 reads accumulator 6 in cycle 17, 1 cycle(s) after the "
+        "element of abc 6, w0, 0, 1 that writes it (cycle 16, abc 6, w0, 0, 1 of MXM_W (line "
+        "7)), before it lands; read it at least 2 cycles after")
+    early = text.replace("    abc 5, w0, 0, 1    ; cycle 2\n", "")
     (error,) = mxm_errors(asm(early, SPAN2))
     assert (error.rule, error.cycle, error.loc.line) == (7, 2, 4)
     # on the default configuration (span 1) the next cycle is already fine
@@ -349,6 +350,52 @@ def test_mxm_acc_less_than_span_cycles_after_abc():
     assert mxm_errors(asm(bad, CFG)) == mxm_errors(asm(early, CFG)) == []
     # the other rules do not report the MXM rules' business
     assert {e.rule for e in check(asm(bad, SPAN2))} == {1, 7}
+
+
+@pytest.mark.parametrize("abc, nops, acc, cycle", [
+    ("abc 0, w0, 0, 4", 0, "acc e0, 0, 4", 2),     # each accumulator read a cycle after
+    ("abc 2, w0, 0, 4", 0, "acc e0, 0, 8", None),  # 2..5 written in 1..4, read in 4..7
+    ("abc 0, w0, 0, 4", 0, "acc e0, 1, 3", None),  # read in the cycle of the write: old value
+    ("abc 0, w0, 0, 4", 2, "acc e0, 2, 2", 4),     # accumulator 2 written in 3, read in 4
+])
+def test_mxm_acc_elements_against_abc_elements(abc, nops, acc, cycle):
+    """Rule 7 element by element: element e of the abc (issued in cycle 1) writes accumulator
+    a + e in cycle 1 + e, element f of the acc (issued in 2 + nops) reads b + f in
+    2 + nops + f; with span 2 a read one cycle after the write is too early."""
+    wait = f"    nop {nops}\n" if nops else ""
+    text = f".queue MXM_W\n    iw 0\n    {abc}\n{wait}    {acc}\n    nop 10\n"
+    found = mxm_errors(asm(text, SPAN2))
+    assert [e.cycle for e in found] == ([] if cycle is None else [cycle]), found
+
+
+def test_mxm_sequence_cut_short_and_install_during_a_load():
+    text = """.queue MXM_W
+    lw 0, 0, w0, 4     ; rows 0..3 in cycles 0..3
+    nop 3
+    iw 0               ; cycle 4
+    abc 0, w0, 0, 2    ; cycles 5..6
+    acc e0, 0, 2       ; cycles 6..7 (span 1)
+    nop 1
+"""
+    assert mxm_errors(asm(text)) == []
+    cut = text.replace("    nop 3\n", "    nop 1\n    lw 0, 2, w0, 1\n    nop 1\n")
+    (error,) = mxm_errors(asm(cut))
+    assert (error.rule, error.cycle) == (12, 2)
+    assert str(error) == ("t.s:2:5: error: lw 0, 0, w0, 4 (issued in cycle 0) loses 2 of its 4 "
+                          "elements to lw 0, 2, w0, 1 (cycle 2)")
+    ended = text.replace("    nop 1\n", "")
+    (error,) = mxm_errors(asm(ended))
+    assert (error.rule, error.cycle) == (12, 7)
+    assert "acc e0, 0, 2 (issued in cycle 6) loses 1 of its 2 elements to the queue's end" \
+        in str(error)
+    early = text.replace("    nop 3\n", "    nop 2\n")
+    (error,) = mxm_errors(asm(early))
+    assert (error.rule, error.cycle, error.loc.line) == (13, 3, 4)
+    assert "iw 0 in cycle 3 installs plane 0 while element 3 of lw 0, 0, w0, 4" in str(error)
+    # another plane's install is fine while plane 0 loads
+    two = Config(name="two", superlanes=2, lanes_per_superlane=4, streams=8, mem_slices=4,
+                 mem_words=16, mxm_size=4, mxm_planes=2)
+    assert mxm_errors(asm(early.replace("    iw 0", "    iw 1\n    iw 0"), two)) == []
 
 
 # Sync and notify (section 5a, rule 8) -------------------------------------------------------

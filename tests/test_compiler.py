@@ -85,6 +85,18 @@ def test_unsupported_types_and_operations():
         g.relu(x8, name="x8")
 
 
+def test_configurations_with_planes_or_multi_row_loads_are_refused():
+    g = Graph()
+    g.output("y", g.matmul(g.input("x", (2, 4)), g.const("w", np.ones((4, 4), np.int8))))
+    planes = derive_config("default", "planes", mxm_planes=2)
+    with pytest.raises(CompileError, match=r"^config 'planes': the compiler drives one MXM "
+                                           r"plane with one-row weight loads, not "
+                                           r"mxm_planes=2 and mxm_load_rows=1$"):
+        compile_graph(g, planes)
+    with pytest.raises(CompileError, match="mxm_load_rows=4$"):
+        compile_graph(g, derive_config("default", "rows", mxm_load_rows=4))
+
+
 def test_tensor_that_does_not_fit():
     g = Graph()
     x = g.input("x", (1, 512))

@@ -202,6 +202,10 @@ def test_other_format_and_isa_version():
                                                     "loader reads version 1")
     message = refused(build(queues, isa_version=isa.ISA_VERSION + 1))
     assert message.startswith(f"offset 6: image built for ISA version {isa.ISA_VERSION + 1}")
+    # an image of ISA v2 (one-row lw, abc and acc without sequences) is refused as such
+    assert isa.ISA_VERSION == 3
+    assert refused(build(queues, isa_version=2)) == ("offset 6: image built for ISA version 2, "
+                                                     "this is ISA version 3")
 
 
 def test_image_for_another_configuration_is_refused_by_name():

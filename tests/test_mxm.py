@@ -23,6 +23,11 @@ DEFAULT = CONFIGS["default"]
 #: superlane 2 beyond N, 3 accumulators (not a power of two).
 SPAN3 = Config(name="span3", superlanes=4, lanes_per_superlane=2, streams=8, mem_slices=1,
                mem_words=16, mxm_size=5, mxm_accumulators=3, queue_depth=16)
+#: two planes of 4 x 4 over two superlanes, weights loaded three rows a cycle (4 is not a
+#: multiple of 3: the last element writes one row), acc onto two int32 groups.
+PLANES = Config(name="planes", superlanes=2, lanes_per_superlane=2, streams=8, mem_slices=1,
+                mem_words=16, mxm_size=4, mxm_accumulators=5, mxm_planes=2, mxm_load_rows=3,
+                queue_depth=16)
 E, W = isa.Dir.E, isa.Dir.W
 
 
@@ -31,7 +36,8 @@ def ref(direction, ident):
 
 
 class SliceModel:
-    """One MXM slice on its own, cycle by cycle: the golden :class:`Mxm` behind a stagger.
+    """One MXM slice on its own, cycle by cycle: the golden :class:`Mxm`'s sequencers
+    (:meth:`Mxm.issue`) behind a stagger.
 
     :meth:`step` takes the instruction issued this cycle (or None) and the slice inputs of
     this cycle (uint8, shape ``(2, streams, superlanes, lanes_per_superlane)``) and returns
@@ -41,40 +47,42 @@ class SliceModel:
     def __init__(self, config):
         self.config = config
         self.unit = Mxm(config)
-        self.issued = {}
+        self.running = defaultdict(list)      # cycle -> [(element, superlane)]
         self.pending = defaultdict(dict)
         self.cycle = 0
 
-    def step(self, instr, inputs):
+    def step(self, instr, inputs, ended=False):
         cfg, t = self.config, self.cycle
-        if instr is not None:
-            self.issued[t] = instr
-        for k in range(cfg.superlanes):
-            ins = self.issued.get(t - k)
-            if ins is None:
-                continue
-            name = ins.op.mnemonic
-
-            def x(ins=ins, k=k):
-                s = ins.stream("s")
-                if s.id >= cfg.streams:
-                    return np.zeros(cfg.lanes_per_superlane, np.int8)
-                return inputs[int(s.dir), s.id, k].view(np.int8)
-            if name == "lw":
-                self.unit.lw(k, ins["row"], x())
-            elif name == "iw":
-                self.unit.iw(k)
-            elif name == "abc":
-                self.unit.abc(k, ins["acc"], ins["add"], x())
-            elif name == "acc":
-                planes = packing.pack(self.unit.read_acc(k, ins["acc"]), isa.DType.I32)
-                dst = ins.stream("dst")
-                for i, plane in enumerate(planes):
-                    if dst.id + i < cfg.streams:
-                        self.pending[t + 1][int(dst.dir), dst.id + i, k] = plane
+        for element in self.unit.issue(instr, ended):
+            for k in range(cfg.superlanes):
+                self.running[t + k].append((element, k))
+        for element, k in self.running.pop(t, ()):
+            self._run(element, k, inputs)
         self.unit.end_cycle()
         self.cycle += 1
         return self.pending.pop(t, {})
+
+    def _run(self, element, k, inputs):
+        cfg, t = self.config, self.cycle
+
+        def streams(field):
+            direction, ids = element.group(field, cfg)
+            return [inputs[int(direction), s, k].view(np.int8) if s < cfg.streams
+                    else np.zeros(cfg.lanes_per_superlane, np.int8) for s in ids]
+        name = element.op.mnemonic
+        if name == "lw":
+            self.unit.lw(k, element["p"], element["row"], streams("s"))
+        elif name == "iw":
+            self.unit.iw(k, element["p"])
+        elif name == "abc":
+            self.unit.abc(k, element["acc"], element["add"], streams("s")[0])
+        elif name == "acc":
+            direction, ids = element.group("dst", cfg)
+            values = self.unit.read_acc(k, element["acc"])
+            planes = [byte for plane in values for byte in packing.pack(plane, isa.DType.I32)]
+            for ident, byte in zip(ids, planes, strict=True):
+                if ident < cfg.streams:
+                    self.pending[t + 1][int(direction), ident, k] = byte
 
 
 def vector(config, values):
@@ -91,20 +99,22 @@ def gemm_schedule(config, m, k_tiles, add_first=0, interleave=True):
     after its last abc)."""
     n = config.mxm_size
     span = isa.mxm_span(config)
-    schedule = [("lw", {"row": j, "s": "x"}) for j in range(n)] + [("iw", {})]
+    schedule = [("lw", {"p": 0, "row": j, "s": "x", "n": 1}) for j in range(n)]
+    schedule += [("iw", {"p": 0})]
     for tile in range(k_tiles):
-        abcs = [("abc", {"acc": row, "s": "x", "add": int(tile > 0 or add_first)})
+        abcs = [("abc", {"acc": row, "s": "x", "add": int(tile > 0 or add_first), "n": 1})
                 for row in range(m)]
-        lws = [("lw", {"row": j, "s": "x"}) for j in range(n)] if tile + 1 < k_tiles else []
+        lws = ([("lw", {"p": 0, "row": j, "s": "x", "n": 1}) for j in range(n)]
+               if tile + 1 < k_tiles else [])
         if interleave:
             merged = []
             for i in range(max(len(abcs), len(lws))):
                 merged += abcs[i:i + 1] + lws[i:i + 1]
         else:
             merged = abcs + lws
-        schedule += merged + ([("iw", {})] if lws else [])
+        schedule += merged + ([("iw", {"p": 0})] if lws else [])
     schedule += [None] * span
-    schedule += [("acc", {"acc": row, "dst": ref(E, 0)}) for row in range(m)]
+    schedule += [("acc", {"acc": row, "dst": ref(E, 0), "n": 1}) for row in range(m)]
     return schedule
 
 
@@ -195,11 +205,11 @@ def test_extreme_values_and_int32_wrap():
     b = np.full((n, n), -128, np.int8)
     np.testing.assert_array_equal(run_gemm(config, a, b), np.full((1, n), 4 * 16384))
     unit = Mxm(config)
-    unit.acc[0] = np.iinfo(np.int32).max
+    unit.acc[0, 0] = np.iinfo(np.int32).max
     unit.front[:] = 1
     unit.abc(0, 0, 1, np.ones(4, np.int8))
     unit.end_cycle()
-    np.testing.assert_array_equal(unit.acc[0], wrap32([2 ** 31 - 1 + 4] * n))
+    np.testing.assert_array_equal(unit.acc[0, 0], wrap32([2 ** 31 - 1 + 4] * n))
     assert unit.acc.dtype == np.int32 and unit.front.dtype == np.int8
 
 
@@ -224,10 +234,10 @@ def test_acc_before_the_abc_lands_reads_the_old_value():
     n = config.mxm_size
     ones = vector(config, [1] * n)
     shape = (2, config.streams, config.superlanes, config.lanes_per_superlane)
-    program = {0: isa.encode("lw", row=0, s=ref(W, 0)), 1: isa.encode("iw"),
-               2: isa.encode("abc", acc=1, add=0, s=ref(W, 0)),
-               2 + span - 1: isa.encode("acc", acc=1, dst=ref(E, 4)),
-               2 + span: isa.encode("acc", acc=1, dst=ref(E, 0))}
+    program = {0: isa.encode("lw", p=0, row=0, s=ref(W, 0), n=1), 1: isa.encode("iw", p=0),
+               2: isa.encode("abc", acc=1, add=0, s=ref(W, 0), n=1),
+               2 + span - 1: isa.encode("acc", acc=1, dst=ref(E, 4), n=1),
+               2 + span: isa.encode("acc", acc=1, dst=ref(E, 0), n=1)}
     outputs = {}
     for t in range(12):
         inputs = np.zeros(shape, np.uint8)
@@ -250,8 +260,8 @@ def test_whole_chip_model_with_assembler():
     lines = [f".data MEM_W3, {j}, i8: {', '.join(map(str, w[:, j]))}" for j in range(n)]
     lines += [f".data MEM_W3, 8, i8: {', '.join(map(str, x))}", ".queue MEM_W3"]
     lines += [f".at {j}\n    read w0, {j}" for j in range(n)] + [f".at {n + 1}\n    read w0, 8"]
-    lines += [".queue MXM_W"] + [f".at {j + 3}\n    lw {j}, w0" for j in range(n)]
-    lines += [f".at {n + 3}\n    iw", f".at {n + 4}\n    abc 5, w0, 0", "    acc e4, 5"]
+    lines += [".queue MXM_W"] + [f".at {j + 3}\n    lw 0, {j}, w0, 1" for j in range(n)]
+    lines += [f".at {n + 3}\n    iw 0", f".at {n + 4}\n    abc 5, w0, 0, 1", "    acc e4, 5, 1"]
     u = n + 5         # acc issue; MEM_Wi (5 - i hops from MXM_W) writes in u + 1 + 5 - i
     for i in range(4):
         lines += [f".queue MEM_W{i}", f".at {u + 6 - i}", f"    write 20, e{4 + i}"]
@@ -262,6 +272,94 @@ def test_whole_chip_model_with_assembler():
     got = packing.unpack(planes, isa.DType.I32)
     np.testing.assert_array_equal(got[:n], x.astype(np.int32) @ w.astype(np.int32))
     np.testing.assert_array_equal(got[n:], 0)
+
+
+def sequenced_gemm(config, a, b):
+    """C = A @ B with one tile of K = N and P = mxm_planes column tiles, in ISA v3 sequences:
+    ``lw p, 0, w0, ceil(N / R)`` per plane (row ``e*R + r`` of plane ``p``, column
+    ``p*N + e*R + r`` of B, on stream ``w<r>`` in cycle ``t + e``), ``iw`` of both planes,
+    one ``abc`` sequence over the rows of A (on ``w7``), one ``acc`` sequence onto the int32
+    groups ``e0``, ``e4``, ...
+
+    Returns
+    -------
+    schedule, inputs_of, (acc issue cycle, rows)
+    """
+    n, rows_per, planes = config.mxm_size, config.mxm_load_rows, config.mxm_planes
+    span = isa.mxm_span(config)
+    loads = -(-n // rows_per)
+    schedule, feed = [], {}         # feed: cycle -> {stream: vector}
+    for p in range(planes):
+        t = len(schedule)
+        schedule += [isa.encode("lw", p=p, row=0, s=ref(W, 0), n=loads)] + [None] * (loads - 1)
+        for e in range(loads):
+            for r in range(rows_per):
+                if e * rows_per + r < n:
+                    feed.setdefault(t + e, {})[r] = vector(config, b[:, p * n + e * rows_per + r])
+    schedule += [isa.encode("iw", p=p) for p in range(planes)]
+    m = a.shape[0]
+    t = len(schedule)
+    schedule += [isa.encode("abc", acc=0, add=0, s=ref(W, 7), n=m)] + [None] * (m - 1)
+    for row in range(m):
+        feed.setdefault(t + row, {})[7] = vector(config, a[row])
+    schedule += [None] * (span - 1)
+    u = len(schedule)
+    schedule += [isa.encode("acc", acc=0, dst=ref(E, 0), n=m)] + [None] * (m - 1)
+    shape = (2, config.streams, config.superlanes, config.lanes_per_superlane)
+
+    def inputs_of(t):
+        inputs = np.zeros(shape, np.uint8)
+        for k in range(config.superlanes):
+            for stream, value in feed.get(t - k, {}).items():
+                inputs[int(W), stream, k] = value[k]
+        return inputs
+    return schedule, inputs_of, (u, m)
+
+
+def sequenced_results(config, seen, u, m):
+    """The int32 results of an ``acc`` sequence onto ``e0`` issued in cycle ``u``: element f's
+    superlane k is driven in cycle ``u + f + 1 + k``; plane p on streams ``4p .. 4p+3``."""
+    out = []
+    for f in range(m):
+        row = []
+        for p in range(config.mxm_planes):
+            planes = np.stack([np.concatenate([seen[u + f + 1 + k][(int(E), 4 * p + i, k)]
+                                               for k in range(config.superlanes)])
+                               for i in range(isa.INT32_GROUP)])
+            row.append(packing.unpack(planes, isa.DType.I32)[:config.mxm_size])
+        out.append(np.concatenate(row))
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("config", [DEFAULT, SPAN3, PLANES], ids=["default", "span3", "planes"])
+def test_sequenced_gemm_on_the_rtl_matches_the_model_and_numpy(config):
+    """ISA v3: multi-row load sequences into every plane, one abc and one acc sequence; the
+    RTL equals the golden model cycle by cycle (:func:`run_rtl`) and numpy's matmul."""
+    rng = np.random.default_rng(17)
+    n, planes = config.mxm_size, config.mxm_planes
+    a = rng.integers(-128, 128, size=(config.mxm_accumulators, n), dtype=np.int8)
+    b = rng.integers(-128, 128, size=(n, planes * n), dtype=np.int8)
+    schedule, inputs_of, (u, m) = sequenced_gemm(config, a, b)
+    seen = run_rtl(config, schedule, inputs_of)
+    np.testing.assert_array_equal(sequenced_results(config, seen, u, m),
+                                  a.astype(np.int32) @ b.astype(np.int32))
+
+
+def test_a_plane_loads_in_ceil_n_over_r_cycles_and_installs_alone():
+    """On PLANES (N = 4, R = 3) a load sequence of 2 elements writes rows 0..2 then row 3
+    (row 4 and 5 do not exist); iw installs only its own plane."""
+    config = PLANES
+    unit = Mxm(config)
+    rows = [np.full(config.lanes_per_superlane, v, np.int8) for v in (1, 2, 3)]
+    for k in range(config.superlanes):
+        unit.lw(k, 1, 0, rows)
+        unit.lw(k, 1, 3, rows)
+    unit.end_cycle()
+    assert unit.back[1][:, 0].tolist() == [1, 2, 3, 1] and not unit.back[0].any()
+    for k in range(config.superlanes):
+        unit.iw(k, 1)
+    unit.end_cycle()
+    assert (unit.front[1] == unit.back[1]).all() and not unit.front[0].any()
 
 
 # RTL vs the golden model -----------------------------------------------------------------------
@@ -288,24 +386,29 @@ def rtl_writes(ctx, dut, config):
 
 
 def random_instr(rng, config):
+    """A random MXM instruction: sequences of 1 to 5 elements; rows, accumulators, planes and
+    streams sometimes beyond the configuration's."""
     r = rng.random()
+    n = rng.choice([1, 1, 2, 3, 5])
 
     def stream(width=1):
         return ref(isa.Dir(rng.randrange(2)), rng.randrange(0, config.streams + width, width))
+    plane = rng.randrange(min(config.mxm_planes + 1, 4))
     if r < 0.3:
-        return isa.encode("lw", row=rng.randrange(config.mxm_size + 1), s=stream())
+        return isa.encode("lw", p=plane, row=rng.randrange(config.mxm_size + 1), s=stream(),
+                          n=n)
     if r < 0.4:
-        return isa.encode("iw")
+        return isa.encode("iw", p=plane)
     if r < 0.8:
         return isa.encode("abc", acc=rng.randrange(config.mxm_accumulators + 1),
-                          add=rng.randrange(2), s=stream())
-    return isa.encode("acc", acc=rng.randrange(config.mxm_accumulators + 1), dst=stream(4))
+                          add=rng.randrange(2), s=stream(), n=n)
+    return isa.encode("acc", acc=rng.randrange(config.mxm_accumulators + 1), dst=stream(4), n=n)
 
 
-def run_rtl(config, schedule, inputs_of, clear_at=()):
+def run_rtl(config, schedule, inputs_of, clear_at=(), halt_from=None):
     """Drive the RTL slice with ``schedule`` (Instr or None per cycle) and
-    ``inputs_of(t)``; check every cycle's stream writes against :class:`SliceModel`.
-    Returns the writes per cycle."""
+    ``inputs_of(t)``, with ``halt`` high from cycle ``halt_from`` on; check every cycle's
+    stream writes against :class:`SliceModel`. Returns the writes per cycle."""
     dut = MxmSlice(config)
     extra = config.superlanes + 2
     seen = []
@@ -329,8 +432,10 @@ def run_rtl(config, schedule, inputs_of, clear_at=()):
                 ctx.set(dut.issue.word, instr.encode() if instr is not None else 0)
             ctx.set(dut.e_in.as_value(), pack_bundle(config, inputs[0]))
             ctx.set(dut.w_in.as_value(), pack_bundle(config, inputs[1]))
+            halted = halt_from is not None and t >= halt_from
+            ctx.set(dut.halt, halted)
             if t not in clear_at:
-                expect = model.step(instr, inputs)
+                expect = model.step(instr, inputs, ended=halted)
             got = rtl_writes(ctx, dut, config)
             assert got.keys() == expect.keys(), (t, got.keys(), expect.keys())
             for key in got:
@@ -345,18 +450,21 @@ def run_rtl(config, schedule, inputs_of, clear_at=()):
     return seen
 
 
-@pytest.mark.parametrize("config, seed", [(DEFAULT, 0), (DEFAULT, 1), (SPAN3, 2), (SPAN3, 3)],
-                         ids=["default-0", "default-1", "span3-2", "span3-3"])
+@pytest.mark.parametrize("config, seed", [(DEFAULT, 0), (DEFAULT, 1), (SPAN3, 2), (SPAN3, 3),
+                                          (PLANES, 4), (PLANES, 5)],
+                         ids=["default-0", "default-1", "span3-2", "span3-3", "planes-4",
+                              "planes-5"])
 def test_rtl_random_programs_match_the_golden_model(config, seed):
-    """Random lw/iw/abc/acc (out-of-range rows, accumulators and streams included) with random
-    stream inputs every cycle, and a soft reset in the middle."""
+    """Random lw/iw/abc/acc sequences (out-of-range rows, accumulators, planes and streams
+    included) with random stream inputs every cycle, a soft reset in the middle and ``halt``
+    (the queue's end) for the last cycles."""
     rng = random.Random(seed)
     shape = (2, config.streams, config.superlanes, config.lanes_per_superlane)
-    schedule = [random_instr(rng, config) if rng.random() < 0.7 else None for _ in range(120)]
+    schedule = [random_instr(rng, config) if rng.random() < 0.5 else None for _ in range(120)]
     np_rng = np.random.default_rng(seed)
     inputs = [np_rng.integers(0, 256, size=shape, dtype=np.uint8)
               for _ in range(len(schedule) + config.superlanes + 2)]
-    seen = run_rtl(config, schedule, lambda t: inputs[t], clear_at=(70,))
+    seen = run_rtl(config, schedule, lambda t: inputs[t], clear_at=(70,), halt_from=110)
     assert sum(len(w) for w in seen) > 50
 
 

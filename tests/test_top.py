@@ -201,17 +201,19 @@ def mxm_queues(rng, config, cycles=24):
         for _ in range(cycles):
             r = rng.random()
             s = isa.StreamRef(into, rng.randrange(5))
+            n = rng.choice([1, 1, 2, 3])    # sequences, cut short by the next of their kind
             if r < 0.35:
-                body.append(isa.encode("lw", row=rng.randrange(config.mxm_size), s=s))
+                body.append(isa.encode("lw", p=0, row=rng.randrange(config.mxm_size), s=s, n=n))
             elif r < 0.5:
-                body.append(isa.encode("iw"))
+                body.append(isa.encode("iw", p=0))
             else:
-                body.append(isa.encode("abc", acc=rng.randrange(4), add=rng.randrange(2), s=s))
+                body.append(isa.encode("abc", acc=rng.randrange(4), add=rng.randrange(2), s=s,
+                                       n=n))
         first_acc = start + cycles + isa.mxm_span(config) - 1
         dst = isa.StreamRef(out, rng.randrange(0, config.streams, isa.INT32_GROUP))
         body += [isa.encode("nop", count=isa.mxm_span(config) - 1)] \
             if isa.mxm_span(config) > 1 else []
-        body += [isa.encode("acc", acc=a, dst=dst) for a in range(4)]
+        body += [isa.encode("acc", acc=0, dst=dst, n=4), isa.encode("nop", count=3)]
         programs[mxm.name] = body
         for i, mem in enumerate(mems):
             hops = abs(mem.position - mxm.position)

@@ -16,8 +16,12 @@ Section 7a, MXM rules (:mod:`~opentsp.firmware.checker.mxm`):
 
 6. An MXM queue issues no ``abc`` or ``acc`` before its first ``iw`` ("MXM used before weights
    are installed").
-7. An ``acc a`` issues at least ``isa.mxm_span`` cycles after every earlier ``abc a`` of its
-   queue (else it reads the accumulator before that ``abc`` has landed).
+7. An ``acc`` element reads an accumulator at least ``isa.mxm_span`` cycles after every earlier
+   ``abc`` element of it (else before that element has landed).
+12. Every element of an ``lw``/``abc``/``acc`` sequence runs: none is lost to a new sequence
+    instruction of its kind or to the queue's ``end``. The elements are checked as the
+    instructions they are (rules 1, 2, 6, 7 and 13).
+13. No ``iw p`` in a cycle in which an element of a load sequence writes plane ``p``.
 
 Section 5a, sync (:mod:`~opentsp.firmware.checker.sync`):
 
@@ -56,7 +60,12 @@ MEM word is static (rules 10 and 11) is :func:`opentsp.firmware.checker.mem.stat
 
 from opentsp.firmware.checker.fetch import RULE_FETCH
 from opentsp.firmware.checker.mem import RULE_BANK, RULE_MEM_SEQ
-from opentsp.firmware.checker.mxm import RULE_MXM_ACC, RULE_MXM_WEIGHTS
+from opentsp.firmware.checker.mxm import (
+    RULE_MXM_ACC,
+    RULE_MXM_IW,
+    RULE_MXM_SEQ,
+    RULE_MXM_WEIGHTS,
+)
 from opentsp.firmware.checker.progressions import Issue, ap_intersection, overlapping_pairs
 from opentsp.firmware.checker.report import CheckError
 from opentsp.firmware.checker.streams import RULE_DOUBLE_WRITE, RULE_READ
@@ -66,6 +75,7 @@ from opentsp.firmware.checker.timing import Timing
 
 __all__ = ["CheckError", "Timing", "check", "check_or_raise",
            "RULE_READ", "RULE_DOUBLE_WRITE", "RULE_BANK", "RULE_MXM_WEIGHTS", "RULE_MXM_ACC",
+           "RULE_MXM_SEQ", "RULE_MXM_IW",
            "RULE_SYNC", "RULE_MEM_SEQ", "RULE_SXM_PERMUTATION", "RULE_FETCH"]
 
 # The names these had when the checker was one module (the tests use them).

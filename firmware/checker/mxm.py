@@ -1,23 +1,76 @@
-"""MXM rules (docs/architecture.md section 7a): rule 6, weights before use, and rule 7, an
-``acc`` no earlier than ``isa.mxm_span`` cycles after the ``abc``s of its accumulator."""
+"""MXM rules (docs/architecture.md section 7a): rule 6, weights before use; rule 7, an ``acc``
+element no earlier than ``isa.mxm_span`` cycles after the ``abc`` element of its accumulator;
+rule 12, no sequence element lost; rule 13, no ``iw`` of a plane that a load element writes in
+the same cycle.
 
-import bisect
+:func:`expand_mxm` turns each ``lw``/``abc``/``acc`` issue into the elements its sequence runs,
+as one issue per sequence (cycles ``t .. t + run - 1``, one element per cycle): every element
+of a sequence reads and writes the same streams, so the stream rules check them as a
+progression; rules 7 and 13 work out each element's accumulator and plane.
+"""
+
 from collections import defaultdict
 
 from opentsp import isa
-from opentsp.firmware.checker.progressions import ap_intersection
+from opentsp.firmware.checker.progressions import Issue
 from opentsp.firmware.checker.report import describe, error_at
 
-__all__ = ["RULE_MXM_ACC", "RULE_MXM_WEIGHTS", "check_mxm"]
+__all__ = ["RULE_MXM_ACC", "RULE_MXM_IW", "RULE_MXM_SEQ", "RULE_MXM_WEIGHTS", "check_mxm",
+           "expand_mxm"]
 
 #: An ``abc`` or ``acc`` before the first ``iw`` of its queue.
 RULE_MXM_WEIGHTS = 6
-#: An ``acc a`` less than ``isa.mxm_span`` cycles after an ``abc a`` of its queue.
+#: An ``acc`` element less than ``isa.mxm_span`` cycles after an ``abc`` element of its
+#: accumulator.
 RULE_MXM_ACC = 7
+#: An element of an ``lw``/``abc``/``acc`` sequence that does not run.
+RULE_MXM_SEQ = 12
+#: An ``iw p`` in a cycle in which a load element writes plane ``p``.
+RULE_MXM_IW = 13
+
+
+def _count(instr):
+    return instr["n"]
+
+
+def expand_mxm(timing, q, issues):
+    """Issues of queue ``q`` with its MXM sequences as the elements that run.
+
+    Each copy of an ``lw``/``abc``/``acc`` becomes one issue of its sequence's elements (step 1,
+    from the copy's cycle), cut short by the next sequence instruction of its kind or by the
+    queue's ``end``; the elements that do not run go to ``timing.mxm_losses`` (rule 12). Other
+    issues pass unchanged.
+    """
+    issues = list(issues)
+    if timing.slices[q].kind != isa.SliceKind.MXM:
+        return issues
+    end = timing.schedule[q].end
+    starts = defaultdict(list)      # kind -> [(cycle, issue, copy)]
+    out = []
+    for issue in issues:
+        kind = issue.instr.op.mnemonic
+        if kind not in isa.MXM_SEQUENCERS:
+            out.append(issue)
+            continue
+        starts[kind].extend((issue.cycle(k), issue, k) for k in range(issue.n))
+    for runs in starts.values():
+        runs.sort(key=lambda item: item[0])
+        for i, (cycle, issue, k) in enumerate(runs):
+            stop = cycle + _count(issue.instr)
+            why = "the queue's end"
+            if i + 1 < len(runs) and runs[i + 1][0] < stop:
+                stop, why = runs[i + 1][0], f"{runs[i + 1][1].instr} (cycle {runs[i + 1][0]})"
+            if end is not None and end < stop:
+                stop, why = max(end, cycle + 1), "the queue's end"
+            out.append(Issue(q, issue.index, issue.instr, cycle, 1, stop - cycle, False))
+            lost = cycle + _count(issue.instr) - stop
+            if lost > 0:
+                timing.mxm_losses.append((stop, issue, k, lost, why))
+    return out
 
 
 def check_mxm(timing):
-    """Rules 6 and 7 for every MXM queue of ``timing`` (a :class:`Timing`).
+    """Rules 6, 7, 12 and 13 for every MXM queue of ``timing`` (a :class:`Timing`).
 
     Yields
     ------
@@ -31,6 +84,11 @@ def check_mxm(timing):
     for q, issues in by_queue.items():
         yield from _check_weights_first(timing, q, issues)
         yield from _check_acc_after_abc(timing, issues, span)
+        yield from _check_installs(timing, issues)
+    for cycle, issue, k, lost, why in timing.mxm_losses:
+        cause = (f"{issue.instr} (issued in cycle {issue.cycle(k)}) loses {lost} of its "
+                 f"{_count(issue.instr)} elements to {why}")
+        yield error_at(timing, issue, RULE_MXM_SEQ, cycle, cause, k)
 
 
 def _check_weights_first(timing, q, issues):
@@ -49,61 +107,55 @@ def _check_weights_first(timing, q, issues):
 
 
 def _check_acc_after_abc(timing, issues, span):
-    """Rule 7: no ``acc a`` in cycles ``t + 1 .. t + span - 1`` of an ``abc a`` issued in t.
-
-    At most one error per ``acc``.
-    """
+    """Rule 7: no ``acc`` element reads accumulator ``a`` 1..span-1 cycles after an ``abc``
+    element of ``a``. At most one error per ``acc`` sequence."""
     if span < 2:
         return
-    abcs = defaultdict(list)        # accumulator -> [(t0, d, n, issue)], sorted by t0
-    for issue in issues:
-        if issue.instr.op.mnemonic == "abc":
-            abcs[issue.instr["acc"]].append((issue.t0, issue.d, issue.n, issue))
-    for items in abcs.values():
-        items.sort(key=lambda item: item[0])
-    starts = {a: [item[0] for item in items] for a, items in abcs.items()}
-    for issue in issues:
-        if issue.instr.op.mnemonic != "acc" or issue.instr["acc"] not in abcs:
-            continue
-        a = issue.instr["acc"]
-        # abc issues that can be 1..span-1 cycles before one of this acc's copies
-        stop = bisect.bisect_left(starts[a], issue.last)
-        for t0, d, n, abc in abcs[a][:stop]:
-            found = _earliest_early_acc(issue, t0, d, n, span)
-            if found is None:
+    abcs = [issue for issue in issues if issue.instr.op.mnemonic == "abc"]
+    for acc in (issue for issue in issues if issue.instr.op.mnemonic == "acc"):
+        found = None
+        for abc in abcs:
+            if abc.t0 > acc.last or abc.last + span - 1 < acc.t0:
                 continue
-            u, gap, k = found
-            cause = (f"{issue.instr} issues in cycle {u}, {gap} cycle(s) after {abc.instr} "
-                     f"(cycle {u - gap}, {describe(timing, abc)}): it reads accumulator {a} "
-                     f"before that abc lands; issue it at least {span} cycles after the abc")
-            yield error_at(timing, issue, RULE_MXM_ACC, u, cause, k)
-            break
+            hit = _early_read(abc, acc, span)
+            if hit is not None and (found is None or hit[0] < found[0]):
+                found = (*hit, abc)
+        if found is not None:
+            u, gap, a, abc = found
+            cause = (f"{acc.instr} reads accumulator {a} in cycle {u}, {gap} cycle(s) after "
+                     f"the element of {abc.instr} that writes it (cycle {u - gap}, "
+                     f"{describe(timing, abc)}), before it lands; read it at least {span} "
+                     f"cycles after")
+            yield error_at(timing, acc, RULE_MXM_ACC, u, cause, u - acc.t0)
 
 
-def _earliest_early_acc(acc, t0, d, n, span):
-    """The first copy of ``acc`` that issues 1..span-1 cycles after an ``abc`` copy.
-
-    Parameters
-    ----------
-    acc : Issue
-        The ``acc``.
-    t0, d, n : int
-        The ``abc``'s issue progression.
-    span : int
-        ``isa.mxm_span``: cycles from an ``abc`` until its accumulator is readable.
-
-    Returns
-    -------
-    tuple or None
-        ``(cycle, gap, copy)``, the earliest such ``acc`` copy and its distance to the ``abc``.
-    """
-    if t0 + (n - 1) * d + span - 1 < acc.t0:
+def _early_read(abc, acc, span):
+    """The earliest ``(cycle, gap, accumulator)`` at which an element of ``acc`` reads an
+    accumulator 1..span-1 cycles after an element of ``abc`` wrote it, or None. Element ``e``
+    of ``abc`` writes ``a_b + e`` in cycle ``t_b + e``; element ``f`` of ``acc`` reads
+    ``a_c + f`` in ``t_c + f``: the same accumulator when ``f = e + a_b - a_c``, at a gap of
+    ``t_c - t_b + a_b - a_c`` for every such pair."""
+    delta = abc.instr["acc"] - acc.instr["acc"]
+    gap = acc.t0 - abc.t0 + delta
+    if not 1 <= gap < span:
         return None
-    found = None
-    for gap in range(1, span):
-        hit = ap_intersection(acc.t0, acc.d, acc.n, t0 + gap, d, n)
-        if hit is not None:
-            u = acc.cycle(hit[0])
-            if found is None or u < found[0]:
-                found = (u, gap, hit[0])
-    return found
+    first = max(0, -delta)                      # the first element e with f = e + delta >= 0
+    if first >= min(abc.n, acc.n - delta):
+        return None
+    return acc.t0 + first + delta, gap, abc.instr["acc"] + first
+
+
+def _check_installs(timing, issues):
+    """Rule 13: no ``iw p`` in a cycle in which an element of a load sequence writes ``p``."""
+    loads = [issue for issue in issues if issue.instr.op.mnemonic == "lw"]
+    for iw in (issue for issue in issues if issue.instr.op.mnemonic == "iw"):
+        plane = iw.instr["p"]
+        for k in range(iw.n):
+            t = iw.cycle(k)
+            load = next((lw for lw in loads if lw.instr["p"] == plane and lw.t0 <= t <= lw.last),
+                        None)
+            if load is not None:
+                cause = (f"iw {plane} in cycle {t} installs plane {plane} while element "
+                         f"{t - load.t0} of {describe(timing, load)} loads it")
+                yield error_at(timing, iw, RULE_MXM_IW, t, cause, k)
+                break

@@ -34,7 +34,7 @@ def check_reads(timing):
     for issue in timing.issues:
         q = timing.position(issue.queue)
         for name in issue.instr.stream_reads:
-            direction, ids = issue.instr.group(name)
+            direction, ids = issue.instr.group(name, timing.config)
             for s in ids:
                 k = _first_unread(timing, issue, direction, s, q)
                 if k is None:
@@ -162,7 +162,7 @@ def check_double_writes(timing):
     for issue in timing.issues:
         op = issue.instr.op
         for name in op.writes:
-            direction, ids = issue.instr.group(name)
+            direction, ids = issue.instr.group(name, timing.config)
             for s in ids:
                 registers[(timing.position(issue.queue), direction, s)].append(
                     (issue.t0 + isa.latency(op, timing.config), issue.d, issue.n, issue))

@@ -19,7 +19,7 @@ from opentsp import isa, queue_timing
 from opentsp.firmware.asm import Program
 from opentsp.firmware.checker.fetch import check_fetch, resolve_fetches
 from opentsp.firmware.checker.mem import check_banks, check_mem_seq, expand_mem
-from opentsp.firmware.checker.mxm import check_mxm
+from opentsp.firmware.checker.mxm import check_mxm, expand_mxm
 from opentsp.firmware.checker.progressions import EXPAND, Issue, WriteRun
 from opentsp.firmware.checker.streams import check_double_writes, check_reads
 from opentsp.firmware.checker.sxm import check_sxm
@@ -90,11 +90,12 @@ class Timing:
         """Schedule ``self.programs`` and index every issue's stream writes."""
         self.issues = []
         self.mem_losses = []        # MEM sequence elements that do not issue (rule 9)
+        self.mxm_losses = []        # MXM sequence elements that do not run (rule 12)
         # Issue cycles of all queues together: a sync waits for other queues' notifies.
         self.schedule = queue_timing.schedule(self.programs, issues=False)
         for q, instrs in enumerate(self.programs):
             queue_issues = _queue_issues(q, instrs, self.schedule[q].starts)
-            self.issues.extend(expand_mem(self, q, queue_issues))
+            self.issues.extend(expand_mxm(self, q, expand_mem(self, q, queue_issues)))
         self.singles = defaultdict(lambda: defaultdict(list))   # (dir, s) -> diag -> [(p, ..)]
         self.progs = defaultdict(list)                          # (dir, s) -> [WriteRun]
         for issue in self.issues:
@@ -108,7 +109,7 @@ class Timing:
         """Index the stream writes of ``issue``: short ones copy by copy, long ones as runs."""
         op = issue.instr.op
         for name in op.writes:
-            direction, ids = issue.instr.group(name)
+            direction, ids = issue.instr.group(name, self.config)
             p = self.position(issue.queue)
             first = issue.t0 + isa.latency(op, self.config) + self.sign(direction) * p
             for s in ids:
@@ -193,7 +194,7 @@ class Timing:
         """
         for issue in self.issues:
             if issue.queue == queue and issue.index == index:
-                direction, ids = issue.instr.group(operand)
+                direction, ids = issue.instr.group(operand, self.config)
                 diag = self.read_diagonal(issue, direction, copy)
                 found = self.writer_at(direction, ids[byte], diag, self.position(queue))
                 if found is None:

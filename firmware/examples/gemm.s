@@ -42,49 +42,49 @@
 
 .queue MXM_W
 .at 3
-    lw 0, w3
+    lw 0, 0, w3, 1
 .at 4
-    lw 1, w2
+    lw 0, 1, w2, 1
 .at 5
-    lw 2, w1
+    lw 0, 2, w1, 1
 .at 6
-    lw 3, w0
+    lw 0, 3, w0, 1
 .at 7
-    iw
+    iw 0
 .at 8
-    abc 0, w0, 0
+    abc 0, w0, 0, 1
 .at 9
-    lw 0, w1
+    lw 0, 0, w1, 1
 .at 10
-    abc 1, w2, 0
+    abc 1, w2, 0, 1
 .at 11
-    lw 1, w3
+    lw 0, 1, w3, 1
 .at 12
-    abc 2, w0, 0
+    abc 2, w0, 0, 1
 .at 13
-    lw 2, w1
+    lw 0, 2, w1, 1
 .at 14
-    abc 3, w2, 0
+    abc 3, w2, 0, 1
 .at 15
-    lw 3, w3
+    lw 0, 3, w3, 1
 .at 16
-    iw
+    iw 0
 .at 17
-    abc 0, w0, 1
+    abc 0, w0, 1, 1
 .at 18
-    abc 1, w1, 1
+    abc 1, w1, 1, 1
 .at 19
-    abc 2, w2, 1
+    abc 2, w2, 1, 1
 .at 20
-    abc 3, w3, 1
+    abc 3, w3, 1, 1
 .at 21
-    acc e4, 0
+    acc e4, 0, 1
 .at 22
-    acc e4, 1
+    acc e4, 1, 1
 .at 23
-    acc e4, 2
+    acc e4, 2, 1
 .at 24
-    acc e4, 3
+    acc e4, 3, 1
 
 .queue MEM_W3
 .at 0
@@ -232,46 +232,46 @@
 
 .queue MXM_E
 .at 3
-    lw 0, e3
+    lw 0, 0, e3, 1
 .at 4
-    lw 1, e2
+    lw 0, 1, e2, 1
 .at 5
-    lw 2, e1
+    lw 0, 2, e1, 1
 .at 6
-    lw 3, e0
+    lw 0, 3, e0, 1
 .at 7
-    iw
+    iw 0
 .at 8
-    abc 0, e0, 0
+    abc 0, e0, 0, 1
 .at 9
-    lw 0, e1
+    lw 0, 0, e1, 1
 .at 10
-    abc 1, e2, 0
+    abc 1, e2, 0, 1
 .at 11
-    lw 1, e3
+    lw 0, 1, e3, 1
 .at 12
-    abc 2, e0, 0
+    abc 2, e0, 0, 1
 .at 13
-    lw 2, e1
+    lw 0, 2, e1, 1
 .at 14
-    abc 3, e2, 0
+    abc 3, e2, 0, 1
 .at 15
-    lw 3, e3
+    lw 0, 3, e3, 1
 .at 16
-    iw
+    iw 0
 .at 17
-    abc 0, e0, 1
+    abc 0, e0, 1, 1
 .at 18
-    abc 1, e1, 1
+    abc 1, e1, 1, 1
 .at 19
-    abc 2, e2, 1
+    abc 2, e2, 1, 1
 .at 20
-    abc 3, e3, 1
+    abc 3, e3, 1, 1
 .at 21
-    acc w4, 0
+    acc w4, 0, 1
 .at 22
-    acc w4, 1
+    acc w4, 1, 1
 .at 23
-    acc w4, 2
+    acc w4, 2, 1
 .at 24
-    acc w4, 3
+    acc w4, 3, 1

@@ -210,7 +210,8 @@ def compile_graph(graph, config, *, check=True):
     CompileError
         Before any code is emitted, naming the node or tensor: shapes, types, unsupported
         operations (raised while the graph is built), a tensor that does not fit in memory, a
-        program longer than a queue.
+        program longer than a queue, a configuration with more than one MXM plane or load
+        row.
     """
     chip, scheduler, stores, inputs, data_of = _schedule(graph, config)
     config = chip.config
@@ -236,6 +237,10 @@ def _schedule(graph, config):
         raise CompileError(str(error)) from None
     if not isinstance(config, Config):
         raise CompileError(f"config must be a configuration name or Config, not {config!r}")
+    if config.mxm_planes != 1 or config.mxm_load_rows != 1:
+        raise CompileError(f"config {config.name!r}: the compiler drives one MXM plane with "
+                           f"one-row weight loads, not mxm_planes={config.mxm_planes} and "
+                           f"mxm_load_rows={config.mxm_load_rows}")
     if not graph.outputs:
         raise CompileError(f"graph {graph.name!r} has no outputs (g.output)")
     kernels = build_kernels(graph)

@@ -238,7 +238,7 @@ class Scheduler:
                                    comment)
                 if got is not None:
                     ref, copies = got
-                    txn.slot(mxm, t, isa.encode("acc", dst=ref, acc=acc), comment)
+                    txn.slot(mxm, t, isa.encode("acc", dst=ref, acc=acc, n=1), comment)
                     self.frontier[mxm] = t
                     return copies
             t += 1
@@ -349,7 +349,7 @@ class Scheduler:
             if all(trial.stream(a_dir, g + i, key, lo, hi) for i in range(4)):
                 txn.undo.extend(trial.undo)
                 a_ref = StreamRef(a_dir, g)
-                txn.slot(mxm, t, isa.encode("acc", dst=a_ref, acc=acc), comment)
+                txn.slot(mxm, t, isa.encode("acc", dst=a_ref, acc=acc, n=1), comment)
                 return a_ref, t
             trial.rollback()
         return None
@@ -438,10 +438,10 @@ class Scheduler:
             for kb in range(units.kt):
                 ks = f"{kb * size}..{min((kb + 1) * size, x.shape[1]) - 1}"
                 for j in range(ncols):
-                    self.mxm_feed(mxm, lambda ref, j=j: isa.encode("lw", row=j, s=ref),
+                    self.mxm_feed(mxm, lambda ref, j=j: isa.encode("lw", p=0, row=j, s=ref, n=1),
                                   ws.vectors[(kb, nb, j)],
                                   f"{node.name}: lw {w.name}[{ks}, {nb * size + j}]")
-                self.mxm_plain(mxm, isa.encode("iw"),
+                self.mxm_plain(mxm, isa.encode("iw", p=0),
                                f"{node.name}: iw {w.name}[{ks}, {cols}]")
                 previous = pending.pop(mxm, None) if kb == 0 else None
                 drains = len(previous[0]) if previous else 0
@@ -452,7 +452,7 @@ class Scheduler:
                         r = rows[a]
                         last_abc[a] = self.mxm_feed(
                             mxm, lambda ref, a=a, kb=kb: isa.encode("abc", acc=a, s=ref,
-                                                                    add=int(kb > 0)),
+                                                                    add=int(kb > 0), n=1),
                             xs.vectors[(r, kb)], f"{node.name}: abc {x.name}[{r}, {ks}]")
             pending[mxm] = (rows, nb, mxm, last_abc, cols)
         for unit in pending.values():

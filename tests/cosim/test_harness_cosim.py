@@ -3,6 +3,7 @@ driven without Python, on the examples, the random batch and ECC faults, each co
 golden model bit for bit and cycle for cycle, and with cocotb's run of the same program."""
 
 import subprocess
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from programs import EXAMPLES_DIR, assert_all_match, checked_examples, saved
 
 from opentsp import hostmap, isa
 from opentsp.compiler import Graph, compile_graph
-from opentsp.config import CONFIGS
+from opentsp.config import CONFIGS, Config
 from opentsp.firmware import gen_gemm
 from opentsp.sim.mem import Fault
 from opentsp.verif import harness
@@ -77,6 +78,24 @@ def test_mxm_across_two_superlanes_on_the_harness(tmp_path, capsys):
         assert record["cycles_rtl"] == record["cycles_golden"] == prog.predicted_cycles, name
         got = prog.outputs(np.load(record["memories"]))["y"]
         np.testing.assert_array_equal(got, expected, err_msg=name)
+
+
+def test_mxm_planes_and_multi_row_loads_on_the_harness(tmp_path, capsys):
+    """ISA v3's MXM on the whole chip: two planes per MXM and weights loaded four rows a cycle
+    (a configuration derived from ``default``), 100 random programs (sequences of every kind
+    cut short, halted by ``end``, beyond the planes and streams) and 20 checker-clean ones,
+    against the golden model."""
+    config = Config(**{**asdict(CONFIG), "name": "planes", "mxm_planes": 2,
+                       "mxm_load_rows": 4})
+    programs = saved(tmp_path, [(f"random{seed}", random_image(config, seed))
+                                for seed in BATCH[:100]]
+                     + [(f"legal{seed}", random_image(config, seed, legal=True))
+                        for seed in BATCH[:20]])
+    records = harness.run_harness(config, programs, max_cycles=200_000)
+    with capsys.disabled():
+        print(f"\nC++ harness, config {config.name} (2 planes, 4-row loads): "
+              f"{len(records)} programs, {sum(r['match'] for r in records)} matched")
+    assert_all_match(records)
 
 
 def test_harness_and_cocotb_agree(tmp_path):

@@ -1,0 +1,105 @@
+"""MXM sequencers (docs/architecture.md section 7a, ISA v3): on superlane 0, the load, compute
+and drain sequences that ``lw``, ``abc`` and ``acc`` start, and the delay lines that hand each
+element (and each ``iw``) to superlane ``k`` ``k`` cycles later."""
+
+from amaranth.hdl import Mux, Signal, unsigned
+from amaranth.lib import data
+
+from opentsp import isa
+from opentsp.hdl.layouts import STREAM, is_op, merged_layout
+
+__all__ = ["MXM_LAYOUT", "element_layouts", "build_sequencer", "build_install", "delayed"]
+
+#: The merged layout of the MXM's instruction fields.
+MXM_LAYOUT = merged_layout([op for op in isa.OPS if op.unit == isa.Unit.MXM])
+
+
+def element_layouts(config):
+    """The element each sequencer hands the superlanes, per kind: an ``lw`` element's first
+    row and an ``abc``/``acc`` element's accumulator saturate at ``mxm_size`` and
+    ``mxm_accumulators`` (a row or accumulator that does not exist), so that a long sequence
+    cannot wrap round to a real one."""
+    row = unsigned(config.mxm_size.bit_length())
+    acc = unsigned(config.mxm_accumulators.bit_length())
+    plane = unsigned(isa.MXM_PLANE_BITS)
+    return {
+        "lw": data.StructLayout({"valid": 1, "plane": plane, "index": row, "s": STREAM}),
+        "abc": data.StructLayout({"valid": 1, "index": acc, "add": 1, "s": STREAM}),
+        "acc": data.StructLayout({"valid": 1, "index": acc, "dst": STREAM}),
+    }
+
+
+def _saturated(value, limit):
+    return Mux(value >= limit, limit, value)
+
+
+def build_sequencer(m, mxm, kind, halt):
+    """Superlane 0: the sequencer of ``kind`` (``lw``, ``abc`` or ``acc``); returns its element
+    of this cycle (a signal in :func:`element_layouts`' layout).
+
+    An instruction of ``kind`` issued in cycle ``t`` is element 0 in ``t`` and starts the
+    sequence anew; elements ``1 .. n-1`` follow one per cycle from the registers, unless
+    ``halt`` (the queue is in or past its ``end`` slot), which ends the sequence. ``clear``
+    ends it too, at the end of the cycle. Combinational in the issue cycle; the registers
+    load at its end.
+    """
+    cfg = mxm.config
+    layout = element_layouts(cfg)[kind]
+    limit, step = ((cfg.mxm_size, cfg.mxm_load_rows) if kind == "lw"
+                   else (cfg.mxm_accumulators, 1))
+    word = MXM_LAYOUT(mxm.issue.word)
+    start = Signal(name=f"{kind}_start")
+    m.d.comb += start.eq(mxm.issue.valid & is_op(mxm.issue.word, kind))
+    count = Mux(word.n == 0, 1, word.n)     # n = 0 does not decode; run it as 1 all the same
+
+    held = Signal(layout, name=f"{kind}_held")          # the next element, while active
+    left = Signal(isa.MXM_SEQ_BITS, name=f"{kind}_left")  # elements after the held one
+    element = Signal(layout, name=f"{kind}_element")
+    first = Signal(layout, name=f"{kind}_first")
+    m.d.comb += [first.valid.eq(1),
+                 first.index.eq(_saturated(word.row if kind == "lw" else word.acc, limit))]
+    for name in layout.members:
+        if name not in ("valid", "index"):
+            field = {"plane": word.p, "s": word.s, "add": word.add, "dst": word.dst}[name]
+            m.d.comb += getattr(first, name).eq(field)
+    with m.If(start):
+        m.d.comb += element.eq(first)
+    with m.Elif(held.valid & ~halt):
+        m.d.comb += element.eq(held)
+
+    following = Signal(layout, name=f"{kind}_following")
+    m.d.comb += [following.eq(element), following.index.eq(_saturated(element.index + step,
+                                                                      limit))]
+    with m.If(mxm.clear):
+        m.d.sync += held.valid.eq(0)
+    with m.Elif(start):
+        m.d.sync += [held.eq(following), held.valid.eq(count > 1), left.eq(count - 2)]
+    with m.Elif(held.valid & halt):
+        m.d.sync += held.valid.eq(0)
+    with m.Elif(held.valid):
+        m.d.sync += [held.eq(following), held.valid.eq(left != 0), left.eq(left - 1)]
+    return element
+
+
+def build_install(m, mxm):
+    """Superlane 0: the queue's ``iw`` of this cycle (``valid``, ``plane``)."""
+    word = MXM_LAYOUT(mxm.issue.word)
+    install = Signal(data.StructLayout({"valid": 1, "plane": unsigned(isa.MXM_PLANE_BITS)}),
+                     name="iw")
+    m.d.comb += [install.valid.eq(mxm.issue.valid & is_op(mxm.issue.word, "iw")),
+                 install.plane.eq(word.p)]
+    return install
+
+
+def delayed(m, mxm, signal, name):
+    """``signal`` (with a ``valid`` member) as superlane ``k`` sees it: the list of
+    ``superlanes`` values, element ``k`` registered ``k`` times; ``clear`` empties the line."""
+    line = [signal]
+    for k in range(1, mxm.config.superlanes):
+        reg = Signal(signal.shape(), name=f"{name}_{k}")
+        with m.If(mxm.clear):
+            m.d.sync += reg.valid.eq(0)
+        with m.Else():
+            m.d.sync += reg.eq(line[-1])
+        line.append(reg)
+    return line
