@@ -108,9 +108,9 @@ def test_tensor_that_does_not_fit():
 
 def test_program_longer_than_a_queue():
     g = Graph()
-    x = g.input("x", (8, 64))
-    g.output("y", g.matmul(x, g.const("w", np.zeros((64, 4), np.int8)), name="fc"))
-    with pytest.raises(CompileError, match=r"queue of MXM_\w needs \d+ words, configuration "
+    x = g.input("x", (8, 128))
+    g.output("y", g.matmul(x, g.const("w", np.zeros((128, 4), np.int8)), name="fc"))
+    with pytest.raises(CompileError, match=r"queue of \w+ needs \d+ words, configuration "
                                            r"'default' holds 128"):
         compile_graph(g, "default")
 
@@ -267,7 +267,8 @@ def test_predict_schedules_without_emitting():
     assert figures["mac_ops"] == prog.mac_ops == 6 * 9 * 7
     assert figures["queue_words"] == max(prog.queue_words.values())
     long = Graph("long")
-    long.output("y", long.matmul(long.input("x", (8, 64)), long.const("w", _int8(rng, (64, 4)))))
+    long.output("y", long.matmul(long.input("x", (8, 128)),
+                                 long.const("w", _int8(rng, (128, 4)))))
     with pytest.raises(CompileError, match="holds 128"):
         compile_graph(long, "default")
     assert predict(long, "default")["queue_words"] > 128

@@ -281,20 +281,20 @@ def _emit(graph, chip, data_of):
         lines.append(f".data {mems[mem].name}, {addr}, u8: {values}    ; "
                      f"{data_of[(mem, addr)]}")
     for slice_ in isa.queues(config):
-        table = chip.slots.get(slice_.name, {})
-        program, slot = [], 0
+        table = merge_sequences(chip.slots.get(slice_.name, {}), config)
+        program, slot, busy = [], 0, 0
         body = []
         for cycle in sorted(table):
-            instr, comment = table[cycle]
-            gap = cycle - slot
-            while gap > 0:
-                count = min(gap, _MAX_NOP)
-                program.append(isa.encode("nop", count=count))
-                gap -= count
+            instr, comment, length = table[cycle]
+            _pad(program, cycle - slot)
             program.append(instr)
             body.append(f".at {cycle}")
             body.append(f"    {str(instr):<28} ; {comment}" if comment else f"    {instr}")
-            slot = cycle + 1
+            slot, busy = cycle + 1, max(busy, cycle + length)
+        if busy > slot:     # the last sequence's elements run before the queue's end
+            _pad(program, busy - slot)
+            body += [f".at {busy}", "    end"]
+            slot = busy
         program.append(isa.encode("end"))
         last_end = max(last_end, slot)
         if len(program) > config.queue_depth:
@@ -308,6 +308,64 @@ def _emit(graph, chip, data_of):
     image = Image(config, queues, {k: np.asarray(v, dtype=np.uint8)
                                    for k, v in chip.data.items()})
     return image, "\n".join(lines) + "\n", last_end
+
+
+def _pad(program, gap):
+    """``nop`` runs for ``gap`` idle slots."""
+    while gap > 0:
+        count = min(gap, _MAX_NOP)
+        program.append(isa.encode("nop", count=count))
+        gap -= count
+
+
+#: The field an element of each MXM sequence steps (by mxm_load_rows for lw, else by 1).
+_SEQUENCE_INDEX = {"lw": "row", "abc": "acc", "acc": "acc"}
+_MAX_SEQUENCE = (1 << isa.MXM_SEQ_BITS) - 1
+
+
+def merge_sequences(table, config):
+    """One queue's ``{cycle: (instr, comment)}`` with every run of one-element ``lw``, ``abc``
+    or ``acc`` in consecutive cycles that one sequence does (ISA v3, section 7a: the same
+    fields, the row or accumulator stepping by ``mxm_load_rows`` or 1) as that sequence:
+    ``{cycle: (instr, comment, cycles it runs)}``. The elements run in the same cycles as the
+    instructions they replace, and the queue's slots between them fall idle (``nop``)."""
+    merged, run = {}, None      # run: [first cycle, first instr, comment, elements]
+    for cycle in sorted(table):
+        instr, comment = table[cycle]
+        if run is not None and _extends(run, cycle, instr, config):
+            run[3] += 1
+            continue
+        if run is not None:
+            merged[run[0]] = _sequence(run)
+        run = [cycle, instr, comment, 1]
+    if run is not None:
+        merged[run[0]] = _sequence(run)
+    return merged
+
+
+def _extends(run, cycle, instr, config):
+    first, head, _, count = run
+    index = _SEQUENCE_INDEX.get(head.op.mnemonic)
+    if index is None or instr.op is not head.op or cycle != first + count \
+            or count >= _MAX_SEQUENCE or head["n"] != 1 or instr["n"] != 1:
+        return False
+    step = config.mxm_load_rows if head.op.mnemonic == "lw" else 1
+    return all(value == (head[name] + count * step if name == index else head[name])
+               for name, value in instr.args)
+
+
+def _sequence(run):
+    first, head, comment, count = run
+    if count == 1:
+        return head, comment, 1
+    instr = isa.encode(head.op.mnemonic, **{**dict(head.args), "n": count,
+                                            **_streams(head)})
+    return instr, f"{comment} .. ({count} elements)" if comment else comment, count
+
+
+def _streams(instr):
+    """The stream fields of ``instr`` as StreamRefs (what :func:`isa.encode` takes)."""
+    return {f.name: instr.stream(f.name) for f in instr.op.fields if f.kind == "stream"}
 
 
 def predict(graph, config):
@@ -325,10 +383,13 @@ def predict(graph, config):
     last_end, longest = 0, 1
     for table in chip.slots.values():
         if table:
-            cycles = sorted(table)
-            last_end = max(last_end, cycles[-1] + 1)
-            gaps = sum(-(-(b - a - 1) // _MAX_NOP) for a, b in zip([-1] + cycles[:-1], cycles,
-                                                                   strict=True))
+            merged = merge_sequences(table, config)
+            cycles = sorted(merged)
+            busy = max(cycle + merged[cycle][2] for cycle in cycles)
+            last_end = max(last_end, busy)
+            ends = cycles[1:] + [busy]
+            gaps = sum(-(-(b - a - 1) // _MAX_NOP) for a, b in zip(cycles, ends, strict=True))
+            gaps += -(-cycles[0] // _MAX_NOP)
             longest = max(longest, len(cycles) + gaps + 1)
     cycles = last_end + config.superlanes - 1 + isa.DRAIN
     return {"predicted_cycles": cycles, "mac_ops": scheduler.mac_ops,
