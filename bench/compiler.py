@@ -17,9 +17,11 @@ Configurations (stated in every table):
 * ``groq+`` is ``groq`` with 65,536-word queues; longer programs are scheduled (exact cycles)
   without being emitted (``opentsp.compiler.predict``).
 
-"bound" is the MXM-slot bound of the plan: each MXM issues one instruction per cycle, and a unit
-of R rows x one column block costs per K tile ``lw`` x columns + ``iw`` + R ``abc``, then R
-``acc``: utilisation <= 1 / (1 + (N + 1) / R + 1 / K_tiles) for N x N MXMs.
+"bound" is the sequencer bound of the plan (ISA v3): per unit of R rows x one column block and
+per K tile an MXM's compute sequencer runs R ``abc`` elements while its load sequencer loads the
+next tile's columns (one row a cycle), so a tile takes at least max(R, columns) cycles; the
+``iw`` and the ``acc`` drain overlap them. Utilisation <= MACs / (N^2 x the sum over units of
+K_tiles x max(R, columns)), both MXMs together.
 """
 
 import argparse
@@ -45,13 +47,25 @@ def gemm_graph(m, k, n, seed=0):
 
 
 def mxm_slots(m, k, n, config):
-    """MXM instructions of the plan, both MXMs together: per unit and K tile ``lw`` x columns,
-    ``iw`` and one ``abc`` per row, then one ``acc`` per row."""
+    """MXM instructions of the plan before sequences, both MXMs together: per unit and K tile
+    ``lw`` x columns, ``iw`` and one ``abc`` per row, then one ``acc`` per row (an upper
+    bound on the queue words, which sequences make far fewer)."""
     g, _ = gemm_graph(m, k, n)
     node = next(nd for nd in g.nodes if nd.op == "matmul")
     units = matmul_units(node, config)
     size = config.mxm_size
     return sum(units.kt * (min(size, n - nb * size) + 1 + len(rows)) + len(rows)
+               for rows, nb, _ in units.units)
+
+
+def sequencer_cycles(m, k, n, config):
+    """Cycles of the plan's compute or load sequencers, both MXMs together: per unit and K tile
+    max(rows, columns)."""
+    g, _ = gemm_graph(m, k, n)
+    node = next(nd for nd in g.nodes if nd.op == "matmul")
+    units = matmul_units(node, config)
+    size = config.mxm_size
+    return sum(units.kt * max(len(rows), min(size, n - nb * size))
                for rows, nb, _ in units.units)
 
 
@@ -61,8 +75,8 @@ def mxm_words(m, k, n, config):
 
 
 def slot_bound(m, k, n, config):
-    """Upper bound on utilisation from the MXM instruction count of the plan."""
-    return m * k * n / (config.mxm_size ** 2 * mxm_slots(m, k, n, config))
+    """Upper bound on utilisation from the plan's sequencer cycles."""
+    return m * k * n / (config.mxm_size ** 2 * sequencer_cycles(m, k, n, config))
 
 
 def gemm_row(m, k, n, config, golden):
@@ -165,13 +179,14 @@ def projection(golden_groq):
     print("\n  Assumptions: one chip; two MXMs (the real chip has four 320x320 planes: 820 TOPS")
     print("  int8 peak at 1 GHz, this model 2 x 320^2 x 2 x 0.9 GHz = 369 TOPS); every weight")
     print("  is already in MEM (no host or chip-to-chip transfer); the MXM loads one weight")
-    print("  row per cycle from its own queue (lw), so a 320x320 tile costs 321 MXM cycles;")
-    print("  queues long enough to hold the program (no ifetch); int32 outputs stored.")
+    print("  row per cycle (one plane, one-row loads: the compiler does not use ISA v3's")
+    print("  planes or multi-row loads yet), behind the abc of the current tile when the tile")
+    print("  has at least 320 rows; queues long enough to hold the program (no ifetch).")
     print("  Real chip: a 7B-parameter model decoding 750 tokens/s spends 1.33 ms per token on")
     print(f"  ~6.5e9 weights, i.e. ~{1333 * 4096 * 4096 / 6.5e9:.1f} us per 4096x4096 layer "
           f"(over a multi-chip pipeline);")
-    print(f"  this model: {layer / mhz:.1f} us per layer on one chip, bound by the "
-          f"{(-(-4096 // 320)) ** 2} weight tiles x 321 MXM cycles / 2 MXMs.")
+    print(f"  this model: {layer / mhz:.1f} us per layer on one chip, bound by loading the "
+          f"{(-(-4096 // 320)) ** 2} weight tiles, 320 rows each, on 2 MXMs.")
 
 
 def main(argv=None):

@@ -356,8 +356,9 @@ def _extends(run, cycle, instr, config):
 
 def _sequence(run):
     first, head, comment, count = run
-    if count == 1:
-        return head, comment, 1
+    if count == 1:      # perhaps a sequence already (the scheduler's): it runs n cycles
+        length = head["n"] if head.op.mnemonic in _SEQUENCE_INDEX else 1
+        return head, comment, length
     instr = isa.encode(head.op.mnemonic, **{**dict(head.args), "n": count,
                                             **_streams(head)})
     return instr, f"{comment} .. ({count} elements)" if comment else comment, count

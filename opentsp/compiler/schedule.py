@@ -15,9 +15,16 @@ each other by the timing rules of docs/architecture.md section 6:
   step's result goes onto the same output group, and the last one is captured by MEM slices
   downstream, ``write`` in ``v + len + h``.
 
-The MXM's instructions are placed in program order (each after the previous one of its queue),
-so its weight buffers see exactly the sequence ``lw..., iw, abc..., acc...`` of a unit; MEM and
-VXM instructions go into any free slot.
+Each MXM has three sequencers (ISA v3, docs/architecture.md section 7a): its ``lw``, ``abc``
+and ``acc`` elements are placed in program order per kind, each kind on its own unit, so the
+next tile's weights load while the current tile's ``abc`` elements run and the previous unit's
+accumulators drain. An element in the cycle after an element of its kind that it continues
+(the same stream and flags, the next row or accumulator) extends that sequence and needs no
+queue slot; any other needs its queue's slot (as does ``iw``). The weight buffers still see
+``lw`` of tile k+1 after ``iw`` of tile k, ``iw`` of tile k+1 after its last ``lw`` and no
+earlier than the last ``abc`` of tile k, every ``abc`` after its ``iw``; an ``acc`` reads its
+accumulator ``span`` cycles after its last ``abc`` and no later than the ``abc`` that restarts
+it. MEM and VXM instructions go into any free slot.
 """
 
 from opentsp import isa
@@ -32,6 +39,10 @@ __all__ = ["Scheduler"]
 _SAME = "=a"
 #: Cycles a placement may slide before the scheduler gives up (a resource that never frees).
 _MAX_SLIDE = 200_000
+#: The field each MXM sequence's elements step, and the longest sequence.
+_SEQUENCE_INDEX = {"lw": "row", "abc": "acc", "acc": "acc"}
+_MAX_SEQUENCE = (1 << isa.MXM_SEQ_BITS) - 1
+_MXMS = ("MXM_W", "MXM_E")
 
 
 class Scheduler:
@@ -48,7 +59,12 @@ class Scheduler:
         self.chip = chip
         self.config = chip.config
         self.stores = stores
-        self.frontier = {"MXM_W": -1, "MXM_E": -1}
+        # per MXM and kind (lw, iw, abc, acc): the cycle of the last one placed
+        self.frontier = {m: dict.fromkeys(("lw", "iw", "abc", "acc"), -1) for m in _MXMS}
+        # per MXM and sequence kind: {cycle of an element: cycle of its sequence's start}
+        self.elements = {m: {kind: {} for kind in _SEQUENCE_INDEX} for m in _MXMS}
+        # per MXM: {accumulator: cycle of its last acc}; an abc that restarts it comes later
+        self.acc_reads = {m: {} for m in _MXMS}
         self.span = isa.mxm_span(self.config)
         self.mac_ops = 0
 
@@ -199,30 +215,67 @@ class Scheduler:
 
     # MXM operations -------------------------------------------------------------------------
 
-    def mxm_feed(self, mxm, make, copies, comment):
-        """Place ``make(stream)`` (an ``lw`` or ``abc``) fed from ``copies``; its cycle."""
+    def _mxm_place(self, txn, mxm, kind, cycle, instr, comment):
+        """Reserve an element (``lw``, ``abc`` or ``acc``, one element) in ``cycle``: as the
+        next element of the sequence running in ``cycle - 1`` if it continues it, else as a
+        sequence of its own in the queue's slot. False if neither can be had."""
+        units = self.elements[mxm][kind]
+        if cycle in units:
+            return False
+        if kind == "acc":
+            self._note_acc_read(txn, mxm, instr["acc"], cycle)
+        slots = self.chip.slots[mxm]
+        first = units.get(cycle - 1)
+        if first is not None:
+            head, head_comment = slots[first]
+            count = cycle - first
+            if count < _MAX_SEQUENCE and _continues(head, count, instr, self.config):
+                slots[first] = (isa.encode(kind, **{**_fields(head), "n": count + 1}),
+                                head_comment)
+                units[cycle] = first
+                txn.undo.append(lambda: (slots.__setitem__(first, (head, head_comment)),
+                                         units.pop(cycle)))
+                return True
+        if not txn.slot(mxm, cycle, instr, comment):
+            return False
+        units[cycle] = cycle
+        txn.undo.append(lambda: units.pop(cycle))
+        return True
+
+    def _note_acc_read(self, txn, mxm, acc, cycle):
+        reads = self.acc_reads[mxm]
+        before = reads.get(acc)
+        reads[acc] = cycle
+        txn.undo.append(lambda: reads.__setitem__(acc, before) if before is not None
+                        else reads.pop(acc))
+
+    def mxm_feed(self, mxm, kind, make, copies, comment, not_before=0):
+        """Place an element ``make(stream)`` (an ``lw`` or ``abc``) fed from ``copies``, after
+        the previous one of its kind and no earlier than ``not_before``; its cycle."""
         chip = self.chip
         mpos = chip.pos[mxm]
-        start = c = self.frontier[mxm] + 1
-        slots = chip.slots[mxm]
+        start = c = max(self.frontier[mxm][kind] + 1, not_before)
+        units = self.elements[mxm][kind]
         while True:
-            if c not in slots:
+            if c not in units:
                 txn = Txn(chip)
                 ref = self.read_group(txn, copies, mpos, c, 1, comment)
-                if ref is not None:
-                    txn.slot(mxm, c, make(ref), comment)
-                    self.frontier[mxm] = c
+                if ref is not None and self._mxm_place(txn, mxm, kind, c, make(ref), comment):
+                    self.frontier[mxm][kind] = c
                     return c
+                txn.rollback()
             c += 1
             if c - start > _MAX_SLIDE:
                 self._slide(start, comment)
 
-    def mxm_plain(self, mxm, instr, comment):
-        c = self.frontier[mxm] + 1
-        while c in self.chip.slots[mxm]:
+    def mxm_install(self, mxm, instr, comment, not_before):
+        """Place an ``iw`` in a free slot of the queue, no earlier than ``not_before`` and in no
+        cycle of a load element (rule 13); its cycle."""
+        c = max(self.frontier[mxm]["iw"] + 1, not_before)
+        while c in self.chip.slots[mxm] or c in self.elements[mxm]["lw"]:
             c += 1
         Txn(self.chip).slot(mxm, c, instr, comment)
-        self.frontier[mxm] = c
+        self.frontier[mxm]["iw"] = c
         return c
 
     def acc_store(self, mxm, acc, not_before, sides, comment):
@@ -230,17 +283,19 @@ class Scheduler:
         chip = self.chip
         mpos = chip.pos[mxm]
         direction = Dir.E if mxm == "MXM_W" else Dir.W
-        start = t = max(self.frontier[mxm] + 1, not_before)
+        start = t = max(self.frontier[mxm]["acc"] + 1, not_before)
         while True:
-            if t not in chip.slots[mxm]:
+            if t not in self.elements[mxm]["acc"]:
                 txn = Txn(chip)
                 got = self.capture(txn, mpos, t + isa.MXM_ACC_LATENCY, direction, 4, sides,
                                    comment)
                 if got is not None:
                     ref, copies = got
-                    txn.slot(mxm, t, isa.encode("acc", dst=ref, acc=acc, n=1), comment)
-                    self.frontier[mxm] = t
-                    return copies
+                    instr = isa.encode("acc", dst=ref, acc=acc, n=1)
+                    if self._mxm_place(txn, mxm, "acc", t, instr, comment):
+                        self.frontier[mxm]["acc"] = t
+                        return copies
+                txn.rollback()
             t += 1
             if t - start > _MAX_SLIDE:
                 self._slide(start, comment)
@@ -273,7 +328,7 @@ class Scheduler:
             _, mxm, acc, not_before = head
             mpos = chip.pos[mxm]
             hops = abs(vpos - mpos)
-            v = max(self.frontier[mxm] + 1, not_before) + 1 + hops
+            v = max(self.frontier[mxm]["acc"] + 1, not_before) + 1 + hops
         else:
             copies = head[1]
             v = min(c.ready for c in copies) + 2
@@ -328,7 +383,7 @@ class Scheduler:
         copies = self._chain_output(txn, steps, v, a_ref, b_refs, out_dirs, out_width, wide,
                                     sides, comment)
         if copies is not None and head[0] == "acc":
-            self.frontier[head[1]] = t
+            self.frontier[head[1]]["acc"] = t
         return copies
 
     def _chain_acc(self, txn, head, v, comment):
@@ -339,7 +394,7 @@ class Scheduler:
         _, mxm, acc, not_before = head
         mpos = chip.pos[mxm]
         t = v - 1 - abs(vpos - mpos)
-        if t < not_before or t <= self.frontier[mxm] or t in chip.slots[mxm]:
+        if t < not_before or t <= self.frontier[mxm]["acc"] or t in self.elements[mxm]["acc"]:
             return None
         a_dir = Dir.E if mxm == "MXM_W" else Dir.W
         key = stream_key(a_dir, t + isa.MXM_ACC_LATENCY, mpos)
@@ -349,7 +404,9 @@ class Scheduler:
             if all(trial.stream(a_dir, g + i, key, lo, hi) for i in range(4)):
                 txn.undo.extend(trial.undo)
                 a_ref = StreamRef(a_dir, g)
-                txn.slot(mxm, t, isa.encode("acc", dst=a_ref, acc=acc, n=1), comment)
+                if not self._mxm_place(txn, mxm, "acc", t,
+                                       isa.encode("acc", dst=a_ref, acc=acc, n=1), comment):
+                    return None
                 return a_ref, t
             trial.rollback()
         return None
@@ -435,25 +492,32 @@ class Scheduler:
             ncols = min(size, n_out - nb * size)
             cols = f"columns {nb * size}..{nb * size + ncols - 1}"
             last_abc = {}
+            front = self.frontier[mxm]
             for kb in range(units.kt):
                 ks = f"{kb * size}..{min((kb + 1) * size, x.shape[1]) - 1}"
-                for j in range(ncols):
-                    self.mxm_feed(mxm, lambda ref, j=j: isa.encode("lw", p=0, row=j, s=ref, n=1),
+                for j in range(ncols):      # the back buffer is free after the previous iw
+                    self.mxm_feed(mxm, "lw",
+                                  lambda ref, j=j: isa.encode("lw", p=0, row=j, s=ref, n=1),
                                   ws.vectors[(kb, nb, j)],
-                                  f"{node.name}: lw {w.name}[{ks}, {nb * size + j}]")
-                self.mxm_plain(mxm, isa.encode("iw", p=0),
-                               f"{node.name}: iw {w.name}[{ks}, {cols}]")
+                                  f"{node.name}: lw {w.name}[{ks}, {nb * size + j}]",
+                                  not_before=front["iw"] + 1)
+                installed = self.mxm_install(mxm, isa.encode("iw", p=0),
+                                             f"{node.name}: iw {w.name}[{ks}, {cols}]",
+                                             max(front["lw"] + 1, front["abc"]))
                 previous = pending.pop(mxm, None) if kb == 0 else None
                 drains = len(previous[0]) if previous else 0
                 for a in range(max(len(rows), drains)):
                     if a < drains:
                         drain(previous, a)
+                    # after its iw, and no earlier than any acc of the accumulator it restarts
+                    restart = max(installed + 1, self.acc_reads[mxm].get(a, -1))
                     if a < len(rows):
                         r = rows[a]
                         last_abc[a] = self.mxm_feed(
-                            mxm, lambda ref, a=a, kb=kb: isa.encode("abc", acc=a, s=ref,
-                                                                    add=int(kb > 0), n=1),
-                            xs.vectors[(r, kb)], f"{node.name}: abc {x.name}[{r}, {ks}]")
+                            mxm, "abc", lambda ref, a=a, kb=kb: isa.encode(
+                                "abc", acc=a, s=ref, add=int(kb > 0), n=1),
+                            xs.vectors[(r, kb)], f"{node.name}: abc {x.name}[{r}, {ks}]",
+                            not_before=restart)
             pending[mxm] = (rows, nb, mxm, last_abc, cols)
         for unit in pending.values():
             for a in range(len(unit[0])):
@@ -487,3 +551,20 @@ def _step_instr(step, dst, a_ref, b_ref):
     if step.mnemonic not in isa.VXM_UNARY:
         fields["b"] = b_ref
     return isa.encode(step.mnemonic, **fields)
+
+
+def _fields(instr):
+    """The field values of ``instr`` as :func:`opentsp.isa.encode` takes them."""
+    values = dict(instr.args)
+    values.update({f.name: instr.stream(f.name) for f in instr.op.fields if f.kind == "stream"})
+    return values
+
+
+def _continues(head, count, instr, config):
+    """``instr`` (one element) is element ``count`` of the sequence ``head`` starts."""
+    index = _SEQUENCE_INDEX[head.op.mnemonic]
+    step = config.mxm_load_rows if head.op.mnemonic == "lw" else 1
+    if instr.op is not head.op or head["n"] != count or instr["n"] != 1:
+        return False
+    return all(value == (head[name] + count * step if name == index else head[name])
+               for name, value in instr.args if name != "n")
