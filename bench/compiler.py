@@ -6,8 +6,8 @@ of two networks to the real chip (issue 6, items 3 and 5).
 Every figure is the compiler's exact prediction (``CompiledProgram.predicted_cycles``, equal to
 the golden model's and the RTL's count: tests/test_compiler.py, verif/test_compiled.py); the
 "golden" column reruns the program on the golden model where that takes seconds, not hours.
-Utilisation = MACs done / (cycles x peak of both MXMs), the whole program: loading the weights,
-streaming, draining and storing the results included.
+Utilisation = MACs done / (cycles x peak of every plane of both MXMs), the whole program:
+loading the weights, streaming, draining and storing the results included.
 
 Configurations (stated in every table):
 
@@ -20,11 +20,11 @@ Configurations (stated in every table):
 Groq's own GEMM shapes (ISCA 2022, Fig. 13: ``[2304 x 4096] x [4096 x N]``) are scheduled on
 ``groq+`` beside the bound that tile padding alone allows.
 
-"bound" is the sequencer bound of the plan (ISA v3): per unit of R rows x one column block and
-per K tile an MXM's compute sequencer runs R ``abc`` elements while its load sequencer loads the
-next tile's columns (one row a cycle), so a tile takes at least max(R, columns) cycles; the
-``iw`` and the ``acc`` drain overlap them. Utilisation <= MACs / (N^2 x the sum over units of
-K_tiles x max(R, columns)), both MXMs together.
+"bound" is the sequencer bound of the plan (ISA v4): the units (up to ``mxm_accumulators`` rows
+x one column block) are dealt to the planes of both MXMs; per unit and K tile a plane's compute
+sequencer runs one ``abc`` per row, and its MXM's load sequencer (shared by the planes) one
+element per ``mxm_load_rows`` weight columns, while the ``iw`` and the ``acc`` drain overlap
+them. Utilisation <= MACs / (peak of every plane x the busiest sequencer's cycles).
 """
 
 import argparse
@@ -49,27 +49,35 @@ def gemm_graph(m, k, n, seed=0):
     return g, w
 
 
+def _units(m, k, n, config):
+    g, _ = gemm_graph(m, k, n)
+    return matmul_units(next(nd for nd in g.nodes if nd.op == "matmul"), config)
+
+
 def mxm_slots(m, k, n, config):
     """MXM instructions of the plan before sequences, both MXMs together: per unit and K tile
-    ``lw`` x columns, ``iw`` and one ``abc`` per row, then one ``acc`` per row (an upper
-    bound on the queue words, which sequences make far fewer)."""
-    g, _ = gemm_graph(m, k, n)
-    node = next(nd for nd in g.nodes if nd.op == "matmul")
-    units = matmul_units(node, config)
-    size = config.mxm_size
-    return sum(units.kt * (min(size, n - nb * size) + 1 + len(rows)) + len(rows)
-               for rows, nb, _ in units.units)
+    one ``lw`` per load element, ``iw`` and one ``abc`` per row, then one ``acc`` per row (an
+    upper bound on the queue words, which sequences make far fewer)."""
+    units = _units(m, k, n, config)
+    return sum(units.kt * (_load_elements(n, nb, config) + 1 + len(rows)) + len(rows)
+               for rows, nb, _, _ in units.units)
+
+
+def _load_elements(n, nb, config):
+    size, per = config.mxm_size, config.mxm_load_rows
+    return -(-min(size, n - nb * size) // per)
 
 
 def sequencer_cycles(m, k, n, config):
-    """Cycles of the plan's compute or load sequencers, both MXMs together: per unit and K tile
-    max(rows, columns)."""
-    g, _ = gemm_graph(m, k, n)
-    node = next(nd for nd in g.nodes if nd.op == "matmul")
-    units = matmul_units(node, config)
-    size = config.mxm_size
-    return sum(units.kt * max(len(rows), min(size, n - nb * size))
-               for rows, nb, _ in units.units)
+    """Cycles of the plan's busiest sequencer: a plane's compute sequencer runs one ``abc`` per
+    row and K tile of its units; an MXM's load sequencer, shared by its planes, one element per
+    ``mxm_load_rows`` columns and K tile of all their units."""
+    units = _units(m, k, n, config)
+    busy = {}
+    for rows, nb, mxm, plane in units.units:
+        busy[mxm, plane] = busy.get((mxm, plane), 0) + units.kt * len(rows)
+        busy[mxm] = busy.get(mxm, 0) + units.kt * _load_elements(n, nb, config)
+    return max(busy.values())
 
 
 def mxm_words(m, k, n, config):
@@ -78,8 +86,9 @@ def mxm_words(m, k, n, config):
 
 
 def slot_bound(m, k, n, config):
-    """Upper bound on utilisation from the plan's sequencer cycles."""
-    return m * k * n / (config.mxm_size ** 2 * sequencer_cycles(m, k, n, config))
+    """Upper bound on utilisation from the plan's sequencer cycles (every plane's peak)."""
+    planes = 2 * config.mxm_planes
+    return m * k * n / (planes * config.mxm_size ** 2 * sequencer_cycles(m, k, n, config))
 
 
 def gemm_row(m, k, n, config, golden):
@@ -111,7 +120,8 @@ def gemm_row(m, k, n, config, golden):
 
 def table(config, shapes, golden_upto, golden=True):
     size = config.mxm_size
-    print(f"\nconfig {config.name}: two {size}x{size} MXMs, {config.mxm_accumulators} "
+    print(f"\nconfig {config.name}: two MXMs of {config.mxm_planes} {size}x{size} plane(s), "
+          f"{config.mxm_load_rows} weight row(s) a cycle, {config.mxm_accumulators} "
           f"accumulators, {2 * config.mem_slices} MEM slices x {config.mem_words} words, "
           f"queues of {config.queue_depth}, {config.clock_mhz:g} MHz")
     print(f"  {'M x K x N':<22}{'cycles':>10}{'MACs':>14}{'util':>9}{'bound':>8}  "
@@ -205,17 +215,16 @@ def projection(golden_groq):
         print(f"  golden model, groq itself, digits MLP batch 1: {cycles} cycles = prediction, "
               f"outputs = reference ({time.time() - start:.0f}s)")
     layer = rows[2][1]["predicted_cycles"]
-    print("\n  Assumptions: one chip; two MXMs (the real chip has four 320x320 planes: 820 TOPS")
-    print("  int8 peak at 1 GHz, this model 2 x 320^2 x 2 x 0.9 GHz = 369 TOPS); every weight")
-    print("  is already in MEM (no host or chip-to-chip transfer); the MXM loads one weight")
-    print("  row per cycle (one plane, one-row loads: the compiler does not use ISA v3's")
-    print("  planes or multi-row loads yet), behind the abc of the current tile when the tile")
-    print("  has at least 320 rows; queues long enough to hold the program (no ifetch).")
+    print("\n  Assumptions: one chip with the real chip's four 320x320 planes (two per MXM:")
+    print("  4 x 320^2 x 2 x 0.9 GHz = 737 int8 TOPS); every weight is already in MEM (no host")
+    print("  or chip-to-chip transfer); weights load 16 rows a cycle (a plane in 20 cycles),")
+    print("  behind the abc of the current tile; queues long enough to hold the program (no")
+    print("  ifetch).")
     print("  Real chip: a 7B-parameter model decoding 750 tokens/s spends 1.33 ms per token on")
     print(f"  ~6.5e9 weights, i.e. ~{1333 * 4096 * 4096 / 6.5e9:.1f} us per 4096x4096 layer "
           f"(over a multi-chip pipeline);")
     print(f"  this model: {layer / mhz:.1f} us per layer on one chip, bound by loading the "
-          f"{(-(-4096 // 320)) ** 2} weight tiles, 320 rows each, on 2 MXMs.")
+          f"{(-(-4096 // 320)) ** 2} weight tiles, 20 cycles each, on 4 planes.")
 
 
 def main(argv=None):

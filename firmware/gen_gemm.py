@@ -233,9 +233,9 @@ def _mxm_text(name, args, stream, out):
     if name == "lw":
         return f"lw 0, {args[0]}, {stream}, 1"
     if name == "abc":
-        return f"abc {args[0]}, {stream}, {int(args[1])}, 1"
+        return f"abc 0, {args[0]}, {stream}, {int(args[1])}, 1"
     if name == "acc":
-        return f"acc {out.name.lower()}4, {args[0]}, 1"
+        return f"acc 0, {out.name.lower()}4, {args[0]}, 1"
     return "iw 0"
 
 

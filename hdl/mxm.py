@@ -1,6 +1,8 @@
 """MXM slice: ``mxm_planes`` weight-stationary ``mxm_size x mxm_size`` int8 MAC arrays with
-int32 accumulators, fed by the load, compute and drain sequencers (docs/architecture.md section
-7a, ISA v3)."""
+int32 accumulators, fed by the MXM's load sequencer and by every plane's own compute and drain
+sequencers (docs/architecture.md section 7a, ISA v4)."""
+
+from dataclasses import dataclass
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory
@@ -17,29 +19,45 @@ _ACC_BITS = 32
 _GROUP = isa.INT32_GROUP
 
 
+@dataclass
+class _Plane:
+    """One plane's state: back and front weights ``[row j][column i]`` (int8 registers), the
+    valid bit of every accumulator and the accumulator banks (:meth:`MxmSlice._plane`)."""
+    back: list
+    front: list
+    valid: Signal
+    banks: list
+
+
 class MxmSlice(FunctionalSlice):
     """The MXM slice, with the ports of every slice and ``halt``.
 
     ``N = mxm_size`` lanes (columns ``i``) take part; they sit on the first
     ``span = isa.mxm_span(config)`` superlanes. On superlane 0 the sequencers
-    (:mod:`~opentsp.hdl.mxm_sequencer`) turn the queue's ``lw``/``abc``/``acc`` into one element
-    per cycle each, and ``halt`` (the queue is in or past its ``end`` slot) stops them; every
-    element and every ``iw`` reaches superlane ``k`` ``k`` cycles later, which runs it on its
-    own lanes, for plane ``p`` of ``P = mxm_planes``:
+    (:mod:`~opentsp.hdl.mxm_sequencer`: one load sequencer, and per plane ``p`` of ``P =
+    mxm_planes`` a compute and a drain sequencer) turn the queue's ``lw``/``abc p``/``acc p``
+    into one element per cycle each, and ``halt`` (the queue is in or past its ``end`` slot)
+    stops them; an ``abc``/``acc`` of a plane ``p >= P`` has no sequencer and does nothing.
+    Every element and every ``iw`` reaches superlane ``k`` ``k`` cycles later, which runs it on
+    its own lanes:
 
     * load element (first row ``r0``, plane ``p``, streams ``s .. s+R-1``): back weights
-      ``B_p[r0 + r][i] <= S_(s+r)[i]`` (registers; rows ``>= N`` ignored);
+      ``B_p[r0 + r][i] <= S_(s+r)[i]`` (registers; rows ``>= N`` and planes ``>= P`` ignored);
     * ``iw p``: front weights ``F_p[j][i] <= B_p[j][i]`` for every row ``j`` (registers);
-    * compute element (accumulator ``a``, stream ``s``, ``add``), on every plane:
-      ``q_k[j] = q_(k-1)[j] + sum_i F_p[j][i] * s[i]``, int8 x int8 -> int16 products summed in
-      int32 (wrapping). ``q_k`` goes into a register for superlane ``k + 1``'s next cycle; the
-      last superlane of the span writes ``acc_p[a][j] = (add ? acc_p[a][j] : 0) + q[j]`` at
-      the end of its cycle (``a`` beyond ``mxm_accumulators``: no write);
-    * drain element (accumulator ``a``, group ``dst``), on every plane: reads ``acc_p[a][j]``
-      for its lanes (0 for ``j >= N``, for ``a`` beyond ``mxm_accumulators`` and for
-      accumulators not written since ``clear``), registers it and drives the int32 group
-      ``dst + 4p`` (byte ``b`` on stream ``dst + 4p + b``) so that it loads at the end of the
-      next cycle.
+    * plane ``p``'s compute element (accumulator ``a``, stream ``s``, ``add``), on plane ``p``
+      alone, from its own stream (the planes compute in the same cycle from different
+      streams): ``q_k[j] = q_(k-1)[j] + sum_i F_p[j][i] * s[i]``, int8 x int8 -> int16
+      products summed in int32 (wrapping). ``q_k`` goes into a register for superlane
+      ``k + 1``'s next cycle; the last superlane of the span writes ``acc_p[a][j] = (add ?
+      acc_p[a][j] : 0) + q[j]`` at the end of its cycle, so an element issued in cycle ``u``
+      lands at the end of cycle ``u + span - 1`` (``a`` beyond ``mxm_accumulators``: no
+      write);
+    * plane ``p``'s drain element (accumulator ``a``, group ``dst``): reads ``acc_p[a][j]``
+      for its lanes in its cycle ``u + k`` (0 for ``j >= N``, for ``a`` beyond
+      ``mxm_accumulators`` and for accumulators not written since ``clear``), registers it
+      and drives the int32 group ``dst`` (byte ``b`` on stream ``dst + b``) so that it loads
+      at the end of cycle ``u + k + 1`` (latency 1). A stream both planes drive in one cycle
+      takes plane 1's value.
 
     Accumulators: per plane one :class:`~amaranth.lib.memory.Memory` per superlane of the span
     (its lanes, ``mxm_accumulators`` deep) with asynchronous read ports (one for the drain, one
@@ -61,34 +79,23 @@ class MxmSlice(FunctionalSlice):
         if isa.OPS_BY_NAME["acc"].latency != 1:
             raise ValueError(f"the MXM implements acc latency 1, not "
                              f"{isa.OPS_BY_NAME['acc'].latency!r}")
-        lines = {kind: delayed(m, self, build_sequencer(m, self, kind, self.halt), kind)
-                 for kind in ("lw", "abc", "acc")}
+        loads = delayed(m, self, build_sequencer(m, self, "lw", self.halt), "lw")
         installs = delayed(m, self, build_install(m, self), "iw")
-
+        computes, drains = ([delayed(m, self, build_sequencer(m, self, kind, self.halt, p),
+                                     f"{kind}_{p}") for p in range(cfg.mxm_planes)]
+                            for kind in ("abc", "acc"))
         cleared = []        # registers that clear empties
-        planes = [self._weights(p, cleared) for p in range(cfg.mxm_planes)]
-        valid = [Signal(cfg.mxm_accumulators, name=f"acc_valid_{p}")
-                 for p in range(cfg.mxm_planes)]
-        cleared += valid
-        banks = [self._accumulator_banks(m, p) for p in range(cfg.mxm_planes)]
+        planes = [self._plane(m, p, cleared) for p in range(cfg.mxm_planes)]
 
         chains = [None] * cfg.mxm_planes    # q_(k-1) per plane, from the previous superlane
         for k in range(cfg.superlanes):
-            self._drain(m, k, lines["acc"][k], banks, valid, cleared)
+            self._drain(m, k, [line[k] for line in drains], planes, cleared)
             lanes = self._lanes_of(k)
             if not lanes:
                 continue        # superlanes beyond the span only drain (zeros)
-            self._load_weights(m, k, lanes, lines["lw"][k], installs[k], planes)
-            compute = lines["abc"][k]
-            x = select_stream(m, self.e_in, self.w_in, compute.s.dir, compute.s.id, k, cfg,
-                              f"x_{k}")
-            xs = [x[i - lanes.start].as_signed() for i in lanes]
-            for p, (_, front) in enumerate(planes):
-                partial = self._multiply(m, k, p, lanes, xs, front, chains[p])
-                if k < isa.mxm_span(cfg) - 1:
-                    chains[p] = self._chain(m, k, p, partial, cleared)
-                else:
-                    self._accumulate(m, p, compute, partial, banks[p], valid[p])
+            self._load_weights(m, k, lanes, loads[k], installs[k], planes)
+            for p, plane in enumerate(planes):
+                chains[p] = self._compute(m, k, p, computes[p][k], plane, chains[p], cleared)
 
         with m.If(self.clear):      # last, so that it wins over every update above
             m.d.sync += [reg.eq(0) for reg in cleared]
@@ -100,85 +107,77 @@ class MxmSlice(FunctionalSlice):
         lps = self._config.lanes_per_superlane
         return range(k * lps, min((k + 1) * lps, self._config.mxm_size))
 
-    def _weights(self, p, cleared):
-        """Create plane ``p``'s back and front weight registers ``[row j][column i]`` (int8,
-        added to ``cleared``); :meth:`_load_weights` writes them."""
-        n = self._config.mxm_size
-        back = [[Signal(signed(8), name=f"back_{p}_{j}_{i}") for i in range(n)]
-                for j in range(n)]
-        front = [[Signal(signed(8), name=f"front_{p}_{j}_{i}") for i in range(n)]
-                 for j in range(n)]
-        cleared += [r for row in back + front for r in row]
-        return back, front
-
-    def _accumulator_banks(self, m, p):
-        """Add plane ``p``'s accumulator memories ``acc_p_k``, one per superlane ``k`` of the
-        span (its lanes' int32 values side by side, ``mxm_accumulators`` deep).
-
-        Returns
-        -------
-        list of tuple
-            Per bank: the drain's read port, the compute's read port (both asynchronous: data
-            in the cycle of the address) and the write port (writes at the end of the cycle).
-        """
+    def _plane(self, m, p, cleared):
+        """Create plane ``p``'s state (a :class:`_Plane`; its registers added to ``cleared``):
+        back and front weights, which :meth:`_load_weights` writes, the accumulators' valid
+        bits and memories ``acc_P_K``, one per superlane ``k`` of the span (its lanes' int32
+        values side by side, ``mxm_accumulators`` deep), each with the drain's read port, the
+        compute's read port (both asynchronous: data in the cycle of the address) and the
+        write port (writes at the end of the cycle)."""
+        cfg = self._config
+        n = cfg.mxm_size
+        back, front = ([[Signal(signed(8), name=f"{kind}_{p}_{j}_{i}") for i in range(n)]
+                        for j in range(n)] for kind in ("back", "front"))
+        valid = Signal(cfg.mxm_accumulators, name=f"acc_valid_{p}")
+        cleared += [r for row in back + front for r in row] + [valid]
         banks = []
-        for k in range(isa.mxm_span(self._config)):
-            width = _ACC_BITS * len(self._lanes_of(k))
-            mem = memory.Memory(shape=unsigned(width), depth=self._config.mxm_accumulators,
-                                init=[])
+        for k in range(isa.mxm_span(cfg)):
+            mem = memory.Memory(shape=unsigned(_ACC_BITS * len(self._lanes_of(k))),
+                                depth=cfg.mxm_accumulators, init=[])
             m.submodules[f"acc_{p}_{k}"] = mem
             banks.append((mem.read_port(domain="comb"), mem.read_port(domain="comb"),
                           mem.write_port()))
-        return banks
+        return _Plane(back, front, valid, banks)
 
-    def _drain(self, m, k, element, banks, valid, cleared):
-        """A drain element on superlane ``k``: in its cycle read accumulator ``index`` of
-        every plane (zero when absent, not valid or beyond the span) into the stage register
-        ``out_k``, which drives the groups ``dst + 4p`` in the next cycle
-        (:meth:`_drive_groups`)."""
+    def _drain(self, m, k, elements, planes, cleared):
+        """Plane ``p``'s drain element ``elements[p]`` on superlane ``k``: in its cycle read
+        accumulator ``index`` of the plane (zero when absent, not valid or beyond the span)
+        into the plane's stage register ``out_P_K``, which drives the group ``dst`` in the
+        next cycle (:meth:`_drive_groups`)."""
         cfg = self._config
         lps = cfg.lanes_per_superlane
         lanes = self._lanes_of(k)
         stage_layout = data.StructLayout({
             "valid": 1, "dir": 1, "id": unsigned(isa.STREAM_BITS),
-            "lanes": data.ArrayLayout(data.ArrayLayout(unsigned(_ACC_BITS), lps),
-                                      cfg.mxm_planes),
-        })
-        stage = Signal(stage_layout, name=f"out_{k}")
-        cleared.append(stage.valid)
-        m.d.sync += [stage.valid.eq(element.valid & (element.dst.id < cfg.streams)),
-                     stage.dir.eq(element.dst.dir), stage.id.eq(element.dst.id)]
-        here = element.index < cfg.mxm_accumulators
-        for p in range(cfg.mxm_planes):
+            "lanes": data.ArrayLayout(unsigned(_ACC_BITS), lps)})
+        stages = []
+        for p, (element, plane) in enumerate(zip(elements, planes, strict=True)):
+            stage = Signal(stage_layout, name=f"out_{p}_{k}")
+            cleared.append(stage.valid)
+            m.d.sync += [stage.valid.eq(element.valid), stage.dir.eq(element.dst.dir),
+                         stage.id.eq(element.dst.id)]
+            values = [0] * lps
             if lanes:
-                rd_out = banks[p][k][0]
+                rd_out = plane.banks[k][0]
                 m.d.comb += rd_out.addr.eq(element.index)
-                hit = here & _is_valid(valid[p], element.index)
+                hit = (element.index < cfg.mxm_accumulators) & _is_valid(plane.valid,
+                                                                          element.index)
                 for offset, _ in enumerate(lanes):
-                    value = rd_out.data.word_select(offset, _ACC_BITS)
-                    m.d.sync += stage.lanes[p][offset].eq(Mux(hit, value, 0))
-            for offset in range(len(lanes), lps):
-                m.d.sync += stage.lanes[p][offset].eq(0)
-        self._drive_groups(m, k, stage)
+                    values[offset] = Mux(hit, rd_out.data.word_select(offset, _ACC_BITS), 0)
+            m.d.sync += [stage.lanes[j].eq(value) for j, value in enumerate(values)]
+            stages.append(stage)
+        self._drive_groups(m, k, stages)
 
-    def _drive_groups(self, m, k, stage):
-        """Drive the int32 groups of ``stage`` (an ``out_k`` register) on superlane ``k``,
-        combinationally: byte ``b`` of plane ``p``'s lanes onto stream ``id + 4p + b``, loading
-        at the end of this cycle."""
+    def _drive_groups(self, m, k, stages):
+        """Drive the int32 group of every plane's ``stage`` (its ``out_P_K`` register) on
+        superlane ``k``, combinationally: byte ``b`` of its lanes onto stream ``id + b``,
+        loading at the end of this cycle; a later plane's value wins a stream that two
+        drive."""
         cfg = self._config
-        width = _GROUP * cfg.mxm_planes
+        ports = ((isa.Dir.E, self.e_we, self.e_wdata), (isa.Dir.W, self.w_we, self.w_wdata))
         for s in range(cfg.streams):
-            delta = (Const(s, isa.STREAM_BITS + 1) - stage.id)[:isa.STREAM_BITS + 1]
-            hit = stage.valid & (stage.id <= s) & (delta < width)
-            m.d.comb += [
-                self.e_we[s][k].eq(hit & (stage.dir == int(isa.Dir.E))),
-                self.w_we[s][k].eq(hit & (stage.dir == int(isa.Dir.W))),
-            ]
-            for j in range(cfg.lanes_per_superlane):
-                planes = Cat(*(stage.lanes[p][j] for p in range(cfg.mxm_planes)))
-                value = planes.word_select(delta[:max((width - 1).bit_length(), 1)], 8)
-                m.d.comb += [self.e_wdata[s][k][j].eq(value),
-                             self.w_wdata[s][k][j].eq(value)]
+            driven = []     # per plane: (it drives stream s, its direction, its bytes)
+            for stage in stages:
+                delta = (Const(s, isa.STREAM_BITS + 1) - stage.id)[:isa.STREAM_BITS + 1]
+                byte = delta[:(_GROUP - 1).bit_length()]
+                driven.append((stage.valid & (stage.id <= s) & (delta < _GROUP), stage.dir,
+                               Cat(*(lane.word_select(byte, 8) for lane in stage.lanes))))
+            for direction, we, wdata in ports:
+                hits = [hit & (to == int(direction)) for hit, to, _ in driven]
+                value = driven[0][2]
+                for hit, (_, _, later) in zip(hits[1:], driven[1:], strict=True):
+                    value = Mux(hit, later, value)
+                m.d.comb += [we[s][k].eq(Cat(*hits).any()), wdata[s][k].eq(value)]
 
     def _load_weights(self, m, k, lanes, load, install, planes):
         """A load element and an ``iw`` on the columns ``lanes`` of superlane ``k``: the back
@@ -191,7 +190,8 @@ class MxmSlice(FunctionalSlice):
             x = select_stream(m, self.e_in, self.w_in, load.s.dir, load.s.id + r, k, cfg,
                               f"w_{k}_{r}")
             rows.append([x[i - lanes.start].as_signed() for i in lanes])
-        for p, (back, front) in enumerate(planes):
+        for p, plane in enumerate(planes):
+            back, front = plane.back, plane.front
             here = load.valid & (load.plane == p)
             for j in range(cfg.mxm_size):
                 for r in range(min(cfg.mxm_load_rows, j + 1)):
@@ -200,6 +200,23 @@ class MxmSlice(FunctionalSlice):
             with m.If(install.valid & (install.plane == p)):
                 m.d.sync += [front[j][i].eq(back[j][i])
                              for j in range(cfg.mxm_size) for i in lanes]
+
+    def _compute(self, m, k, p, element, plane, chain, cleared):
+        """Plane ``p``'s compute element ``element`` on superlane ``k`` of the span: the
+        products of the plane's front weights with the element's own stream, plus ``chain``
+        (:meth:`_multiply`); returns the registered partial sums for superlane ``k + 1``
+        (:meth:`_chain`), or ``None`` on the last superlane, which accumulates them
+        (:meth:`_accumulate`)."""
+        cfg = self._config
+        lanes = self._lanes_of(k)
+        x = select_stream(m, self.e_in, self.w_in, element.s.dir, element.s.id, k, cfg,
+                          f"x_{p}_{k}")
+        xs = [x[i - lanes.start].as_signed() for i in lanes]
+        partial = self._multiply(m, k, p, lanes, xs, plane.front, chain)
+        if k < isa.mxm_span(cfg) - 1:
+            return self._chain(m, k, p, partial, cleared)
+        self._accumulate(m, p, element, partial, plane)
+        return None
 
     def _multiply(self, m, k, p, lanes, xs, front, chain):
         """A compute element on superlane ``k``, plane ``p``, combinational in its cycle: per
@@ -227,7 +244,7 @@ class MxmSlice(FunctionalSlice):
         m.d.sync += [reg.eq(value) for reg, value in zip(chain, partial, strict=True)]
         return chain
 
-    def _accumulate(self, m, p, compute, partial, banks, valid):
+    def _accumulate(self, m, p, compute, partial, plane):
         """A compute element on the last superlane of the span, plane ``p``: read-modify-write
         of its accumulator in every bank, ``acc[a] = (add ? acc[a] : 0) + q``, written with
         its valid bit at the end of the cycle."""
@@ -235,8 +252,8 @@ class MxmSlice(FunctionalSlice):
         add = Signal(name=f"acc_add_{p}")
         index = compute.index
         m.d.comb += [write.eq(compute.valid & (index < self._config.mxm_accumulators)),
-                     add.eq(compute.add & _is_valid(valid, index))]
-        for bank, (_, rd_old, wr) in enumerate(banks):
+                     add.eq(compute.add & _is_valid(plane.valid, index))]
+        for bank, (_, rd_old, wr) in enumerate(plane.banks):
             new = []
             for offset, j in enumerate(self._lanes_of(bank)):
                 old = rd_old.data.word_select(offset, _ACC_BITS).as_signed()
@@ -245,7 +262,7 @@ class MxmSlice(FunctionalSlice):
                          wr.data.eq(Cat(*new)), wr.en.eq(write)]
         for a in range(self._config.mxm_accumulators):
             with m.If(write & (index == a)):
-                m.d.sync += valid[a].eq(1)
+                m.d.sync += plane.valid[a].eq(1)
 
 
 def _is_valid(valid, addr):

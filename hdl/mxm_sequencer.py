@@ -1,6 +1,7 @@
-"""MXM sequencers (docs/architecture.md section 7a, ISA v3): on superlane 0, the load, compute
-and drain sequences that ``lw``, ``abc`` and ``acc`` start, and the delay lines that hand each
-element (and each ``iw``) to superlane ``k`` ``k`` cycles later."""
+"""MXM sequencers (docs/architecture.md section 7a, ISA v4): on superlane 0, the MXM's load
+sequencer (``lw``, shared by the planes) and every plane's compute and drain sequencers (``abc
+p``, ``acc p``), and the delay lines that hand each element (and each ``iw``) to superlane ``k``
+``k`` cycles later."""
 
 from amaranth.hdl import Mux, Signal, unsigned
 from amaranth.lib import data
@@ -18,7 +19,8 @@ def element_layouts(config):
     """The element each sequencer hands the superlanes, per kind: an ``lw`` element's first
     row and an ``abc``/``acc`` element's accumulator saturate at ``mxm_size`` and
     ``mxm_accumulators`` (a row or accumulator that does not exist), so that a long sequence
-    cannot wrap round to a real one."""
+    cannot wrap round to a real one. The ``abc``/``acc`` elements carry no plane: each plane
+    has its own compute and drain sequencers."""
     row = unsigned(config.mxm_size.bit_length())
     acc = unsigned(config.mxm_accumulators.bit_length())
     plane = unsigned(isa.MXM_PLANE_BITS)
@@ -33,41 +35,45 @@ def _saturated(value, limit):
     return Mux(value >= limit, limit, value)
 
 
-def build_sequencer(m, mxm, kind, halt):
-    """Superlane 0: the sequencer of ``kind`` (``lw``, ``abc`` or ``acc``); returns its element
-    of this cycle (a signal in :func:`element_layouts`' layout).
+def build_sequencer(m, mxm, kind, halt, plane=None):
+    """Superlane 0: a sequencer of ``kind``, the load sequencer (``lw``, ``plane`` None) or
+    plane ``plane``'s compute (``abc``) or drain (``acc``) sequencer; returns its element of
+    this cycle (a signal in :func:`element_layouts`' layout).
 
-    An instruction of ``kind`` issued in cycle ``t`` is element 0 in ``t`` and starts the
-    sequence anew; elements ``1 .. n-1`` follow one per cycle from the registers, unless
-    ``halt`` (the queue is in or past its ``end`` slot), which ends the sequence. ``clear``
-    ends it too, at the end of the cycle. Combinational in the issue cycle; the registers
-    load at its end.
+    An instruction for it (of ``kind``, and for ``abc``/``acc`` with ``p == plane``; one of a
+    plane the MXM does not have matches no sequencer) issued in cycle ``t`` is element 0 in
+    ``t`` and starts the sequence anew; elements ``1 .. n-1`` follow one per cycle from the
+    registers, unless ``halt`` (the queue is in or past its ``end`` slot), which ends the
+    sequence. ``clear`` ends it too, at the end of the cycle. Combinational in the issue
+    cycle; the registers load at its end.
     """
     cfg = mxm.config
     layout = element_layouts(cfg)[kind]
     limit, step = ((cfg.mxm_size, cfg.mxm_load_rows) if kind == "lw"
                    else (cfg.mxm_accumulators, 1))
     word = MXM_LAYOUT(mxm.issue.word)
-    start = Signal(name=f"{kind}_start")
-    m.d.comb += start.eq(mxm.issue.valid & is_op(mxm.issue.word, kind))
+    name = kind if plane is None else f"{kind}_{plane}"
+    start = Signal(name=f"{name}_start")
+    issued = mxm.issue.valid & is_op(mxm.issue.word, kind)
+    m.d.comb += start.eq(issued if plane is None else issued & (word.p == plane))
     count = Mux(word.n == 0, 1, word.n)     # n = 0 does not decode; run it as 1 all the same
 
-    held = Signal(layout, name=f"{kind}_held")          # the next element, while active
-    left = Signal(isa.MXM_SEQ_BITS, name=f"{kind}_left")  # elements after the held one
-    element = Signal(layout, name=f"{kind}_element")
-    first = Signal(layout, name=f"{kind}_first")
+    held = Signal(layout, name=f"{name}_held")          # the next element, while active
+    left = Signal(isa.MXM_SEQ_BITS, name=f"{name}_left")  # elements after the held one
+    element = Signal(layout, name=f"{name}_element")
+    first = Signal(layout, name=f"{name}_first")
     m.d.comb += [first.valid.eq(1),
                  first.index.eq(_saturated(word.row if kind == "lw" else word.acc, limit))]
-    for name in layout.members:
-        if name not in ("valid", "index"):
-            field = {"plane": word.p, "s": word.s, "add": word.add, "dst": word.dst}[name]
-            m.d.comb += getattr(first, name).eq(field)
+    for member in layout.members:
+        if member not in ("valid", "index"):
+            field = {"plane": word.p, "s": word.s, "add": word.add, "dst": word.dst}[member]
+            m.d.comb += getattr(first, member).eq(field)
     with m.If(start):
         m.d.comb += element.eq(first)
     with m.Elif(held.valid & ~halt):
         m.d.comb += element.eq(held)
 
-    following = Signal(layout, name=f"{kind}_following")
+    following = Signal(layout, name=f"{name}_following")
     m.d.comb += [following.eq(element), following.index.eq(_saturated(element.index + step,
                                                                       limit))]
     with m.If(mxm.clear):

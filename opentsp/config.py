@@ -44,8 +44,8 @@ class Config:
     mxm_accumulators : int
         int32 accumulator vectors in each plane of each MXM.
     mxm_planes : int
-        Planes per MXM: arrays with their own weights and accumulators, all fed by one
-        ``abc`` (ISA v3, section 7a).
+        Planes per MXM (1 or 2): arrays with their own weights, accumulators and compute and
+        drain sequencers, sharing the MXM's queue and load sequencer (ISA v4, section 7a).
     mxm_load_rows : int
         Weight rows one element of an ``lw`` sequence writes, from that many streams.
     queue_depth : int
@@ -90,10 +90,8 @@ class Config:
         if self.mxm_size > self.lanes or self.mxm_size > 1 << isa.MXM_ROW_BITS:
             raise ValueError(f"Config.mxm_size must be at most the lanes ({self.lanes}), "
                              f"not {self.mxm_size!r}")
-        if self.mxm_planes > 1 << isa.MXM_PLANE_BITS or isa.INT32_GROUP * self.mxm_planes > \
-                self.streams:
-            raise ValueError(f"Config.mxm_planes must be at most {1 << isa.MXM_PLANE_BITS} and "
-                             f"leave an int32 group per plane on the {self.streams} streams, "
+        if not 1 <= self.mxm_planes <= 1 << isa.MXM_PLANE_BITS:
+            raise ValueError(f"Config.mxm_planes must be 1 to {1 << isa.MXM_PLANE_BITS}, "
                              f"not {self.mxm_planes!r}")
         if self.mxm_load_rows > min(self.streams, self.mxm_size):
             raise ValueError(f"Config.mxm_load_rows must be at most the streams and the MXM "
@@ -179,13 +177,11 @@ CONFIGS = {
                    mem_slices=4, mem_words=1024, mxm_size=4, queue_depth=256, clock_mhz=18.75),
     # The real chip's figures (Abts et al., ISCA 2020): 20 x 16 lanes, 32 + 32 streams,
     # 44 MEM slices per hemisphere of 8192 words x 320 bytes (2.5 MiB), 900 MHz, 320 x 320 MXM.
-    # The real chip has four MXM planes in all (two per hemisphere) whose weights arrive on 16
-    # streams per hemisphere per cycle: mxm_planes=2, mxm_load_rows=16 come with the
-    # compiler's use of planes and multi-row loads (issue 17); until then one plane, one row.
+    # Four MXM planes in all (two per hemisphere), whose weights arrive on 16 streams per
+    # hemisphere per cycle: a 320 x 320 plane loads in 20 cycles (ISCA 2020).
     "groq": Config(name="groq", superlanes=20, lanes_per_superlane=16, streams=32,
                    mem_slices=44, mem_words=8192, mxm_size=320, mxm_accumulators=320,
-                   queue_depth=4096,
-                   clock_mhz=900.0),
+                   mxm_planes=2, mxm_load_rows=16, queue_depth=4096, clock_mhz=900.0),
 }
 
 

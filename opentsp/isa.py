@@ -24,7 +24,7 @@ __all__ = [
     "Dir", "DType", "Unit", "SliceKind", "Field", "OpInfo", "Instr", "OPS", "OPS_BY_CODE",
     "OPS_BY_NAME", "DRAIN", "VXM_FUNCS", "encode", "decode", "StreamRef", "Slice", "floorplan",
     "queues", "mem_slices", "EncodingError", "field_limit", "mxm_span", "VXM_UNARY",
-    "MXM_SEQUENCERS",
+    "MXM_SEQUENCERS", "mxm_sequencer",
     "CHAIN_OPERAND",
     "MEM_ADDR_TYPE", "MEM_SEQ_STARTS",
     "latency", "SXM_OPS", "NOTIFY_LATENCY", "FETCH_LATENCY", "is_permutation",
@@ -32,7 +32,8 @@ __all__ = [
 
 #: Bump when an encoding, a latency or a timing rule changes; images record it. Version 3: the
 #: MXM's sequences (``lw``/``abc``/``acc`` with a count), planes and multi-row weight loads.
-ISA_VERSION = 3
+#: Version 4: every MXM plane computes and drains on its own sequencers (``abc p``, ``acc p``).
+ISA_VERSION = 4
 
 INSTR_BITS = 32
 OPCODE_BITS = 6
@@ -267,8 +268,9 @@ for _i, _func in enumerate(VXM_FUNCS):
 MXM_ROW_BITS = 9        # up to 512 weight rows
 MXM_ACC_BITS = 9        # up to 512 accumulators
 MXM_SEQ_BITS = 9        # sequences of 1..511 elements
-MXM_PLANE_BITS = 2      # up to 4 planes per MXM
+MXM_PLANE_BITS = 1      # up to 2 planes per MXM: the real chip's four in all
 MXM_ACC_LATENCY = 1
+#: The MXM's sequencers: one load sequencer, and per plane a compute and a drain sequencer.
 MXM_SEQUENCERS = {"lw": "load", "abc": "compute", "acc": "drain"}
 _MXM_STREAM = Field("s", 20, STREAM_OPERAND_BITS, "stream")
 _MXM_DST = Field("dst", 20, STREAM_OPERAND_BITS, "stream")
@@ -276,7 +278,7 @@ _MXM_ROW = Field("row", 0, MXM_ROW_BITS, "row")
 _MXM_ACC = Field("acc", 0, MXM_ACC_BITS, "accum")
 _MXM_N = Field("n", 9, MXM_SEQ_BITS, "count")
 _MXM_ADD = Field("add", 18, 1, "flag")
-_MXM_PLANE = Field("p", 18, MXM_PLANE_BITS, "plane")
+_MXM_PLANE = Field("p", 19, MXM_PLANE_BITS, "plane")
 _OPS += [
     OpInfo("lw", 0x30, Unit.MXM, (_MXM_ROW, _MXM_N, _MXM_PLANE, _MXM_STREAM),
            ("p", "row", "s", "n"), reads=("s",), operand_repeats=(("s", "mxm_load_rows"),),
@@ -284,15 +286,15 @@ _OPS += [
                "plane `p` from streams s .. s+R-1 (R = mxm_load_rows)."),
     OpInfo("iw", 0x31, Unit.MXM, (_MXM_PLANE,), ("p",),
            doc="Install: plane `p`'s back weight buffer becomes its array's weights."),
-    OpInfo("abc", 0x32, Unit.MXM, (_MXM_ACC, _MXM_N, _MXM_ADD, _MXM_STREAM),
-           ("acc", "s", "add", "n"), reads=("s",),
-           doc="Compute sequence: element e does acc_p[acc+e][j] (+)= sum_i W_p[j][i] * x[i] on "
-               "every plane p, x = stream `s`; add = 0 sets, 1 adds."),
-    OpInfo("acc", 0x33, Unit.MXM, (_MXM_ACC, _MXM_N, _MXM_DST), ("dst", "acc", "n"),
-           latency=MXM_ACC_LATENCY, writes=("dst",), operand_types=(("dst", DType.I32),),
-           operand_repeats=(("dst", "mxm_planes"),),
-           doc="Drain sequence: element e emits accumulator acc+e of plane p as int32 on the "
-               "group dst+4p, for every plane."),
+    OpInfo("abc", 0x32, Unit.MXM, (_MXM_ACC, _MXM_N, _MXM_ADD, _MXM_PLANE, _MXM_STREAM),
+           ("p", "acc", "s", "add", "n"), reads=("s",),
+           doc="Compute sequence of plane `p`: element e does acc_p[acc+e][j] (+)= "
+               "sum_i W_p[j][i] * x[i], x = stream `s`; add = 0 sets, 1 adds."),
+    OpInfo("acc", 0x33, Unit.MXM, (_MXM_ACC, _MXM_N, _MXM_PLANE, _MXM_DST),
+           ("p", "dst", "acc", "n"), latency=MXM_ACC_LATENCY, writes=("dst",),
+           operand_types=(("dst", DType.I32),),
+           doc="Drain sequence of plane `p`: element e emits accumulator acc+e of plane p as "
+               "int32 on the group dst."),
 ]
 
 # The SXM (switch execution module, docs/architecture.md section 7b): lane movements across
@@ -642,3 +644,11 @@ def mxm_span(config):
     accumulator at the end of cycle ``issue + mxm_span - 1`` (the reduction follows the
     stagger, one superlane per cycle)."""
     return -(-config.mxm_size // config.lanes_per_superlane)
+
+
+def mxm_sequencer(instr):
+    """The sequencer that runs MXM sequence instruction ``instr``: ``("lw", None)`` (one load
+    sequencer per MXM) or ``("abc", p)`` / ``("acc", p)`` (one compute and one drain sequencer
+    per plane ``p``)."""
+    kind = instr.op.mnemonic
+    return (kind, None) if kind == "lw" else (kind, instr["p"])

@@ -268,12 +268,9 @@ class Model:
         streams[E, 0] = 0
         streams[W, :-1] = streams[W, 1:].copy()
         streams[W, -1] = 0
-        landed = set()
+        # In order: where both planes of an MXM drain onto one stream, plane 1's value (written
+        # after plane 0's, see mxm.Mxm.issue) is the one the stream takes (section 7a).
         for direction, position, stream, superlane, value in self._stream_writes.pop(t, ()):
-            key = (direction, position, stream, superlane)
-            if key in landed:   # impossible in ISA v1: one latency per producing slice
-                raise AssertionError(f"two writes to stream register {key} in cycle {t}")
-            landed.add(key)
             streams[direction, position, stream, superlane] = value
         for mem, addr, superlane, value in self._commits.pop(t, ()):
             self.codes[mem, addr, superlane] = secded.encode(value)

@@ -1,6 +1,6 @@
-"""Golden model of the MXM (docs/architecture.md section 7a, ISA v3): planes of weights and
-accumulators, the partial-sum chain that follows the superlane stagger, and the load, compute
-and drain sequencers.
+"""Golden model of the MXM (docs/architecture.md section 7a, ISA v4): planes of weights and
+accumulators, the partial-sum chain that follows the superlane stagger, and the sequencers (one
+load sequencer per MXM, a compute and a drain sequencer per plane).
 
 :class:`Mxm` is the state of one MXM. :meth:`Mxm.issue` runs in the cycle the MXM's queue issues
 (superlane 0): it starts sequences and returns the elements of that cycle; each element then
@@ -73,7 +73,9 @@ class Mxm:
         self.front = np.zeros((planes, n, n), dtype=np.int8)
         self.acc = np.zeros((planes, config.mxm_accumulators, n), dtype=np.int32)
         self.chain = np.zeros((config.superlanes, planes, n), dtype=np.int32)
-        self.sequences = dict.fromkeys(isa.MXM_SEQUENCERS)
+        # isa.mxm_sequencer keys: ("lw", None), ("abc", p), ("acc", p)
+        self.sequences = dict.fromkeys([("lw", None)] + [(kind, p) for p in range(planes)
+                                                          for kind in ("abc", "acc")])
         self._pending = []
 
     def lanes(self, superlane):
@@ -92,23 +94,25 @@ class Mxm:
         """The queue's ``instr`` of this cycle (or None) and ``ended`` (the queue is in or past
         its ``end`` slot) -> the instructions the superlanes run: an ``iw``, and one element of
         each running sequence. A sequence instruction starts its sequencer anew (element 0 in
-        this cycle, the old sequence's remaining elements dropped); after ``end``, sequences
-        stop."""
+        this cycle, the old sequence's remaining elements dropped); an ``abc``/``acc`` of a
+        plane the MXM does not have has no sequencer and does nothing; after ``end``,
+        sequences stop."""
         out = []
         name = instr.op.mnemonic if instr is not None else None
         if name == "iw":
             out.append(instr)
-        for kind in self.sequences:
-            if name == kind:
-                self.sequences[kind] = Sequence(instr, 0)
+        started = isa.mxm_sequencer(instr) if name in isa.MXM_SEQUENCERS else None
+        for key in self.sequences:
+            if key == started:
+                self.sequences[key] = Sequence(instr, 0)
             elif ended:
-                self.sequences[kind] = None
-            seq = self.sequences[kind]
+                self.sequences[key] = None
+            seq = self.sequences[key]
             if seq is None:
                 continue
             out.append(element_instr(seq.instr, seq.element, self.config))
             following = seq.element + 1
-            self.sequences[kind] = replace(seq, element=following) \
+            self.sequences[key] = replace(seq, element=following) \
                 if following < seq.count else None
         return out
 
@@ -134,34 +138,33 @@ class Mxm:
             self._pending.append(
                 lambda: self.front.__setitem__((plane, slice(None), lanes), values))
 
-    def abc(self, superlane, acc, add, x):
-        """Superlane ``k``'s share of an ``abc`` element, on every plane:
+    def abc(self, superlane, plane, acc, add, x):
+        """Superlane ``k``'s share of an ``abc`` element of ``plane``:
         ``q_k = q_(k-1) + F_p[:, lanes] @ x``; the last superlane of the span updates
-        accumulator ``acc`` of every plane (if it exists)."""
+        accumulator ``acc`` of the plane (if it exists)."""
         k = superlane
         lanes, width = self.lanes(k), self._width(k)
         if not width:
             return
         x = np.asarray(x, dtype=np.int8)[:width].astype(np.int64)
-        local = self.front[:, :, lanes].astype(np.int64) @ x   # (planes, N): exact products
-        previous = self.chain[k - 1].astype(np.int64) if k else 0
+        local = self.front[plane][:, lanes].astype(np.int64) @ x    # (N,): exact products
+        previous = self.chain[k - 1, plane].astype(np.int64) if k else 0
         partial = wrap32(previous + local)
         if k < self.span - 1:
-            self._pending.append(lambda: self.chain.__setitem__(k, partial))
+            self._pending.append(lambda: self.chain.__setitem__((k, plane), partial))
         elif acc < self.config.mxm_accumulators:
-            base = self.acc[:, acc].astype(np.int64) if add else 0
+            base = self.acc[plane, acc].astype(np.int64) if add else 0
             total = wrap32(base + partial.astype(np.int64))
-            self._pending.append(lambda: self.acc.__setitem__((slice(None), acc), total))
+            self._pending.append(lambda: self.acc.__setitem__((plane, acc), total))
 
-    def read_acc(self, superlane, acc):
-        """``acc_p[acc][j]`` for every plane and the lanes ``j`` of ``superlane``: shape
-        ``(planes, lanes_per_superlane)`` int32, zero for ``j >= N`` and for accumulators that
-        do not exist."""
-        out = np.zeros((self.config.mxm_planes, self.config.lanes_per_superlane),
-                       dtype=np.int32)
+    def read_acc(self, superlane, plane, acc):
+        """``acc_p[acc][j]`` of ``plane`` for the lanes ``j`` of ``superlane``: shape
+        ``(lanes_per_superlane,)`` int32, zero for ``j >= N`` and for accumulators that do not
+        exist."""
+        out = np.zeros(self.config.lanes_per_superlane, dtype=np.int32)
         lanes, width = self.lanes(superlane), self._width(superlane)
         if width and acc < self.config.mxm_accumulators:
-            out[:, :width] = self.acc[:, acc, lanes]
+            out[:width] = self.acc[plane, acc, lanes]
         return out
 
     def end_cycle(self):
@@ -202,12 +205,11 @@ def execute(model, slice_, instr, superlane):
     elif name == "iw":
         unit.iw(superlane, instr["p"])
     elif name == "abc":
-        unit.abc(superlane, instr["acc"], instr["add"], streams("s")[0])
+        unit.abc(superlane, instr["p"], instr["acc"], instr["add"], streams("s")[0])
     elif name == "acc":
-        values = unit.read_acc(superlane, instr["acc"])
+        values = unit.read_acc(superlane, instr["p"], instr["acc"])
         direction, ids = instr.group("dst", config)
-        planes = [byte for plane in values for byte in packing.pack(plane, isa.DType.I32)]
-        for byte, ident in zip(planes, ids, strict=True):
+        for byte, ident in zip(packing.pack(values, isa.DType.I32), ids, strict=True):
             model._write_stream(model.cycle + isa.latency(instr.op, config), slice_,
                                 direction, ident, superlane, byte)
     else:

@@ -371,13 +371,17 @@ _MXM_QUEUES = any(s.kind == isa.SliceKind.MXM and s.has_queue for s in isa.floor
     (".queue MXM_W\n lw 1, 0, e0, 1", "2:5", "MXM plane 1 out of range 0..0 (mxm_planes 1)"),
     (".queue MXM_W\n lw 0, 0, e0, 0", "2:15", "operand n of lw must be in 1..511, not 0"),
     (".queue MXM_W\n iw 4", "2:5", "MXM plane 4 out of range 0..0"),
-    (".queue MXM_E\n abc 16, w0, 0, 1", "2:6", "accumulator 16 out of range 0..15 "
+    (".queue MXM_E\n abc 0, 16, w0, 0, 1", "2:9", "accumulator 16 out of range 0..15 "
      "(mxm_accumulators 16)"),
-    (".queue MXM_E\n abc 0, w0, 2, 1", "2:13", "operand add of abc must be 0 or 1, not 2"),
-    (".queue MXM_E\n abc 0, w0, 1, 512", "2:16", "operand n of abc must be in 1..511, not 512"),
-    (".queue MXM_W\n acc e2, 0, 1", "2:6", "i32 operand dst must start an aligned group of 4"),
-    (".queue MXM_W\n acc e4, 16, 1", "2:10", "accumulator 16 out of range 0..15"),
-    (".queue MXM_W\n acc e4, 0", "2:2", "acc takes 3 operand(s) (dst, acc, n), not 2"),
+    (".queue MXM_E\n abc 1, 0, w0, 0, 1", "2:6", "MXM plane 1 out of range 0..0 (mxm_planes 1)"),
+    (".queue MXM_E\n abc 0, 0, w0, 2, 1", "2:16", "operand add of abc must be 0 or 1, not 2"),
+    (".queue MXM_E\n abc 0, 0, w0, 1, 512", "2:19",
+     "operand n of abc must be in 1..511, not 512"),
+    (".queue MXM_E\n abc 0, w0, 0, 1", "2:2", "abc takes 5 operand(s) (p, acc, s, add, n), not 4"),
+    (".queue MXM_W\n acc 0, e2, 0, 1", "2:9", "i32 operand dst must start an aligned group of 4"),
+    (".queue MXM_W\n acc 0, e4, 16, 1", "2:13", "accumulator 16 out of range 0..15"),
+    (".queue MXM_W\n acc 1, e4, 0, 1", "2:6", "MXM plane 1 out of range 0..0 (mxm_planes 1)"),
+    (".queue MXM_W\n acc e4, 0, 1", "2:2", "acc takes 4 operand(s) (p, dst, acc, n), not 3"),
 ])
 def test_mxm_operand_ranges_come_from_field_limit(text, where, cause):
     message = error(text)
@@ -388,20 +392,20 @@ def test_mxm_operand_ranges_come_from_field_limit(text, where, cause):
 @pytest.mark.skipif(not _MXM_QUEUES, reason="the floorplan has no MXM queues yet")
 def test_mxm_limits_follow_the_configuration():
     groq = CONFIGS["groq"]
-    program = asm(".queue MXM_W\n lw 0, 319, e0, 511\n iw 0\n abc 319, e0, 1, 2\n"
-                  " acc e4, 319, 1", groq)
+    program = asm(".queue MXM_W\n lw 0, 319, e0, 511\n iw 0\n abc 0, 319, e0, 1, 2\n"
+                  " acc 0, e4, 319, 1", groq)
     assert [str(i) for i in program.image.queues[0][:4]] == [
-        "lw 0, 319, e0, 511", "iw 0", "abc 319, e0, 1, 2", "acc e4, 319, 1"]
+        "lw 0, 319, e0, 511", "iw 0", "abc 0, 319, e0, 1, 2", "acc 0, e4, 319, 1"]
     assert "weight row 320 out of range 0..319" in error(".queue MXM_W\n lw 0, 320, e0, 1",
                                                          groq)
     assert "weight row 512 out of range" in error(".queue MXM_W\n lw 0, 512, e0, 1", groq)
-    # the streams an operand spans on a configuration: R weight rows, an int32 group per plane
+    # the streams an operand spans on a configuration: R weight rows; one int32 group per acc
     planes = Config(name="planes", superlanes=2, lanes_per_superlane=4, streams=8,
                     mem_slices=4, mem_words=64, mxm_size=4, mxm_planes=2, mxm_load_rows=4)
     assert "streams 6..9 out of range" in error(".queue MXM_W\n lw 0, 0, e6, 1", planes)
-    assert "streams 4..11 out of range" in error(".queue MXM_W\n acc e4, 0, 1", planes)
-    assert str(asm(".queue MXM_W\n lw 1, 0, e4, 1\n acc e0, 0, 1", planes)
-               .image.queues[0][1]) == "acc e0, 0, 1"
+    assert "MXM plane 2 out of range 0..1" in error(".queue MXM_W\n acc 2, e4, 0, 1", planes)
+    program = asm(".queue MXM_W\n lw 1, 0, e4, 1\n acc 1, e4, 0, 1", planes)
+    assert str(program.image.queues[0][1]) == "acc 1, e4, 0, 1"
 
 
 # docs/assembly.md: every example runs as the document says -------------------------------

@@ -305,18 +305,18 @@ def mxm_errors(program):
 def test_mxm_used_before_weights_are_installed():
     text = """.queue MXM_W
     lw 0, 0, w0, 1
-    abc 3, w0, 0, 1
+    abc 0, 3, w0, 0, 1
     iw 0
-    abc 3, w0, 1, 1
+    abc 0, 3, w0, 1, 1
 .queue MXM_E
-    acc w4, 1, 1
+    acc 0, w4, 1, 1
 """
     found = mxm_errors(asm(text))
     assert [str(e) for e in found] == [
-        "t.s:3:5: error: MXM used before weights are installed: abc 3, w0, 0, 1 issues in "
-        "cycle 1 before the first iw of MXM_W (cycle 2)",
-        "t.s:7:5: error: MXM used before weights are installed: acc w4, 1, 1 issues in cycle 0 "
-        "and MXM_E has no iw",
+        "t.s:3:5: error: MXM used before weights are installed: abc 0, 3, w0, 0, 1 issues in "
+        "cycle 1 before the first iw 0 of MXM_W (cycle 2)",
+        "t.s:7:5: error: MXM used before weights are installed: acc 0, w4, 1, 1 issues in cycle 0 "
+        "and MXM_E has no iw 0",
     ][::-1]
     assert {(e.rule, e.cycle) for e in found} == {(6, 1), (6, 0)}
 
@@ -325,24 +325,24 @@ def test_mxm_acc_less_than_span_cycles_after_abc():
     assert isa.mxm_span(SPAN2) == 2
     text = """.queue MXM_W
     iw 0
-    abc 3, w0, 0, 1    ; cycle 1
-    abc 5, w0, 0, 1    ; cycle 2
-    acc e4, 3, 1       ; cycle 3: 2 cycles after abc 3, fine
-    abc 6, w0, 0, 1    ; cycle 4
+    abc 0, 3, w0, 0, 1    ; cycle 1
+    abc 0, 5, w0, 0, 1    ; cycle 2
+    acc 0, e4, 3, 1       ; cycle 3: 2 cycles after abc 3, fine
+    abc 0, 6, w0, 0, 1    ; cycle 4
     repeat 3, 4        ; copies in cycles 8, 12, 16
     nop 1
-    acc e0, 6, 1       ; cycle 18: 2 after the last copy, fine
-    acc e4, 5, 1
+    acc 0, e0, 6, 1       ; cycle 18: 2 after the last copy, fine
+    acc 0, e4, 5, 1
 """
     assert mxm_errors(asm(text, SPAN2)) == []
-    bad = text.replace("    nop 1\n    acc e0, 6, 1", "    acc e0, 6, 1")
+    bad = text.replace("    nop 1\n    acc 0, e0, 6, 1", "    acc 0, e0, 6, 1")
     (error,) = mxm_errors(asm(bad, SPAN2))
     assert (error.rule, error.cycle, error.loc) == (7, 17, Loc("t.s", 8, 5))
     assert str(error) == (
-        "t.s:8:5: error: acc e0, 6, 1 reads accumulator 6 in cycle 17, 1 cycle(s) after the "
-        "element of abc 6, w0, 0, 1 that writes it (cycle 16, abc 6, w0, 0, 1 of MXM_W (line "
-        "7)), before it lands; read it at least 2 cycles after")
-    early = text.replace("    abc 5, w0, 0, 1    ; cycle 2\n", "")
+        "t.s:8:5: error: acc 0, e0, 6, 1 reads accumulator 6 of plane 0 in cycle 17, 1 cycle(s) "
+        "after the element of abc 0, 6, w0, 0, 1 that writes it (cycle 16, abc 0, 6, w0, 0, 1 "
+        "of MXM_W (line 7)), before it lands; read it at least 2 cycles after")
+    early = text.replace("    abc 0, 5, w0, 0, 1    ; cycle 2\n", "")
     (error,) = mxm_errors(asm(early, SPAN2))
     assert (error.rule, error.cycle, error.loc.line) == (7, 2, 4)
     # on the default configuration (span 1) the next cycle is already fine
@@ -353,10 +353,10 @@ def test_mxm_acc_less_than_span_cycles_after_abc():
 
 
 @pytest.mark.parametrize("abc, nops, acc, cycle", [
-    ("abc 0, w0, 0, 4", 0, "acc e0, 0, 4", 2),     # each accumulator read a cycle after
-    ("abc 2, w0, 0, 4", 0, "acc e0, 0, 8", None),  # 2..5 written in 1..4, read in 4..7
-    ("abc 0, w0, 0, 4", 0, "acc e0, 1, 3", None),  # read in the cycle of the write: old value
-    ("abc 0, w0, 0, 4", 2, "acc e0, 2, 2", 4),     # accumulator 2 written in 3, read in 4
+    ("abc 0, 0, w0, 0, 4", 0, "acc 0, e0, 0, 4", 2),     # each accumulator read a cycle after
+    ("abc 0, 2, w0, 0, 4", 0, "acc 0, e0, 0, 8", None),  # 2..5 written in 1..4, read in 4..7
+    ("abc 0, 0, w0, 0, 4", 0, "acc 0, e0, 1, 3", None),  # read in the cycle of the write: old value
+    ("abc 0, 0, w0, 0, 4", 2, "acc 0, e0, 2, 2", 4),     # accumulator 2 written in 3, read in 4
 ])
 def test_mxm_acc_elements_against_abc_elements(abc, nops, acc, cycle):
     """Rule 7 element by element: element e of the abc (issued in cycle 1) writes accumulator
@@ -373,8 +373,8 @@ def test_mxm_sequence_cut_short_and_install_during_a_load():
     lw 0, 0, w0, 4     ; rows 0..3 in cycles 0..3
     nop 3
     iw 0               ; cycle 4
-    abc 0, w0, 0, 2    ; cycles 5..6
-    acc e0, 0, 2       ; cycles 6..7 (span 1)
+    abc 0, 0, w0, 0, 2    ; cycles 5..6
+    acc 0, e0, 0, 2       ; cycles 6..7 (span 1)
     nop 1
 """
     assert mxm_errors(asm(text)) == []
@@ -386,7 +386,7 @@ def test_mxm_sequence_cut_short_and_install_during_a_load():
     ended = text.replace("    nop 1\n", "")
     (error,) = mxm_errors(asm(ended))
     assert (error.rule, error.cycle) == (12, 7)
-    assert "acc e0, 0, 2 (issued in cycle 6) loses 1 of its 2 elements to the queue's end" \
+    assert "acc 0, e0, 0, 2 (issued in cycle 6) loses 1 of its 2 elements to the queue's end" \
         in str(error)
     early = text.replace("    nop 3\n", "    nop 2\n")
     (error,) = mxm_errors(asm(early))
@@ -396,6 +396,50 @@ def test_mxm_sequence_cut_short_and_install_during_a_load():
     two = Config(name="two", superlanes=2, lanes_per_superlane=4, streams=8, mem_slices=4,
                  mem_words=16, mxm_size=4, mxm_planes=2)
     assert mxm_errors(asm(early.replace("    iw 0", "    iw 1\n    iw 0"), two)) == []
+
+
+
+TWO_PLANES = Config(name="two", superlanes=2, lanes_per_superlane=4, streams=8, mem_slices=4,
+                    mem_words=16, mxm_size=4, mxm_planes=2)
+
+
+def test_every_plane_has_its_own_compute_and_drain_sequencers():
+    """ISA v4: rule 6 per plane (an iw 0 does not install plane 1), rule 12 per sequencer (an
+    abc 1 does not cut plane 0's abc sequence short, a second abc 0 does), rule 7 per plane."""
+    text = """.queue MXM_W
+    iw 0
+    abc 0, 0, w0, 0, 4
+    abc 1, 0, w1, 0, 4
+    acc 1, e0, 0, 1
+    nop 5
+"""
+    found = mxm_errors(asm(text, TWO_PLANES))
+    assert [(e.rule, e.loc.line) for e in found] == [(6, 4), (6, 5)]
+    assert "abc 1, 0, w1, 0, 4 issues in cycle 2 and MXM_W has no iw 1" in str(found[0])
+    installed = text.replace("    iw 0\n", "    iw 0\n    iw 1\n")
+    assert mxm_errors(asm(installed, TWO_PLANES)) == []
+    cut = installed.replace("abc 1, 0, w1, 0, 4", "abc 0, 4, w1, 0, 1")
+    (error,) = mxm_errors(asm(cut, TWO_PLANES))
+    assert error.rule == 12
+    assert "abc 0, 0, w0, 0, 4 (issued in cycle 2) loses 3 of its 4 elements" in str(error)
+
+
+def test_both_planes_draining_one_stream_is_rule_2():
+    text = """.queue MXM_W
+    iw 0
+    iw 1
+    acc 0, e0, 0, 1
+    nop 1
+    acc 1, e4, 0, 1
+"""
+    found = check(asm(text, TWO_PLANES))
+    assert [e.rule for e in found] == []
+    clash = text.replace("acc 1, e4, 0, 1", "acc 1, e0, 0, 1").replace("    nop 1\n", "")
+    clash = clash.replace("    acc 0, e0, 0, 1\n", "    acc 0, e0, 0, 2\n")
+    found = check(asm(clash, TWO_PLANES))
+    assert [e.rule for e in found] == [2] * 4       # one per stream of the group
+    assert str(found[0]) == ("t.s:4:5: error: stream register e0 of MXM_W is written twice at the "
+                             "end of cycle 4 (also by acc 1, e0, 0, 1 of MXM_W (line 5))")
 
 
 # Sync and notify (section 5a, rule 8) -------------------------------------------------------

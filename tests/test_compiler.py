@@ -86,18 +86,6 @@ def test_unsupported_types_and_operations():
         g.relu(x8, name="x8")
 
 
-def test_configurations_with_planes_or_multi_row_loads_are_refused():
-    g = Graph()
-    g.output("y", g.matmul(g.input("x", (2, 4)), g.const("w", np.ones((4, 4), np.int8))))
-    planes = derive_config("default", "planes", mxm_planes=2)
-    with pytest.raises(CompileError, match=r"^config 'planes': the compiler drives one MXM "
-                                           r"plane with one-row weight loads, not "
-                                           r"mxm_planes=2 and mxm_load_rows=1$"):
-        compile_graph(g, planes)
-    with pytest.raises(CompileError, match="mxm_load_rows=4$"):
-        compile_graph(g, derive_config("default", "rows", mxm_load_rows=4))
-
-
 def test_tensor_that_does_not_fit():
     g = Graph()
     x = g.input("x", (1, 512))
@@ -147,6 +135,53 @@ def test_matmul_shapes(shape):
     np.testing.assert_array_equal(prog.reference({"x": x})["y"], expected)
     assert prog.mac_ops == m * k * n
     assert 0 < prog.mxm_utilisation < 1
+
+
+#: ISA v4 on the default chip: two planes per MXM, weights two or four columns per lw element.
+PLANES = derive_config("default", "planes", mxm_planes=2, mxm_load_rows=2)
+ROWS4 = derive_config("default", "rows4", mxm_planes=2, mxm_load_rows=4)
+
+
+@pytest.mark.parametrize("config", [PLANES, ROWS4], ids=lambda c: c.name)
+@pytest.mark.parametrize("shape", [(1, 4, 4), (5, 7, 6), (3, 9, 13), (20, 8, 16), (2, 5, 3)])
+def test_matmul_on_every_plane_with_multi_row_loads(config, shape):
+    """Every plane of both MXMs computes (units dealt round-robin), the weights load several
+    columns per lw element (a partial block padded with zero columns), and the result equals
+    numpy's and arrives in the predicted cycle on the golden model."""
+    m, k, n = shape
+    rng = np.random.default_rng([RNG_SEED, *shape, config.mxm_load_rows])
+    w = _int8(rng, (k, n))
+    g = Graph("gemm")
+    g.output("y", g.matmul(g.input("x", (m, k)), g.const("w", w), name="fc"))
+    prog = compile_graph(g, config)
+    x = _int8(rng, (m, k))
+    np.testing.assert_array_equal(_run(prog, {"x": x})["y"],
+                                  x.astype(np.int64) @ w.astype(np.int64))
+    instrs = [i for q in prog.image.queues for i in q]
+    planes = {i["p"] for i in instrs if i.op.mnemonic == "abc"}
+    assert planes == set(range(2)) if m * -(-n // 4) > 2 else planes
+    assert all(i["row"] % config.mxm_load_rows == 0 for i in instrs if i.op.mnemonic == "lw")
+    assert 0 < prog.mxm_utilisation < 1
+
+
+def test_chain_drains_every_plane():
+    """bias + relu + requant fused into the drains of both planes of both MXMs."""
+    rng = np.random.default_rng(RNG_SEED + 3)
+    m, k, n = 3, 8, 16
+    w = _int8(rng, (k, n))
+    b = rng.integers(-3000, 3000, n, dtype=np.int32)
+    multiplier = rng.integers(1 << 29, 1 << 31, n)
+    shift = rng.integers(0, 12, n)
+    g = Graph("layer")
+    h = g.bias_add(g.matmul(g.input("x", (m, k)), g.const("w", w), name="fc"),
+                   g.const("b", b), name="fc.bias")
+    g.output("q", g.requant(g.relu(h, name="fc.relu"), multiplier, shift, name="fc.q"))
+    prog = compile_graph(g, PLANES)
+    assert {i["p"] for q in prog.image.queues for i in q if i.op.mnemonic == "acc"} == {0, 1}
+    x = _int8(rng, (m, k))
+    acc = np.matmul(x.astype(np.int64), w.astype(np.int64)) + b
+    np.testing.assert_array_equal(_run(prog, {"x": x})["q"],
+                                  _numpy_requant(np.maximum(acc, 0), multiplier, shift))
 
 
 def test_layer_bias_relu_requant_chain():

@@ -245,7 +245,7 @@ def test_word_directive_round_trips_what_the_text_form_refuses():
                         isa.encode("read", s=isa.StreamRef(isa.Dir.E, 0), addr=4098)],
              "VXM": [isa.encode("add", dtype=0, dst=isa.StreamRef(isa.Dir.W, 9),
                                 a=0, b=0)],
-             "MXM_E": [isa.encode("acc", acc=300, dst=0, n=1)]}
+             "MXM_E": [isa.encode("acc", p=0, acc=300, dst=0, n=1)]}
     names = [s.name for s in isa.queues(CFG)]
     queues = [words.get(name, []) + [isa.encode("end")] for name in names]
     image = Image(CFG, queues, {})

@@ -128,7 +128,8 @@ def random_image(rng, config):
                         values[fld.name] = isa.StreamRef(
                             rng.choice(list(isa.Dir)), rng.randrange(0, config.streams, step))
                     else:
-                        values[fld.name] = rng.randrange(isa.field_limit(fld, config) + 1)
+                        low = 1 if fld.kind == "count" else 0
+                        values[fld.name] = rng.randrange(low, isa.field_limit(fld, config) + 1)
                 instrs.append(isa.encode(op.mnemonic, **values))
                 real = True
             else:
@@ -202,10 +203,12 @@ def test_other_format_and_isa_version():
                                                     "loader reads version 1")
     message = refused(build(queues, isa_version=isa.ISA_VERSION + 1))
     assert message.startswith(f"offset 6: image built for ISA version {isa.ISA_VERSION + 1}")
-    # an image of ISA v2 (one-row lw, abc and acc without sequences) is refused as such
-    assert isa.ISA_VERSION == 3
-    assert refused(build(queues, isa_version=2)) == ("offset 6: image built for ISA version 2, "
-                                                     "this is ISA version 3")
+    # images of ISA v2 (one-row lw, abc and acc without sequences) and v3 (abc and acc on every
+    # plane at once) are refused as such
+    assert isa.ISA_VERSION == 4
+    for old in (2, 3):
+        assert refused(build(queues, isa_version=old)) == (
+            f"offset 6: image built for ISA version {old}, this is ISA version 4")
 
 
 def test_image_for_another_configuration_is_refused_by_name():

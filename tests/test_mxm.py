@@ -1,7 +1,8 @@
-"""The MXM (docs/architecture.md section 7a): the golden model against numpy's own matmul
-(tiling K with ``abc add=1``, double buffering, the stagger's partial-sum chain up to the
+"""The MXM (docs/architecture.md section 7a, ISA v4): the golden model against numpy's own
+matmul (tiling K with ``abc add=1``, double buffering, the stagger's partial-sum chain up to the
 ``groq`` span of 20 superlanes), the whole-chip model, and the RTL slice against the golden
-model cycle by cycle and against numpy."""
+model cycle by cycle and against numpy, with both planes computing and draining on their own
+sequencers in the same cycles."""
 
 import random
 from collections import defaultdict
@@ -24,7 +25,8 @@ DEFAULT = CONFIGS["default"]
 SPAN3 = Config(name="span3", superlanes=4, lanes_per_superlane=2, streams=8, mem_slices=1,
                mem_words=16, mxm_size=5, mxm_accumulators=3, queue_depth=16)
 #: two planes of 4 x 4 over two superlanes, weights loaded three rows a cycle (4 is not a
-#: multiple of 3: the last element writes one row), acc onto two int32 groups.
+#: multiple of 3: the last element writes one row), each plane with its own compute and drain
+#: sequencers.
 PLANES = Config(name="planes", superlanes=2, lanes_per_superlane=2, streams=8, mem_slices=1,
                 mem_words=16, mxm_size=4, mxm_accumulators=5, mxm_planes=2, mxm_load_rows=3,
                 queue_depth=16)
@@ -41,7 +43,9 @@ class SliceModel:
 
     :meth:`step` takes the instruction issued this cycle (or None) and the slice inputs of
     this cycle (uint8, shape ``(2, streams, superlanes, lanes_per_superlane)``) and returns
-    the stream writes driven in this cycle: ``{(dir, stream, superlane): uint8 lanes}``.
+    the stream writes driven in this cycle: ``{(dir, stream, superlane): uint8 lanes}``. The
+    elements of a cycle run in :meth:`Mxm.issue`'s order, plane 0's before plane 1's, so
+    that plane 1's drain wins a stream both planes write.
     """
 
     def __init__(self, config):
@@ -75,12 +79,11 @@ class SliceModel:
         elif name == "iw":
             self.unit.iw(k, element["p"])
         elif name == "abc":
-            self.unit.abc(k, element["acc"], element["add"], streams("s")[0])
+            self.unit.abc(k, element["p"], element["acc"], element["add"], streams("s")[0])
         elif name == "acc":
             direction, ids = element.group("dst", cfg)
-            values = self.unit.read_acc(k, element["acc"])
-            planes = [byte for plane in values for byte in packing.pack(plane, isa.DType.I32)]
-            for ident, byte in zip(ids, planes, strict=True):
+            values = self.unit.read_acc(k, element["p"], element["acc"])
+            for ident, byte in zip(ids, packing.pack(values, isa.DType.I32), strict=True):
                 if ident < cfg.streams:
                     self.pending[t + 1][int(direction), ident, k] = byte
 
@@ -102,7 +105,8 @@ def gemm_schedule(config, m, k_tiles, add_first=0, interleave=True):
     schedule = [("lw", {"p": 0, "row": j, "s": "x", "n": 1}) for j in range(n)]
     schedule += [("iw", {"p": 0})]
     for tile in range(k_tiles):
-        abcs = [("abc", {"acc": row, "s": "x", "add": int(tile > 0 or add_first), "n": 1})
+        abcs = [("abc", {"p": 0, "acc": row, "s": "x", "add": int(tile > 0 or add_first),
+                         "n": 1})
                 for row in range(m)]
         lws = ([("lw", {"p": 0, "row": j, "s": "x", "n": 1}) for j in range(n)]
                if tile + 1 < k_tiles else [])
@@ -114,7 +118,7 @@ def gemm_schedule(config, m, k_tiles, add_first=0, interleave=True):
             merged = abcs + lws
         schedule += merged + ([("iw", {"p": 0})] if lws else [])
     schedule += [None] * span
-    schedule += [("acc", {"acc": row, "dst": ref(E, 0), "n": 1}) for row in range(m)]
+    schedule += [("acc", {"p": 0, "dst": ref(E, 0), "acc": row, "n": 1}) for row in range(m)]
     return schedule
 
 
@@ -159,16 +163,9 @@ def lower(config, plan, a, b):
 def acc_results(config, schedule, seen):
     """The int32 lanes 0..N-1 of every acc of ``schedule``, from the writes of each cycle
     (superlane k of an acc issued in u is driven in cycle u + 1 + k)."""
-    got = []
-    for u, instr in enumerate(schedule):
-        if instr is None or instr.op.mnemonic != "acc":
-            continue
-        dst = instr.stream("dst")
-        planes = np.stack([np.concatenate([seen[u + 1 + k][(int(dst.dir), dst.id + i, k)]
-                                           for k in range(config.superlanes)])
-                           for i in range(isa.INT32_GROUP)])
-        got.append(packing.unpack(planes, isa.DType.I32)[:config.mxm_size])
-    return np.stack(got)
+    return np.stack([group(config, seen, u, instr.stream("dst"))
+                     for u, instr in enumerate(schedule)
+                     if instr is not None and instr.op.mnemonic == "acc"])
 
 
 def run_gemm(config, a, b, interleave=True):
@@ -207,7 +204,7 @@ def test_extreme_values_and_int32_wrap():
     unit = Mxm(config)
     unit.acc[0, 0] = np.iinfo(np.int32).max
     unit.front[:] = 1
-    unit.abc(0, 0, 1, np.ones(4, np.int8))
+    unit.abc(0, 0, 0, 1, np.ones(4, np.int8))
     unit.end_cycle()
     np.testing.assert_array_equal(unit.acc[0, 0], wrap32([2 ** 31 - 1 + 4] * n))
     assert unit.acc.dtype == np.int32 and unit.front.dtype == np.int8
@@ -235,9 +232,9 @@ def test_acc_before_the_abc_lands_reads_the_old_value():
     ones = vector(config, [1] * n)
     shape = (2, config.streams, config.superlanes, config.lanes_per_superlane)
     program = {0: isa.encode("lw", p=0, row=0, s=ref(W, 0), n=1), 1: isa.encode("iw", p=0),
-               2: isa.encode("abc", acc=1, add=0, s=ref(W, 0), n=1),
-               2 + span - 1: isa.encode("acc", acc=1, dst=ref(E, 4), n=1),
-               2 + span: isa.encode("acc", acc=1, dst=ref(E, 0), n=1)}
+               2: isa.encode("abc", p=0, acc=1, add=0, s=ref(W, 0), n=1),
+               2 + span - 1: isa.encode("acc", p=0, dst=ref(E, 4), acc=1, n=1),
+               2 + span: isa.encode("acc", p=0, dst=ref(E, 0), acc=1, n=1)}
     outputs = {}
     for t in range(12):
         inputs = np.zeros(shape, np.uint8)
@@ -261,7 +258,8 @@ def test_whole_chip_model_with_assembler():
     lines += [f".data MEM_W3, 8, i8: {', '.join(map(str, x))}", ".queue MEM_W3"]
     lines += [f".at {j}\n    read w0, {j}" for j in range(n)] + [f".at {n + 1}\n    read w0, 8"]
     lines += [".queue MXM_W"] + [f".at {j + 3}\n    lw 0, {j}, w0, 1" for j in range(n)]
-    lines += [f".at {n + 3}\n    iw 0", f".at {n + 4}\n    abc 5, w0, 0, 1", "    acc e4, 5, 1"]
+    lines += [f".at {n + 3}\n    iw 0", f".at {n + 4}\n    abc 0, 5, w0, 0, 1",
+              "    acc 0, e4, 5, 1"]
     u = n + 5         # acc issue; MEM_Wi (5 - i hops from MXM_W) writes in u + 1 + 5 - i
     for i in range(4):
         lines += [f".queue MEM_W{i}", f".at {u + 6 - i}", f"    write 20, e{4 + i}"]
@@ -274,75 +272,161 @@ def test_whole_chip_model_with_assembler():
     np.testing.assert_array_equal(got[n:], 0)
 
 
-def sequenced_gemm(config, a, b):
-    """C = A @ B with one tile of K = N and P = mxm_planes column tiles, in ISA v3 sequences:
-    ``lw p, 0, w0, ceil(N / R)`` per plane (row ``e*R + r`` of plane ``p``, column
-    ``p*N + e*R + r`` of B, on stream ``w<r>`` in cycle ``t + e``), ``iw`` of both planes,
-    one ``abc`` sequence over the rows of A (on ``w7``), one ``acc`` sequence onto the int32
-    groups ``e0``, ``e4``, ...
+class Program:
+    """An MXM program for :func:`run_rtl`: one instruction (or None) per cycle, and int8 vectors
+    fed westward on the slice's input streams, each in an issue cycle (superlane ``k`` sees it
+    ``k`` cycles later, with the stagger)."""
 
-    Returns
-    -------
-    schedule, inputs_of, (acc issue cycle, rows)
-    """
-    n, rows_per, planes = config.mxm_size, config.mxm_load_rows, config.mxm_planes
-    span = isa.mxm_span(config)
-    loads = -(-n // rows_per)
-    schedule, feed = [], {}         # feed: cycle -> {stream: vector}
-    for p in range(planes):
-        t = len(schedule)
-        schedule += [isa.encode("lw", p=p, row=0, s=ref(W, 0), n=loads)] + [None] * (loads - 1)
-        for e in range(loads):
-            for r in range(rows_per):
-                if e * rows_per + r < n:
-                    feed.setdefault(t + e, {})[r] = vector(config, b[:, p * n + e * rows_per + r])
-    schedule += [isa.encode("iw", p=p) for p in range(planes)]
-    m = a.shape[0]
-    t = len(schedule)
-    schedule += [isa.encode("abc", acc=0, add=0, s=ref(W, 7), n=m)] + [None] * (m - 1)
-    for row in range(m):
-        feed.setdefault(t + row, {})[7] = vector(config, a[row])
-    schedule += [None] * (span - 1)
-    u = len(schedule)
-    schedule += [isa.encode("acc", acc=0, dst=ref(E, 0), n=m)] + [None] * (m - 1)
-    shape = (2, config.streams, config.superlanes, config.lanes_per_superlane)
+    def __init__(self, config):
+        self.config = config
+        self.schedule = []
+        self.feed = defaultdict(dict)       # cycle -> {westward stream id: vector}
 
-    def inputs_of(t):
-        inputs = np.zeros(shape, np.uint8)
+    def issue(self, name, at=None, **fields):
+        """Issue ``name`` in cycle ``at`` (default: the next cycle); returns the cycle."""
+        t = len(self.schedule) if at is None else at
+        assert t >= len(self.schedule), (name, t)
+        self.schedule += [None] * (t - len(self.schedule)) + [isa.encode(name, **fields)]
+        return t
+
+    def put(self, t, stream, values):
+        self.feed[t][stream] = vector(self.config, values)
+
+    def load(self, weights):
+        """``lw p, 0, w0, ceil(N / R)`` for every plane ``p`` of ``weights`` (``N x N`` int8
+        each; row ``e*R + r`` of plane ``p``, column ``e*R + r`` of ``weights[p]``, on stream
+        ``w<r>`` in cycle ``t + e``), then ``iw p`` of every plane."""
+        n, rows_per = self.config.mxm_size, self.config.mxm_load_rows
+        loads = -(-n // rows_per)
+        for p, w in enumerate(weights):
+            t = self.issue("lw", p=p, row=0, s=ref(W, 0), n=loads)
+            for row in range(n):
+                self.put(t + row // rows_per, row % rows_per, w[:, row])
+            self.schedule += [None] * (loads - 1)
+        for p in range(len(weights)):
+            self.issue("iw", p=p)
+
+    def compute(self, p, acc, stream, rows, at=None, add=0):
+        """``abc p, acc, w<stream>, add, len(rows)`` with ``rows[e]`` on ``w<stream>`` in the
+        cycle of element ``e``; returns the issue cycle."""
+        t = self.issue("abc", at=at, p=p, acc=acc, s=ref(W, stream), add=add, n=len(rows))
+        for e, row in enumerate(rows):
+            self.put(t + e, stream, row)
+        return t
+
+    def inputs_of(self, t):
+        config = self.config
+        inputs = np.zeros((2, config.streams, config.superlanes, config.lanes_per_superlane),
+                          np.uint8)
         for k in range(config.superlanes):
-            for stream, value in feed.get(t - k, {}).items():
+            for stream, value in self.feed.get(t - k, {}).items():
                 inputs[int(W), stream, k] = value[k]
         return inputs
-    return schedule, inputs_of, (u, m)
+
+    def run(self):
+        """:func:`run_rtl` (the RTL checked against the golden model every cycle), on until
+        the last sequence has run."""
+        tail = max([instr["n"] for instr in self.schedule
+                    if instr is not None and instr.op.mnemonic in isa.MXM_SEQUENCERS] + [1])
+        return run_rtl(self.config, self.schedule + [None] * tail, self.inputs_of)
 
 
-def sequenced_results(config, seen, u, m):
-    """The int32 results of an ``acc`` sequence onto ``e0`` issued in cycle ``u``: element f's
-    superlane k is driven in cycle ``u + f + 1 + k``; plane p on streams ``4p .. 4p+3``."""
-    out = []
-    for f in range(m):
-        row = []
-        for p in range(config.mxm_planes):
-            planes = np.stack([np.concatenate([seen[u + f + 1 + k][(int(E), 4 * p + i, k)]
-                                               for k in range(config.superlanes)])
-                               for i in range(isa.INT32_GROUP)])
-            row.append(packing.unpack(planes, isa.DType.I32)[:config.mxm_size])
-        out.append(np.concatenate(row))
-    return np.stack(out)
+def group(config, seen, cycle, dst):
+    """The int32 lanes 0..N-1 that the group ``dst`` takes from an ``acc`` element of
+    ``cycle`` (superlane ``k`` driven in ``cycle + 1 + k``) in the writes ``seen``."""
+    planes = np.stack([np.concatenate([seen[cycle + 1 + k][(int(dst.dir), dst.id + i, k)]
+                                       for k in range(config.superlanes)])
+                       for i in range(isa.INT32_GROUP)])
+    return packing.unpack(planes, isa.DType.I32)[:config.mxm_size]
+
+
+def products(x, w):
+    """numpy's int32 ``x @ w``."""
+    return np.asarray(x).astype(np.int32) @ np.asarray(w).astype(np.int32)
 
 
 @pytest.mark.parametrize("config", [DEFAULT, SPAN3, PLANES], ids=["default", "span3", "planes"])
 def test_sequenced_gemm_on_the_rtl_matches_the_model_and_numpy(config):
-    """ISA v3: multi-row load sequences into every plane, one abc and one acc sequence; the
-    RTL equals the golden model cycle by cycle (:func:`run_rtl`) and numpy's matmul."""
+    """ISA v4: a multi-row load sequence into every plane; then per plane ``p`` one ``abc p``
+    sequence over the rows of its own A_p from its own stream (``w7``, ``w6``), issued a cycle
+    apart, so that the planes compute in the same cycles from different streams; and one
+    ``acc p`` sequence onto the group ``e<4p>``, a cycle apart too (the planes drain in the
+    same cycles onto different groups). The RTL equals the golden model cycle by cycle
+    (:func:`run_rtl`) and every plane's results numpy's A_p @ B_p."""
     rng = np.random.default_rng(17)
-    n, planes = config.mxm_size, config.mxm_planes
-    a = rng.integers(-128, 128, size=(config.mxm_accumulators, n), dtype=np.int8)
-    b = rng.integers(-128, 128, size=(n, planes * n), dtype=np.int8)
-    schedule, inputs_of, (u, m) = sequenced_gemm(config, a, b)
-    seen = run_rtl(config, schedule, inputs_of)
-    np.testing.assert_array_equal(sequenced_results(config, seen, u, m),
-                                  a.astype(np.int32) @ b.astype(np.int32))
+    n, planes, m = config.mxm_size, config.mxm_planes, config.mxm_accumulators
+    a = rng.integers(-128, 128, size=(planes, m, n), dtype=np.int8)
+    b = rng.integers(-128, 128, size=(planes, n, n), dtype=np.int8)
+    prog = Program(config)
+    prog.load(b)
+    t = prog.compute(0, 0, 7, a[0])
+    for p in range(1, planes):
+        prog.compute(p, 0, 7 - p, a[p])
+    u = t + max(planes, isa.mxm_span(config))       # every element lands before its drain
+    for p in range(planes):
+        prog.issue("acc", at=u + p, p=p, dst=ref(E, 4 * p), acc=0, n=m)
+    seen = prog.run()
+    for p in range(planes):
+        got = np.stack([group(config, seen, u + p + f, ref(E, 4 * p)) for f in range(m)])
+        np.testing.assert_array_equal(got, products(a[p], b[p]), err_msg=f"plane {p}")
+
+
+def test_both_planes_drain_in_one_cycle_and_plane_1_wins_a_stream():
+    """Plane 0 drains three accumulators onto ``e0``; plane 1's drain element onto ``e0`` in
+    the cycle of plane 0's second takes the streams (plane 1 wins), and plane 1's onto ``w0``
+    in the cycle of plane 0's third leaves ``e0`` to plane 0."""
+    config = PLANES
+    rng = np.random.default_rng(23)
+    n = config.mxm_size
+    w = rng.integers(-128, 128, size=(2, n, n), dtype=np.int8)
+    x = rng.integers(-128, 128, size=(2, 3, n), dtype=np.int8)
+    prog = Program(config)
+    prog.load(w)
+    prog.compute(0, 0, 7, x[0])
+    prog.compute(1, 0, 6, x[1])
+    u = prog.issue("acc", at=len(prog.schedule) + 4, p=0, dst=ref(E, 0), acc=0, n=3)
+    prog.issue("acc", p=1, dst=ref(E, 0), acc=0, n=1)
+    prog.issue("acc", p=1, dst=ref(W, 0), acc=1, n=1)
+    seen = prog.run()
+    expect = [products(x[p], w[p]) for p in range(2)]
+    np.testing.assert_array_equal(group(config, seen, u, ref(E, 0)), expect[0][0])
+    np.testing.assert_array_equal(group(config, seen, u + 1, ref(E, 0)), expect[1][0])
+    np.testing.assert_array_equal(group(config, seen, u + 2, ref(E, 0)), expect[0][2])
+    np.testing.assert_array_equal(group(config, seen, u + 2, ref(W, 0)), expect[1][1])
+
+
+@pytest.mark.parametrize("config", [DEFAULT, PLANES], ids=["one-plane", "planes"])
+def test_each_plane_runs_its_own_sequences(config):
+    """``abc 1``/``acc 1`` neither drop nor disturb plane 0's running sequences, and a new
+    ``abc 0``/``acc 0`` restarts plane 0's sequence alone (plane 1's runs on). On one plane
+    (``default``) ``abc 1`` and ``acc 1`` do nothing at all (no element, no stream written)
+    and ``lw 1``/``iw 1`` write nothing."""
+    rng = np.random.default_rng(29)
+    n, span = config.mxm_size, isa.mxm_span(config)
+    w = rng.integers(-128, 128, size=(2, n, n), dtype=np.int8)
+    x = rng.integers(-128, 128, size=(2, 4, n), dtype=np.int8)
+    prog = Program(config)
+    prog.load(w)
+    t = prog.compute(0, 0, 7, x[0, :3])     # plane 0: accumulators 0, 1 (2 dropped below)
+    prog.compute(1, 0, 6, x[1, :3])         # t + 1, plane 1: accumulators 0, 1, 2
+    prog.compute(0, 3, 5, x[0, 3:])         # t + 2: plane 0 anew, accumulator 3
+    u = prog.issue("acc", at=t + 3 + span, p=0, dst=ref(E, 0), acc=0, n=4)
+    prog.issue("acc", p=1, dst=ref(E, 4), acc=0, n=3)     # u + 1 .. u + 3
+    prog.issue("acc", p=0, dst=ref(E, 0), acc=3, n=1)     # u + 2: drops plane 0's last
+    prog.issue("acc", p=0, dst=ref(W, 0), acc=2, n=1)     # u + 3: never written
+    seen = prog.run()
+    expect = products(x[0], w[0])
+    for cycle, row in ((u, 0), (u + 1, 1), (u + 2, 3)):
+        np.testing.assert_array_equal(group(config, seen, cycle, ref(E, 0)), expect[row])
+    np.testing.assert_array_equal(group(config, seen, u + 3, ref(W, 0)), np.zeros(n))
+    assert not any((int(E), 0, 0) in seen[c] for c in range(u + 4, len(seen)))
+    plane_1 = [group(config, seen, u + 1 + f, ref(E, 4)) for f in range(3)
+               ] if config.mxm_planes > 1 else []
+    if plane_1:
+        np.testing.assert_array_equal(np.stack(plane_1), products(x[1, :3], w[1]))
+    else:
+        assert not any(key[:2] == (int(E), s) for writes in seen for key in writes
+                       for s in range(4, 8))
 
 
 def test_a_plane_loads_in_ceil_n_over_r_cycles_and_installs_alone():
@@ -387,22 +471,27 @@ def rtl_writes(ctx, dut, config):
 
 def random_instr(rng, config):
     """A random MXM instruction: sequences of 1 to 5 elements; rows, accumulators, planes and
-    streams sometimes beyond the configuration's."""
+    streams sometimes beyond the configuration's; accumulators mostly among the first four, so
+    that drains read what the computes wrote."""
     r = rng.random()
     n = rng.choice([1, 1, 2, 3, 5])
 
     def stream(width=1):
         return ref(isa.Dir(rng.randrange(2)), rng.randrange(0, config.streams + width, width))
-    plane = rng.randrange(min(config.mxm_planes + 1, 4))
-    if r < 0.3:
+
+    def accumulator():
+        return (rng.randrange(min(config.mxm_accumulators, 4)) if rng.random() < 0.85
+                else config.mxm_accumulators)
+    plane = rng.randrange(1 << isa.MXM_PLANE_BITS)     # on one plane, p = 1 is missing
+    if r < 0.2:
         return isa.encode("lw", p=plane, row=rng.randrange(config.mxm_size + 1), s=stream(),
                           n=n)
-    if r < 0.4:
+    if r < 0.3:
         return isa.encode("iw", p=plane)
-    if r < 0.8:
-        return isa.encode("abc", acc=rng.randrange(config.mxm_accumulators + 1),
-                          add=rng.randrange(2), s=stream(), n=n)
-    return isa.encode("acc", acc=rng.randrange(config.mxm_accumulators + 1), dst=stream(4), n=n)
+    if r < 0.65:
+        return isa.encode("abc", p=plane, acc=accumulator(), add=rng.randrange(2), s=stream(),
+                          n=n)
+    return isa.encode("acc", p=plane, dst=stream(4), acc=accumulator(), n=n)
 
 
 def run_rtl(config, schedule, inputs_of, clear_at=(), halt_from=None):
@@ -456,16 +545,25 @@ def run_rtl(config, schedule, inputs_of, clear_at=(), halt_from=None):
                               "planes-5"])
 def test_rtl_random_programs_match_the_golden_model(config, seed):
     """Random lw/iw/abc/acc sequences (out-of-range rows, accumulators, planes and streams
-    included) with random stream inputs every cycle, a soft reset in the middle and ``halt``
-    (the queue's end) for the last cycles."""
+    included, and on two planes both planes' sequences overlapping) with random stream inputs
+    every cycle, a soft reset in the middle and ``halt`` (the queue's end) for the last cycles.
+    Every plane gets whole weights first, and again after the soft reset."""
     rng = random.Random(seed)
     shape = (2, config.streams, config.superlanes, config.lanes_per_superlane)
-    schedule = [random_instr(rng, config) if rng.random() < 0.5 else None for _ in range(120)]
+    schedule = [random_instr(rng, config) if rng.random() < 0.6 else None for _ in range(200)]
+    loads = -(-config.mxm_size // config.mxm_load_rows)
+    preamble = [item for p in range(config.mxm_planes)
+                for item in [isa.encode("lw", p=p, row=0, s=ref(E, p), n=loads)]
+                + [None] * (loads - 1)]
+    preamble += [isa.encode("iw", p=p) for p in range(config.mxm_planes)]
+    for start in (0, 111):
+        schedule[start:start + len(preamble)] = preamble
     np_rng = np.random.default_rng(seed)
     inputs = [np_rng.integers(0, 256, size=shape, dtype=np.uint8)
               for _ in range(len(schedule) + config.superlanes + 2)]
-    seen = run_rtl(config, schedule, lambda t: inputs[t], clear_at=(70,), halt_from=110)
-    assert sum(len(w) for w in seen) > 50
+    seen = run_rtl(config, schedule, lambda t: inputs[t], clear_at=(110,), halt_from=185)
+    nonzero = sum(int(lanes.any()) for writes in seen for lanes in writes.values())
+    assert nonzero > 25     # drains of what the computes wrote, not only zeros
 
 
 @pytest.mark.parametrize("config", [DEFAULT, SPAN3], ids=["default", "span3"])

@@ -207,13 +207,13 @@ def mxm_queues(rng, config, cycles=24):
             elif r < 0.5:
                 body.append(isa.encode("iw", p=0))
             else:
-                body.append(isa.encode("abc", acc=rng.randrange(4), add=rng.randrange(2), s=s,
+                body.append(isa.encode("abc", p=0, acc=rng.randrange(4), add=rng.randrange(2), s=s,
                                        n=n))
         first_acc = start + cycles + isa.mxm_span(config) - 1
         dst = isa.StreamRef(out, rng.randrange(0, config.streams, isa.INT32_GROUP))
         body += [isa.encode("nop", count=isa.mxm_span(config) - 1)] \
             if isa.mxm_span(config) > 1 else []
-        body += [isa.encode("acc", acc=0, dst=dst, n=4), isa.encode("nop", count=3)]
+        body += [isa.encode("acc", p=0, acc=0, dst=dst, n=4), isa.encode("nop", count=3)]
         programs[mxm.name] = body
         for i, mem in enumerate(mems):
             hops = abs(mem.position - mxm.position)

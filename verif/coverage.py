@@ -93,9 +93,12 @@ class Coverage:
                                                                           "past"))
             if mnemonic == "ifetch":    # n = 1 runs its word before it lands: never generated
                 classes = (">1",)
-            if classes[0] == "0" and isa.field_limit(isa.OPS_BY_NAME[mnemonic].field(name),
-                                                     config) == 0:
+            field = isa.OPS_BY_NAME[mnemonic].field(name)
+            limit = isa.field_limit(field, config)
+            if classes[0] == "0" and limit == 0:
                 classes = ("limit", "past")     # 0 is the limit (one MXM plane)
+            if classes[-1] == "past" and limit == field.mask:
+                classes = classes[:-1]          # the field holds nothing past it (two planes)
             immediate += [(mnemonic, name, c) for c in classes]
         self._declare("immediate", immediate)
         self._declare("mem bank", [(what, b) for what in ("read", "commit")

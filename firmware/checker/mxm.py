@@ -1,7 +1,7 @@
-"""MXM rules (docs/architecture.md section 7a): rule 6, weights before use; rule 7, an ``acc``
-element no earlier than ``isa.mxm_span`` cycles after the ``abc`` element of its accumulator;
-rule 12, no sequence element lost; rule 13, no ``iw`` of a plane that a load element writes in
-the same cycle.
+"""MXM rules (docs/architecture.md section 7a, ISA v4): rule 6, a plane's weights before its
+use; rule 7, an ``acc p`` element no earlier than ``isa.mxm_span`` cycles after the ``abc p``
+element of its accumulator; rule 12, no sequence element lost; rule 13, no ``iw`` of a plane
+that a load element writes in the same cycle.
 
 :func:`expand_mxm` turns each ``lw``/``abc``/``acc`` issue into the elements its sequence runs,
 as one issue per sequence (cycles ``t .. t + run - 1``, one element per cycle): every element
@@ -18,9 +18,9 @@ from opentsp.firmware.checker.report import describe, error_at
 __all__ = ["RULE_MXM_ACC", "RULE_MXM_IW", "RULE_MXM_SEQ", "RULE_MXM_WEIGHTS", "check_mxm",
            "expand_mxm"]
 
-#: An ``abc`` or ``acc`` before the first ``iw`` of its queue.
+#: An ``abc p`` or ``acc p`` before the first ``iw p`` of its queue.
 RULE_MXM_WEIGHTS = 6
-#: An ``acc`` element less than ``isa.mxm_span`` cycles after an ``abc`` element of its
+#: An ``acc p`` element less than ``isa.mxm_span`` cycles after an ``abc p`` element of its
 #: accumulator.
 RULE_MXM_ACC = 7
 #: An element of an ``lw``/``abc``/``acc`` sequence that does not run.
@@ -37,22 +37,26 @@ def expand_mxm(timing, q, issues):
     """Issues of queue ``q`` with its MXM sequences as the elements that run.
 
     Each copy of an ``lw``/``abc``/``acc`` becomes one issue of its sequence's elements (step 1,
-    from the copy's cycle), cut short by the next sequence instruction of its kind or by the
-    queue's ``end``; the elements that do not run go to ``timing.mxm_losses`` (rule 12). Other
-    issues pass unchanged.
+    from the copy's cycle), cut short by the next instruction for its sequencer
+    (:func:`opentsp.isa.mxm_sequencer`) or by the queue's ``end``; the elements that do not run
+    go to ``timing.mxm_losses`` (rule 12). An ``abc``/``acc`` of a plane the MXM does not have
+    runs nothing. Other issues pass unchanged.
     """
     issues = list(issues)
     if timing.slices[q].kind != isa.SliceKind.MXM:
         return issues
     end = timing.schedule[q].end
-    starts = defaultdict(list)      # kind -> [(cycle, issue, copy)]
+    planes = timing.config.mxm_planes
+    starts = defaultdict(list)      # sequencer -> [(cycle, issue, copy)]
     out = []
     for issue in issues:
-        kind = issue.instr.op.mnemonic
-        if kind not in isa.MXM_SEQUENCERS:
+        if issue.instr.op.mnemonic not in isa.MXM_SEQUENCERS:
             out.append(issue)
             continue
-        starts[kind].extend((issue.cycle(k), issue, k) for k in range(issue.n))
+        kind, plane = isa.mxm_sequencer(issue.instr)
+        if plane is not None and plane >= planes:
+            continue
+        starts[kind, plane].extend((issue.cycle(k), issue, k) for k in range(issue.n))
     for runs in starts.values():
         runs.sort(key=lambda item: item[0])
         for i, (cycle, issue, k) in enumerate(runs):
@@ -92,40 +96,48 @@ def check_mxm(timing):
 
 
 def _check_weights_first(timing, q, issues):
-    """Rule 6: no ``abc`` or ``acc`` of MXM queue ``q`` (``issues``) before its first ``iw``."""
+    """Rule 6: no ``abc p`` or ``acc p`` of MXM queue ``q`` (``issues``) before its first
+    ``iw p``."""
     name = timing.slices[q].name
-    installs = [issue.t0 for issue in issues if issue.instr.op.mnemonic == "iw"]
-    first_iw = min(installs, default=None)
+    first_iw = {}
     for issue in issues:
-        mnemonic = issue.instr.op.mnemonic
-        if mnemonic in ("abc", "acc") and (first_iw is None or issue.t0 < first_iw):
-            when = (f"before the first iw of {name} (cycle {first_iw})"
-                    if first_iw is not None else f"and {name} has no iw")
+        if issue.instr.op.mnemonic == "iw":
+            plane = issue.instr["p"]
+            first_iw[plane] = min(first_iw.get(plane, issue.t0), issue.t0)
+    for issue in issues:
+        if issue.instr.op.mnemonic not in ("abc", "acc"):
+            continue
+        plane = issue.instr["p"]
+        installed = first_iw.get(plane)
+        if installed is None or issue.t0 < installed:
+            when = (f"before the first iw {plane} of {name} (cycle {installed})"
+                    if installed is not None else f"and {name} has no iw {plane}")
             cause = (f"MXM used before weights are installed: {issue.instr} issues in "
                      f"cycle {issue.t0} {when}")
             yield error_at(timing, issue, RULE_MXM_WEIGHTS, issue.t0, cause, 0)
 
 
 def _check_acc_after_abc(timing, issues, span):
-    """Rule 7: no ``acc`` element reads accumulator ``a`` 1..span-1 cycles after an ``abc``
-    element of ``a``. At most one error per ``acc`` sequence."""
+    """Rule 7: no ``acc p`` element reads accumulator ``a`` 1..span-1 cycles after an
+    ``abc p`` element of ``a``. At most one error per ``acc`` sequence."""
     if span < 2:
         return
     abcs = [issue for issue in issues if issue.instr.op.mnemonic == "abc"]
     for acc in (issue for issue in issues if issue.instr.op.mnemonic == "acc"):
         found = None
         for abc in abcs:
-            if abc.t0 > acc.last or abc.last + span - 1 < acc.t0:
+            if (abc.instr["p"] != acc.instr["p"] or abc.t0 > acc.last
+                    or abc.last + span - 1 < acc.t0):
                 continue
             hit = _early_read(abc, acc, span)
             if hit is not None and (found is None or hit[0] < found[0]):
                 found = (*hit, abc)
         if found is not None:
             u, gap, a, abc = found
-            cause = (f"{acc.instr} reads accumulator {a} in cycle {u}, {gap} cycle(s) after "
-                     f"the element of {abc.instr} that writes it (cycle {u - gap}, "
-                     f"{describe(timing, abc)}), before it lands; read it at least {span} "
-                     f"cycles after")
+            cause = (f"{acc.instr} reads accumulator {a} of plane {acc.instr['p']} in cycle "
+                     f"{u}, {gap} cycle(s) after the element of {abc.instr} that writes it "
+                     f"(cycle {u - gap}, {describe(timing, abc)}), before it lands; read it at "
+                     f"least {span} cycles after")
             yield error_at(timing, acc, RULE_MXM_ACC, u, cause, u - acc.t0)
 
 

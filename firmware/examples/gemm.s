@@ -52,39 +52,39 @@
 .at 7
     iw 0
 .at 8
-    abc 0, w0, 0, 1
+    abc 0, 0, w0, 0, 1
 .at 9
     lw 0, 0, w1, 1
 .at 10
-    abc 1, w2, 0, 1
+    abc 0, 1, w2, 0, 1
 .at 11
     lw 0, 1, w3, 1
 .at 12
-    abc 2, w0, 0, 1
+    abc 0, 2, w0, 0, 1
 .at 13
     lw 0, 2, w1, 1
 .at 14
-    abc 3, w2, 0, 1
+    abc 0, 3, w2, 0, 1
 .at 15
     lw 0, 3, w3, 1
 .at 16
     iw 0
 .at 17
-    abc 0, w0, 1, 1
+    abc 0, 0, w0, 1, 1
 .at 18
-    abc 1, w1, 1, 1
+    abc 0, 1, w1, 1, 1
 .at 19
-    abc 2, w2, 1, 1
+    abc 0, 2, w2, 1, 1
 .at 20
-    abc 3, w3, 1, 1
+    abc 0, 3, w3, 1, 1
 .at 21
-    acc e4, 0, 1
+    acc 0, e4, 0, 1
 .at 22
-    acc e4, 1, 1
+    acc 0, e4, 1, 1
 .at 23
-    acc e4, 2, 1
+    acc 0, e4, 2, 1
 .at 24
-    acc e4, 3, 1
+    acc 0, e4, 3, 1
 
 .queue MEM_W3
 .at 0
@@ -242,36 +242,36 @@
 .at 7
     iw 0
 .at 8
-    abc 0, e0, 0, 1
+    abc 0, 0, e0, 0, 1
 .at 9
     lw 0, 0, e1, 1
 .at 10
-    abc 1, e2, 0, 1
+    abc 0, 1, e2, 0, 1
 .at 11
     lw 0, 1, e3, 1
 .at 12
-    abc 2, e0, 0, 1
+    abc 0, 2, e0, 0, 1
 .at 13
     lw 0, 2, e1, 1
 .at 14
-    abc 3, e2, 0, 1
+    abc 0, 3, e2, 0, 1
 .at 15
     lw 0, 3, e3, 1
 .at 16
     iw 0
 .at 17
-    abc 0, e0, 1, 1
+    abc 0, 0, e0, 1, 1
 .at 18
-    abc 1, e1, 1, 1
+    abc 0, 1, e1, 1, 1
 .at 19
-    abc 2, e2, 1, 1
+    abc 0, 2, e2, 1, 1
 .at 20
-    abc 3, e3, 1, 1
+    abc 0, 3, e3, 1, 1
 .at 21
-    acc w4, 0, 1
+    acc 0, w4, 0, 1
 .at 22
-    acc w4, 1, 1
+    acc 0, w4, 1, 1
 .at 23
-    acc w4, 2, 1
+    acc 0, w4, 2, 1
 .at 24
-    acc w4, 3, 1
+    acc 0, w4, 3, 1

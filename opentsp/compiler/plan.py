@@ -12,9 +12,10 @@ MXM uses), one byte plane per word: an int8 vector is one word, an int32 vector 
 different MEM slices on one side of the VXM (so that its four bytes can reach the VXM together on
 an aligned group of streams). A 1-D constant (bias, requant multiplier or shift) is one row,
 broadcast over rows. Matmul weights are stored by column instead: word ``(kb, nb, j)`` holds
-column ``nb*B + j`` of rows ``kb*B .. kb*B+B-1``, the operand of ``lw j`` (zero beyond the matrix,
-so that whatever an activation vector holds in lanes past the last valid column is multiplied by
-zero). A vector may have several copies (one per MXM that streams it).
+column ``nb*B + j`` of rows ``kb*B .. kb*B+B-1``, loaded into row ``j`` of a plane (zero beyond the
+matrix, so that whatever an activation vector holds in lanes past the last valid column is
+multiplied by zero; a block's columns are padded with zero columns to whole ``lw`` elements of
+``mxm_load_rows``). A vector may have several copies (one per MXM that streams it).
 
 **Placement.** Inputs and constants are placed before scheduling (the image holds them);
 results get their words when the scheduler captures them.
@@ -27,8 +28,8 @@ import numpy as np
 from opentsp import isa, packing
 from opentsp.compiler.graph import DTYPES, CompileError
 
-__all__ = ["Copy", "Store", "Step", "Kernel", "build_kernels", "Units", "matmul_units",
-           "place_static", "DTYPE_CODES"]
+__all__ = ["Copy", "Store", "Step", "Kernel", "build_kernels", "Units", "engines", "matmul_units",
+           "load_columns", "place_static", "DTYPE_CODES"]
 
 DTYPE_CODES = {"int8": isa.DType.I8, "int32": isa.DType.I32}
 
@@ -154,30 +155,46 @@ def build_kernels(graph):
 
 @dataclass
 class Units:
-    """A matmul's work split: ``units[u] = (rows, nb, mxm)`` with ``rows`` the rows of x whose
-    accumulators it uses (at most ``mxm_accumulators``) and ``nb`` the column block."""
+    """A matmul's work split: ``units[u] = (rows, nb, mxm, plane)`` with ``rows`` the rows of x
+    whose accumulators it uses (at most ``mxm_accumulators``), ``nb`` the column block and
+    ``(mxm, plane)`` the MXM plane (*engine*) that computes it."""
     kt: int
     nt: int
     units: list
 
 
+def engines(config):
+    """The MXM planes in the order units are dealt to them: ``(mxm, plane)``, plane 0 of both
+    MXMs first."""
+    return [(mxm, p) for p in range(config.mxm_planes) for mxm in ("MXM_W", "MXM_E")]
+
+
 def matmul_units(node, config):
     """Split ``node``'s output into units of at most ``mxm_accumulators`` rows x one block of
-    ``mxm_size`` columns, alternately on ``MXM_W`` and ``MXM_E``."""
+    ``mxm_size`` columns, dealt round-robin to the :func:`engines` (so that consecutive units
+    run side by side); when there are fewer units than engines, the rows are split further."""
     m, k = node.inputs[0].shape
     n = node.inputs[1].shape[1]
     size = config.mxm_size
     kt, nt = -(-k // size), -(-n // size)
+    dealt = engines(config)
     chunks = -(-m // config.mxm_accumulators)
-    if nt * chunks == 1 and m > 1:
-        chunks = 2                  # both MXMs: half of the rows each
+    if nt * chunks < len(dealt):
+        chunks = max(chunks, min(m, -(-len(dealt) // nt)))     # every engine some rows
     bounds = [round(i * m / chunks) for i in range(chunks + 1)]
     units = []
     for c in range(chunks):
         rows = list(range(bounds[c], bounds[c + 1]))
         for nb in range(nt):
-            units.append((rows, nb, ("MXM_W", "MXM_E")[len(units) % 2]))
+            units.append((rows, nb, *dealt[len(units) % len(dealt)]))
     return Units(kt, nt, units)
+
+
+def load_columns(config, columns):
+    """The weight columns a plane loads for a block of ``columns`` real ones: whole ``lw``
+    elements of ``mxm_load_rows`` columns (the padding ones are zero)."""
+    rows = config.mxm_load_rows
+    return -(-columns // rows) * rows
 
 
 def _vector_bytes(values, dtype, size, lanes):
@@ -202,8 +219,12 @@ class _Placer:
         self.data_of = {}
 
     def int8_slice(self, side):
-        # Nearest to the side's MXM first: the first operands reach it soonest.
+        # Nearest to the side's MXM first: the first operands reach it soonest. Not the
+        # weight slices (resources.weight_slices) while any other has room.
         mems = self.chip.sides[side][::-1]
+        reserved = set(self.chip.weight_mems.get(side, ()))
+        if reserved:
+            mems = [m for m in mems if m not in reserved and self.chip.words_free(m)] or mems
         for _ in range(len(mems)):
             mem = mems[self.turn[side] % len(mems)]
             self.turn[side] += 1
@@ -212,7 +233,10 @@ class _Placer:
         return None
 
     def group_slices(self, side, width):
-        mems = [m for m in self.chip.sides[side] if self.chip.words_free(m)]
+        reserved = set(self.chip.weight_mems.get(side, ()))
+        free = [m for m in self.chip.sides[side] if self.chip.words_free(m)]
+        mems = [m for m in free if m not in reserved]
+        mems = mems if len(mems) >= width else free
         if len(mems) < width:
             return None
         start = self.turn[side]
@@ -227,13 +251,14 @@ class _Placer:
             return [mem] if mem else None
         return self.group_slices(side, width) or self.group_slices(other, width)
 
-    def put(self, store, key, planes_bytes, sides, label):
+    def put(self, store, key, planes_bytes, sides, label, pinned=None):
         """Store vector ``key`` of ``store`` (its byte planes), one copy per entry of
-        ``sides``."""
+        ``sides``; an int8 vector in ``pinned[side]`` if that slice has room."""
         chip = self.chip
         copies = []
         for side in sides:
-            mems = self._slices(side, store.width)
+            mem = (pinned or {}).get(side)
+            mems = [mem] if mem and chip.words_free(mem) else self._slices(side, store.width)
             if not mems:
                 raise CompileError(f"tensor {label} does not fit in the MEM slices of "
                                    f"configuration {chip.config.name!r}")
@@ -287,7 +312,7 @@ def place_static(graph, kernels, chip, copies_of):
 def _weight_sides(units, copies):
     """``column block -> sides`` of the MXMs that stream it (``copies == "one"``: the first)."""
     side_of_nb = {}         # a copy in the hemisphere of every MXM that streams it
-    for _, nb, mxm in units.units:
+    for _, nb, mxm, _ in units.units:
         side_of_nb.setdefault(nb, [])
         if mxm[-1] not in side_of_nb[nb]:
             side_of_nb[nb].append(mxm[-1])
@@ -309,10 +334,13 @@ def _place_weights(node, stores, placer, copies_of):
     k, n = value.shape
     for kb in range(units.kt):
         for nb in range(units.nt):
-            for j in range(min(size, n - nb * size)):
-                column = value[kb * size:(kb + 1) * size, nb * size + j]
+            for j in range(load_columns(config, min(size, n - nb * size))):
+                column = (value[kb * size:(kb + 1) * size, nb * size + j]
+                          if nb * size + j < n else np.zeros(0, np.int64))
+                pinned = {side: mems[j % len(mems)]
+                          for side, mems in placer.chip.weight_mems.items()}
                 placer.put(store, (kb, nb, j), _vector_bytes(column, "int8", size, lanes),
-                           side_of_nb[nb], f"{w.name!r}")
+                           side_of_nb[nb], f"{w.name!r}", pinned)
 
 
 def _place_rows(node, stores, placer, copies_of):

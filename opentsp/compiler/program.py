@@ -5,6 +5,7 @@ from dataclasses import replace
 import numpy as np
 
 from opentsp import isa, packing
+from opentsp.compiler import plan
 from opentsp.compiler.graph import DTYPES, CompileError, Graph, evaluate
 from opentsp.compiler.plan import DTYPE_CODES, build_kernels, matmul_units, place_static
 from opentsp.compiler.resources import ChipResources
@@ -51,9 +52,9 @@ class CompiledProgram:
 
     @property
     def mxm_utilisation(self):
-        """``mac_ops / (predicted_cycles * 2 * mxm_size^2)``: both MXMs' peak, over the whole
-        program (loading and draining included)."""
-        peak = 2 * self.config.mxm_size ** 2
+        """``mac_ops / (predicted_cycles * 2 * mxm_planes * mxm_size^2)``: the peak of every
+        plane of both MXMs, over the whole program (loading and draining included)."""
+        peak = 2 * self.config.mxm_planes * self.config.mxm_size ** 2
         return self.mac_ops / (self.predicted_cycles * peak)
 
     @property
@@ -127,7 +128,7 @@ def _sides_for(graph, kernels, config):
     for kernel in kernels:
         if kernel.matmul is not None:
             x = kernel.matmul.inputs[0]
-            mxms = {m for _, _, m in matmul_units(kernel.matmul, config).units}
+            mxms = {m for _, _, m, _ in matmul_units(kernel.matmul, config).units}
             want = [m[-1] for m in ("MXM_W", "MXM_E") if m in mxms]
             sides[x.name] = list(dict.fromkeys(sides.get(x.name, []) + want))
         if kernel.head is not None:
@@ -157,8 +158,10 @@ def _words_needed(graph, kernels, sides, config):
             if k.matmul is not None and k.matmul.inputs[1] is t:
                 units = matmul_units(k.matmul, config).units
                 copies = 1 if sides.get(t.name + "@w") == "one" else max(
-                    len({m for _, nb, m in units if nb == block}) for _, block, _ in units)
-                words += -(-t.shape[0] // size) * t.shape[1] * copies
+                    len({m for _, nb, m, _ in units if nb == block}) for _, block, _, _ in units)
+                columns = sum(plan.load_columns(config, min(size, t.shape[1] - nb * size))
+                              for nb in range(-(-t.shape[1] // size)))
+                words += -(-t.shape[0] // size) * columns * copies
                 break
         if node.op == "requant":
             words += 2 * 2 * blocks * 4
@@ -210,8 +213,7 @@ def compile_graph(graph, config, *, check=True):
     CompileError
         Before any code is emitted, naming the node or tensor: shapes, types, unsupported
         operations (raised while the graph is built), a tensor that does not fit in memory, a
-        program longer than a queue, a configuration with more than one MXM plane or load
-        row.
+        program longer than a queue.
     """
     chip, scheduler, stores, inputs, data_of = _schedule(graph, config)
     config = chip.config
@@ -237,10 +239,6 @@ def _schedule(graph, config):
         raise CompileError(str(error)) from None
     if not isinstance(config, Config):
         raise CompileError(f"config must be a configuration name or Config, not {config!r}")
-    if config.mxm_planes != 1 or config.mxm_load_rows != 1:
-        raise CompileError(f"config {config.name!r}: the compiler drives one MXM plane with "
-                           f"one-row weight loads, not mxm_planes={config.mxm_planes} and "
-                           f"mxm_load_rows={config.mxm_load_rows}")
     if not graph.outputs:
         raise CompileError(f"graph {graph.name!r} has no outputs (g.output)")
     kernels = build_kernels(graph)
@@ -394,7 +392,8 @@ def predict(graph, config):
             longest = max(longest, len(cycles) + gaps + 1)
     cycles = last_end + config.superlanes - 1 + isa.DRAIN
     return {"predicted_cycles": cycles, "mac_ops": scheduler.mac_ops,
-            "mxm_utilisation": scheduler.mac_ops / (cycles * 2 * config.mxm_size ** 2),
+            "mxm_utilisation": scheduler.mac_ops / (cycles * 2 * config.mxm_planes
+                                                    * config.mxm_size ** 2),
             "queue_words": longest}
 
 

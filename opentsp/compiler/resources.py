@@ -24,7 +24,7 @@ from collections import defaultdict
 from opentsp import isa
 from opentsp.compiler.graph import CompileError
 
-__all__ = ["ChipResources", "Txn", "path_registers", "stream_key"]
+__all__ = ["ChipResources", "Txn", "path_registers", "stream_key", "weight_slices"]
 
 
 def path_registers(direction, src, dst):
@@ -38,6 +38,18 @@ def path_registers(direction, src, dst):
 def stream_key(direction, written, src):
     """The diagonal of a value loaded into register ``src`` at the end of cycle ``written``."""
     return written - src if direction == isa.Dir.E else written + src
+
+
+def weight_slices(config):
+    """``side -> [MEM slice, ...]``: with ``R = mxm_load_rows > 1`` and at least ``2R`` slices
+    per hemisphere, the ``R`` slices nearest each MXM hold its weights and nothing else, column
+    ``j`` of a tile in the ``j mod R``-th, so that an ``lw`` element reads ``R`` slices that no
+    activation read competes for; otherwise none (every slice holds anything)."""
+    rows, count = config.mxm_load_rows, config.mem_slices
+    if rows == 1 or count < 2 * rows:
+        return {}
+    return {side: [f"MEM_{side}{i}" for i in range(count - 1, count - 1 - rows, -1)]
+            for side in ("W", "E")}
 
 
 class ChipResources:
@@ -58,6 +70,7 @@ class ChipResources:
         self.vxm = self.pos["VXM"]
         self.sides = {"W": [f"MEM_W{i}" for i in range(config.mem_slices)],
                       "E": [f"MEM_E{i}" for i in range(config.mem_slices)]}
+        self.weight_mems = weight_slices(config)
         self.slots = defaultdict(dict)
         self.streams = defaultdict(list)
         self.reads = defaultdict(dict)      # mem -> {cycle: bank read}

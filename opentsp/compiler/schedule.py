@@ -27,7 +27,11 @@ accumulator ``span`` cycles after its last ``abc`` and no later than the ``abc``
 it. MEM and VXM instructions go into any free slot.
 """
 
+from collections import defaultdict
+from dataclasses import dataclass
+
 from opentsp import isa
+from opentsp.compiler import plan
 from opentsp.compiler.graph import CompileError
 from opentsp.compiler.plan import DTYPE_CODES, Copy, Step, Store, matmul_units
 from opentsp.compiler.resources import Txn, path_registers, stream_key
@@ -42,7 +46,12 @@ _MAX_SLIDE = 200_000
 #: The field each MXM sequence's elements step, and the longest sequence.
 _SEQUENCE_INDEX = {"lw": "row", "abc": "acc", "acc": "acc"}
 _MAX_SEQUENCE = (1 << isa.MXM_SEQ_BITS) - 1
-_MXMS = ("MXM_W", "MXM_E")
+
+
+def _key(mxm, kind, plane):
+    """The sequencer (or ``iw`` stream) of ``kind`` on ``mxm``: one load sequencer per MXM,
+    the compute and drain sequencers and the installs per plane."""
+    return (mxm, kind, None if kind == "lw" else plane)
 
 
 class Scheduler:
@@ -59,12 +68,12 @@ class Scheduler:
         self.chip = chip
         self.config = chip.config
         self.stores = stores
-        # per MXM and kind (lw, iw, abc, acc): the cycle of the last one placed
-        self.frontier = {m: dict.fromkeys(("lw", "iw", "abc", "acc"), -1) for m in _MXMS}
-        # per MXM and sequence kind: {cycle of an element: cycle of its sequence's start}
-        self.elements = {m: {kind: {} for kind in _SEQUENCE_INDEX} for m in _MXMS}
-        # per MXM: {accumulator: cycle of its last acc}; an abc that restarts it comes later
-        self.acc_reads = {m: {} for m in _MXMS}
+        # per (mxm, kind, plane) (lw: plane None, see _key): the cycle of the last one placed
+        self.frontier = defaultdict(lambda: -1)
+        # per sequencer key: {cycle of an element: cycle of its sequence's start}
+        self.elements = defaultdict(dict)
+        # per (mxm, plane): {accumulator: cycle of its last acc}; an abc restarting it is later
+        self.acc_reads = defaultdict(dict)
         self.span = isa.mxm_span(self.config)
         self.mac_ops = 0
 
@@ -118,7 +127,9 @@ class Scheduler:
         chip = self.chip
         downstream = [m for m in chip.mems
                       if (chip.pos[m] > src_pos if direction == Dir.E else chip.pos[m] < src_pos)]
-        downstream.sort(key=lambda m: abs(chip.pos[m] - src_pos))
+        # Nearest first, the weight slices (resources.weight_slices) last: their reads are busy.
+        reserved = {m for mems in chip.weight_mems.values() for m in mems}
+        downstream.sort(key=lambda m: (m in reserved, abs(chip.pos[m] - src_pos)))
         child = Txn(chip)
         used, picks_of_copy = set(), []
         for side in sides:
@@ -215,15 +226,16 @@ class Scheduler:
 
     # MXM operations -------------------------------------------------------------------------
 
-    def _mxm_place(self, txn, mxm, kind, cycle, instr, comment):
-        """Reserve an element (``lw``, ``abc`` or ``acc``, one element) in ``cycle``: as the
-        next element of the sequence running in ``cycle - 1`` if it continues it, else as a
-        sequence of its own in the queue's slot. False if neither can be had."""
-        units = self.elements[mxm][kind]
+    def _mxm_place(self, txn, key, cycle, instr, comment):
+        """Reserve an element (``lw``, ``abc`` or ``acc``, one element) on sequencer ``key`` in
+        ``cycle``: as the next element of the sequence running in ``cycle - 1`` if it continues
+        it, else as a sequence of its own in the queue's slot. False if neither can be had."""
+        mxm, kind, plane = key
+        units = self.elements[key]
         if cycle in units:
             return False
         if kind == "acc":
-            self._note_acc_read(txn, mxm, instr["acc"], cycle)
+            self._note_acc_read(txn, (mxm, plane), instr["acc"], cycle)
         slots = self.chip.slots[mxm]
         first = units.get(cycle - 1)
         if first is not None:
@@ -242,68 +254,96 @@ class Scheduler:
         txn.undo.append(lambda: units.pop(cycle))
         return True
 
-    def _note_acc_read(self, txn, mxm, acc, cycle):
-        reads = self.acc_reads[mxm]
+    def _note_acc_read(self, txn, engine, acc, cycle):
+        reads = self.acc_reads[engine]
         before = reads.get(acc)
         reads[acc] = cycle
         txn.undo.append(lambda: reads.__setitem__(acc, before) if before is not None
                         else reads.pop(acc))
 
-    def mxm_feed(self, mxm, kind, make, copies, comment, not_before=0):
-        """Place an element ``make(stream)`` (an ``lw`` or ``abc``) fed from ``copies``, after
-        the previous one of its kind and no earlier than ``not_before``; its cycle."""
+    def mxm_feed(self, key, make, copies, width, comment, not_before=0):
+        """Place an element ``make(stream)`` (an ``lw`` or ``abc``) on sequencer ``key``, fed
+        ``width`` streams from ``copies``, after the previous one of its sequencer and no
+        earlier than ``not_before``; its cycle."""
         chip = self.chip
-        mpos = chip.pos[mxm]
-        start = c = max(self.frontier[mxm][kind] + 1, not_before)
-        units = self.elements[mxm][kind]
+        mpos = chip.pos[key[0]]
+        start = c = max(self.frontier[key] + 1, not_before)
+        units = self.elements[key]
         while True:
             if c not in units:
                 txn = Txn(chip)
-                ref = self.read_group(txn, copies, mpos, c, 1, comment)
-                if ref is not None and self._mxm_place(txn, mxm, kind, c, make(ref), comment):
-                    self.frontier[mxm][kind] = c
+                ref = self.read_group(txn, copies, mpos, c, width, comment)
+                if ref is not None and self._mxm_place(txn, key, c, make(ref), comment):
+                    self.frontier[key] = c
                     return c
                 txn.rollback()
             c += 1
             if c - start > _MAX_SLIDE:
                 self._slide(start, comment)
 
-    def mxm_install(self, mxm, instr, comment, not_before):
-        """Place an ``iw`` in a free slot of the queue, no earlier than ``not_before`` and in no
-        cycle of a load element (rule 13); its cycle."""
-        c = max(self.frontier[mxm]["iw"] + 1, not_before)
-        while c in self.chip.slots[mxm] or c in self.elements[mxm]["lw"]:
+    def _loads_plane(self, mxm, cycle, plane):
+        """A load element of ``mxm`` writes ``plane`` in ``cycle``."""
+        first = self.elements[_key(mxm, "lw", None)].get(cycle)
+        return first is not None and self.chip.slots[mxm][first][0]["p"] == plane
+
+    def mxm_install(self, mxm, plane, comment, not_before):
+        """Place ``iw plane`` in a free slot of the queue, no earlier than ``not_before`` and in
+        no cycle of a load element writing the plane (rule 13); its cycle."""
+        key = _key(mxm, "iw", plane)
+        c = max(self.frontier[key] + 1, not_before)
+        while c in self.chip.slots[mxm] or self._loads_plane(mxm, c, plane):
             c += 1
-        Txn(self.chip).slot(mxm, c, instr, comment)
-        self.frontier[mxm]["iw"] = c
+        Txn(self.chip).slot(mxm, c, isa.encode("iw", p=plane), comment)
+        self.frontier[key] = c
         return c
 
-    def acc_store(self, mxm, acc, not_before, sides, comment):
-        """``acc`` of accumulator ``acc`` stored as int32 copies; returns the copies."""
+    def acc_store(self, engine, acc, not_before, sides, comment):
+        """``acc`` of accumulator ``acc`` of ``engine`` (an MXM plane) stored as int32 copies;
+        returns the copies."""
         chip = self.chip
+        mxm, plane = engine
+        key = _key(mxm, "acc", plane)
         mpos = chip.pos[mxm]
         direction = Dir.E if mxm == "MXM_W" else Dir.W
-        start = t = max(self.frontier[mxm]["acc"] + 1, not_before)
+        start = t = max(self.frontier[key] + 1, not_before)
         while True:
-            if t not in self.elements[mxm]["acc"]:
+            if t not in self.elements[key]:
                 txn = Txn(chip)
                 got = self.capture(txn, mpos, t + isa.MXM_ACC_LATENCY, direction, 4, sides,
                                    comment)
                 if got is not None:
                     ref, copies = got
-                    instr = isa.encode("acc", dst=ref, acc=acc, n=1)
-                    if self._mxm_place(txn, mxm, "acc", t, instr, comment):
-                        self.frontier[mxm]["acc"] = t
+                    instr = isa.encode("acc", p=plane, dst=ref, acc=acc, n=1)
+                    if self._mxm_place(txn, key, t, instr, comment):
+                        self.frontier[key] = t
                         return copies
                 txn.rollback()
             t += 1
             if t - start > _MAX_SLIDE:
                 self._slide(start, comment)
 
+    def side_by_side(self, store, keys, comment):
+        """Copies that bring the vectors ``keys`` of ``store`` (int8, one word each) to an MXM
+        on consecutive streams in one cycle: per side where every vector has a copy, those
+        copies as the planes of one, if they lie in different MEM slices."""
+        found = []
+        for side in ("W", "E"):
+            picks = [next((c for c in store.vectors[key]
+                           if self.chip.side_of(c.planes[0][0]) == side), None) for key in keys]
+            if None in picks:
+                continue
+            planes = tuple(c.planes[0] for c in picks)
+            if len({mem for mem, _ in planes}) == len(planes):
+                found.append(Copy(planes, ready=max(c.ready for c in picks)))
+        if not found:
+            raise CompileError(f"{comment}: the {len(keys)} weight columns of one lw element "
+                               f"share a MEM slice")
+        return found
+
     # VXM chains -----------------------------------------------------------------------------
 
     def chain(self, head, steps, key, out_width, sides, comment):
-        """Place a chain; ``head`` is ``("acc", mxm, acc, not_before)`` or
+        """Place a chain; ``head`` is ``("acc", (mxm, plane), acc, not_before)`` or
         ``("mem", copies, width)``. Returns the result's copies."""
         chip = self.chip
         vpos = chip.vxm
@@ -325,10 +365,9 @@ class Scheduler:
                 store = self.stores[step.b]
                 b_copies.append(store.vectors[(0, key[1]) if step.broadcast else key])
         if head[0] == "acc":
-            _, mxm, acc, not_before = head
-            mpos = chip.pos[mxm]
-            hops = abs(vpos - mpos)
-            v = max(self.frontier[mxm]["acc"] + 1, not_before) + 1 + hops
+            _, (mxm, plane), acc, not_before = head
+            hops = abs(vpos - chip.pos[mxm])
+            v = max(self.frontier[_key(mxm, "acc", plane)] + 1, not_before) + 1 + hops
         else:
             copies = head[1]
             v = min(c.ready for c in copies) + 2
@@ -383,7 +422,7 @@ class Scheduler:
         copies = self._chain_output(txn, steps, v, a_ref, b_refs, out_dirs, out_width, wide,
                                     sides, comment)
         if copies is not None and head[0] == "acc":
-            self.frontier[head[1]]["acc"] = t
+            self.frontier[_key(*head[1][:1], "acc", head[1][1])] = t
         return copies
 
     def _chain_acc(self, txn, head, v, comment):
@@ -391,10 +430,11 @@ class Scheduler:
         a chain's head in cycle ``v``; ``(a StreamRef, acc cycle)`` or None."""
         chip, config = self.chip, self.config
         vpos = chip.vxm
-        _, mxm, acc, not_before = head
+        _, (mxm, plane), acc, not_before = head
+        drain = _key(mxm, "acc", plane)
         mpos = chip.pos[mxm]
         t = v - 1 - abs(vpos - mpos)
-        if t < not_before or t <= self.frontier[mxm]["acc"] or t in self.elements[mxm]["acc"]:
+        if t < not_before or t <= self.frontier[drain] or t in self.elements[drain]:
             return None
         a_dir = Dir.E if mxm == "MXM_W" else Dir.W
         key = stream_key(a_dir, t + isa.MXM_ACC_LATENCY, mpos)
@@ -404,8 +444,9 @@ class Scheduler:
             if all(trial.stream(a_dir, g + i, key, lo, hi) for i in range(4)):
                 txn.undo.extend(trial.undo)
                 a_ref = StreamRef(a_dir, g)
-                if not self._mxm_place(txn, mxm, "acc", t,
-                                       isa.encode("acc", dst=a_ref, acc=acc, n=1), comment):
+                if not self._mxm_place(txn, drain, t,
+                                       isa.encode("acc", p=plane, dst=a_ref, acc=acc, n=1),
+                                       comment):
                     return None
                 return a_ref, t
             trial.rollback()
@@ -454,75 +495,94 @@ class Scheduler:
     # Kernels --------------------------------------------------------------------------------
 
     def matmul(self, kernel, sides):
-        """Schedule a matmul kernel; returns the Store of its tail."""
+        """Schedule a matmul kernel; returns the Store of its tail.
+
+        The units (:func:`~opentsp.compiler.plan.matmul_units`) go in rounds of one per MXM
+        plane; an MXM's units in a round go K tile by K tile across its planes, so that every
+        plane computes while the MXM's shared load sequencer loads the next tile of each plane
+        in turn."""
         node = kernel.matmul
         x, w = node.inputs
-        config = self.config
-        size = config.mxm_size
-        units = matmul_units(node, config)
-        xs, ws = self.stores[x.name], self.stores[w.name + "@w"]
+        units = matmul_units(node, self.config)
         tail = kernel.tail
-        out = Store(tail.name, tail.dtype, "rows")
-        n_out = w.shape[1]
-        out_width = 4 if tail.dtype == "int32" else 1
-        self.mac_ops += x.shape[0] * x.shape[1] * n_out
-        names = "+".join(dict.fromkeys(s.node.name for s in kernel.steps))
-
-        def drain(unit, a):
-            rows, nb, mxm, last_abc, cols = unit
-            r = rows[a]
-            not_before = last_abc[a] + self.span
-            label = f"{tail.name}[{r}, {cols}]"
-            if kernel.steps:
-                out.vectors[(r, nb)] = self.chain(
-                    ("acc", mxm, a, not_before), kernel.steps, (r, nb), out_width, sides,
-                    f"{node.name}->{names}: {label}")
-            else:
-                # One copy: on the MXM's own side, away from the other MXM's feeding slices.
-                where = sides if len(sides) > 1 else [mxm[-1]]
-                out.vectors[(r, nb)] = self.acc_store(mxm, a, not_before, where,
-                                                      f"{node.name}: acc -> {label}")
-
-        # A unit's accumulators drain interleaved with the next unit's first K tile on the same
-        # MXM (acc a just before the abc that restarts accumulator a), so the MEM slices
-        # capturing the results and those feeding the MXM share the cycles instead of taking
-        # turns.
-        pending = {}
-        for rows, nb, mxm in units.units:
-            ncols = min(size, n_out - nb * size)
-            cols = f"columns {nb * size}..{nb * size + ncols - 1}"
-            last_abc = {}
-            front = self.frontier[mxm]
-            for kb in range(units.kt):
-                ks = f"{kb * size}..{min((kb + 1) * size, x.shape[1]) - 1}"
-                for j in range(ncols):      # the back buffer is free after the previous iw
-                    self.mxm_feed(mxm, "lw",
-                                  lambda ref, j=j: isa.encode("lw", p=0, row=j, s=ref, n=1),
-                                  ws.vectors[(kb, nb, j)],
-                                  f"{node.name}: lw {w.name}[{ks}, {nb * size + j}]",
-                                  not_before=front["iw"] + 1)
-                installed = self.mxm_install(mxm, isa.encode("iw", p=0),
-                                             f"{node.name}: iw {w.name}[{ks}, {cols}]",
-                                             max(front["lw"] + 1, front["abc"]))
-                previous = pending.pop(mxm, None) if kb == 0 else None
-                drains = len(previous[0]) if previous else 0
-                for a in range(max(len(rows), drains)):
-                    if a < drains:
-                        drain(previous, a)
-                    # after its iw, and no earlier than any acc of the accumulator it restarts
-                    restart = max(installed + 1, self.acc_reads[mxm].get(a, -1))
-                    if a < len(rows):
-                        r = rows[a]
-                        last_abc[a] = self.mxm_feed(
-                            mxm, "abc", lambda ref, a=a, kb=kb: isa.encode(
-                                "abc", acc=a, s=ref, add=int(kb > 0), n=1),
-                            xs.vectors[(r, kb)], f"{node.name}: abc {x.name}[{r}, {ks}]",
-                            not_before=restart)
-            pending[mxm] = (rows, nb, mxm, last_abc, cols)
-        for unit in pending.values():
+        job = _Matmul(node, kernel, self.stores[x.name], self.stores[w.name + "@w"],
+                      Store(tail.name, tail.dtype, "rows"), sides)
+        self.mac_ops += x.shape[0] * x.shape[1] * w.shape[1]
+        per_round = len(plan.engines(self.config))
+        pending = {}        # engine -> (unit, last abc per accumulator) still to drain
+        for first in range(0, len(units.units), per_round):
+            group = [(unit, {}) for unit in units.units[first:first + per_round]]
+            for mxm in ("MXM_W", "MXM_E"):
+                planes = [(unit, last_abc) for unit, last_abc in group if unit[2] == mxm]
+                for kb in range(units.kt):
+                    for unit, last_abc in planes:
+                        self._matmul_tile(job, unit, kb, last_abc, pending)
+            pending.update({tuple(unit[2:]): (unit, last_abc) for unit, last_abc in group})
+        for unit, last_abc in pending.values():
             for a in range(len(unit[0])):
-                drain(unit, a)
-        return out
+                self._drain(job, unit, last_abc, a)
+        return job.out
+
+    def _matmul_tile(self, job, unit, kb, last_abc, pending):
+        """K tile ``kb`` of ``unit`` on its plane: the weight loads (``lw`` elements of
+        ``mxm_load_rows`` columns, after the plane's previous ``iw``), the ``iw`` (after the
+        loads and no earlier than the plane's last ``abc``), then one ``abc`` per row. On the
+        first tile, the previous unit's accumulators on this plane drain interleaved with the
+        ``abc``s (``acc a`` just before the ``abc`` that restarts accumulator ``a``), so the MEM
+        slices capturing results and those feeding the MXM share the cycles."""
+        config, node = self.config, job.node
+        x, w = node.inputs
+        rows, nb, mxm, plane = unit
+        size, per = config.mxm_size, config.mxm_load_rows
+        ncols = min(size, w.shape[1] - nb * size)
+        ks = f"{kb * size}..{min((kb + 1) * size, x.shape[1]) - 1}"
+        load_key = _key(mxm, "lw", plane)
+        for e in range(plan.load_columns(config, ncols) // per):
+            label = f"{node.name}: lw {w.name}[{ks}, {nb * size + e * per}]"
+            keys = [(kb, nb, e * per + r) for r in range(per)]
+            copies = (job.weights.vectors[keys[0]] if per == 1
+                      else self.side_by_side(job.weights, keys, label))
+            self.mxm_feed(load_key, lambda ref, row=e * per: isa.encode(
+                "lw", p=plane, row=row, s=ref, n=1), copies, per, label,
+                not_before=self.frontier[_key(mxm, "iw", plane)] + 1)
+        installed = self.mxm_install(
+            mxm, plane, f"{node.name}: iw {w.name}[{ks}, {_columns(nb, size, ncols)}]",
+            max(self.frontier[load_key] + 1, self.frontier[_key(mxm, "abc", plane)]))
+        previous = pending.pop((mxm, plane), None) if kb == 0 else None
+        drains = len(previous[0][0]) if previous else 0
+        for a in range(max(len(rows), drains)):
+            if a < drains:
+                self._drain(job, *previous, a)
+            if a < len(rows):
+                # after its iw, and no earlier than any acc of the accumulator it restarts
+                restart = max(installed + 1, self.acc_reads[mxm, plane].get(a, -1))
+                last_abc[a] = self.mxm_feed(
+                    _key(mxm, "abc", plane), lambda ref, a=a: isa.encode(
+                        "abc", p=plane, acc=a, s=ref, add=int(kb > 0), n=1),
+                    job.x.vectors[(rows[a], kb)], 1,
+                    f"{node.name}: abc {x.name}[{rows[a]}, {ks}]", not_before=restart)
+
+    def _drain(self, job, unit, last_abc, a):
+        """Accumulator ``a`` of ``unit`` (row ``rows[a]``) out of its plane, ``span`` cycles
+        after its last ``abc``: through the kernel's VXM chain, or stored as int32."""
+        rows, nb, mxm, plane = unit
+        node, kernel = job.node, job.kernel
+        size = self.config.mxm_size
+        n_out = node.inputs[1].shape[1]
+        r = rows[a]
+        not_before = last_abc[a] + self.span
+        label = f"{kernel.tail.name}[{r}, {_columns(nb, size, min(size, n_out - nb * size))}]"
+        if kernel.steps:
+            names = "+".join(dict.fromkeys(s.node.name for s in kernel.steps))
+            out_width = 4 if kernel.tail.dtype == "int32" else 1
+            job.out.vectors[(r, nb)] = self.chain(
+                ("acc", (mxm, plane), a, not_before), kernel.steps, (r, nb), out_width,
+                job.sides, f"{node.name}->{names}: {label}")
+        else:
+            # One copy: on the MXM's own side, away from the other MXM's feeding slices.
+            where = job.sides if len(job.sides) > 1 else [mxm[-1]]
+            job.out.vectors[(r, nb)] = self.acc_store((mxm, plane), a, not_before, where,
+                                                      f"{node.name}: acc -> {label}")
 
     def vxm(self, kernel, sides):
         """Schedule a VXM chain kernel reading its head from memory."""
@@ -540,6 +600,22 @@ class Scheduler:
                     ("mem", hs.vectors[(r, cb)], hs.width), kernel.steps, (r, cb), out_width,
                     sides, f"{names}: {tail.name}[{r}, {cols}]")
         return out
+
+
+@dataclass
+class _Matmul:
+    """What the parts of a matmul kernel's schedule share: its node and kernel, the stores of
+    x (rows), the weights (columns) and the output, and the sides of the output's copies."""
+    node: object
+    kernel: object
+    x: Store
+    weights: Store
+    out: Store
+    sides: list
+
+
+def _columns(nb, size, ncols):
+    return f"columns {nb * size}..{nb * size + ncols - 1}"
 
 
 def _step_instr(step, dst, a_ref, b_ref):

@@ -52,16 +52,7 @@ def test_mxm_across_two_superlanes_on_the_harness(tmp_path, capsys):
     config = CONFIGS["wide"]
     assert isa.mxm_span(config) == 2
     examples = [source for source in EXAMPLES if not _uses_own_config(source)]
-    rng = np.random.default_rng(2026)
-    compiled = []
-    for m, k, n in [(4, 8, 8), (5, 7, 6), (3, 20, 12), (2, 16, 3)]:
-        w = rng.integers(-128, 128, (k, n), dtype=np.int8)
-        x = rng.integers(-128, 128, (m, k), dtype=np.int8)
-        graph = Graph(f"gemm_{m}x{k}x{n}")
-        graph.output("y", graph.matmul(graph.input("x", (m, k)), graph.const("w", w)))
-        prog = compile_graph(graph, config)
-        compiled.append((graph.name, prog, prog.image_for({"x": x}),
-                         x.astype(np.int64) @ w.astype(np.int64)))
+    compiled = _compiled_gemms(config, [(4, 8, 8), (5, 7, 6), (3, 20, 12), (2, 16, 3)])
     programs = saved(tmp_path, checked_examples(config, examples)
                      + [(f"random{seed}", random_image(config, seed)) for seed in BATCH[:100]]
                      + [(name, image) for name, _, image, _ in compiled])
@@ -72,6 +63,26 @@ def test_mxm_across_two_superlanes_on_the_harness(tmp_path, capsys):
               f"{sum(r['cycles_rtl'] or 0 for r in records)} RTL cycles compared")
     assert len(examples) >= 10 and [r["name"] for r in records] == [n for n, _ in programs]
     assert_all_match(records)
+    _check_compiled(records, compiled)
+
+
+def _compiled_gemms(config, shapes):
+    """``[(name, CompiledProgram, image, numpy's product)]`` of GEMMs compiled for ``config``."""
+    rng = np.random.default_rng(2026)
+    compiled = []
+    for m, k, n in shapes:
+        w = rng.integers(-128, 128, (k, n), dtype=np.int8)
+        x = rng.integers(-128, 128, (m, k), dtype=np.int8)
+        graph = Graph(f"gemm_{m}x{k}x{n}")
+        graph.output("y", graph.matmul(graph.input("x", (m, k)), graph.const("w", w)))
+        prog = compile_graph(graph, config)
+        compiled.append((graph.name, prog, prog.image_for({"x": x}),
+                         x.astype(np.int64) @ w.astype(np.int64)))
+    return compiled
+
+
+def _check_compiled(records, compiled):
+    """Every compiled GEMM: RTL cycles = golden cycles = predicted, RTL memories = numpy."""
     by_name = {r["name"]: r for r in records}
     for name, prog, _, expected in compiled:
         record = by_name[name]
@@ -81,21 +92,27 @@ def test_mxm_across_two_superlanes_on_the_harness(tmp_path, capsys):
 
 
 def test_mxm_planes_and_multi_row_loads_on_the_harness(tmp_path, capsys):
-    """ISA v3's MXM on the whole chip: two planes per MXM and weights loaded four rows a cycle
-    (a configuration derived from ``default``), 100 random programs (sequences of every kind
-    cut short, halted by ``end``, beyond the planes and streams) and 20 checker-clean ones,
-    against the golden model."""
+    """ISA v4's MXM on the whole chip: two planes per MXM, each with its own compute and drain
+    sequencers, and weights loaded four rows a cycle (a configuration derived from
+    ``default``): 100 random programs (sequences of every kind cut short, halted by ``end``,
+    beyond the planes and streams), 20 checker-clean ones, and GEMMs compiled onto every plane
+    of both MXMs, against the golden model, numpy and the predicted cycles."""
     config = Config(**{**asdict(CONFIG), "name": "planes", "mxm_planes": 2,
                        "mxm_load_rows": 4})
+    compiled = _compiled_gemms(config, [(4, 4, 8), (5, 7, 6), (3, 9, 13), (2, 5, 3)])
+    assert {i["p"] for _, prog, _, _ in compiled for q in prog.image.queues for i in q
+            if i.op.mnemonic == "abc"} == {0, 1}
     programs = saved(tmp_path, [(f"random{seed}", random_image(config, seed))
                                 for seed in BATCH[:100]]
                      + [(f"legal{seed}", random_image(config, seed, legal=True))
-                        for seed in BATCH[:20]])
-    records = harness.run_harness(config, programs, max_cycles=200_000)
+                        for seed in BATCH[:20]]
+                     + [(name, image) for name, _, image, _ in compiled])
+    records = harness.run_harness(config, programs, max_cycles=200_000, memories_dir=tmp_path)
     with capsys.disabled():
         print(f"\nC++ harness, config {config.name} (2 planes, 4-row loads): "
               f"{len(records)} programs, {sum(r['match'] for r in records)} matched")
     assert_all_match(records)
+    _check_compiled(records, compiled)
 
 
 def test_harness_and_cocotb_agree(tmp_path):
