@@ -262,9 +262,9 @@ for _i, _func in enumerate(VXM_FUNCS):
         latency=VXM_LATENCY, reads=("a",) if _unary else ("a", "b"), writes=("dst",),
         typed=True, converts=_func == "cvt", doc=_VXM_DOC[_func]))
 
-# The MXM (section 7a, ISA v3): mxm_planes weight-stationary mxm_size x mxm_size int8 arrays
+# The MXM (section 7a, ISA v4): mxm_planes weight-stationary mxm_size x mxm_size int8 arrays
 # with int32 accumulators; lw, abc and acc start sequences of n elements, one per cycle, on the
-# MXM's load, compute and drain sequencers.
+# MXM's load sequencer and the plane's compute and drain sequencers.
 MXM_ROW_BITS = 9        # up to 512 weight rows
 MXM_ACC_BITS = 9        # up to 512 accumulators
 MXM_SEQ_BITS = 9        # sequences of 1..511 elements

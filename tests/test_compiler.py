@@ -340,7 +340,7 @@ def test_adds_whose_operands_share_a_slice():
 
 
 def test_weights_load_while_the_array_computes():
-    """ISA v3 sequencers: the next K tile's lw elements run in cycles of the current tile's abc
+    """ISA v4 sequencers: the next K tile's lw elements run in cycles of the current tile's abc
     elements, sequences span several rows, and the result is still exact and on time."""
     rng = np.random.default_rng(RNG_SEED + 9)
     w = _int8(rng, (16, 4))

@@ -323,7 +323,7 @@ _MAX_SEQUENCE = (1 << isa.MXM_SEQ_BITS) - 1
 
 def merge_sequences(table, config):
     """One queue's ``{cycle: (instr, comment)}`` with every run of one-element ``lw``, ``abc``
-    or ``acc`` in consecutive cycles that one sequence does (ISA v3, section 7a: the same
+    or ``acc`` in consecutive cycles that one sequence does (ISA v4, section 7a: the same
     fields, the row or accumulator stepping by ``mxm_load_rows`` or 1) as that sequence:
     ``{cycle: (instr, comment, cycles it runs)}``. The elements run in the same cycles as the
     instructions they replace, and the queue's slots between them fall idle (``nop``)."""

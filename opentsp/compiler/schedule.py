@@ -15,10 +15,11 @@ each other by the timing rules of docs/architecture.md section 6:
   step's result goes onto the same output group, and the last one is captured by MEM slices
   downstream, ``write`` in ``v + len + h``.
 
-Each MXM has three sequencers (ISA v3, docs/architecture.md section 7a): its ``lw``, ``abc``
-and ``acc`` elements are placed in program order per kind, each kind on its own unit, so the
-next tile's weights load while the current tile's ``abc`` elements run and the previous unit's
-accumulators drain. An element in the cycle after an element of its kind that it continues
+Each MXM has a load sequencer and, per plane, a compute and a drain sequencer (ISA v4,
+docs/architecture.md section 7a): its ``lw`` elements and each plane's ``abc`` and ``acc``
+elements are placed in program order per sequencer, so the next tile's weights load while the
+current tile's ``abc`` elements run and the previous unit's accumulators drain. An element in
+the cycle after an element of its sequencer that it continues
 (the same stream and flags, the next row or accumulator) extends that sequence and needs no
 queue slot; any other needs its queue's slot (as does ``iw``). The weight buffers still see
 ``lw`` of tile k+1 after ``iw`` of tile k, ``iw`` of tile k+1 after its last ``lw`` and no
