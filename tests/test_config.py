@@ -32,6 +32,9 @@ REQUIRED = json.loads(CONFIGS["default"].to_json())
     (json.dumps({**REQUIRED, "superlanes": 0}),
      r"^Config.superlanes must be a positive integer, not 0$"),
     (json.dumps({**REQUIRED, "mem_words": 100}), r"^Config.mem_words must be a power of two"),
+    (json.dumps({**REQUIRED, "mxm_planes": 3}), r"^Config.mxm_planes must be 1 to 2, not 3$"),
+    (json.dumps({**REQUIRED, "mxm_load_rows": 9}),
+     r"^Config.mxm_load_rows must be at most the streams and the MXM size \(4\), not 9$"),
 ])
 def test_bad_json_is_refused_in_one_line(text, message):
     with pytest.raises(ValueError, match=message) as error:
