@@ -164,6 +164,31 @@ def test_matmul_on_every_plane_with_multi_row_loads(config, shape):
     assert 0 < prog.mxm_utilisation < 1
 
 
+def test_groq_loads_a_plane_in_20_cycles_on_all_four_planes():
+    """groq: four 320 x 320 planes, 16 weight rows a cycle. A whole plane loads in one lw
+    sequence of 20 elements, every plane of both MXMs computes, the weights come from the 16
+    slices nearest each MXM and nothing else lives there; golden model = prediction = numpy."""
+    rng = np.random.default_rng(RNG_SEED + 5)
+    m, k, n = 6, 330, 650               # 2 K tiles, 3 column blocks (the last of 10 columns)
+    w, x = _int8(rng, (k, n)), _int8(rng, (m, k))
+    g = Graph("groq_gemm")
+    g.output("y", g.matmul(g.input("x", (m, k)), g.const("w", w), name="fc"))
+    prog = compile_graph(g, "groq")
+    instrs = [(q, i) for q, queue in enumerate(prog.image.queues) for i in queue]
+    mxms = {i: s.name for i, s in enumerate(isa.queues(prog.config)) if s.name.startswith("MXM")}
+    assert {(mxms[q], i["p"]) for q, i in instrs if i.op.mnemonic == "abc"} == {
+        (mxm, p) for mxm in ("MXM_W", "MXM_E") for p in (0, 1)}
+    assert max(i["n"] for _, i in instrs if i.op.mnemonic == "lw") == 320 // 16
+    names = [s.name for s in isa.queues(prog.config)]
+    weight_slices = {f"MEM_{side}{i}" for side in "WE" for i in range(28, 44)}
+    there = [i.op.mnemonic for q, i in instrs if names[q] in weight_slices]
+    loads = sum(i["n"] for _, i in instrs if i.op.mnemonic == "lw")
+    # every read there feeds an lw element (16 per element), nothing else is read or written
+    assert there.count("read") == 16 * loads and set(there) <= {"read", "nop", "end"}
+    np.testing.assert_array_equal(_run(prog, {"x": x})["y"],
+                                  x.astype(np.int64) @ w.astype(np.int64))
+
+
 def test_chain_drains_every_plane():
     """bias + relu + requant fused into the drains of both planes of both MXMs."""
     rng = np.random.default_rng(RNG_SEED + 3)
