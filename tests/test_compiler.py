@@ -4,10 +4,11 @@ against numpy, with predicted cycles equal to the golden model's and the checker
 import numpy as np
 import pytest
 
-from opentsp import isa
+from opentsp import isa, mem_sequence
 from opentsp.compiler import CompileError, Graph, compile_graph, derive_config
 from opentsp.firmware.asm import assemble
 from opentsp.firmware.checker import check
+from opentsp.queue_timing import issue_schedule
 
 RNG_SEED = 2026
 
@@ -183,10 +184,22 @@ def test_groq_loads_a_plane_in_20_cycles_on_all_four_planes():
     weight_slices = {f"MEM_{side}{i}" for side in "WE" for i in range(28, 44)}
     there = [i.op.mnemonic for q, i in instrs if names[q] in weight_slices]
     loads = sum(i["n"] for _, i in instrs if i.op.mnemonic == "lw")
-    # every read there feeds an lw element (16 per element), nothing else is read or written
-    assert there.count("read") == 16 * loads and set(there) <= {"read", "nop", "end"}
+    # every read there feeds an lw element (16 per element), nothing else is read or written;
+    # an lw sequence's reads are sread sequences
+    reads = sum(len(_port_ops(prog, q)) for q in weight_slices)
+    assert reads == 16 * loads and set(there) <= {"read", "sread", "agi", "nop", "end"}
+    assert there.count("sread") >= 2 * len(weight_slices)
     np.testing.assert_array_equal(_run(prog, {"x": x})["y"],
                                   x.astype(np.int64) @ w.astype(np.int64))
+
+
+def _port_ops(prog, name):
+    """The plain reads and writes (sequence elements included) MEM queue ``name`` issues."""
+    index = [s.name for s in isa.queues(prog.config)].index(name)
+    issues, end = issue_schedule(prog.image.queues[index])
+    ports, losses = mem_sequence.expand(prog.config, [(c, None, i) for c, i in issues], end)
+    assert not losses
+    return [instr for _, _, instr, _ in ports]
 
 
 def test_chain_drains_every_plane():

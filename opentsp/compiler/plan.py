@@ -197,6 +197,10 @@ def load_columns(config, columns):
     return -(-columns // rows) * rows
 
 
+#: Consecutive rows of an int8 row-layout tensor in one MEM slice (see _place_rows).
+ROWS_PER_SLICE = 8
+
+
 def _vector_bytes(values, dtype, size, lanes):
     """Byte planes ``(width, lanes)`` of up to ``size`` values, zero beyond."""
     padded = np.zeros(lanes, dtype=np.int64)
@@ -353,13 +357,17 @@ def _place_rows(node, stores, placer, copies_of):
     value = (node.params["value"] if node.op == "const"
              else np.zeros(tensor.shape, DTYPES[tensor.dtype][0]))
     value = value.reshape(tensor.rows, tensor.cols).astype(np.int64)
-    # Column block by column block: consecutive rows (one abc after another) in
-    # consecutive slices, so each slice is read every few cycles, not every cycle.
+    # Column block by column block, ROWS_PER_SLICE consecutive rows (abc after abc) at
+    # consecutive addresses of one slice: one sread sequence feeds them, and the next rows come
+    # from the next slice.
     for cb in range(-(-tensor.cols // size)):
+        pinned = None
         for r in range(tensor.rows):
+            if store.width == 1 and r % ROWS_PER_SLICE == 0:
+                pinned = {side: placer.int8_slice(side) for side in sides}
             chunk = value[r, cb * size:(cb + 1) * size]
             placer.put(store, (r, cb), _vector_bytes(chunk, tensor.dtype, size, lanes), sides,
-                       f"{tensor.name!r}")
+                       f"{tensor.name!r}", pinned)
     return store
 
 

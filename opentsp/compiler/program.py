@@ -10,6 +10,7 @@ from opentsp.compiler.graph import DTYPES, CompileError, Graph, evaluate
 from opentsp.compiler.plan import DTYPE_CODES, build_kernels, matmul_units, place_static
 from opentsp.compiler.resources import ChipResources
 from opentsp.compiler.schedule import Scheduler
+from opentsp.compiler.sequences import merge_queue, queue_words
 from opentsp.config import CONFIGS, Config, get_config
 from opentsp.firmware.checker import check as run_checker
 from opentsp.firmware.image import Image
@@ -279,7 +280,7 @@ def _emit(graph, chip, data_of):
         lines.append(f".data {mems[mem].name}, {addr}, u8: {values}    ; "
                      f"{data_of[(mem, addr)]}")
     for slice_ in isa.queues(config):
-        table = merge_sequences(chip.slots.get(slice_.name, {}), config)
+        table = merge_queue(slice_.name, chip.slots.get(slice_.name, {}), config)
         program, slot, busy = [], 0, 0
         body = []
         for cycle in sorted(table):
@@ -316,57 +317,6 @@ def _pad(program, gap):
         gap -= count
 
 
-#: The field an element of each MXM sequence steps (by mxm_load_rows for lw, else by 1).
-_SEQUENCE_INDEX = {"lw": "row", "abc": "acc", "acc": "acc"}
-_MAX_SEQUENCE = (1 << isa.MXM_SEQ_BITS) - 1
-
-
-def merge_sequences(table, config):
-    """One queue's ``{cycle: (instr, comment)}`` with every run of one-element ``lw``, ``abc``
-    or ``acc`` in consecutive cycles that one sequence does (ISA v4, section 7a: the same
-    fields, the row or accumulator stepping by ``mxm_load_rows`` or 1) as that sequence:
-    ``{cycle: (instr, comment, cycles it runs)}``. The elements run in the same cycles as the
-    instructions they replace, and the queue's slots between them fall idle (``nop``)."""
-    merged, run = {}, None      # run: [first cycle, first instr, comment, elements]
-    for cycle in sorted(table):
-        instr, comment = table[cycle]
-        if run is not None and _extends(run, cycle, instr, config):
-            run[3] += 1
-            continue
-        if run is not None:
-            merged[run[0]] = _sequence(run)
-        run = [cycle, instr, comment, 1]
-    if run is not None:
-        merged[run[0]] = _sequence(run)
-    return merged
-
-
-def _extends(run, cycle, instr, config):
-    first, head, _, count = run
-    index = _SEQUENCE_INDEX.get(head.op.mnemonic)
-    if index is None or instr.op is not head.op or cycle != first + count \
-            or count >= _MAX_SEQUENCE or head["n"] != 1 or instr["n"] != 1:
-        return False
-    step = config.mxm_load_rows if head.op.mnemonic == "lw" else 1
-    return all(value == (head[name] + count * step if name == index else head[name])
-               for name, value in instr.args)
-
-
-def _sequence(run):
-    first, head, comment, count = run
-    if count == 1:      # perhaps a sequence already (the scheduler's): it runs n cycles
-        length = head["n"] if head.op.mnemonic in _SEQUENCE_INDEX else 1
-        return head, comment, length
-    instr = isa.encode(head.op.mnemonic, **{**dict(head.args), "n": count,
-                                            **_streams(head)})
-    return instr, f"{comment} .. ({count} elements)" if comment else comment, count
-
-
-def _streams(instr):
-    """The stream fields of ``instr`` as StreamRefs (what :func:`isa.encode` takes)."""
-    return {f.name: instr.stream(f.name) for f in instr.op.fields if f.kind == "stream"}
-
-
 def predict(graph, config):
     """Schedule ``graph`` without emitting a program: the exact cycle count the schedule has,
     for programs too long for a queue (no ``queue_depth`` check, no image, no checker).
@@ -380,16 +330,11 @@ def predict(graph, config):
     chip, scheduler, _, _, _ = _schedule(graph, config)
     config = chip.config
     last_end, longest = 0, 1
-    for table in chip.slots.values():
+    for name, table in chip.slots.items():
         if table:
-            merged = merge_sequences(table, config)
-            cycles = sorted(merged)
-            busy = max(cycle + merged[cycle][2] for cycle in cycles)
-            last_end = max(last_end, busy)
-            ends = cycles[1:] + [busy]
-            gaps = sum(-(-(b - a - 1) // _MAX_NOP) for a, b in zip(cycles, ends, strict=True))
-            gaps += -(-cycles[0] // _MAX_NOP)
-            longest = max(longest, len(cycles) + gaps + 1)
+            merged = merge_queue(name, table, config)
+            last_end = max(last_end, max(cycle + merged[cycle][2] for cycle in merged))
+            longest = max(longest, queue_words(merged))
     cycles = last_end + config.superlanes - 1 + isa.DRAIN
     return {"predicted_cycles": cycles, "mac_ops": scheduler.mac_ops,
             "mxm_utilisation": scheduler.mac_ops / (cycles * 2 * config.mxm_planes

@@ -36,6 +36,7 @@ from opentsp.compiler import plan
 from opentsp.compiler.graph import CompileError
 from opentsp.compiler.plan import DTYPE_CODES, Copy, Step, Store, matmul_units
 from opentsp.compiler.resources import Txn, path_registers, stream_key
+from opentsp.compiler.sequences import MAX_SEQUENCE, continues, fields
 from opentsp.isa import Dir, StreamRef
 
 __all__ = ["Scheduler"]
@@ -44,9 +45,6 @@ __all__ = ["Scheduler"]
 _SAME = "=a"
 #: Cycles a placement may slide before the scheduler gives up (a resource that never frees).
 _MAX_SLIDE = 200_000
-#: The field each MXM sequence's elements step, and the longest sequence.
-_SEQUENCE_INDEX = {"lw": "row", "abc": "acc", "acc": "acc"}
-_MAX_SEQUENCE = (1 << isa.MXM_SEQ_BITS) - 1
 
 
 def _key(mxm, kind, plane):
@@ -242,8 +240,9 @@ class Scheduler:
         if first is not None:
             head, head_comment = slots[first]
             count = cycle - first
-            if count < _MAX_SEQUENCE and _continues(head, count, instr, self.config):
-                slots[first] = (isa.encode(kind, **{**_fields(head), "n": count + 1}),
+            if (count < MAX_SEQUENCE and head["n"] == count
+                    and continues(head, count, instr, self.config)):
+                slots[first] = (isa.encode(kind, **{**fields(head), "n": count + 1}),
                                 head_comment)
                 units[cycle] = first
                 txn.undo.append(lambda: (slots.__setitem__(first, (head, head_comment)),
@@ -628,20 +627,3 @@ def _step_instr(step, dst, a_ref, b_ref):
     if step.mnemonic not in isa.VXM_UNARY:
         fields["b"] = b_ref
     return isa.encode(step.mnemonic, **fields)
-
-
-def _fields(instr):
-    """The field values of ``instr`` as :func:`opentsp.isa.encode` takes them."""
-    values = dict(instr.args)
-    values.update({f.name: instr.stream(f.name) for f in instr.op.fields if f.kind == "stream"})
-    return values
-
-
-def _continues(head, count, instr, config):
-    """``instr`` (one element) is element ``count`` of the sequence ``head`` starts."""
-    index = _SEQUENCE_INDEX[head.op.mnemonic]
-    step = config.mxm_load_rows if head.op.mnemonic == "lw" else 1
-    if instr.op is not head.op or head["n"] != count or instr["n"] != 1:
-        return False
-    return all(value == (head[name] + count * step if name == index else head[name])
-               for name, value in instr.args if name != "n")
