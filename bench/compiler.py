@@ -9,16 +9,15 @@ the golden model's and the RTL's count: tests/test_compiler.py, verif/test_compi
 Utilisation = MACs done / (cycles x peak of every plane of both MXMs), the whole program:
 loading the weights, streaming, draining and storing the results included.
 
-Configurations (stated in every table):
+Configurations (stated in every table) are the named ones, with their own queue depths and
+memories: ``default`` (the GEMMs whose operands fit its 8 x 64 words) and ``groq`` (4096-word
+queues: the programs fit them because MEM reads and writes in consecutive cycles issue as
+``sread``/``swrite`` sequences). Groq's own GEMM shapes (ISCA 2022, Fig. 13: ``[2304 x 4096] x
+[4096 x N]``) run on ``groq`` beside the bound that tile padding alone allows.
 
-* ``default+`` is ``default`` (4 x 4 MXMs, 16 accumulators) with 8192 words per MEM slice and
-  65,536-word queues, so that large GEMMs fit without ifetch (the compiler does not use it).
-* ``default+acc256`` is ``default+`` with 256 accumulators per MXM: what it takes to pass 90%.
-* ``groq+`` is ``groq`` with 65,536-word queues; longer programs are scheduled (exact cycles)
-  without being emitted (``opentsp.compiler.predict``).
-
-Groq's own GEMM shapes (ISCA 2022, Fig. 13: ``[2304 x 4096] x [4096 x N]``) are scheduled on
-``groq+`` beside the bound that tile padding alone allows.
+``--study`` adds derived configurations that are not chips (``default`` with 8192-word MEM
+slices and 65,536-word queues, and also 256 accumulators): what the scheduler reaches on 4 x 4
+MXMs when memory and queues do not bound it.
 
 "bound" is the sequencer bound of the plan (ISA v4): the units (up to ``mxm_accumulators`` rows
 x one column block) are dealt to the planes of both MXMs; per unit and K tile a plane's compute
@@ -32,13 +31,16 @@ import time
 
 import numpy as np
 
-from opentsp.compiler import Graph, compile_graph, derive_config, predict
+from opentsp.compiler import CompileError, Graph, compile_graph, derive_config, predict
 from opentsp.compiler.plan import matmul_units
+from opentsp.config import get_config
 
+#: Study configurations (--study), not chips: memory and queues that do not bound the GEMMs.
 DEFAULT_PLUS = derive_config("default", "default+", mem_words=8192, queue_depth=65536)
 ACC256 = derive_config("default", "default+acc256", mem_words=8192, queue_depth=65536,
                        mxm_accumulators=256)
-GROQ_PLUS = derive_config("groq", "groq+", queue_depth=65536)
+GROQ = get_config("groq")
+DEFAULT = get_config("default")
 
 
 def gemm_graph(m, k, n, seed=0):
@@ -52,15 +54,6 @@ def gemm_graph(m, k, n, seed=0):
 def _units(m, k, n, config):
     g, _ = gemm_graph(m, k, n)
     return matmul_units(next(nd for nd in g.nodes if nd.op == "matmul"), config)
-
-
-def mxm_slots(m, k, n, config):
-    """MXM instructions of the plan before sequences, both MXMs together: per unit and K tile
-    one ``lw`` per load element, ``iw`` and one ``abc`` per row, then one ``acc`` per row (an
-    upper bound on the queue words, which sequences make far fewer)."""
-    units = _units(m, k, n, config)
-    return sum(units.kt * (_load_elements(n, nb, config) + 1 + len(rows)) + len(rows)
-               for rows, nb, _, _ in units.units)
 
 
 def _load_elements(n, nb, config):
@@ -80,11 +73,6 @@ def sequencer_cycles(m, k, n, config):
     return max(busy.values())
 
 
-def mxm_words(m, k, n, config):
-    """About the words of the longest MXM queue (half of the plan's MXM instructions)."""
-    return mxm_slots(m, k, n, config) // 2 + 2
-
-
 def slot_bound(m, k, n, config):
     """Upper bound on utilisation from the plan's sequencer cycles (every plane's peak)."""
     planes = 2 * config.mxm_planes
@@ -94,14 +82,15 @@ def slot_bound(m, k, n, config):
 def gemm_row(m, k, n, config, golden):
     g, w = gemm_graph(m, k, n)
     start = time.time()
-    if mxm_words(m, k, n, config) <= config.queue_depth:
+    try:
         prog = compile_graph(g, config, check=golden)
-        cycles, util, macs = prog.predicted_cycles, prog.mxm_utilisation, prog.mac_ops
-    else:                               # too long for a queue even so: schedule only
+        cycles, util, words = (prog.predicted_cycles, prog.mxm_utilisation,
+                               max(prog.queue_words.values()))
+    except CompileError:                # too long for a queue: schedule only
         prog = None
         figures = predict(g, config)
-        cycles, util, macs = (figures["predicted_cycles"], figures["mxm_utilisation"],
-                              figures["mac_ops"])
+        cycles, util, words = (figures["predicted_cycles"], figures["mxm_utilisation"],
+                               figures["queue_words"])
     seconds = time.time() - start
     check = "-"
     if golden and prog is not None:
@@ -112,9 +101,9 @@ def gemm_row(m, k, n, config, golden):
         assert golden_cycles == cycles, (golden_cycles, cycles)
         check = f"{golden_cycles} ok"
     emitted = "emitted" if prog is not None else "scheduled"
-    print(f"  {f'{m} x {k} x {n}':<22}{cycles:>10}{macs:>14}{util:>9.1%}"
-          f"{slot_bound(m, k, n, config):>8.1%}  {check:<13}{emitted:<10}{seconds:>6.1f}s",
-          flush=True)
+    print(f"  {f'{m} x {k} x {n}':<22}{cycles:>10}{m * k * n:>14}{util:>9.1%}"
+          f"{slot_bound(m, k, n, config):>8.1%}{words:>7}  {check:<13}{emitted:<10}"
+          f"{seconds:>6.1f}s", flush=True)
     return cycles, util
 
 
@@ -124,7 +113,7 @@ def table(config, shapes, golden_upto, golden=True):
           f"{config.mxm_load_rows} weight row(s) a cycle, {config.mxm_accumulators} "
           f"accumulators, {2 * config.mem_slices} MEM slices x {config.mem_words} words, "
           f"queues of {config.queue_depth}, {config.clock_mhz:g} MHz")
-    print(f"  {'M x K x N':<22}{'cycles':>10}{'MACs':>14}{'util':>9}{'bound':>8}  "
+    print(f"  {'M x K x N':<22}{'cycles':>10}{'MACs':>14}{'util':>9}{'bound':>8}{'words':>7}  "
           f"{'golden':<13}{'program':<10}{'compile':>7}")
     results = {}
     for shape in shapes:
@@ -144,30 +133,34 @@ def padding_bound(m, k, n, config):
 
 
 def fig13(config, golden=False):
-    """Groq's own shapes (scheduled with ``predict``: exact cycles, nothing emitted); with
-    ``golden``, the first is also emitted and run on the golden model (minutes)."""
+    """Groq's own shapes, each compiled (emitted: it fits the queues; "words" is its longest
+    queue); with ``golden``, the first also runs on the golden model (minutes)."""
     print(f"\nGroq's GEMM shapes (ISCA 2022, Fig. 13: at least 80% reported) on {config.name}: "
-          f"{config.mxm_planes} plane(s) of {config.mxm_size}x{config.mxm_size} per MXM")
-    print(f"  {'M x K x N':<22}{'cycles':>10}{'util':>9}{'padding':>9}{'bound':>8}{'schedule':>10}")
+          f"{config.mxm_planes} plane(s) of {config.mxm_size}x{config.mxm_size} per MXM, "
+          f"queues of {config.queue_depth}")
+    print(f"  {'M x K x N':<22}{'cycles':>10}{'util':>9}{'padding':>9}{'bound':>8}{'words':>7}"
+          f"{'compile':>9}")
+    first = None
     for n in FIG13_N:
         m, k = 2304, 4096
-        g, _ = gemm_graph(m, k, n)
-        start = time.time()
-        figures = predict(g, config)
-        print(f"  {f'{m} x {k} x {n}':<22}{figures['predicted_cycles']:>10}"
-              f"{figures['mxm_utilisation']:>9.1%}{padding_bound(m, k, n, config):>9.1%}"
-              f"{slot_bound(m, k, n, config):>8.1%}{time.time() - start:>9.1f}s", flush=True)
-    if golden:
-        m, k, n = 2304, 4096, FIG13_N[0]
         g, w = gemm_graph(m, k, n)
+        start = time.time()
         prog = compile_graph(g, config, check=False)
+        first = first or (prog, w)
+        print(f"  {f'{m} x {k} x {n}':<22}{prog.predicted_cycles:>10}"
+              f"{prog.mxm_utilisation:>9.1%}{padding_bound(m, k, n, config):>9.1%}"
+              f"{slot_bound(m, k, n, config):>8.1%}{max(prog.queue_words.values()):>7}"
+              f"{time.time() - start:>8.1f}s", flush=True)
+    if golden:
+        prog, w = first
+        m, k = prog.graph.inputs["x"].shape
         x = np.random.default_rng(1).integers(-128, 128, (m, k), dtype=np.int8)
         start = time.time()
         outputs, cycles = prog.run_golden({"x": x})
         assert cycles == prog.predicted_cycles, (cycles, prog.predicted_cycles)
         assert np.array_equal(outputs["y"], x.astype(np.int64) @ w.astype(np.int64))
-        print(f"  golden model, {m} x {k} x {n} on {config.name}: {cycles} cycles = prediction, "
-              f"outputs = numpy ({time.time() - start:.0f}s)")
+        print(f"  golden model, {m} x {k} x {FIG13_N[0]} on {config.name}: {cycles} cycles = "
+              f"prediction, outputs = numpy ({time.time() - start:.0f}s)")
 
 
 def digits_shape():
@@ -197,11 +190,10 @@ def mlp_graph(batch, sizes, seed=0):
 
 
 def projection(golden_groq):
-    config = GROQ_PLUS
+    config = GROQ
     mhz = config.clock_mhz
     sizes = digits_shape()
-    print(f"\nprojection to the real chip: config {config.name} (groq with 65,536-word queues), "
-          f"{mhz:g} MHz")
+    print(f"\nprojection to the real chip: config {config.name}, {mhz:g} MHz")
     print(f"  {'workload':<34}{'cycles':>9}{'latency':>11}{'util':>8}  real chip (brief)")
     rows = []
     for batch in (1, 320):
@@ -230,8 +222,7 @@ def projection(golden_groq):
     print("\n  Assumptions: one chip with the real chip's four 320x320 planes (two per MXM:")
     print("  4 x 320^2 x 2 x 0.9 GHz = 737 int8 TOPS); every weight is already in MEM (no host")
     print("  or chip-to-chip transfer); weights load 16 rows a cycle (a plane in 20 cycles),")
-    print("  behind the abc of the current tile; queues long enough to hold the program (no")
-    print("  ifetch).")
+    print("  behind the abc of the current tile; every program fits the 4096-word queues.")
     print("  Real chip: a 7B-parameter model decoding 750 tokens/s spends 1.33 ms per token on")
     print(f"  ~6.5e9 weights, i.e. ~{1333 * 4096 * 4096 / 6.5e9:.1f} us per 4096x4096 layer "
           f"(over a multi-chip pipeline);")
@@ -243,20 +234,25 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="skip the largest shapes")
     parser.add_argument("--golden-groq", action="store_true",
-                        help="also run the digits MLP on groq and Groq's N = 1376 shape on "
-                             "groq+ on the golden model (minutes)")
+                        help="also run the digits MLP and Groq's N = 1376 shape on groq on the "
+                             "golden model (minutes)")
+    parser.add_argument("--study", action="store_true",
+                        help="also the derived configurations default+ and default+acc256 "
+                             "(not chips: 8192-word MEM slices, 65,536-word queues)")
     args = parser.parse_args(argv)
-    small = [(4, 4, 4), (8, 8, 8), (16, 16, 16), (32, 32, 32), (30, 33, 35), (64, 64, 64)]
-    table(DEFAULT_PLUS, small if not args.quick else small[:4], golden_upto=35)
-    table(ACC256, [(128, 64, 64)] + ([] if args.quick else [(256, 64, 64), (256, 128, 64)]),
-          golden_upto=0)
+    table(DEFAULT, [(4, 4, 4), (8, 8, 8), (16, 16, 16), (12, 16, 20)], golden_upto=20)
     groq = [(20, 40, 30), (320, 320, 320), (640, 640, 640)]
     if not args.quick:
         groq.append((2560, 2560, 2560))
-    table(GROQ_PLUS, groq, golden_upto=0)
+    table(GROQ, groq, golden_upto=0)
     if not args.quick:
-        fig13(GROQ_PLUS, args.golden_groq)
+        fig13(GROQ, args.golden_groq)
     projection(args.golden_groq)
+    if args.study:
+        small = [(32, 32, 32), (30, 33, 35), (64, 64, 64)]
+        table(DEFAULT_PLUS, small if not args.quick else small[:1], golden_upto=35)
+        table(ACC256, [(128, 64, 64)] + ([] if args.quick else [(256, 128, 64)]),
+              golden_upto=0)
 
 
 if __name__ == "__main__":

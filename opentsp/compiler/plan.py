@@ -197,8 +197,20 @@ def load_columns(config, columns):
     return -(-columns // rows) * rows
 
 
-#: Consecutive rows of an int8 row-layout tensor in one MEM slice (see _place_rows).
+#: Consecutive rows of an int8 row-layout tensor in one MEM slice (see _place_rows), on chips
+#: with at least ``2 * ROWS_PER_SLICE`` slices per hemisphere for them.
 ROWS_PER_SLICE = 8
+
+
+def rows_per_slice(chip):
+    """Consecutive rows of an int8 row-layout tensor per MEM slice. With many slices, runs of
+    ``ROWS_PER_SLICE`` let one ``sread`` feed as many ``abc`` elements (groq: the queues hold
+    a third of the words); with few, one row per slice in turn is faster (default 64^3: 98.4%
+    against 86.9% with runs of 4), because every read of a run takes its slice's queue slot
+    while the drains need slots there too."""
+    reserved = {m for mems in chip.weight_mems.values() for m in mems}
+    free = min(sum(m not in reserved for m in mems) for mems in chip.sides.values())
+    return ROWS_PER_SLICE if free >= 2 * ROWS_PER_SLICE else 1
 
 
 def _vector_bytes(values, dtype, size, lanes):
@@ -357,13 +369,14 @@ def _place_rows(node, stores, placer, copies_of):
     value = (node.params["value"] if node.op == "const"
              else np.zeros(tensor.shape, DTYPES[tensor.dtype][0]))
     value = value.reshape(tensor.rows, tensor.cols).astype(np.int64)
-    # Column block by column block, ROWS_PER_SLICE consecutive rows (abc after abc) at
-    # consecutive addresses of one slice: one sread sequence feeds them, and the next rows come
-    # from the next slice.
+    # Column block by column block, rows_per_slice consecutive rows (abc after abc) at
+    # consecutive addresses of one slice (one sread sequence feeds them), the next ones in the
+    # next slice.
+    run = rows_per_slice(placer.chip)
     for cb in range(-(-tensor.cols // size)):
         pinned = None
         for r in range(tensor.rows):
-            if store.width == 1 and r % ROWS_PER_SLICE == 0:
+            if store.width == 1 and r % run == 0:
                 pinned = {side: placer.int8_slice(side) for side in sides}
             chunk = value[r, cb * size:(cb + 1) * size]
             placer.put(store, (r, cb), _vector_bytes(chunk, tensor.dtype, size, lanes), sides,

@@ -6,6 +6,7 @@ import numpy as np
 
 from opentsp import isa, packing
 from opentsp.compiler import plan
+from opentsp.compiler.fetch import needs_fetch, plan_fetch
 from opentsp.compiler.graph import DTYPES, CompileError, Graph, evaluate
 from opentsp.compiler.plan import DTYPE_CODES, build_kernels, matmul_units, place_static
 from opentsp.compiler.resources import ChipResources
@@ -218,7 +219,7 @@ def compile_graph(graph, config, *, check=True):
     """
     chip, scheduler, stores, inputs, data_of = _schedule(graph, config)
     config = chip.config
-    image, asm, end = _emit(graph, chip, data_of)
+    image, asm, end = _emit(graph, chip, scheduler, data_of)
     cycles = end + config.superlanes - 1 + isa.DRAIN
     program = CompiledProgram(graph, config, image, asm, cycles, scheduler.mac_ops, stores,
                               inputs)
@@ -257,20 +258,51 @@ def _schedule(graph, config):
     return chip, scheduler, stores, inputs, data_of
 
 
-def _emit(graph, chip, data_of):
+def _emit(graph, chip, scheduler, data_of):
     """The image, the assembly text and the last ``end`` slot."""
     config = chip.config
-    queues, lines, last_end = [], [], 0
-    named = CONFIGS.get(config.name) == config
-    lines.append(f"; graph {graph.name!r} compiled by opentsp.compiler for configuration "
-                 f"{config.name!r}")
+    lines = _header(graph, chip, data_of)
+    names = [s.name for s in isa.queues(config)]
+    merged = {name: merge_queue(name, chip.slots.get(name, {}), config) for name in names}
+    long = [name for name in names if needs_fetch(merged[name], config)]
+    words = {name: queue_words(table) for name, table in merged.items()}
+    fetched = {name: plan_fetch(chip, scheduler, name, merged[name], long, words)
+               for name in long}
+    queues, data, last_end = [], {}, 0
+    for name in names:
+        if name in fetched:
+            program, body, slot = _fetched_queue(chip, fetched[name], data)
+        else:
+            table = merge_queue(name, chip.slots.get(name, {}), config)   # perhaps fetch reads
+            program, body, slot = _preloaded_queue(table)
+            if len(program) > config.queue_depth:
+                raise CompileError(
+                    f"graph {graph.name!r} does not fit: the queue of {name} needs "
+                    f"{len(program)} words, configuration {config.name!r} holds "
+                    f"{config.queue_depth} (queue_depth), and it cannot be fetched: "
+                    + ("it feeds the fetches of " + ", ".join(long) if long
+                       else "no queue needs more"))
+        last_end = max(last_end, slot)
+        queues.append(program)
+        if body:
+            lines += ["", f".queue {name}"] + body
+    data.update(chip.data)
+    image = Image(config, queues, {k: np.asarray(v, dtype=np.uint8) for k, v in data.items()})
+    return image, "\n".join(lines) + "\n", last_end
+
+
+def _header(graph, chip, data_of):
+    """The assembly's comment header, ``.config`` and the ``.data`` of every constant."""
+    config = chip.config
+    lines = [f"; graph {graph.name!r} compiled by opentsp.compiler for configuration "
+             f"{config.name!r}"]
     for node in graph.nodes:
         args = ", ".join(t.name for t in node.inputs)
         lines.append(f";   {node.name} = {node.op}({args}) -> {node.output.dtype} "
                      f"{node.output.shape}")
     for name, tensor in graph.outputs.items():
         lines.append(f";   output {name} = {tensor.name}")
-    if named:
+    if CONFIGS.get(config.name) == config:
         lines.append(f".config {config.name}")
     mems = isa.mem_slices(config)
     if chip.data:
@@ -279,34 +311,51 @@ def _emit(graph, chip, data_of):
         values = ", ".join(str(int(v)) for v in chip.data[(mem, addr)])
         lines.append(f".data {mems[mem].name}, {addr}, u8: {values}    ; "
                      f"{data_of[(mem, addr)]}")
-    for slice_ in isa.queues(config):
-        table = merge_queue(slice_.name, chip.slots.get(slice_.name, {}), config)
-        program, slot, busy = [], 0, 0
-        body = []
-        for cycle in sorted(table):
-            instr, comment, length = table[cycle]
-            _pad(program, cycle - slot)
-            program.append(instr)
-            body.append(f".at {cycle}")
-            body.append(f"    {str(instr):<28} ; {comment}" if comment else f"    {instr}")
-            slot, busy = cycle + 1, max(busy, cycle + length)
-        if busy > slot:     # the last sequence's elements run before the queue's end
-            _pad(program, busy - slot)
-            body += [f".at {busy}", "    end"]
-            slot = busy
-        program.append(isa.encode("end"))
-        last_end = max(last_end, slot)
-        if len(program) > config.queue_depth:
-            raise CompileError(f"graph {graph.name!r} does not fit: the queue of {slice_.name} "
-                               f"needs {len(program)} words, configuration {config.name!r} "
-                               f"holds {config.queue_depth} (queue_depth; the compiler does "
-                               f"not use ifetch)")
-        queues.append(program)
-        if body:
-            lines += ["", f".queue {slice_.name}"] + body
-    image = Image(config, queues, {k: np.asarray(v, dtype=np.uint8)
-                                   for k, v in chip.data.items()})
-    return image, "\n".join(lines) + "\n", last_end
+    return lines
+
+
+def _preloaded_queue(table):
+    """A queue that fits: its words, its assembly (``.at`` per instruction) and the cycle of
+    its ``end``."""
+    program, body, slot, busy = [], [], 0, 0
+    for cycle in sorted(table):
+        instr, comment, length = table[cycle]
+        _pad(program, cycle - slot)
+        program.append(instr)
+        body.append(f".at {cycle}")
+        body.append(f"    {str(instr):<28} ; {comment}" if comment else f"    {instr}")
+        slot, busy = cycle + 1, max(busy, cycle + length)
+    if busy > slot:     # the last sequence's elements run before the queue's end
+        _pad(program, busy - slot)
+        body += [f".at {busy}", "    end"]
+        slot = busy
+    program.append(isa.encode("end"))
+    return program, body, slot
+
+
+def _fetched_queue(chip, fetched, data):
+    """A queue longer than ``queue_depth`` (:mod:`~opentsp.compiler.fetch`): its preloaded
+    words, its assembly (every word, ``.fetched`` where each block starts) and the cycle of its
+    ``end``; the fetched words go into ``data``."""
+    config = chip.config
+    blocks = {block.first: block for block in fetched.blocks}
+    body, where = [], None
+    for index, (instr, comment, slot) in enumerate(fetched.words):
+        block = blocks.get(index)
+        if block is not None:
+            where = (block, block.first)
+            body.append(f".fetched [{', '.join(block.mems)}], {block.addr}")
+        if where is not None:
+            block, first = where
+            word = instr.encode()
+            for i, mem in enumerate(block.mems):
+                lanes = np.zeros(config.lanes, dtype=np.uint8)
+                lanes[0] = (word >> (8 * i)) & 0xFF
+                data[(chip.mem_index[mem], block.addr + index - first)] = lanes
+        note = f"cycle {slot}" + (f": {comment}" if comment else "")
+        body.append(f"    {str(instr):<28} ; {note}")
+    words = [instr for instr, _, _ in fetched.words]
+    return words[:fetched.preload], body, fetched.words[-1][2]
 
 
 def _pad(program, gap):

@@ -78,7 +78,10 @@ class Scheduler:
 
     # Building blocks ------------------------------------------------------------------------
 
-    def _read_plane(self, txn, mem, addr, dst_pos, arrive, direction, stream, comment):
+    def read_plane(self, txn, mem, addr, dst_pos, arrive, direction, stream, comment):
+        """Reserve a ``read`` of ``mem``'s word ``addr`` onto ``stream`` that is at the input
+        of the slice at ``dst_pos`` in cycle ``arrive`` (its slot, bank and registers); False
+        if any is taken."""
         chip = self.chip
         src = chip.pos[mem]
         rc = arrive - 1 - abs(src - dst_pos)
@@ -108,7 +111,7 @@ class Scheduler:
                 continue
             for g in range(0, streams, width):
                 child = Txn(chip)
-                if all(self._read_plane(child, mem, addr, dst_pos, arrive, direction, g + i,
+                if all(self.read_plane(child, mem, addr, dst_pos, arrive, direction, g + i,
                                         comment)
                        for i, (mem, addr) in enumerate(copy.planes)):
                     txn.undo.extend(child.undo)
