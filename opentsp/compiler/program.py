@@ -215,7 +215,8 @@ def compile_graph(graph, config, *, check=True):
     CompileError
         Before any code is emitted, naming the node or tensor: shapes, types, unsupported
         operations (raised while the graph is built), a tensor that does not fit in memory, a
-        program longer than a queue.
+        queue longer than ``queue_depth`` that ``ifetch`` cannot feed in time
+        (:mod:`~opentsp.compiler.fetch`).
     """
     chip, scheduler, stores, inputs, data_of = _schedule(graph, config)
     config = chip.config
