@@ -20,9 +20,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# The digits MLP compiled and run on the RTL in Verilator (opentsp/demo.py).
+# The digits MLP compiled and run on the RTL in Verilator (opentsp/app/demo.py), as one program
+# on `wide` (the default chip with 8 x 8 MXMs); DEMO_CONFIG=default runs it as three programs.
+DEMO_CONFIG ?= wide
 demo: $(STAMP)
-	$(BIN)/python -m opentsp.app.demo --config $(CONFIG)
+	$(BIN)/python -m opentsp.app.demo --config $(DEMO_CONFIG)
 
 ruff: $(STAMP)
 	$(BIN)/ruff check .

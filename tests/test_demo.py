@@ -15,6 +15,8 @@ CONFIG = get_config("default")
 BATCH = demo.DEFAULT_BATCH
 #: Queues and memory for the whole network as one program (the default's are too small).
 ROOMY = derive_config("default", "roomy", queue_depth=512, mem_words=256)
+#: make demo's configuration: 8 x 8 MXMs, where the network is one program.
+WIDE = get_config(demo.DEMO_CONFIG)
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +61,11 @@ def test_each_program_is_bit_exact_on_the_golden_model(params, network, test_ima
         np.testing.assert_array_equal(outputs["logits"], logits)
 
 
-def test_whole_network_as_one_program_is_bit_exact(params, test_images):
-    network = demo.plan(params, BATCH, ROOMY)
+@pytest.mark.parametrize("config", [WIDE, ROOMY], ids=lambda c: c.name)
+def test_whole_network_as_one_program_is_bit_exact(params, test_images, config):
+    """make demo's wide (8 x 8 MXMs: the network in its memory and queues) and a default chip
+    with more of both."""
+    network = demo.plan(params, BATCH, config)
     assert network.why is None and [p.name for p in network.parts] == ["digits"]
     program = network.parts[0].program
     # all-16 and all-0 images drive the hidden layer to saturation and to the bias alone
@@ -122,6 +127,20 @@ def test_demo_reports_rtl_accuracy_equal_to_the_reference(params, network, test_
     text = "\n".join(lines)
     assert "equal to the int8 numpy reference bit for bit" in text
     assert f"fc2          predicted {network.parts[-1].program.predicted_cycles}, " in text
+
+
+def test_demo_runs_the_network_as_one_program_on_its_config(params, test_images):
+    """make demo's configuration: one program per batch, one runner call, the RTL (here the
+    golden model) equal to the reference, predicted = measured."""
+    network = demo.plan(params, BATCH, WIDE)
+    runner = golden_runner()
+    images = 2 * BATCH
+    figures = demo.run(demo.DEMO_CONFIG, images, BATCH, runner=runner, out=lambda line: None)
+    assert runner.calls == [2] and figures["programs"] == 2
+    assert figures["measured_cycles"] == {"digits": [network.cycles]}
+    labels = digits.load_split()[3][:images]
+    int8 = digits.reference(params, test_images[:images])[1].argmax(axis=1)
+    assert figures["accuracy"]["rtl"] == np.mean(int8 == labels)
 
 
 class Bar:

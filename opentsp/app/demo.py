@@ -4,16 +4,18 @@
 
 Loads the committed network (:mod:`opentsp.app.digits`, 64 -> 16 -> 10, int8) and compiles it
 (:func:`opentsp.compiler.compile_graph`) for batches of ``M`` images: as one program if it fits
-the configuration, else (the ``default`` config's 128-word queues cannot hold the 256 weight
-loads of the 64 x 16 layer) the hidden layer as ``S`` programs of 16/S columns each and the
-output layer as one more, fed with the hidden activations that the RTL computed. It runs the
-first ``N`` test images on the RTL (``verif/runner.run_images``: one Verilator build, then every
-program under cocotb, each also run on the golden model), reads every program's outputs back
-from the RTL's memories and checks them bit for bit against the int8 numpy reference
-(:func:`opentsp.app.digits.reference`, Python-integer arithmetic), and its cycle count against the
-compiler's prediction. Then it prints the accuracy on the RTL, of the int8 reference and of the
-float network, predicted vs measured cycles, the MXM utilisation and the time per image at the
-configuration's clock.
+the configuration, else the hidden layer as ``S`` programs of 16/S columns each and the output
+layer as one more, fed with the hidden activations that the RTL computed. The demo's
+configuration is ``wide`` (:data:`DEMO_CONFIG`: the ``default`` chip with an 8 x 8 MXM across
+both superlanes, so every ``abc``'s partial sums ride the stagger), where the whole network is
+one program; on ``default`` (4 x 4 MXMs) its tensors and its MXM queue do not fit at once and
+it runs as three. It runs the first ``N`` test images on the RTL (``verif/runner.run_images``:
+one Verilator build, then every program under cocotb, each also run on the golden model), reads
+every program's outputs back from the RTL's memories and checks them bit for bit against the
+int8 numpy reference (:func:`opentsp.app.digits.reference`, Python-integer arithmetic), and its
+cycle count against the compiler's prediction. Then it prints the accuracy on the RTL, of the
+int8 reference and of the float network, predicted vs measured cycles, the MXM utilisation and
+the time per image at the configuration's clock.
 
 Any disagreement (outputs, cycles, a failed run) ends the demo with status 1 and a message.
 """
@@ -33,11 +35,13 @@ from opentsp.compiler import CompileError, Graph, compile_graph
 from opentsp.config import CONFIGS, get_config
 from opentsp.verif.runner import progress, run_images
 
-__all__ = ["DEFAULT_BATCH", "DEFAULT_IMAGES", "DemoError", "Part", "Plan", "ProgramsDone",
-           "build_graph", "fc1_graph", "fc2_graph", "plan", "batches", "run", "main"]
+__all__ = ["DEFAULT_BATCH", "DEFAULT_IMAGES", "DEMO_CONFIG", "DemoError", "Part", "Plan",
+           "ProgramsDone", "build_graph", "fc1_graph", "fc2_graph", "plan", "batches", "run",
+           "main"]
 
 DEFAULT_BATCH = 4           # images per program (rows of the first matmul)
 DEFAULT_IMAGES = 64         # test images run on the RTL by default
+DEMO_CONFIG = "wide"        # the whole network as one program (see the module docstring)
 
 
 class DemoError(RuntimeError):
@@ -231,7 +235,7 @@ def _run_stage(stage, inputs, expected, runner, config, tmp, done):
     return results, measured
 
 
-def run(config="default", images=DEFAULT_IMAGES, batch=DEFAULT_BATCH, split=None, *,
+def run(config=DEMO_CONFIG, images=DEFAULT_IMAGES, batch=DEFAULT_BATCH, split=None, *,
         runner=None, out=print):
     """Run the demo; returns a dict of the figures printed. ``runner`` is
     ``verif.runner.run_images`` (tests pass a stand-in)."""
@@ -356,7 +360,8 @@ def _print_figures(figures, agree, network, config, out):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m opentsp.app.demo",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="default", help=f"one of {', '.join(CONFIGS)}")
+    parser.add_argument("--config", default=DEMO_CONFIG,
+                        help=f"one of {', '.join(CONFIGS)} (default {DEMO_CONFIG})")
     parser.add_argument("--images", type=int, default=DEFAULT_IMAGES,
                         help=f"test images to run (default {DEFAULT_IMAGES})")
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH,
