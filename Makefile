@@ -100,8 +100,9 @@ bench: $(STAMP) iverilog
 		--baseline $(BASELINE)
 	$(BIN)/python bench/host_traffic.py --config $(CONFIG)
 
+# Compiler figures on default and groq; golden model on groq (minutes), default on the RTL.
 bench-compiler: $(STAMP)
-	$(BIN)/python bench/compiler.py
+	$(BIN)/python bench/compiler.py --golden-groq --rtl
 
 clean:
 	rm -rf build .pytest_cache

@@ -1,7 +1,7 @@
 """The compiler's MXM utilisation and cycles for GEMMs from small to large, and the projection
 of two networks to the real chip (issue 6, items 3 and 5).
 
-    .venv/bin/python bench/compiler.py [--quick] [--golden-groq]
+    .venv/bin/python bench/compiler.py [--quick] [--golden-groq] [--rtl] [--study]
 
 Every figure is the compiler's exact prediction (``CompiledProgram.predicted_cycles``, equal to
 the golden model's and the RTL's count: tests/test_compiler.py, verif/test_compiled.py); the
@@ -27,13 +27,16 @@ them. Utilisation <= MACs / (peak of every plane x the busiest sequencer's cycle
 """
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
 from opentsp.compiler import CompileError, Graph, compile_graph, derive_config, predict
 from opentsp.compiler.plan import matmul_units
 from opentsp.config import get_config
+from opentsp.verif.runner import run_images
 
 #: Study configurations (--study), not chips: memory and queues that do not bound the GEMMs.
 DEFAULT_PLUS = derive_config("default", "default+", mem_words=8192, queue_depth=65536)
@@ -79,7 +82,9 @@ def slot_bound(m, k, n, config):
     return m * k * n / (planes * config.mxm_size ** 2 * sequencer_cycles(m, k, n, config))
 
 
-def gemm_row(m, k, n, config, golden):
+def gemm_row(m, k, n, config, golden, emitted=None):
+    """One row of a table; ``emitted`` collects ``(CompiledProgram, x, numpy's product)`` of
+    the programs emitted (for the RTL)."""
     g, w = gemm_graph(m, k, n)
     start = time.time()
     try:
@@ -93,21 +98,22 @@ def gemm_row(m, k, n, config, golden):
                                figures["queue_words"])
     seconds = time.time() - start
     check = "-"
+    x = np.random.default_rng(1).integers(-128, 128, (m, k), dtype=np.int8)
+    if prog is not None and emitted is not None:
+        emitted.append((prog, x, x.astype(np.int64) @ w.astype(np.int64)))
     if golden and prog is not None:
-        rng = np.random.default_rng(1)
-        x = rng.integers(-128, 128, (m, k), dtype=np.int8)
         outputs, golden_cycles = prog.run_golden({"x": x})
         assert np.array_equal(outputs["y"], x.astype(np.int64) @ w.astype(np.int64))
         assert golden_cycles == cycles, (golden_cycles, cycles)
         check = f"{golden_cycles} ok"
-    emitted = "emitted" if prog is not None else "scheduled"
+    kind = "emitted" if prog is not None else "scheduled"
     print(f"  {f'{m} x {k} x {n}':<22}{cycles:>10}{m * k * n:>14}{util:>9.1%}"
-          f"{slot_bound(m, k, n, config):>8.1%}{words:>7}  {check:<13}{emitted:<10}"
+          f"{slot_bound(m, k, n, config):>8.1%}{words:>7}  {check:<13}{kind:<10}"
           f"{seconds:>6.1f}s", flush=True)
     return cycles, util
 
 
-def table(config, shapes, golden_upto, golden=True):
+def table(config, shapes, golden_upto, golden=True, emitted=None):
     size = config.mxm_size
     print(f"\nconfig {config.name}: two MXMs of {config.mxm_planes} {size}x{size} plane(s), "
           f"{config.mxm_load_rows} weight row(s) a cycle, {config.mxm_accumulators} "
@@ -117,7 +123,8 @@ def table(config, shapes, golden_upto, golden=True):
           f"{'golden':<13}{'program':<10}{'compile':>7}")
     results = {}
     for shape in shapes:
-        results[shape] = gemm_row(*shape, config, golden and max(shape) <= golden_upto)
+        results[shape] = gemm_row(*shape, config, golden and max(shape) <= golden_upto,
+                                  emitted)
     return results
 
 
@@ -161,6 +168,28 @@ def fig13(config, golden=False):
         assert np.array_equal(outputs["y"], x.astype(np.int64) @ w.astype(np.int64))
         print(f"  golden model, {m} x {k} x {FIG13_N[0]} on {config.name}: {cycles} cycles = "
               f"prediction, outputs = numpy ({time.time() - start:.0f}s)")
+
+
+def rtl(config, emitted):
+    """Run the emitted programs on the RTL (Verilator under cocotb, one model build): cycles
+    and outputs against the prediction and numpy."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        programs = []
+        for prog, x, _ in emitted:
+            path = tmp / f"{prog.graph.name}.bin"
+            prog.image_for({"x": x}).save(path)
+            programs.append((prog.graph.name, path))
+        start = time.time()
+        records = run_images(config, programs, memories_dir=tmp, log_level="WARNING")
+        print(f"\nRTL (Verilator), config {config.name}: {len(records)} programs, "
+              f"{time.time() - start:.0f}s with the model build")
+        for (prog, _, product), record in zip(emitted, records, strict=True):
+            outputs = prog.outputs(np.load(record["memories"]))
+            same = record["match"] and np.array_equal(outputs["y"], product)
+            assert same and record["cycles_rtl"] == prog.predicted_cycles, record
+            print(f"  {prog.graph.name:<22} predicted {prog.predicted_cycles:>6} = RTL "
+                  f"{record['cycles_rtl']:>6} cycles, outputs = numpy = golden model")
 
 
 def digits_shape():
@@ -236,11 +265,17 @@ def main(argv=None):
     parser.add_argument("--golden-groq", action="store_true",
                         help="also run the digits MLP and Groq's N = 1376 shape on groq on the "
                              "golden model (minutes)")
+    parser.add_argument("--rtl", action="store_true",
+                        help="also run the default table's programs on the RTL (Verilator)")
     parser.add_argument("--study", action="store_true",
                         help="also the derived configurations default+ and default+acc256 "
                              "(not chips: 8192-word MEM slices, 65,536-word queues)")
     args = parser.parse_args(argv)
-    table(DEFAULT, [(4, 4, 4), (8, 8, 8), (16, 16, 16), (12, 16, 20)], golden_upto=20)
+    emitted = []
+    table(DEFAULT, [(4, 4, 4), (8, 8, 8), (16, 16, 16), (12, 16, 20)], golden_upto=20,
+          emitted=emitted)
+    if args.rtl:
+        rtl(DEFAULT, emitted)
     groq = [(20, 40, 30), (320, 320, 320), (640, 640, 640)]
     if not args.quick:
         groq.append((2560, 2560, 2560))
