@@ -2,11 +2,12 @@
 and K not multiples of the MXM size among them, and a requantised MLP layer. The RTL's own
 memories are read back through ``CompiledProgram.outputs`` and compared with numpy, and the
 RTL's cycle count with the compiler's prediction (one Verilated build of ``default``, reused).
-Elementwise adds (int8 and int32) cover the VXM kernels that read both operands from memory."""
+Elementwise adds (int8 and int32) cover the VXM kernels that read both operands from memory.
+GEMMs whose queues stream with ifetch run on a configuration of their own."""
 
 import numpy as np
 
-from opentsp.compiler import Graph, compile_graph
+from opentsp.compiler import Graph, compile_graph, derive_config
 from opentsp.config import CONFIGS
 from opentsp.verif.runner import run_images
 
@@ -59,9 +60,39 @@ def _elementwise(rng):
 
 
 def test_compiled_programs_on_verilator(tmp_path, capsys):
-    config = CONFIGS["default"]
     rng = np.random.default_rng(606)
     cases = [_gemm(rng, shape) for shape in GEMM_SHAPES] + [_layer(rng), _elementwise(rng)]
+    records = _run_and_check(CONFIGS["default"], cases, tmp_path)
+    with capsys.disabled():
+        print(f"\ncompiled programs on verilator: {len(records)} runs, "
+              f"{sum(r['cycles_rtl'] for r in records)} RTL cycles, predicted exactly")
+
+
+#: One superlane of four lanes with 8 + 8 MEM slices of 256 words and 64-word queues: the
+#: GEMMs below need more than 64 words in some queues, and the other slices have the room to
+#: feed them (on default every MEM queue is as long as the MXM's, and memory is full).
+FETCHING = derive_config("default", "fetching", superlanes=1, mem_slices=8, mem_words=256,
+                         queue_depth=64)
+
+
+def test_compiled_programs_with_ifetch_on_verilator(tmp_path, capsys):
+    """Queues longer than queue_depth preload 64 words and fetch the rest (the compiler's
+    ifetch, section 5b) on the RTL: cycles = golden model = prediction, outputs = numpy."""
+    rng = np.random.default_rng(707)
+    cases = [_gemm(rng, shape) for shape in ((12, 16, 20), (8, 40, 12))]
+    fetches = []
+    for graph, _, _ in cases:
+        prog = compile_graph(graph, FETCHING)
+        fetches.append(sum(i.op.mnemonic == "ifetch" for q in prog.image.queues for i in q))
+    assert all(count >= 1 for count in fetches), fetches
+    records = _run_and_check(FETCHING, cases, tmp_path)
+    with capsys.disabled():
+        print(f"\ncompiled programs with ifetch on verilator: {len(records)} runs, "
+              f"{sum(r['cycles_rtl'] for r in records)} RTL cycles, predicted exactly")
+
+
+def _run_and_check(config, cases, tmp_path):
+    """Compile, run on Verilator, compare cycles and outputs; the records."""
     programs, compiled = [], []
     for graph, inputs, expected in cases:
         prog = compile_graph(graph, config)
@@ -77,6 +108,4 @@ def test_compiled_programs_on_verilator(tmp_path, capsys):
         got = prog.outputs(np.load(record["memories"]))
         for name, value in expected.items():
             np.testing.assert_array_equal(got[name], value, err_msg=f"{record['name']} {name}")
-    with capsys.disabled():
-        print(f"\ncompiled programs on verilator: {len(records)} runs, "
-              f"{sum(r['cycles_rtl'] for r in records)} RTL cycles, predicted exactly")
+    return records
