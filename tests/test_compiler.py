@@ -440,3 +440,21 @@ def test_a_queue_that_cannot_be_fetched_in_time_is_named():
                                            r"needs more than its 32 words and no ifetch brings "
                                            r"word \d+ \(cycle \d+\) in time"):
         compile_graph(g, derive_config("groq", "groq-q32", queue_depth=32))
+
+
+def test_a_slice_that_outgrows_its_queue_feeding_fetches_is_named(monkeypatch):
+    """With the planner told that feeding costs a slice no words, and fetching one word at a
+    time, some slice's own queue outgrows its depth: the compiler names it and the queues it
+    feeds."""
+    from opentsp.compiler import fetch
+
+    monkeypatch.setattr(fetch, "_WORDS_PER_SOURCE", 0)
+    monkeypatch.setattr(fetch, "MIN_BLOCK", 1)
+    g = Graph("gemm")
+    g.output("y", g.matmul(g.input("x", (640, 640)), g.const("w", np.ones((640, 640), np.int8)),
+                           name="fc"))
+    with pytest.raises(CompileError, match=r"^graph 'gemm' does not fit: the queue of MEM_\w+ "
+                                           r"needs \d+ words, configuration 'groq-q64' holds 64 "
+                                           r"\(queue_depth\), and it cannot be fetched: it feeds "
+                                           r"the fetches of MEM_"):
+        compile_graph(g, SHORT_QUEUES)

@@ -40,8 +40,9 @@ _MAX_NOP = (1 << isa.COUNT_BITS) - 1
 _TRIES_PER_GAP = 8
 #: The fewest words an ifetch brings (but for the program's last ones).
 MIN_BLOCK = 4
-#: Words a block adds to each slice that feeds it, at most: agi, sread and a nop after it.
-_WORDS_PER_SOURCE = 3
+#: Words a block adds to each slice that feeds it, at most: agi, sread and the nops that split
+#: the idle run they land in.
+_WORDS_PER_SOURCE = 4
 #: Source sets tried per direction: the least busy four, then the next four, ...
 _SOURCE_SETS = 3
 
