@@ -1,0 +1,273 @@
+"""Floating point, bit for bit: formats, rounding and special values, and the exact algorithm of
+every basic operation (issue 18, first step: the specification that the golden model and the
+RTL will both implement; no instruction uses it yet).
+
+Values are bit patterns in unsigned integer arrays (``uint32`` for fp32, ``uint16`` for fp16
+and bf16). Every algorithm works on integers of stated widths, never on host floats, so that an
+RTL block can follow it step by step; the tests compare it with numpy and ``ml_dtypes``.
+
+Rules
+-----
+* **Rounding**: to nearest, ties to even, everywhere.
+* **fp32 arithmetic** (:func:`add32`, :func:`sub32`, :func:`mul32`): a subnormal operand is read
+  as zero of its sign (*DAZ*); the exact result is rounded to 24 significant bits as if the
+  exponent were unbounded; then a magnitude below ``2**-126`` becomes zero of its sign (*FTZ*)
+  and one of ``2**128`` or more becomes infinity of its sign. Flushing keeps the arithmetic
+  units free of subnormal alignment, as most accelerators do; language models do not live
+  there (bf16 shares fp32's exponent range).
+* **NaN**: every NaN result is the canonical quiet NaN (fp32 ``0x7FC00000``, fp16 ``0x7E00``,
+  bf16 ``0x7FC0``), a NaN operand gives it, and so do ``inf - inf`` and ``0 x inf``.
+* **Signed zeros**: ``x + (-x) = +0`` (and ``(-0) + (-0) = -0``); a product's sign is the XOR of
+  its operands' signs, zero and infinity included.
+* **Conversions keep subnormals** (they are exact shifts and rounding of one operand):
+  :func:`widen` (fp16 or bf16 to fp32) is exact; :func:`narrow` (fp32 to fp16 or bf16) rounds
+  with gradual underflow and overflows to infinity; :func:`from_int32` rounds;
+  :func:`to_int32` rounds and saturates to ``[-2**31, 2**31 - 1]``, NaN giving 0.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Format", "FP32", "FP16", "BF16", "add32", "sub32", "mul32", "widen", "narrow",
+           "from_int32", "to_int32", "canonical_nan"]
+
+
+@dataclass(frozen=True)
+class Format:
+    """A binary floating-point format: ``exp_bits`` exponent bits, ``man_bits`` stored
+    significand bits, bias ``2**(exp_bits - 1) - 1``."""
+    name: str
+    exp_bits: int
+    man_bits: int
+
+    @property
+    def bias(self):
+        return (1 << (self.exp_bits - 1)) - 1
+
+    @property
+    def exp_max(self):
+        """The all-ones exponent field: infinities and NaNs."""
+        return (1 << self.exp_bits) - 1
+
+    @property
+    def dtype(self):
+        return np.uint32 if self.exp_bits + self.man_bits == 31 else np.uint16
+
+    @property
+    def nan(self):
+        """The canonical quiet NaN: sign 0, exponent all ones, the top significand bit."""
+        return (self.exp_max << self.man_bits) | (1 << (self.man_bits - 1))
+
+
+FP32 = Format("fp32", 8, 23)
+FP16 = Format("fp16", 5, 10)
+BF16 = Format("bf16", 8, 7)
+
+_MAN32 = (1 << 23) - 1
+_HIDDEN32 = 1 << 23
+
+
+def canonical_nan(fmt):
+    """The canonical quiet NaN of ``fmt`` as that format's bit pattern."""
+    return fmt.dtype(fmt.nan)
+
+
+def _fields(bits, fmt):
+    """``(sign, exponent field, significand field)`` as int64 arrays."""
+    bits = np.asarray(bits).astype(np.int64)
+    width = fmt.exp_bits + fmt.man_bits
+    return ((bits >> width) & 1, (bits >> fmt.man_bits) & fmt.exp_max,
+            bits & ((1 << fmt.man_bits) - 1))
+
+
+def _pack32(sign, exponent, significand):
+    """fp32 bits from a sign, a biased exponent field and 23 significand bits."""
+    return ((sign << 31) | (exponent << 23) | significand).astype(np.uint32)
+
+
+def _round_shift(value, shift):
+    """``value >> shift`` rounded to nearest, ties to even (``value >= 0``, ``shift >= 0``,
+    int64 arrays); a shift of 63 or more rounds every value below ``2**62`` to 0."""
+    shift = np.minimum(shift, 63)
+    kept = value >> shift
+    rest = value - (kept << shift)
+    half = np.where(shift > 0, np.left_shift(1, np.maximum(shift - 1, 0)), 0)
+    up = (shift > 0) & ((rest > half) | ((rest == half) & ((kept & 1) == 1)))
+    return kept + up
+
+
+def _msb(value):
+    """Index of the highest set bit of each positive int64 (below ``2**53``); -1 for 0."""
+    _, exponent = np.frexp(value.astype(np.float64))     # exact for integers below 2**53
+    return np.where(value > 0, exponent - 1, -1).astype(np.int64)
+
+
+# fp32 arithmetic ----------------------------------------------------------------------------
+
+def _operand32(bits):
+    """``(sign, exponent field, 24-bit significand, nan, inf, zero)`` with DAZ applied."""
+    sign, exponent, significand = _fields(np.asarray(bits, dtype=np.uint32), FP32)
+    nan = (exponent == 255) & (significand != 0)
+    inf = (exponent == 255) & (significand == 0)
+    zero = exponent == 0                                   # zero or subnormal (DAZ)
+    return sign, exponent, np.where(zero, 0, significand | _HIDDEN32), nan, inf, zero
+
+
+def _finish32(sign, exponent, significand, nan, inf_sign, zero_sign):
+    """Pack a rounded 24-bit ``significand`` (its hidden bit set) with its biased ``exponent``
+    (any integer): FTZ below 1, infinity from 255; then the special cases, in priority order:
+    NaN, infinity (``inf_sign`` >= 0), exact zero (``zero_sign`` >= 0)."""
+    over = exponent >= 255
+    under = exponent <= 0
+    bits = _pack32(sign, np.clip(exponent, 0, 255) * ~(over | under) + 255 * over,
+                   (significand & _MAN32) * ~(over | under))
+    bits = np.where(zero_sign >= 0, _pack32(np.maximum(zero_sign, 0), 0, 0), bits)
+    bits = np.where(inf_sign >= 0, _pack32(np.maximum(inf_sign, 0), 255, 0), bits)
+    return np.where(nan, np.uint32(FP32.nan), bits).astype(np.uint32)
+
+
+def add32(a, b):
+    """``a + b`` for fp32 bit patterns (uint32 arrays).
+
+    Algorithm (27-bit datapath): the operand of larger magnitude ``A`` keeps its 24-bit
+    significand shifted left by 3 (guard, round, sticky bits); the other's is shifted right by
+    the exponent difference, every bit shifted out ORed into the sticky bit; the two are added
+    or subtracted (``A - B >= 0``); the sum is normalised (one right shift with sticky on a
+    carry, else left shifts to bring its top bit to bit 26) and rounded on its three low bits;
+    a carry out of rounding shifts once more.
+    """
+    sa, ea, ma, nan_a, inf_a, zero_a = _operand32(a)
+    sb, eb, mb, nan_b, inf_b, zero_b = _operand32(b)
+    swap = (eb > ea) | ((eb == ea) & (mb > ma))
+    s_big, e_big, m_big = (np.where(swap, y, x) for x, y in ((sa, sb), (ea, eb), (ma, mb)))
+    s_small, e_small, m_small = (np.where(swap, x, y) for x, y in ((sa, sb), (ea, eb), (ma, mb)))
+    big = m_big << 3
+    d = np.minimum(e_big - e_small, 27)
+    small = m_small << 3
+    lost = small & ((np.left_shift(1, d)) - 1)
+    small = (small >> d) | (lost != 0)
+    total = np.where(s_big == s_small, big + small, big - small)
+    carry = total >= (1 << 27)
+    total = np.where(carry, (total >> 1) | (total & 1), total)
+    exponent = e_big + carry
+    shift = np.where(total > 0, 26 - _msb(total), 0)
+    total = total << np.maximum(shift, 0)
+    exponent = exponent - np.maximum(shift, 0)
+    significand = _round_shift(total, np.full_like(total, 3))
+    rounded_over = significand >= (1 << 24)
+    significand = np.where(rounded_over, significand >> 1, significand)
+    exponent = exponent + rounded_over
+    nan = nan_a | nan_b | (inf_a & inf_b & (sa != sb))
+    inf_sign = np.where(inf_a, sa, np.where(inf_b, sb, -1))
+    # two zeros: -0 only if both are; an exact cancellation of nonzero operands: +0
+    zero_sign = np.where(zero_a & zero_b, sa & sb, np.where(total == 0, 0, -1))
+    return _finish32(s_big, exponent, significand, nan, inf_sign, zero_sign)
+
+
+def sub32(a, b):
+    """``a - b``: :func:`add32` with ``b``'s sign flipped (a NaN stays a NaN)."""
+    return add32(a, np.asarray(b, dtype=np.uint32) ^ np.uint32(1 << 31))
+
+
+def mul32(a, b):
+    """``a * b`` for fp32 bit patterns.
+
+    Algorithm: the 48-bit product of the two 24-bit significands, its top bit at 47 or 46; the
+    top 24 bits kept, rounded on the bits below (24 or 23 of them); the exponent is the sum of
+    the operands' unbiased exponents, plus one for a product at bit 47 or a carry out of
+    rounding.
+    """
+    sa, ea, ma, nan_a, inf_a, zero_a = _operand32(a)
+    sb, eb, mb, nan_b, inf_b, zero_b = _operand32(b)
+    sign = sa ^ sb
+    product = ma * mb
+    high = product >= (1 << 47)
+    significand = _round_shift(product, np.where(high, 24, 23))
+    exponent = ea + eb - 127 + high
+    rounded_over = significand >= (1 << 24)
+    significand = np.where(rounded_over, significand >> 1, significand)
+    exponent = exponent + rounded_over
+    nan = nan_a | nan_b | (inf_a & zero_b) | (inf_b & zero_a)
+    inf_sign = np.where(inf_a | inf_b, sign, -1)
+    zero_sign = np.where(zero_a | zero_b, sign, -1)
+    return _finish32(sign, exponent, significand, nan, inf_sign, zero_sign)
+
+
+# Conversions --------------------------------------------------------------------------------
+
+def widen(bits, fmt):
+    """fp16 or bf16 bit patterns (``fmt``) to fp32, exactly (subnormals become fp32 normals or,
+    from bf16, fp32 subnormals); NaN gives the canonical fp32 NaN."""
+    sign, exponent, significand = _fields(np.asarray(bits, dtype=np.uint16), fmt)
+    shift = 23 - fmt.man_bits
+    normal = _pack32(sign, exponent - fmt.bias + 127, significand << shift)
+    # a subnormal: significand * 2**(1 - bias - man_bits), its top bit at p
+    top = _msb(significand)
+    e32 = top + 1 - fmt.bias - fmt.man_bits + 127
+    tiny_normal = _pack32(sign, np.maximum(e32, 0),
+                          ((significand << np.maximum(23 - top, 0)) & _MAN32))
+    # below fp32's normals (bf16 only): significand * 2**(150 - bias - man_bits) * 2**-149
+    tiny_sub = _pack32(sign, 0, significand << max(150 - fmt.bias - fmt.man_bits, 0))
+    tiny = np.where(e32 >= 1, tiny_normal, tiny_sub)
+    result = np.where(exponent == 0, np.where(significand == 0, _pack32(sign, 0, 0), tiny),
+                      normal)
+    result = np.where(exponent == fmt.exp_max, _pack32(sign, 255, 0), result)
+    nan = (exponent == fmt.exp_max) & (significand != 0)
+    return np.where(nan, np.uint32(FP32.nan), result).astype(np.uint32)
+
+
+def narrow(bits, fmt):
+    """fp32 bit patterns to ``fmt`` (fp16 or bf16): rounded to nearest even with gradual
+    underflow (subnormal results kept), infinity from the format's largest exponent on.
+
+    Algorithm: the value is ``sig * 2**(E - 23)`` (``sig`` with its hidden bit for a normal
+    input, ``E = max(exponent, 1) - 127``); the target's exponent field would be ``T = E +
+    bias``; ``sig`` is shifted right by ``23 - man_bits`` plus ``1 - T`` if ``T < 1`` (the
+    subnormal grid) with rounding, and the result is ``((max(T, 1) - 1) << man_bits) + q``, so
+    that a carry out of rounding steps the exponent field.
+    """
+    sign, exponent, significand = _fields(np.asarray(bits, dtype=np.uint32), FP32)
+    sig = np.where(exponent > 0, significand | _HIDDEN32, significand)
+    target = np.maximum(exponent, 1) - 127 + fmt.bias
+    shift = 23 - fmt.man_bits + np.maximum(1 - target, 0)
+    q = _round_shift(sig, shift)
+    magnitude = ((np.maximum(target, 1) - 1) << fmt.man_bits) + q
+    magnitude = np.minimum(magnitude, fmt.exp_max << fmt.man_bits)      # infinity
+    width = fmt.exp_bits + fmt.man_bits
+    result = (sign << width) | magnitude
+    result = np.where(exponent == 255, (sign << width) | (fmt.exp_max << fmt.man_bits), result)
+    nan = (exponent == 255) & (significand != 0)
+    return np.where(nan, fmt.nan, result).astype(fmt.dtype)
+
+
+def from_int32(values):
+    """int32 values to fp32 bit patterns, rounded to nearest even."""
+    values = np.asarray(values, dtype=np.int32).astype(np.int64)
+    sign = (values < 0).astype(np.int64)
+    magnitude = np.abs(values)
+    top = _msb(magnitude)
+    shift = np.maximum(top - 23, 0)
+    significand = _round_shift(magnitude, shift) << np.maximum(23 - top, 0)
+    exponent = top + 127
+    carry = significand >= (1 << 24)
+    significand = np.where(carry, significand >> 1, significand)
+    exponent = exponent + carry
+    bits = _pack32(sign, exponent, significand & _MAN32)
+    return np.where(magnitude == 0, np.uint32(0), bits).astype(np.uint32)
+
+
+def to_int32(bits):
+    """fp32 bit patterns to int32, rounded to nearest even, saturating; NaN gives 0."""
+    sign, exponent, significand = _fields(np.asarray(bits, dtype=np.uint32), FP32)
+    sig = np.where(exponent > 0, significand | _HIDDEN32, significand)
+    unbiased = np.maximum(exponent, 1) - 127
+    left = np.clip(unbiased - 23, 0, 8)
+    right = np.maximum(23 - unbiased, 0)
+    magnitude = _round_shift(sig, right) << left
+    big = (unbiased >= 31) | (magnitude >= (1 << 31))
+    limit = np.where(sign == 1, 1 << 31, (1 << 31) - 1)
+    magnitude = np.where(big, limit, np.minimum(magnitude, limit))
+    result = np.where(sign == 1, -magnitude, magnitude)
+    nan = (exponent == 255) & (significand != 0)
+    return np.where(nan, 0, result).astype(np.int32)

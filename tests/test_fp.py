@@ -1,0 +1,158 @@
+"""opentsp.fp: the bit-level floating-point algorithms against numpy and ml_dtypes (bf16),
+exhaustively for the 16-bit formats and on a million random operands per fp32 operation, with
+every special-value class; the DAZ/FTZ policy is applied to the reference, never the other way
+round."""
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from opentsp import fp
+
+F32, F64 = np.float32, np.float64
+RANDOM = 1_000_000
+ALL16 = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+#: One of every class: zeros, subnormals, the smallest and largest normals, ones, infinities,
+#: NaNs (quiet, signalling, negative), and values that overflow or cancel.
+SPECIALS = np.array([0x00000000, 0x80000000, 0x00000001, 0x807FFFFF, 0x00800000, 0x80800000,
+                     0x00800001, 0x7F7FFFFF, 0xFF7FFFFF, 0x3F800000, 0xBF800000, 0x7F800000,
+                     0xFF800000, 0x7FC00000, 0x7F800001, 0xFFC12345, 0x3F800001, 0x33800000,
+                     0x4B800000, 0x0C000000], dtype=np.uint32)
+
+
+def _daz(bits):
+    bits = np.asarray(bits, dtype=np.uint32)
+    return np.where((bits & 0x7F800000) == 0, bits & 0x80000000, bits).astype(np.uint32)
+
+
+def _reference(op, a, b):
+    """The documented rule, from float64: the exact result (mul) or its correct rounding (add;
+    rounding twice, to 53 then 24 bits, is innocuous since 53 >= 2 x 24 + 2), rounded to 24
+    bits with an unbounded exponent, then FTZ and overflow; NaN canonical."""
+    with np.errstate(all="ignore"):
+        x, y = _daz(a).view(F32).astype(F64), _daz(b).view(F32).astype(F64)
+        exact = op(x, y)
+        mantissa, exponent = np.frexp(exact)
+        value = np.ldexp(np.rint(mantissa * 2.0 ** 24) / 2.0 ** 24, exponent)
+        value = np.where(np.abs(value) < 2.0 ** -126, np.copysign(0.0, value), value)
+        value = np.where(np.abs(value) >= 2.0 ** 128, np.copysign(np.inf, value), value)
+        bits = value.astype(F32).view(np.uint32)
+    return np.where(np.isnan(exact), np.uint32(fp.FP32.nan), bits)
+
+
+def _random_operands(rng, n):
+    """Random bit patterns (every class), and pairs of nearby magnitudes (carries, cancellation,
+    rounding ties)."""
+    wild = rng.integers(0, 1 << 32, (2, n), dtype=np.uint64).astype(np.uint32)
+    a = rng.integers(0, 1 << 32, n, dtype=np.uint64).astype(np.uint32)
+    near = (a.astype(np.int64) + rng.integers(-(1 << 26), 1 << 26, n)) & 0x7FFFFFFF
+    near |= rng.integers(0, 2, n).astype(np.int64) << 31
+    return (np.concatenate([wild[0], a]), np.concatenate([wild[1], near.astype(np.uint32)]))
+
+
+OPS = [(fp.add32, np.add), (fp.sub32, np.subtract), (fp.mul32, np.multiply)]
+
+
+@pytest.mark.parametrize("ours, theirs", OPS, ids=["add", "sub", "mul"])
+def test_fp32_arithmetic_follows_its_rule_on_random_operands(ours, theirs):
+    a, b = _random_operands(np.random.default_rng(18), RANDOM)
+    np.testing.assert_array_equal(ours(a, b), _reference(theirs, a, b))
+
+
+@pytest.mark.parametrize("ours, theirs", OPS, ids=["add", "sub", "mul"])
+def test_fp32_arithmetic_equals_numpy_where_no_subnormal_is_involved(ours, theirs):
+    """numpy's float32 result itself, bit for bit, wherever neither the operands nor numpy's
+    result are subnormal (there the policy differs from IEEE by design) and NaNs aside."""
+    a, b = _random_operands(np.random.default_rng(19), RANDOM)
+    with np.errstate(all="ignore"):
+        numpy = theirs(a.view(F32), b.view(F32))
+    tiny = np.abs(numpy) < F32(2.0 ** -126) * F32(1 + 2.0 ** -22)
+    keep = ~np.isnan(numpy) & ((numpy == 0) | ~tiny)
+    keep &= (_daz(a) == a) & (_daz(b) == b)
+    assert keep.mean() > 0.9
+    np.testing.assert_array_equal(ours(a, b)[keep], numpy.view(np.uint32)[keep])
+    assert np.all(ours(a, b)[np.isnan(numpy)] == fp.FP32.nan)
+
+
+@pytest.mark.parametrize("ours, theirs", OPS, ids=["add", "sub", "mul"])
+def test_fp32_special_values(ours, theirs):
+    a, b = np.meshgrid(SPECIALS, SPECIALS)
+    a, b = a.ravel(), b.ravel()
+    got = ours(a, b)
+    np.testing.assert_array_equal(got, _reference(theirs, a, b))
+
+
+def _one(op, a, b):
+    return int(op(np.uint32([a]), np.uint32([b]))[0])
+
+
+def test_fp32_rules_spelled_out():
+    pz, nz, one, half, inf = 0x00000000, 0x80000000, 0x3F800000, 0x3F000000, 0x7F800000
+    tiny, smallest, largest, nan = 0x00000001, 0x00800000, 0x7F7FFFFF, fp.FP32.nan
+    assert _one(fp.add32, nz, nz) == nz and _one(fp.add32, nz, pz) == pz
+    assert _one(fp.add32, one, one | nz) == pz                 # x + (-x) = +0
+    assert _one(fp.sub32, nz, pz) == nz and _one(fp.sub32, one, one) == pz
+    assert _one(fp.add32, inf, inf | nz) == nan and _one(fp.sub32, inf, inf) == nan
+    assert _one(fp.add32, tiny, tiny) == pz                    # subnormals read as zero
+    assert _one(fp.add32, one, tiny) == one
+    assert _one(fp.mul32, nz, pz) == nz and _one(fp.mul32, nz, one | nz) == pz
+    assert _one(fp.mul32, pz, inf) == nan and _one(fp.mul32, inf | nz, one) == inf | nz
+    assert _one(fp.mul32, smallest, half) == pz                # FTZ
+    assert _one(fp.mul32, smallest | nz, half) == nz
+    assert _one(fp.mul32, largest, 0x40000000) == inf          # overflow
+    assert _one(fp.add32, 0x7F800001, one) == nan              # a signalling NaN, canonical
+
+
+def test_widen_is_exact_for_every_fp16_and_bf16_value():
+    for fmt, reference in ((fp.FP16, ALL16.view(np.float16).astype(F32)),
+                           (fp.BF16, ALL16.view(ml_dtypes.bfloat16).astype(F32))):
+        got = fp.widen(ALL16, fmt)
+        nan = np.isnan(reference)
+        assert nan.sum() == 2 * ((1 << fmt.man_bits) - 1)
+        np.testing.assert_array_equal(got[~nan], reference.view(np.uint32)[~nan])
+        assert np.all(got[nan] == fp.FP32.nan)
+
+
+@pytest.mark.parametrize("fmt, dtype", [(fp.FP16, np.float16), (fp.BF16, ml_dtypes.bfloat16)],
+                         ids=["fp16", "bf16"])
+def test_narrow_rounds_to_nearest_even_like_numpy(fmt, dtype):
+    """Every 16-bit value round trips; random fp32 patterns (and ones near the format's range,
+    its subnormals and its overflow) round as numpy / ml_dtypes round them."""
+    rng = np.random.default_rng(20)
+    roundtrip = fp.narrow(fp.widen(ALL16, fmt), fmt)
+    nan = np.isnan(ALL16.view(dtype).astype(F32))
+    np.testing.assert_array_equal(roundtrip[~nan], ALL16[~nan])
+    assert np.all(roundtrip[nan] == fmt.nan)
+    wild = rng.integers(0, 1 << 32, RANDOM, dtype=np.uint64).astype(np.uint32)
+    scale = 2.0 ** rng.uniform(-2 - fmt.bias - fmt.man_bits, fmt.bias + 2, RANDOM)
+    with np.errstate(all="ignore"):
+        near = (scale * rng.choice([-1, 1], RANDOM)).astype(F32).view(np.uint32)
+        bits = np.concatenate([wild, near])
+        reference = bits.view(F32).astype(dtype)
+    got = fp.narrow(bits, fmt)
+    nan = np.isnan(reference.astype(F32))
+    np.testing.assert_array_equal(got[~nan], reference.view(np.uint16)[~nan])
+    assert np.all(got[nan] == fmt.nan)
+
+
+def test_int32_conversions():
+    rng = np.random.default_rng(21)
+    ints = np.concatenate([rng.integers(-(1 << 31), 1 << 31, RANDOM),
+                           [0, 1, -1, (1 << 31) - 1, -(1 << 31), (1 << 24) + 1, (1 << 25) + 2,
+                            (1 << 25) + 6, -(1 << 24) - 3]]).astype(np.int32)
+    np.testing.assert_array_equal(fp.from_int32(ints), ints.astype(F32).view(np.uint32))
+    bits = np.concatenate([rng.integers(0, 1 << 32, RANDOM, dtype=np.uint64).astype(np.uint32),
+                           rng.uniform(-3e9, 3e9, RANDOM).astype(F32).view(np.uint32),
+                           (rng.integers(-40, 40, 1000) + 0.5).astype(F32).view(np.uint32),
+                           SPECIALS])
+    with np.errstate(invalid="ignore"):
+        values = bits.view(F32).astype(F64)
+        expected = np.clip(np.rint(values), -(2.0 ** 31), 2.0 ** 31 - 1)
+    expected = np.where(np.isnan(values), 0, expected).astype(np.int64).astype(np.int32)
+    np.testing.assert_array_equal(fp.to_int32(bits), expected)
+
+
+def test_formats():
+    assert (fp.FP32.bias, fp.FP16.bias, fp.BF16.bias) == (127, 15, 127)
+    assert (fp.FP32.nan, fp.FP16.nan, fp.BF16.nan) == (0x7FC00000, 0x7E00, 0x7FC0)
+    assert fp.canonical_nan(fp.FP16).dtype == np.uint16
