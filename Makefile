@@ -10,7 +10,7 @@ SEEDS ?= 1000
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: demo test test-slow test-icarus iverilog regress coverage lint ruff verilog synth fpga \
-	bench bench-compiler clean venv fuzz
+	bench bench-compiler bench-fp clean venv fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -99,6 +99,10 @@ bench: $(STAMP) iverilog
 	$(BIN)/python bench/speed.py --config default --config medium --sim verilator --sim icarus \
 		--baseline $(BASELINE)
 	$(BIN)/python bench/host_traffic.py --config $(CONFIG)
+
+# Accuracy of the floating-point functions (opentsp/fp.py) against numpy float64.
+bench-fp: $(STAMP)
+	$(BIN)/python bench/fp_accuracy.py
 
 # Compiler figures on default and groq; golden model on groq (minutes), default on the RTL.
 bench-compiler: $(STAMP)

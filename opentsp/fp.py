@@ -25,12 +25,14 @@ Rules
   :func:`to_int32` rounds and saturates to ``[-2**31, 2**31 - 1]``, NaN giving 0.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 __all__ = ["Format", "FP32", "FP16", "BF16", "add32", "sub32", "mul32", "widen", "narrow",
-           "from_int32", "to_int32", "canonical_nan"]
+           "from_int32", "to_int32", "canonical_nan", "reciprocal32", "rsqrt32", "exp32",
+           "tanh32"]
 
 
 @dataclass(frozen=True)
@@ -271,3 +273,203 @@ def to_int32(bits):
     result = np.where(sign == 1, -magnitude, magnitude)
     nan = (exponent == 255) & (significand != 0)
     return np.where(nan, 0, result).astype(np.int32)
+
+
+# Functions of one operand ---------------------------------------------------------------------
+#
+# reciprocal and rsqrt are correctly rounded (the exact value, rounded to nearest even: an RTL
+# divider or square-root recurrence gives it exactly); exp and tanh are defined by the
+# fixed-point algorithms below, whose every width is part of the definition. All four read
+# subnormal operands as zero (DAZ) and flush subnormal results (FTZ), as the arithmetic does.
+# They work on Python integers (exact at any width), one element at a time.
+
+#: log2(e) with 64 fractional bits (a 65-bit constant), rounded to nearest.
+LOG2E_Q64 = 26613026195688644983
+#: 2**(i/64) with 62 fractional bits, i = 0..63, rounded to nearest.
+EXP2_TABLE_Q62 = (
+    4611686018427387904, 4661903986662671290, 4712668792719003884,
+    4763986391269842979, 4815862801830788490, 4868304109465667592,
+    4921316465500308116, 4974906088244084429, 5029079263719320435,
+    5083842346398635251, 5139201759950318048, 5195163997991819502,
+    5251735624851448219, 5308923276338361494, 5366733660520940721,
+    5425173558513642752, 5484249825272419512, 5543969390398799154,
+    5604339258952723100, 5665366512274234280, 5727058308814112983,
+    5789421884973557729, 5852464555953009676, 5916193716610220111,
+    5980616842327661685, 6045741489889385141, 6111575298367424380,
+    6178125990017853852, 6245401371186603363, 6313409333225136570,
+    6382157853416100552, 6451654995909055045, 6521908912666391106,
+    6592927844419550153, 6664720121635655541, 6737294165494670078,
+    6810658488877194079, 6884821697363019841, 6959792490240559659,
+    7035579661527265796, 7112192101001162095, 7189638795243608238,
+    7267928828693418961, 7347071384712461870, 7427075746662858866,
+    7507951298995917514, 7589707528352920109, 7672354024677899536,
+    7755900482342532474, 7840356701283281883, 7925732588150922155,
+    8012038157472581778, 8099283532826439817, 8187478948029213993,
+    8276634748336579668, 8366761391656660532, 8457869449776733335,
+    8549969609603290562, 8643072674415606502, 8737189565132953757,
+    8832331321595618838, 8928509103859867100, 9025734193507008925,
+    9124017994966720698,
+)
+#: (ln 2)**k / k! with 62 fractional bits, k = 0..5: 2**r ~ sum C_k r**k for 0 <= r < 1/64.
+EXP2_POLY_Q62 = (
+    4611686018427387904, 3196577161300663915, 1107849223398934356,
+    255967521894832113, 44355791529079737, 6149018367977265,
+)
+
+
+def _split(bits):
+    """``(sign, biased exponent, 24-bit significand)`` of one fp32 pattern, DAZ applied (a
+    zero or subnormal has significand 0)."""
+    bits = int(bits)
+    sign, exponent, field = bits >> 31, (bits >> 23) & 0xFF, bits & _MAN32
+    return sign, exponent, (field | _HIDDEN32) if 0 < exponent < 255 else field * (exponent == 255)
+
+
+def _round_int(value, shift):
+    """A non-negative Python integer shifted right by ``shift``, rounded to nearest even."""
+    if shift <= 0:
+        return value << -shift
+    kept, rest = value >> shift, value & ((1 << shift) - 1)
+    half = 1 << (shift - 1)
+    return kept + (rest > half or (rest == half and kept & 1))
+
+
+def _make32(sign, exponent, significand):
+    """fp32 bits of ``significand * 2**(exponent - 23)`` (a 24-bit significand, or 2**24 after
+    a rounding carry; ``exponent`` unbiased, any integer): FTZ and overflow applied."""
+    if significand >= 1 << 24:
+        significand, exponent = significand >> 1, exponent + 1
+    biased = exponent + 127
+    if biased <= 0:
+        return sign << 31
+    if biased >= 255:
+        return (sign << 31) | 0x7F800000
+    return (sign << 31) | (biased << 23) | (significand & _MAN32)
+
+
+def _elementwise(function, bits):
+    bits = np.asarray(bits, dtype=np.uint32)
+    return np.fromiter((function(b) for b in bits.ravel()), dtype=np.uint32,
+                       count=bits.size).reshape(bits.shape)
+
+
+def _reciprocal_one(bits):
+    sign, exponent, significand = _split(bits)
+    if exponent == 255:
+        return FP32.nan if significand & _MAN32 else sign << 31         # 1/inf = 0
+    if significand == 0:
+        return (sign << 31) | 0x7F800000                                 # 1/0 = inf
+    if significand == _HIDDEN32:                                         # a power of two
+        return _make32(sign, 127 - exponent, _HIDDEN32)
+    # 1/m for m = significand / 2**23 in (1, 2): 24 bits of 2**47 / significand, one more
+    # to round on, and the remainder as the sticky bit
+    quotient, remainder = divmod(1 << 48, significand)
+    kept, guard = quotient >> 1, quotient & 1
+    rounded = kept + (guard and (remainder != 0 or kept & 1))
+    return _make32(sign, 126 - exponent, rounded)
+
+
+def reciprocal32(bits):
+    """``1 / x``, correctly rounded (to nearest even); ``1/±0 = ±inf``, ``1/±inf = ±0``."""
+    return _elementwise(_reciprocal_one, bits)
+
+
+def _rsqrt_one(bits):
+    sign, exponent, significand = _split(bits)
+    if exponent == 255 and significand:
+        return FP32.nan
+    if significand == 0 and exponent != 255:
+        return (sign << 31) | 0x7F800000                                 # rsqrt(±0) = ±inf
+    if sign:
+        return FP32.nan                                                  # negative
+    if exponent == 255:
+        return 0                                                         # rsqrt(inf) = +0
+    # x = X * 2**(2k), X = significand or 2 * significand, in [2**23, 2**25)
+    power = exponent - 127 - 23
+    big = power & 1
+    value, k = significand << big, (power - big) // 2
+    p = 36 if value > 1 << 24 else 35               # 2**p / sqrt(X) in [2**23, 2**24)
+    target = 1 << (2 * p + 2)
+    floor2 = math.isqrt(target // value)            # floor(2**(p+1) / sqrt(X))
+    kept, guard = floor2 >> 1, floor2 & 1
+    exact = floor2 * floor2 * value == target
+    rounded = kept + (guard and (not exact or kept & 1))
+    return _make32(0, 23 - k - p, rounded)
+
+
+def rsqrt32(bits):
+    """``1 / sqrt(x)``, correctly rounded; ``±0`` gives ``±inf``, ``+inf`` gives ``+0``, a
+    negative number NaN."""
+    return _elementwise(_rsqrt_one, bits)
+
+
+def _exp2_q62(fraction):
+    """``2**fraction`` for ``0 <= fraction < 1`` given with 63 fractional bits: the table
+    entry of its top 6 bits times the degree-5 polynomial of the rest, ``Q62``."""
+    index, rest = fraction >> 57, fraction & ((1 << 57) - 1)     # rest < 2**-6, Q63
+    poly = EXP2_POLY_Q62[5]
+    for coefficient in EXP2_POLY_Q62[4::-1]:
+        poly = coefficient + ((poly * rest) >> 63)
+    return (EXP2_TABLE_Q62[index] * poly) >> 62
+
+
+def _exp_one(bits):
+    sign, exponent, significand = _split(bits)
+    if exponent == 255:
+        return FP32.nan if significand & _MAN32 else (0 if sign else 0x7F800000)
+    unbiased = exponent - 127
+    if significand == 0 or unbiased < -40:
+        return 0x3F800000                        # exp(0) = 1; |x| < 2**-40 rounds to 1
+    if unbiased >= 7:                            # |x| >= 128: overflow or underflow
+        return 0 if sign else 0x7F800000
+    # t = x * log2(e) with 63 fractional bits (x exact: 24 bits shifted by at least 0)
+    x_q63 = significand << (unbiased - 23 + 63)
+    t = (x_q63 * LOG2E_Q64) >> 64
+    if sign:
+        t = -t
+    n, fraction = t >> 63, t & ((1 << 63) - 1)   # floor and the fraction in [0, 1)
+    value = _exp2_q62(fraction)                  # [2**62, 2**63)
+    return _make32(0, n, _round_int(value, 62 - 23))
+
+
+def exp32(bits):
+    """``e**x``: ``t = x * log2(e)`` with 63 fractional bits (``LOG2E_Q64``, the product
+    truncated), ``2**t = 2**n * 2**f`` with ``n = floor(t)``; ``2**f`` is ``EXP2_TABLE_Q62``
+    at the top 6 bits of ``f`` times the degree-5 polynomial ``EXP2_POLY_Q62`` of the other
+    57 (Horner, each product truncated to 63 fractional bits), truncated to 62 fractional bits
+    and rounded to 24 significant bits. ``exp(-inf) = +0``, ``exp(+inf) = +inf``; results
+    below ``2**-126`` flush to zero, from ``2**128`` on are infinite."""
+    return _elementwise(_exp_one, bits)
+
+
+def _tanh_one(bits):
+    sign, exponent, significand = _split(bits)
+    if exponent == 255:
+        return FP32.nan if significand & _MAN32 else (sign << 31) | 0x3F800000
+    unbiased = exponent - 127
+    if significand == 0:
+        return sign << 31
+    if unbiased < -13:
+        return int(bits)                         # tanh(x) = x within x**3/3 < 0.1 ulp
+    if unbiased >= 4:                            # |x| >= 16: 1 - tanh < 2**-45
+        return (sign << 31) | 0x3F800000
+    # E = e**(2|x|) = 2**n * 2**f as in exp, Q62; tanh = (E - 1) / (E + 1)
+    t = ((significand << (unbiased - 23 + 64)) * LOG2E_Q64) >> 64       # 2|x| log2 e, Q63
+    n, fraction = t >> 63, t & ((1 << 63) - 1)
+    big_e = _exp2_q62(fraction) << n                                     # Q62, n >= 0
+    numerator, denominator = big_e - (1 << 62), big_e + (1 << 62)
+    # 26 significant bits of the quotient, and a sticky bit from the remainder
+    shift = 25 - (numerator.bit_length() - denominator.bit_length())
+    quotient, remainder = divmod(numerator << shift, denominator)
+    top = quotient.bit_length()
+    extra = top - 24
+    rounded = _round_int((quotient << 1) | (remainder != 0), extra + 1)
+    return _make32(sign, top - 1 - shift, rounded)
+
+
+def tanh32(bits):
+    """``tanh(x)``: ``x`` itself for ``|x| < 2**-13`` (``x**3 / 3`` is below a tenth of an ulp);
+    ``±1`` from ``|x| >= 16``; between, ``E = e**(2|x|)`` as :func:`exp32` computes it (63
+    fractional bits, table and polynomial, ``Q62``), then ``(E - 1) / (E + 1)`` by an exact
+    division rounded to 24 significant bits."""
+    return _elementwise(_tanh_one, bits)

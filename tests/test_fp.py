@@ -156,3 +156,79 @@ def test_formats():
     assert (fp.FP32.bias, fp.FP16.bias, fp.BF16.bias) == (127, 15, 127)
     assert (fp.FP32.nan, fp.FP16.nan, fp.BF16.nan) == (0x7FC00000, 0x7E00, 0x7FC0)
     assert fp.canonical_nan(fp.FP16).dtype == np.uint16
+
+
+# Functions of one operand ----------------------------------------------------------------------
+
+BF16_ALL = np.arange(1 << 16, dtype=np.uint32) << 16      # every bf16 value, as fp32
+
+
+def _inputs(rng, n):
+    """Every bf16 value, random fp32 patterns and random values in the functions' busy range."""
+    return np.concatenate([BF16_ALL, rng.integers(0, 1 << 32, n, dtype=np.uint64)
+                           .astype(np.uint32), rng.uniform(-20, 20, n).astype(F32)
+                           .view(np.uint32), SPECIALS])
+
+
+def max_ulp(got, reference):
+    """The largest ``|got - reference|`` in ulps of the reference's binade, over references
+    that are normal fp32 numbers (the rest are checked exactly)."""
+    values = got.view(F32).astype(F64)
+    normal = np.isfinite(reference) & (np.abs(reference) >= 2.0 ** -126) & \
+        (np.abs(reference) < 2.0 ** 128)
+    ulp = 2.0 ** (np.floor(np.log2(np.abs(reference[normal]))) - 23)
+    return float(np.max(np.abs(values[normal] - reference[normal]) / ulp))
+
+
+def _float64(bits):
+    """fp32 patterns as float64 values, DAZ applied."""
+    with np.errstate(invalid="ignore"):
+        return _daz(bits).view(F32).astype(F64)
+
+
+FUNCTIONS = [(fp.reciprocal32, lambda x: 1 / x), (fp.rsqrt32, lambda x: 1 / np.sqrt(x)),
+             (fp.exp32, np.exp), (fp.tanh32, np.tanh)]
+
+
+@pytest.mark.parametrize("ours, reference", FUNCTIONS, ids=["recip", "rsqrt", "exp", "tanh"])
+def test_functions_within_one_ulp_of_float64(ours, reference):
+    """Every bf16 input and random fp32 ones: within 1 ulp (measured: 0.5, see
+    bench/fp_accuracy.py); results below 2**-126 flushed, overflow infinite, NaN canonical."""
+    bits = _inputs(np.random.default_rng(22), 100_000)
+    got = ours(bits)
+    with np.errstate(all="ignore"):
+        exact = reference(_float64(bits))
+    assert max_ulp(got, exact) <= 1.0
+    tiny = np.abs(exact) < 2.0 ** -126
+    assert np.all((got[tiny & ~np.isnan(exact)] & 0x7FFFFFFF) == 0)
+    assert np.all(got[np.isnan(exact)] == fp.FP32.nan)
+    huge = np.isinf(exact) | (np.abs(exact) >= 2.0 ** 128)
+    assert np.all((got[huge] & 0x7FFFFFFF) == 0x7F800000)
+
+
+def test_reciprocal_is_correctly_rounded():
+    """1/x in float64 is correctly rounded, and rounding it again to 24 bits is innocuous
+    (53 >= 2 x 24 + 2): so the fp32 reciprocal must equal it exactly, FTZ applied."""
+    bits = _inputs(np.random.default_rng(23), 200_000)
+    with np.errstate(all="ignore"):
+        reference = (1 / _float64(bits)).astype(F32)
+    reference = np.where(np.abs(reference) < F32(2.0 ** -126), np.copysign(F32(0), reference),
+                         reference)
+    nan = np.isnan(reference)
+    np.testing.assert_array_equal(fp.reciprocal32(bits)[~nan], reference.view(np.uint32)[~nan])
+
+
+def test_function_special_values():
+    one, inf, nan = 0x3F800000, 0x7F800000, fp.FP32.nan
+    pz, nz, tiny = 0x00000000, 0x80000000, 0x00000001
+    cases = {fp.reciprocal32: {pz: inf, nz: inf | nz, tiny: inf, inf: pz, inf | nz: nz,
+                               one: one, 0x40000000: 0x3F000000, nan: nan},
+             fp.rsqrt32: {pz: inf, nz: inf | nz, inf: pz, one | nz: nan, 0x40800000: 0x3F000000,
+                          nan: nan},
+             fp.exp32: {pz: one, nz: one, tiny: one, inf: inf, inf | nz: pz, nan: nan,
+                         0x42C80000: inf, 0xC2C80000: pz},           # e**100, e**-100
+             fp.tanh32: {pz: pz, nz: nz, inf: one, inf | nz: one | nz, nan: nan,
+                          0x41A00000: one, 0x33000000: 0x33000000}}  # tanh(20), tanh(2**-25)
+    for function, table in cases.items():
+        for x, expected in table.items():
+            assert int(function(np.uint32([x]))[0]) == expected, (function.__name__, hex(x))
