@@ -32,7 +32,7 @@ import numpy as np
 
 __all__ = ["Format", "FP32", "FP16", "BF16", "add32", "sub32", "mul32", "widen", "narrow",
            "from_int32", "to_int32", "canonical_nan", "reciprocal32", "rsqrt32", "exp32",
-           "tanh32"]
+           "tanh32", "max32", "min32", "relu32", "neg32", "abs32", "cmpeq32", "cmpgt32"]
 
 
 @dataclass(frozen=True)
@@ -194,6 +194,71 @@ def mul32(a, b):
     inf_sign = np.where(inf_a | inf_b, sign, -1)
     zero_sign = np.where(zero_a | zero_b, sign, -1)
     return _finish32(sign, exponent, significand, nan, inf_sign, zero_sign)
+
+
+def _daz32(bits):
+    """fp32 bits with subnormals replaced by zero of their sign."""
+    bits = np.asarray(bits, dtype=np.uint32)
+    return np.where((bits & 0x7F800000) == 0, bits & np.uint32(1 << 31), bits).astype(np.uint32)
+
+
+def _is_nan32(bits):
+    return ((bits & 0x7F800000) == 0x7F800000) & ((bits & _MAN32) != 0)
+
+
+def _order_key(bits):
+    """An int64 that orders fp32 values (DAZ applied, not NaN) with ``-0 < +0``."""
+    magnitude = (bits & 0x7FFFFFFF).astype(np.int64)
+    return np.where(bits >> 31 == 1, -magnitude - 1, magnitude)
+
+
+def max32(a, b):
+    """The larger of ``a`` and ``b`` (DAZ applied; ``-0 < +0``; a NaN operand gives NaN)."""
+    a, b = _daz32(a), _daz32(b)
+    result = np.where(_order_key(a) >= _order_key(b), a, b)
+    return np.where(_is_nan32(a) | _is_nan32(b), np.uint32(FP32.nan), result).astype(np.uint32)
+
+
+def min32(a, b):
+    """The smaller of ``a`` and ``b`` (DAZ applied; ``-0 < +0``; a NaN operand gives NaN)."""
+    a, b = _daz32(a), _daz32(b)
+    result = np.where(_order_key(a) <= _order_key(b), a, b)
+    return np.where(_is_nan32(a) | _is_nan32(b), np.uint32(FP32.nan), result).astype(np.uint32)
+
+
+def relu32(a):
+    """``max(a, +0)``: a negative number or zero gives +0, NaN gives NaN."""
+    return max32(a, np.zeros_like(np.asarray(a, dtype=np.uint32)))
+
+
+def neg32(a):
+    """``-a``: the sign flipped (DAZ applied; NaN gives NaN)."""
+    a = _daz32(a)
+    return np.where(_is_nan32(a), np.uint32(FP32.nan), a ^ np.uint32(1 << 31)).astype(np.uint32)
+
+
+def abs32(a):
+    """``|a|``: the sign cleared (DAZ applied; NaN gives NaN)."""
+    a = _daz32(a)
+    return np.where(_is_nan32(a), np.uint32(FP32.nan),
+                    a & np.uint32(0x7FFFFFFF)).astype(np.uint32)
+
+
+def cmpeq32(a, b):
+    """``-1`` (all ones, as the integer compares) where ``a == b`` by value, else 0: DAZ
+    applied, ``+0 == -0``, a NaN equals nothing; int32."""
+    a, b = _daz32(a), _daz32(b)
+    equal = (a == b) | (((a | b) & 0x7FFFFFFF) == 0)
+    return np.where(equal & ~_is_nan32(a) & ~_is_nan32(b), -1, 0).astype(np.int32)
+
+
+def cmpgt32(a, b):
+    """``-1`` where ``a > b`` by value, else 0 (DAZ applied, ``+0`` not above ``-0``, NaN
+    compares false); int32."""
+    a, b = _daz32(a), _daz32(b)
+    zeros = ((a | b) & 0x7FFFFFFF) == 0
+    above = (_order_key(a) > _order_key(b)) & ~zeros
+    return np.where(above & ~_is_nan32(a) & ~_is_nan32(b), -1, 0).astype(np.int32)
 
 
 # Conversions --------------------------------------------------------------------------------

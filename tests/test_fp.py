@@ -232,3 +232,36 @@ def test_function_special_values():
     for function, table in cases.items():
         for x, expected in table.items():
             assert int(function(np.uint32([x]))[0]) == expected, (function.__name__, hex(x))
+
+
+# Compares, min and max, sign operations -------------------------------------------------------
+
+def test_compares_min_max_and_sign_operations_against_numpy():
+    """numpy's float32 comparisons, minimum/maximum and negation on DAZ'd operands, with the
+    documented rules where IEEE leaves a choice: -0 < +0 for min/max, NaN canonical."""
+    a, b = _random_operands(np.random.default_rng(24), RANDOM)
+    grid_a, grid_b = (g.ravel() for g in np.meshgrid(SPECIALS, SPECIALS))
+    a, b = np.concatenate([a, grid_a]), np.concatenate([b, grid_b])
+    x, y = _daz(a).view(F32), _daz(b).view(F32)
+    nan = np.isnan(x) | np.isnan(y)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(fp.cmpeq32(a, b), np.where(x == y, -1, 0))
+        np.testing.assert_array_equal(fp.cmpgt32(a, b), np.where(x > y, -1, 0))
+    zero_pair = (x == 0) & (y == 0)
+    for ours, theirs in ((fp.max32, np.maximum), (fp.min32, np.minimum)):
+        got = ours(a, b)
+        assert np.all(got[nan] == fp.FP32.nan)
+        plain = ~nan & ~zero_pair
+        np.testing.assert_array_equal(got[plain], theirs(x, y).view(np.uint32)[plain])
+        # -0 < +0: max(+0, -0) = +0 and min = -0 (numpy's choice depends on the order)
+        signs = (_daz(a)[zero_pair] >> 31) & (_daz(b)[zero_pair] >> 31) if ours is fp.max32 \
+            else (_daz(a)[zero_pair] >> 31) | (_daz(b)[zero_pair] >> 31)
+        np.testing.assert_array_equal(got[zero_pair], signs.astype(np.uint32) << 31)
+    for ours, theirs in ((fp.neg32, np.negative), (fp.abs32, np.abs)):
+        got = ours(a)
+        nan_a = np.isnan(x)
+        np.testing.assert_array_equal(got[~nan_a], theirs(x).view(np.uint32)[~nan_a])
+        assert np.all(got[nan_a] == fp.FP32.nan)
+    relu = fp.relu32(a)
+    expected = np.where(x > 0, x, F32(0)).view(np.uint32)
+    np.testing.assert_array_equal(relu[~np.isnan(x)], expected[~np.isnan(x)])
