@@ -538,3 +538,90 @@ def tanh32(bits):
     fractional bits, table and polynomial, ``Q62``), then ``(E - 1) / (E + 1)`` by an exact
     division rounded to 24 significant bits."""
     return _elementwise(_tanh_one, bits)
+
+
+# The MXM's floating-point dot products -------------------------------------------------------
+#
+# Products of fp16 or bf16 operands are exact (two 8- or 11-bit significands) and are summed
+# exactly, in a two's complement fixed-point accumulator whose least significant bit weighs
+# 2**MXM_ACC_LSB, MXM_ACC_BITS wide. Fixed-point addition is associative: the result cannot
+# depend on the order in which lanes, superlanes or K tiles add up. It is rounded once, to fp32,
+# when the accumulator is read (``acc``). Every fp16 product is at least 2**-48 and sums exactly;
+# a bf16 product below 2**-160 (far below fp32's normals) loses its bits below the LSB
+# (truncated towards zero), an error under 2**-160 per product. A product of magnitude 2**128 or
+# more (only bf16 has them) counts as an infinity of its sign, so the sum of fewer than 2**31
+# products stays below 2**159 and the accumulator never wraps. Infinities and NaNs set sticky
+# flags: a NaN, ``0 x inf``, or infinities of both signs give NaN; infinities of one sign give
+# that infinity.
+
+#: Weight of the MXM accumulator's least significant bit (bits below it are truncated).
+MXM_ACC_LSB = -160
+#: Width of the MXM accumulator (two's complement): sums below 2**(MXM_ACC_BITS - 161).
+MXM_ACC_BITS = 320
+
+
+@dataclass
+class Accumulator:
+    """An MXM accumulator in floating-point mode: the exact fixed-point sum ``total * 2**
+    MXM_ACC_LSB`` and the sticky flags of NaN and of each infinity."""
+    total: int = 0
+    nan: bool = False
+    plus_inf: bool = False
+    minus_inf: bool = False
+
+    def add_product(self, x, w, fmt):
+        """Add the exact product of 16-bit floats ``x`` and ``w`` (bit patterns of ``fmt``)."""
+        (sx, vx, kx), (sw, vw, kw) = _decode16(x, fmt), _decode16(w, fmt)
+        sign = sx ^ sw
+        if kx == "nan" or kw == "nan" or {kx, kw} == {"inf", "zero"}:
+            self.nan = True
+        elif "inf" in (kx, kw):
+            self.minus_inf |= bool(sign)
+            self.plus_inf |= not sign
+        else:
+            scaled = vx * vw                 # exact, in units of 2**unit
+            unit = 2 * (1 - fmt.bias - fmt.man_bits)
+            if scaled >= 1 << (128 - unit):  # 2**128 or more: an infinity
+                self.minus_inf |= bool(sign)
+                self.plus_inf |= not sign
+                return
+            shift = unit - MXM_ACC_LSB
+            magnitude = scaled << shift if shift >= 0 else scaled >> -shift
+            self.total += -magnitude if sign else magnitude
+
+    def read(self):
+        """The accumulator rounded once to fp32 (nearest even, FTZ, overflow to infinity), its
+        flags applied; fp32 bits."""
+        if self.nan or (self.plus_inf and self.minus_inf):
+            return FP32.nan
+        if self.plus_inf or self.minus_inf:
+            return (int(self.minus_inf) << 31) | 0x7F800000
+        sign, magnitude = int(self.total < 0), abs(self.total)
+        if magnitude == 0:
+            return 0
+        top = magnitude.bit_length() - 1
+        significand = _round_int(magnitude, top - 23)
+        return _make32(sign, top + MXM_ACC_LSB, significand)
+
+
+def _decode16(bits, fmt):
+    """``(sign, integer significand, kind)`` of a 16-bit float: value ``significand *
+    2**(exponent - bias - man_bits)`` scaled to units of ``2**(1 - bias - man_bits)``; kind is
+    "zero", "finite", "inf" or "nan". Subnormals are kept (their products are exact too)."""
+    bits = int(bits)
+    man = fmt.man_bits
+    sign, exponent, field = bits >> 15, (bits >> man) & fmt.exp_max, bits & ((1 << man) - 1)
+    if exponent == fmt.exp_max:
+        return sign, 0, "nan" if field else "inf"
+    if exponent == 0:
+        return sign, field, "zero" if field == 0 else "finite"
+    return sign, (field | (1 << man)) << (exponent - 1), "finite"
+
+
+def mxm_dot32(x, w, fmt):
+    """The MXM's fp32 result for one output: ``sum(x[k] * w[k])`` of 16-bit floats of ``fmt``
+    (bit patterns), summed exactly and rounded once (see :class:`Accumulator`)."""
+    acc = Accumulator()
+    for a, b in zip(np.asarray(x).ravel(), np.asarray(w).ravel(), strict=True):
+        acc.add_product(a, b, fmt)
+    return np.uint32(acc.read())

@@ -3,6 +3,8 @@ exhaustively for the 16-bit formats and on a million random operands per fp32 op
 every special-value class; the DAZ/FTZ policy is applied to the reference, never the other way
 round."""
 
+from fractions import Fraction
+
 import ml_dtypes
 import numpy as np
 import pytest
@@ -265,3 +267,60 @@ def test_compares_min_max_and_sign_operations_against_numpy():
     relu = fp.relu32(a)
     expected = np.where(x > 0, x, F32(0)).view(np.uint32)
     np.testing.assert_array_equal(relu[~np.isnan(x)], expected[~np.isnan(x)])
+
+
+# The MXM's dot products --------------------------------------------------------------------------
+
+def _exact_dot(x, w, dtype):
+    """The exact dot product of 16-bit floats as a Python Fraction (numpy's float64 values of
+    the operands, every one exactly representable)."""
+    xs, ws = x.view(dtype).astype(F64), w.view(dtype).astype(F64)
+    return sum((Fraction(float(a)) * Fraction(float(b)) for a, b in zip(xs, ws, strict=True)),
+               Fraction(0))
+
+
+def _round_fraction(value):
+    """A Fraction rounded to fp32 by the documented rule (nearest even at 24 bits, FTZ, inf)."""
+    if value == 0:
+        return 0
+    sign, magnitude = int(value < 0), abs(value)
+    top = magnitude.numerator.bit_length() - magnitude.denominator.bit_length()
+    if magnitude < Fraction(2) ** top:
+        top -= 1
+    scaled = magnitude / Fraction(2) ** (top - 23)
+    whole, rest = divmod(scaled.numerator, scaled.denominator)
+    twice = 2 * rest
+    up = twice > scaled.denominator or (twice == scaled.denominator and whole & 1)
+    return int(fp._make32(sign, top, whole + up))
+
+
+@pytest.mark.parametrize("fmt, dtype", [(fp.FP16, np.float16), (fp.BF16, ml_dtypes.bfloat16)],
+                         ids=["fp16", "bf16"])
+def test_mxm_dot_is_the_exact_sum_rounded_once(fmt, dtype):
+    """Random dot products of 4 to 640 terms (values over a wide range, so that sums cancel):
+    equal bit for bit to the exact sum rounded once (Python fractions), so within half an ulp
+    of float64's, and independent of the order of the terms."""
+    rng = np.random.default_rng(25)
+    for k in (4, 16, 320, 640):
+        for _ in range(12):
+            values = rng.standard_normal((2, k)) * 2.0 ** rng.integers(-12, 12, (2, k))
+            x, w = (v.astype(dtype).view(np.uint16) for v in values)
+            got = int(fp.mxm_dot32(x, w, fmt))
+            assert got == _round_fraction(_exact_dot(x, w, dtype))
+            order = rng.permutation(k)
+            assert int(fp.mxm_dot32(x[order], w[order], fmt)) == got
+
+
+def test_mxm_dot_special_values():
+    one, inf, nan = 0x3C00, 0x7C00, 0x7E00                       # fp16
+    dot = lambda x, w: int(fp.mxm_dot32(np.uint16(x), np.uint16(w), fp.FP16))  # noqa: E731
+    assert dot([one, one], [one, one | 0x8000]) == 0              # exact cancellation: +0
+    assert dot([inf, one], [one, one]) == 0x7F800000
+    assert dot([inf, inf], [one, one | 0x8000]) == fp.FP32.nan    # +inf and -inf
+    assert dot([inf, 0], [0, one]) == fp.FP32.nan                 # inf x 0
+    assert dot([nan], [one]) == fp.FP32.nan
+    assert dot([0x0001], [0x0001]) == 0x27800000                  # 2**-48: exact in fp32
+    big = 0x7F7F                                                  # bf16 near 2**128
+    assert int(fp.mxm_dot32(np.uint16([big]), np.uint16([big]), fp.BF16)) == 0x7F800000
+    assert int(fp.mxm_dot32(np.uint16([big, big]), np.uint16([big, big | 0x8000]),
+                            fp.BF16)) == fp.FP32.nan
