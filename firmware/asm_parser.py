@@ -201,7 +201,7 @@ def _parse_mnemonic(head):
             types.append(isa.DType[suffix.upper()])
         except KeyError:
             raise AsmError(head.loc, f"{head.text!r}: unknown type {suffix!r}; known: "
-                           f"i8, i16, i32") from None
+                           f"{', '.join(t.suffix for t in isa.DType)}") from None
     return op, types
 
 

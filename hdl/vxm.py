@@ -1,4 +1,4 @@
-"""VXM slice: the vector ALU (every function of ``isa.VXM_FUNCS`` on i8/i16/i32)."""
+"""VXM slice: the vector ALU (every function of ``isa.VXM_FUNCS`` on i8/i16/i32 and f32)."""
 
 from typing import NamedTuple
 
@@ -6,6 +6,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data
 
 from opentsp import isa
+from opentsp.hdl.fp_alu import FpAlu
 from opentsp.hdl.layouts import (
     dtype_bytes,
     is_op,
@@ -105,7 +106,30 @@ def alu(m, func, a, b, rtype, dtype=None, product=None):
     }
     if set(results) != set(isa.VXM_FUNCS):
         raise ValueError(f"the ALU must implement {isa.VXM_FUNCS}, not {sorted(results)!r}")
+    results.update(_floats(m, func, a, b, rtype, dtype, results, (lo, hi)))
     return _select(m, func, results)
+
+
+def _floats(m, func, a, b, rtype, dtype, results, limits):
+    """The results that f32 changes (:class:`~opentsp.hdl.fp_alu.FpAlu`, one per lane): the
+    functions of ``sim.alu.FLOAT_FUNCS`` when the source type is f32, and ``cvt`` from or to
+    f32 (rounded, saturated to an integer ``rtype``; f32 to f32 copies)."""
+    fpu = FpAlu()
+    m.submodules += fpu
+    m.d.comb += [fpu.a.eq(a), fpu.b.eq(b), fpu.subtract.eq(func["sub"])]
+    zero, ones = Const(0, signed(_BITS)), Const(-1, signed(_BITS))
+    floats = {"add": fpu.sum, "sub": fpu.sum, "mul": fpu.product, "min": fpu.minimum,
+              "max": fpu.maximum, "relu": fpu.relu, "neg": fpu.negated, "abs": fpu.magnitude,
+              "cmpeq": Mux(fpu.equal, ones, zero), "cmpgt": Mux(fpu.greater, ones, zero)}
+    from_float = dtype == isa.DType.F32
+    to_float = rtype == isa.DType.F32
+    lo, hi = limits
+    rounded = fpu.to_int.as_signed()
+    as_int = Mux(rounded > hi, hi, Mux(rounded < lo, lo, rounded))
+    changed = {name: Mux(from_float, value, results[name]) for name, value in floats.items()}
+    changed["cvt"] = Mux(from_float, Mux(to_float, a, as_int),
+                         Mux(to_float, fpu.from_int, results["cvt"]))
+    return changed
 
 
 def _products(m, a, b, dtype, product):

@@ -57,14 +57,21 @@ class Dir(IntEnum):
 
 
 class DType(IntEnum):
-    """Element types. The value is the type code in the instruction word."""
+    """Element types. The value is the type code in the instruction word. ``F32`` is IEEE
+    binary32 with OpenTSP's rules (:mod:`opentsp.fp`: round to nearest even, subnormals read
+    as zero and flushed, canonical NaN); it travels like an int32 (four byte streams)."""
     I8 = 0
     I16 = 1
     I32 = 2
+    F32 = 3
 
     @property
     def bytes(self):
-        return {DType.I8: 1, DType.I16: 2, DType.I32: 4}[self]
+        return {DType.I8: 1, DType.I16: 2, DType.I32: 4, DType.F32: 4}[self]
+
+    @property
+    def is_float(self):
+        return self is DType.F32
 
     @property
     def suffix(self):

@@ -12,7 +12,8 @@ from opentsp.isa import DType
 
 __all__ = ["NP_DTYPE", "pack", "unpack"]
 
-NP_DTYPE = {DType.I8: np.int8, DType.I16: np.int16, DType.I32: np.int32}
+#: f32 elements travel as their bit patterns in int32 containers (opentsp.fp works on them).
+NP_DTYPE = {DType.I8: np.int8, DType.I16: np.int16, DType.I32: np.int32, DType.F32: np.int32}
 
 
 def unpack(byte_planes, dtype):

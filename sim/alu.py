@@ -9,7 +9,8 @@ to the element type explicitly; see ``docs/architecture.md`` section 8.
 
 import numpy as np
 
-from opentsp.isa import VXM_FUNCS, VXM_UNARY
+from opentsp import fp
+from opentsp.isa import VXM_FUNCS, VXM_UNARY, DType
 from opentsp.packing import NP_DTYPE, pack, unpack
 
 __all__ = ["execute", "FUNCS"]
@@ -115,6 +116,31 @@ if set(FUNCS) != set(VXM_FUNCS):
     raise ImportError(f"sim.alu implements {sorted(FUNCS)}, the ISA has {VXM_FUNCS}")
 
 
+#: The functions that f32 computes as floating point (:mod:`opentsp.fp`); the others (shifts,
+#: ``mulh``, ``and``, ``or``, ``xor``) act on its bit pattern as on an int32.
+FLOAT_FUNCS = {"add": fp.add32, "sub": fp.sub32, "mul": fp.mul32, "min": fp.min32,
+               "max": fp.max32, "relu": fp.relu32, "neg": fp.neg32, "abs": fp.abs32,
+               "cmpeq": fp.cmpeq32, "cmpgt": fp.cmpgt32}
+
+
+def op_float(func, a, b=None):
+    """An f32 function of :data:`FLOAT_FUNCS` on bit patterns held as int32; int32 back."""
+    operands = [a.view(np.uint32)] + ([] if b is None else [b.view(np.uint32)])
+    return np.asarray(FLOAT_FUNCS[func](*operands)).astype(np.uint32).view(np.int32)
+
+
+def op_cvt_float(a, dtype, rtype):
+    """``cvt`` with f32 on either side: f32 to an integer type rounds to nearest even and
+    saturates (NaN gives 0); an integer to f32 rounds; f32 to f32 copies the bits."""
+    if dtype.is_float and rtype.is_float:
+        return a
+    if dtype.is_float:
+        info = np.iinfo(NP_DTYPE[rtype])
+        ints = fp.to_int32(a.view(np.uint32)).astype(np.int64)
+        return np.clip(ints, info.min, info.max).astype(NP_DTYPE[rtype])
+    return fp.from_int32(a.astype(np.int32)).view(np.int32)
+
+
 def execute(func, dtype, rtype, a_planes, b_planes=None):
     """Run ALU function ``func`` on byte planes; returns the result's byte planes.
 
@@ -123,8 +149,13 @@ def execute(func, dtype, rtype, a_planes, b_planes=None):
     """
     a = unpack(a_planes, dtype)
     with np.errstate(over="ignore"):
-        if func == "cvt":
+        if func == "cvt" and (dtype.is_float or rtype.is_float):
+            result = op_cvt_float(a, dtype, rtype)
+        elif func == "cvt":
             result = op_cvt(a, rtype)
+        elif dtype is DType.F32 and func in FLOAT_FUNCS:
+            result = op_float(func, a, None if func in VXM_UNARY
+                              else unpack(b_planes, dtype))
         elif func in VXM_UNARY:
             result = FUNCS[func](a)
         else:

@@ -63,7 +63,7 @@ def test_every_instruction_encodes_like_isa_encode():
     assert queue(program, "MEM_W0") == [
         isa.encode("read", s=s(e, 3), addr=5), isa.encode("write", addr=7, s=s(w, 2)),
         isa.encode("nop", count=3), isa.encode("repeat", n=4, d=2), isa.encode("end")]
-    i8, i16, i32 = (int(t) for t in isa.DType)
+    i8, i16, i32 = (int(t) for t in (isa.DType.I8, isa.DType.I16, isa.DType.I32))
     assert queue(program, "VXM") == [
         isa.encode("add", dtype=i8, dst=s(e, 1), a=s(w, 0), b=s(w, 4)),
         isa.encode("sub", dtype=i8, dst=s(e, 1), a=s(e, 0), b=s(e, 2)),

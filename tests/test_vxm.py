@@ -25,16 +25,86 @@ BINARY = [f for f in isa.VXM_FUNCS if f not in isa.VXM_UNARY]
 UNARY = [f for f in isa.VXM_UNARY if f != "cvt"]
 
 
+#: f32 patterns (as int32): zeros, a subnormal, the extreme normals, ones, 2**24 + 2 (it
+#: rounds in int conversions), 0.5 and 2.5 (ties), 1e9, 3e9 (beyond int32), infinities, NaNs.
+FLOAT_EXTREMES = [0x00000000, 0x80000000, 0x00000001, 0x00800000, 0x7F7FFFFF, 0x3F800000,
+                  0xBF800000, 0x4B800001, 0x3F000000, 0x40200000, 0x4E6E6B28, 0x4F32D05E,
+                  0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00001]
+
+
 def extremes(dtype):
     bits = 8 * dtype.bytes
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    return [lo, lo + 1, -129, -128, -1, 0, 1, 2, 127, 128, 255, hi - 1, hi, 0x7F7F]
+    ints = [lo, lo + 1, -129, -128, -1, 0, 1, 2, 127, 128, 255, hi - 1, hi, 0x7F7F]
+    if dtype is isa.DType.F32:
+        return ints + [v - (1 << 32) if v >= 1 << 31 else v for v in FLOAT_EXTREMES]
+    return ints
+
+
+F32, F64 = np.float32, np.float64
+FLOAT = ("add", "sub", "mul", "min", "max", "relu", "neg", "abs", "cmpeq", "cmpgt")
+
+
+def _floats(x):
+    """int32 bit patterns as float64 values, subnormals read as zero (DAZ)."""
+    bits = np.asarray(x, dtype=np.int64).astype(np.uint32)
+    bits = np.where((bits & 0x7F800000) == 0, bits & 0x80000000, bits).astype(np.uint32)
+    with np.errstate(invalid="ignore"):
+        return bits.view(F32).astype(F64)
+
+
+def _bits_of(values):
+    """float64 values rounded to 24 bits with an unbounded exponent, then FTZ and overflow;
+    NaN canonical: int32 patterns as int64 (docs/floating-point.md, from numpy alone)."""
+    with np.errstate(all="ignore"):
+        mantissa, exponent = np.frexp(values)
+        value = np.ldexp(np.rint(mantissa * 2.0 ** 24) / 2.0 ** 24, exponent)
+        value = np.where(np.abs(value) < 2.0 ** -126, np.copysign(0.0, value), value)
+        value = np.where(np.abs(value) >= 2.0 ** 128, np.copysign(np.inf, value), value)
+        bits = value.astype(F32).view(np.uint32).astype(np.int64)
+    bits = np.where(np.isnan(values), 0x7FC00000, bits)
+    return np.where(bits >= 1 << 31, bits - (1 << 32), bits)
+
+
+def _direct_float(func, a, b):
+    """f32 functions from numpy float64 (independent of opentsp.fp): -0 < +0 for min and
+    max, -1 masks for the compares, NaN canonical."""
+    x, y = _floats(a), _floats(b) if b is not None else None
+    with np.errstate(all="ignore"):
+        if func in ("add", "sub", "mul"):
+            return _bits_of({"add": np.add, "sub": np.subtract, "mul": np.multiply}[func](x, y))
+        if func in ("cmpeq", "cmpgt"):
+            return np.where(x == y if func == "cmpeq" else x > y, -1, 0).astype(np.int64)
+        if func in ("neg", "abs"):
+            return _bits_of(-x if func == "neg" else np.abs(x))
+        if func == "relu":
+            y = np.zeros_like(x)
+        signed_zero = np.where(np.signbit(x) == np.signbit(y), x, -0.0 if func == "min" else 0.0)
+        pick = np.where(x == y, signed_zero, (np.maximum if func != "min" else np.minimum)(x, y))
+        return _bits_of(pick)
+
+
+def _direct_cvt_float(dtype, rtype, a):
+    if dtype is isa.DType.F32 and rtype is isa.DType.F32:
+        return a
+    if dtype is isa.DType.F32:
+        rbits = 8 * rtype.bytes
+        with np.errstate(invalid="ignore"):
+            values = np.rint(_floats(a))
+        values = np.where(np.isnan(values), 0, values)
+        return np.clip(values, -(2.0 ** (rbits - 1)), 2.0 ** (rbits - 1) - 1).astype(np.int64)
+    return _bits_of(a.astype(np.int32).astype(F32).astype(F64))
 
 
 def direct(func, dtype, rtype, a, b):
     """Independent reference (not via sim.alu): element arrays in, int64 array out. The new
-    functions use Python integers (object arrays), so nothing can overflow on the way."""
+    functions use Python integers (object arrays), so nothing can overflow on the way; f32
+    uses numpy's float64 with the documented rules applied."""
     bits = 8 * dtype.bytes
+    if func == "cvt" and isa.DType.F32 in (dtype, rtype):
+        return _direct_cvt_float(dtype, rtype, a)
+    if dtype is isa.DType.F32 and func in FLOAT:
+        return _direct_float(func, a, b)
     if func == "cvt":
         rbits = 8 * rtype.bytes
         return np.clip(a, -(1 << (rbits - 1)), (1 << (rbits - 1)) - 1)

@@ -51,12 +51,24 @@ THRESHOLDS = {"instruction": 1.0, "vxm func x type": 1.0, "producer dir": 1.0,
 #: Least fraction of all bins together (and of every group not in :data:`THRESHOLDS`).
 TOTAL_THRESHOLD = 0.9
 _VALUE_CLASSES = ("0", "-1", "min", "max")
+#: The classes of f32 results: a zero, exactly one, an infinity, a NaN.
+_FLOAT_CLASSES = ("zero", "one", "inf", "nan")
+
+
+def _classes(dtype):
+    return _FLOAT_CLASSES if dtype.is_float else _VALUE_CLASSES
 
 
 def _value_classes(values, dtype):
+    values = np.asarray(values).astype(np.int64) & 0xFFFFFFFF
+    if dtype.is_float:
+        magnitude = values & 0x7FFFFFFF
+        found = {"zero": magnitude == 0, "one": magnitude == 0x3F800000,
+                 "inf": magnitude == 0x7F800000, "nan": magnitude > 0x7F800000}
+        return [name for name, hit in found.items() if hit.any()]
     bits = 8 * dtype.bytes
+    values = ((values + (1 << (bits - 1))) % (1 << bits)) - (1 << (bits - 1))
     wanted = {"0": 0, "-1": -1, "min": -(1 << (bits - 1)), "max": (1 << (bits - 1)) - 1}
-    values = np.asarray(values).astype(np.int64)
     return [name for name, value in wanted.items() if (values == value).any()]
 
 
@@ -75,7 +87,7 @@ class Coverage:
         self._declare("vxm func x type", pairs)
         self._declare("vxm operand a", [(f, how) for f in isa.VXM_FUNCS
                                         for how in ("stream", "r")])
-        self._declare("vxm values", [(t.suffix, c) for t in isa.DType for c in _VALUE_CLASSES])
+        self._declare("vxm values", [(t.suffix, c) for t in isa.DType for c in _classes(t)])
         self._declare("producer dir", [(op.mnemonic, d.name) for op in ops if op.writes
                                        for d in isa.Dir])
         self._declare("consumer dir", [(op.mnemonic, name, d.name) for op in ops

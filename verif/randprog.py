@@ -66,8 +66,17 @@ FETCH_WORDS = (2, 6)
 _CONFIRM_CYCLES = 2_000
 
 
+#: f32 values worth meeting (bit patterns as int32): +0, -0, 1.0, -1.5, a subnormal, the
+#: smallest normal, the largest finite, +inf, -inf, the canonical NaN.
+FLOAT_EXTREMES = (0, -(1 << 31), 0x3F800000, -0x40400000, 1, 0x00800000, 0x7F7FFFFF,
+                  0x7F800000, -0x00800000, 0x7FC00000)
+
+
 def extreme_values(dtype):
-    """0, -1, 1, min and max of ``dtype`` (an :class:`opentsp.isa.DType`)."""
+    """0, -1, 1, min and max of ``dtype`` (an :class:`opentsp.isa.DType`); for f32, the bit
+    patterns of :data:`FLOAT_EXTREMES`."""
+    if dtype.is_float:
+        return FLOAT_EXTREMES
     bits = 8 * dtype.bytes
     return (0, -1, 1, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
 
