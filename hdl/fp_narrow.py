@@ -4,8 +4,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from opentsp import fp
-from opentsp.hdl.fp_round import round_shift
+from opentsp.hdl.fp_round import half_format, round_shift
 
 __all__ = ["FpNarrow"]
 
@@ -27,9 +26,7 @@ class FpNarrow(wiring.Component):
     result: Out(16)
 
     def __init__(self, fmt):
-        if fmt not in (fp.FP16, fp.BF16):
-            raise ValueError(f"FpNarrow format must be fp.FP16 or fp.BF16, not {fmt!r}")
-        self._fmt = fmt
+        self._fmt = half_format(fmt, "FpNarrow")
         super().__init__()
 
     @property

@@ -1,8 +1,11 @@
-"""Rounding and leading-one helpers shared by the floating-point datapaths (not components)."""
+"""Helpers shared by the floating-point datapaths (not components): rounding, the leading one,
+the 16-bit format check."""
 
 from amaranth.hdl import Const, Signal
 
-__all__ = ["round_shift", "top_bit"]
+from opentsp import fp
+
+__all__ = ["round_shift", "top_bit", "half_format"]
 
 
 def round_shift(m, value, shift, width, name):
@@ -29,3 +32,10 @@ def top_bit(m, value, name):
             m.d.comb += top.eq(i)
     return top
 
+
+
+def half_format(fmt, component):
+    """``fmt`` if it is fp16 or bf16, else ``ValueError`` naming ``component``."""
+    if fmt not in (fp.FP16, fp.BF16):
+        raise ValueError(f"{component} format must be fp.FP16 or fp.BF16, not {fmt!r}")
+    return fmt

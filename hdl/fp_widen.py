@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from opentsp import fp
-from opentsp.hdl.fp_round import top_bit
+from opentsp.hdl.fp_round import half_format, top_bit
 
 __all__ = ["FpWiden"]
 
@@ -25,9 +25,7 @@ class FpWiden(wiring.Component):
     result: Out(32)
 
     def __init__(self, fmt):
-        if fmt not in (fp.FP16, fp.BF16):
-            raise ValueError(f"FpWiden format must be fp.FP16 or fp.BF16, not {fmt!r}")
-        self._fmt = fmt
+        self._fmt = half_format(fmt, "FpWiden")
         super().__init__()
 
     @property
