@@ -50,7 +50,9 @@ class InstrEncoder:
                 value = self.symbols.evaluate(payload)
                 values[name] = self.check_field(op, op.field(name), value, loc)
         try:
-            return isa.encode(op.mnemonic, **values)
+            instr = isa.encode(op.mnemonic, **values)
+            isa.check_config(instr, self.config)
+            return instr
         except isa.EncodingError as error:
             raise AsmError(head.loc, str(error)) from None
 

@@ -38,6 +38,9 @@ def _parse_unary(cur):
     if tok.kind == "num":
         cur.next()
         return ("num", number_value(tok), tok.loc)
+    if tok.kind == "float":
+        raise AsmError(tok.loc, f"{tok.text!r} is a float literal; an integer is expected here "
+                       f"(floats stand only in .data of f32, f16 or bf16)")
     if tok.kind == "ident" and not tok.text.startswith("."):
         cur.next()
         return ("name", tok.text, tok.loc)

@@ -5,14 +5,15 @@
 (instructions, ``.word``, ``.at`` padding, ``.fetched`` code) and finally ends them.
 """
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from opentsp import isa, queue_timing
+from opentsp import fp, isa, queue_timing
 from opentsp.firmware.asm_encode import InstrEncoder
 from opentsp.firmware.asm_expr import node_loc
-from opentsp.firmware.asm_parser import DATA_TYPES
+from opentsp.firmware.asm_parser import DATA_TYPES, FLOAT_DATA_TYPES, data_width
 from opentsp.firmware.asm_timing import nop_padding, resolve_ats_after_sync
 from opentsp.firmware.lexer import AsmError, Loc
 
@@ -75,7 +76,7 @@ class MemoryInit:
         spread = isinstance(slice_arg, tuple)
         mems = self.slices.mems(slice_arg[1] if spread else (slice_arg,))
         type_name = type_tok.text.lower()
-        width = DATA_TYPES[type_name][0]
+        width = data_width(type_name)
         if spread and len(mems) != width:
             raise AsmError(slice_arg[0].loc, f"{type_name} spreads over {width} slice(s), not "
                            f"{len(mems)}")
@@ -98,9 +99,12 @@ class MemoryInit:
         """The values (expression trees) of type ``type_name`` as unsigned uint64 lanes, zero
         past the last value."""
         lanes = self.config.lanes
-        width, low, high = DATA_TYPES[type_name]
         if len(values) > lanes:
             raise AsmError(node_loc(values[lanes]), f"{len(values)} values for {lanes} lanes")
+        if type_name in FLOAT_DATA_TYPES:
+            elements = [_float_bits(node, type_name) for node in values]
+            return np.array(elements + [0] * (lanes - len(elements)), dtype=np.uint64)
+        width, low, high = DATA_TYPES[type_name]
         elements = []
         for node in values:
             value = self.symbols.evaluate(node)
@@ -110,6 +114,27 @@ class MemoryInit:
             elements.append(value & ((1 << 8 * width) - 1))
         elements += [0] * (lanes - len(elements))
         return np.array(elements, dtype=np.uint64)
+
+
+def _float_bits(node, type_name):
+    """The bits of float literal ``node`` in ``type_name``, rounded to nearest even; a finite
+    literal that overflows, or a non-zero one that rounds to zero (or, in f32, to a subnormal,
+    which f32 reads as zero), does not fit."""
+    _, value, text, loc = node
+    fmt = FLOAT_DATA_TYPES[type_name]
+    bits = fp.encode_float(value, fmt)
+    magnitude = bits & ((1 << (fmt.exp_bits + fmt.man_bits)) - 1)
+    inf = fmt.exp_max << fmt.man_bits
+    if magnitude == inf and not text.lstrip("+-").lower() == "inf":
+        largest = (2 - 2.0 ** -fmt.man_bits) * 2.0 ** (fmt.exp_max - 1 - fmt.bias)
+        raise AsmError(loc, f"value {text} does not fit {type_name}: beyond its largest "
+                       f"finite value {largest:g}")
+    smallest = 1 << fmt.man_bits if fmt is fp.FP32 else 1
+    if value != 0 and magnitude < smallest and not math.isnan(value):
+        what = "smallest normal 2**-126 (f32 reads subnormals as zero)" if fmt is fp.FP32 \
+            else f"smallest value 2**{1 - fmt.bias - fmt.man_bits}"
+        raise AsmError(loc, f"value {text} does not fit {type_name}: below its {what}")
+    return bits
 
 
 @dataclass
@@ -197,6 +222,7 @@ class QueueBuilder:
         value = self.symbols.evaluate(stmt.args[0])
         try:
             instr = isa.decode(value)
+            isa.check_config(instr, self.config)
         except isa.EncodingError as error:
             raise AsmError(stmt.loc, f".word: {error}") from None
         unit = isa.unit_of(queue.slice)

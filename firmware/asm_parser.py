@@ -4,22 +4,64 @@ Parsing checks the syntax and collects every name's definition; values, slices a
 configuration's limits are checked by the second pass, once every name is known.
 """
 
+import math
 import re
 from dataclasses import dataclass
 
-from opentsp import isa
+from opentsp import fp, isa
 from opentsp.firmware.asm_expr import parse_expr
-from opentsp.firmware.lexer import AsmError, Cursor, Loc, describe, logical_lines
+from opentsp.firmware.lexer import (
+    AsmError,
+    Cursor,
+    Loc,
+    describe,
+    logical_lines,
+    number_value,
+)
 
-__all__ = ["DATA_TYPES", "Stmt", "parse_program"]
+__all__ = ["DATA_TYPES", "FLOAT_DATA_TYPES", "Stmt", "parse_program", "data_width"]
 
-#: ``.data`` element types: (bytes per element, smallest value, largest value).
+#: ``.data`` integer element types: (bytes per element, smallest value, largest value).
 DATA_TYPES = {
     "i8": (1, -(1 << 7), (1 << 7) - 1),
     "u8": (1, 0, (1 << 8) - 1),
     "i16": (2, -(1 << 15), (1 << 15) - 1),
     "i32": (4, -(1 << 31), (1 << 31) - 1),
 }
+#: ``.data`` float element types: their formats (values are float literals).
+FLOAT_DATA_TYPES = {"f32": fp.FP32, "f16": fp.FP16, "bf16": fp.BF16}
+
+def data_width(type_name):
+    """Bytes per element of ``.data`` type ``type_name`` (lower case)."""
+    if type_name in FLOAT_DATA_TYPES:
+        fmt = FLOAT_DATA_TYPES[type_name]
+        return (1 + fmt.exp_bits + fmt.man_bits) // 8
+    return DATA_TYPES[type_name][0]
+
+
+def _parse_float(cur):
+    """A float literal of ``.data``: an optional sign, then a decimal (``1.5``, ``-2e-3``, an
+    integer) or ``inf`` or ``nan``; a ``("float", value, text, loc)`` node (``value`` is
+    infinite for ``inf`` and for a literal too large for binary64; ``text`` tells which)."""
+    sign, loc = "", cur.tok.loc
+    if cur.at_op("-") or cur.at_op("+"):
+        sign = cur.next().text
+    tok = cur.tok
+    if tok.kind == "float":
+        value = float(tok.text.replace("_", ""))
+    elif tok.kind == "num":
+        try:
+            value = float(number_value(tok))
+        except OverflowError:
+            value = math.inf
+    elif tok.kind == "ident" and tok.text.lower() in ("inf", "nan"):
+        value = float(tok.text.lower())
+    else:
+        raise AsmError(tok.loc, f"expected a float literal (such as 1.5, -2e-3, 7, inf or "
+                       f"nan), found {describe(tok)}")
+    cur.next()
+    return ("float", -value if sign == "-" else value, sign + tok.text, loc)
+
 
 _STREAM_OPERAND = re.compile(r"([eEwW])([0-9]+)?")
 
@@ -115,15 +157,17 @@ class _StatementParser:
         cur.expect_op(",", "after the slice")
         addr = parse_expr(cur)
         cur.expect_op(",", "after the address")
-        type_tok = cur.expect_ident("a data type (i8, u8, i16, i32)")
-        if type_tok.text.lower() not in DATA_TYPES:
+        known = [*DATA_TYPES, *FLOAT_DATA_TYPES]
+        type_tok = cur.expect_ident(f"a data type ({', '.join(known)})")
+        if type_tok.text.lower() not in known:
             raise AsmError(type_tok.loc, f"unknown data type {type_tok.text!r}; known: "
-                           f"{', '.join(DATA_TYPES)}")
+                           f"{', '.join(known)}")
         cur.expect_op(":", "after the data type")
-        values = [parse_expr(cur)]
+        value = _parse_float if type_tok.text.lower() in FLOAT_DATA_TYPES else parse_expr
+        values = [value(cur)]
         while cur.at_op(","):
             cur.next()
-            values.append(parse_expr(cur))
+            values.append(value(cur))
         if label is not None:
             self.symbols.define(label, addr)
         return Stmt("data", head.loc, (slice_arg, addr, type_tok, values))

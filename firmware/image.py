@@ -333,6 +333,10 @@ def _check_queue(config, index, slice_, instrs, count_offset=None, words_offset=
             raise ImageError(f"{at}{where} instruction {i}: {instr.op.mnemonic} is a "
                              f"{instr.op.unit.name} instruction, not allowed in a "
                              f"{unit.name} queue")
+        try:
+            isa.check_config(instr, config)
+        except isa.EncodingError as error:
+            raise ImageError(f"{at}{where} instruction {i}: {error}") from None
 
 
 def write_atomically(path, data):

@@ -45,6 +45,8 @@ class AsmError(ValueError):
 
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
+  | (?P<float>[0-9][0-9_]*(\.[0-9_]*)?[eE][-+]?[0-9]+(?![0-9A-Za-z_.$])
+      |[0-9][0-9_]*\.[0-9_]*(?![0-9A-Za-z_.$]))
   | (?P<num>[0-9][0-9A-Za-z_.$]*)
   | (?P<ident>[A-Za-z_.$][A-Za-z0-9_.$]*)
   | (?P<op>//|[-+*%(),:\[\]])
@@ -60,7 +62,9 @@ _DIGIT_NAMES = {16: "0-9, a-f", 10: "0-9", 8: "0-7", 2: "0 or 1"}
 
 @dataclass(frozen=True)
 class Token:
-    """One token: its kind (``num``, ``ident``, ``op`` or ``eol``), its text and location."""
+    """One token: its kind (``num``, ``float``, ``ident``, ``op`` or ``eol``), its text and
+    location. A ``float`` is decimal digits with a fraction (``1.5``, ``2.``) or an exponent
+    (``1e-3``, ``2.5E+4``); ``_`` may stand between digits."""
     kind: str
     text: str
     loc: Loc

@@ -1,4 +1,5 @@
-"""VXM slice: the vector ALU (every function of ``isa.VXM_FUNCS`` on i8/i16/i32 and f32)."""
+"""VXM slice: the vector ALU (every function of ``isa.VXM_FUNCS`` on i8/i16/i32 and f32, and the
+conversions of f16 and bf16)."""
 
 from typing import NamedTuple
 
@@ -54,7 +55,7 @@ def _bits_mask(code):
     return mask
 
 
-def alu(m, func, a, b, rtype, dtype=None, product=None):
+def alu(m, func, a, b, rtype, dtype=None, product=None, floating_point=True):
     """One lane of the ALU, combinational.
 
     Parameters
@@ -71,6 +72,9 @@ def alu(m, func, a, b, rtype, dtype=None, product=None):
     product : Value or None
         The signed 64-bit product ``a * b`` when the caller forms it (from registered partial
         products, :func:`partial_products`); ``None`` multiplies here.
+    floating_point : bool
+        Build the float half (:class:`~opentsp.hdl.fp_alu.FpAlu`); without it a float type
+        computes as the integer of its width (the assembler refuses such programs).
 
     Returns
     -------
@@ -100,35 +104,46 @@ def alu(m, func, a, b, rtype, dtype=None, product=None):
         "xor": a ^ b,
         "cmpeq": Mux(a == b, ones, zero),
         "cmpgt": Mux(a > b, ones, zero),
+        **{name: zero for name in isa.VXM_F32_ONLY},
         **_products(m, a, b, dtype, product),
         **_negations(m, a),
         **_shifts(m, func, a, b, dtype),
     }
     if set(results) != set(isa.VXM_FUNCS):
         raise ValueError(f"the ALU must implement {isa.VXM_FUNCS}, not {sorted(results)!r}")
-    results.update(_floats(m, func, a, b, rtype, dtype, results, (lo, hi)))
+    if floating_point:
+        results.update(_floats(m, func, a, b, rtype, dtype, results, (lo, hi)))
     return _select(m, func, results)
 
 
 def _floats(m, func, a, b, rtype, dtype, results, limits):
-    """The results that f32 changes (:class:`~opentsp.hdl.fp_alu.FpAlu`, one per lane): the
+    """The results that floats change (:class:`~opentsp.hdl.fp_alu.FpAlu`, one per lane): the
     functions of ``sim.alu.FLOAT_FUNCS`` when the source type is f32, and ``cvt`` from or to
-    f32 (rounded, saturated to an integer ``rtype``; f32 to f32 copies)."""
+    f32 (rounded, saturated to an integer ``rtype``; f16 and bf16 widened or narrowed)."""
     fpu = FpAlu()
     m.submodules += fpu
-    m.d.comb += [fpu.a.eq(a), fpu.b.eq(b), fpu.subtract.eq(func["sub"])]
+    m.d.comb += [fpu.a.eq(a), fpu.b.eq(b), fpu.subtract.eq(func["sub"]),
+                 fpu.tanh.eq(func["tanh"])]
     zero, ones = Const(0, signed(_BITS)), Const(-1, signed(_BITS))
     floats = {"add": fpu.sum, "sub": fpu.sum, "mul": fpu.product, "min": fpu.minimum,
               "max": fpu.maximum, "relu": fpu.relu, "neg": fpu.negated, "abs": fpu.magnitude,
-              "cmpeq": Mux(fpu.equal, ones, zero), "cmpgt": Mux(fpu.greater, ones, zero)}
+              "cmpeq": Mux(fpu.equal, ones, zero), "cmpgt": Mux(fpu.greater, ones, zero),
+              "exp": fpu.exponential, "tanh": fpu.exponential, "recip": fpu.reciprocal,
+              "rsqrt": fpu.rsqrt}
     from_float = dtype == isa.DType.F32
-    to_float = rtype == isa.DType.F32
     lo, hi = limits
     rounded = fpu.to_int.as_signed()
     as_int = Mux(rounded > hi, hi, Mux(rounded < lo, lo, rounded))
     changed = {name: Mux(from_float, value, results[name]) for name, value in floats.items()}
-    changed["cvt"] = Mux(from_float, Mux(to_float, a, as_int),
-                         Mux(to_float, fpu.from_int, results["cvt"]))
+    to_f32 = fpu.from_int
+    for dtype_, widened in ((isa.DType.F16, fpu.from_f16), (isa.DType.BF16, fpu.from_bf16)):
+        to_f32 = Mux(dtype == dtype_, widened, to_f32)
+    from_f32 = as_int
+    for rtype_, narrowed in ((isa.DType.F16, fpu.to_f16), (isa.DType.BF16, fpu.to_bf16)):
+        from_f32 = Mux(rtype == rtype_, narrowed, from_f32)
+    # cvt has f32 on one side when a float is involved (opentsp.isa refuses the others)
+    changed["cvt"] = Mux(from_float, from_f32,
+                         Mux(rtype == isa.DType.F32, to_f32, results["cvt"]))
     return changed
 
 
@@ -274,7 +289,8 @@ class VxmSlice(FunctionalSlice):
         last = []
         for j in range(self._config.lanes_per_superlane):
             result = alu(m, func_then, held.a[j], held.b[j], held.rtype, held.dtype,
-                         product=product_of(held.partials[j]))
+                         product=product_of(held.partials[j]),
+                         floating_point=self._config.floating_point)
             lane = Signal(_BITS, name=f"last_{k}_{j}")
             m.d.comb += lane.eq(_typed(held.rtype, result))
             last.append(lane)

@@ -52,6 +52,11 @@ class Config:
         Instructions each slice's queue holds.
     clock_mhz : float
         Nominal clock, used only to turn cycles into time in reports.
+    floating_point : bool
+        Build the floating-point hardware (the VXM's f32 ALU, conversions and functions:
+        ``docs/floating-point.md``). Without it, every instruction with a float type is
+        refused by the assembler, the checker and the image loader, and each VXM lane is an
+        integer ALU alone.
     """
 
     name: str
@@ -67,8 +72,12 @@ class Config:
     mxm_load_rows: int = 1
     queue_depth: int = 128
     clock_mhz: float = 100.0
+    floating_point: bool = True
 
     def __post_init__(self):
+        if not isinstance(self.floating_point, bool):
+            raise ValueError(f"Config.floating_point must be True or False, "
+                             f"not {self.floating_point!r}")
         # The field widths of the encoding (opentsp.isa) bound the parameters.
         for field in fields(self):
             value = getattr(self, field.name)
@@ -172,9 +181,10 @@ CONFIGS = {
     # every lane's memory (1024 x 13 bits, both banks) is one block RAM (DP16KD), and 256-entry
     # queues (one block RAM each). Its clock, 18.75 MHz, is made by the ECP5's PLL from the
     # board's 25 MHz: routed, the chip reached 20.0 to 22.6 MHz (docs/fpga.md), not the
-    # oscillator's 25.
+    # oscillator's 25. Without floating point, whose per-lane f32 ALU would not fit beside it.
     "fpga": Config(name="fpga", superlanes=1, lanes_per_superlane=4, streams=4,
-                   mem_slices=4, mem_words=1024, mxm_size=4, queue_depth=256, clock_mhz=18.75),
+                   mem_slices=4, mem_words=1024, mxm_size=4, queue_depth=256, clock_mhz=18.75,
+                   floating_point=False),
     # The real chip's figures (Abts et al., ISCA 2020): 20 x 16 lanes, 32 + 32 streams,
     # 44 MEM slices per hemisphere of 8192 words x 320 bytes (2.5 MiB), 900 MHz, 320 x 320 MXM.
     # Four MXM planes in all (two per hemisphere), whose weights arrive on 16 streams per

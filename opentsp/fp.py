@@ -32,7 +32,8 @@ import numpy as np
 
 __all__ = ["Format", "FP32", "FP16", "BF16", "add32", "sub32", "mul32", "widen", "narrow",
            "from_int32", "to_int32", "canonical_nan", "reciprocal32", "rsqrt32", "exp32",
-           "tanh32", "max32", "min32", "relu32", "neg32", "abs32", "cmpeq32", "cmpgt32"]
+           "tanh32", "max32", "min32", "relu32", "neg32", "abs32", "cmpeq32", "cmpgt32",
+           "encode_float"]
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,32 @@ def cmpgt32(a, b):
 
 
 # Conversions --------------------------------------------------------------------------------
+
+def encode_float(value, fmt):
+    """The bits of Python float ``value`` (binary64) in ``fmt``, rounded to nearest even once,
+    from the exact value: gradual underflow (subnormals kept, no flush: callers that cannot
+    hold a subnormal check for one), infinity past the largest finite value, NaN canonical.
+    The assembler's float literals (``.data``) are read with it."""
+    width = fmt.exp_bits + fmt.man_bits
+    if math.isnan(value):
+        return fmt.nan
+    sign = int(math.copysign(1.0, value) < 0) << width
+    if math.isinf(value) or value == 0:
+        return sign | (fmt.exp_max << fmt.man_bits if value else 0)
+    numerator, denominator = abs(value).as_integer_ratio()      # denominator: a power of 2
+    top = numerator.bit_length() - denominator.bit_length()     # 2**top <= value < 2**(top+2)
+    if numerator << max(-top, 0) < denominator << max(top, 0):
+        top -= 1                                                # now 2**top <= value < 2**(top+1)
+    exponent = max(top, 1 - fmt.bias)                           # the subnormals' exponent floor
+    ulp = exponent - fmt.man_bits
+    quotient, remainder = divmod(numerator << max(-ulp, 0), denominator << max(ulp, 0))
+    twice = 2 * remainder
+    divisor = denominator << max(ulp, 0)
+    quotient += twice > divisor or (twice == divisor and quotient & 1)
+    # a normal quotient carries the hidden bit, which steps the field; a carry steps it again
+    magnitude = ((exponent + fmt.bias - 1) << fmt.man_bits) + quotient
+    return sign | min(magnitude, fmt.exp_max << fmt.man_bits)
+
 
 def widen(bits, fmt):
     """fp16 or bf16 bit patterns (``fmt``) to fp32, exactly (subnormals become fp32 normals or,

@@ -28,12 +28,16 @@ __all__ = [
     "CHAIN_OPERAND",
     "MEM_ADDR_TYPE", "MEM_SEQ_STARTS",
     "latency", "SXM_OPS", "NOTIFY_LATENCY", "FETCH_LATENCY", "is_permutation",
+    "TYPE_BITS", "VXM_F32_ONLY", "HALF_TYPES", "uses_float", "check_config",
+    "float_type_error", "type_pairs",
 ]
 
 #: Bump when an encoding, a latency or a timing rule changes; images record it. Version 3: the
 #: MXM's sequences (``lw``/``abc``/``acc`` with a count), planes and multi-row weight loads.
 #: Version 4: every MXM plane computes and drains on its own sequencers (``abc p``, ``acc p``).
-ISA_VERSION = 4
+#: Version 5: 3-bit type fields (f16 and bf16 join i8, i16, i32 and f32), so the VXM's fields
+#: moved; the VXM functions ``exp``, ``recip``, ``rsqrt`` and ``tanh``.
+ISA_VERSION = 5
 
 INSTR_BITS = 32
 OPCODE_BITS = 6
@@ -59,19 +63,24 @@ class Dir(IntEnum):
 class DType(IntEnum):
     """Element types. The value is the type code in the instruction word. ``F32`` is IEEE
     binary32 with OpenTSP's rules (:mod:`opentsp.fp`: round to nearest even, subnormals read
-    as zero and flushed, canonical NaN); it travels like an int32 (four byte streams)."""
+    as zero and flushed, canonical NaN); it travels like an int32 (four byte streams). ``F16``
+    (IEEE binary16) and ``BF16`` (bfloat16) travel like an int16 (an aligned stream pair); the
+    VXM only converts them to and from f32 (``cvt``), the MXM multiplies them."""
     I8 = 0
     I16 = 1
     I32 = 2
     F32 = 3
+    F16 = 4
+    BF16 = 5
 
     @property
     def bytes(self):
-        return {DType.I8: 1, DType.I16: 2, DType.I32: 4, DType.F32: 4}[self]
+        return {DType.I8: 1, DType.I16: 2, DType.I32: 4, DType.F32: 4, DType.F16: 2,
+                DType.BF16: 2}[self]
 
     @property
     def is_float(self):
-        return self is DType.F32
+        return self in (DType.F32, DType.F16, DType.BF16)
 
     @property
     def suffix(self):
@@ -190,18 +199,24 @@ _REPEAT_N = Field("n", 0, COUNT_BITS, "count")
 _REPEAT_D = Field("d", 16, DELAY_BITS, "count")
 _ADDR = Field("addr", 0, ADDR_BITS, "addr")
 _MEM_STREAM = Field("s", 20, STREAM_OPERAND_BITS, "stream")
-_DTYPE = Field("dtype", 24, 2, "dtype")
-_DST = Field("dst", 18, STREAM_OPERAND_BITS, "stream")
-_SRC_A = Field("a", 12, STREAM_OPERAND_BITS, "stream")
-_SRC_B = Field("b", 6, STREAM_OPERAND_BITS, "stream")
-_RTYPE = Field("rtype", 4, 2, "dtype")
+TYPE_BITS = 3
+_DTYPE = Field("dtype", 23, TYPE_BITS, "dtype")
+_DST = Field("dst", 17, STREAM_OPERAND_BITS, "stream")
+_SRC_A = Field("a", 11, STREAM_OPERAND_BITS, "stream")
+_SRC_B = Field("b", 5, STREAM_OPERAND_BITS, "stream")
+_RTYPE = Field("rtype", 2, TYPE_BITS, "dtype")
 _CHAIN = Field("chain", 0, 1, "flag")
 
 #: The VXM's ALU functions, in opcode order. Each is one opcode; see the golden model's
 #: ``opentsp.sim.alu`` for the arithmetic (wrapping add/sub/mul, saturating conversion).
 VXM_FUNCS = ("add", "sub", "mul", "min", "max", "relu", "cvt",
-             "neg", "abs", "shl", "shr", "rshr", "mulh", "and", "or", "xor", "cmpeq", "cmpgt")
-VXM_UNARY = ("relu", "cvt", "neg", "abs")
+             "neg", "abs", "shl", "shr", "rshr", "mulh", "and", "or", "xor", "cmpeq", "cmpgt",
+             "exp", "recip", "rsqrt", "tanh")
+#: The functions of f32 alone: the transcendental functions of :mod:`opentsp.fp`.
+VXM_F32_ONLY = ("exp", "recip", "rsqrt", "tanh")
+VXM_UNARY = ("relu", "cvt", "neg", "abs") + VXM_F32_ONLY
+#: The 16-bit float types, which the VXM only converts to and from f32.
+HALF_TYPES = (DType.F16, DType.BF16)
 VXM_LATENCY = 1
 MEM_READ_LATENCY = 1
 MEM_WRITE_COMMIT = 1
@@ -258,6 +273,10 @@ _VXM_DOC = {
     "and": "dst = a & b", "or": "dst = a | b", "xor": "dst = a ^ b",
     "cmpeq": "dst = -1 (all ones) if a == b else 0",
     "cmpgt": "dst = -1 (all ones) if a > b (signed) else 0",
+    "exp": "dst = e**a (f32 only; the algorithm of opentsp.fp.exp32)",
+    "recip": "dst = 1 / a (f32 only), correctly rounded",
+    "rsqrt": "dst = 1 / sqrt(a) (f32 only), correctly rounded",
+    "tanh": "dst = tanh(a) (f32 only; the algorithm of opentsp.fp.tanh32)",
 }
 for _i, _func in enumerate(VXM_FUNCS):
     _unary = _func in VXM_UNARY
@@ -547,6 +566,54 @@ def _check_groups(instr):
     if instr.op.converts and instr.dtype == instr.rtype:
         raise EncodingError(f"{instr.op.mnemonic}: source and result types are both "
                             f"{instr.dtype.suffix}")
+    if instr.op.typed:
+        _check_float_types(instr)
+
+
+def _check_float_types(instr):
+    cause = float_type_error(instr.op.mnemonic, instr.dtype, instr.rtype)
+    if cause:
+        raise EncodingError(f"{instr.op.mnemonic}: {cause}")
+
+
+def float_type_error(mnemonic, dtype, rtype):
+    """Why VXM function ``mnemonic`` cannot take source type ``dtype`` and result type
+    ``rtype`` (None if it can): the VXM computes f32 and only converts f16 and bf16, to and
+    from f32; ``exp``, ``recip``, ``rsqrt`` and ``tanh`` are functions of f32 alone."""
+    if mnemonic in VXM_F32_ONLY and dtype is not DType.F32:
+        return f"a function of f32 only, not of {dtype.suffix}"
+    halves = [t for t in (dtype, rtype) if t in HALF_TYPES]
+    if halves and mnemonic != "cvt":
+        return f"the VXM does not compute on {halves[0].suffix}; cvt it to f32 first"
+    if halves and DType.F32 not in (dtype, rtype):
+        other = rtype if dtype in HALF_TYPES else dtype
+        return f"{halves[0].suffix} converts only to and from f32, not {other.suffix}"
+    return None
+
+
+def type_pairs(op, floating_point=True):
+    """The ``(dtype, rtype)`` pairs typed instruction ``op`` accepts (``rtype`` is ``dtype``
+    unless it converts); without ``floating_point``, the integer ones alone."""
+    types = [t for t in DType if floating_point or not t.is_float]
+    pairs = ([(d, r) for d in types for r in types if d != r] if op.converts
+             else [(d, d) for d in types])
+    return [(d, r) for d, r in pairs if float_type_error(op.mnemonic, d, r) is None]
+
+
+def uses_float(instr):
+    """True if ``instr`` needs the floating-point hardware (``Config.floating_point``): a
+    typed instruction with a float source or result type."""
+    return instr.op.typed and (instr.dtype.is_float or instr.rtype.is_float)
+
+
+def check_config(instr, config):
+    """Raise :class:`EncodingError` if ``config`` cannot run ``instr`` for want of hardware
+    (floating point on a chip built without it)."""
+    if uses_float(instr) and not config.floating_point:
+        kind = instr.rtype if instr.rtype.is_float else instr.dtype
+        raise EncodingError(f"{instr.op.mnemonic}.{kind.suffix}: configuration "
+                            f"{config.name!r} is built without floating point "
+                            f"(Config.floating_point)")
 
 
 def decode(word):

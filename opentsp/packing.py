@@ -12,8 +12,10 @@ from opentsp.isa import DType
 
 __all__ = ["NP_DTYPE", "pack", "unpack"]
 
-#: f32 elements travel as their bit patterns in int32 containers (opentsp.fp works on them).
-NP_DTYPE = {DType.I8: np.int8, DType.I16: np.int16, DType.I32: np.int32, DType.F32: np.int32}
+#: Float elements travel as their bit patterns in signed containers of their width (f32 in
+#: int32, f16 and bf16 in int16); opentsp.fp works on them.
+NP_DTYPE = {DType.I8: np.int8, DType.I16: np.int16, DType.I32: np.int32, DType.F32: np.int32,
+            DType.F16: np.int16, DType.BF16: np.int16}
 
 
 def unpack(byte_planes, dtype):

@@ -10,7 +10,7 @@ to the element type explicitly; see ``docs/architecture.md`` section 8.
 import numpy as np
 
 from opentsp import fp
-from opentsp.isa import VXM_FUNCS, VXM_UNARY, DType
+from opentsp.isa import HALF_TYPES, VXM_F32_ONLY, VXM_FUNCS, VXM_UNARY, DType
 from opentsp.packing import NP_DTYPE, pack, unpack
 
 __all__ = ["execute", "FUNCS"]
@@ -108,11 +108,12 @@ def op_cmpgt(a, b):
     return np.where(a > b, -1, 0).astype(a.dtype)
 
 
+#: The integer functions; the f32-only ones are in :data:`FLOAT_FUNCS` alone.
 FUNCS = {"add": op_add, "sub": op_sub, "mul": op_mul, "min": op_min, "max": op_max,
          "relu": op_relu, "cvt": op_cvt, "neg": op_neg, "abs": op_abs, "shl": op_shl,
          "shr": op_shr, "rshr": op_rshr, "mulh": op_mulh, "and": op_and, "or": op_or,
          "xor": op_xor, "cmpeq": op_cmpeq, "cmpgt": op_cmpgt}
-if set(FUNCS) != set(VXM_FUNCS):
+if set(FUNCS) | set(VXM_F32_ONLY) != set(VXM_FUNCS):
     raise ImportError(f"sim.alu implements {sorted(FUNCS)}, the ISA has {VXM_FUNCS}")
 
 
@@ -120,7 +121,10 @@ if set(FUNCS) != set(VXM_FUNCS):
 #: ``mulh``, ``and``, ``or``, ``xor``) act on its bit pattern as on an int32.
 FLOAT_FUNCS = {"add": fp.add32, "sub": fp.sub32, "mul": fp.mul32, "min": fp.min32,
                "max": fp.max32, "relu": fp.relu32, "neg": fp.neg32, "abs": fp.abs32,
-               "cmpeq": fp.cmpeq32, "cmpgt": fp.cmpgt32}
+               "cmpeq": fp.cmpeq32, "cmpgt": fp.cmpgt32, "exp": fp.exp32,
+               "recip": fp.reciprocal32, "rsqrt": fp.rsqrt32, "tanh": fp.tanh32}
+#: The formats of the 16-bit float types.
+HALF_FORMATS = {DType.F16: fp.FP16, DType.BF16: fp.BF16}
 
 
 def op_float(func, a, b=None):
@@ -130,10 +134,13 @@ def op_float(func, a, b=None):
 
 
 def op_cvt_float(a, dtype, rtype):
-    """``cvt`` with f32 on either side: f32 to an integer type rounds to nearest even and
-    saturates (NaN gives 0); an integer to f32 rounds; f32 to f32 copies the bits."""
-    if dtype.is_float and rtype.is_float:
-        return a
+    """``cvt`` with a float type on either side: f32 to an integer type rounds to nearest even
+    and saturates (NaN gives 0); an integer to f32 rounds; f16 and bf16 widen to f32 exactly;
+    f32 narrows to them rounding to nearest even (:func:`opentsp.fp.narrow`)."""
+    if dtype in HALF_TYPES:
+        return fp.widen(a.view(np.uint16), HALF_FORMATS[dtype]).view(np.int32)
+    if rtype in HALF_TYPES:
+        return fp.narrow(a.view(np.uint32), HALF_FORMATS[rtype]).view(np.int16)
     if dtype.is_float:
         info = np.iinfo(NP_DTYPE[rtype])
         ints = fp.to_int32(a.view(np.uint32)).astype(np.int64)

@@ -1,5 +1,6 @@
 """The assembler: syntax, directives, every instruction, data layout and every error."""
 
+import dataclasses
 import re
 import shlex
 from pathlib import Path
@@ -284,7 +285,7 @@ def test_assemble_file_uses_path_in_errors(tmp_path):
     (".data MEM_W0, 0, i8: 1,2,3,4,5,6,7,8,9", "1:38", "9 values for 8 lanes"),
     (".data MEM_W0, 62, i32: 1", "1:15", "words 62..65 out of range (0..63)"),
     (".data MEM_W0, 64, i8: 1", "1:15", "word 64 out of range"),
-    (".data MEM_W0, 0, f32: 1", "1:18", "unknown data type 'f32'"),
+    (".data MEM_W0, 0, f64: 1", "1:18", "unknown data type 'f64'"),
     (".data MEM_W0, 1, i8: 1\n.data MEM_W0, 0, i16: 1", "2:7", "word 1 of MEM_W0 is already "
      "initialised at t.s:1:7"),
     (".data [MEM_W0, MEM_W1], 0, i32: 1", "1:7", "i32 spreads over 4 slice(s), not 2"),
@@ -308,8 +309,8 @@ def _vxm_lines():
     """One assembly line per VXM function and type (every cvt pair), aligned operands."""
     for func in isa.VXM_FUNCS:
         op = isa.OPS_BY_NAME[func]
-        for dtype in isa.DType:
-            for rtype in ([t for t in isa.DType if t != dtype] if op.converts else [dtype]):
+        for dtype, rtype in isa.type_pairs(op):
+            if True:
                 name = f"{func}.{dtype.suffix}" + (f".{rtype.suffix}" if op.converts else "")
                 refs = {"dst": "w4", "a": "e0", "b": f"w{8 - op.operand_width('b', dtype)}"}
                 yield func, dtype, rtype, f"{name} {', '.join(refs[o] for o in op.operands)}"
@@ -344,11 +345,67 @@ def test_every_vxm_function_and_type_assembles_disassembles_and_round_trips():
     (".queue VXM\n rshr.i8.i32 e0, e1, e2", "2:2", "expected the form rshr.T"),
     (".queue VXM\n and.i8 e0, e1, 3", "2:17", "operand b of and must be a stream"),
     (".queue MEM_E0\n xor.i8 e0, e1, e2", "2:2", "xor is a VXM instruction"),
+    (".queue VXM\n exp.i32 e4, e0", "2:2", "exp: a function of f32 only, not of i32"),
+    (".queue VXM\n add.bf16 e4, e0, e2", "2:2",
+     "add: the VXM does not compute on bf16; cvt it to f32 first"),
+    (".queue VXM\n cvt.f16.i32 e4, e0", "2:2", "cvt: f16 converts only to and from f32, not i32"),
+    (".queue VXM\n cvt.f16.f32 e4, e1", "2:18", "f16 operand a must start an aligned group of 2"),
 ])
 def test_new_vxm_mnemonic_errors(text, where, cause):
     message = error(text)
     assert message.startswith(f"t.s:{where}: error: "), message
     assert cause in message, message
+
+
+@pytest.mark.parametrize("text, where, cause", [
+    ("f32: 1e39", "1:23", "value 1e39 does not fit f32: beyond its largest finite value "
+     "3.40282e+38"),
+    ("f16: -65520", "1:23", "value -65520 does not fit f16: beyond its largest finite value 65504"),
+    ("f16: 1e-8", "1:23", "value 1e-8 does not fit f16: below its smallest value 2**-24"),
+    ("bf16: 1e-41", "1:24", "value 1e-41 does not fit bf16: below its smallest value 2**-133"),
+    ("f32: 1e-40", "1:23", "value 1e-40 does not fit f32: below its smallest normal 2**-126"),
+    ("f32: 1e999", "1:23", "value 1e999 does not fit f32"),
+    ("f32: 1.5, x", "1:28", "expected a float literal (such as 1.5, -2e-3, 7, inf or nan), "
+     "found 'x'"),
+    ("i8: 1.5", "1:22", "'1.5' is a float literal; an integer is expected here"),
+    ("f64: 1.5", "1:18", "unknown data type 'f64'; known: i8, u8, i16, i32, f32, f16, bf16"),
+])
+def test_float_literal_errors(text, where, cause):
+    message = error(f".data MEM_W0, 0, {text}")
+    assert message.startswith(f"t.s:{where}: error: "), message
+    assert cause in message, message
+
+
+def test_float_data_rounds_to_nearest_even_as_numpy():
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    values = [1.5, -2e-3, 0.1, 1 / 3, 65504.0, 6e-5, -0.0]
+    text = ", ".join(repr(v) for v in values)
+    program = asm(f".data MEM_W0, 0, f32: {text}, inf\n"
+                  f".data MEM_W1, 0, bf16: {text}, nan\n"
+                  f".data MEM_W2, 0, f16: {text}, -inf")
+
+    def words(name, count):
+        planes = [program.image.data[(MEM[name], w)].astype(np.uint32) for w in range(count)]
+        return sum(plane << np.uint32(8 * i) for i, plane in enumerate(planes))
+
+    for name, np_type, tail in (("MEM_W0", np.float32, np.inf),
+                                ("MEM_W1", ml_dtypes.bfloat16, np.nan),
+                                ("MEM_W2", np.float16, -np.inf)):
+        expected = np.array([*values, tail], dtype=np.float64).astype(np_type)
+        width = expected.dtype.itemsize
+        assert np.array_equal(words(name, width),
+                              expected.view(np.uint32 if width == 4 else np.uint16)), name
+
+
+def test_float_instructions_are_refused_without_floating_point():
+    integer_only = dataclasses.replace(CFG, name="integer-only", floating_point=False)
+    message = error(".queue VXM\n add.f32 e4, e0, w0", integer_only)
+    assert message == ("t.s:2:2: error: add.f32: configuration 'integer-only' is built without "
+                       "floating point (Config.floating_point)")
+    assert "without floating point" in error(".queue VXM\n cvt.i8.f32 e4, e0", integer_only)
+    assert "without floating point" in error(
+        f".queue VXM\n .word {isa.encode('exp', dtype=3, dst=4, a=0).encode():#x}", integer_only)
+    asm(".queue VXM\n add.i32 e4, e0, w0\n cvt.i32.i8 e4, e0", integer_only)
 
 
 def test_address_limit_comes_from_the_configuration():
@@ -495,7 +552,9 @@ def test_number_literals_in_every_base():
     (".equ A, 0o8", "1:9", "bad number '0o8': '8' is not an octal digit (0-7)"),
     (".equ A, 0b102", "1:9", "bad number '0b102': '2' is not a binary digit (0 or 1)"),
     (".equ A, 12abc", "1:9", "bad number '12abc': 'a' is not a decimal digit (0-9)"),
-    (".equ A, 1.5", "1:9", "bad number '1.5': '.' is not a decimal digit (0-9)"),
+    (".equ A, 1.5.2", "1:9", "bad number '1.5.2': '.' is not a decimal digit (0-9)"),
+    (".equ A, 1.5", "1:9", "'1.5' is a float literal; an integer is expected here (floats "
+     "stand only in .data of f32, f16 or bf16)"),
 ])
 def test_bad_number_literals_are_asm_errors_at_the_literal(text, where, cause):
     assert error(text) == f"t.s:{where}: error: {cause}"

@@ -767,3 +767,50 @@ def test_fetched_assembler_errors(text, message):
     with pytest.raises(AsmError) as info:
         asm(text)
     assert str(info.value) == message
+
+
+# Rule 14: types agree ------------------------------------------------------------------------
+
+_ACC_INTO_VXM = """
+.queue MXM_W
+    iw 0
+    acc 0, e0, 0, 1         ; cycle 1: int32 on e0..e3, at the VXM (6 hops east) in cycle 8
+.queue VXM
+.at 8
+    {consumer}
+"""
+
+
+@pytest.mark.parametrize("consumer, ok", [
+    ("add.f32 e4, e0, e0", False), ("exp.f32 e4, e0", False), ("cvt.f16.f32 e4, e0", False),
+    ("add.i32 e4, e0, e0", True), ("cvt.i32.f32 e4, e0", True), ("relu.i8 e4, e1", True),
+])
+def test_a_float_read_of_an_integer_producer_is_refused(consumer, ok):
+    found = errors(_ACC_INTO_VXM.format(consumer=consumer))
+    if ok:
+        assert found == []
+        return
+    assert len(found) == 1, found
+    wanted = consumer.split()[0].split(".")[1]
+    assert found[0] == (f"t.s:7:5: error: type mismatch: {consumer} reads e0 as {wanted}, but "
+                        f"acc 0, e0, 0, 1 of MXM_W (line 4) wrote i32 there")
+
+
+@pytest.mark.parametrize("second, ok", [
+    ("add.i32 e4, r, w0", False), ("cvt.i32.f32 e4, r", False), ("exp.f32 e4, r", True),
+    ("cvt.f32.bf16 e4, r", True), ("and.f32 e4, r, w0", True),
+])
+def test_a_chained_operand_has_its_producer_type(second, ok):
+    program = """
+    .data MEM_E0, 0, i8: 1, 2
+    .queue MEM_E0
+        read w0, 0
+        repeat 1, 1
+    .queue VXM
+    .at 2
+        cvt.i8.f32 e0, w0   ; an f32 result
+        {second}
+    """
+    found = errors(program.format(second=second))
+    found = [error for error in found if "type mismatch" in error]
+    assert (found == []) if ok else (len(found) == 1 and "wrote f32 there" in found[0]), found

@@ -134,8 +134,7 @@ def random_image(rng, config):
                 real = True
             else:
                 op = rng.choice(vxm)
-                dtype = rng.choice(list(isa.DType))
-                rtype = rng.choice([t for t in isa.DType if t != dtype])
+                dtype, rtype = rng.choice(isa.type_pairs(op, config.floating_point))
                 values = {"dtype": int(dtype)}
                 if op.converts:
                     values["rtype"] = int(rtype)
@@ -203,12 +202,12 @@ def test_other_format_and_isa_version():
                                                     "loader reads version 1")
     message = refused(build(queues, isa_version=isa.ISA_VERSION + 1))
     assert message.startswith(f"offset 6: image built for ISA version {isa.ISA_VERSION + 1}")
-    # images of ISA v2 (one-row lw, abc and acc without sequences) and v3 (abc and acc on every
-    # plane at once) are refused as such
-    assert isa.ISA_VERSION == 4
-    for old in (2, 3):
+    # images of ISA v2 (one-row lw, abc and acc without sequences), v3 (abc and acc on every
+    # plane at once) and v4 (2-bit type fields) are refused as such
+    assert isa.ISA_VERSION == 5
+    for old in (2, 3, 4):
         assert refused(build(queues, isa_version=old)) == (
-            f"offset 6: image built for ISA version {old}, this is ISA version 4")
+            f"offset 6: image built for ISA version {old}, this is ISA version 5")
 
 
 def test_image_for_another_configuration_is_refused_by_name():

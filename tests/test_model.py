@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from opentsp import isa, packing
+from opentsp import fp, isa, packing
 from opentsp.config import CONFIGS
 from opentsp.firmware.asm import assemble_file
 from opentsp.firmware.image import Image
@@ -115,7 +115,7 @@ def test_read_sees_old_word_when_a_write_commits_in_the_same_cycle():
     assert np.array_equal(result.memory("MEM_E0")[1], vec([9] * 8))   # new word
 
 
-@pytest.mark.parametrize("func", isa.VXM_FUNCS)
+@pytest.mark.parametrize("func", [f for f in isa.VXM_FUNCS if f not in isa.VXM_F32_ONLY])
 @pytest.mark.parametrize("dtype", [isa.DType.I8, isa.DType.I16, isa.DType.I32])
 def test_vxm_ops_match_numpy(func, dtype):
     rng = np.random.default_rng(isa.VXM_FUNCS.index(func) * 3 + int(dtype))
@@ -147,6 +147,47 @@ def test_vxm_ops_match_numpy(func, dtype):
     rbits = 8 * rtype.bytes
     expect = ((expect + (1 << (rbits - 1))) % (1 << rbits)) - (1 << (rbits - 1))
     assert np.array_equal(got.astype(np.int64), expect), (got, expect)
+
+
+#: Inputs of the f32 functions: 8 lanes, normal values where each function is defined.
+_FUNCTION_INPUTS = {
+    "exp": [0.0, 1.0, -1.0, 0.5, 10.0, -20.0, 88.0, -87.0],
+    "tanh": [0.0, 1.0, -1.0, 0.25, 3.0, -0.001, 9.0, -15.0],
+    "recip": [1.0, -3.0, 0.1, 7.0, 1e30, -2.5e-30, 1.5, 1e-37],
+    "rsqrt": [1.0, 4.0, 2.0, 0.1, 1e30, 3e-30, 123.0, 1e-37],
+}
+
+
+@pytest.mark.parametrize("func", isa.VXM_F32_ONLY)
+def test_vxm_f32_functions_match_numpy(func):
+    """The golden chip's exp, tanh, recip and rsqrt: opentsp.fp's algorithm, and within one ulp
+    of numpy's float64 function rounded to float32."""
+    x = np.array(_FUNCTION_INPUTS[func], dtype=np.float32)
+    got = packing.unpack(run_vxm_chip(func, isa.DType.F32, isa.DType.F32,
+                                      x.view(np.int32), None), isa.DType.F32)
+    assert np.array_equal(got.view(np.uint32), getattr(fp, {
+        "exp": "exp32", "tanh": "tanh32", "recip": "reciprocal32", "rsqrt": "rsqrt32"}[func])(
+        x.view(np.uint32)))
+    wide = x.astype(np.float64)
+    reference = {"exp": np.exp, "tanh": np.tanh, "recip": lambda v: 1 / v,
+                 "rsqrt": lambda v: 1 / np.sqrt(v)}[func](wide).astype(np.float32)
+    ulps = np.abs(got.view(np.int32).astype(np.int64) - reference.view(np.int32))
+    assert ulps.max() <= 1, (x, got.view(np.float32), reference)
+
+
+@pytest.mark.parametrize("half", [isa.DType.F16, isa.DType.BF16])
+def test_vxm_converts_halves_as_numpy(half):
+    """cvt f32 -> f16/bf16 rounds as numpy (ml_dtypes for bf16) does, and back is exact."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    np_half = np.float16 if half is isa.DType.F16 else ml_dtypes.bfloat16
+    x = np.array([1.0, -2.5, 1 / 3, 65504.0, 70000.0, 1e-6, -0.0, 3.0e38], dtype=np.float32)
+    with np.errstate(over="ignore"):
+        expected = x.astype(np_half)
+    narrow = run_vxm_chip("cvt", isa.DType.F32, half, x.view(np.int32), None)
+    assert np.array_equal(packing.unpack(narrow, half).view(np.uint16), expected.view(np.uint16))
+    wide = run_vxm_chip("cvt", half, isa.DType.F32, packing.unpack(narrow, half), None)
+    assert np.array_equal(packing.unpack(wide, isa.DType.F32).view(np.float32),
+                          expected.astype(np.float32))
 
 
 def timed(events):

@@ -6,6 +6,7 @@ import itertools
 import random
 from collections import defaultdict
 
+import ml_dtypes
 import numpy as np
 import pytest
 from amaranth.hdl import Elaboratable, Module, Signal, signed
@@ -23,6 +24,10 @@ SL = CONFIG.superlanes
 LATENCY = isa.VXM_LATENCY
 BINARY = [f for f in isa.VXM_FUNCS if f not in isa.VXM_UNARY]
 UNARY = [f for f in isa.VXM_UNARY if f != "cvt"]
+HALVES = {isa.DType.F16: (np.float16, 10), isa.DType.BF16: (ml_dtypes.bfloat16, 7)}
+#: The f32 functions and their float64 references: within one ulp (docs/floating-point.md).
+FUNCTIONS = {"exp": np.exp, "tanh": np.tanh, "recip": lambda x: 1 / x,
+             "rsqrt": lambda x: 1 / np.sqrt(x)}
 
 
 #: f32 patterns (as int32): zeros, a subnormal, the extreme normals, ones, 2**24 + 2 (it
@@ -32,12 +37,24 @@ FLOAT_EXTREMES = [0x00000000, 0x80000000, 0x00000001, 0x00800000, 0x7F7FFFFF, 0x
                   0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00001]
 
 
+#: f32 arguments of the functions: small, moderate, near exp's overflow and underflow, tanh's
+#: saturation, powers of two and exact squares.
+FUNCTION_ARGUMENTS = [0x3DCCCCCD, 0xBE800000, 0x40490FDB, 0xC0A00000, 0x42B17218, 0xC2AEAC50,
+                      0x41800000, 0x40800000, 0x41100000, 0x2E000000, 0xB8D1B717, 0x7E800000]
+
+
 def extremes(dtype):
     bits = 8 * dtype.bytes
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     ints = [lo, lo + 1, -129, -128, -1, 0, 1, 2, 127, 128, 255, hi - 1, hi, 0x7F7F]
+    if dtype in HALVES:     # zeros, subnormals, ones, the largest finite, infinities, NaNs
+        top = HALVES[dtype][0](np.inf).view(np.uint16)
+        patterns = [0x8000, 1, 0x8001, top >> 1, top - 1, top, top | 0x8000, top + 1,
+                    0xFFFF, 0x3C00, 0x3F80, 0x4000]
+        return ints + [int(v) - (1 << 16) if v >= 1 << 15 else int(v) for v in patterns]
     if dtype is isa.DType.F32:
-        return ints + [v - (1 << 32) if v >= 1 << 31 else v for v in FLOAT_EXTREMES]
+        return ints + [v - (1 << 32) if v >= 1 << 31 else v
+                       for v in FLOAT_EXTREMES + FUNCTION_ARGUMENTS]
     return ints
 
 
@@ -53,13 +70,15 @@ def _floats(x):
         return bits.view(F32).astype(F64)
 
 
-def _bits_of(values):
-    """float64 values rounded to 24 bits with an unbounded exponent, then FTZ and overflow;
-    NaN canonical: int32 patterns as int64 (docs/floating-point.md, from numpy alone)."""
+def _bits_of(values, subnormals=False):
+    """float64 values rounded to 24 bits with an unbounded exponent, then FTZ (unless
+    ``subnormals``: exact values below 2**-126 kept) and overflow; NaN canonical: int32
+    patterns as int64 (docs/floating-point.md, from numpy alone)."""
     with np.errstate(all="ignore"):
         mantissa, exponent = np.frexp(values)
         value = np.ldexp(np.rint(mantissa * 2.0 ** 24) / 2.0 ** 24, exponent)
-        value = np.where(np.abs(value) < 2.0 ** -126, np.copysign(0.0, value), value)
+        if not subnormals:
+            value = np.where(np.abs(value) < 2.0 ** -126, np.copysign(0.0, value), value)
         value = np.where(np.abs(value) >= 2.0 ** 128, np.copysign(np.inf, value), value)
         bits = value.astype(F32).view(np.uint32).astype(np.int64)
     bits = np.where(np.isnan(values), 0x7FC00000, bits)
@@ -84,7 +103,26 @@ def _direct_float(func, a, b):
         return _bits_of(pick)
 
 
+def _direct_half(dtype, rtype, a):
+    """cvt between f32 and f16/bf16 by numpy's float16 and ml_dtypes' bfloat16 (no DAZ: a
+    subnormal f32 narrows as its value; NaN canonical)."""
+    if dtype in HALVES:
+        np_type, man_bits = HALVES[dtype]
+        halves = np.asarray(a, dtype=np.int64).astype(np.uint16).view(np_type)
+        with np.errstate(invalid="ignore"):
+            return _bits_of(halves.astype(F64), subnormals=True)
+    np_type, man_bits = HALVES[rtype]
+    values = np.asarray(a, dtype=np.int64).astype(np.uint32).view(F32)
+    with np.errstate(all="ignore"):
+        bits = values.astype(np_type).view(np.uint16).astype(np.int64)
+    canonical = int(np_type(np.nan).view(np.uint16)) & 0x7FFF
+    bits = np.where(np.isnan(values), canonical, bits)
+    return np.where(bits >= 1 << 15, bits - (1 << 16), bits)
+
+
 def _direct_cvt_float(dtype, rtype, a):
+    if dtype in HALVES or rtype in HALVES:
+        return _direct_half(dtype, rtype, a)
     if dtype is isa.DType.F32 and rtype is isa.DType.F32:
         return a
     if dtype is isa.DType.F32:
@@ -103,6 +141,9 @@ def direct(func, dtype, rtype, a, b):
     bits = 8 * dtype.bytes
     if func == "cvt" and isa.DType.F32 in (dtype, rtype):
         return _direct_cvt_float(dtype, rtype, a)
+    if func in FUNCTIONS:
+        with np.errstate(all="ignore"):
+            return _bits_of(FUNCTIONS[func](_floats(a)))
     if dtype is isa.DType.F32 and func in FLOAT:
         return _direct_float(func, a, b)
     if func == "cvt":
@@ -177,10 +218,21 @@ def _direct_logic(func, bits, a, b):
 
 
 def combos():
-    for func, dtype in itertools.product(BINARY + UNARY, isa.DType):
-        yield func, dtype, dtype
-    for dtype, rtype in itertools.permutations(isa.DType, 2):
-        yield "cvt", dtype, rtype
+    for func in BINARY + UNARY + ["cvt"]:
+        for dtype, rtype in isa.type_pairs(isa.OPS_BY_NAME[func]):
+            yield func, dtype, rtype
+
+
+def assert_direct(got, want, func, message=""):
+    """``got`` equals the direct reference ``want``; for the f32 functions (float64 rounded
+    once) within one ulp, ``-0`` and ``+0`` apart."""
+    got, want = np.asarray(got, dtype=np.int64), np.asarray(want, dtype=np.int64)
+    if func in FUNCTIONS:
+        ulps = np.abs(np.where(got < 0, -(1 << 31) - got, got)
+                      - np.where(want < 0, -(1 << 31) - want, want))
+        assert ulps.max(initial=0) <= 1, (message, got[ulps > 1], want[ulps > 1])
+    else:
+        np.testing.assert_array_equal(got, want, err_msg=message)
 
 
 def random_instr(rng, func, dtype, rtype):
@@ -246,7 +298,7 @@ def expected_writes(instr, inputs, k, seen, last):
     last[k] = packing.pack(packing.unpack(result, rtype).astype(np.int32), isa.DType.I32)
     ref_direct = direct(func, dtype, rtype, packing.unpack(a, dtype).astype(np.int64),
                         packing.unpack(b, dtype).astype(np.int64) if b is not None else None)
-    np.testing.assert_array_equal(packing.unpack(result, rtype).astype(np.int64), ref_direct)
+    assert_direct(packing.unpack(result, rtype).astype(np.int64), ref_direct, func)
     seen[func, dtype, rtype] += 1
     dst = instr.stream("dst")
     writes = {}
@@ -368,8 +420,8 @@ def test_alu_grid_matches_numpy_references():
         b_planes = packing.pack(b, dtype) if func in BINARY else None
         got = packing.unpack(alu.execute(func, dtype, rtype, packing.pack(a, dtype), b_planes),
                              rtype)
-        np.testing.assert_array_equal(got.astype(np.int64), direct(func, dtype, rtype, a, b),
-                                      err_msg=f"{func} {dtype.suffix} {rtype.suffix}")
+        assert_direct(got, direct(func, dtype, rtype, a, b), func,
+                      f"{func} {dtype.suffix} {rtype.suffix}")
 
 
 class _Lane(Elaboratable):
@@ -379,8 +431,8 @@ class _Lane(Elaboratable):
     def __init__(self, split=False):
         self.split = split
         self.func = Signal(range(len(isa.VXM_FUNCS)))
-        self.dtype = Signal(2)
-        self.rtype = Signal(2)
+        self.dtype = Signal(isa.TYPE_BITS)
+        self.rtype = Signal(isa.TYPE_BITS)
         self.a = Signal(signed(32))
         self.b = Signal(signed(32))
         self.result = Signal(32)
@@ -413,7 +465,7 @@ def test_rtl_alu_lane_on_the_grid(split):
             b_planes = packing.pack(b, dtype) if func in BINARY else None
             want = packing.unpack(alu.execute(func, dtype, rtype, packing.pack(a, dtype), b_planes),
                               rtype).astype(np.int64)
-            np.testing.assert_array_equal(want, direct(func, dtype, rtype, a, b))
+            assert_direct(want, direct(func, dtype, rtype, a, b), func)
             ctx.set(dut.func, isa.VXM_FUNCS.index(func))
             ctx.set(dut.dtype, int(dtype))
             ctx.set(dut.rtype, int(rtype))

@@ -56,8 +56,10 @@ EXCLUDED = ("end", "ifetch")
 #: Slot kinds besides the unit's own instructions, and the weight names of :func:`parse_mix`.
 FAMILIES = ("nop", "repeat", "notify", "sync", "op")
 #: Default weights of a queue slot; ``ifetch`` is the chance that a program gets a fetch block.
+#: ``cvt`` has 16 type pairs where the other VXM functions have at most 4 types: weighed 4, each
+#: pair comes about as often as each (function, type).
 DEFAULT_MIX = {"nop": 0.2, "repeat": 0.08, "notify": 0.03, "sync": 0.03, "op": 0.66,
-               "ifetch": 0.35, "feed": 0.4}
+               "ifetch": 0.35, "feed": 0.4, "cvt": 4.0}
 #: Elements of a feed sequence: the data words, this many times over.
 FEED_ROUNDS = 5
 #: Fetched words per fetch block (at least 2: a word runs FETCH_LATENCY cycles after its fetch).
@@ -70,11 +72,22 @@ _CONFIRM_CYCLES = 2_000
 #: smallest normal, the largest finite, +inf, -inf, the canonical NaN.
 FLOAT_EXTREMES = (0, -(1 << 31), 0x3F800000, -0x40400000, 1, 0x00800000, 0x7F7FFFFF,
                   0x7F800000, -0x00800000, 0x7FC00000)
+#: The same values in f16 and bf16 (bit patterns as int16).
+HALF_EXTREMES = {
+    isa.DType.F16: (0, -0x8000, 0x3C00, -0x4200, 1, 0x0400, 0x7BFF, 0x7C00, -0x0400, 0x7E00),
+    isa.DType.BF16: (0, -0x8000, 0x3F80, -0x4040, 1, 0x0080, 0x7F7F, 0x7F80, -0x0080, 0x7FC0),
+}
+
+
+#: The types whose extreme values the aligned feeders lay out (coverage's ``vxm values``).
+_VALUE_TYPES = [t for t in isa.DType if t not in isa.HALF_TYPES]
 
 
 def extreme_values(dtype):
-    """0, -1, 1, min and max of ``dtype`` (an :class:`opentsp.isa.DType`); for f32, the bit
-    patterns of :data:`FLOAT_EXTREMES`."""
+    """0, -1, 1, min and max of ``dtype`` (an :class:`opentsp.isa.DType`); for a float type,
+    the bit patterns of :data:`FLOAT_EXTREMES` (:data:`HALF_EXTREMES`)."""
+    if dtype in HALF_EXTREMES:
+        return HALF_EXTREMES[dtype]
     if dtype.is_float:
         return FLOAT_EXTREMES
     bits = 8 * dtype.bytes
@@ -134,10 +147,10 @@ def random_instr(rng, op, config, words=8):
     """One random :class:`~opentsp.isa.Instr` of ``op``."""
     values = {}
     if op.typed:
-        dtype = rng.choice(list(isa.DType))
+        dtype, rtype = rng.choice(isa.type_pairs(op, config.floating_point))
         values["dtype"] = int(dtype)
-    if op.converts:
-        values["rtype"] = int(rng.choice([t for t in isa.DType if t != dtype]))
+        if op.converts:
+            values["rtype"] = int(rtype)
     dtype = isa.DType(values["dtype"]) if op.typed else None
     rtype = isa.DType(values["rtype"]) if op.converts else dtype
     for field in op.fields:
@@ -186,6 +199,7 @@ def random_queue(rng, config, slice_, length, words=8, mix=None, end=True):
         else:
             program.append(random_instr(rng, kind, config, words))
     return program + ([isa.encode("end")] if end else [])
+
 
 
 def _data_word(rng, lanes):
@@ -243,10 +257,10 @@ def _aligned_data(rng, config, words, aligned):
     ``plane`` of the int32 lane values V[(a + hops) mod words], so that in VXM cycle c the
     feeders' elements (c - 3 - hops) are the planes of the same V[(c - 3) mod words]: a wide
     operand on e0.. (w0..) is whole. A lane of V is an extreme value of a random type
-    (sign-extended) or a random int32."""
+    (sign-extended; of the types whose values coverage counts) or a random int32."""
     vectors = []
     for _ in range(words):
-        lanes = [rng.choice(extreme_values(rng.choice(list(isa.DType))))
+        lanes = [rng.choice(extreme_values(rng.choice(_VALUE_TYPES)))
                  if rng.random() < 0.8 else rng.randrange(-(1 << 31), 1 << 31)
                  for _ in range(config.lanes)]
         vectors.append(np.array(lanes, dtype=np.int64) & 0xFFFFFFFF)

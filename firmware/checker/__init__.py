@@ -51,6 +51,12 @@ Section 5b, instruction fetch (:mod:`~opentsp.firmware.checker.fetch`):
     The fetched words extend the queue's program for every other rule (:class:`Timing` schedules
     what is known, decodes the words the reads deliver and schedules again).
 
+Section 8, element types (:mod:`~opentsp.firmware.checker.types`):
+
+14. A VXM instruction reads a float operand (on streams or chained) only where its producer
+    wrote that float type, and an integer operand only where it wrote an integer, whenever the
+    producer states a type (a typed VXM instruction, an MXM ``acc``).
+
 The other modules: :mod:`~opentsp.firmware.checker.timing` (:class:`Timing`, the schedule and
 the index of stream writes that every rule looks values up in; it explains how),
 :mod:`~opentsp.firmware.checker.progressions` (issues as arithmetic progressions of cycles),
@@ -72,11 +78,12 @@ from opentsp.firmware.checker.streams import RULE_DOUBLE_WRITE, RULE_READ
 from opentsp.firmware.checker.sxm import RULE_SXM_PERMUTATION
 from opentsp.firmware.checker.sync import RULE_SYNC
 from opentsp.firmware.checker.timing import Timing
+from opentsp.firmware.checker.types import RULE_TYPE
 
 __all__ = ["CheckError", "Timing", "check", "check_or_raise",
            "RULE_READ", "RULE_DOUBLE_WRITE", "RULE_BANK", "RULE_MXM_WEIGHTS", "RULE_MXM_ACC",
            "RULE_MXM_SEQ", "RULE_MXM_IW",
-           "RULE_SYNC", "RULE_MEM_SEQ", "RULE_SXM_PERMUTATION", "RULE_FETCH"]
+           "RULE_SYNC", "RULE_MEM_SEQ", "RULE_SXM_PERMUTATION", "RULE_FETCH", "RULE_TYPE"]
 
 # The names these had when the checker was one module (the tests use them).
 _Issue = Issue

@@ -117,6 +117,7 @@ def _decode_fetched(timing, q, instr, k, cycle, word, where):
     what = f"word {k + 1} of {instr['n']} of {instr} (cycle {cycle}), from {where}"
     try:
         fetched = isa.decode(word)
+        isa.check_config(fetched, timing.config)
     except isa.EncodingError as error:
         return None, f"{what} lane 0, is {word:#010x}, not an instruction: {error}"
     if fetched.op.unit not in (isa.Unit.ICU, isa.unit_of(timing.slices[q])):

@@ -24,6 +24,7 @@ from opentsp.firmware.checker.progressions import EXPAND, Issue, WriteRun
 from opentsp.firmware.checker.streams import check_double_writes, check_reads
 from opentsp.firmware.checker.sxm import check_sxm
 from opentsp.firmware.checker.sync import check_sync
+from opentsp.firmware.checker.types import check_types
 
 __all__ = ["Timing"]
 
@@ -220,6 +221,7 @@ class Timing:
         found.extend(check_sync(self))
         found.extend(check_mem_seq(self))
         found.extend(check_fetch(self))
+        found.extend(check_types(self))
         found.sort(key=lambda e: (e.cycle, e.loc.line if e.loc else 0, e.queue, e.index))
         return found
 

@@ -1,4 +1,5 @@
-"""The OpenTSP compiler: a small graph of integer tensor operations to firmware.
+"""The OpenTSP compiler: a small graph of tensor operations (int8 matmuls, integer and float32
+elementwise operations, conversions) to firmware.
 
     from opentsp.compiler import Graph, compile_graph
     g = Graph("mlp")

@@ -1,19 +1,30 @@
-"""The compiler's input: a small graph of integer tensor operations, checked as it is built.
+"""The compiler's input: a small graph of tensor operations, checked as it is built.
 
 Every tensor is two-dimensional (rows, columns) or, for biases and per-column constants, one-
-dimensional (columns); its element type is ``int8`` or ``int32``. The operations and their
-exact semantics (:func:`evaluate` computes them in numpy int64 / Python integers, independently
-of the golden model):
+dimensional (columns); its element type is ``int8``, ``int32``, ``float32`` (numpy float32, four
+bytes laid out like an int32: its bit pattern), ``float16`` or ``bfloat16`` (numpy float16 and
+``ml_dtypes.bfloat16``, two bytes).
+The operations and their exact semantics (:func:`evaluate` computes them in numpy int64 / Python
+integers and, for floats, with :mod:`opentsp.fp` on bit patterns, independently of the golden
+model):
 
 * ``matmul(x, w)``: int8 (M, K) x int8 (K, N) -> int32 (M, N), exact, wrapping modulo 2^32;
   ``w`` must be a constant (the compiler lays its columns out for the MXM's ``lw``).
-* ``bias_add(h, b)``: int32 (M, N) + int32 (N,) broadcast over rows, wrapping.
-* ``relu(h)``: ``max(h, 0)``, same type.
+* ``bias_add(h, b)``: int32 (M, N) + int32 (N,) broadcast over rows, wrapping; or float32 +
+  float32 (``fp.add32``).
+* ``relu(h)``: ``max(h, 0)``, same type (int8, int32, float32: ``fp.relu32``).
 * ``requant(h, multiplier, shift)``: int32 -> int8, ``sat_i8(rshr(mulh(h, m), s))`` with
   ``mulh(h, m) = (h * m) >> 32`` (floor) and ``rshr(v, s) = (v + 2^(s-1)) >> s`` (``v`` for
   ``s = 0``), docs/architecture.md section 8; ``m`` in 0..2^31-1 and ``s`` in 0..31, scalars or
   per-column arrays of length N.
-* ``add(a, b)``: elementwise, same shape and type, wrapping (the VXM's ``add``).
+* ``add(a, b)``, ``mul(a, b)``, ``maximum(a, b)``: elementwise, same shape and type; int8 and
+  int32 wrap (``mul`` keeps the low half), float32 is ``fp.add32``, ``fp.mul32``, ``fp.max32``.
+* ``exp(x)``, ``reciprocal(x)``, ``rsqrt(x)``, ``tanh(x)``: float32 only, ``fp.exp32``,
+  ``fp.reciprocal32``, ``fp.rsqrt32``, ``fp.tanh32``.
+* ``cast(x, dtype)``: int8 <-> int32 (saturating), int8 or int32 -> float32 (``fp.from_int32``,
+  round to nearest even), float32 -> int8 or int32 (``fp.to_int32``: round to nearest even,
+  saturate, NaN gives 0), float32 -> float16 or bfloat16 (``fp.narrow``), float16 or bfloat16
+  -> float32 (``fp.widen``, exact).
 
 Bad input raises :class:`CompileError` at once, naming the node: shapes that do not match, an
 unsupported type or operation, a name used twice.
@@ -21,16 +32,81 @@ unsupported type or operation, a name used twice.
 
 from dataclasses import dataclass, field
 
+import ml_dtypes
 import numpy as np
 
-__all__ = ["CompileError", "Tensor", "Node", "Graph", "evaluate", "DTYPES", "wrap32",
-           "requant_values"]
+from opentsp import fp
 
-#: Element types the compiler handles: name -> (numpy type, bytes).
-DTYPES = {"int8": (np.int8, 1), "int32": (np.int32, 4)}
+__all__ = ["CompileError", "Tensor", "Node", "Graph", "evaluate", "DTYPES", "FLOATS", "wrap32",
+           "requant_values", "numpy_dtype", "to_storage", "from_storage", "cast_values", "CASTS"]
+
+#: Element types the compiler handles: name -> bytes per element.
+DTYPES = {"int8": 1, "int32": 4, "float32": 4, "float16": 2, "bfloat16": 2}
+#: The floating-point element types (the VXM computes float32 and converts the others).
+FLOATS = ("float32", "float16", "bfloat16")
 #: Operations and what they compute (for messages).
-OPS = ("input", "const", "matmul", "bias_add", "relu", "requant", "add")
+OPS = ("input", "const", "matmul", "bias_add", "relu", "requant", "add", "mul", "maximum",
+       "exp", "reciprocal", "rsqrt", "tanh", "cast")
+#: The types the elementwise operations take.
+_ELEMENTWISE = ("int8", "int32", "float32")
+#: The conversions ``cast`` makes: (from, to).
+CASTS = {("int8", "int32"), ("int32", "int8"), ("int8", "float32"), ("int32", "float32"),
+         ("float32", "int8"), ("float32", "int32"), ("float32", "float16"),
+         ("float32", "bfloat16"), ("float16", "float32"), ("bfloat16", "float32")}
+#: Unsigned bit-pattern containers and signed storage containers of the float types.
+_BITS = {"float32": np.uint32, "float16": np.uint16, "bfloat16": np.uint16}
+_SIGNED = {"int8": np.int8, "int32": np.int32, "float32": np.int32, "float16": np.int16,
+           "bfloat16": np.int16}
+_HALF_FORMATS = {"float16": fp.FP16, "bfloat16": fp.BF16}
 
+
+def _names(types):
+    """``"a, b or c"``."""
+    return " or ".join([", ".join(types[:-1]), types[-1]]) if len(types) > 1 else types[0]
+
+
+def numpy_dtype(dtype):
+    """The numpy type of an element type's values (bfloat16: ``ml_dtypes.bfloat16``)."""
+    return {"int8": np.int8, "int32": np.int32, "float32": np.float32,
+            "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}[dtype]
+
+
+def _bits(value, dtype):
+    """The unsigned bit patterns of float values of ``dtype``."""
+    return np.ascontiguousarray(value).view(_BITS[dtype])
+
+
+def _from_bits(bits, dtype):
+    """Float values of ``dtype`` from their bit patterns."""
+    bits = np.ascontiguousarray(np.asarray(bits).astype(_BITS[dtype]))
+    return bits.view(numpy_dtype(dtype))
+
+
+def to_storage(value, dtype):
+    """int64 values of the signed container the bytes travel in (``opentsp.packing``): the
+    integers themselves, or a float's bit pattern read as int32 (float32) or int16."""
+    value = np.asarray(value)
+    if dtype in FLOATS:
+        return _bits(value, dtype).view(_SIGNED[dtype]).astype(np.int64)
+    return value.astype(np.int64)
+
+
+def from_storage(ints, dtype):
+    """The inverse of :func:`to_storage`: values of ``dtype`` from signed container integers."""
+    ints = np.ascontiguousarray(np.asarray(ints).astype(_SIGNED[dtype]))
+    if dtype in FLOATS:
+        return ints.view(_BITS[dtype]).view(numpy_dtype(dtype))
+    return ints
+
+
+def _dtype_name(dtype):
+    """A dtype given as a string or a numpy type, as its name (unknown ones as given)."""
+    if isinstance(dtype, str):
+        return dtype
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return dtype
 
 
 def _a(word):
@@ -52,7 +128,8 @@ class Tensor:
     shape : tuple of int
         ``(rows, columns)``, or ``(columns,)`` for a one-dimensional constant.
     dtype : str
-        ``"int8"`` or ``"int32"``.
+        A key of :data:`DTYPES`: ``"int8"``, ``"int32"``, ``"float32"``, ``"float16"`` or
+        ``"bfloat16"``.
     node : Node
         The node that produces it.
     """
@@ -71,7 +148,7 @@ class Tensor:
 
     @property
     def nbytes(self):
-        return int(np.prod(self.shape)) * DTYPES[self.dtype][1]
+        return int(np.prod(self.shape)) * DTYPES[self.dtype]
 
     def __repr__(self):
         return f"Tensor({self.name!r}, {self.shape}, {self.dtype})"
@@ -110,7 +187,7 @@ def requant_values(h, multiplier, shift):
 
 
 class Graph:
-    """A graph of integer tensor operations, built node by node and checked as it goes.
+    """A graph of tensor operations, built node by node and checked as it goes.
 
     Parameters
     ----------
@@ -162,11 +239,13 @@ class Graph:
         return node.output
 
     def input(self, name, shape, dtype="int8"):
-        """An input tensor of ``shape`` (rows, columns), filled in at run time."""
+        """An input tensor of ``shape`` (rows, columns) and element type ``dtype`` (a name of
+        :data:`DTYPES` or a numpy type), filled in at run time."""
         name = self._name(name, "input")
         where = f"node {name!r} (input)"
+        dtype = _dtype_name(dtype)
         if dtype not in DTYPES:
-            raise CompileError(f"{where}: unsupported dtype {dtype!r} (int8 or int32)")
+            raise CompileError(f"{where}: unsupported dtype {dtype!r} ({_names(list(DTYPES))})")
         if (not isinstance(shape, tuple) or len(shape) != 2
                 or not all(isinstance(d, int | np.integer) and d >= 1 for d in shape)):
             raise CompileError(f"{where}: shape must be (rows, columns) of positive integers, "
@@ -174,14 +253,15 @@ class Graph:
         return self._add(name, "input", (), {}, shape, dtype)
 
     def const(self, name, value):
-        """A constant: an int8 or int32 numpy array of one or two dimensions."""
+        """A constant: a numpy array of one or two dimensions of a type of :data:`DTYPES`
+        (bfloat16: ``ml_dtypes.bfloat16``)."""
         name = self._name(name, "const")
         where = f"node {name!r} (const)"
         if not isinstance(value, np.ndarray):
             raise CompileError(f"{where}: value must be a numpy array, not {type(value).__name__}")
         dtype = str(value.dtype)
         if dtype not in DTYPES:
-            raise CompileError(f"{where}: unsupported dtype {dtype} (int8 or int32)")
+            raise CompileError(f"{where}: unsupported dtype {dtype} ({_names(list(DTYPES))})")
         if value.ndim not in (1, 2) or value.size == 0:
             raise CompileError(f"{where}: must have one or two non-empty dimensions, not shape "
                                f"{value.shape}")
@@ -205,24 +285,68 @@ class Graph:
         return self._add(name, "matmul", (x, w), {}, (x.shape[0], w.shape[1]), "int32")
 
     def bias_add(self, h, b, name=None):
-        """``h + b``: int32 (M, N) plus an int32 (N,) row broadcast over the rows, wrapping."""
+        """``h + b``: int32 (M, N) plus an int32 (N,) row broadcast over the rows, wrapping; or
+        float32 plus float32."""
         name = self._name(name, "bias_add")
         node = f"node {name!r} (bias_add)"
         self._need_2d(node, h, "h")
-        if h.dtype != "int32" or b.dtype != "int32":
+        if not isinstance(b, Tensor):
+            raise CompileError(f"{node}: operand b must be a Tensor, not {b!r}")
+        if h.dtype != b.dtype or h.dtype not in ("int32", "float32"):
             raise CompileError(f"{node}: unsupported dtype {h.dtype} + {b.dtype} (bias_add "
-                               f"takes int32 + int32)")
+                               f"takes int32 + int32 or float32 + float32)")
         if len(b.shape) != 1 or b.shape[0] != h.shape[1]:
             raise CompileError(f"{node}: bias shape {b.shape} does not match ({h.shape[1]},) "
                                f"for {h.shape}")
-        return self._add(name, "bias_add", (h, b), {}, h.shape, "int32")
+        return self._add(name, "bias_add", (h, b), {}, h.shape, h.dtype)
 
     def relu(self, h, name=None):
-        """``max(h, 0)`` elementwise, same type."""
-        name = self._name(name, "relu")
-        node = f"node {name!r} (relu)"
-        self._need_2d(node, h, "h")
-        return self._add(name, "relu", (h,), {}, h.shape, h.dtype)
+        """``max(h, 0)`` elementwise, same type (int8, int32 or float32)."""
+        return self._unary("relu", h, name, _ELEMENTWISE)
+
+    def exp(self, x, name=None):
+        """``e**x`` elementwise (float32: ``opentsp.fp.exp32``)."""
+        return self._unary("exp", x, name, ("float32",))
+
+    def reciprocal(self, x, name=None):
+        """``1 / x`` elementwise, correctly rounded (float32: ``opentsp.fp.reciprocal32``)."""
+        return self._unary("reciprocal", x, name, ("float32",))
+
+    def rsqrt(self, x, name=None):
+        """``1 / sqrt(x)`` elementwise, correctly rounded (float32: ``opentsp.fp.rsqrt32``)."""
+        return self._unary("rsqrt", x, name, ("float32",))
+
+    def tanh(self, x, name=None):
+        """``tanh(x)`` elementwise (float32: ``opentsp.fp.tanh32``)."""
+        return self._unary("tanh", x, name, ("float32",))
+
+    def _unary(self, op, x, name, types):
+        name = self._name(name, op)
+        node = f"node {name!r} ({op})"
+        self._need_2d(node, x, "x" if op != "relu" else "h")
+        if x.dtype not in types:
+            raise CompileError(f"{node}: unsupported dtype {x.dtype} ({op} takes "
+                               f"{_names(list(types))})")
+        return self._add(name, op, (x,), {}, x.shape, x.dtype)
+
+    def cast(self, x, dtype, name=None):
+        """``x`` converted to ``dtype`` (a name of :data:`DTYPES` or a numpy type): int8 <->
+        int32 saturating; int8 or int32 -> float32 rounding to nearest even; float32 -> int8 or
+        int32 rounding to nearest even and saturating (NaN gives 0); float32 <-> float16 or
+        bfloat16 (rounding to nearest even; widening is exact)."""
+        name = self._name(name, "cast")
+        node = f"node {name!r} (cast)"
+        self._need_2d(node, x, "x")
+        dtype = _dtype_name(dtype)
+        if dtype not in DTYPES:
+            raise CompileError(f"{node}: unknown dtype {dtype!r} ({_names(list(DTYPES))})")
+        if dtype == x.dtype:
+            raise CompileError(f"{node}: operand x {x.name!r} is already {dtype}")
+        if (x.dtype, dtype) not in CASTS:
+            half = x.dtype if x.dtype in ("float16", "bfloat16") else dtype
+            raise CompileError(f"{node}: unsupported cast {x.dtype} -> {dtype} ({half} "
+                               f"converts only to and from float32)")
+        return self._add(name, "cast", (x,), {}, x.shape, dtype)
 
     def requant(self, h, multiplier, shift, name=None):
         """int32 -> int8: ``sat_i8(rshr(mulh(h, multiplier), shift))`` per column.
@@ -252,16 +376,33 @@ class Graph:
         return self._add(name, "requant", (h,), params, h.shape, "int8")
 
     def add(self, a, b, name=None):
-        """``a + b`` elementwise: same shape and type, wrapping."""
-        name = self._name(name, "add")
-        node = f"node {name!r} (add)"
+        """``a + b`` elementwise: same shape and type; int8 and int32 wrap, float32 rounds
+        (``opentsp.fp.add32``)."""
+        return self._binary("add", "+", a, b, name)
+
+    def mul(self, a, b, name=None):
+        """``a * b`` elementwise: same shape and type; int8 and int32 wrap (the low half),
+        float32 rounds (``opentsp.fp.mul32``)."""
+        return self._binary("mul", "*", a, b, name)
+
+    def maximum(self, a, b, name=None):
+        """The larger of ``a`` and ``b`` elementwise: same shape and type (float32:
+        ``opentsp.fp.max32``, ``-0 < +0``, NaN if either is NaN)."""
+        return self._binary("maximum", "and", a, b, name)
+
+    def _binary(self, op, symbol, a, b, name):
+        name = self._name(name, op)
+        node = f"node {name!r} ({op})"
         self._need_2d(node, a, "a")
         self._need_2d(node, b, "b")
         if a.shape != b.shape:
-            raise CompileError(f"{node}: shapes differ: {a.shape} + {b.shape}")
+            raise CompileError(f"{node}: shapes differ: {a.shape} {symbol} {b.shape}")
         if a.dtype != b.dtype:
-            raise CompileError(f"{node}: dtypes differ: {a.dtype} + {b.dtype}")
-        return self._add(name, "add", (a, b), {}, a.shape, a.dtype)
+            raise CompileError(f"{node}: dtypes differ: {a.dtype} {symbol} {b.dtype}")
+        if a.dtype not in _ELEMENTWISE:
+            raise CompileError(f"{node}: unsupported dtype {a.dtype} ({op} takes "
+                               f"{_names(list(_ELEMENTWISE))})")
+        return self._add(name, op, (a, b), {}, a.shape, a.dtype)
 
     def output(self, name, tensor):
         """Mark ``tensor`` as an output called ``name`` (read back with
@@ -310,41 +451,92 @@ class Graph:
         checked = {}
         for name, tensor in expected.items():
             value = np.asarray(inputs[name])
-            if value.shape != tensor.shape or str(value.dtype) != tensor.dtype:
+            dtype = str(value.dtype)
+            if tensor.dtype == "bfloat16" and dtype == "uint16":
+                dtype = "bfloat16"              # bit patterns (ml_dtypes not needed)
+            if value.shape != tensor.shape or dtype != tensor.dtype:
                 raise CompileError(f"input {name!r} must be {tensor.dtype} {tensor.shape}, not "
                                    f"{value.dtype} {value.shape}")
             checked[name] = value
         return checked
 
 
+def _wrap(values, dtype):
+    """int64 values wrapped to ``dtype`` (int8 or int32) two's complement."""
+    bits = 8 * DTYPES[dtype]
+    return ((np.asarray(values, dtype=np.int64) + (1 << (bits - 1))) % (1 << bits)
+            - (1 << (bits - 1))).astype(numpy_dtype(dtype))
+
+
+#: float32 operations on bit patterns (the VXM's functions, :mod:`opentsp.fp`).
+_F32 = {"add": fp.add32, "bias_add": fp.add32, "mul": fp.mul32, "maximum": fp.max32,
+        "relu": fp.relu32, "exp": fp.exp32, "reciprocal": fp.reciprocal32, "rsqrt": fp.rsqrt32,
+        "tanh": fp.tanh32}
+#: The same operations on integers, in int64 (wrapped to the type afterwards).
+_INT = {"add": np.add, "bias_add": np.add, "mul": np.multiply, "maximum": np.maximum,
+        "relu": lambda h: np.maximum(h, 0)}
+
+
+def _elementwise(node, args):
+    """``add``, ``bias_add``, ``mul``, ``maximum``, ``relu`` and the float32 functions."""
+    dtype = node.output.dtype
+    if dtype == "float32":
+        bits = [_bits(a, "float32") for a in args]
+        bits = np.broadcast_arrays(*bits) if len(bits) > 1 else bits
+        return _from_bits(_F32[node.op](*bits), "float32")
+    return _wrap(_INT[node.op](*[a.astype(np.int64) for a in args]), dtype)
+
+
+def cast_values(value, source, dtype):
+    """``value`` (of element type ``source``) converted to ``dtype`` as ``cast`` (and the VXM's
+    ``cvt``) does."""
+    if source in ("float16", "bfloat16"):
+        return _from_bits(fp.widen(_bits(value, source), _HALF_FORMATS[source]), "float32")
+    if dtype in ("float16", "bfloat16"):
+        return _from_bits(fp.narrow(_bits(value, "float32"), _HALF_FORMATS[dtype]), dtype)
+    if source == "float32":
+        ints = fp.to_int32(_bits(value, "float32")).astype(np.int64)
+    elif dtype == "float32":
+        return _from_bits(fp.from_int32(value.astype(np.int32)), "float32")
+    else:
+        ints = value.astype(np.int64)
+    info = np.iinfo(numpy_dtype(dtype))
+    return np.clip(ints, info.min, info.max).astype(numpy_dtype(dtype))
+
+
+def _value(node, args, inputs):
+    """The value of ``node`` from its operands' values ``args``."""
+    op = node.op
+    if op == "input":
+        value = inputs[node.name]
+        if node.output.dtype == "bfloat16":
+            value = _from_bits(_bits(value, "bfloat16"), "bfloat16")
+        return value
+    if op == "const":
+        return node.params["value"]
+    if op == "matmul":
+        return wrap32(args[0].astype(np.int64) @ args[1].astype(np.int64)).astype(np.int32)
+    if op == "requant":
+        return requant_values(args[0], node.params["multiplier"], node.params["shift"])
+    if op == "cast":
+        return cast_values(args[0], node.inputs[0].dtype, node.output.dtype)
+    if op in _F32:
+        return _elementwise(node, args)
+    raise CompileError(f"{node.describe()}: unsupported operation")   # pragma: no cover
+
+
 def evaluate(graph, inputs):
-    """Every tensor's value in numpy int64 / Python integer arithmetic (the graph's meaning).
+    """Every tensor's value: integers in numpy int64 / Python integer arithmetic, floats with
+    :mod:`opentsp.fp` on their bit patterns (the graph's meaning).
 
     Returns
     -------
     dict
-        ``{tensor name: ndarray}`` in the tensor's own dtype.
+        ``{tensor name: ndarray}`` in the tensor's own numpy type (:func:`numpy_dtype`).
     """
     inputs = graph.check_inputs(inputs)
     values = {}
     for node in graph.nodes:
-        args = [values[t.name] for t in node.inputs]
-        if node.op == "input":
-            value = inputs[node.name]
-        elif node.op == "const":
-            value = node.params["value"]
-        elif node.op == "matmul":
-            value = wrap32(args[0].astype(np.int64) @ args[1].astype(np.int64))
-        elif node.op in ("bias_add", "add"):
-            value = args[0].astype(np.int64) + args[1].astype(np.int64)
-            if node.output.dtype == "int8":
-                value = ((value + 128) % 256) - 128
-            value = wrap32(value)
-        elif node.op == "relu":
-            value = np.maximum(args[0], 0)
-        elif node.op == "requant":
-            value = requant_values(args[0], node.params["multiplier"], node.params["shift"])
-        else:   # pragma: no cover - the builders admit no other op
-            raise CompileError(f"{node.describe()}: unsupported operation")
-        values[node.name] = np.asarray(value).astype(DTYPES[node.output.dtype][0])
+        value = _value(node, [values[t.name] for t in node.inputs], inputs)
+        values[node.name] = np.asarray(value).astype(numpy_dtype(node.output.dtype))
     return values

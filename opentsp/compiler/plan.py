@@ -1,21 +1,24 @@
 """Lowering plan: kernels (fused operation chains), tensor layouts and static data placement.
 
-**Kernels.** Every ``matmul`` starts a kernel; the VXM operations after it (``bias_add``,
-``relu``, ``requant``, ``add``) join its *chain* while the value they take has no other user and
-is not a graph output, so the MXM's accumulator rows flow straight into chained VXM instructions
-(operand ``r``, section 8) and only the chain's result is stored. A VXM operation whose operand
-cannot be fused starts a kernel of its own that reads that operand from memory.
+**Kernels.** Every ``matmul`` starts a kernel; the VXM operations after it (every other
+operation: ``bias_add``, ``relu``, ``requant``, ``add``, ``mul``, ``maximum``, ``exp``,
+``reciprocal``, ``rsqrt``, ``tanh``, ``cast``) join its *chain* while the value they take has
+no other user and is not a graph output, so the MXM's accumulator rows flow straight into
+chained VXM instructions (operand ``r``, section 8) and only the chain's result is stored. A
+VXM operation whose operand cannot be fused starts a kernel of its own that reads that operand
+from memory.
 
 **Layout.** A tensor of R x C elements is stored as vectors of ``B = mxm_size`` columns: vector
 ``(r, cb)`` holds columns ``cb*B .. cb*B+B-1`` of row ``r`` in lanes ``0..B-1`` (the lanes the
-MXM uses), one byte plane per word: an int8 vector is one word, an int32 vector four words in four
-different MEM slices on one side of the VXM (so that its four bytes can reach the VXM together on
-an aligned group of streams). A 1-D constant (bias, requant multiplier or shift) is one row,
-broadcast over rows. Matmul weights are stored by column instead: word ``(kb, nb, j)`` holds
-column ``nb*B + j`` of rows ``kb*B .. kb*B+B-1``, loaded into row ``j`` of a plane (zero beyond the
-matrix, so that whatever an activation vector holds in lanes past the last valid column is
-multiplied by zero; a block's columns are padded with zero columns to whole ``lw`` elements of
-``mxm_load_rows``). A vector may have several copies (one per MXM that streams it).
+MXM uses), one byte plane per word: an int8 vector is one word, an int32 or float32 vector four
+words in four different MEM slices on one side of the VXM (so that its four bytes can reach the
+VXM together on an aligned group of streams), a float16 or bfloat16 vector two. A 1-D constant
+(bias, requant multiplier or shift) is one row, broadcast over rows. Matmul weights are stored
+by column instead: word ``(kb, nb, j)`` holds column ``nb*B + j`` of rows ``kb*B ..
+kb*B+B-1``, loaded into row ``j`` of a plane (zero beyond the matrix, so that whatever an
+activation vector holds in lanes past the last valid column is multiplied by zero; a block's
+columns are padded with zero columns to whole ``lw`` elements of ``mxm_load_rows``). A vector
+may have several copies (one per MXM that streams it).
 
 **Placement.** Inputs and constants are placed before scheduling (the image holds them);
 results get their words when the scheduler captures them.
@@ -26,12 +29,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from opentsp import isa, packing
-from opentsp.compiler.graph import DTYPES, CompileError
+from opentsp.compiler.graph import DTYPES, CompileError, to_storage
 
 __all__ = ["Copy", "Store", "Step", "Kernel", "build_kernels", "Units", "engines", "matmul_units",
            "load_columns", "place_static", "DTYPE_CODES"]
 
-DTYPE_CODES = {"int8": isa.DType.I8, "int32": isa.DType.I32}
+DTYPE_CODES = {"int8": isa.DType.I8, "int32": isa.DType.I32, "float32": isa.DType.F32,
+               "float16": isa.DType.F16, "bfloat16": isa.DType.BF16}
+#: The VXM function of each elementwise operation (``cast`` is ``cvt``).
+MNEMONICS = {"relu": "relu", "add": "add", "bias_add": "add", "mul": "mul", "maximum": "max",
+             "exp": "exp", "reciprocal": "recip", "rsqrt": "rsqrt", "tanh": "tanh",
+             "cast": "cvt"}
+#: Operations of two operands whose chain may continue through either (they commute).
+COMMUTATIVE = ("add", "mul", "maximum")
 
 
 @dataclass
@@ -52,7 +62,7 @@ class Store:
 
     @property
     def width(self):
-        return DTYPES[self.dtype][1]
+        return DTYPES[self.dtype]
 
 
 @dataclass
@@ -85,13 +95,16 @@ class Kernel:
 
 def _steps_for(node, operand):
     """The chained VXM steps that compute ``node`` from ``operand`` (and its other inputs)."""
-    if node.op == "relu":
-        return [Step(node, "relu", node.output.dtype, node.output.dtype)]
+    dtype = node.output.dtype
     if node.op == "bias_add":
-        return [Step(node, "add", "int32", "int32", node.inputs[1].name, True)]
-    if node.op == "add":
+        return [Step(node, "add", dtype, dtype, node.inputs[1].name, True)]
+    if node.op in COMMUTATIVE:
         other = node.inputs[1] if node.inputs[0] is operand else node.inputs[0]
-        return [Step(node, "add", node.output.dtype, node.output.dtype, other.name)]
+        return [Step(node, MNEMONICS[node.op], dtype, dtype, other.name)]
+    if node.op == "cast":
+        return [Step(node, "cvt", node.inputs[0].dtype, dtype)]
+    if node.op in MNEMONICS:
+        return [Step(node, MNEMONICS[node.op], dtype, dtype)]
     if node.op == "requant":
         return [Step(node, "mulh", "int32", "int32", f"{node.name}.multiplier", True),
                 Step(node, "rshr", "int32", "int32", f"{node.name}.shift", True),
@@ -116,7 +129,7 @@ def build_kernels(graph):
             kernels.append(kernel)
         else:
             kernel = None
-            for operand in node.inputs[:1] if node.op != "add" else node.inputs:
+            for operand in node.inputs if node.op in COMMUTATIVE else node.inputs[:1]:
                 candidate = open_tail.get(operand.name)
                 if (candidate is not None and uses.get(operand.name) == 1
                         and operand.name not in outputs):
@@ -214,10 +227,12 @@ def rows_per_slice(chip):
 
 
 def _vector_bytes(values, dtype, size, lanes):
-    """Byte planes ``(width, lanes)`` of up to ``size`` values, zero beyond."""
+    """Byte planes ``(width, lanes)`` of up to ``size`` values (storage integers,
+    :func:`~opentsp.compiler.graph.to_storage`), zero beyond."""
+    code = DTYPE_CODES[dtype]
     padded = np.zeros(lanes, dtype=np.int64)
     padded[:len(values)] = values
-    return packing.pack(padded.astype(DTYPES[dtype][0]), DTYPE_CODES[dtype])
+    return packing.pack(padded.astype(packing.NP_DTYPE[code]), code)
 
 
 class _Placer:
@@ -366,9 +381,9 @@ def _place_rows(node, stores, placer, copies_of):
     tensor = node.output
     store = stores[tensor.name] = Store(tensor.name, tensor.dtype, "rows")
     sides = copies_of.get(tensor.name, ["W"])
-    value = (node.params["value"] if node.op == "const"
-             else np.zeros(tensor.shape, DTYPES[tensor.dtype][0]))
-    value = value.reshape(tensor.rows, tensor.cols).astype(np.int64)
+    value = (to_storage(node.params["value"], tensor.dtype) if node.op == "const"
+             else np.zeros(tensor.shape, np.int64))
+    value = value.reshape(tensor.rows, tensor.cols)
     # Column block by column block, rows_per_slice consecutive rows (abc after abc) at
     # consecutive addresses of one slice (one sread sequence feeds them), the next ones in the
     # next slice.

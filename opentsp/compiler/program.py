@@ -7,7 +7,15 @@ import numpy as np
 from opentsp import isa, packing
 from opentsp.compiler import plan
 from opentsp.compiler.fetch import needs_fetch, plan_fetch
-from opentsp.compiler.graph import DTYPES, CompileError, Graph, evaluate
+from opentsp.compiler.graph import (
+    DTYPES,
+    FLOATS,
+    CompileError,
+    Graph,
+    evaluate,
+    from_storage,
+    to_storage,
+)
 from opentsp.compiler.plan import DTYPE_CODES, build_kernels, matmul_units, place_static
 from opentsp.compiler.resources import ChipResources
 from opentsp.compiler.schedule import Scheduler
@@ -73,13 +81,13 @@ class CompiledProgram:
         size, lanes = self.config.mxm_size, self.config.lanes
         mem_index = {s.name: i for i, s in enumerate(isa.mem_slices(self.config))}
         for name, store in self._inputs.items():
-            value = inputs[name].astype(np.int64)
+            value = to_storage(inputs[name], store.dtype)
             code = DTYPE_CODES[store.dtype]
             for (r, cb), copies in store.vectors.items():
                 padded = np.zeros(lanes, dtype=np.int64)
                 chunk = value[r, cb * size:(cb + 1) * size]
                 padded[:len(chunk)] = chunk
-                planes = packing.pack(padded.astype(DTYPES[store.dtype][0]), code)
+                planes = packing.pack(padded.astype(packing.NP_DTYPE[code]), code)
                 for copy in copies:
                     for (mem, addr), plane in zip(copy.planes, planes, strict=True):
                         image.data[(mem_index[mem], addr)] = plane
@@ -99,7 +107,7 @@ class CompiledProgram:
         result = {}
         for name, tensor in self.graph.outputs.items():
             store = self._stores[tensor.name]
-            out = np.zeros(tensor.shape, dtype=DTYPES[tensor.dtype][0])
+            out = np.zeros(tensor.shape, dtype=np.int64)        # storage integers
             for r in range(tensor.rows):
                 for cb in range(-(-tensor.cols // size)):
                     copy = store.vectors[(r, cb)][0]
@@ -108,7 +116,7 @@ class CompiledProgram:
                     values = packing.unpack(planes, DTYPE_CODES[tensor.dtype])
                     width = min(size, tensor.cols - cb * size)
                     out[r, cb * size:cb * size + width] = values[:width]
-            result[name] = out
+            result[name] = from_storage(out, tensor.dtype)
         return result
 
     def run_golden(self, inputs, **kwargs):
@@ -118,8 +126,8 @@ class CompiledProgram:
         return self.outputs(result.memories), result.cycles
 
     def reference(self, inputs):
-        """``{name: ndarray}``: the graph's meaning in numpy int64 / Python integers,
-        independent of the golden model."""
+        """``{name: ndarray}``: the graph's meaning in numpy int64 / Python integers and
+        :mod:`opentsp.fp` on float bit patterns, independent of the golden model."""
         values = evaluate(self.graph, inputs)
         return {name: values[t.name] for name, t in self.graph.outputs.items()}
 
@@ -152,7 +160,7 @@ def _words_needed(graph, kernels, sides, config):
     for node in graph.nodes:
         t = node.output
         blocks = -(-t.cols // size)
-        width = DTYPES[t.dtype][1]
+        width = DTYPES[t.dtype]
         words = 0
         if t.name in sides:
             words += t.rows * blocks * width * len(sides[t.name])
@@ -244,6 +252,7 @@ def _schedule(graph, config):
         raise CompileError(f"config must be a configuration name or Config, not {config!r}")
     if not graph.outputs:
         raise CompileError(f"graph {graph.name!r} has no outputs (g.output)")
+    _check_floating_point(graph, config)
     kernels = build_kernels(graph)
     sides = _sides_for(graph, kernels, config)
     _check_memory(graph, kernels, sides, config)
@@ -257,6 +266,18 @@ def _schedule(graph, config):
         else:
             stores[kernel.tail.name] = scheduler.vxm(kernel, tail_sides)
     return chip, scheduler, stores, inputs, data_of
+
+
+def _check_floating_point(graph, config):
+    """Refuse an operation on floats for a chip built without floating point (its VXM would
+    refuse every float instruction)."""
+    if config.floating_point:
+        return
+    for node in graph.nodes:
+        if node.op not in ("input", "const") and any(
+                t.dtype in FLOATS for t in (node.output, *node.inputs)):
+            raise CompileError(f"{node.describe()}: configuration {config.name!r} is built "
+                               f"without floating point (Config.floating_point)")
 
 
 def _emit(graph, chip, scheduler, data_of):

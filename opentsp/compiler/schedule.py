@@ -415,8 +415,8 @@ class Scheduler:
             if copies is None:
                 b_refs.append(a_ref if steps[i].b is _SAME else None)
                 continue
-            ref = self.read_group(txn, copies, vpos, v + i, 4 if steps[i].dtype == "int32"
-                                  else 1, comment)
+            ref = self.read_group(txn, copies, vpos, v + i, DTYPE_CODES[steps[i].dtype].bytes,
+                                  comment)
             if ref is None:
                 return None
             b_refs.append(ref)
@@ -577,7 +577,7 @@ class Scheduler:
         label = f"{kernel.tail.name}[{r}, {_columns(nb, size, min(size, n_out - nb * size))}]"
         if kernel.steps:
             names = "+".join(dict.fromkeys(s.node.name for s in kernel.steps))
-            out_width = 4 if kernel.tail.dtype == "int32" else 1
+            out_width = DTYPE_CODES[kernel.tail.dtype].bytes
             job.out.vectors[(r, nb)] = self.chain(
                 ("acc", (mxm, plane), a, not_before), kernel.steps, (r, nb), out_width,
                 job.sides, f"{node.name}->{names}: {label}")
@@ -593,7 +593,7 @@ class Scheduler:
         hs = self.stores[head.name]
         tail = kernel.tail
         out = Store(tail.name, tail.dtype, "rows")
-        out_width = 4 if tail.dtype == "int32" else 1
+        out_width = DTYPE_CODES[tail.dtype].bytes
         names = "+".join(dict.fromkeys(s.node.name for s in kernel.steps))
         size = self.config.mxm_size
         for r in range(tail.rows):

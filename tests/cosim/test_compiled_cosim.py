@@ -2,9 +2,11 @@
 and K not multiples of the MXM size among them, and a requantised MLP layer. The RTL's own
 memories are read back through ``CompiledProgram.outputs`` and compared with numpy, and the
 RTL's cycle count with the compiler's prediction (one Verilated build of ``default``, reused).
-Elementwise adds (int8 and int32) cover the VXM kernels that read both operands from memory.
+Elementwise adds (int8 and int32) cover the VXM kernels that read both operands from memory;
+float32 conversions, tanh, exp and rsqrt the VXM's floating point.
 GEMMs whose queues stream with ifetch run on a configuration of their own."""
 
+import ml_dtypes
 import numpy as np
 
 from opentsp.compiler import Graph, compile_graph, derive_config
@@ -59,9 +61,43 @@ def _elementwise(rng):
                                                  .astype(np.int32)}
 
 
+def _ulps(got, want):
+    """Distance in float32 ulps (over the sign, so -0 and +0 are one apart)."""
+    a, b = (np.asarray(v, dtype=np.float32).view(np.int32).astype(np.int64) for v in (got, want))
+    return np.abs(np.where(a < 0, -(1 << 31) - a, a) - np.where(b < 0, -(1 << 31) - b, b))
+
+
+def _floats(rng):
+    """float32 on the VXM: a matmul's int32 result converted (cvt.i32.f32), scaled by a
+    float32 input and through tanh, in one chain; exp, and rsqrt of a bfloat16 round trip,
+    reading from memory. Expected: the graph's meaning (opentsp.fp, bit for bit), itself
+    checked against numpy: the casts and mul exact, the functions within 2 ulp."""
+    m, k, n = 3, 8, 4
+    w = rng.integers(-128, 128, (k, n), dtype=np.int8)
+    x = rng.integers(-128, 128, (m, k), dtype=np.int8)
+    scale = (rng.standard_normal((m, n)) / 2000).astype(np.float32)
+    z = (rng.standard_normal((2, 6)) * 3).astype(np.float32)
+    g = Graph("floats")
+    h = g.cast(g.matmul(g.input("x", (m, k)), g.const("w", w), name="fc"), "float32")
+    g.output("t", g.tanh(g.mul(h, g.input("scale", scale.shape, "float32"))))
+    zin = g.input("z", z.shape, "float32")
+    g.output("e", g.exp(zin))
+    g.output("r", g.rsqrt(g.cast(g.cast(g.maximum(zin, g.const("one", np.ones_like(z))),
+                                        "bfloat16"), "float32")))
+    inputs = {"x": x, "scale": scale, "z": z}
+    reference = compile_graph(g, CONFIGS["default"]).reference(inputs)
+    product = (x.astype(np.int64) @ w.astype(np.int64)).astype(np.float32) * scale
+    wide = {"t": np.tanh(product.astype(np.float64)), "e": np.exp(z.astype(np.float64)),
+            "r": 1 / np.sqrt(np.maximum(z, 1).astype(ml_dtypes.bfloat16).astype(np.float64))}
+    for name, value in wide.items():
+        assert _ulps(reference[name], value.astype(np.float32)).max() <= 2, name
+    return g, inputs, {name: reference[name] for name in ("t", "e", "r")}
+
+
 def test_compiled_programs_on_verilator(tmp_path, capsys):
     rng = np.random.default_rng(606)
-    cases = [_gemm(rng, shape) for shape in GEMM_SHAPES] + [_layer(rng), _elementwise(rng)]
+    cases = [_gemm(rng, shape) for shape in GEMM_SHAPES] + [_layer(rng), _elementwise(rng),
+                                                             _floats(rng)]
     records = _run_and_check(CONFIGS["default"], cases, tmp_path)
     with capsys.disabled():
         print(f"\ncompiled programs on verilator: {len(records)} runs, "
@@ -107,5 +143,8 @@ def _run_and_check(config, cases, tmp_path):
         assert record["cycles_rtl"] == record["cycles_golden"] == prog.predicted_cycles, record
         got = prog.outputs(np.load(record["memories"]))
         for name, value in expected.items():
+            if value.dtype.kind not in "iu":     # floats bit for bit (-0 is not +0)
+                got[name], value = (np.ascontiguousarray(v).view(np.uint8)
+                                    for v in (got[name], value))
             np.testing.assert_array_equal(got[name], value, err_msg=f"{record['name']} {name}")
     return records
