@@ -87,7 +87,9 @@ class Coverage:
         self.config = config = get_config(config)
         self.programs = self.cycles = 0
         self.bins = {}
-        ops = list(isa.OPS)
+        # the instructions this configuration runs (no f32 functions without floating point)
+        ops = [op for op in isa.OPS
+               if not op.typed or isa.type_pairs(op, config.floating_point)]
         self._declare("instruction", [op.mnemonic for op in ops])
         floating = config.floating_point
         pairs = []

@@ -170,9 +170,12 @@ def random_instr(rng, op, config, words=8):
     return isa.encode(op.mnemonic, **values)
 
 
-def _slot_weights(unit, mix):
-    """(kind, weight) pairs for one queue slot of ``unit``: a family or an OpInfo."""
-    ops = [op for op in isa.OPS if op.unit == unit and op.mnemonic not in EXCLUDED]
+def _slot_weights(unit, mix, config):
+    """(kind, weight) pairs for one queue slot of ``unit``: a family or an OpInfo (not the
+    typed instructions that have no type on ``config``: the f32 functions without floating
+    point)."""
+    ops = [op for op in isa.OPS if op.unit == unit and op.mnemonic not in EXCLUDED
+           and (not op.typed or isa.type_pairs(op, config.floating_point))]
     unit_weight = mix.get(unit.name.lower(), 1.0)
     choices = [(family, mix[family]) for family in ("nop", "repeat", "notify", "sync")]
     choices += [(op, mix["op"] * unit_weight * mix.get(op.mnemonic, 1.0) / len(ops))
@@ -183,7 +186,7 @@ def _slot_weights(unit, mix):
 def random_queue(rng, config, slice_, length, words=8, mix=None, end=True):
     """A queue of ``length`` instructions for ``slice_`` (plus ``end`` if ``end``): its unit's
     instructions, ``nop``, ``repeat``, ``notify`` and ``sync``, weighed by ``mix``."""
-    choices = _slot_weights(isa.unit_of(slice_), mix or DEFAULT_MIX)
+    choices = _slot_weights(isa.unit_of(slice_), mix or DEFAULT_MIX, config)
     kinds = [kind for kind, _ in choices]
     weights = [weight for _, weight in choices]
     program = []
