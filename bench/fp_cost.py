@@ -21,8 +21,8 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from opentsp.app.synth import _yosys
 from opentsp import fp
+from opentsp.app.synth import _yosys
 from opentsp.config import get_config
 from opentsp.hdl.fp_add import FpAdd
 from opentsp.hdl.fp_alu import FpAlu
