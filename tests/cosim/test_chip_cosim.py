@@ -156,10 +156,10 @@ def test_random_programs_on_verilator(tmp_path, capsys):
 def test_a_derived_configuration_runs_on_the_rtl(tmp_path):
     """The configuration travels whole to the testbench (opentsp.config.Config.to_json), so one
     made by the compiler's derive_config, unknown to opentsp.config.CONFIGS, runs on the RTL:
-    one superlane of 4 lanes, 4 + 4 streams, 16-word MEM slices, 32-entry queues (a small,
-    quick build)."""
+    one superlane of 4 lanes, 4 + 4 streams, 16-word MEM slices, 32-entry queues, no floating
+    point (a small, quick build; the random programs then hold no float instruction)."""
     config = derive_config("default", "derived-1x4", superlanes=1, streams=4, mem_words=16,
-                           queue_depth=32)
+                           queue_depth=32, floating_point=False)
     assert config.name not in CONFIGS and config.to_json() != CONFIGS["default"].to_json()
     program = assemble(four_lane_stream_pass(), config)
     check_or_raise(program)

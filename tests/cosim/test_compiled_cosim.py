@@ -106,9 +106,10 @@ def test_compiled_programs_on_verilator(tmp_path, capsys):
 
 #: One superlane of four lanes with 8 + 8 MEM slices of 256 words and 64-word queues: the
 #: GEMMs below need more than 64 words in some queues, and the other slices have the room to
-#: feed them (on default every MEM queue is as long as the MXM's, and memory is full).
+#: feed them (on default every MEM queue is as long as the MXM's, and memory is full). Integer
+#: GEMMs only: no floating point, a quicker build.
 FETCHING = derive_config("default", "fetching", superlanes=1, mem_slices=8, mem_words=256,
-                         queue_depth=64)
+                         queue_depth=64, floating_point=False)
 
 
 def test_compiled_programs_with_ifetch_on_verilator(tmp_path, capsys):
