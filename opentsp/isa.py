@@ -264,7 +264,8 @@ _VXM_DOC = {
     "add": "dst = a + b, wrapping", "sub": "dst = a - b, wrapping",
     "mul": "dst = a * b, low half, wrapping", "min": "dst = min(a, b), signed",
     "max": "dst = max(a, b), signed", "relu": "dst = max(a, 0)",
-    "cvt": "dst (rtype) = a (dtype) with saturation",
+    "cvt": "dst (rtype) = a (dtype): integers saturate, floats round to nearest even "
+           "(f16/bf16 only to and from f32)",
     "neg": "dst = -a, wrapping", "abs": "dst = |a|, wrapping (|min| = min)",
     "shl": "dst = a << (b mod bits), wrapping",
     "shr": "dst = a >> (b mod bits), arithmetic",
