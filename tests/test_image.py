@@ -312,3 +312,19 @@ def test_memory_helper_and_empty():
     empty = Image.empty(CFG)
     assert all(q == [isa.encode("end")] for q in empty.queues)
     assert Image.from_bytes(empty.to_bytes(), CFG) == empty
+
+
+def test_a_float_instruction_for_a_chip_without_floating_point_is_refused():
+    fpga = CONFIGS["fpga"]
+    assert not fpga.floating_point
+    vxm = next(i for i, s in enumerate(isa.queues(fpga)) if s.name == "VXM")
+    word = isa.encode("exp", dtype=int(isa.DType.F32), dst=4, a=0).encode()
+    queues = [[END] for _ in isa.queues(fpga)]
+    queues[vxm] = [word, END]
+    message = refused(build(queues, config=fpga), fpga)
+    assert message.endswith(f"queue {vxm} (VXM) instruction 0: exp.f32: configuration 'fpga' "
+                            f"is built without floating point (Config.floating_point)"), message
+    assert "\n" not in message
+    queues[vxm] = [isa.encode("add", dtype=int(isa.DType.I32), dst=4, a=0, b=0).encode(), END]
+    load_ok = Image.from_bytes(build(queues, config=fpga), fpga)
+    assert load_ok.queues[vxm][0].op.mnemonic == "add"
