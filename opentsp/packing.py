@@ -8,14 +8,17 @@ plane ``i`` = byte ``i``) and signed elements of the type's numpy dtype (:data:`
 
 import numpy as np
 
+from opentsp import fp
 from opentsp.isa import DType
 
-__all__ = ["NP_DTYPE", "pack", "unpack"]
+__all__ = ["NP_DTYPE", "FLOAT_FORMATS", "pack", "unpack"]
 
 #: Float elements travel as their bit patterns in signed containers of their width (f32 in
 #: int32, f16 and bf16 in int16); opentsp.fp works on them.
 NP_DTYPE = {DType.I8: np.int8, DType.I16: np.int16, DType.I32: np.int32, DType.F32: np.int32,
             DType.F16: np.int16, DType.BF16: np.int16}
+#: The :class:`opentsp.fp.Format` of each float type.
+FLOAT_FORMATS = {DType.F32: fp.FP32, DType.F16: fp.FP16, DType.BF16: fp.BF16}
 
 
 def unpack(byte_planes, dtype):

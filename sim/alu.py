@@ -11,7 +11,7 @@ import numpy as np
 
 from opentsp import fp
 from opentsp.isa import HALF_TYPES, VXM_F32_ONLY, VXM_FUNCS, VXM_UNARY, DType
-from opentsp.packing import NP_DTYPE, pack, unpack
+from opentsp.packing import FLOAT_FORMATS, NP_DTYPE, pack, unpack
 
 __all__ = ["execute", "FUNCS"]
 
@@ -123,8 +123,6 @@ FLOAT_FUNCS = {"add": fp.add32, "sub": fp.sub32, "mul": fp.mul32, "min": fp.min3
                "max": fp.max32, "relu": fp.relu32, "neg": fp.neg32, "abs": fp.abs32,
                "cmpeq": fp.cmpeq32, "cmpgt": fp.cmpgt32, "exp": fp.exp32,
                "recip": fp.reciprocal32, "rsqrt": fp.rsqrt32, "tanh": fp.tanh32}
-#: The formats of the 16-bit float types.
-HALF_FORMATS = {DType.F16: fp.FP16, DType.BF16: fp.BF16}
 
 
 def op_float(func, a, b=None):
@@ -138,9 +136,9 @@ def op_cvt_float(a, dtype, rtype):
     and saturates (NaN gives 0); an integer to f32 rounds; f16 and bf16 widen to f32 exactly;
     f32 narrows to them rounding to nearest even (:func:`opentsp.fp.narrow`)."""
     if dtype in HALF_TYPES:
-        return fp.widen(a.view(np.uint16), HALF_FORMATS[dtype]).view(np.int32)
+        return fp.widen(a.view(np.uint16), FLOAT_FORMATS[dtype]).view(np.int32)
     if rtype in HALF_TYPES:
-        return fp.narrow(a.view(np.uint32), HALF_FORMATS[rtype]).view(np.int16)
+        return fp.narrow(a.view(np.uint32), FLOAT_FORMATS[rtype]).view(np.int16)
     if dtype.is_float:
         info = np.iinfo(NP_DTYPE[rtype])
         ints = fp.to_int32(a.view(np.uint32)).astype(np.int64)

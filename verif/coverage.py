@@ -56,8 +56,6 @@ TOTAL_THRESHOLD = 0.9
 _VALUE_CLASSES = ("0", "-1", "min", "max")
 #: The classes of float results: a zero, exactly one, an infinity, a NaN.
 _FLOAT_CLASSES = ("zero", "one", "inf", "nan")
-#: (exponent bits, significand bits) of each float type.
-_FLOAT_FIELDS = {isa.DType.F32: (8, 23), isa.DType.F16: (5, 10), isa.DType.BF16: (8, 7)}
 
 
 def _classes(dtype):
@@ -67,7 +65,8 @@ def _classes(dtype):
 def _value_classes(values, dtype):
     values = np.asarray(values).astype(np.int64) & 0xFFFFFFFF
     if dtype.is_float:
-        exp_bits, man_bits = _FLOAT_FIELDS[dtype]
+        fmt = packing.FLOAT_FORMATS[dtype]
+        exp_bits, man_bits = fmt.exp_bits, fmt.man_bits
         magnitude = values & ((1 << (exp_bits + man_bits)) - 1)
         one = ((1 << (exp_bits - 1)) - 1) << man_bits
         inf = ((1 << exp_bits) - 1) << man_bits
