@@ -50,7 +50,7 @@ class InstrEncoder:
                 value = self.symbols.evaluate(payload)
                 values[name] = self.check_field(op, op.field(name), value, loc)
         try:
-            instr = isa.encode(op.mnemonic, **values)
+            instr = isa.encode(op.name, **values)
             isa.check_config(instr, self.config)
             return instr
         except isa.EncodingError as error:
@@ -88,7 +88,7 @@ class InstrEncoder:
                      if high < fld.mask else "")
             raise AsmError(loc, f"{what} {value} out of range {low}..{high}{limit}")
         if fld.kind == "flag":
-            raise AsmError(loc, f"operand {fld.name} of {op.mnemonic} must be 0 or 1, "
+            raise AsmError(loc, f"operand {fld.name} of {op.name} must be 0 or 1, "
                            f"not {value}")
-        raise AsmError(loc, f"operand {fld.name} of {op.mnemonic} must be in {low}..{high}, "
+        raise AsmError(loc, f"operand {fld.name} of {op.name} must be in {low}..{high}, "
                        f"not {value}")

@@ -230,11 +230,20 @@ def parse_instr(head, cur):
 
 
 def _parse_mnemonic(head):
-    """The operation of ``head`` (``base.T`` or ``base.T.R``) and its types."""
-    base, *suffixes = head.text.lower().split(".")
+    """The operation of ``head`` (``name``, an instruction whose name fixes its type such as
+    ``abc.bf16``, or ``base.T`` or ``base.T.R``) and its types."""
+    text = head.text.lower()
+    named = isa.OPS_BY_NAME.get(text)
+    if named is not None and not named.typed:
+        return named, []
+    base, *suffixes = text.split(".")
     op = isa.OPS_BY_NAME.get(base)
     if op is None:
         raise AsmError(head.loc, f"unknown mnemonic {head.text!r}")
+    known = [other.name for other in isa.OPS if other.mnemonic == base]
+    if suffixes and len(known) > 1:
+        raise AsmError(head.loc, f"{head.text!r}: unknown instruction; {base} comes as "
+                       f"{', '.join(known)}")
     wanted = 2 if op.converts else 1 if op.typed else 0
     if len(suffixes) != wanted:
         form = {0: base, 1: f"{base}.T", 2: f"{base}.T.R"}[wanted]
@@ -266,7 +275,7 @@ def _parse_operand_list(cur):
 def _check_operands(head, op, operands):
     """Check the number and kinds of ``operands`` for ``op``; a chain marker where operand
     ``a`` cannot chain becomes an ordinary name (in place)."""
-    base = op.mnemonic
+    base = op.name
     if len(operands) != len(op.operands):
         loc = operands[len(op.operands)][1] if len(operands) > len(op.operands) else head.loc
         raise AsmError(loc, f"{base} takes {len(op.operands)} operand(s) "

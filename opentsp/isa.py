@@ -24,7 +24,7 @@ __all__ = [
     "Dir", "DType", "Unit", "SliceKind", "Field", "OpInfo", "Instr", "OPS", "OPS_BY_CODE",
     "OPS_BY_NAME", "DRAIN", "VXM_FUNCS", "encode", "decode", "StreamRef", "Slice", "floorplan",
     "queues", "mem_slices", "EncodingError", "field_limit", "mxm_span", "VXM_UNARY",
-    "MXM_SEQUENCERS", "mxm_sequencer",
+    "MXM_SEQUENCERS", "mxm_sequencer", "MXM_FLOAT_TYPES",
     "CHAIN_OPERAND",
     "MEM_ADDR_TYPE", "MEM_SEQ_STARTS",
     "latency", "SXM_OPS", "NOTIFY_LATENCY", "FETCH_LATENCY", "is_permutation",
@@ -37,7 +37,9 @@ __all__ = [
 #: Version 4: every MXM plane computes and drains on its own sequencers (``abc p``, ``acc p``).
 #: Version 5: 3-bit type fields (f16 and bf16 join i8, i16, i32 and f32), so the VXM's fields
 #: moved; the VXM functions ``exp``, ``recip``, ``rsqrt`` and ``tanh``.
-ISA_VERSION = 5
+#: Version 6: the MXM's floating-point mode (``lw.f16``, ``lw.bf16``, ``abc.f16``, ``abc.bf16``,
+#: ``acc.f32``) and, on chips with floating point, its exact wide accumulators.
+ISA_VERSION = 6
 
 INSTR_BITS = 32
 OPCODE_BITS = 6
@@ -158,6 +160,14 @@ class OpInfo:
     #: ``lw`` reads ``mxm_load_rows`` streams, an ``acc`` writes one int32 group per plane).
     operand_repeats: tuple = ()
     doc: str = ""
+    #: A fixed type in the name (``abc.bf16``: ``mnemonic`` "abc", ``suffix`` "bf16"); the
+    #: mnemonic names the operation (its sequencer, its checks), :attr:`name` the instruction.
+    suffix: str = ""
+
+    @property
+    def name(self):
+        """The instruction's assembly name: the mnemonic, with its fixed type if it has one."""
+        return f"{self.mnemonic}.{self.suffix}" if self.suffix else self.mnemonic
 
     @property
     def chainable(self):
@@ -289,16 +299,22 @@ for _i, _func in enumerate(VXM_FUNCS):
         latency=VXM_LATENCY, reads=("a",) if _unary else ("a", "b"), writes=("dst",),
         typed=True, converts=_func == "cvt", doc=_VXM_DOC[_func]))
 
-# The MXM (section 7a, ISA v4): mxm_planes weight-stationary mxm_size x mxm_size int8 arrays
-# with int32 accumulators; lw, abc and acc start sequences of n elements, one per cycle, on the
-# MXM's load sequencer and the plane's compute and drain sequencers.
+# The MXM (section 7a, ISA v4): mxm_planes weight-stationary mxm_size x mxm_size arrays; lw,
+# abc and acc start sequences of n elements, one per cycle, on the MXM's load sequencer and the
+# plane's compute and drain sequencers. Integer mode (ISA v2): int8 weights and activations,
+# int32 results. Floating-point mode (ISA v6, chips with Config.floating_point): fp16 or bf16
+# weights and activations, products summed exactly (opentsp.fp.Accumulator) and rounded once
+# to fp32 by acc.f32.
 MXM_ROW_BITS = 9        # up to 512 weight rows
 MXM_ACC_BITS = 9        # up to 512 accumulators
 MXM_SEQ_BITS = 9        # sequences of 1..511 elements
 MXM_PLANE_BITS = 1      # up to 2 planes per MXM: the real chip's four in all
 MXM_ACC_LATENCY = 1
-#: The MXM's sequencers: one load sequencer, and per plane a compute and a drain sequencer.
+#: The MXM's sequencers (by mnemonic, every type alike): one load sequencer, and per plane a
+#: compute and a drain sequencer.
 MXM_SEQUENCERS = {"lw": "load", "abc": "compute", "acc": "drain"}
+#: The types of the MXM's floating-point mode: weights and activations (``lw.T``, ``abc.T``).
+MXM_FLOAT_TYPES = (DType.F16, DType.BF16)
 _MXM_STREAM = Field("s", 20, STREAM_OPERAND_BITS, "stream")
 _MXM_DST = Field("dst", 20, STREAM_OPERAND_BITS, "stream")
 _MXM_ROW = Field("row", 0, MXM_ROW_BITS, "row")
@@ -306,22 +322,50 @@ _MXM_ACC = Field("acc", 0, MXM_ACC_BITS, "accum")
 _MXM_N = Field("n", 9, MXM_SEQ_BITS, "count")
 _MXM_ADD = Field("add", 18, 1, "flag")
 _MXM_PLANE = Field("p", 19, MXM_PLANE_BITS, "plane")
+_LW_FIELDS = (_MXM_ROW, _MXM_N, _MXM_PLANE, _MXM_STREAM)
+_ABC_FIELDS = (_MXM_ACC, _MXM_N, _MXM_ADD, _MXM_PLANE, _MXM_STREAM)
+_ACC_FIELDS = (_MXM_ACC, _MXM_N, _MXM_PLANE, _MXM_DST)
+
+
+def _mxm_lw(opcode, dtype=None):
+    streams = "streams" if dtype is None else f"{dtype.suffix} stream pairs"
+    return OpInfo(
+        "lw", opcode, Unit.MXM, _LW_FIELDS, ("p", "row", "s", "n"), reads=("s",),
+        operand_types=(() if dtype is None else (("s", dtype),)),
+        operand_repeats=(("s", "mxm_load_rows"),), suffix="" if dtype is None else dtype.suffix,
+        doc=f"Load sequence: element e writes back-buffer rows row+e*R .. row+e*R+R-1 of plane "
+            f"`p` from the {streams} from s on, one row each (R = mxm_load_rows).")
+
+
+def _mxm_abc(opcode, dtype=None):
+    what = "int8" if dtype is None else dtype.suffix
+    return OpInfo(
+        "abc", opcode, Unit.MXM, _ABC_FIELDS, ("p", "acc", "s", "add", "n"), reads=("s",),
+        operand_types=(() if dtype is None else (("s", dtype),)),
+        suffix="" if dtype is None else dtype.suffix,
+        doc=f"Compute sequence of plane `p`: element e does acc_p[acc+e][j] (+)= "
+            f"sum_i W_p[j][i] * x[i], {what} x = stream `s` and weights, exactly; add = 0 "
+            f"sets, 1 adds.")
+
+
 _OPS += [
-    OpInfo("lw", 0x30, Unit.MXM, (_MXM_ROW, _MXM_N, _MXM_PLANE, _MXM_STREAM),
-           ("p", "row", "s", "n"), reads=("s",), operand_repeats=(("s", "mxm_load_rows"),),
-           doc="Load sequence: element e writes back-buffer rows row+e*R .. row+e*R+R-1 of "
-               "plane `p` from streams s .. s+R-1 (R = mxm_load_rows)."),
+    _mxm_lw(0x30),
     OpInfo("iw", 0x31, Unit.MXM, (_MXM_PLANE,), ("p",),
            doc="Install: plane `p`'s back weight buffer becomes its array's weights."),
-    OpInfo("abc", 0x32, Unit.MXM, (_MXM_ACC, _MXM_N, _MXM_ADD, _MXM_PLANE, _MXM_STREAM),
-           ("p", "acc", "s", "add", "n"), reads=("s",),
-           doc="Compute sequence of plane `p`: element e does acc_p[acc+e][j] (+)= "
-               "sum_i W_p[j][i] * x[i], x = stream `s`; add = 0 sets, 1 adds."),
-    OpInfo("acc", 0x33, Unit.MXM, (_MXM_ACC, _MXM_N, _MXM_PLANE, _MXM_DST),
-           ("p", "dst", "acc", "n"), latency=MXM_ACC_LATENCY, writes=("dst",),
-           operand_types=(("dst", DType.I32),),
+    _mxm_abc(0x32),
+    OpInfo("acc", 0x33, Unit.MXM, _ACC_FIELDS, ("p", "dst", "acc", "n"),
+           latency=MXM_ACC_LATENCY, writes=("dst",), operand_types=(("dst", DType.I32),),
            doc="Drain sequence of plane `p`: element e emits accumulator acc+e of plane p as "
-               "int32 on the group dst."),
+               "int32 (wrapping) on the group dst."),
+    _mxm_lw(0x34, DType.F16),
+    _mxm_lw(0x35, DType.BF16),
+    _mxm_abc(0x36, DType.F16),
+    _mxm_abc(0x37, DType.BF16),
+    OpInfo("acc", 0x2F, Unit.MXM, _ACC_FIELDS, ("p", "dst", "acc", "n"),
+           latency=MXM_ACC_LATENCY, writes=("dst",), operand_types=(("dst", DType.F32),),
+           suffix="f32",
+           doc="Drain sequence of plane `p`: element e emits accumulator acc+e of plane p "
+               "rounded once to f32 on the group dst."),
 ]
 
 # The SXM (switch execution module, docs/architecture.md section 7b): lane movements across
@@ -408,7 +452,7 @@ MEM_SEQ_STARTS = {"sread": "read", "swrite": "write"}   # starter -> what each e
 
 OPS = tuple(_OPS)
 OPS_BY_CODE = {op.opcode: op for op in OPS}
-OPS_BY_NAME = {op.mnemonic: op for op in OPS}
+OPS_BY_NAME = {op.name: op for op in OPS}
 
 #: Cycles after a queue's END slot during which an instruction issued before it can still
 #: change a memory (the largest memory commit). The run ends DRAIN cycles after the last
@@ -500,7 +544,7 @@ class Instr:
         return word
 
     def __str__(self):
-        name = self.op.mnemonic
+        name = self.op.name
         if self.op.typed:
             name += "." + self.dtype.suffix
         if self.op.converts:
@@ -562,7 +606,7 @@ def _check_groups(instr):
         width = instr.op.operand_width(name, instr.dtype, instr.rtype)
         ref = instr.stream(name)
         if ref.id % width:
-            raise EncodingError(f"{instr.op.mnemonic}: {dtype.suffix} operand {name} must "
+            raise EncodingError(f"{instr.op.name}: {dtype.suffix} operand {name} must "
                                 f"start an aligned group of {width} streams, not {ref}")
     if instr.op.converts and instr.dtype == instr.rtype:
         raise EncodingError(f"{instr.op.mnemonic}: source and result types are both "
@@ -603,7 +647,10 @@ def type_pairs(op, floating_point=True):
 
 def uses_float(instr):
     """True if ``instr`` needs the floating-point hardware (``Config.floating_point``): a
-    typed instruction with a float source or result type."""
+    typed instruction with a float source or result type, or an MXM instruction of the
+    floating-point mode (a float operand type fixed by the instruction)."""
+    if any(dtype.is_float for _, dtype in instr.op.operand_types):
+        return True
     return instr.op.typed and (instr.dtype.is_float or instr.rtype.is_float)
 
 
@@ -611,8 +658,12 @@ def check_config(instr, config):
     """Raise :class:`EncodingError` if ``config`` cannot run ``instr`` for want of hardware
     (floating point on a chip built without it)."""
     if uses_float(instr) and not config.floating_point:
-        kind = instr.rtype if instr.rtype.is_float else instr.dtype
-        raise EncodingError(f"{instr.op.mnemonic}.{kind.suffix}: configuration "
+        if instr.op.typed:
+            kind = instr.rtype if instr.rtype.is_float else instr.dtype
+            name = f"{instr.op.mnemonic}.{kind.suffix}"
+        else:
+            name = instr.op.name
+        raise EncodingError(f"{name}: configuration "
                             f"{config.name!r} is built without floating point "
                             f"(Config.floating_point)")
 
@@ -632,9 +683,9 @@ def decode(word):
         values[field.name] = (word >> field.lsb) & field.mask
         used |= field.mask << field.lsb
     if word & ~used & ((1 << INSTR_BITS) - 1):
-        raise EncodingError(f"word {word:#010x}: reserved bits set for {op.mnemonic}")
+        raise EncodingError(f"word {word:#010x}: reserved bits set for {op.name}")
     try:
-        return encode(op.mnemonic, **values)
+        return encode(op.name, **values)
     except EncodingError as error:
         raise EncodingError(f"word {word:#010x}: {error}") from None
 

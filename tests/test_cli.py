@@ -99,10 +99,10 @@ def test_isa_lists_every_instruction_in_separate_columns(capsys):
     assert status == 0
     rows = {line.split()[0]: line for line in out.splitlines()[1:] if line[:1].strip()}
     for op in isa.OPS:
-        # mnemonic, opcode, unit, latency and commit, each followed by at least two spaces
-        cells = [op.mnemonic, f"{op.opcode:#04x}", op.unit.name]
+        # name, opcode, unit, latency and commit, each followed by at least two spaces
+        cells = [op.name, f"{op.opcode:#04x}", op.unit.name]
         assert re.match(r"\s{2,}".join(map(re.escape, cells)) + r"\s{2,}\S+\s{2,}\S+",
-                        rows[op.mnemonic]), rows[op.mnemonic]
+                        rows[op.name]), rows[op.name]
     assert "distribute  0x3e" in out
     assert "92:MXM_E" in out
 

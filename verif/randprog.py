@@ -167,18 +167,20 @@ def random_instr(rng, op, config, words=8):
             values[field.name] = _value(rng, field, config, words)
     if values.get("chain"):
         values["a"] = 0
-    return isa.encode(op.mnemonic, **values)
+    return isa.encode(op.name, **values)
 
 
 def _slot_weights(unit, mix, config):
     """(kind, weight) pairs for one queue slot of ``unit``: a family or an OpInfo (not the
-    typed instructions that have no type on ``config``: the f32 functions without floating
-    point)."""
+    instructions that need floating point on a ``config`` without it: the f32 functions, the
+    MXM's floating-point mode)."""
     ops = [op for op in isa.OPS if op.unit == unit and op.mnemonic not in EXCLUDED
-           and (not op.typed or isa.type_pairs(op, config.floating_point))]
+           and (not op.typed or isa.type_pairs(op, config.floating_point))
+           and (config.floating_point or not any(t.is_float for _, t in op.operand_types))]
     unit_weight = mix.get(unit.name.lower(), 1.0)
     choices = [(family, mix[family]) for family in ("nop", "repeat", "notify", "sync")]
-    choices += [(op, mix["op"] * unit_weight * mix.get(op.mnemonic, 1.0) / len(ops))
+    choices += [(op, mix["op"] * unit_weight
+                 * mix.get(op.name, mix.get(op.mnemonic, 1.0)) / len(ops))
                 for op in ops]
     return [(kind, weight) for kind, weight in choices if weight > 0]
 

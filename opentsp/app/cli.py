@@ -62,7 +62,7 @@ def isa_table(config):
     rows = [("mnemonic", "opcode", "unit", "latency", "commit", "fields")]
     for op in isa.OPS:
         latency = isa.latency(op, config)
-        rows.append((op.mnemonic, f"{op.opcode:#04x}", op.unit.name,
+        rows.append((op.name, f"{op.opcode:#04x}", op.unit.name,
                      "-" if latency is None else str(latency),
                      "-" if op.commit is None else str(op.commit),
                      " ".join(f"{f.name}[{f.lsb + f.width - 1}:{f.lsb}]" for f in op.fields)))

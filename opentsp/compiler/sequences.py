@@ -96,7 +96,7 @@ def _mxm_sequence(first, head, comment, count):
     if count == 1:      # perhaps a sequence already (the scheduler's): it runs n cycles
         length = head["n"] if head.op.mnemonic in SEQUENCE_INDEX else 1
         return head, comment, length
-    instr = isa.encode(head.op.mnemonic, **{**fields(head), "n": count})
+    instr = isa.encode(head.op.name, **{**fields(head), "n": count})
     return instr, _many(comment, count), count
 
 
