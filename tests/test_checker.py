@@ -814,3 +814,36 @@ def test_a_chained_operand_has_its_producer_type(second, ok):
     found = errors(program.format(second=second))
     found = [error for error in found if "type mismatch" in error]
     assert (found == []) if ok else (len(found) == 1 and "wrote f32 there" in found[0]), found
+
+
+_BF16_INTO_MXM = """
+.queue VXM
+.at 2
+    cvt.f32.bf16 e0, r      ; a bf16 pair on e0, e1, at MXM_E (6 hops east) in cycle 9
+.queue MXM_E
+    iw 0
+.at 9
+    {consumer}
+"""
+
+
+@pytest.mark.parametrize("consumer, ok", [
+    ("abc.bf16 0, 0, e0, 0, 1", True), ("lw.bf16 0, 0, e0, 1", True),
+    ("abc.f16 0, 0, e0, 0, 1", False), ("abc 0, 0, e0, 0, 1", False),
+    ("lw 0, 0, e0, 1", False),
+])
+def test_the_mxm_reads_the_float_type_its_producer_wrote(consumer, ok):
+    found = errors(_BF16_INTO_MXM.format(consumer=consumer))
+    if ok:
+        assert found == []
+        return
+    wanted = "f16" if ".f16" in consumer else "i8"
+    assert found == [f"t.s:8:5: error: type mismatch: {consumer} reads e0 as {wanted}, but "
+                     f"cvt.f32.bf16 e0, r of VXM (line 4) wrote bf16 there"]
+
+
+@pytest.mark.parametrize("consumer, ok", [("add.f32 e4, e0, e0", True),
+                                          ("add.i32 e4, e0, e0", False)])
+def test_an_acc_f32_result_is_an_f32(consumer, ok):
+    found = errors(_ACC_INTO_VXM.format(consumer=consumer).replace("acc 0,", "acc.f32 0,"))
+    assert (found == []) if ok else (len(found) == 1 and "wrote f32 there" in found[0]), found

@@ -86,10 +86,13 @@ class Coverage:
         self.config = config = get_config(config)
         self.programs = self.cycles = 0
         self.bins = {}
-        # the instructions this configuration runs (no f32 functions without floating point)
+        # the instructions this configuration runs (without floating point, no f32 functions
+        # and no MXM floating-point mode)
         ops = [op for op in isa.OPS
-               if not op.typed or isa.type_pairs(op, config.floating_point)]
-        self._declare("instruction", [op.mnemonic for op in ops])
+               if (not op.typed or isa.type_pairs(op, config.floating_point))
+               and (config.floating_point
+                    or not any(t.is_float for _, t in op.operand_types))]
+        self._declare("instruction", [op.name for op in ops])
         floating = config.floating_point
         pairs = []
         for func in isa.VXM_FUNCS:
@@ -103,12 +106,12 @@ class Coverage:
         types = [t for t in isa.DType
                  if (floating or not t.is_float) and t not in isa.HALF_TYPES]
         self._declare("vxm values", [(t.suffix, c) for t in types for c in _classes(t)])
-        self._declare("producer dir", [(op.mnemonic, d.name) for op in ops if op.writes
+        self._declare("producer dir", [(op.name, d.name) for op in ops if op.writes
                                        for d in isa.Dir])
-        self._declare("consumer dir", [(op.mnemonic, name, d.name) for op in ops
+        self._declare("consumer dir", [(op.name, name, d.name) for op in ops
                                        for name in op.reads for d in isa.Dir])
         slices = isa.queues(config)
-        self._declare("slice x op", [(s.name, op.mnemonic) for s in slices for op in ops
+        self._declare("slice x op", [(s.name, op.name) for s in slices for op in ops
                                      if op.unit == isa.unit_of(s)])
         self._declare("stream", [(d.name, s) for d in isa.Dir for s in range(config.streams)]
                       + [(d.name, "past") for d in isa.Dir])
@@ -217,19 +220,19 @@ class Coverage:
     def _reads(self, slice_name, instr):
         for name in instr.stream_reads:
             ref = instr.stream(name)
-            self._hit("consumer dir", (instr.op.mnemonic, name, ref.dir.name))
+            self._hit("consumer dir", (instr.op.name, name, ref.dir.name))
             if ref.id >= self.config.streams:
                 self._hit("stream", (ref.dir.name, "past"))
 
     def _issued(self, slice_name, instr):
         op = instr.op
-        self._hit("instruction", op.mnemonic)
-        self._hit("slice x op", (slice_name, op.mnemonic))
+        self._hit("instruction", op.name)
+        self._hit("slice x op", (slice_name, op.name))
         self._immediates(instr)
         self._reads(slice_name, instr)
         for name in op.writes:
             direction, ids = instr.group(name)
-            self._hit("producer dir", (op.mnemonic, direction.name))
+            self._hit("producer dir", (op.name, direction.name))
             for s in ids:
                 self._hit("stream", (direction.name, s if s < self.config.streams else "past"))
         if op.unit == isa.Unit.VXM:

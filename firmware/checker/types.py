@@ -1,9 +1,10 @@
-"""Rule 14 (docs/architecture.md section 8): a VXM instruction reads a float operand only where
-its producer wrote that float type, and an integer operand only where it wrote an integer.
+"""Rule 14 (docs/architecture.md section 8): a VXM or MXM instruction reads a float operand only
+where its producer wrote that float type, and an integer operand only where it wrote an integer.
 
 The checker sees the types of the producers that state one (a typed VXM instruction's result,
-an MXM ``acc``'s int32) and of the VXM's operands, on streams and through the chain (``r``: the
-superlane's previous VXM result). Integers of other widths may be read (a byte of an int32 is an
+an MXM ``acc``'s int32, an ``acc.f32``'s f32) and of the operands of the VXM and of the MXM
+(``lw``/``abc`` read int8, ``lw.bf16``/``abc.bf16`` bf16, ...), on streams and through the
+chain (``r``: the superlane's previous VXM result). Integers of other widths may be read (a byte of an int32 is an
 int8); bytes that pass through memory or the SXM carry no type the checker can see.
 """
 
@@ -48,7 +49,7 @@ def check_types(timing):
     """
     chain = _VxmResults(timing)
     for issue in timing.issues:
-        if issue.instr.op.typed:
+        if issue.instr.op.typed or issue.instr.op.unit == isa.Unit.MXM:
             yield from _check_issue(timing, chain, issue)
 
 
@@ -56,7 +57,7 @@ def _check_issue(timing, chain, issue):
     """The first mismatch of ``issue``'s operands (copies up to ``_COPIES``), if any."""
     instr = issue.instr
     for name in instr.op.reads:
-        wanted = instr.op.operand_type(name, instr.dtype, instr.rtype)
+        wanted = instr.op.operand_type(name, instr.dtype, instr.rtype) or isa.DType.I8
         for k in range(min(issue.n, _COPIES)):
             found = (chain.before(issue.cycle(k)) if name == "a" and instr.chained
                      else _stream_producer(timing, issue, name, k))
