@@ -235,6 +235,13 @@ def test_assemble_file_uses_path_in_errors(tmp_path):
     (".queue VXM\n cvt.i8 e0, e1", "2:2", "expected the form cvt.T.R"),
     (".queue VXM\n add.i64 e0, e1, e2", "2:2", "unknown type 'i64'"),
     (".queue MEM_W0\n nop.i8 1", "2:2", "expected the form nop"),
+    (".queue MXM_W\n abc.i8 0, 0, e0, 0, 1", "2:2",
+     "'abc.i8': unknown instruction; abc comes as abc, abc.f16, abc.bf16"),
+    (".queue MXM_W\n lw.bf16 0, 0, e1, 1", "2:16",
+     "bf16 operand s must start an aligned group of 2 streams (id a multiple of 2), not 1"),
+    (".queue MXM_W\n acc.f32 0, e2, 0, 1", "2:13",
+     "f32 operand dst must start an aligned group of 4 streams"),
+    (".queue MXM_W\n lw.f16 0, 0, e7, 1", "2:15", "streams 7..8 out of range"),
     (".queue VXM\n cvt.i8.i8 e0, e1", "2:2", "source and result types are both i8"),
     (".queue MEM_W0\n read e0, X", "2:11", "unknown name 'X'"),
     (".equ A, B\n.equ B, A", "2:9", "circular definition of 'A'"),
@@ -593,3 +600,17 @@ def test_architecture_encoding_table_is_the_isa():
             low = int(lo or hi)
             documented.add((name, low, int(hi) - low + 1))
         assert documented == {(f.name, f.lsb, f.width) for f in op.fields}, mnemonic
+
+
+def test_the_mxm_float_mode_assembles_round_trips_and_needs_floating_point():
+    text = (".queue MXM_W\n    lw.bf16 0, 0, e2, 1\n    iw 0\n    abc.f16 0, 1, w4, 1, 3\n"
+            "    acc.f32 0, e4, 1, 3\n")
+    program = asm(text)
+    names = [instr.op.name for instr in program.image.queues[0][:4]]
+    assert names == ["lw.bf16", "iw", "abc.f16", "acc.f32"]
+    assert "abc.f16 0, 1, w4, 1, 3" in disassemble(program.image)
+    assert assemble(disassemble(program.image), CFG).image.to_bytes() == \
+        program.image.to_bytes()
+    message = error(text, CONFIGS["fpga"])
+    assert message == ("t.s:2:5: error: lw.bf16: configuration 'fpga' is built without "
+                       "floating point (Config.floating_point)")

@@ -54,7 +54,7 @@ def _fuzz_settings(bounded):
 FUZZ = _fuzz_settings(150)
 
 #: Words an assembly line is made of, for text that gets past the lexer now and then.
-_VOCABULARY = ([op.mnemonic for op in isa.OPS] + [f"add.{t.suffix}" for t in isa.DType]
+_VOCABULARY = ([op.name for op in isa.OPS] + [f"add.{t.suffix}" for t in isa.DType]
                + ["cvt.i8.i32", ".queue", ".data", ".at", ".equ", ".config", ".fetched", "VXM",
                   "MEM_W0", "MEM_E3", "MXM_W", "SXM_E", "e0", "w4", "e31", "w33", "r", "i8:",
                   "u8:", "i32:", ",", ":", "(", ")", "[", "]", "+", "-", "*", "//", "%", "0",

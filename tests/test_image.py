@@ -130,7 +130,7 @@ def random_image(rng, config):
                     else:
                         low = 1 if fld.kind == "count" else 0
                         values[fld.name] = rng.randrange(low, isa.field_limit(fld, config) + 1)
-                instrs.append(isa.encode(op.mnemonic, **values))
+                instrs.append(isa.encode(op.name, **values))
                 real = True
             else:
                 op = rng.choice(vxm)
@@ -142,7 +142,7 @@ def random_image(rng, config):
                     width = (rtype if op.converts and name == "dst" else dtype).bytes
                     ident = rng.randrange(0, config.streams, width)
                     values[name] = isa.StreamRef(rng.choice(list(isa.Dir)), ident)
-                instrs.append(isa.encode(op.mnemonic, **values))
+                instrs.append(isa.encode(op.name, **values))
                 real = True
         queues.append(instrs + [isa.encode("end")])
     data = {}
