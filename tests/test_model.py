@@ -1,8 +1,10 @@
 """Golden model: stream timing, every implemented instruction, stagger, cycle count."""
 
 import re
+from fractions import Fraction
 from pathlib import Path
 
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -397,3 +399,30 @@ def test_sequences_follow_numpy_index_grid_and_port_priority():
     expected[3] = 0                   # lost to the plain read: e0 carries nothing that cycle
     expected[5] = 0                   # cut off by MEM_E0's end: word 35 keeps its 0
     assert list(got) == expected
+
+
+def test_mxm_bf16_example_sums_exactly_and_rounds_once():
+    """firmware/examples/mxm_bf16.s on the golden model: y = W x from bf16, against the exact
+    sum (Python fractions of numpy's own bf16 values) rounded once to float32, and not what
+    float32 additions in lane order give."""
+    program = assemble_file(Path(__file__).parent.parent / "firmware" / "examples" /
+                            "mxm_bf16.s", CFG)
+    result = run(program.image)
+    names = [s.name for s in isa.mem_slices(CFG)]
+    planes = np.stack([result.memories[names.index(f"MEM_W{i}"), 8] for i in range(4)])
+    y = packing.unpack(planes, isa.DType.F32).view(np.float32)
+
+    def bf16(word):
+        planes = np.stack([result.memories[names.index(f"MEM_W{i}"), word] for i in range(2)])
+        return packing.unpack(planes, isa.DType.BF16).view(ml_dtypes.bfloat16)[:4]
+
+    weights, x = np.stack([bf16(j) for j in range(4)]), bf16(4)
+    exact = [sum(Fraction(float(w)) * Fraction(float(v)) for w, v in zip(row, x, strict=True))
+             for row in weights]
+    assert list(y[:4]) == [np.float32(float(e)) for e in exact] == [1.0, 0.25, 2.0**30, -4.8125]
+    assert not y[4:].any()
+    in_order = [np.float32(0)] * 2
+    for j in range(2):
+        for w, v in zip(weights[j], x, strict=True):
+            in_order[j] = np.float32(in_order[j] + np.float32(w) * np.float32(v))
+    assert in_order == [0.0, 0.0]
