@@ -159,7 +159,7 @@ def plot(schedule, path):
         t = issue.cycle
         polygons.append([(t, y0), (t + 1, y0), (t + superlanes, y1), (t + superlanes - 1, y1)])
         colours.append(UNIT_COLOURS[issue.instr.op.unit])
-        labels.append((t + superlanes / 2, rows[issue.queue], issue.instr.op.mnemonic))
+        labels.append((t + superlanes / 2, rows[issue.queue], issue.instr.op.name))
     top.add_collection(PolyCollection(polygons, facecolors=colours, edgecolors="white",
                                       linewidths=0.4))
     # A label fits when one cycle is at least a font height wide (the text runs vertically).
