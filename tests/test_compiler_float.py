@@ -344,7 +344,7 @@ def test_elementwise_bad_inputs():
                                            r"\+ float32\)$"):
         g.bias_add(x, g.const("c", np.zeros(3, np.int32)), name="b")
     with pytest.raises(CompileError, match=r"^node 'mm' \(matmul\): unsupported dtype float32 "
-                                           r"for x \(matmul takes int8\)$"):
+                                           r"for x \(matmul takes int8, float16 or bfloat16\)$"):
         g.matmul(x, g.const("w", np.zeros((3, 3), np.int8)), name="mm")
     with pytest.raises(CompileError, match=r"^node 'f' \(const\): unsupported dtype float64 "
                                            r"\(int8, int32, float32, float16 or bfloat16\)$"):

@@ -9,7 +9,10 @@ integers and, for floats, with :mod:`opentsp.fp` on bit patterns, independently 
 model):
 
 * ``matmul(x, w)``: int8 (M, K) x int8 (K, N) -> int32 (M, N), exact, wrapping modulo 2^32;
-  ``w`` must be a constant (the compiler lays its columns out for the MXM's ``lw``).
+  or float16 x float16 / bfloat16 x bfloat16 -> float32 (M, N), each element the exact sum of
+  the exact products rounded once to float32 (``fp.mxm_dot32``: the MXM's wide accumulator,
+  ``acc.f32``). ``w`` must be a constant (the compiler lays its columns out for the MXM's
+  ``lw``).
 * ``bias_add(h, b)``: int32 (M, N) + int32 (N,) broadcast over rows, wrapping; or float32 +
   float32 (``fp.add32``).
 * ``relu(h)``: ``max(h, 0)``, same type (int8, int32, float32: ``fp.relu32``).
@@ -38,7 +41,8 @@ import numpy as np
 from opentsp import fp
 
 __all__ = ["CompileError", "Tensor", "Node", "Graph", "evaluate", "DTYPES", "FLOATS", "wrap32",
-           "requant_values", "numpy_dtype", "to_storage", "from_storage", "cast_values", "CASTS"]
+           "requant_values", "numpy_dtype", "to_storage", "from_storage", "cast_values", "CASTS",
+           "MATMUL_TYPES", "matmul_values"]
 
 #: Element types the compiler handles: name -> bytes per element.
 DTYPES = {"int8": 1, "int32": 4, "float32": 4, "float16": 2, "bfloat16": 2}
@@ -58,6 +62,8 @@ _BITS = {"float32": np.uint32, "float16": np.uint16, "bfloat16": np.uint16}
 _SIGNED = {"int8": np.int8, "int32": np.int32, "float32": np.int32, "float16": np.int16,
            "bfloat16": np.int16}
 _HALF_FORMATS = {"float16": fp.FP16, "bfloat16": fp.BF16}
+#: The matmul's operand types (x and w alike) and its result type.
+MATMUL_TYPES = {"int8": "int32", "float16": "float32", "bfloat16": "float32"}
 
 
 def _names(types):
@@ -268,21 +274,27 @@ class Graph:
         return self._add(name, "const", (), {"value": value.copy()}, value.shape, dtype)
 
     def matmul(self, x, w, name=None):
-        """``x @ w``: int8 (M, K) x int8 constant (K, N) -> int32 (M, N)."""
+        """``x @ w``: int8 (M, K) x int8 constant (K, N) -> int32 (M, N), exact; float16 x
+        float16 or bfloat16 x bfloat16 constant -> float32 (M, N), the exact sum rounded once
+        (``opentsp.fp.mxm_dot32``)."""
         name = self._name(name, "matmul")
         node = f"node {name!r} (matmul)"
         self._need_2d(node, x, "x")
         self._need_2d(node, w, "w")
         for operand, tensor in (("x", x), ("w", w)):
-            if tensor.dtype != "int8":
+            if tensor.dtype not in MATMUL_TYPES:
                 raise CompileError(f"{node}: unsupported dtype {tensor.dtype} for {operand} "
-                                   f"(matmul takes int8)")
+                                   f"(matmul takes {_names(list(MATMUL_TYPES))})")
+        if x.dtype != w.dtype:
+            raise CompileError(f"{node}: dtypes differ: {x.dtype} @ {w.dtype} (matmul takes "
+                               f"int8 @ int8, float16 @ float16 or bfloat16 @ bfloat16)")
         if x.shape[1] != w.shape[0]:
             raise CompileError(f"{node}: inner dimensions differ: {x.shape} @ {w.shape}")
         if w.node.op != "const":
             raise CompileError(f"{node}: unsupported operand: the weights {w.name!r} must be a "
                                f"constant (g.const), not the output of {_a(w.node.op)}")
-        return self._add(name, "matmul", (x, w), {}, (x.shape[0], w.shape[1]), "int32")
+        return self._add(name, "matmul", (x, w), {}, (x.shape[0], w.shape[1]),
+                         MATMUL_TYPES[x.dtype])
 
     def bias_add(self, h, b, name=None):
         """``h + b``: int32 (M, N) plus an int32 (N,) row broadcast over the rows, wrapping; or
@@ -504,6 +516,21 @@ def cast_values(value, source, dtype):
     return np.clip(ints, info.min, info.max).astype(numpy_dtype(dtype))
 
 
+def matmul_values(x, w, dtype):
+    """``x @ w`` as ``matmul`` computes it: int8 exact, wrapped to int32; float16 or bfloat16
+    (values or bit patterns), every element the exact sum of the exact products rounded once to
+    float32 (:func:`opentsp.fp.mxm_dot32`)."""
+    if dtype == "int8":
+        return wrap32(np.asarray(x).astype(np.int64) @ np.asarray(w).astype(np.int64)).astype(
+            np.int32)
+    fmt = _HALF_FORMATS[dtype]
+    xb, wb = _bits(x, dtype), _bits(w, dtype)
+    out = np.empty((xb.shape[0], wb.shape[1]), dtype=np.uint32)
+    for (m, n), _ in np.ndenumerate(out):
+        out[m, n] = fp.mxm_dot32(xb[m], wb[:, n], fmt)
+    return out.view(np.float32)
+
+
 def _value(node, args, inputs):
     """The value of ``node`` from its operands' values ``args``."""
     op = node.op
@@ -515,7 +542,7 @@ def _value(node, args, inputs):
     if op == "const":
         return node.params["value"]
     if op == "matmul":
-        return wrap32(args[0].astype(np.int64) @ args[1].astype(np.int64)).astype(np.int32)
+        return matmul_values(args[0], args[1], node.inputs[0].dtype)
     if op == "requant":
         return requant_values(args[0], node.params["multiplier"], node.params["shift"])
     if op == "cast":

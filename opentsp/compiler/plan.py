@@ -14,11 +14,14 @@ MXM uses), one byte plane per word: an int8 vector is one word, an int32 or floa
 words in four different MEM slices on one side of the VXM (so that its four bytes can reach the
 VXM together on an aligned group of streams), a float16 or bfloat16 vector two. A 1-D constant
 (bias, requant multiplier or shift) is one row, broadcast over rows. Matmul weights are stored
-by column instead: word ``(kb, nb, j)`` holds column ``nb*B + j`` of rows ``kb*B ..
-kb*B+B-1``, loaded into row ``j`` of a plane (zero beyond the matrix, so that whatever an
-activation vector holds in lanes past the last valid column is multiplied by zero; a block's
-columns are padded with zero columns to whole ``lw`` elements of ``mxm_load_rows``). A vector
-may have several copies (one per MXM that streams it).
+by column instead: vector ``(kb, nb, j)`` holds column ``nb*B + j`` of rows ``kb*B ..
+kb*B+B-1`` (int8: one word; float16 or bfloat16: the bit patterns, two words, low byte first,
+the stream pair of ``lw.f16``/``lw.bf16``), loaded into row ``j`` of a plane (zero beyond
+the matrix, so that whatever an int8 activation vector holds in lanes past the last valid
+column is multiplied by zero; a float one must hold finite values there, see
+``program._check_float_matmuls``; a block's columns are padded with zero columns to whole
+``lw`` elements of ``mxm_load_rows``). A vector may have several copies (one per MXM that
+streams it).
 
 **Placement.** Inputs and constants are placed before scheduling (the image holds them);
 results get their words when the scheduler captures them.
@@ -284,12 +287,15 @@ class _Placer:
 
     def put(self, store, key, planes_bytes, sides, label, pinned=None):
         """Store vector ``key`` of ``store`` (its byte planes), one copy per entry of
-        ``sides``; an int8 vector in ``pinned[side]`` if that slice has room."""
+        ``sides``; in the slices ``pinned[side]`` (one per plane; a slice name for int8) if they
+        have room."""
         chip = self.chip
         copies = []
         for side in sides:
-            mem = (pinned or {}).get(side)
-            mems = [mem] if mem and chip.words_free(mem) else self._slices(side, store.width)
+            mems = (pinned or {}).get(side)
+            mems = [mems] if isinstance(mems, str) else mems
+            if not (mems and all(chip.words_free(m) for m in mems)):
+                mems = self._slices(side, store.width)
             if not mems:
                 raise CompileError(f"tensor {label} does not fit in the MEM slices of "
                                    f"configuration {chip.config.name!r}")
@@ -352,25 +358,47 @@ def _weight_sides(units, copies):
     return side_of_nb
 
 
+def _weight_pins(chip, width):
+    """``side -> slices``: the slices whose ``j``-th (mod their number) holds plane 0 of weight
+    column ``j``, the next ones its other planes. int8 (``width`` 1): the weight slices
+    (:func:`~opentsp.compiler.resources.weight_slices`); float16 or bfloat16 with ``R =
+    mxm_load_rows > 1``: ``2R`` slices (the weight slices first, then those nearest the MXM), so
+    that the ``2R`` words of one ``lw`` element lie in ``2R`` different slices."""
+    rows = chip.config.mxm_load_rows
+    if width == 1:
+        return dict(chip.weight_mems)
+    if rows == 1:
+        return {}       # the two planes of a column: any two slices (_Placer.group_slices)
+    pins = {}
+    for side, mems in chip.sides.items():
+        reserved = list(chip.weight_mems.get(side, ()))
+        rest = [m for m in mems[::-1] if m not in reserved]
+        pins[side] = (reserved + rest)[:max(width * rows, len(reserved))]
+    return pins
+
+
 def _place_weights(node, stores, placer, copies_of):
-    """Place the weights of matmul ``node`` by column (``(kb, nb, j)`` words)."""
+    """Place the weights of matmul ``node`` by column (``(kb, nb, j)`` words; int8 or the bit
+    patterns of float16 / bfloat16, two byte planes)."""
     config = placer.chip.config
     size, lanes = config.mxm_size, config.lanes
     w = node.inputs[1]
     name = w.name + "@w"
-    value = w.node.params["value"].astype(np.int64)
+    value = to_storage(w.node.params["value"], w.dtype)
     units = matmul_units(node, config)
     side_of_nb = _weight_sides(units, copies_of.get(name))
-    store = stores[name] = Store(name, "int8", "wcols")
+    store = stores[name] = Store(name, w.dtype, "wcols")
+    pins = _weight_pins(placer.chip, store.width)
     k, n = value.shape
     for kb in range(units.kt):
         for nb in range(units.nt):
             for j in range(load_columns(config, min(size, n - nb * size))):
                 column = (value[kb * size:(kb + 1) * size, nb * size + j]
                           if nb * size + j < n else np.zeros(0, np.int64))
-                pinned = {side: mems[j % len(mems)]
-                          for side, mems in placer.chip.weight_mems.items()}
-                placer.put(store, (kb, nb, j), _vector_bytes(column, "int8", size, lanes),
+                pinned = {side: [mems[(store.width * j + b) % len(mems)]
+                                 for b in range(store.width)]
+                          for side, mems in pins.items()}
+                placer.put(store, (kb, nb, j), _vector_bytes(column, w.dtype, size, lanes),
                            side_of_nb[nb], f"{w.name!r}", pinned)
 
 

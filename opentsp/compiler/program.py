@@ -171,7 +171,7 @@ def _words_needed(graph, kernels, sides, config):
                     len({m for _, nb, m, _ in units if nb == block}) for _, block, _, _ in units)
                 columns = sum(plan.load_columns(config, min(size, t.shape[1] - nb * size))
                               for nb in range(-(-t.shape[1] // size)))
-                words += -(-t.shape[0] // size) * columns * copies
+                words += -(-t.shape[0] // size) * columns * copies * width
                 break
         if node.op == "requant":
             words += 2 * 2 * blocks * 4
@@ -253,6 +253,7 @@ def _schedule(graph, config):
     if not graph.outputs:
         raise CompileError(f"graph {graph.name!r} has no outputs (g.output)")
     _check_floating_point(graph, config)
+    _check_float_matmuls(graph, config)
     kernels = build_kernels(graph)
     sides = _sides_for(graph, kernels, config)
     _check_memory(graph, kernels, sides, config)
@@ -278,6 +279,26 @@ def _check_floating_point(graph, config):
                 t.dtype in FLOATS for t in (node.output, *node.inputs)):
             raise CompileError(f"{node.describe()}: configuration {config.name!r} is built "
                                f"without floating point (Config.floating_point)")
+
+
+def _check_float_matmuls(graph, config):
+    """Refuse a float16 / bfloat16 matmul whose x the chip computes when K is not a multiple of
+    ``mxm_size``: the MXM multiplies the lanes of x past column K by zero weights, and a stored
+    result's lanes there hold whatever the VXM made of the padding (``1/0``, an ``exp`` that
+    overflows, a stale plane row: infinities and NaN), where 0 x inf is NaN. An input's or a
+    constant's lanes there are zero."""
+    size = config.mxm_size
+    for node in graph.nodes:
+        if node.op != "matmul" or node.output.dtype != "float32":
+            continue
+        x = node.inputs[0]
+        k = x.shape[1]
+        if x.node.op not in ("input", "const") and k % size:
+            raise CompileError(
+                f"{node.describe()}: x {x.name!r} is computed on the chip and K = {k} is not a "
+                f"multiple of mxm_size {size}: the MXM would multiply the lanes past its last "
+                f"column (whatever the VXM left there, infinities and NaN included) by zero "
+                f"weights; make K a multiple of {size} or x an input or constant")
 
 
 def _emit(graph, chip, scheduler, data_of):

@@ -45,6 +45,11 @@ __all__ = ["Scheduler"]
 _SAME = "=a"
 #: Cycles a placement may slide before the scheduler gives up (a resource that never frees).
 _MAX_SLIDE = 200_000
+#: The MXM's instructions (``isa.OPS_BY_NAME``) for a matmul of each operand type: int8 (int32
+#: accumulators), or the floating-point mode (exact wide accumulators, rounded once to f32).
+MXM_OPS = {"int8": {"lw": "lw", "abc": "abc", "acc": "acc"},
+           "float16": {"lw": "lw.f16", "abc": "abc.f16", "acc": "acc.f32"},
+           "bfloat16": {"lw": "lw.bf16", "abc": "abc.bf16", "acc": "acc.f32"}}
 
 
 def _key(mxm, kind, plane):
@@ -245,7 +250,7 @@ class Scheduler:
             count = cycle - first
             if (count < MAX_SEQUENCE and head["n"] == count
                     and continues(head, count, instr, self.config)):
-                slots[first] = (isa.encode(kind, **{**fields(head), "n": count + 1}),
+                slots[first] = (isa.encode(head.op.name, **{**fields(head), "n": count + 1}),
                                 head_comment)
                 units[cycle] = first
                 txn.undo.append(lambda: (slots.__setitem__(first, (head, head_comment)),
@@ -300,9 +305,9 @@ class Scheduler:
         self.frontier[key] = c
         return c
 
-    def acc_store(self, engine, acc, not_before, sides, comment):
-        """``acc`` of accumulator ``acc`` of ``engine`` (an MXM plane) stored as int32 copies;
-        returns the copies."""
+    def acc_store(self, engine, acc, not_before, sides, comment, op="acc"):
+        """``op`` (``acc``, or ``acc.f32``) of accumulator ``acc`` of ``engine`` (an MXM plane)
+        stored as int32 (f32) copies; returns the copies."""
         chip = self.chip
         mxm, plane = engine
         key = _key(mxm, "acc", plane)
@@ -316,7 +321,7 @@ class Scheduler:
                                    comment)
                 if got is not None:
                     ref, copies = got
-                    instr = isa.encode("acc", p=plane, dst=ref, acc=acc, n=1)
+                    instr = isa.encode(op, p=plane, dst=ref, acc=acc, n=1)
                     if self._mxm_place(txn, key, t, instr, comment):
                         self.frontier[key] = t
                         return copies
@@ -326,28 +331,29 @@ class Scheduler:
                 self._slide(start, comment)
 
     def side_by_side(self, store, keys, comment):
-        """Copies that bring the vectors ``keys`` of ``store`` (int8, one word each) to an MXM
-        on consecutive streams in one cycle: per side where every vector has a copy, those
-        copies as the planes of one, if they lie in different MEM slices."""
+        """Copies that bring the vectors ``keys`` of ``store`` (int8, one word each, or 16-bit
+        floats, two) to an MXM on consecutive streams in one cycle: per side where every vector
+        has a copy, those copies' planes as the planes of one, if they lie in different MEM
+        slices."""
         found = []
         for side in ("W", "E"):
             picks = [next((c for c in store.vectors[key]
                            if self.chip.side_of(c.planes[0][0]) == side), None) for key in keys]
             if None in picks:
                 continue
-            planes = tuple(c.planes[0] for c in picks)
+            planes = tuple(plane for c in picks for plane in c.planes)
             if len({mem for mem, _ in planes}) == len(planes):
                 found.append(Copy(planes, ready=max(c.ready for c in picks)))
         if not found:
             raise CompileError(f"{comment}: the {len(keys)} weight columns of one lw element "
-                               f"share a MEM slice")
+                               f"share a MEM slice (or have no copies on one side)")
         return found
 
     # VXM chains -----------------------------------------------------------------------------
 
     def chain(self, head, steps, key, out_width, sides, comment):
-        """Place a chain; ``head`` is ``("acc", (mxm, plane), acc, not_before)`` or
-        ``("mem", copies, width)``. Returns the result's copies."""
+        """Place a chain; ``head`` is ``("acc", (mxm, plane), acc, not_before, op)`` (``op``:
+        ``acc`` or ``acc.f32``) or ``("mem", copies, width)``. Returns the result's copies."""
         chip = self.chip
         vpos = chip.vxm
         vslots = chip.slots["VXM"]
@@ -368,7 +374,7 @@ class Scheduler:
                 store = self.stores[step.b]
                 b_copies.append(store.vectors[(0, key[1]) if step.broadcast else key])
         if head[0] == "acc":
-            _, (mxm, plane), acc, not_before = head
+            _, (mxm, plane), acc, not_before, _ = head
             hops = abs(vpos - chip.pos[mxm])
             v = max(self.frontier[_key(mxm, "acc", plane)] + 1, not_before) + 1 + hops
         else:
@@ -433,7 +439,7 @@ class Scheduler:
         a chain's head in cycle ``v``; ``(a StreamRef, acc cycle)`` or None."""
         chip, config = self.chip, self.config
         vpos = chip.vxm
-        _, (mxm, plane), acc, not_before = head
+        _, (mxm, plane), acc, not_before, op = head
         drain = _key(mxm, "acc", plane)
         mpos = chip.pos[mxm]
         t = v - 1 - abs(vpos - mpos)
@@ -448,7 +454,7 @@ class Scheduler:
                 txn.undo.extend(trial.undo)
                 a_ref = StreamRef(a_dir, g)
                 if not self._mxm_place(txn, drain, t,
-                                       isa.encode("acc", p=plane, dst=a_ref, acc=acc, n=1),
+                                       isa.encode(op, p=plane, dst=a_ref, acc=acc, n=1),
                                        comment):
                     return None
                 return a_ref, t
@@ -509,7 +515,7 @@ class Scheduler:
         units = matmul_units(node, self.config)
         tail = kernel.tail
         job = _Matmul(node, kernel, self.stores[x.name], self.stores[w.name + "@w"],
-                      Store(tail.name, tail.dtype, "rows"), sides)
+                      Store(tail.name, tail.dtype, "rows"), sides, MXM_OPS[x.dtype])
         self.mac_ops += x.shape[0] * x.shape[1] * w.shape[1]
         per_round = len(plan.engines(self.config))
         pending = {}        # engine -> (unit, last abc per accumulator) still to drain
@@ -537,6 +543,7 @@ class Scheduler:
         x, w = node.inputs
         rows, nb, mxm, plane = unit
         size, per = config.mxm_size, config.mxm_load_rows
+        lw_op, abc_op = job.ops["lw"], job.ops["abc"]
         ncols = min(size, w.shape[1] - nb * size)
         ks = f"{kb * size}..{min((kb + 1) * size, x.shape[1]) - 1}"
         load_key = _key(mxm, "lw", plane)
@@ -546,7 +553,7 @@ class Scheduler:
             copies = (job.weights.vectors[keys[0]] if per == 1
                       else self.side_by_side(job.weights, keys, label))
             self.mxm_feed(load_key, lambda ref, row=e * per: isa.encode(
-                "lw", p=plane, row=row, s=ref, n=1), copies, per, label,
+                lw_op, p=plane, row=row, s=ref, n=1), copies, per * job.weights.width, label,
                 not_before=self.frontier[_key(mxm, "iw", plane)] + 1)
         installed = self.mxm_install(
             mxm, plane, f"{node.name}: iw {w.name}[{ks}, {_columns(nb, size, ncols)}]",
@@ -561,8 +568,8 @@ class Scheduler:
                 restart = max(installed + 1, self.acc_reads[mxm, plane].get(a, -1))
                 last_abc[a] = self.mxm_feed(
                     _key(mxm, "abc", plane), lambda ref, a=a: isa.encode(
-                        "abc", p=plane, acc=a, s=ref, add=int(kb > 0), n=1),
-                    job.x.vectors[(rows[a], kb)], 1,
+                        abc_op, p=plane, acc=a, s=ref, add=int(kb > 0), n=1),
+                    job.x.vectors[(rows[a], kb)], job.x.width,
                     f"{node.name}: abc {x.name}[{rows[a]}, {ks}]", not_before=restart)
 
     def _drain(self, job, unit, last_abc, a):
@@ -579,13 +586,15 @@ class Scheduler:
             names = "+".join(dict.fromkeys(s.node.name for s in kernel.steps))
             out_width = DTYPE_CODES[kernel.tail.dtype].bytes
             job.out.vectors[(r, nb)] = self.chain(
-                ("acc", (mxm, plane), a, not_before), kernel.steps, (r, nb), out_width,
+                ("acc", (mxm, plane), a, not_before, job.ops["acc"]), kernel.steps, (r, nb),
+                out_width,
                 job.sides, f"{node.name}->{names}: {label}")
         else:
             # One copy: on the MXM's own side, away from the other MXM's feeding slices.
             where = job.sides if len(job.sides) > 1 else [mxm[-1]]
             job.out.vectors[(r, nb)] = self.acc_store((mxm, plane), a, not_before, where,
-                                                      f"{node.name}: acc -> {label}")
+                                                      f"{node.name}: acc -> {label}",
+                                                      job.ops["acc"])
 
     def vxm(self, kernel, sides):
         """Schedule a VXM chain kernel reading its head from memory."""
@@ -608,13 +617,15 @@ class Scheduler:
 @dataclass
 class _Matmul:
     """What the parts of a matmul kernel's schedule share: its node and kernel, the stores of
-    x (rows), the weights (columns) and the output, and the sides of the output's copies."""
+    x (rows), the weights (columns) and the output, the sides of the output's copies, and the
+    names of its MXM instructions (:data:`MXM_OPS`)."""
     node: object
     kernel: object
     x: Store
     weights: Store
     out: Store
     sides: list
+    ops: dict
 
 
 def _columns(nb, size, ncols):
