@@ -9,6 +9,8 @@ maximum and the conversions (IEEE float32 arithmetic, rounding to nearest even, 
 numbers), within 2 ulp of float64 for the functions.
 """
 
+from fractions import Fraction
+
 import ml_dtypes
 import numpy as np
 import pytest
@@ -309,6 +311,165 @@ def test_integer_mul_maximum_and_casts():
     np.testing.assert_array_equal(out["pq8"], np.clip(np.maximum(p, q), -128, 127))
 
 
+# Floating-point matmuls (ISA v6: lw.T, abc.T, acc.f32) -----------------------------------------
+
+_HALF = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
+
+
+def _round_f32(q):
+    """The float32 nearest to the rational ``q`` (ties to even), for ``q`` in the normal range
+    (asserted): the correctly rounded value, without float64's double rounding."""
+    if q == 0:
+        return np.float32(0.0)
+    sign, q = (-1 if q < 0 else 1), abs(q)
+    e = q.numerator.bit_length() - q.denominator.bit_length()
+    if Fraction(2) ** e > q:
+        e -= 1                                         # 2**e <= q < 2**(e + 1)
+    assert -126 <= e <= 127, q
+    scaled = q / Fraction(2) ** (e - 23)               # in [2**23, 2**24)
+    n = scaled.numerator // scaled.denominator
+    rest = scaled - n
+    if rest > Fraction(1, 2) or (rest == Fraction(1, 2) and n % 2):
+        n += 1
+    return np.float32(sign * float(n) * 2.0 ** (e - 23))
+
+
+def _exact_matmul(x, w):
+    """float32 of the exact rational ``x @ w`` (float16 / bfloat16 -> float64 is exact)."""
+    xf = [[Fraction(float(v)) for v in row] for row in x.astype(np.float64)]
+    wf = [[Fraction(float(v)) for v in col] for col in w.astype(np.float64).T]
+    return np.array([[_round_f32(sum((a * b for a, b in zip(row, col, strict=True)),
+                                     Fraction(0))) for col in wf] for row in xf], np.float32)
+
+
+def _float_matmul_graph(name, x, w, dtype, mm="fc"):
+    g = Graph(name)
+    h = g.matmul(g.input("x", x.shape, dtype), g.const("w", w), name=mm)
+    return g, h
+
+
+@pytest.mark.parametrize("config,shape,dtype", [
+    ("default", (1, 4, 4), "bfloat16"), ("default", (3, 9, 6), "float16"),
+    ("default", (5, 13, 10), "bfloat16"), ("default", (2, 5, 3), "float16"),
+    ("wide", (4, 7, 9), "float16"), ("wide", (2, 17, 12), "bfloat16"),
+    (PLANES, (4, 6, 7), "bfloat16"), (PLANES, (3, 10, 5), "float16")],
+    ids=lambda v: getattr(v, "name", str(v)))
+def test_float_matmul(config, shape, dtype):
+    """x @ w of float16 or bfloat16 -> float32 on the MXM (``lw.T``, ``abc.T``, ``acc.f32``):
+    K tiled over several ``abc ... add=1`` into one exact accumulator, N over column blocks, M
+    over accumulators (and, on ``planes``, two planes per MXM, two weight columns per lw
+    element): every element the float32 nearest the exact sum of the exact products (numpy's
+    float32 matmul rounds at every addition; float64 is checked within a tolerance too)."""
+    m, k, n = shape
+    rng = np.random.default_rng([RNG_SEED + 20, *shape])
+    x = rng.normal(size=(m, k)).astype(_HALF[dtype])
+    w = (rng.normal(size=(k, n)) * 8).astype(_HALF[dtype])
+    g, h = _float_matmul_graph("fmm", x, w, dtype)
+    g.output("y", h)
+    prog = compile_graph(g, config)
+    suffix = {"float16": "f16", "bfloat16": "bf16"}[dtype]
+    assert {f"lw.{suffix}", f"abc.{suffix}", "acc.f32"} <= set(prog.asm.split())
+    assert h.dtype == "float32" and prog.mac_ops == m * k * n
+    y = _run(prog, {"x": x})["y"]
+    _assert_bits_equal(y, _exact_matmul(x, w))
+    np.testing.assert_allclose(y, x.astype(np.float64) @ w.astype(np.float64), rtol=1e-6,
+                               atol=1e-5)
+
+
+def test_float_matmul_is_exact_across_k_tiles():
+    """Products that cancel in different K tiles of ``default`` (K = 12, three tiles of 4) leave
+    the small ones exactly: one rounding of the whole sum, where float32 summation in order
+    loses them."""
+    x = np.zeros((2, 12), ml_dtypes.bfloat16)
+    x[0, [0, 5, 11]] = [2.0 ** 60, 3.0, -(2.0 ** 60)]
+    x[1, [1, 6, 10]] = [1.0, 2.0 ** -20, 2.0 ** 30]
+    w = np.ones((12, 4), ml_dtypes.bfloat16)
+    w[:, 1] = -1
+    w[10, 2:] = [2.0 ** -40, 0]
+    g, h = _float_matmul_graph("cancel", x, w, "bfloat16")
+    g.output("y", h)
+    prog = compile_graph(g, "default")
+    y = _run(prog, {"x": x})["y"]
+    _assert_bits_equal(y, _exact_matmul(x, w))
+    assert list(y[0]) == [3, -3, 3, 3]
+    assert y[1, 2] == np.float32(1 + 2.0 ** -20 + 2.0 ** -10)
+    in_order = np.float32(0)
+    for v in x[0].astype(np.float32):
+        in_order += v
+    assert in_order == 0
+
+
+def test_float_matmul_special_values():
+    """Zeros, infinities and NaN in x and w, bfloat16 x as uint16 bit patterns too, float16
+    subnormals: the MXM's sticky flags (NaN if any product is NaN or 0 x inf, or if +inf and
+    -inf meet; else the infinity), +0 for an all-zero row, a product of 2**128 or more an
+    infinity, a finite sum beyond float32 rounded to infinity, huge products that cancel
+    exactly; the golden model equals ``fp.mxm_dot32`` bit for bit."""
+    inf, nan, big = np.inf, np.nan, 2.0 ** 127
+    x = np.array([[1, 2, 3, 4, 5],                   # plain
+                  [0, 0, 0, 0, 0],                   # +0 (not -0); 0 x inf: NaN
+                  [inf, 1, 1, 1, 1],                 # inf x w: +-inf, inf x 0: NaN
+                  [nan, 0, 0, 0, 0],                 # NaN everywhere
+                  [2.0 ** 64, 0, 0, big, big],       # sums beyond float32: inf
+                  [2.0 ** 64, 0, 0, big, -big]],     # products that cancel exactly
+                 np.float64).astype(ml_dtypes.bfloat16)
+    w = np.array([[1, -1, 0, 2.0 ** 64],
+                  [1, 1, 1, 1],
+                  [1, 1, -inf, 1],
+                  [1, 1, 1, 1],
+                  [1, 1, 1, 1]], np.float64).astype(ml_dtypes.bfloat16)
+    g, h = _float_matmul_graph("specials", x, w, "bfloat16")
+    g.output("y", h)
+    prog = compile_graph(g, "default")
+    y = _run(prog, {"x": x.view(np.uint16)})["y"]
+    _assert_bits_equal(y, _run(prog, {"x": x})["y"])
+    expected = np.array([[15, 13, -inf, 2.0 ** 64],
+                         [0, 0, nan, 0],
+                         [inf, -inf, nan, inf],
+                         [nan, nan, nan, nan],
+                         [inf, inf, nan, inf],
+                         [2.0 ** 64, -(2.0 ** 64), nan, inf]], np.float32)
+    np.testing.assert_array_equal(y, expected)
+    assert (_bits(y[1, [0, 1, 3]]) == 0).all()               # +0, not -0
+    assert (_bits(y[np.isnan(y)]) == 0x7FC00000).all()        # the canonical NaN
+    x16 = np.array([[65504, 65504, 0, -0.0], [2.0 ** -24, 3 * 2.0 ** -24, 0, 0]], np.float16)
+    w16 = np.ones((4, 1), np.float16)
+    g, h = _float_matmul_graph("specials16", x16, w16, "float16")
+    g.output("y", h)
+    y16 = _run(compile_graph(g, "default"), {"x": x16})["y"]
+    assert list(y16[:, 0]) == [131008, 2.0 ** -22]           # beyond float16; subnormals kept
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_float_matmul_with_fused_epilogue_and_second_layer(config):
+    """bfloat16 x @ w1 -> bias_add (float32) -> relu, fused into the drain (``acc.f32`` feeds
+    ``add.f32`` then ``relu.f32``), cast to bfloat16 in the same chain and multiplied by w2
+    (K = 8, a multiple of mxm_size); the matmul's float32 result is also an output and feeds a
+    mul by a float32 input and tanh from memory."""
+    rng = np.random.default_rng(RNG_SEED + 21)
+    m, k, hidden, n = 3, 6, 8, 5
+    x = rng.normal(size=(m, k)).astype(ml_dtypes.bfloat16)
+    w1 = rng.normal(size=(k, hidden)).astype(ml_dtypes.bfloat16)
+    b1 = rng.normal(size=hidden).astype(np.float32)
+    w2 = rng.normal(size=(hidden, n)).astype(ml_dtypes.bfloat16)
+    s = _normal(rng, (m, n), 0.5)
+    g = Graph("fmlp")
+    tx = g.input("x", x.shape, "bfloat16")
+    h = g.relu(g.bias_add(g.matmul(tx, g.const("w1", w1), name="fc1"), g.const("b1", b1),
+                          name="bias"), name="act")
+    q = g.cast(h, "bfloat16", name="q")
+    y = g.matmul(q, g.const("w2", w2), name="fc2")
+    g.output("y", y)
+    g.output("t", g.tanh(g.mul(y, g.input("s", s.shape, "float32"), name="sc"), name="t"))
+    prog = compile_graph(g, config)
+    assert "fc1->bias+act+q" in prog.asm and "sc+t" in prog.asm
+    out = _run(prog, {"x": x, "s": s})
+    h_np = np.maximum(_exact_matmul(x, w1) + b1, 0)            # IEEE float32 add, as add.f32
+    q_np = h_np.astype(ml_dtypes.bfloat16)
+    _assert_bits_equal(out["y"], _exact_matmul(q_np, w2))
+    assert _ulps(out["t"], np.tanh((out["y"] * s).astype(np.float64))).max() <= 2
+
+
 # Bad input -------------------------------------------------------------------------------------
 
 def _graph():
@@ -382,3 +543,46 @@ def test_float_inputs_must_match_and_chips_need_floating_point():
     with pytest.raises(CompileError, match=r"^node 'e' \(exp\): configuration 'nofp' is built "
                                            r"without floating point \(Config.floating_point\)$"):
         compile_graph(g, derive_config("default", "nofp", floating_point=False))
+
+
+def test_float_matmul_bad_inputs():
+    """Mixed types name the node and both types; float weights must be constants like int8 ones;
+    float32 is no matmul type; a computed float x whose K is not a multiple of mxm_size is
+    refused (its padding lanes would meet zero weights: 0 x inf is NaN); no floating point, no
+    float matmul."""
+    g = Graph()
+    xb = g.input("xb", (2, 4), "bfloat16")
+    xh = g.input("xh", (2, 4), "float16")
+    wb = g.const("wb", np.ones((4, 3), ml_dtypes.bfloat16))
+    wh = g.const("wh", np.ones((4, 3), np.float16))
+    w8 = g.const("w8", np.ones((4, 3), np.int8))
+    with pytest.raises(CompileError, match=r"^node 'fc' \(matmul\): dtypes differ: bfloat16 @ "
+                                           r"float16 \(matmul takes int8 @ int8, float16 @ "
+                                           r"float16 or bfloat16 @ bfloat16\)$"):
+        g.matmul(xb, wh, name="fc")
+    with pytest.raises(CompileError, match=r"^node 'fc' \(matmul\): dtypes differ: float16 @ "
+                                           r"int8 \("):
+        g.matmul(xh, w8, name="fc")
+    with pytest.raises(CompileError, match=r"^node 'fc' \(matmul\): dtypes differ: int8 @ "
+                                           r"bfloat16 \("):
+        g.matmul(g.input("x8", (2, 4)), wb, name="fc")
+    computed = g.cast(g.input("f", (4, 3), "float32"), "bfloat16", name="wc")
+    with pytest.raises(CompileError, match=r"^node 'fc' \(matmul\): unsupported operand: the "
+                                           r"weights 'wc' must be a constant \(g.const\), not the "
+                                           r"output of a cast$"):
+        g.matmul(xb, computed, name="fc")
+    with pytest.raises(CompileError, match=r"^node 'fc' \(matmul\): unsupported dtype float32 "
+                                           r"for w \(matmul takes int8, float16 or bfloat16\)$"):
+        g.matmul(xb, g.const("w32", np.ones((4, 3), np.float32)), name="fc")
+    g = Graph("pad")
+    x = g.cast(g.reciprocal(g.input("a", (2, 5), "float32")), "bfloat16", name="xc")
+    g.output("y", g.matmul(x, g.const("w", np.ones((5, 3), ml_dtypes.bfloat16)), name="fc"))
+    with pytest.raises(CompileError, match=r"^node 'fc' \(matmul\): x 'xc' is computed on the "
+                                           r"chip and K = 5 is not a multiple of mxm_size 4: "):
+        compile_graph(g, "default")
+    g = Graph("nofp")
+    g.output("y", g.matmul(g.input("x", (2, 4), "bfloat16"),
+                           g.const("w", np.ones((4, 3), ml_dtypes.bfloat16)), name="fc"))
+    with pytest.raises(CompileError, match=r"^node 'fc' \(matmul\): configuration 'fpga' is "
+                                           r"built without floating point"):
+        compile_graph(g, "fpga")
