@@ -274,7 +274,9 @@ class _Placer:
         if len(mems) < width:
             return None
         start = self.turn[side]
-        self.turn[side] += 1
+        # 16-bit vectors (a matmul's x, one per abc) side by side: consecutive ones in
+        # different slices, so that they can be read in consecutive cycles.
+        self.turn[side] += width if width == 2 else 1
         return [mems[(start + i) % len(mems)] for i in range(width)]
 
     def _slices(self, side, width):
