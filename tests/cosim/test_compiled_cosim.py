@@ -3,7 +3,8 @@ and K not multiples of the MXM size among them, and a requantised MLP layer. The
 memories are read back through ``CompiledProgram.outputs`` and compared with numpy, and the
 RTL's cycle count with the compiler's prediction (one Verilated build of ``default``, reused).
 Elementwise adds (int8 and int32) cover the VXM kernels that read both operands from memory;
-float32 conversions, tanh, exp and rsqrt the VXM's floating point.
+float32 conversions, tanh, exp and rsqrt the VXM's floating point; a bfloat16 matmul the
+MXM's (lw.bf16, abc.bf16, acc.f32).
 GEMMs whose queues stream with ifetch run on a configuration of their own."""
 
 import ml_dtypes
@@ -94,10 +95,30 @@ def _floats(rng):
     return g, inputs, {name: reference[name] for name in ("t", "e", "r")}
 
 
+def _float_matmul(rng):
+    """A bfloat16 matmul on the MXM's floating-point mode (lw.bf16, abc.bf16 over two K tiles
+    into one exact accumulator, acc.f32), fused into bias_add and relu (add.f32, relu.f32).
+    Values are multiples of 1/16 and 1/8 below 16, so that float64 sums them exactly: numpy's
+    float64 matmul rounded once to float32 is the exact result, and the graph's meaning
+    (opentsp.fp.mxm_dot32) must equal it bit for bit."""
+    m, k, n = 3, 8, 6
+    x = (rng.integers(-255, 256, (m, k)) / 16).astype(ml_dtypes.bfloat16)
+    w = (rng.integers(-127, 128, (k, n)) / 8).astype(ml_dtypes.bfloat16)
+    b = (rng.standard_normal(n) * 4).astype(np.float32)
+    g = Graph("bf16_matmul")
+    h = g.matmul(g.input("x", (m, k), "bfloat16"), g.const("w", w), name="fc")
+    g.output("y", g.relu(g.bias_add(h, g.const("b", b), name="bias"), name="act"))
+    exact = (x.astype(np.float64) @ w.astype(np.float64)).astype(np.float32)
+    expected = np.maximum(exact + b, np.float32(0))
+    reference = compile_graph(g, CONFIGS["default"]).reference({"x": x})["y"]
+    np.testing.assert_array_equal(reference.view(np.uint32), expected.view(np.uint32))
+    return g, {"x": x}, {"y": expected}
+
+
 def test_compiled_programs_on_verilator(tmp_path, capsys):
     rng = np.random.default_rng(606)
     cases = [_gemm(rng, shape) for shape in GEMM_SHAPES] + [_layer(rng), _elementwise(rng),
-                                                             _floats(rng)]
+                                                             _floats(rng), _float_matmul(rng)]
     records = _run_and_check(CONFIGS["default"], cases, tmp_path)
     with capsys.disabled():
         print(f"\ncompiled programs on verilator: {len(records)} runs, "
