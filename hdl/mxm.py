@@ -9,7 +9,9 @@ from amaranth.lib import data, memory
 from amaranth.lib.wiring import In
 
 from opentsp import isa
+from opentsp.hdl import mxm_float
 from opentsp.hdl.layouts import select_stream
+from opentsp.hdl.mxm_float import WIDE
 from opentsp.hdl.mxm_sequencer import build_install, build_sequencer, delayed
 from opentsp.hdl.slice import FunctionalSlice
 
@@ -21,8 +23,9 @@ _GROUP = isa.INT32_GROUP
 
 @dataclass
 class _Plane:
-    """One plane's state: back and front weights ``[row j][column i]`` (int8 registers), the
-    valid bit of every accumulator and the accumulator banks (:meth:`MxmSlice._plane`)."""
+    """One plane's state: back and front weights ``[row j][column i]`` (int8 registers, 16-bit
+    with floating point), the valid bit of every accumulator and the accumulator banks
+    (:meth:`MxmSlice._plane`)."""
     back: list
     front: list
     valid: Signal
@@ -116,13 +119,14 @@ class MxmSlice(FunctionalSlice):
         write port (writes at the end of the cycle)."""
         cfg = self._config
         n = cfg.mxm_size
-        back, front = ([[Signal(signed(8), name=f"{kind}_{p}_{j}_{i}") for i in range(n)]
+        weight = unsigned(16) if cfg.floating_point else signed(8)
+        back, front = ([[Signal(weight, name=f"{kind}_{p}_{j}_{i}") for i in range(n)]
                         for j in range(n)] for kind in ("back", "front"))
         valid = Signal(cfg.mxm_accumulators, name=f"acc_valid_{p}")
         cleared += [r for row in back + front for r in row] + [valid]
         banks = []
         for k in range(isa.mxm_span(cfg)):
-            mem = memory.Memory(shape=unsigned(_ACC_BITS * len(self._lanes_of(k))),
+            mem = memory.Memory(shape=unsigned(self._acc_bits * len(self._lanes_of(k))),
                                 depth=cfg.mxm_accumulators, init=[])
             m.submodules[f"acc_{p}_{k}"] = mem
             banks.append((mem.read_port(domain="comb"), mem.read_port(domain="comb"),
@@ -153,10 +157,27 @@ class MxmSlice(FunctionalSlice):
                 hit = (element.index < cfg.mxm_accumulators) & _is_valid(plane.valid,
                                                                           element.index)
                 for offset, _ in enumerate(lanes):
-                    values[offset] = Mux(hit, rd_out.data.word_select(offset, _ACC_BITS), 0)
+                    values[offset] = Mux(hit, self._read_out(m, element, rd_out.data, offset,
+                                                             f"f32_{p}_{k}_{offset}"), 0)
             m.d.sync += [stage.lanes[j].eq(value) for j, value in enumerate(values)]
             stages.append(stage)
         self._drive_groups(m, k, stages)
+
+    @property
+    def _acc_bits(self):
+        """Bits of one accumulator: int32, or a :data:`~opentsp.hdl.mxm_float.WIDE` value with
+        floating point."""
+        return WIDE.size if self._config.floating_point else _ACC_BITS
+
+    def _read_out(self, m, element, data_, offset, name):
+        """The 32 bits that drain ``element`` emits for the accumulator at ``offset`` of a
+        bank's word ``data_``: the int32, or with floating point the int32 or (``fmt`` 1) the
+        f32 of the wide value (:func:`~opentsp.hdl.mxm_float.round_f32`)."""
+        value = data_.word_select(offset, self._acc_bits)
+        if not self._config.floating_point:
+            return value
+        wide = WIDE(value)
+        return Mux(element.fmt, mxm_float.round_f32(m, wide, name), mxm_float.int32_of(wide))
 
     def _drive_groups(self, m, k, stages):
         """Drive the int32 group of every plane's ``stage`` (its ``out_P_K`` register) on
@@ -182,14 +203,19 @@ class MxmSlice(FunctionalSlice):
     def _load_weights(self, m, k, lanes, load, install, planes):
         """A load element and an ``iw`` on the columns ``lanes`` of superlane ``k``: the back
         weights of rows ``index .. index + R - 1`` of the element's plane take the streams
-        ``s .. s + R - 1`` (int8), and every front weight of the installed plane takes its
+        ``s .. s + R - 1`` (int8; with floating point sign-extended to 16 bits, or for a 16-bit
+        load row ``r`` takes the pair ``s + 2r`` (low byte), ``s + 2r + 1``), and every front
+        weight of the installed plane takes its
         back weight (``B`` as at the start of the cycle), at the end of the cycle."""
         cfg = self._config
-        rows = []
-        for r in range(cfg.mxm_load_rows):
-            x = select_stream(m, self.e_in, self.w_in, load.s.dir, load.s.id + r, k, cfg,
-                              f"w_{k}_{r}")
-            rows.append([x[i - lanes.start].as_signed() for i in lanes])
+        rows_of = cfg.mxm_load_rows
+        streams = [select_stream(m, self.e_in, self.w_in, load.s.dir, load.s.id + r, k, cfg,
+                                 f"w_{k}_{r}")
+                   for r in range((2 if cfg.floating_point else 1) * rows_of)]
+        rows = [[streams[r][i - lanes.start].as_signed() for i in lanes] for r in range(rows_of)]
+        if cfg.floating_point:
+            rows = [[Mux(load.fmt != 0, Cat(streams[2 * r][o], streams[2 * r + 1][o]), value)
+                     for o, value in enumerate(row)] for r, row in enumerate(rows)]
         for p, plane in enumerate(planes):
             back, front = plane.back, plane.front
             here = load.valid & (load.plane == p)
@@ -211,8 +237,14 @@ class MxmSlice(FunctionalSlice):
         lanes = self._lanes_of(k)
         x = select_stream(m, self.e_in, self.w_in, element.s.dir, element.s.id, k, cfg,
                           f"x_{p}_{k}")
-        xs = [x[i - lanes.start].as_signed() for i in lanes]
-        partial = self._multiply(m, k, p, lanes, xs, plane.front, chain)
+        if cfg.floating_point:
+            high = select_stream(m, self.e_in, self.w_in, element.s.dir, element.s.id + 1, k,
+                                 cfg, f"xh_{p}_{k}")
+            xs = [Cat(x[o], high[o]) for o, _ in enumerate(lanes)]
+            partial = self._multiply_wide(m, k, p, element.fmt, lanes, xs, plane.front, chain)
+        else:
+            xs = [x[i - lanes.start].as_signed() for i in lanes]
+            partial = self._multiply(m, k, p, lanes, xs, plane.front, chain)
         if k < isa.mxm_span(cfg) - 1:
             return self._chain(m, k, p, partial, cleared)
         self._accumulate(m, p, element, partial, plane)
@@ -235,11 +267,25 @@ class MxmSlice(FunctionalSlice):
             partial.append(value)
         return partial
 
+    def _multiply_wide(self, m, k, p, fmt, lanes, xs, front, chain):
+        """:meth:`_multiply` with floating point: the element's 16-bit operands ``xs`` (stream
+        pair ``s``, ``s + 1``; int8 reads ``s``) of format ``fmt`` decoded once per lane, the
+        weights once per cell; per row ``j`` the :data:`~opentsp.hdl.mxm_float.WIDE` partial
+        sum ``p_P_K_J`` (:func:`~opentsp.hdl.mxm_float.superlane_sum`)."""
+        decoded = [mxm_float.decode(m, x, fmt, f"x_{p}_{k}_{i}")
+                   for x, i in zip(xs, lanes, strict=True)]
+        partial = []
+        for j in range(self._config.mxm_size):
+            weights = [mxm_float.decode(m, front[j][i], fmt, f"w_{p}_{j}_{i}") for i in lanes]
+            partial.append(mxm_float.superlane_sum(
+                m, decoded, weights, None if chain is None else chain[j], f"p_{p}_{k}_{j}"))
+        return partial
+
     def _chain(self, m, k, p, partial, cleared):
         """Register superlane ``k``'s partial sums of plane ``p`` (``chain_P_K_J``, added to
         ``cleared``) for superlane ``k + 1``, which runs the same element one cycle later."""
-        chain = [Signal(signed(_ACC_BITS), name=f"chain_{p}_{k}_{j}")
-                 for j in range(self._config.mxm_size)]
+        shape = WIDE if self._config.floating_point else signed(_ACC_BITS)
+        chain = [Signal(shape, name=f"chain_{p}_{k}_{j}") for j in range(self._config.mxm_size)]
         cleared += chain
         m.d.sync += [reg.eq(value) for reg, value in zip(chain, partial, strict=True)]
         return chain
@@ -256,8 +302,11 @@ class MxmSlice(FunctionalSlice):
         for bank, (_, rd_old, wr) in enumerate(plane.banks):
             new = []
             for offset, j in enumerate(self._lanes_of(bank)):
-                old = rd_old.data.word_select(offset, _ACC_BITS).as_signed()
-                new.append((Mux(add, old, 0) + partial[j])[:_ACC_BITS])
+                old = rd_old.data.word_select(offset, self._acc_bits)
+                if self._config.floating_point:
+                    new.append(mxm_float.accumulate(WIDE(old), add, partial[j]))
+                else:
+                    new.append((Mux(add, old.as_signed(), 0) + partial[j])[:_ACC_BITS])
             m.d.comb += [rd_old.addr.eq(index), wr.addr.eq(index),
                          wr.data.eq(Cat(*new)), wr.en.eq(write)]
         for a in range(self._config.mxm_accumulators):

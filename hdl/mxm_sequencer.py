@@ -3,16 +3,50 @@ sequencer (``lw``, shared by the planes) and every plane's compute and drain seq
 p``, ``acc p``), and the delay lines that hand each element (and each ``iw``) to superlane ``k``
 ``k`` cycles later."""
 
-from amaranth.hdl import Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Mux, Signal, unsigned
 from amaranth.lib import data
 
 from opentsp import isa
-from opentsp.hdl.layouts import STREAM, is_op, merged_layout
+from opentsp.hdl.layouts import STREAM, is_op, merged_layout, opcode_of
+from opentsp.hdl.mxm_float import FORMAT_BITS, FORMATS
 
-__all__ = ["MXM_LAYOUT", "element_layouts", "build_sequencer", "build_install", "delayed"]
+__all__ = ["MXM_LAYOUT", "element_layouts", "build_sequencer", "build_install", "delayed",
+           "ops_of", "format_code", "is_mnemonic"]
 
 #: The merged layout of the MXM's instruction fields.
 MXM_LAYOUT = merged_layout([op for op in isa.OPS if op.unit == isa.Unit.MXM])
+
+
+def ops_of(mnemonic, config):
+    """The MXM's instructions of ``mnemonic`` that ``config``'s chip runs: every type with
+    floating point, the integer one alone without (its loader refuses the others)."""
+    return [op for op in isa.OPS if op.unit == isa.Unit.MXM and op.mnemonic == mnemonic
+            and (config.floating_point or not op.suffix)]
+
+
+def format_code(op):
+    """The element format of MXM sequence instruction ``op``: for ``lw``/``abc`` the index of
+    its stream type in :data:`~opentsp.hdl.mxm_float.FORMATS` (0 int8, 1 fp16, 2 bf16; every
+    16-bit ``lw`` loads alike), for ``acc`` 1 when it reads f32, else 0 (int32)."""
+    types = dict(op.operand_types)
+    if op.mnemonic == "acc":
+        return int(types["dst"] == isa.DType.F32)
+    return FORMATS.index(types.get("s"))
+
+
+def is_mnemonic(word, mnemonic, config):
+    """1 when the instruction word ``word`` is one of :func:`ops_of` ``mnemonic``."""
+    hits = [opcode_of(word) == op.opcode for op in ops_of(mnemonic, config)]
+    return hits[0] if len(hits) == 1 else Cat(*hits).any()
+
+
+def _format_of(word, mnemonic, config):
+    """The :func:`format_code` of the instruction word ``word`` of ``mnemonic``."""
+    code = Const(0, FORMAT_BITS)
+    for op in ops_of(mnemonic, config):
+        if format_code(op):
+            code = Mux(opcode_of(word) == op.opcode, format_code(op), code)
+    return code
 
 
 def element_layouts(config):
@@ -20,14 +54,16 @@ def element_layouts(config):
     row and an ``abc``/``acc`` element's accumulator saturate at ``mxm_size`` and
     ``mxm_accumulators`` (a row or accumulator that does not exist), so that a long sequence
     cannot wrap round to a real one. The ``abc``/``acc`` elements carry no plane: each plane
-    has its own compute and drain sequencers."""
+    has its own compute and drain sequencers. With floating point every element carries its
+    ``fmt`` (:func:`format_code`)."""
     row = unsigned(config.mxm_size.bit_length())
     acc = unsigned(config.mxm_accumulators.bit_length())
     plane = unsigned(isa.MXM_PLANE_BITS)
+    fmt = {"fmt": unsigned(FORMAT_BITS)} if config.floating_point else {}
     return {
-        "lw": data.StructLayout({"valid": 1, "plane": plane, "index": row, "s": STREAM}),
-        "abc": data.StructLayout({"valid": 1, "index": acc, "add": 1, "s": STREAM}),
-        "acc": data.StructLayout({"valid": 1, "index": acc, "dst": STREAM}),
+        "lw": data.StructLayout({"valid": 1, "plane": plane, "index": row, "s": STREAM, **fmt}),
+        "abc": data.StructLayout({"valid": 1, "index": acc, "add": 1, "s": STREAM, **fmt}),
+        "acc": data.StructLayout({"valid": 1, "index": acc, "dst": STREAM, **fmt}),
     }
 
 
@@ -40,12 +76,14 @@ def build_sequencer(m, mxm, kind, halt, plane=None):
     plane ``plane``'s compute (``abc``) or drain (``acc``) sequencer; returns its element of
     this cycle (a signal in :func:`element_layouts`' layout).
 
-    An instruction for it (of ``kind``, and for ``abc``/``acc`` with ``p == plane``; one of a
-    plane the MXM does not have matches no sequencer) issued in cycle ``t`` is element 0 in
-    ``t`` and starts the sequence anew; elements ``1 .. n-1`` follow one per cycle from the
-    registers, unless ``halt`` (the queue is in or past its ``end`` slot), which ends the
-    sequence. ``clear`` ends it too, at the end of the cycle. Combinational in the issue
-    cycle; the registers load at its end.
+    An instruction for it (of mnemonic ``kind``, any type the chip runs (:func:`ops_of`), and
+    for ``abc``/``acc`` with ``p == plane``; one of a plane the MXM does not have matches no
+    sequencer) issued in cycle ``t`` is element 0 in ``t`` and starts the sequence anew;
+    elements ``1 .. n-1`` follow one per cycle from the registers, unless ``halt`` (the queue
+    is in or past its ``end`` slot), which ends the sequence. ``clear`` ends it too, at the
+    end of the cycle. Combinational in the issue cycle; the registers load at its end. The
+    element carries the instruction's format (``fmt``, :func:`format_code`) with floating
+    point.
     """
     cfg = mxm.config
     layout = element_layouts(cfg)[kind]
@@ -54,7 +92,7 @@ def build_sequencer(m, mxm, kind, halt, plane=None):
     word = MXM_LAYOUT(mxm.issue.word)
     name = kind if plane is None else f"{kind}_{plane}"
     start = Signal(name=f"{name}_start")
-    issued = mxm.issue.valid & is_op(mxm.issue.word, kind)
+    issued = mxm.issue.valid & is_mnemonic(mxm.issue.word, kind, cfg)
     m.d.comb += start.eq(issued if plane is None else issued & (word.p == plane))
     count = Mux(word.n == 0, 1, word.n)     # n = 0 does not decode; run it as 1 all the same
 
@@ -64,10 +102,12 @@ def build_sequencer(m, mxm, kind, halt, plane=None):
     first = Signal(layout, name=f"{name}_first")
     m.d.comb += [first.valid.eq(1),
                  first.index.eq(_saturated(word.row if kind == "lw" else word.acc, limit))]
+    fields = {"plane": word.p, "s": word.s, "add": word.add, "dst": word.dst}
+    if "fmt" in layout.members:
+        fields["fmt"] = _format_of(mxm.issue.word, kind, cfg)
     for member in layout.members:
         if member not in ("valid", "index"):
-            field = {"plane": word.p, "s": word.s, "add": word.add, "dst": word.dst}[member]
-            m.d.comb += getattr(first, member).eq(field)
+            m.d.comb += getattr(first, member).eq(fields[member])
     with m.If(start):
         m.d.comb += element.eq(first)
     with m.Elif(held.valid & ~halt):

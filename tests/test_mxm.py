@@ -6,20 +6,27 @@ sequencers in the same cycles."""
 
 import random
 from collections import defaultdict
+from dataclasses import replace
+from fractions import Fraction
 
+import ml_dtypes
 import numpy as np
 import pytest
+from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
-from opentsp import isa, packing
+from opentsp import fp, isa, packing
 from opentsp.config import CONFIGS, Config
 from opentsp.firmware.asm import assemble
 from opentsp.firmware.checker import check
+from opentsp.hdl import mxm_float
 from opentsp.hdl.mxm import MxmSlice
 from opentsp.sim.model import run
-from opentsp.sim.mxm import Mxm, wrap32
+from opentsp.sim.mxm import Mxm, Wide, wrap32
 
 DEFAULT = CONFIGS["default"]
+#: The default chip without floating point: 8-bit weights, int32 accumulators and chains.
+INTEGER = replace(DEFAULT, name="default-int", floating_point=False)
 #: span 3 (mxm_size 5 on 2 lanes per superlane), a fourth superlane beyond the span, lane 5 of
 #: superlane 2 beyond N, 3 accumulators (not a power of two).
 SPAN3 = Config(name="span3", superlanes=4, lanes_per_superlane=2, streams=8, mem_slices=1,
@@ -54,6 +61,7 @@ class SliceModel:
         self.running = defaultdict(list)      # cycle -> [(element, superlane)]
         self.pending = defaultdict(dict)
         self.cycle = 0
+        self.f32_words = []                   # every acc.f32 element's lanes 0..N-1 (int32)
 
     def step(self, instr, inputs, ended=False):
         cfg, t = self.config, self.cycle
@@ -68,22 +76,32 @@ class SliceModel:
 
     def _run(self, element, k, inputs):
         cfg, t = self.config, self.cycle
+        types = dict(element.op.operand_types)
+        dtype = types.get("s")          # lw/abc: None for int8, else f16 or bf16
 
         def streams(field):
+            """The operand's elements, one per group: int8, or 16-bit patterns (int16)."""
             direction, ids = element.group(field, cfg)
-            return [inputs[int(direction), s, k].view(np.int8) if s < cfg.streams
-                    else np.zeros(cfg.lanes_per_superlane, np.int8) for s in ids]
+            planes = np.stack([inputs[int(direction), s, k] if s < cfg.streams
+                               else np.zeros(cfg.lanes_per_superlane, np.uint8) for s in ids])
+            width = 1 if dtype is None else dtype.bytes
+            return [packing.unpack(planes[g:g + width], dtype or isa.DType.I8)
+                    for g in range(0, len(ids), width)]
         name = element.op.mnemonic
         if name == "lw":
             self.unit.lw(k, element["p"], element["row"], streams("s"))
         elif name == "iw":
             self.unit.iw(k, element["p"])
         elif name == "abc":
-            self.unit.abc(k, element["p"], element["acc"], element["add"], streams("s")[0])
+            self.unit.abc(k, element["p"], element["acc"], element["add"], streams("s")[0],
+                          dtype)
         elif name == "acc":
             direction, ids = element.group("dst", cfg)
-            values = self.unit.read_acc(k, element["p"], element["acc"])
-            for ident, byte in zip(ids, packing.pack(values, isa.DType.I32), strict=True):
+            values = self.unit.read_acc(k, element["p"], element["acc"], types["dst"])
+            if types["dst"] == isa.DType.F32:
+                lanes = self.unit.lanes(k)
+                self.f32_words.append(values[:lanes.stop - lanes.start])
+            for ident, byte in zip(ids, packing.pack(values, types["dst"]), strict=True):
                 if ident < cfg.streams:
                     self.pending[t + 1][int(direction), ident, k] = byte
 
@@ -194,20 +212,27 @@ def test_tiled_gemm_matches_numpy(config, interleave):
     assert got.dtype == np.int32
 
 
-def test_extreme_values_and_int32_wrap():
-    """-128 * -128 summed: exact in int32 for one tile; the accumulator wraps modulo 2**32."""
-    config = DEFAULT
+@pytest.mark.parametrize("config", [DEFAULT, INTEGER], ids=["float-chip", "integer-chip"])
+def test_extreme_values_and_int32_wrap(config):
+    """-128 * -128 summed: exact in int32 for one tile; the accumulator wraps modulo 2**32 (on
+    a chip with floating point its int32 reading does: bits 2**0 .. 2**31 of the wide sum)."""
     n = config.mxm_size
     a = np.full((1, n), -128, np.int8)
     b = np.full((n, n), -128, np.int8)
     np.testing.assert_array_equal(run_gemm(config, a, b), np.full((1, n), 4 * 16384))
     unit = Mxm(config)
-    unit.acc[0, 0] = np.iinfo(np.int32).max
+    if config.floating_point:
+        unit.acc.store((0, 0), Wide.from_int([2 ** 31 - 1] * n))
+    else:
+        unit.acc[0, 0] = np.iinfo(np.int32).max
     unit.front[:] = 1
     unit.abc(0, 0, 0, 1, np.ones(4, np.int8))
     unit.end_cycle()
-    np.testing.assert_array_equal(unit.acc[0, 0], wrap32([2 ** 31 - 1 + 4] * n))
-    assert unit.acc.dtype == np.int32 and unit.front.dtype == np.int8
+    np.testing.assert_array_equal(unit.read_acc(0, 0, 0)[:n], wrap32([2 ** 31 - 1 + 4] * n))
+    weight = np.int16 if config.floating_point else np.int8
+    assert unit.front.dtype == weight
+    if not config.floating_point:
+        assert unit.acc.dtype == np.int32
 
 
 def test_groq_span_of_20_superlanes_on_a_small_case():
@@ -292,26 +317,46 @@ class Program:
     def put(self, t, stream, values):
         self.feed[t][stream] = vector(self.config, values)
 
-    def load(self, weights):
-        """``lw p, 0, w0, ceil(N / R)`` for every plane ``p`` of ``weights`` (``N x N`` int8
-        each; row ``e*R + r`` of plane ``p``, column ``e*R + r`` of ``weights[p]``, on stream
-        ``w<r>`` in cycle ``t + e``), then ``iw p`` of every plane."""
+    def put16(self, t, stream, patterns):
+        """16-bit patterns for lanes 0.. on the stream pair ``w<stream>`` (low bytes) and
+        ``w<stream + 1>`` (high bytes)."""
+        raw = np.asarray(patterns).astype(np.uint16)
+        self.put(t, stream, (raw & 0xFF).astype(np.uint8).view(np.int8))
+        self.put(t, stream + 1, (raw >> 8).astype(np.uint8).view(np.int8))
+
+    def _put_typed(self, name, t, slot, values):
+        """``values`` for instruction ``name``'s ``slot``-th stream operand (an int8 stream, or
+        for a 16-bit type the pair ``2 slot``, ``2 slot + 1`` from the first)."""
+        if isa.OPS_BY_NAME[name].suffix:
+            self.put16(t, 2 * slot, values)
+        else:
+            self.put(t, slot, values)
+
+    def load(self, weights, name="lw"):
+        """``lw p, 0, w0, ceil(N / R)`` (or typed ``name``) for every plane ``p`` of ``weights``
+        (``N x N`` each, int8 or 16-bit patterns; row ``e*R + r`` of plane ``p``, column ``e*R
+        + r`` of ``weights[p]``, on stream ``w<r>`` or the pair ``w<2r>``, ``w<2r+1>`` in cycle
+        ``t + e``), then ``iw p`` of every plane."""
         n, rows_per = self.config.mxm_size, self.config.mxm_load_rows
         loads = -(-n // rows_per)
         for p, w in enumerate(weights):
-            t = self.issue("lw", p=p, row=0, s=ref(W, 0), n=loads)
+            t = self.issue(name, p=p, row=0, s=ref(W, 0), n=loads)
             for row in range(n):
-                self.put(t + row // rows_per, row % rows_per, w[:, row])
+                self._put_typed(name, t + row // rows_per, row % rows_per, w[:, row])
             self.schedule += [None] * (loads - 1)
         for p in range(len(weights)):
             self.issue("iw", p=p)
 
-    def compute(self, p, acc, stream, rows, at=None, add=0):
-        """``abc p, acc, w<stream>, add, len(rows)`` with ``rows[e]`` on ``w<stream>`` in the
-        cycle of element ``e``; returns the issue cycle."""
-        t = self.issue("abc", at=at, p=p, acc=acc, s=ref(W, stream), add=add, n=len(rows))
+    def compute(self, p, acc, stream, rows, at=None, add=0, name="abc"):
+        """``abc p, acc, w<stream>, add, len(rows)`` (or typed ``name``: ``rows`` of 16-bit
+        patterns on the pair from ``w<stream>``) with ``rows[e]`` in the cycle of element
+        ``e``; returns the issue cycle."""
+        t = self.issue(name, at=at, p=p, acc=acc, s=ref(W, stream), add=add, n=len(rows))
         for e, row in enumerate(rows):
-            self.put(t + e, stream, row)
+            if isa.OPS_BY_NAME[name].suffix:
+                self.put16(t + e, stream, row)
+            else:
+                self.put(t + e, stream, row)
         return t
 
     def inputs_of(self, t):
@@ -469,10 +514,18 @@ def rtl_writes(ctx, dut, config):
     return writes
 
 
+def typed_names(mnemonic, config):
+    """The names of the MXM instructions of ``mnemonic`` that ``config``'s chip runs: with
+    floating point every type (``abc``, ``abc.f16``, ``abc.bf16``), else the integer one."""
+    return [op.name for op in isa.OPS if op.unit == isa.Unit.MXM and op.mnemonic == mnemonic
+            and (config.floating_point or not op.suffix)]
+
+
 def random_instr(rng, config):
     """A random MXM instruction: sequences of 1 to 5 elements; rows, accumulators, planes and
     streams sometimes beyond the configuration's; accumulators mostly among the first four, so
-    that drains read what the computes wrote."""
+    that drains read what the computes wrote. With floating point, ``lw``, ``abc`` and ``acc``
+    of every type (:func:`typed_names`), 16-bit operands on aligned stream pairs."""
     r = rng.random()
     n = rng.choice([1, 1, 2, 3, 5])
 
@@ -483,27 +536,65 @@ def random_instr(rng, config):
         return (rng.randrange(min(config.mxm_accumulators, 4)) if rng.random() < 0.85
                 else config.mxm_accumulators)
     plane = rng.randrange(1 << isa.MXM_PLANE_BITS)     # on one plane, p = 1 is missing
+    def typed(mnemonic):
+        """A random type's name and the alignment of its stream operand."""
+        name = rng.choice(typed_names(mnemonic, config))
+        return name, 2 if isa.OPS_BY_NAME[name].suffix else 1
     if r < 0.2:
-        return isa.encode("lw", p=plane, row=rng.randrange(config.mxm_size + 1), s=stream(),
-                          n=n)
+        name, width = typed("lw")
+        return isa.encode(name, p=plane, row=rng.randrange(config.mxm_size + 1),
+                          s=stream(width), n=n)
     if r < 0.3:
         return isa.encode("iw", p=plane)
     if r < 0.65:
-        return isa.encode("abc", p=plane, acc=accumulator(), add=rng.randrange(2), s=stream(),
-                          n=n)
-    return isa.encode("acc", p=plane, dst=stream(4), acc=accumulator(), n=n)
+        name, width = typed("abc")
+        return isa.encode(name, p=plane, acc=accumulator(), add=rng.randrange(2),
+                          s=stream(width), n=n)
+    return isa.encode(rng.choice(typed_names("acc", config)), p=plane, dst=stream(4),
+                      acc=accumulator(), n=n)
 
 
-def run_rtl(config, schedule, inputs_of, clear_at=(), halt_from=None):
+#: 16-bit patterns that the floating-point products must get right: signed zeros, fp16 and
+#: bf16 infinities and NaNs, fp16 and bf16 subnormals, bf16 2**127 (its square overflows to
+#: an infinity) and just below 2**128, bf16 2**-126 and 2**-80 (products truncated below the
+#: accumulator's 2**-160, wholly or in part), fp16's largest.
+SPECIAL_PATTERNS = (0x0000, 0x8000, 0x7C00, 0xFC00, 0x7F80, 0xFF80, 0x7E00, 0x7FC0, 0xFF81,
+                    0x0001, 0x8001, 0x03FF, 0x007F, 0x807F, 0x7F00, 0xFF00, 0x7F7F, 0x0080,
+                    0x8100, 0x1780, 0x97C3, 0x7BFF)
+
+
+def random_inputs(np_rng, shape, floating_point):
+    """Random slice inputs (uint8, ``shape``). With floating point, the stream pairs ``(2q,
+    2q + 1)`` carry 16-bit patterns: mostly moderate values (bf16 exponents 120..135, which
+    read as fp16 have exponent 15 or 16), 4% :data:`SPECIAL_PATTERNS`, 10% any 16 bits."""
+    raw = np_rng.integers(0, 256, size=shape, dtype=np.uint8)
+    if not floating_point:
+        return raw
+    pairs = (shape[0], shape[1] // 2) + shape[2:]
+    moderate = (np_rng.integers(0, 2, pairs) << 15) | np_rng.integers(120 << 7, 136 << 7, pairs)
+    special = np.array(SPECIAL_PATTERNS)[np_rng.integers(0, len(SPECIAL_PATTERNS), pairs)]
+    uniform = np_rng.integers(0, 1 << 16, pairs)
+    pick = np_rng.random(pairs)
+    pattern = np.where(pick < 0.86, moderate, np.where(pick < 0.9, special, uniform))
+    out = np.empty(shape, np.uint8)
+    out[:, 0::2] = pattern & 0xFF
+    out[:, 1::2] = pattern >> 8
+    return out
+
+
+def run_rtl(config, schedule, inputs_of, clear_at=(), halt_from=None, models=None):
     """Drive the RTL slice with ``schedule`` (Instr or None per cycle) and
     ``inputs_of(t)``, with ``halt`` high from cycle ``halt_from`` on; check every cycle's
-    stream writes against :class:`SliceModel`. Returns the writes per cycle."""
+    stream writes against :class:`SliceModel`. Returns the writes per cycle; ``models``, a
+    list, receives every :class:`SliceModel` used (a new one at each soft reset)."""
     dut = MxmSlice(config)
     extra = config.superlanes + 2
     seen = []
+    models = [] if models is None else models
 
     async def tb(ctx):
         model = SliceModel(config)
+        models.append(model)
         for t in range(len(schedule) + extra):
             instr = schedule[t] if t < len(schedule) else None
             inputs = inputs_of(t)
@@ -511,6 +602,7 @@ def run_rtl(config, schedule, inputs_of, clear_at=(), halt_from=None):
                 # clear acts at the end of the cycle: what was due in it is still driven
                 expect = model.pending.get(t, {})
                 model = SliceModel(config)
+                models.append(model)
                 model.cycle = t + 1
                 ctx.set(dut.clear, 1)
                 ctx.set(dut.issue.valid, 0)
@@ -540,30 +632,41 @@ def run_rtl(config, schedule, inputs_of, clear_at=(), halt_from=None):
 
 
 @pytest.mark.parametrize("config, seed", [(DEFAULT, 0), (DEFAULT, 1), (SPAN3, 2), (SPAN3, 3),
-                                          (PLANES, 4), (PLANES, 5)],
+                                          (PLANES, 4), (PLANES, 5), (INTEGER, 6)],
                          ids=["default-0", "default-1", "span3-2", "span3-3", "planes-4",
-                              "planes-5"])
+                              "planes-5", "integer-6"])
 def test_rtl_random_programs_match_the_golden_model(config, seed):
     """Random lw/iw/abc/acc sequences (out-of-range rows, accumulators, planes and streams
     included, and on two planes both planes' sequences overlapping) with random stream inputs
     every cycle, a soft reset in the middle and ``halt`` (the queue's end) for the last cycles.
-    Every plane gets whole weights first, and again after the soft reset."""
+    Every plane gets whole weights first, and again after the soft reset. With floating point
+    the sequences are of every type (int8, fp16, bf16; int32 and f32 drains) and the inputs
+    :func:`random_inputs`' 16-bit patterns, special values included; the f32 drains read finite
+    sums (:func:`test_rtl_float_special_values` makes sure of NaNs, infinities and zeros)."""
     rng = random.Random(seed)
     shape = (2, config.streams, config.superlanes, config.lanes_per_superlane)
     schedule = [random_instr(rng, config) if rng.random() < 0.6 else None for _ in range(200)]
     loads = -(-config.mxm_size // config.mxm_load_rows)
-    preamble = [item for p in range(config.mxm_planes)
-                for item in [isa.encode("lw", p=p, row=0, s=ref(E, p), n=loads)]
-                + [None] * (loads - 1)]
-    preamble += [isa.encode("iw", p=p) for p in range(config.mxm_planes)]
     for start in (0, 111):
+        names = [rng.choice(typed_names("lw", config)) for _ in range(config.mxm_planes)]
+        preamble = [item for p, name in enumerate(names)
+                    for item in [isa.encode(name, p=p, row=0, n=loads, s=ref(
+                        E, 2 * p if isa.OPS_BY_NAME[name].suffix else p))]
+                    + [None] * (loads - 1)]
+        preamble += [isa.encode("iw", p=p) for p in range(config.mxm_planes)]
         schedule[start:start + len(preamble)] = preamble
     np_rng = np.random.default_rng(seed)
-    inputs = [np_rng.integers(0, 256, size=shape, dtype=np.uint8)
+    inputs = [random_inputs(np_rng, shape, config.floating_point)
               for _ in range(len(schedule) + config.superlanes + 2)]
-    seen = run_rtl(config, schedule, lambda t: inputs[t], clear_at=(110,), halt_from=185)
+    models = []
+    seen = run_rtl(config, schedule, lambda t: inputs[t], clear_at=(110,), halt_from=185,
+                   models=models)
     nonzero = sum(int(lanes.any()) for writes in seen for lanes in writes.values())
     assert nonzero > 25     # drains of what the computes wrote, not only zeros
+    if config.floating_point:
+        words = np.concatenate([w for model in models for w in model.f32_words]).view(np.uint32)
+        finite = (words & 0x7F800000) != 0x7F800000
+        assert (finite & (words != 0)).sum() > 10, words
 
 
 @pytest.mark.parametrize("config", [DEFAULT, SPAN3], ids=["default", "span3"])
@@ -578,6 +681,230 @@ def test_rtl_gemm_matches_numpy(config):
     seen = run_rtl(config, schedule, inputs_of)
     np.testing.assert_array_equal(acc_results(config, schedule, seen),
                                   a.astype(np.int32) @ b.astype(np.int32))
+
+
+# The floating-point mode (ISA v6) --------------------------------------------------------------
+
+_FORMATS = {None: None, isa.DType.F16: fp.FP16, isa.DType.BF16: fp.BF16}
+
+
+def _wide_value(total, nan=False, plus_inf=False, minus_inf=False):
+    """A :data:`mxm_float.WIDE` bit pattern from a Python int total and the flags."""
+    bits = total % (1 << mxm_float.WIDE_BITS)
+    for i, flag in enumerate((nan, plus_inf, minus_inf)):
+        bits |= int(flag) << (mxm_float.WIDE_BITS + i)
+    return bits
+
+
+def _signed_total(bits):
+    total = bits & ((1 << mxm_float.WIDE_BITS) - 1)
+    return total - (1 << mxm_float.WIDE_BITS) if total >> (mxm_float.WIDE_BITS - 1) else total
+
+
+def run_comb(m, drive, probe, cases):
+    """Simulate the combinational module ``m``: for each case ``drive(ctx, case)`` then
+    ``probe(ctx)``; returns the probes."""
+    results = []
+
+    async def tb(ctx):
+        for case in cases:
+            drive(ctx, case)
+            results.append(probe(ctx))
+    sim = Simulator(m)
+    sim.add_testbench(tb)
+    sim.run()
+    return results
+
+
+def _int8(bits):
+    """The int8 in the low byte of ``bits``."""
+    return (bits & 0xFF) - ((bits & 0x80) << 1)
+
+
+def _pattern_cases(rng, count):
+    """``(x, w, format code)``: every special pattern against every other in both float
+    formats, and random patterns (any 16 bits, and moderate ones) in all three formats."""
+    cases = [(x, w, code) for code in (1, 2) for x in SPECIAL_PATTERNS
+             for w in SPECIAL_PATTERNS[::3]]
+    for _ in range(count):
+        code = rng.randrange(3)
+        pool = [rng.randrange(1 << 16), rng.randrange(0x3800, 0x4800) | rng.randrange(2) << 15,
+                rng.choice(SPECIAL_PATTERNS)]
+        cases.append((rng.choice(pool), rng.choice(pool), code))
+    return cases
+
+
+def test_rtl_product_and_round_of_one_pair_match_the_accumulator():
+    """:func:`mxm_float.decode`, :func:`mxm_float.superlane_sum` of one product and
+    :func:`mxm_float.round_f32` against :meth:`opentsp.fp.Accumulator.add_product` and
+    :meth:`~opentsp.fp.Accumulator.read` (int8: the exact product at ``2**0``, no flags),
+    for special patterns against each other and random ones: the wide total and flags bit for
+    bit, and the f32 word."""
+    m = Module()
+    x, w, fmt = Signal(16), Signal(16), Signal(mxm_float.FORMAT_BITS)
+    q = mxm_float.superlane_sum(m, [mxm_float.decode(m, x, fmt, "x")],
+                                [mxm_float.decode(m, w, fmt, "w")], None, "q")
+    word = mxm_float.round_f32(m, q, "word")
+
+    def drive(ctx, case):
+        for signal, value in zip((x, w, fmt), case, strict=True):
+            ctx.set(signal, value)
+    cases = _pattern_cases(random.Random(41), 1500)
+    got = run_comb(m, drive, lambda ctx: (ctx.get(q.as_value()), ctx.get(word)), cases)
+    for (a, b, code), (bits, f32) in zip(cases, got, strict=True):
+        acc = fp.Accumulator()
+        fmt_ = _FORMATS[mxm_float.FORMATS[code]]
+        if fmt_ is None:
+            acc.total = (_int8(a) * _int8(b)) << -fp.MXM_ACC_LSB
+        else:
+            acc.add_product(a, b, fmt_)
+        expect = _wide_value(acc.total, acc.nan, acc.plus_inf, acc.minus_inf)
+        assert (bits, f32) == (expect, acc.read()), (hex(a), hex(b), code)
+
+
+def _round_cases(rng):
+    """Wide values for :func:`mxm_float.round_f32`: around every power of two of the range,
+    exact ties (even and odd), rounding carries into the next binade and into 2**128, the
+    smallest normal's neighbourhood, the most negative total, every flag combination."""
+    lsb = fp.MXM_ACC_LSB
+    cases = [(0, 0, 0, 0), (-(1 << 319), 0, 0, 0), ((1 << 319) - 1, 0, 0, 0)]
+    cases += [(rng.randrange(-9, 10) << 100, *flags)
+              for flags in [(1, 0, 0), (0, 1, 0), (0, 0, 1), (0, 1, 1), (1, 1, 1)]]
+    for top in range(0, 320):
+        for _ in range(3):
+            value = (1 << top) | rng.getrandbits(top) if top else 1
+            cases.append((value * rng.choice((1, -1)), 0, 0, 0))
+        if top >= 25:
+            base = (1 << top) | rng.getrandbits(23) << (top - 23)
+            for tail in (1 << (top - 24), (1 << (top - 24)) + 1, (1 << (top - 24)) - 1):
+                cases.append((base + tail, 0, 0, 0))          # ties, just above, just below
+                cases.append((-(base | 1 << (top - 23)) - tail, 0, 0, 0))
+            cases.append((((1 << 24) - 1) << (top - 23) | 1 << (top - 24), 0, 0, 0))  # carry
+    for edge in (-126 - lsb, 128 - lsb):
+        for delta in range(-3, 4):
+            value = (((1 << 24) - 1) << (edge - 24)) + delta * (1 << (edge - 26))
+            cases += [(value, 0, 0, 0), (-value, 0, 0, 0)]
+    half = 1 << (mxm_float.WIDE_BITS - 1)
+    return [case for case in cases if -half <= case[0] < half]     # what the wide sums hold
+
+
+def test_rtl_round_of_a_wide_value_matches_the_accumulator():
+    """:func:`mxm_float.round_f32` equals :meth:`opentsp.fp.Accumulator.read` bit for bit:
+    nearest even, carries, flushes to a signed zero below 2**-126, overflows to a signed
+    infinity from 2**128 on, the flags' NaN and infinities."""
+    m = Module()
+    wide = Signal(mxm_float.WIDE)
+    word = mxm_float.round_f32(m, wide, "word")
+    cases = _round_cases(random.Random(43))
+    got = run_comb(m, lambda ctx, case: ctx.set(wide.as_value(), _wide_value(*case)),
+                   lambda ctx: ctx.get(word), cases)
+    for (total, nan, plus, minus), f32 in zip(cases, got, strict=True):
+        expect = fp.Accumulator(total, bool(nan), bool(plus), bool(minus)).read()
+        assert f32 == expect, (hex(total), nan, plus, minus, hex(f32), hex(expect))
+    assert {0x7F800000, 0xFF800000, 0x80000000, fp.FP32.nan} <= set(got)
+
+
+def test_rtl_float_special_values():
+    """bf16 products and sums at the edges, on the RTL (against the golden model cycle by
+    cycle) and against :class:`opentsp.fp.Accumulator`: weight rows ``2**127`` (twice),
+    ``+inf``, subnormal and smallest normal, ``1`` and ``-1``; activations whose sums round
+    to an infinity (``2**127 + 2**127``) or whose product is one (``2**127 * 2``), an
+    infinity times zero (NaN), products truncated to nothing below ``2**-160``, a negative sum
+    below ``2**-126`` (``-0``), and an ``add`` of ``-inf`` onto ``+inf`` (NaN)."""
+    config = DEFAULT
+    span = isa.mxm_span(config)
+    one, minus_one, two, big, inf, sub = 0x3F80, 0xBF80, 0x4000, 0x7F00, 0x7F80, 0x0001
+    weights = np.array([[big, big, 0, 0], [inf, 0, 0, 0], [sub, 0x0080, 0, 0],
+                        [one, minus_one, 0, 0]], dtype=np.uint16)      # row j: W[j][i]
+    xs = np.array([[one, one, 0, 0], [two, 0, 0, 0], [0, minus_one, 0, 0],
+                   [sub, 0x8001, one, 0], [0x8001, 0, 0, 0]], dtype=np.uint16)
+    prog = Program(config)
+    prog.load([weights.T], name="lw.bf16")
+    t = prog.compute(0, 0, 6, xs, name="abc.bf16")
+    prog.schedule += [None] * (len(xs) - 1 + span)
+    prog.compute(0, 1, 6, [[minus_one, 0, 0, 0]], add=1, name="abc.bf16")  # onto element 1
+    u = prog.issue("acc.f32", at=len(prog.schedule) + span, p=0, dst=ref(E, 0), acc=0,
+                   n=len(xs))
+    seen = prog.run()
+    got = np.stack([group(config, seen, u + f, ref(E, 0))
+                    for f in range(len(xs))]).view(np.uint32)
+    expect = np.zeros_like(got)
+    for e, x in enumerate(xs):
+        for j, row in enumerate(weights):
+            acc = fp.Accumulator()
+            for a, b in zip(x, row, strict=True):
+                acc.add_product(int(a), int(b), fp.BF16)
+            if e == 1:
+                acc.add_product(minus_one, int(row[0]), fp.BF16)
+            expect[e, j] = acc.read()
+    np.testing.assert_array_equal(got, expect)
+    assert t == len(weights) + 1
+    assert got[0, 0] == 0x7F800000 and got[1, 0] == 0x7F800000     # sum overflows; product
+    assert got[2, 1] == fp.FP32.nan and got[1, 1] == fp.FP32.nan    # inf * 0; +inf - inf
+    assert got[4, 3] == 0x80000000 and got[3, 2] == 0 and got[4, 1] == 0xFF800000
+    assert got[2, 0] == 0xFF000000 and got[0, 2] == 0x00810000      # -2**127; 2**-126 + ...
+
+
+def round_to_f32(exact):
+    """The rational ``exact`` rounded once to fp32 (nearest, ties to even), as a numpy float32,
+    independently of :mod:`opentsp.fp`; it must be a normal fp32 number or zero."""
+    if exact == 0:
+        return np.float32(0)
+    magnitude = abs(exact)
+    top = magnitude.numerator.bit_length() - magnitude.denominator.bit_length()
+    if Fraction(2) ** top > magnitude:
+        top -= 1                                 # 2**top <= magnitude < 2**(top + 1)
+    significand = round(magnitude / Fraction(2) ** (top - 23))     # round() ties to even
+    value = significand * 2.0 ** (top - 23)      # exact in float64
+    assert 2.0 ** -126 <= value < 2.0 ** 128
+    return np.float32(value if exact > 0 else -value)
+
+
+def float_operands(rng, dtype, shape):
+    """Random 16-bit floats of ``dtype`` over a few binades, with zeros: numpy values (float16
+    or ml_dtypes.bfloat16) and their bit patterns."""
+    np_type = {isa.DType.F16: np.float16, isa.DType.BF16: ml_dtypes.bfloat16}[dtype]
+    spread = 6 if dtype == isa.DType.F16 else 30
+    values = rng.normal(size=shape) * 2.0 ** rng.integers(-spread, spread + 1, size=shape)
+    values[rng.random(shape) < 0.05] = 0
+    numbers = values.astype(np_type)
+    return numbers, numbers.view(np.uint16)
+
+
+@pytest.mark.parametrize("config", [DEFAULT, SPAN3, PLANES], ids=["default", "span3", "planes"])
+@pytest.mark.parametrize("dtype", [isa.DType.F16, isa.DType.BF16], ids=["f16", "bf16"])
+def test_rtl_float_gemm_matches_the_model_and_exact_sums(config, dtype):
+    """C = A @ B in two K tiles (``lw.T`` of each tile's rows, ``iw``, then ``abc.T`` of every
+    row of A, ``add`` from the second tile on) and ``acc.f32`` of every row. The RTL equals the
+    golden model cycle by cycle (:func:`run_rtl`) and every result is the exact sum of the
+    exact products (Python fractions from numpy's float16 / bfloat16 values as float64, which
+    is exact) rounded once to fp32, which is also numpy's float32 of that sum."""
+    rng = np.random.default_rng(31 + dtype.value)
+    n, m, span = config.mxm_size, config.mxm_accumulators, isa.mxm_span(config)
+    a, a_bits = float_operands(rng, dtype, (m, 2 * n))
+    b, b_bits = float_operands(rng, dtype, (2 * n, n))
+    prog = Program(config)
+    for tile in range(2):
+        prog.load([b_bits[tile * n:(tile + 1) * n]], name=f"lw.{dtype.suffix}")
+        prog.compute(0, 0, 6, a_bits[:, tile * n:(tile + 1) * n], add=tile,
+                     name=f"abc.{dtype.suffix}")
+        prog.schedule += [None] * (m - 1)      # the sequence ends before the next iw
+    u = prog.issue("acc.f32", at=len(prog.schedule) + span, p=0, dst=ref(E, 0), acc=0, n=m)
+    seen = prog.run()
+    got = np.stack([group(config, seen, u + f, ref(E, 0)) for f in range(m)]).view(np.uint32)
+    fmt = _FORMATS[dtype]
+    golden = np.array([[fp.mxm_dot32(a_bits[r], b_bits[:, j], fmt) for j in range(n)]
+                       for r in range(m)], dtype=np.uint32)
+    np.testing.assert_array_equal(got, golden)
+    exact = [[sum((Fraction(float(a[r, i])) * Fraction(float(b[i, j])) for i in range(2 * n)),
+                  Fraction(0)) for j in range(n)] for r in range(m)]
+    reference = np.array([[round_to_f32(e) for e in row] for row in exact], dtype=np.float32)
+    np.testing.assert_array_equal(got, reference.view(np.uint32))
+    numpy_f32 = np.array([[np.float32(float(e)) for e in row] for row in exact], np.float32)
+    np.testing.assert_array_equal(got, numpy_f32.view(np.uint32))
+    rounded = sum(Fraction(float(f)) != e for f, e in zip(reference.ravel(),
+                                                          np.ravel(exact), strict=True))
+    assert rounded > got.size // 4 and (got != 0).all()    # most sums needed the rounding
 
 
 # The GEMM example -----------------------------------------------------------------------------
