@@ -6,9 +6,10 @@ each other by the timing rules of docs/architecture.md section 6:
 
 * **MXM feed** (``lw`` / ``abc`` in cycle ``c``): the MEM slice holding the vector, ``h`` hops
   away, issues ``read`` in cycle ``c - 1 - h`` onto a stream towards the MXM.
-* **Accumulator store** (``acc`` in cycle ``t``): the int32 row leaves on an aligned group of
-  four streams; four MEM slices on one side of the VXM, ``h_i`` hops away, issue ``write`` in
-  cycle ``t + 1 + h_i`` (commit one cycle later), one byte plane each.
+* **Accumulator store** (``acc`` in cycle ``t``): the int32 row (``acc.f32``: the float32
+  row of a float16 / bfloat16 matmul) leaves on an aligned group of four streams; four MEM
+  slices on one side of the VXM, ``h_i`` hops away, issue ``write`` in cycle ``t + 1 + h_i``
+  (commit one cycle later), one byte plane each.
 * **VXM chain** (head in cycle ``v``, step ``i`` in ``v + i``): operand ``a`` of the head comes
   from an ``acc`` issued in ``v - 1 - h`` (fused matmul) or from memory; every later step takes
   ``r``, the previous result (ALU chaining, section 8), and its operand ``b`` from memory; every
