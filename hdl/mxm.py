@@ -1,6 +1,8 @@
 """MXM slice: ``mxm_planes`` weight-stationary ``mxm_size x mxm_size`` int8 MAC arrays with
 int32 accumulators, fed by the MXM's load sequencer and by every plane's own compute and drain
-sequencers (docs/architecture.md section 7a, ISA v4)."""
+sequencers (docs/architecture.md section 7a, ISA v4); with ``Config.floating_point`` (ISA v6)
+16-bit weights, fp16/bf16 products summed exactly in wide accumulators and read as int32 or
+rounded once to f32 (:mod:`~opentsp.hdl.mxm_float`)."""
 
 from dataclasses import dataclass
 
@@ -62,6 +64,20 @@ class MxmSlice(FunctionalSlice):
       at the end of cycle ``u + k + 1`` (latency 1). A stream both planes drive in one cycle
       takes plane 1's value.
 
+    With ``Config.floating_point`` (ISA v6) every element carries its format (``fmt``) and:
+
+    * weights are 16 bits: an int8 load element sign-extends its bytes, a 16-bit one
+      (``lw.f16``/``lw.bf16``, alike) gives row ``r0 + r`` the pair of streams ``s + 2r`` (low
+      byte) and ``s + 2r + 1``;
+    * partial sums, chain registers and accumulators are wide
+      (:data:`~opentsp.hdl.mxm_float.WIDE`: 320-bit fixed point in units of ``2**-160`` and
+      the NaN and infinity flags); an int8 element multiplies the weights' low bytes by stream
+      ``s`` (at ``2**0``), an fp16/bf16 element the weights by the pair ``s``, ``s + 1``, each
+      product exact (:func:`~opentsp.hdl.mxm_float.superlane_sum`); the accumulator takes
+      ``(add ? acc : 0) + q`` (totals wrap, flags OR when ``add``);
+    * a drain element emits bits ``2**0 .. 2**31`` of the total (``acc``) or the value rounded
+      once to f32 (``acc.f32``, :func:`~opentsp.hdl.mxm_float.round_f32`), same timing.
+
     Accumulators: per plane one :class:`~amaranth.lib.memory.Memory` per superlane of the span
     (its lanes, ``mxm_accumulators`` deep) with asynchronous read ports (one for the drain, one
     for the compute read-modify-write) and one write port, plus a valid bit per accumulator so
@@ -116,7 +132,8 @@ class MxmSlice(FunctionalSlice):
         bits and memories ``acc_P_K``, one per superlane ``k`` of the span (its lanes' int32
         values side by side, ``mxm_accumulators`` deep), each with the drain's read port, the
         compute's read port (both asynchronous: data in the cycle of the address) and the
-        write port (writes at the end of the cycle)."""
+        write port (writes at the end of the cycle). With floating point the weights are 16
+        bits and the accumulators :data:`~opentsp.hdl.mxm_float.WIDE`."""
         cfg = self._config
         n = cfg.mxm_size
         weight = unsigned(16) if cfg.floating_point else signed(8)

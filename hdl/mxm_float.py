@@ -47,7 +47,7 @@ _WORD = 32
 DECODED = data.StructLayout({"sign": 1, "sig": _SIG_BITS, "exp": _EXP_BITS, "zero": 1,
                              "inf": 1, "nan": 1})
 
-if WIDE_BITS % _WORD or _OVER + _PRODUCT_BITS > WIDE_BITS + _PRODUCT_BITS:
+if WIDE_BITS % _WORD or _OVER >= WIDE_BITS - 1:
     raise ValueError("the MXM's wide accumulator must be whole 32-bit words above 2**128")
 
 
