@@ -15,7 +15,9 @@
   :mod:`.mem_host` (host access)
 * :mod:`.ecc` -- :class:`~.ecc.Secded`, the SECDED (13,8) codec of one lane
 * :mod:`.vxm` -- :class:`~.vxm.VxmSlice`, the vector ALU
-* :mod:`.mxm` -- :class:`~.mxm.MxmSlice`, the matrix unit (MAC array, accumulators)
+* :mod:`.mxm` -- :class:`~.mxm.MxmSlice`, the matrix unit (MAC array, accumulators), with
+  :mod:`.mxm_sequencer` (its load, compute and drain sequencers) and :mod:`.mxm_float` (the
+  floating-point mode's exact products, wide sums and rounding to f32)
 * :mod:`.sxm` -- :class:`~.sxm.SxmSlice`, the switch unit (shifts, permute, distribute,
   transpose)
 * :mod:`.top` -- :class:`~.top.Chip`, the whole chip: slices, queues and fabric wired together;
