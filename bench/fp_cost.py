@@ -1,5 +1,7 @@
 """What floating point costs on an ECP5: Yosys ``synth_ecp5`` of the floating-point blocks of one
-VXM lane, each alone and together (``FpAlu``), and the cells of a chip's lanes.
+VXM lane, each alone and together (``FpAlu``), and the cells of a chip's lanes; and the MXM slice
+of the ``fpga`` configuration (4 x 4, one superlane) with and without its floating-point mode
+(``MxmSlice-fp``, ``MxmSlice-int``).
 
     .venv/bin/python bench/fp_cost.py [--block FpAlu --block FpExp ...] [--config default]
                                       [--timeout 600]
@@ -12,6 +14,7 @@ benchmark: nothing is asserted.
 """
 
 import argparse
+import dataclasses
 import re
 import subprocess
 import sys
@@ -23,7 +26,7 @@ from amaranth.back import verilog
 
 from opentsp import fp
 from opentsp.app.synth import yosys_path
-from opentsp.config import get_config
+from opentsp.config import CONFIGS, get_config
 from opentsp.hdl.fp_add import FpAdd
 from opentsp.hdl.fp_alu import FpAlu
 from opentsp.hdl.fp_exp import FpExp
@@ -34,10 +37,14 @@ from opentsp.hdl.fp_reciprocal import FpReciprocal
 from opentsp.hdl.fp_rsqrt import FpRsqrt
 from opentsp.hdl.fp_to_int import FpToInt
 from opentsp.hdl.fp_widen import FpWiden
+from opentsp.hdl.mxm import MxmSlice
 
 BLOCKS = {"FpAdd": FpAdd, "FpMul": FpMul, "FpToInt": FpToInt, "FpFromInt": FpFromInt,
           "FpWiden": lambda: FpWiden(fp.BF16), "FpNarrow": lambda: FpNarrow(fp.BF16),
-          "FpReciprocal": FpReciprocal, "FpRsqrt": FpRsqrt, "FpExp": FpExp, "FpAlu": FpAlu}
+          "FpReciprocal": FpReciprocal, "FpRsqrt": FpRsqrt, "FpExp": FpExp, "FpAlu": FpAlu,
+          "MxmSlice-fp": lambda: MxmSlice(dataclasses.replace(CONFIGS["fpga"],
+                                                              floating_point=True)),
+          "MxmSlice-int": lambda: MxmSlice(CONFIGS["fpga"])}
 CELLS = ("LUT4", "CCU2C", "MULT18X18D", "TRELLIS_FF")
 
 

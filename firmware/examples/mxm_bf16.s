@@ -8,7 +8,8 @@
 ;   cycles 6..9   lw.bf16 loads row j of W (word j) in cycle 6 + j
 ;   cycle 10      iw installs W
 ;   cycle 11      abc.bf16 multiplies x (word 4)
-;   cycle 12      acc.f32 drains y onto e4..e7: byte i is stored by MEM_Wi at word 8
+;   cycle 13      acc.f32 drains y onto e4..e7: byte i is stored by MEM_Wi at word 8 (two
+;                 cycles after the abc, so that it has landed on a span of two superlanes too)
 ; x = 2**30, 1, -2**30, 2.5. Rows 0 and 1 show the exact sum: 2**30 + 1 - 2**30 is 1 and
 ; 2**29 + 0.25 - 2**29 is 0.25, where fp32 additions in lane order give 0 and 0.
 ;   y = 1, 0.25, 2**30, -4.8125 (lanes 4..7, beyond the 4 x 4 MXM: 0)
@@ -25,7 +26,7 @@
     read w0, 3
 .at 5
     read w0, 4
-.at 18
+.at 19
     write 8, e4
 .queue MEM_W1
 .at 1
@@ -35,13 +36,13 @@
     read w1, 3
 .at 6
     read w1, 4
-.at 17
+.at 18
     write 8, e5
 .queue MEM_W2
-.at 16
+.at 17
     write 8, e6
 .queue MEM_W3
-.at 15
+.at 16
     write 8, e7
 .queue MXM_W
 .at 6
@@ -49,4 +50,5 @@
 .at 10
     iw 0
     abc.bf16 0, 0, w0, 0, 1
+.at 13
     acc.f32 0, e4, 0, 1
