@@ -30,7 +30,7 @@ ruff: $(STAMP)
 	$(BIN)/ruff check .
 
 test: $(STAMP) ruff iverilog
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" -n auto --dist loadgroup
 
 # Icarus Verilog, the second simulator (Debian's iverilog: PyPI has none), installed if missing.
 iverilog:

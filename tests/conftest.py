@@ -1,2 +1,14 @@
 """pytest's root of the tests: being here puts tests/ on ``sys.path`` (pytest's default import
-mode), so the co-simulation tests in tests/cosim/ share the helpers of tests/programs.py."""
+mode), so the co-simulation tests in tests/cosim/ share the helpers of tests/programs.py.
+
+``make test`` runs the tests on two pytest-xdist workers (``-n auto --dist loadgroup``): the
+co-simulation tests form one group, run by one worker one after another (they share the
+Verilated models, built once), while the other worker takes the rest."""
+
+import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "cosim" in item.path.parts:
+            item.add_marker(pytest.mark.xdist_group("simulators"))

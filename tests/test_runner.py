@@ -5,6 +5,7 @@ that failed, with stand-ins for the simulation."""
 
 import io
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -215,3 +216,38 @@ def test_only_the_testbench_ports_are_public_inputs_writable_outputs_read_only()
                       "host_rdata": "public_flat_rd", "host_rvalid": "public_flat_rd",
                       "done": "public_flat_rd", "running": "public_flat_rd"}
     assert "--no-public-flat-rw" in runner.VERILATOR_ARGS
+
+
+def test_two_processes_building_one_model_take_turns(tmp_path):
+    """Parallel test workers: while one builds a model, another that wants the same model waits
+    for the lock and then finds its stamp, so the model is generated and compiled once."""
+    build_dir = tmp_path / "verilator-x"
+    started, release = threading.Event(), threading.Event()
+    generated = []
+
+    def first_verilog():
+        generated.append("first")
+        started.set()
+        assert release.wait(10)
+        return "module x; endmodule\n"
+
+    def second_verilog():
+        generated.append("second")
+        return "module x; endmodule\n"
+
+    def build(make_verilog):
+        runner.build_model(make_verilog, "key", "x", build_dir, "verilator", False, what="x",
+                           compile_model=lambda source, log: None)
+
+    first = threading.Thread(target=build, args=(first_verilog,))
+    first.start()
+    assert started.wait(10)
+    second = threading.Thread(target=build, args=(second_verilog,))
+    second.start()
+    second.join(0.5)
+    assert second.is_alive()            # waits for the first build's lock
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert generated == ["first"]
+    assert (build_dir / "opentsp.stamp").read_text() == "key"

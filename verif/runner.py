@@ -16,6 +16,8 @@ Used by the pytest integration tests (``verif/test_chip.py``, ``verif/test_icaru
 :mod:`opentsp.verif.tb.chip`.
 """
 
+import contextlib
+import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -403,9 +405,29 @@ def build_model(make_verilog, key, toplevel, build_dir, simulator, waves, *, wha
     fails); a terminal shows the progress meanwhile. ``compile_model(source, log)`` compiles
     the Verilog file ``source`` (raising RuntimeError on failure); by default cocotb's runner
     builds a model for ``simulator``, of ``wrapper`` (``(top module, Verilog)``) around
-    ``toplevel`` if given."""
+    ``toplevel`` if given. Processes that build the same directory at once (parallel test
+    workers) take turns: the first builds, the others find its stamp."""
     if compile_model is None:
         compile_model = _cocotb_compile(simulator, toplevel, build_dir, waves, wrapper)
+    with _build_lock(build_dir):
+        return _build_unlocked(make_verilog, key, toplevel, build_dir, simulator, what,
+                               compile_model)
+
+
+@contextlib.contextmanager
+def _build_lock(build_dir):
+    """An exclusive lock on ``build_dir``'s builds, held while the block runs (a lock file
+    beside it; the operating system releases it if the process dies)."""
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    with open(build_dir.parent / f".{build_dir.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _build_unlocked(make_verilog, key, toplevel, build_dir, simulator, what, compile_model):
     stamp = build_dir / "opentsp.stamp"
     if stamp.exists() and stamp.read_text() == key:
         return build_dir
