@@ -4,7 +4,7 @@ mode), so the co-simulation tests in tests/cosim/ share the helpers of tests/pro
 ``make test`` runs the tests on two pytest-xdist workers (``-n auto --dist loadgroup``): the
 co-simulation tests form one group, run by one worker one after another (their Verilator and
 Icarus builds, which take both cores, in turn), while the other worker takes the rest; a group
-per file took longer (15 min 6 s against 13 min 32 s in a fresh clone). A model that two
+per file was no quicker (docs/verification.md). A model that two
 processes want at once is built by the first (``runner.build_model``'s lock)."""
 
 import pytest
