@@ -267,7 +267,7 @@ def run(config=DEMO_CONFIG, images=DEFAULT_IMAGES, batch=DEFAULT_BATCH, split=No
     expected = {"h": [h for h, _ in per_block], "logits": [y for _, y in per_block]}
     programs = len(blocks) * len(network.parts)
     out(f"running {images} test images ({len(blocks)} batches, {programs} programs) on the "
-        f"RTL in Verilator; the first run builds the model once (about half a minute on "
+        f"RTL in Verilator; the first run builds the model once (two to three minutes on "
         f"2 cores)...")
     start = time.perf_counter()
     rtl_logits, measured = _run_network(network, blocks, expected, runner, config)
