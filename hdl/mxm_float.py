@@ -18,7 +18,7 @@ it (:func:`product`), the bits below the accumulator's LSB truncated.
 from amaranth.hdl import Cat, Const, Mux, Signal, unsigned
 from amaranth.lib import data
 
-from opentsp import fp, isa
+from opentsp import fp, isa, packing
 
 __all__ = ["WIDE", "WIDE_BITS", "INT_LSB", "FORMATS", "FORMAT_BITS", "DECODED", "decode",
            "product", "superlane_sum", "accumulate", "int32_of", "round_f32"]
@@ -29,9 +29,9 @@ INT_LSB = -fp.MXM_ACC_LSB
 WIDE = data.StructLayout({"total": unsigned(WIDE_BITS), "nan": 1, "plus_inf": 1,
                           "minus_inf": 1})
 #: Operand formats of ``lw``/``abc`` by code (an element's ``fmt``): int8, fp16, bf16.
-FORMATS = (None, isa.DType.F16, isa.DType.BF16)
+FORMATS = (None, *isa.MXM_FLOAT_TYPES)
 FORMAT_BITS = (len(FORMATS) - 1).bit_length()
-_FP = {isa.DType.F16: fp.FP16, isa.DType.BF16: fp.BF16}
+_FP = {dtype: packing.FLOAT_FORMATS[dtype] for dtype in isa.MXM_FLOAT_TYPES}
 
 _SIG_BITS = max(f.man_bits for f in _FP.values()) + 1           # 11
 _EXP_BITS = max(f.exp_bits for f in _FP.values())               # 8

@@ -29,7 +29,7 @@ __all__ = [
     "MEM_ADDR_TYPE", "MEM_SEQ_STARTS",
     "latency", "SXM_OPS", "NOTIFY_LATENCY", "FETCH_LATENCY", "is_permutation",
     "TYPE_BITS", "VXM_F32_ONLY", "HALF_TYPES", "uses_float", "check_config",
-    "float_type_error", "type_pairs",
+    "float_type_error", "type_pairs", "needs_float",
 ]
 
 #: Bump when an encoding, a latency or a timing rule changes; images record it. Version 3: the
@@ -649,9 +649,15 @@ def uses_float(instr):
     """True if ``instr`` needs the floating-point hardware (``Config.floating_point``): a
     typed instruction with a float source or result type, or an MXM instruction of the
     floating-point mode (a float operand type fixed by the instruction)."""
-    if any(dtype.is_float for _, dtype in instr.op.operand_types):
-        return True
-    return instr.op.typed and (instr.dtype.is_float or instr.rtype.is_float)
+    return needs_float(instr.op) or (instr.op.typed and (instr.dtype.is_float
+                                                          or instr.rtype.is_float))
+
+
+def needs_float(op):
+    """True if every instruction of ``op`` needs the floating-point hardware: an f32 function,
+    or an MXM instruction of the floating-point mode (a float type fixed by the instruction)."""
+    return (any(dtype.is_float for _, dtype in op.operand_types)
+            or (op.typed and not type_pairs(op, floating_point=False)))
 
 
 def check_config(instr, config):

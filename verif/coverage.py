@@ -88,10 +88,7 @@ class Coverage:
         self.bins = {}
         # the instructions this configuration runs (without floating point, no f32 functions
         # and no MXM floating-point mode)
-        ops = [op for op in isa.OPS
-               if (not op.typed or isa.type_pairs(op, config.floating_point))
-               and (config.floating_point
-                    or not any(t.is_float for _, t in op.operand_types))]
+        ops = [op for op in isa.OPS if config.floating_point or not isa.needs_float(op)]
         self._declare("instruction", [op.name for op in ops])
         floating = config.floating_point
         pairs = []

@@ -175,8 +175,7 @@ def _slot_weights(unit, mix, config):
     instructions that need floating point on a ``config`` without it: the f32 functions, the
     MXM's floating-point mode)."""
     ops = [op for op in isa.OPS if op.unit == unit and op.mnemonic not in EXCLUDED
-           and (not op.typed or isa.type_pairs(op, config.floating_point))
-           and (config.floating_point or not any(t.is_float for _, t in op.operand_types))]
+           and (config.floating_point or not isa.needs_float(op))]
     unit_weight = mix.get(unit.name.lower(), 1.0)
     choices = [(family, mix[family]) for family in ("nop", "repeat", "notify", "sync")]
     choices += [(op, mix["op"] * unit_weight
