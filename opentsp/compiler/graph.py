@@ -11,8 +11,17 @@ model):
 * ``matmul(x, w)``: int8 (M, K) x int8 (K, N) -> int32 (M, N), exact, wrapping modulo 2^32;
   or float16 x float16 / bfloat16 x bfloat16 -> float32 (M, N), each element the exact sum of
   the exact products rounded once to float32 (``fp.mxm_dot32``: the MXM's wide accumulator,
-  ``acc.f32``). ``w`` must be a constant (the compiler lays its columns out for the MXM's
-  ``lw``).
+  ``acc.f32``). ``w`` may be a constant (the compiler lays its columns out for the MXM's
+  ``lw``), ``transpose(k)`` of any tensor (the rows of ``k`` are the columns ``lw`` loads: ``q
+  @ kᵀ`` costs no transpose) or any other tensor (transposed on the chip first).
+* ``transpose(x)``: int8, float16 or bfloat16 (R, C) -> (C, R). Free where a matmul takes
+  it as its weights (the matmul reads the rows of ``x``: exact). Elsewhere the MXM computes it
+  as ``cast(eye(C) @ transpose(x), x.dtype)`` and that is its value: ``xᵀ`` for int8 and for
+  finite floats, except that -0 gives +0 and bfloat16 subnormals flush to zero (the wide sum
+  rounded to float32), and an infinity or NaN in a row of ``x`` makes NaN of the rest of that
+  column of the result (0 x inf).
+* ``concat(parts)`` along the columns and ``slice_cols(x, start, stop)``: views, no
+  instructions (the compiler wants column boundaries on multiples of ``mxm_size``).
 * ``bias_add(h, b)``: int32 (M, N) + int32 (N,) broadcast over rows, wrapping; or float32 +
   float32 (``fp.add32``).
 * ``relu(h)``: ``max(h, 0)``, same type (int8, int32, float32: ``fp.relu32``).
@@ -20,8 +29,9 @@ model):
   ``mulh(h, m) = (h * m) >> 32`` (floor) and ``rshr(v, s) = (v + 2^(s-1)) >> s`` (``v`` for
   ``s = 0``), docs/architecture.md section 8; ``m`` in 0..2^31-1 and ``s`` in 0..31, scalars or
   per-column arrays of length N.
-* ``add(a, b)``, ``mul(a, b)``, ``maximum(a, b)``: elementwise, same shape and type; int8 and
-  int32 wrap (``mul`` keeps the low half), float32 is ``fp.add32``, ``fp.mul32``, ``fp.max32``.
+* ``add(a, b)``, ``sub(a, b)``, ``mul(a, b)``, ``maximum(a, b)``: elementwise, same shape and
+  type; int8 and int32 wrap (``mul`` keeps the low half), float32 is ``fp.add32``,
+  ``fp.sub32``, ``fp.mul32``, ``fp.max32``.
 * ``exp(x)``, ``reciprocal(x)``, ``rsqrt(x)``, ``tanh(x)``: float32 only, ``fp.exp32``,
   ``fp.reciprocal32``, ``fp.rsqrt32``, ``fp.tanh32``.
 * ``cast(x, dtype)``: int8 <-> int32 (saturating), int8 or int32 -> float32 (``fp.from_int32``,
@@ -40,8 +50,10 @@ import numpy as np
 
 from opentsp import fp
 
-__all__ = ["CompileError", "Tensor", "Node", "Graph", "evaluate", "DTYPES", "FLOATS", "wrap32",
+__all__ = ["CompileError", "Tensor", "Node", "Graph", "evaluate", "DTYPES", "FLOATS", "VIEWS",
+           "wrap32",
            "requant_values", "numpy_dtype", "to_storage", "from_storage", "cast_values", "CASTS",
+           "transpose_values",
            "MATMUL_TYPES", "matmul_values"]
 
 #: Element types the compiler handles: name -> bytes per element.
@@ -49,8 +61,13 @@ DTYPES = {"int8": 1, "int32": 4, "float32": 4, "float16": 2, "bfloat16": 2}
 #: The floating-point element types (the VXM computes float32 and converts the others).
 FLOATS = ("float32", "float16", "bfloat16")
 #: Operations and what they compute (for messages).
-OPS = ("input", "const", "matmul", "bias_add", "relu", "requant", "add", "mul", "maximum",
-       "exp", "reciprocal", "rsqrt", "tanh", "cast")
+OPS = ("input", "const", "matmul", "bias_add", "relu", "requant", "add", "sub", "mul",
+       "maximum", "exp", "reciprocal", "rsqrt", "tanh", "cast", "transpose", "concat",
+       "slice_cols")
+#: Operations that only rename memory (the compiler emits no instruction for them);
+#: ``block_eye`` is the lowering's (``compiler.lower``): an identity matrix made of one stored
+#: ``mxm_size`` identity and zero vectors.
+VIEWS = ("transpose", "concat", "slice_cols", "block_eye")
 #: The types the elementwise operations take.
 _ELEMENTWISE = ("int8", "int32", "float32")
 #: The conversions ``cast`` makes: (from, to).
@@ -290,11 +307,56 @@ class Graph:
                                f"int8 @ int8, float16 @ float16 or bfloat16 @ bfloat16)")
         if x.shape[1] != w.shape[0]:
             raise CompileError(f"{node}: inner dimensions differ: {x.shape} @ {w.shape}")
-        if w.node.op != "const":
-            raise CompileError(f"{node}: unsupported operand: the weights {w.name!r} must be a "
-                               f"constant (g.const), not the output of {_a(w.node.op)}")
+        if w.node.op not in ("const", "transpose"):
+            # The MXM loads its weights by column: the rows of a transposed tensor. So a
+            # computed w is transposed on the chip, then read by rows (wᵀᵀ = w).
+            w = self.transpose(self.transpose(w, name=f"{name}.wT"), name=f"{name}.w")
         return self._add(name, "matmul", (x, w), {}, (x.shape[0], w.shape[1]),
                          MATMUL_TYPES[x.dtype])
+
+    def transpose(self, x, name=None):
+        """``xᵀ``: int8, float16 or bfloat16 (R, C) -> (C, R), exact. No instructions where a
+        matmul takes it as its weights; elsewhere the MXM computes ``eye(C) @ transpose(x)``."""
+        name = self._name(name, "transpose")
+        node = f"node {name!r} (transpose)"
+        self._need_2d(node, x, "x")
+        if x.dtype not in MATMUL_TYPES:
+            raise CompileError(f"{node}: unsupported dtype {x.dtype} (transpose takes "
+                               f"{_names(list(MATMUL_TYPES))})")
+        return self._add(name, "transpose", (x,), {}, x.shape[::-1], x.dtype)
+
+    def concat(self, parts, name=None):
+        """The tensors ``parts`` side by side (numpy's ``concatenate(parts, axis=1)``): same rows
+        and type. A view: the compiler wants every part but the last a whole number of
+        ``mxm_size`` columns wide."""
+        name = self._name(name, "concat")
+        node = f"node {name!r} (concat)"
+        if not isinstance(parts, list | tuple) or len(parts) < 2:
+            raise CompileError(f"{node}: parts must be a list of at least two tensors, not "
+                               f"{parts!r}")
+        for i, part in enumerate(parts):
+            self._need_2d(node, part, f"parts[{i}]")
+        first = parts[0]
+        for part in parts[1:]:
+            if part.dtype != first.dtype:
+                raise CompileError(f"{node}: dtypes differ: {first.dtype} and {part.dtype}")
+            if part.shape[0] != first.shape[0]:
+                raise CompileError(f"{node}: rows differ: {first.shape} and {part.shape}")
+        cols = sum(part.shape[1] for part in parts)
+        return self._add(name, "concat", tuple(parts), {}, (first.shape[0], cols), first.dtype)
+
+    def slice_cols(self, x, start, stop, name=None):
+        """Columns ``start .. stop - 1`` of ``x`` (``x[:, start:stop]``). A view: the compiler
+        wants ``start`` a multiple of ``mxm_size``."""
+        name = self._name(name, "slice_cols")
+        node = f"node {name!r} (slice_cols)"
+        self._need_2d(node, x, "x")
+        if (not all(isinstance(v, int | np.integer) for v in (start, stop))
+                or not 0 <= start < stop <= x.shape[1]):
+            raise CompileError(f"{node}: columns must satisfy 0 <= start < stop <= "
+                               f"{x.shape[1]}, not {start!r}..{stop!r}")
+        return self._add(name, "slice_cols", (x,), {"start": int(start), "stop": int(stop)},
+                         (x.shape[0], stop - start), x.dtype)
 
     def bias_add(self, h, b, name=None):
         """``h + b``: int32 (M, N) plus an int32 (N,) row broadcast over the rows, wrapping; or
@@ -392,6 +454,11 @@ class Graph:
         (``opentsp.fp.add32``)."""
         return self._binary("add", "+", a, b, name)
 
+    def sub(self, a, b, name=None):
+        """``a - b`` elementwise: same shape and type; int8 and int32 wrap, float32 rounds
+        (``opentsp.fp.sub32``)."""
+        return self._binary("sub", "-", a, b, name)
+
     def mul(self, a, b, name=None):
         """``a * b`` elementwise: same shape and type; int8 and int32 wrap (the low half),
         float32 rounds (``opentsp.fp.mul32``)."""
@@ -481,11 +548,13 @@ def _wrap(values, dtype):
 
 
 #: float32 operations on bit patterns (the VXM's functions, :mod:`opentsp.fp`).
-_F32 = {"add": fp.add32, "bias_add": fp.add32, "mul": fp.mul32, "maximum": fp.max32,
+_F32 = {"add": fp.add32, "bias_add": fp.add32, "sub": fp.sub32, "mul": fp.mul32,
+        "maximum": fp.max32,
         "relu": fp.relu32, "exp": fp.exp32, "reciprocal": fp.reciprocal32, "rsqrt": fp.rsqrt32,
         "tanh": fp.tanh32}
 #: The same operations on integers, in int64 (wrapped to the type afterwards).
-_INT = {"add": np.add, "bias_add": np.add, "mul": np.multiply, "maximum": np.maximum,
+_INT = {"add": np.add, "bias_add": np.add, "sub": np.subtract, "mul": np.multiply,
+        "maximum": np.maximum,
         "relu": lambda h: np.maximum(h, 0)}
 
 
@@ -531,6 +600,14 @@ def matmul_values(x, w, dtype):
     return out.view(np.float32)
 
 
+def transpose_values(x, dtype):
+    """``transpose(x)`` computed on the MXM: ``cast(eye(C) @ xᵀ)`` (int8: ``xᵀ``)."""
+    if dtype == "int8":
+        return np.asarray(x).T
+    eye = np.eye(x.shape[1], dtype=np.float32).astype(numpy_dtype(dtype))
+    return cast_values(matmul_values(eye, np.asarray(x).T, dtype), "float32", dtype)
+
+
 def _value(node, args, inputs):
     """The value of ``node`` from its operands' values ``args``."""
     op = node.op
@@ -542,11 +619,20 @@ def _value(node, args, inputs):
     if op == "const":
         return node.params["value"]
     if op == "matmul":
+        w = node.inputs[1]
+        if w.node.op == "transpose":        # the rows of w's operand, as they are
+            return matmul_values(args[0], args[2].T, node.inputs[0].dtype)
         return matmul_values(args[0], args[1], node.inputs[0].dtype)
     if op == "requant":
         return requant_values(args[0], node.params["multiplier"], node.params["shift"])
     if op == "cast":
         return cast_values(args[0], node.inputs[0].dtype, node.output.dtype)
+    if op == "transpose":
+        return transpose_values(args[0], node.output.dtype)
+    if op == "concat":
+        return np.concatenate(args, axis=1)
+    if op == "slice_cols":
+        return args[0][:, node.params["start"]:node.params["stop"]]
     if op in _F32:
         return _elementwise(node, args)
     raise CompileError(f"{node.describe()}: unsupported operation")   # pragma: no cover
@@ -564,6 +650,9 @@ def evaluate(graph, inputs):
     inputs = graph.check_inputs(inputs)
     values = {}
     for node in graph.nodes:
-        value = _value(node, [values[t.name] for t in node.inputs], inputs)
+        args = [values[t.name] for t in node.inputs]
+        if node.op == "matmul" and node.inputs[1].node.op == "transpose":
+            args.append(values[node.inputs[1].node.inputs[0].name])
+        value = _value(node, args, inputs)
         values[node.name] = np.asarray(value).astype(numpy_dtype(node.output.dtype))
     return values

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from opentsp import isa, packing
-from opentsp.compiler.graph import DTYPES, CompileError, to_storage
+from opentsp.compiler.graph import DTYPES, VIEWS, CompileError, to_storage
+from opentsp.compiler.lower import ZERO, ViewVectors, view_bases
 
 __all__ = ["Copy", "Store", "Step", "Kernel", "build_kernels", "Units", "engines", "matmul_units",
            "load_columns", "place_static", "DTYPE_CODES"]
@@ -40,7 +41,8 @@ __all__ = ["Copy", "Store", "Step", "Kernel", "build_kernels", "Units", "engines
 DTYPE_CODES = {"int8": isa.DType.I8, "int32": isa.DType.I32, "float32": isa.DType.F32,
                "float16": isa.DType.F16, "bfloat16": isa.DType.BF16}
 #: The VXM function of each elementwise operation (``cast`` is ``cvt``).
-MNEMONICS = {"relu": "relu", "add": "add", "bias_add": "add", "mul": "mul", "maximum": "max",
+MNEMONICS = {"relu": "relu", "add": "add", "bias_add": "add", "sub": "sub", "mul": "mul",
+             "maximum": "max",
              "exp": "exp", "reciprocal": "recip", "rsqrt": "rsqrt", "tanh": "tanh",
              "cast": "cvt"}
 #: Operations of two operands whose chain may continue through either (they commute).
@@ -104,6 +106,8 @@ def _steps_for(node, operand):
     if node.op in COMMUTATIVE:
         other = node.inputs[1] if node.inputs[0] is operand else node.inputs[0]
         return [Step(node, MNEMONICS[node.op], dtype, dtype, other.name)]
+    if node.op == "sub":            # the chain goes on through a only: a - b
+        return [Step(node, "sub", dtype, dtype, node.inputs[1].name)]
     if node.op == "cast":
         return [Step(node, "cvt", node.inputs[0].dtype, dtype)]
     if node.op in MNEMONICS:
@@ -124,7 +128,7 @@ def build_kernels(graph):
     outputs = {t.name for t in graph.outputs.values()}
     kernels, open_tail = [], {}     # tensor name -> kernel whose chain may still grow
     for node in graph.nodes:
-        if node.op in ("input", "const"):
+        if node.op in ("input", "const", *VIEWS):
             continue
         if node.op == "matmul":
             kernel = Kernel(matmul=node, tail=node.output,
@@ -149,7 +153,14 @@ def build_kernels(graph):
             kernel.deps |= {s.b for s in steps if s.b is not None}
             kernel.tail = node.output
         open_tail[kernel.tail.name] = kernel
-    # Order: a kernel after every kernel whose tail it reads.
+    return _ordered(kernels, view_bases(graph))
+
+
+def _ordered(kernels, bases):
+    """``kernels`` ordered so that each comes after every kernel whose tail it reads (through
+    views: their ``bases``)."""
+    for kernel in kernels:
+        kernel.deps = {b for name in kernel.deps for b in bases.get(name, [name])}
     producer = {k.tail.name: k for k in kernels}
     ordered, state = [], {}
 
@@ -333,8 +344,14 @@ def place_static(graph, kernels, chip, copies_of):
     # Weight layouts first, in the hemisphere of the MXM that streams them.
     for kernel in kernels:
         node = kernel.matmul
-        if node is not None and node.inputs[1].name + "@w" not in stores:
+        if node is None or node.inputs[1].name + "@w" in stores:
+            continue
+        if node.inputs[1].node.op == "const":
             _place_weights(node, stores, placer, copies_of)
+        else:       # transpose(k): k's rows (lower.ViewVectors)
+            w = node.inputs[1]
+            stores[w.name + "@w"] = Store(w.name + "@w", w.dtype, "wcols",
+                                          ViewVectors(stores, w.node, chip.config.mxm_size))
     # Row layouts: inputs, constants used as operands, requant constants.
     inputs = {}
     for node in graph.nodes:
@@ -345,7 +362,21 @@ def place_static(graph, kernels, chip, copies_of):
                 inputs[tensor.name] = store
         if node.op == "requant":
             _place_requant_constants(node, stores, placer)
+        if node.op in VIEWS:
+            stores[tensor.name] = Store(tensor.name, tensor.dtype, "rows",
+                                        ViewVectors(stores, node, chip.config.mxm_size))
+            _place_zero(DTYPES[tensor.dtype], stores, placer)
     return stores, inputs, placer.data_of
+
+
+def _place_zero(width, stores, placer):
+    """The zero vector of ``width`` byte planes that views read for missing rows and blocks
+    (:class:`~opentsp.compiler.lower.ViewVectors`), once, a copy on each side."""
+    name = f"{ZERO}{width}"
+    if name not in stores:
+        store = stores[name] = Store(name, {1: "int8", 2: "bfloat16", 4: "int32"}[width], "rows")
+        placer.put(store, (0, 0), np.zeros((width, placer.chip.config.lanes), np.uint8),
+                   ["W", "E"], "zero vector")
 
 
 def _weight_sides(units, copies):

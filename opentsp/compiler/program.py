@@ -16,6 +16,7 @@ from opentsp.compiler.graph import (
     from_storage,
     to_storage,
 )
+from opentsp.compiler.lower import lower, view_bases
 from opentsp.compiler.plan import DTYPE_CODES, build_kernels, matmul_units, place_static
 from opentsp.compiler.resources import ChipResources
 from opentsp.compiler.schedule import Scheduler
@@ -133,7 +134,9 @@ class CompiledProgram:
 
 
 def _sides_for(graph, kernels, config):
-    """Where the copies of each row-layout tensor go: one per MXM that streams it."""
+    """Where the copies of each row-layout tensor go: one per MXM that streams it (for a view:
+    where its bases go)."""
+    bases = view_bases(graph)
     sides = {}
     for kernel in kernels:
         if kernel.matmul is not None:
@@ -141,6 +144,8 @@ def _sides_for(graph, kernels, config):
             mxms = {m for _, _, m, _ in matmul_units(kernel.matmul, config).units}
             want = [m[-1] for m in ("MXM_W", "MXM_E") if m in mxms]
             sides[x.name] = list(dict.fromkeys(sides.get(x.name, []) + want))
+            if kernel.matmul.inputs[1].node.op == "transpose":     # weights: k's rows
+                sides.setdefault(kernel.matmul.inputs[1].name, ["W"])
         if kernel.head is not None:
             sides.setdefault(kernel.head.name, ["W"])
         for step in kernel.steps:
@@ -150,6 +155,10 @@ def _sides_for(graph, kernels, config):
                 sides.setdefault(step.b, ["W"])
     for tensor in graph.outputs.values():
         sides.setdefault(tensor.name, ["W"])
+    for view in bases:
+        want = sides.pop(view, None)
+        for base in bases[view] if want else ():
+            sides[base] = list(dict.fromkeys(sides.get(base, []) + want))
     return sides
 
 
@@ -165,7 +174,7 @@ def _words_needed(graph, kernels, sides, config):
         if t.name in sides:
             words += t.rows * blocks * width * len(sides[t.name])
         for k in kernels:
-            if k.matmul is not None and k.matmul.inputs[1] is t:
+            if k.matmul is not None and k.matmul.inputs[1] is t and node.op == "const":
                 units = matmul_units(k.matmul, config).units
                 copies = 1 if sides.get(t.name + "@w") == "one" else max(
                     len({m for _, nb, m, _ in units if nb == block}) for _, block, _, _ in units)
@@ -253,6 +262,7 @@ def _schedule(graph, config):
     if not graph.outputs:
         raise CompileError(f"graph {graph.name!r} has no outputs (g.output)")
     _check_floating_point(graph, config)
+    graph = lower(graph, config)
     _check_float_matmuls(graph, config)
     kernels = build_kernels(graph)
     sides = _sides_for(graph, kernels, config)
