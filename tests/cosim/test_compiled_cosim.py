@@ -4,7 +4,8 @@ memories are read back through ``CompiledProgram.outputs`` and compared with num
 RTL's cycle count with the compiler's prediction (one Verilated build of ``default``, reused).
 Elementwise adds (int8 and int32) cover the VXM kernels that read both operands from memory;
 float32 conversions, tanh, exp and rsqrt the VXM's floating point; a bfloat16 matmul the
-MXM's (lw.bf16, abc.bf16, acc.f32).
+MXM's (lw.bf16, abc.bf16, acc.f32); attention's matmuls of computed tensors (q @ kᵀ loading
+k's rows as weights, p @ v with v transposed on the MXM first) and a transpose.
 GEMMs whose queues stream with ifetch run on a configuration of their own."""
 
 import ml_dtypes
@@ -115,10 +116,33 @@ def _float_matmul(rng):
     return g, {"x": x}, {"y": expected}
 
 
+def _attention(rng):
+    """Matmuls of tensors the chip computed: ``s = q @ kᵀ`` (the rows of k, a cast of an input,
+    loaded as weights), ``o = p @ v`` (v computed, so transposed on the MXM, then read by rows),
+    ``vt = transpose(v)``. Values are multiples of 1/8 below 16 (exact in bfloat16 and their
+    sums in float64), so numpy's float64 result rounded to float32 is the exact one."""
+    def values(shape, dtype):
+        return (rng.integers(-127, 128, shape) / 8).astype(dtype)
+    q, p = values((2, 8), ml_dtypes.bfloat16), values((2, 8), ml_dtypes.bfloat16)
+    kf, vf = values((6, 8), np.float32), values((8, 4), np.float32)
+    g = Graph("attention")
+    k = g.cast(g.input("kf", kf.shape, "float32"), "bfloat16", name="k")
+    v = g.cast(g.input("vf", vf.shape, "float32"), "bfloat16", name="v")
+    g.output("s", g.matmul(g.input("q", q.shape, "bfloat16"), g.transpose(k), name="s"))
+    g.output("o", g.matmul(g.input("p", p.shape, "bfloat16"), v, name="o"))
+    g.output("vt", g.transpose(v, name="vt"))
+    wide = [a.astype(np.float64) for a in (q, kf, p, vf)]
+    expected = {"s": (wide[0] @ wide[1].T).astype(np.float32),
+                "o": (wide[2] @ wide[3]).astype(np.float32),
+                "vt": vf.T.astype(ml_dtypes.bfloat16)}
+    return g, {"q": q, "kf": kf, "p": p, "vf": vf}, expected
+
+
 def test_compiled_programs_on_verilator(tmp_path, capsys):
     rng = np.random.default_rng(606)
     cases = [_gemm(rng, shape) for shape in GEMM_SHAPES] + [_layer(rng), _elementwise(rng),
-                                                             _floats(rng), _float_matmul(rng)]
+                                                             _floats(rng), _float_matmul(rng),
+                                                             _attention(rng)]
     records = _run_and_check(CONFIGS["default"], cases, tmp_path)
     with capsys.disabled():
         print(f"\ncompiled programs on verilator: {len(records)} runs, "
