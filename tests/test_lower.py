@@ -15,9 +15,11 @@ import ml_dtypes
 import numpy as np
 import pytest
 
+from opentsp import isa
 from opentsp.compiler import CompileError, Graph, compile_graph
 from opentsp.firmware.asm import assemble
 from opentsp.firmware.checker import check
+from opentsp.sim.model import run
 
 RNG_SEED = 2031
 
@@ -207,3 +209,33 @@ def test_transpose_on_the_mxm_follows_its_definition_on_special_values():
     assert all(np.isnan(out["t"][1:, 1].astype(np.float32)))  # 0 x inf elsewhere
     # y = e @ xᵀ reads x's rows: y[0] = x[0, 2]; row 1 holds inf, and 0 x inf is NaN
     assert out["y"][0, 0] == np.float32(x[0, 2]) and np.isnan(out["y"][0, 1])
+
+
+@pytest.mark.parametrize("config", ["default", "wide"])
+def test_single_columns_are_held_in_every_lane(config):
+    """A tensor of one column is stored in every lane of its vectors: inputs, constants and
+    matmul results (the weight column loaded into every column of the plane), so that it can
+    meet every lane of another vector."""
+    rng = np.random.default_rng(RNG_SEED + 4)
+    g = Graph("columns")
+    x = g.input("x", (3, 8))
+    c = g.input("c", (3, 1), "int32")
+    s = g.add(g.matmul(x, g.const("w", rng.integers(-9, 9, (8, 1), dtype=np.int8)), name="s"),
+              c, name="sc")
+    g.output("sc", s)
+    g.output("k", g.matmul(x, g.transpose(g.input("k1", (1, 8))), name="k"))
+    inputs = {"x": rng.integers(-128, 128, (3, 8), dtype=np.int8),
+              "c": rng.integers(-1000, 1000, (3, 1), dtype=np.int32),
+              "k1": rng.integers(-128, 128, (1, 8), dtype=np.int8)}
+    prog = compile_graph(g, config)
+    out = _run(prog, inputs)
+    w = g.nodes[2].params["value"]
+    np.testing.assert_array_equal(out["sc"], inputs["x"].astype(np.int32) @ w + inputs["c"])
+    np.testing.assert_array_equal(out["k"], inputs["x"].astype(np.int32) @ inputs["k1"].T)
+    memories = run(prog.image_for(inputs)).memories
+    size = prog.config.mxm_size
+    index = {s.name: i for i, s in enumerate(isa.mem_slices(prog.config))}
+    for name in ("sc", "k", "c"):
+        for copy in prog._stores[name].vectors[(1, 0)]:
+            low = memories[index[copy.planes[0][0]], copy.planes[0][1], :size]
+            assert (low == low[0]).all(), (name, low)

@@ -20,8 +20,18 @@ model):
   finite floats, except that -0 gives +0 and bfloat16 subnormals flush to zero (the wide sum
   rounded to float32), and an infinity or NaN in a row of ``x`` makes NaN of the rest of that
   column of the result (0 x inf).
-* ``concat(parts)`` along the columns and ``slice_cols(x, start, stop)``: views, no
-  instructions (the compiler wants column boundaries on multiples of ``mxm_size``).
+* ``concat(parts)`` along the columns, ``slice_cols(x, start, stop)`` and
+  ``broadcast_cols(x, n)`` (a single column repeated ``n`` times): views, no instructions (the
+  compiler wants column boundaries on multiples of ``mxm_size``; it keeps every single-column
+  tensor in every lane of its vectors).
+* ``row_max(x)``, ``row_min(x)``: float32 (M, N) -> (M, 1), the largest (smallest) element of
+  each row after ``x + 0`` (which makes -0 +0 and flushes subnormals); NaN if the row holds an
+  infinity or NaN (the MXM moves the lanes: ``compiler.lower``).
+* ``equal(a, b)``, ``greater(a, b)``: all ones (int8, int32: -1; float32: the bit pattern
+  0xFFFFFFFF, a NaN) where true, else 0 (``fp.cmpeq32``, ``fp.cmpgt32`` by value for float32);
+  ``bitwise_and``, ``bitwise_or``, ``bitwise_xor`` act on the bit patterns (a mask selects).
+* Elementwise operations of two operands broadcast numpy's way: a (N,) constant over the rows
+  (as ``bias_add``), an (M, 1) tensor over the columns.
 * ``bias_add(h, b)``: int32 (M, N) + int32 (N,) broadcast over rows, wrapping; or float32 +
   float32 (``fp.add32``).
 * ``relu(h)``: ``max(h, 0)``, same type (int8, int32, float32: ``fp.relu32``).
@@ -29,9 +39,9 @@ model):
   ``mulh(h, m) = (h * m) >> 32`` (floor) and ``rshr(v, s) = (v + 2^(s-1)) >> s`` (``v`` for
   ``s = 0``), docs/architecture.md section 8; ``m`` in 0..2^31-1 and ``s`` in 0..31, scalars or
   per-column arrays of length N.
-* ``add(a, b)``, ``sub(a, b)``, ``mul(a, b)``, ``maximum(a, b)``: elementwise, same shape and
-  type; int8 and int32 wrap (``mul`` keeps the low half), float32 is ``fp.add32``,
-  ``fp.sub32``, ``fp.mul32``, ``fp.max32``.
+* ``add(a, b)``, ``sub(a, b)``, ``mul(a, b)``, ``maximum(a, b)``, ``minimum(a, b)``:
+  elementwise, same type; int8 and int32 wrap (``mul`` keeps the low half), float32 is
+  ``fp.add32``, ``fp.sub32``, ``fp.mul32``, ``fp.max32``, ``fp.min32``.
 * ``exp(x)``, ``reciprocal(x)``, ``rsqrt(x)``, ``tanh(x)``: float32 only, ``fp.exp32``,
   ``fp.reciprocal32``, ``fp.rsqrt32``, ``fp.tanh32``.
 * ``cast(x, dtype)``: int8 <-> int32 (saturating), int8 or int32 -> float32 (``fp.from_int32``,
@@ -53,7 +63,7 @@ from opentsp import fp
 __all__ = ["CompileError", "Tensor", "Node", "Graph", "evaluate", "DTYPES", "FLOATS", "VIEWS",
            "wrap32",
            "requant_values", "numpy_dtype", "to_storage", "from_storage", "cast_values", "CASTS",
-           "transpose_values",
+           "transpose_values", "reduction_values", "BINARY", "REDUCTIONS",
            "MATMUL_TYPES", "matmul_values"]
 
 #: Element types the compiler handles: name -> bytes per element.
@@ -62,12 +72,20 @@ DTYPES = {"int8": 1, "int32": 4, "float32": 4, "float16": 2, "bfloat16": 2}
 FLOATS = ("float32", "float16", "bfloat16")
 #: Operations and what they compute (for messages).
 OPS = ("input", "const", "matmul", "bias_add", "relu", "requant", "add", "sub", "mul",
-       "maximum", "exp", "reciprocal", "rsqrt", "tanh", "cast", "transpose", "concat",
-       "slice_cols")
+       "maximum", "minimum", "equal", "greater", "bitwise_and", "bitwise_or", "bitwise_xor",
+       "exp", "reciprocal", "rsqrt", "tanh", "cast", "transpose", "concat", "slice_cols",
+       "broadcast_cols", "row_max", "row_min")
 #: Operations that only rename memory (the compiler emits no instruction for them);
 #: ``block_eye`` is the lowering's (``compiler.lower``): an identity matrix made of one stored
 #: ``mxm_size`` identity and zero vectors.
-VIEWS = ("transpose", "concat", "slice_cols", "block_eye")
+VIEWS = ("transpose", "concat", "slice_cols", "broadcast_cols", "block_eye")
+#: Elementwise operations of two operands: the VXM instruction and the symbol for messages.
+BINARY = {"add": ("add", "+"), "sub": ("sub", "-"), "mul": ("mul", "*"),
+          "maximum": ("max", "and"), "minimum": ("min", "and"), "equal": ("cmpeq", "=="),
+          "greater": ("cmpgt", ">"), "bitwise_and": ("and", "&"), "bitwise_or": ("or", "|"),
+          "bitwise_xor": ("xor", "^")}
+#: Row reductions (``compiler.lower`` computes them on the MXM and the VXM).
+REDUCTIONS = ("row_max", "row_min")
 #: The types the elementwise operations take.
 _ELEMENTWISE = ("int8", "int32", "float32")
 #: The conversions ``cast`` makes: (from, to).
@@ -452,36 +470,106 @@ class Graph:
     def add(self, a, b, name=None):
         """``a + b`` elementwise: same shape and type; int8 and int32 wrap, float32 rounds
         (``opentsp.fp.add32``)."""
-        return self._binary("add", "+", a, b, name)
+        return self._binary("add", a, b, name)
 
     def sub(self, a, b, name=None):
         """``a - b`` elementwise: same shape and type; int8 and int32 wrap, float32 rounds
         (``opentsp.fp.sub32``)."""
-        return self._binary("sub", "-", a, b, name)
+        return self._binary("sub", a, b, name)
 
     def mul(self, a, b, name=None):
         """``a * b`` elementwise: same shape and type; int8 and int32 wrap (the low half),
         float32 rounds (``opentsp.fp.mul32``)."""
-        return self._binary("mul", "*", a, b, name)
+        return self._binary("mul", a, b, name)
 
     def maximum(self, a, b, name=None):
         """The larger of ``a`` and ``b`` elementwise: same shape and type (float32:
         ``opentsp.fp.max32``, ``-0 < +0``, NaN if either is NaN)."""
-        return self._binary("maximum", "and", a, b, name)
+        return self._binary("maximum", a, b, name)
 
-    def _binary(self, op, symbol, a, b, name):
+    def minimum(self, a, b, name=None):
+        """The smaller of ``a`` and ``b`` elementwise (float32: ``opentsp.fp.min32``)."""
+        return self._binary("minimum", a, b, name)
+
+    def equal(self, a, b, name=None):
+        """All ones where ``a == b`` (float32: by value, ``+0 == -0``, NaN equals nothing),
+        else 0; the operands' type (a float32 mask of all ones is a NaN bit pattern)."""
+        return self._binary("equal", a, b, name)
+
+    def greater(self, a, b, name=None):
+        """All ones where ``a > b`` (signed; float32 by value), else 0."""
+        return self._binary("greater", a, b, name)
+
+    def bitwise_and(self, a, b, name=None):
+        """``a & b`` on the bit patterns (float32 too: a mask selects)."""
+        return self._binary("bitwise_and", a, b, name)
+
+    def bitwise_or(self, a, b, name=None):
+        """``a | b`` on the bit patterns."""
+        return self._binary("bitwise_or", a, b, name)
+
+    def bitwise_xor(self, a, b, name=None):
+        """``a ^ b`` on the bit patterns."""
+        return self._binary("bitwise_xor", a, b, name)
+
+    def _binary(self, op, a, b, name):
+        symbol = BINARY[op][1]
         name = self._name(name, op)
         node = f"node {name!r} ({op})"
         self._need_2d(node, a, "a")
-        self._need_2d(node, b, "b")
-        if a.shape != b.shape:
-            raise CompileError(f"{node}: shapes differ: {a.shape} {symbol} {b.shape}")
+        if not isinstance(b, Tensor):
+            raise CompileError(f"{node}: operand b must be a Tensor, not {b!r}")
         if a.dtype != b.dtype:
             raise CompileError(f"{node}: dtypes differ: {a.dtype} {symbol} {b.dtype}")
         if a.dtype not in _ELEMENTWISE:
             raise CompileError(f"{node}: unsupported dtype {a.dtype} ({op} takes "
                                f"{_names(list(_ELEMENTWISE))})")
+        a, b = self._broadcast(node, name, symbol, a, b)
         return self._add(name, op, (a, b), {}, a.shape, a.dtype)
+
+    def _broadcast(self, node, name, symbol, a, b):
+        """``(a, b)`` of one shape, numpy's way: a (N,) constant ``b`` stays (the compiler
+        reads its one row for every row), an (M, 1) operand becomes ``broadcast_cols``."""
+        if len(b.shape) == 1:
+            if b.shape[0] != a.shape[1]:
+                raise CompileError(f"{node}: shapes differ: {a.shape} {symbol} {b.shape}")
+            return a, b
+        if a.shape == b.shape:
+            return a, b
+        if a.shape[0] == b.shape[0] and 1 in (a.shape[1], b.shape[1]):
+            if b.shape[1] == 1:
+                return a, self.broadcast_cols(b, a.shape[1], name=f"{name}.b")
+            return self.broadcast_cols(a, b.shape[1], name=f"{name}.a"), b
+        raise CompileError(f"{node}: shapes differ: {a.shape} {symbol} {b.shape}")
+
+    def broadcast_cols(self, x, n, name=None):
+        """The single column of ``x`` (M, 1) repeated ``n`` times: (M, n). A view."""
+        name = self._name(name, "broadcast_cols")
+        node = f"node {name!r} (broadcast_cols)"
+        self._need_2d(node, x, "x")
+        if x.shape[1] != 1:
+            raise CompileError(f"{node}: x {x.name!r} must have one column, not {x.shape}")
+        if not isinstance(n, int | np.integer) or n < 1:
+            raise CompileError(f"{node}: n must be a positive integer, not {n!r}")
+        return self._add(name, "broadcast_cols", (x,), {}, (x.shape[0], int(n)), x.dtype)
+
+    def row_max(self, x, name=None):
+        """The largest element of each row of float32 ``x`` (M, N): (M, 1). Computed as the
+        largest of ``x + 0`` (-0 reads +0, subnormals flush); a row holding an infinity or
+        NaN gives NaN."""
+        return self._reduction("row_max", x, name)
+
+    def row_min(self, x, name=None):
+        """The smallest element of each row of float32 ``x`` (M, N), as :meth:`row_max`."""
+        return self._reduction("row_min", x, name)
+
+    def _reduction(self, op, x, name):
+        name = self._name(name, op)
+        node = f"node {name!r} ({op})"
+        self._need_2d(node, x, "x")
+        if x.dtype != "float32":
+            raise CompileError(f"{node}: unsupported dtype {x.dtype} ({op} takes float32)")
+        return self._add(name, op, (x,), {}, (x.shape[0], 1), "float32")
 
     def output(self, name, tensor):
         """Mark ``tensor`` as an output called ``name`` (read back with
@@ -549,12 +637,20 @@ def _wrap(values, dtype):
 
 #: float32 operations on bit patterns (the VXM's functions, :mod:`opentsp.fp`).
 _F32 = {"add": fp.add32, "bias_add": fp.add32, "sub": fp.sub32, "mul": fp.mul32,
-        "maximum": fp.max32,
+        "maximum": fp.max32, "minimum": fp.min32,
+        "equal": lambda a, b: fp.cmpeq32(a, b).view(np.uint32),
+        "greater": lambda a, b: fp.cmpgt32(a, b).view(np.uint32),
+        "bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or,
+        "bitwise_xor": np.bitwise_xor,
         "relu": fp.relu32, "exp": fp.exp32, "reciprocal": fp.reciprocal32, "rsqrt": fp.rsqrt32,
         "tanh": fp.tanh32}
 #: The same operations on integers, in int64 (wrapped to the type afterwards).
 _INT = {"add": np.add, "bias_add": np.add, "sub": np.subtract, "mul": np.multiply,
-        "maximum": np.maximum,
+        "maximum": np.maximum, "minimum": np.minimum,
+        "equal": lambda a, b: -(a == b).astype(np.int64),
+        "greater": lambda a, b: -(a > b).astype(np.int64),
+        "bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or,
+        "bitwise_xor": np.bitwise_xor,
         "relu": lambda h: np.maximum(h, 0)}
 
 
@@ -600,6 +696,19 @@ def matmul_values(x, w, dtype):
     return out.view(np.float32)
 
 
+def reduction_values(x, op):
+    """``row_max`` or ``row_min`` of float32 ``x``: the extreme of ``x + 0`` per row, NaN for a
+    row holding an infinity or NaN; (M, 1) float32."""
+    bits = fp.add32(_bits(x, "float32"), np.uint32(0))
+    pick = fp.max32 if op == "row_max" else fp.min32
+    out = bits[:, :1].copy()
+    for j in range(1, bits.shape[1]):
+        out[:, 0] = pick(out[:, 0], bits[:, j])
+    finite = (_bits(x, "float32") & 0x7F800000) != 0x7F800000
+    out[~finite.all(axis=1), 0] = fp.FP32.nan
+    return _from_bits(out, "float32")
+
+
 def transpose_values(x, dtype):
     """``transpose(x)`` computed on the MXM: ``cast(eye(C) @ xᵀ)`` (int8: ``xᵀ``)."""
     if dtype == "int8":
@@ -633,6 +742,10 @@ def _value(node, args, inputs):
         return np.concatenate(args, axis=1)
     if op == "slice_cols":
         return args[0][:, node.params["start"]:node.params["stop"]]
+    if op == "broadcast_cols":
+        return np.repeat(args[0], node.output.shape[1], axis=1)
+    if op in REDUCTIONS:
+        return reduction_values(args[0], op)
     if op in _F32:
         return _elementwise(node, args)
     raise CompileError(f"{node.describe()}: unsupported operation")   # pragma: no cover

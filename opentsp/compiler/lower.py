@@ -21,7 +21,7 @@ from collections.abc import Mapping
 import ml_dtypes
 import numpy as np
 
-from opentsp.compiler.graph import VIEWS, CompileError, Graph
+from opentsp.compiler.graph import REDUCTIONS, VIEWS, CompileError, Graph
 
 __all__ = ["lower", "view_bases", "ViewVectors", "ZERO"]
 
@@ -57,6 +57,9 @@ def lower(graph, config):
         if node.op == "transpose" and node.name in other:
             new[node.name] = _transpose_on_mxm(out, node, inputs[0], size)
             continue
+        if node.op in REDUCTIONS:
+            new[node.name] = _reduce(out, node, inputs[0], size)
+            continue
         if node.op == "matmul" and node.inputs[1].node.op == "transpose":
             # The rows of the transpose's operand, whether or not the transpose is also
             # computed for other users.
@@ -75,17 +78,69 @@ def _transpose_on_mxm(out, node, x, size):
     """``cast(eye(C) @ transpose(x))`` in ``out``, the cast named as ``node``. ``eye(C)`` is a
     ``block_eye`` view: one stored ``size`` x ``size`` identity per type (``@eyeT``) on its
     diagonal blocks, the zero vector elsewhere."""
-    name = f"@eye.{x.dtype}"
-    block = next((n.output for n in out.nodes if n.name == name), None)
-    if block is None:
-        block = np.zeros((size, size), dtype=np.asarray(_ONE[x.dtype]).dtype)
-        np.fill_diagonal(block, _ONE[x.dtype])
-        block = out.const(name, block)
+    block = np.zeros((size, size), dtype=np.asarray(_ONE[x.dtype]).dtype)
+    np.fill_diagonal(block, _ONE[x.dtype])
+    block = _shared_const(out, f"@eye.{x.dtype}", block)
     cols = x.shape[1]
     eye = out._add(f"{node.name}.eye", "block_eye", (block,), {}, (cols, cols), x.dtype)
     view = out.transpose(x, name=f"{node.name}.view")
     product = out.matmul(eye, view, name=f"{node.name}.mm")
     return out.cast(product, x.dtype, name=node.name)
+
+
+def _reduce(out, node, x, size):
+    """``row_max`` / ``row_min`` of ``x`` (M, N) in ``out``, named as ``node`` (a one-column
+    view of a vector whose every lane holds the result).
+
+    ``canon = ((x * 0) + x) + 0`` makes zeros +0, subnormals +0 and every infinity NaN (so a
+    row with one gives NaN in every lane, as ``graph.reduction_values`` defines), the column
+    blocks meet lane by lane on the VXM, then the lanes of the one block left do, by
+    rotations of 1, 2, 4, ... lanes until every lane has seen all: a rotation is exact on the
+    MXM once the float32 values are split into three bfloat16 parts (:func:`_rotate`)."""
+    name, n = node.name, x.shape[1]
+    if n % size:
+        raise CompileError(f"{node.describe()}: N = {n} is not a multiple of mxm_size {size} "
+                           f"(the lanes past the last column would take part)")
+    pick = out.maximum if node.op == "row_max" else out.minimum
+    zero = _shared_const(out, f"@zero32.{n}", np.zeros(n, np.float32))
+    canon = out.add(out.add(out.mul(x, zero, name=f"{name}.nan"), x, name=f"{name}.keep"),
+                    zero, name=f"{name}.canon")
+    extreme = out.slice_cols(canon, 0, size, name=f"{name}.block0")
+    for block in range(1, n // size):
+        extreme = pick(extreme, out.slice_cols(canon, block * size, (block + 1) * size,
+                                               name=f"{name}.block{block}"),
+                       name=f"{name}.blocks{block}")
+    shift = 1
+    while shift < size:
+        extreme = pick(extreme, _rotate(out, extreme, shift, size, f"{name}.rot{shift}"),
+                       name=f"{name}.lanes{shift}")
+        shift *= 2
+    return out.slice_cols(extreme, 0, 1, name=name)
+
+
+def _rotate(out, v, shift, size, name):
+    """``v`` (M, size) float32 with lane ``i`` taking lane ``(i - shift) mod size``: ``v = hi +
+    mid + lo`` exactly (three bfloat16 parts, each what is left rounded), and the MXM sums the
+    parts of the one lane each output lane's weights pick, once rounded: the value itself."""
+    hi = out.cast(v, "bfloat16", name=f"{name}.hi")
+    rest = out.sub(v, out.cast(hi, "float32", name=f"{name}.hi32"), name=f"{name}.rest")
+    mid = out.cast(rest, "bfloat16", name=f"{name}.mid")
+    low = out.cast(out.sub(rest, out.cast(mid, "float32", name=f"{name}.mid32"),
+                           name=f"{name}.rest2"), "bfloat16", name=f"{name}.lo")
+    parts = out.concat([hi, mid, low], name=f"{name}.parts")
+    weights = np.zeros((3 * size, size), np.float32)
+    for i in range(size):
+        for part in range(3):
+            weights[part * size + (i - shift) % size, i] = 1
+    weights = _shared_const(out, f"@rotate{shift}", weights.astype(ml_dtypes.bfloat16))
+    return out.matmul(parts, weights, name=name)
+
+
+def _shared_const(out, name, value):
+    """The constant ``name`` of ``out``, made from ``value`` the first time (the lowering's
+    constants are the same for every node that needs them)."""
+    node = next((n for n in out.nodes if n.name == name), None)
+    return node.output if node is not None else out.const(name, value)
 
 
 def _check_view(node, size):
@@ -134,7 +189,8 @@ class ViewVectors(Mapping):
     stores : dict
         ``name -> Store``, filled as kernels are scheduled.
     node : Node
-        The view's node (``transpose``, ``concat``, ``slice_cols`` or ``block_eye``).
+        The view's node (``transpose``, ``concat``, ``slice_cols``, ``broadcast_cols`` or
+        ``block_eye``).
     size : int
         ``mxm_size``.
     """
@@ -155,9 +211,11 @@ class ViewVectors(Mapping):
         if node.op == "transpose":      # weights: (kb, nb, j) is row nb * size + j of x
             kb, nb, j = key
             x = node.inputs[0]
-            row = nb * size + j
+            row = nb * size + j if x.shape[0] > 1 else 0     # one row: in every column
             return (x.name, (row, kb)) if row < x.shape[0] else zero
         r, cb = key
+        if node.op == "broadcast_cols":         # one column, in every lane of its vectors
+            return node.inputs[0].name, (r, 0)
         if node.op == "block_eye":
             return (node.inputs[0].name, (r % size, 0)) if cb == r // size else zero
         if node.op == "slice_cols":

@@ -32,21 +32,21 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from opentsp import isa, packing
-from opentsp.compiler.graph import DTYPES, VIEWS, CompileError, to_storage
+from opentsp.compiler.graph import BINARY, DTYPES, VIEWS, CompileError, to_storage
 from opentsp.compiler.lower import ZERO, ViewVectors, view_bases
 
 __all__ = ["Copy", "Store", "Step", "Kernel", "build_kernels", "Units", "engines", "matmul_units",
-           "load_columns", "place_static", "DTYPE_CODES"]
+           "load_columns", "block_columns", "block_values", "place_static", "DTYPE_CODES"]
 
 DTYPE_CODES = {"int8": isa.DType.I8, "int32": isa.DType.I32, "float32": isa.DType.F32,
                "float16": isa.DType.F16, "bfloat16": isa.DType.BF16}
 #: The VXM function of each elementwise operation (``cast`` is ``cvt``).
-MNEMONICS = {"relu": "relu", "add": "add", "bias_add": "add", "sub": "sub", "mul": "mul",
-             "maximum": "max",
-             "exp": "exp", "reciprocal": "recip", "rsqrt": "rsqrt", "tanh": "tanh",
-             "cast": "cvt"}
+MNEMONICS = {"relu": "relu", "bias_add": "add", "exp": "exp", "reciprocal": "recip",
+             "rsqrt": "rsqrt", "tanh": "tanh", "cast": "cvt",
+             **{op: mnemonic for op, (mnemonic, _) in BINARY.items()}}
 #: Operations of two operands whose chain may continue through either (they commute).
-COMMUTATIVE = ("add", "mul", "maximum")
+COMMUTATIVE = ("add", "mul", "maximum", "minimum", "equal", "bitwise_and", "bitwise_or",
+               "bitwise_xor")
 
 
 @dataclass
@@ -103,11 +103,12 @@ def _steps_for(node, operand):
     dtype = node.output.dtype
     if node.op == "bias_add":
         return [Step(node, "add", dtype, dtype, node.inputs[1].name, True)]
-    if node.op in COMMUTATIVE:
+    if node.op in BINARY:
+        # Through either operand of a commutative one, through a of the others (a - b, a > b);
+        # a (N,) constant is one row read for every row.
         other = node.inputs[1] if node.inputs[0] is operand else node.inputs[0]
-        return [Step(node, MNEMONICS[node.op], dtype, dtype, other.name)]
-    if node.op == "sub":            # the chain goes on through a only: a - b
-        return [Step(node, "sub", dtype, dtype, node.inputs[1].name)]
+        return [Step(node, MNEMONICS[node.op], node.inputs[0].dtype, dtype, other.name,
+                     len(other.shape) == 1)]
     if node.op == "cast":
         return [Step(node, "cvt", node.inputs[0].dtype, dtype)]
     if node.op in MNEMONICS:
@@ -215,6 +216,19 @@ def matmul_units(node, config):
         for nb in range(nt):
             units.append((rows, nb, *dealt[len(units) % len(dealt)]))
     return Units(kt, nt, units)
+
+
+def block_columns(size, n, nb):
+    """The columns of block ``nb`` of a tensor ``n`` columns wide that the MXM computes: all
+    ``size`` of them for a single column, which every lane holds (:func:`block_values`)."""
+    return size if n == 1 else min(size, n - nb * size)
+
+
+def block_values(row, cb, size):
+    """The values of block ``cb`` of ``row`` as stored: a single column in every lane (so that
+    it meets every lane of another vector, and can address a ``gather``), else the block's
+    columns."""
+    return np.repeat(row[:1], size) if len(row) == 1 else row[cb * size:(cb + 1) * size]
 
 
 def load_columns(config, columns):
@@ -425,9 +439,9 @@ def _place_weights(node, stores, placer, copies_of):
     k, n = value.shape
     for kb in range(units.kt):
         for nb in range(units.nt):
-            for j in range(load_columns(config, min(size, n - nb * size))):
-                column = (value[kb * size:(kb + 1) * size, nb * size + j]
-                          if nb * size + j < n else np.zeros(0, np.int64))
+            for j in range(load_columns(config, block_columns(size, n, nb))):
+                column = (value[kb * size:(kb + 1) * size, min(nb * size + j, n - 1)]
+                          if nb * size + j < n or n == 1 else np.zeros(0, np.int64))
                 pinned = {side: [mems[(store.width * j + b) % len(mems)]
                                  for b in range(store.width)]
                           for side, mems in pins.items()}
@@ -454,7 +468,7 @@ def _place_rows(node, stores, placer, copies_of):
         for r in range(tensor.rows):
             if store.width == 1 and r % run == 0:
                 pinned = {side: placer.int8_slice(side) for side in sides}
-            chunk = value[r, cb * size:(cb + 1) * size]
+            chunk = block_values(value[r], cb, size)
             placer.put(store, (r, cb), _vector_bytes(chunk, tensor.dtype, size, lanes), sides,
                        f"{tensor.name!r}", pinned)
     return store
@@ -469,6 +483,6 @@ def _place_requant_constants(node, stores, placer):
         store = stores[name] = Store(name, "int32", "rows")
         value = node.params[what]
         for cb in range(-(-node.output.cols // size)):
-            placer.put(store, (0, cb), _vector_bytes(value[cb * size:(cb + 1) * size],
+            placer.put(store, (0, cb), _vector_bytes(block_values(value, cb, size),
                                                      "int32", size, lanes),
                        ["W", "E"], f"{node.name!r} {what}")

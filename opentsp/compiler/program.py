@@ -86,7 +86,7 @@ class CompiledProgram:
             code = DTYPE_CODES[store.dtype]
             for (r, cb), copies in store.vectors.items():
                 padded = np.zeros(lanes, dtype=np.int64)
-                chunk = value[r, cb * size:(cb + 1) * size]
+                chunk = plan.block_values(value[r], cb, size)
                 padded[:len(chunk)] = chunk
                 planes = packing.pack(padded.astype(packing.NP_DTYPE[code]), code)
                 for copy in copies:
@@ -178,7 +178,7 @@ def _words_needed(graph, kernels, sides, config):
                 units = matmul_units(k.matmul, config).units
                 copies = 1 if sides.get(t.name + "@w") == "one" else max(
                     len({m for _, nb, m, _ in units if nb == block}) for _, block, _, _ in units)
-                columns = sum(plan.load_columns(config, min(size, t.shape[1] - nb * size))
+                columns = sum(plan.load_columns(config, plan.block_columns(size, t.shape[1], nb))
                               for nb in range(-(-t.shape[1] // size)))
                 words += -(-t.shape[0] // size) * columns * copies * width
                 break

@@ -545,7 +545,7 @@ class Scheduler:
         rows, nb, mxm, plane = unit
         size, per = config.mxm_size, config.mxm_load_rows
         lw_op, abc_op = job.ops["lw"], job.ops["abc"]
-        ncols = min(size, w.shape[1] - nb * size)
+        ncols = plan.block_columns(size, w.shape[1], nb)
         ks = f"{kb * size}..{min((kb + 1) * size, x.shape[1]) - 1}"
         load_key = _key(mxm, "lw", plane)
         for e in range(plan.load_columns(config, ncols) // per):
