@@ -32,6 +32,12 @@ model):
   ``bitwise_and``, ``bitwise_or``, ``bitwise_xor`` act on the bit patterns (a mask selects).
 * Elementwise operations of two operands broadcast numpy's way: a (N,) constant over the rows
   (as ``bias_add``), an (M, 1) tensor over the columns.
+* ``state(name, shape, dtype, init)``: a tensor that stays in memory from one run of the
+  program to the next (a KV cache, a token buffer, a counter); ``write_row(s, index, value)``
+  is ``s`` with row ``index`` replaced by ``value`` (1, C), a new *version* of the state in the
+  same memory (MEM ``scatter``); ``read_row(table, index)`` is row ``index`` of a constant, an
+  input or a state version, (1, C) (MEM ``gather``). ``index`` is an int32 (1, 1) tensor, the
+  row in 0..R-1 (the reference refuses others; the chip would reach another word).
 * ``bias_add(h, b)``: int32 (M, N) + int32 (N,) broadcast over rows, wrapping; or float32 +
   float32 (``fp.add32``).
 * ``relu(h)``: ``max(h, 0)``, same type (int8, int32, float32: ``fp.relu32``).
@@ -63,7 +69,7 @@ from opentsp import fp
 __all__ = ["CompileError", "Tensor", "Node", "Graph", "evaluate", "DTYPES", "FLOATS", "VIEWS",
            "wrap32",
            "requant_values", "numpy_dtype", "to_storage", "from_storage", "cast_values", "CASTS",
-           "transpose_values", "reduction_values", "BINARY", "REDUCTIONS",
+           "transpose_values", "reduction_values", "BINARY", "REDUCTIONS", "INDEXED",
            "MATMUL_TYPES", "matmul_values"]
 
 #: Element types the compiler handles: name -> bytes per element.
@@ -74,7 +80,9 @@ FLOATS = ("float32", "float16", "bfloat16")
 OPS = ("input", "const", "matmul", "bias_add", "relu", "requant", "add", "sub", "mul",
        "maximum", "minimum", "equal", "greater", "bitwise_and", "bitwise_or", "bitwise_xor",
        "exp", "reciprocal", "rsqrt", "tanh", "cast", "transpose", "concat", "slice_cols",
-       "broadcast_cols", "row_max", "row_min")
+       "broadcast_cols", "row_max", "row_min", "state", "read_row", "write_row")
+#: Operations on memory indexed at run time (MEM ``gather`` and ``scatter``).
+INDEXED = ("read_row", "write_row")
 #: Operations that only rename memory (the compiler emits no instruction for them);
 #: ``block_eye`` is the lowering's (``compiler.lower``): an identity matrix made of one stored
 #: ``mxm_size`` identity and zero vectors.
@@ -273,6 +281,13 @@ class Graph:
             if not isinstance(tensor, Tensor) or tensor.node not in self.nodes:
                 raise CompileError(f"node {name!r} ({op}): operand must be a tensor of graph "
                                    f"{self.name!r}, not {tensor!r}")
+            writer = self._writer(tensor)
+            if writer is not None:
+                # Its memory holds the next version once written: a later reader would see
+                # that, not this one.
+                raise CompileError(f"node {name!r} ({op}): state version {tensor.name!r} is "
+                                   f"replaced by {writer.name!r} before this node; read "
+                                   f"{writer.name!r} (or read {tensor.name!r} before writing)")
         node = Node(name, op, tuple(inputs), params)
         node.output = Tensor(name, tuple(int(d) for d in shape), dtype, node)
         self._names.add(name)
@@ -292,6 +307,67 @@ class Graph:
             raise CompileError(f"{where}: shape must be (rows, columns) of positive integers, "
                                f"not {shape!r}")
         return self._add(name, "input", (), {}, shape, dtype)
+
+    def state(self, name, shape, dtype, init=None):
+        """A tensor of ``shape`` and ``dtype`` kept in memory across runs: ``init`` (an array,
+        zeros if None) when the program is loaded, then whatever the runs wrote with
+        :meth:`write_row`."""
+        dtype = _dtype_name(dtype)
+        if init is not None:
+            value = np.asarray(init)
+            if value.shape != tuple(shape) or str(value.dtype) != dtype:
+                raise CompileError(f"node {name!r} (state): init must be {dtype} "
+                                   f"{tuple(shape)}, not {value.dtype} {value.shape}")
+        tensor = self.input(name, shape, dtype)
+        node = tensor.node
+        node.op = "state"
+        node.params["init"] = (np.zeros(tensor.shape, numpy_dtype(tensor.dtype))
+                               if init is None else np.asarray(init).copy())
+        return tensor
+
+    def read_row(self, table, index, name=None):
+        """Row ``index`` of ``table`` (R, C), a constant, an input or a state version: (1, C).
+        ``index`` is an int32 (1, 1) tensor (computed on the chip or not)."""
+        name = self._name(name, "read_row")
+        node = f"node {name!r} (read_row)"
+        self._need_2d(node, table, "table")
+        self._need_index(node, index)
+        if table.node.op not in ("const", "input", "state", "write_row"):
+            raise CompileError(f"{node}: the table {table.name!r} must be a constant, an input "
+                               f"or a state, not the output of {_a(table.node.op)}")
+        return self._add(name, "read_row", (table, index), {}, (1, table.shape[1]), table.dtype)
+
+    def write_row(self, state, index, value, name=None):
+        """``state`` with row ``index`` replaced by ``value`` (1, C): the state's next version
+        (in the same memory). A version is written at most once."""
+        name = self._name(name, "write_row")
+        node = f"node {name!r} (write_row)"
+        self._need_2d(node, state, "state")
+        self._need_2d(node, value, "value")
+        self._need_index(node, index)
+        if state.node.op not in ("state", "write_row"):
+            raise CompileError(f"{node}: {state.name!r} must be a state (g.state) or a version "
+                               f"of one, not the output of {_a(state.node.op)}")
+        writer = self._writer(state)
+        if writer is not None:
+            raise CompileError(f"{node}: state version {state.name!r} is already written by "
+                               f"{writer.name!r} (write its new version)")
+        if value.shape != (1, state.shape[1]) or value.dtype != state.dtype:
+            raise CompileError(f"{node}: value must be {state.dtype} (1, {state.shape[1]}), not "
+                               f"{value.dtype} {value.shape}")
+        return self._add(name, "write_row", (state, index, value), {}, state.shape, state.dtype)
+
+    def _writer(self, tensor):
+        """The ``write_row`` node that replaces state version ``tensor``, if any."""
+        if tensor.node.op not in ("state", "write_row"):
+            return None
+        return next((n for n in self.nodes if n.op == "write_row" and n.inputs[0] is tensor),
+                    None)
+
+    @staticmethod
+    def _need_index(node, index):
+        if not isinstance(index, Tensor) or index.shape != (1, 1) or index.dtype != "int32":
+            raise CompileError(f"{node}: index must be an int32 (1, 1) tensor, not {index!r}")
 
     def const(self, name, value):
         """A constant: a numpy array of one or two dimensions of a type of :data:`DTYPES`
@@ -601,9 +677,43 @@ class Graph:
         """Input tensors by name."""
         return {n.name: n.output for n in self.nodes if n.op == "input"}
 
+    @property
+    def states(self):
+        """State tensors (their first versions) by name."""
+        return {n.name: n.output for n in self.nodes if n.op == "state"}
+
+    def last_version(self, state):
+        """The last version of ``state`` (a state tensor): what memory holds after a run."""
+        version = state
+        while (writer := self._writer(version)) is not None:
+            version = writer.output
+        return version
+
     def consumers(self, tensor):
         """Nodes that take ``tensor`` as an operand."""
         return [n for n in self.nodes if any(t is tensor for t in n.inputs)]
+
+    def check_states(self, states):
+        """The ``states`` dict (``{name: array}``, a subset of the states) checked: the state's
+        dtype (bfloat16 also as uint16 bit patterns) and shape."""
+        if not isinstance(states, dict):
+            raise CompileError(f"states must be a dict {{name: array}}, not {states!r}")
+        known = self.states
+        unknown = sorted(set(states) - set(known))
+        if unknown:
+            raise CompileError(f"states {unknown} are not states of graph {self.name!r} "
+                               f"({sorted(known)})")
+        checked = {}
+        for name, value in states.items():
+            tensor, value = known[name], np.asarray(value)
+            dtype = str(value.dtype)
+            if tensor.dtype == "bfloat16" and dtype == "uint16":
+                dtype, value = "bfloat16", _from_bits(value, "bfloat16")
+            if value.shape != tensor.shape or dtype != tensor.dtype:
+                raise CompileError(f"state {name!r} must be {tensor.dtype} {tensor.shape}, not "
+                                   f"{value.dtype} {value.shape}")
+            checked[name] = value
+        return checked
 
     def check_inputs(self, inputs):
         """The ``inputs`` dict checked against the graph's inputs: ``{name: array}``."""
@@ -717,43 +827,78 @@ def transpose_values(x, dtype):
     return cast_values(matmul_values(eye, np.asarray(x).T, dtype), "float32", dtype)
 
 
+def _input_value(node, args, inputs):
+    value = inputs[node.name]
+    if node.output.dtype == "bfloat16":
+        value = _from_bits(_bits(value, "bfloat16"), "bfloat16")
+    return value
+
+
+def _matmul_value(node, args, inputs):
+    if node.inputs[1].node.op == "transpose":       # the rows of w's operand, as they are
+        return matmul_values(args[0], args[2].T, node.inputs[0].dtype)
+    return matmul_values(args[0], args[1], node.inputs[0].dtype)
+
+
+#: The value of each operation but the elementwise ones: ``f(node, args, inputs)``.
+_VALUES = {
+    "input": _input_value,
+    "const": lambda node, args, inputs: node.params["value"],
+    "state": lambda node, args, inputs: inputs.get(node.name, node.params["init"]),
+    "read_row": lambda node, args, inputs: _indexed_value(node, args),
+    "write_row": lambda node, args, inputs: _indexed_value(node, args),
+    "matmul": _matmul_value,
+    "requant": lambda node, args, inputs: requant_values(args[0], node.params["multiplier"],
+                                                         node.params["shift"]),
+    "cast": lambda node, args, inputs: cast_values(args[0], node.inputs[0].dtype,
+                                                   node.output.dtype),
+    "transpose": lambda node, args, inputs: transpose_values(args[0], node.output.dtype),
+    "concat": lambda node, args, inputs: np.concatenate(args, axis=1),
+    "slice_cols": lambda node, args, inputs: args[0][:, node.params["start"]:
+                                                     node.params["stop"]],
+    "broadcast_cols": lambda node, args, inputs: np.repeat(args[0], node.output.shape[1],
+                                                           axis=1),
+    "row_max": lambda node, args, inputs: reduction_values(args[0], "row_max"),
+    "row_min": lambda node, args, inputs: reduction_values(args[0], "row_min"),
+}
+
+
 def _value(node, args, inputs):
     """The value of ``node`` from its operands' values ``args``."""
-    op = node.op
-    if op == "input":
-        value = inputs[node.name]
-        if node.output.dtype == "bfloat16":
-            value = _from_bits(_bits(value, "bfloat16"), "bfloat16")
-        return value
-    if op == "const":
-        return node.params["value"]
-    if op == "matmul":
-        w = node.inputs[1]
-        if w.node.op == "transpose":        # the rows of w's operand, as they are
-            return matmul_values(args[0], args[2].T, node.inputs[0].dtype)
-        return matmul_values(args[0], args[1], node.inputs[0].dtype)
-    if op == "requant":
-        return requant_values(args[0], node.params["multiplier"], node.params["shift"])
-    if op == "cast":
-        return cast_values(args[0], node.inputs[0].dtype, node.output.dtype)
-    if op == "transpose":
-        return transpose_values(args[0], node.output.dtype)
-    if op == "concat":
-        return np.concatenate(args, axis=1)
-    if op == "slice_cols":
-        return args[0][:, node.params["start"]:node.params["stop"]]
-    if op == "broadcast_cols":
-        return np.repeat(args[0], node.output.shape[1], axis=1)
-    if op in REDUCTIONS:
-        return reduction_values(args[0], op)
-    if op in _F32:
+    if node.op in _VALUES:
+        return _VALUES[node.op](node, args, inputs)
+    if node.op in _F32:
         return _elementwise(node, args)
     raise CompileError(f"{node.describe()}: unsupported operation")   # pragma: no cover
 
 
-def evaluate(graph, inputs):
+def _row(node, table, index):
+    """Row ``index`` (an int32 (1, 1) array) of ``table``, as ``read_row``/``write_row`` take
+    it; ValueError naming the node if it is not a row."""
+    row = int(np.asarray(index).reshape(-1)[0])
+    if not 0 <= row < table.shape[0]:
+        raise ValueError(f"{node.describe()}: index {row} is not a row of {node.inputs[0].name!r} "
+                         f"(0..{table.shape[0] - 1})")
+    return row
+
+
+def _indexed_value(node, args):
+    """``read_row`` and ``write_row``."""
+    table, index = args[0], args[1]
+    row = _row(node, table, index)
+    if node.op == "read_row":
+        return table[row:row + 1]
+    updated = table.copy()
+    updated[row] = args[2][0]
+    return updated
+
+
+def evaluate(graph, inputs, states=None):
     """Every tensor's value: integers in numpy int64 / Python integer arithmetic, floats with
     :mod:`opentsp.fp` on their bit patterns (the graph's meaning).
+
+    ``states`` gives the states' values before the run (``{name: array}``, each its state's
+    dtype and shape; a missing one takes its ``init``).
 
     Returns
     -------
@@ -761,6 +906,7 @@ def evaluate(graph, inputs):
         ``{tensor name: ndarray}`` in the tensor's own numpy type (:func:`numpy_dtype`).
     """
     inputs = graph.check_inputs(inputs)
+    inputs.update(graph.check_states(states or {}))
     values = {}
     for node in graph.nodes:
         args = [values[t.name] for t in node.inputs]

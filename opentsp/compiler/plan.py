@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from opentsp import isa, packing
-from opentsp.compiler.graph import BINARY, DTYPES, VIEWS, CompileError, to_storage
+from opentsp.compiler.graph import BINARY, DTYPES, INDEXED, VIEWS, CompileError, to_storage
 from opentsp.compiler.lower import ZERO, ViewVectors, view_bases
 
 __all__ = ["Copy", "Store", "Step", "Kernel", "build_kernels", "Units", "engines", "matmul_units",
@@ -62,8 +62,9 @@ class Store:
     """A tensor's vectors in memory: ``vectors[key] = [Copy, ...]``."""
     name: str
     dtype: str
-    layout: str                      # "rows" or "wcols"
+    layout: str                      # "rows", "wcols" or "indexed"
     vectors: dict = field(default_factory=dict)
+    indexed: object = None           # the Indexed placement of an indexed tensor
 
     @property
     def width(self):
@@ -84,17 +85,19 @@ class Step:
 
 @dataclass
 class Kernel:
-    """A matmul (``matmul`` is its node) or a VXM chain reading ``head`` from memory, then the
-    chained ``steps``; ``tail`` is the tensor it stores."""
+    """A matmul (``matmul`` is its node), a VXM chain reading ``head`` from memory, then the
+    chained ``steps``, or a ``read_row``/``write_row`` (``indexed``); ``tail`` is the tensor
+    it stores."""
     matmul: object = None
     head: object = None
     steps: list = field(default_factory=list)
     tail: object = None
     deps: set = field(default_factory=set)      # names of tensors it reads from memory
+    indexed: object = None
 
     @property
     def nodes(self):
-        first = [self.matmul] if self.matmul is not None else []
+        first = [n for n in (self.matmul, self.indexed) if n is not None]
         return first + [s.node for s in self.steps]
 
 
@@ -129,11 +132,12 @@ def build_kernels(graph):
     outputs = {t.name for t in graph.outputs.values()}
     kernels, open_tail = [], {}     # tensor name -> kernel whose chain may still grow
     for node in graph.nodes:
-        if node.op in ("input", "const", *VIEWS):
+        if node.op in ("input", "const", "state", *VIEWS):
             continue
-        if node.op == "matmul":
-            kernel = Kernel(matmul=node, tail=node.output,
-                            deps={node.inputs[0].name, node.inputs[1].name})
+        if node.op in ("matmul", *INDEXED):
+            kernel = Kernel(matmul=node if node.op == "matmul" else None,
+                            indexed=node if node.op in INDEXED else None, tail=node.output,
+                            deps={t.name for t in node.inputs})
             kernels.append(kernel)
         else:
             kernel = None
@@ -153,8 +157,25 @@ def build_kernels(graph):
             kernel.steps += steps
             kernel.deps |= {s.b for s in steps if s.b is not None}
             kernel.tail = node.output
-        open_tail[kernel.tail.name] = kernel
+        if kernel.indexed is None:
+            open_tail[kernel.tail.name] = kernel
+    _write_after_reads(kernels, view_bases(graph))
     return _ordered(kernels, view_bases(graph))
+
+
+def _write_after_reads(kernels, bases):
+    """A ``write_row`` changes its state's memory in place: every other kernel that reads the
+    version it replaces (directly or through a view) is scheduled first (the scheduler then
+    places the writes after their reads, ``Scheduler.indexed``)."""
+    for kernel in kernels:
+        node = kernel.indexed
+        if node is None or node.op != "write_row":
+            continue
+        old = node.inputs[0].name
+        for other in kernels:
+            reads = {b for name in other.deps for b in bases.get(name, [name])}
+            if other is not kernel and old in reads:
+                kernel.deps.add(other.tail.name)
 
 
 def _ordered(kernels, bases):
@@ -366,10 +387,19 @@ def place_static(graph, kernels, chip, copies_of):
             w = node.inputs[1]
             stores[w.name + "@w"] = Store(w.name + "@w", w.dtype, "wcols",
                                           ViewVectors(stores, w.node, chip.config.mxm_size))
-    # Row layouts: inputs, constants used as operands, requant constants.
+    # Indexed layouts: states and the tables of read_row, then their versions.
     inputs = {}
+    nodes = {n.name: n for n in graph.nodes}
+    for name in indexed_tensors(graph):
+        store = stores[name] = _place_indexed(nodes[name], placer)
+        stores[store.indexed.base_name] = store.indexed.base_store
+        if nodes[name].op == "input":
+            inputs[name] = store
+    # Row layouts: inputs, constants used as operands, requant constants.
     for node in graph.nodes:
         tensor = node.output
+        if tensor.name in stores:
+            continue
         if node.op == "input" or (node.op == "const" and tensor.name in copies_of):
             store = _place_rows(node, stores, placer, copies_of)
             if node.op == "input":
@@ -381,6 +411,79 @@ def place_static(graph, kernels, chip, copies_of):
                                         ViewVectors(stores, node, chip.config.mxm_size))
             _place_zero(DTYPES[tensor.dtype], stores, placer)
     return stores, inputs, placer.data_of
+
+
+def indexed_tensors(graph):
+    """Names of the tensors stored in the indexed layout: every state, and the constants and
+    inputs that ``read_row`` reads."""
+    names = [n.name for n in graph.nodes if n.op == "state"]
+    for node in graph.nodes:
+        table = node.inputs[0] if node.op == "read_row" else None
+        if table is not None and table.node.op in ("const", "input") and table.name not in names:
+            names.append(table.name)
+    return names
+
+
+@dataclass
+class Indexed:
+    """Where an indexed tensor lives: row ``r`` of column block ``cb``, byte plane ``p`` is
+    word ``base + r`` of ``slices[cb][p]`` (one base for all, so that one address vector
+    ``index + base`` reaches every word of a row), all on ``side``; ``base_name`` is the
+    int32 constant holding ``base`` (in every lane)."""
+    side: str
+    base: int
+    slices: list
+    base_name: str
+    base_store: object = None
+
+
+def _place_indexed(node, placer):
+    """Place ``node``'s tensor (a state, or a table of ``read_row``) in the indexed layout; its
+    Store (``layout = "indexed"``, ``indexed`` the :class:`Indexed`)."""
+    chip, config = placer.chip, placer.chip.config
+    tensor = node.output
+    size, width = config.mxm_size, DTYPES[tensor.dtype]
+    blocks = -(-tensor.cols // size)
+    words = blocks * width
+    side, mems = max(((side, [m for m in chip.sides[side] if chip.words_free(m) > tensor.rows])
+                      for side in ("W", "E")), key=lambda pair: len(pair[1]))
+    if len(mems) < words:
+        raise CompileError(
+            f"tensor {tensor.name!r} does not fit the indexed layout: a row of it is {words} "
+            f"words ({blocks} blocks of {width} bytes), each in its own MEM slice of one side, "
+            f"and {len(mems)} of configuration {config.name!r}'s slices on a side have room")
+    mems = mems[:words]
+    banks = config.mem_banks
+    start = max(chip.next_word[(m, b)] for m in mems for b in range(banks))
+    end = start + -(-tensor.rows // banks)
+    if end > config.mem_words // banks:
+        raise CompileError(f"tensor {tensor.name!r} ({tensor.rows} rows) does not fit: its "
+                           f"slices have {config.mem_words - start * banks} words left")
+    for m in mems:
+        for b in range(banks):
+            chip.next_word[(m, b)] = end
+    base = start * banks
+    slices = [mems[cb * width:(cb + 1) * width] for cb in range(blocks)]
+    store = Store(tensor.name, tensor.dtype, "indexed",
+                  indexed=Indexed(side, base, slices, f"{tensor.name}.base"))
+    value = (node.params.get("init") if node.op == "state" else node.params.get("value"))
+    value = (to_storage(value, tensor.dtype) if value is not None
+             else np.zeros(tensor.shape, np.int64))
+    for r in range(tensor.rows):
+        for cb in range(blocks):
+            planes = tuple((m, base + r) for m in slices[cb])
+            for (m, addr), plane in zip(planes, _vector_bytes(
+                    block_values(value[r], cb, size), tensor.dtype, size, config.lanes),
+                    strict=True):
+                chip.data[(chip.mem_index[m], addr)] = plane
+                placer.data_of[(chip.mem_index[m], addr)] = f"{tensor.name!r}"
+            store.vectors[(r, cb)] = [Copy(planes)]
+    base_store = Store(store.indexed.base_name, "int32", "rows")
+    placer.put(base_store, (0, 0), _vector_bytes(np.full(size, base), "int32", size,
+                                                 config.lanes),
+               ["W", "E"], f"{tensor.name!r} base")
+    store.indexed.base_store = base_store
+    return store
 
 
 def _place_zero(width, stores, placer):

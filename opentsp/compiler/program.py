@@ -16,6 +16,7 @@ from opentsp.compiler.graph import (
     from_storage,
     to_storage,
 )
+from opentsp.compiler.indexed import schedule_indexed
 from opentsp.compiler.lower import lower, view_bases
 from opentsp.compiler.plan import DTYPE_CODES, build_kernels, matmul_units, place_static
 from opentsp.compiler.resources import ChipResources
@@ -74,15 +75,19 @@ class CompiledProgram:
         return {s.name: len(q) for s, q in zip(isa.queues(self.config), self.image.queues,
                                                strict=True)}
 
-    def image_for(self, inputs):
+    def image_for(self, inputs, states=None):
         """The image with ``inputs`` (``{name: ndarray}``, each the input's dtype and shape)
-        placed in memory."""
+        placed in memory, and ``states`` (``{name: ndarray}``, any of the states; the others
+        hold their ``init``)."""
         inputs = self.graph.check_inputs(inputs)
+        states = self.graph.check_states(states or {})
         image = Image(self.config, self.image.queues, dict(self.image.data))
         size, lanes = self.config.mxm_size, self.config.lanes
         mem_index = {s.name: i for i, s in enumerate(isa.mem_slices(self.config))}
-        for name, store in self._inputs.items():
-            value = to_storage(inputs[name], store.dtype)
+        placed = [(inputs[name], store) for name, store in self._inputs.items()]
+        placed += [(value, self._stores[name]) for name, value in states.items()]
+        for value, store in placed:
+            value = to_storage(value, store.dtype)
             code = DTYPE_CODES[store.dtype]
             for (r, cb), copies in store.vectors.items():
                 padded = np.zeros(lanes, dtype=np.int64)
@@ -97,6 +102,10 @@ class CompiledProgram:
     def outputs(self, memories):
         """``{output name: ndarray}`` read from memories ``(n_mem, mem_words, lanes)`` uint8 in
         :func:`opentsp.isa.mem_slices` order (as ``verif.runner.run_images`` saves them)."""
+        return self._read(memories, self.graph.outputs)
+
+    def _read(self, memories, tensors):
+        """``{name: ndarray}`` of ``tensors`` (``{name: Tensor}``) from ``memories``."""
         memories = np.asarray(memories)
         config = self.config
         expected = (2 * config.mem_slices, config.mem_words, config.lanes)
@@ -106,7 +115,7 @@ class CompiledProgram:
         mem_index = {s.name: i for i, s in enumerate(isa.mem_slices(config))}
         size = config.mxm_size
         result = {}
-        for name, tensor in self.graph.outputs.items():
+        for name, tensor in tensors.items():
             store = self._stores[tensor.name]
             out = np.zeros(tensor.shape, dtype=np.int64)        # storage integers
             for r in range(tensor.rows):
@@ -126,11 +135,25 @@ class CompiledProgram:
         result = run(self.image_for(inputs), **kwargs)
         return self.outputs(result.memories), result.cycles
 
-    def reference(self, inputs):
+    def reference(self, inputs, states=None):
         """``{name: ndarray}``: the graph's meaning in numpy int64 / Python integers and
-        :mod:`opentsp.fp` on float bit patterns, independent of the golden model."""
-        values = evaluate(self.graph, inputs)
-        return {name: values[t.name] for name, t in self.graph.outputs.items()}
+        :mod:`opentsp.fp` on float bit patterns, independent of the golden model; ``states``
+        the states' values before the run (default: their ``init``)."""
+        return self.step_reference(inputs, states)[0]
+
+    def step_reference(self, inputs, states=None):
+        """``(outputs, states after the run)`` of one run from ``states``, as
+        :meth:`reference` (for a program run again and again, its states carried over)."""
+        values = evaluate(self.graph, inputs, states)
+        outputs = {name: values[t.name] for name, t in self.graph.outputs.items()}
+        after = {name: values[self.graph.last_version(t).name]
+                 for name, t in self.graph.states.items()}
+        return outputs, after
+
+    def states(self, memories):
+        """``{state name: ndarray}`` read from memories, as :meth:`outputs` reads outputs."""
+        return self._read(memories, {name: self.graph.last_version(t)
+                                     for name, t in self.graph.states.items()})
 
 
 def _sides_for(graph, kernels, config):
@@ -148,6 +171,13 @@ def _sides_for(graph, kernels, config):
                 sides.setdefault(kernel.matmul.inputs[1].name, ["W"])
         if kernel.head is not None:
             sides.setdefault(kernel.head.name, ["W"])
+        if kernel.indexed is not None:
+            # The index; the value of a write_row on both sides, so that one copy lies off
+            # the state's slices (all on one side): a slice cannot send a word to itself.
+            node = kernel.indexed
+            sides.setdefault(node.inputs[1].name, ["W"])
+            if node.op == "write_row":
+                sides[node.inputs[2].name] = ["W", "E"]
         for step in kernel.steps:
             if step.b is not None and step.broadcast:
                 sides[step.b] = ["W", "E"]
@@ -166,12 +196,17 @@ def _words_needed(graph, kernels, sides, config):
     """(tensor, words) in graph order: what the layout needs of every stored tensor."""
     size = config.mxm_size
     needs = []
+    indexed = plan.indexed_tensors(graph)
     for node in graph.nodes:
         t = node.output
         blocks = -(-t.cols // size)
         width = DTYPES[t.dtype]
         words = 0
-        if t.name in sides:
+        if node.op == "write_row":
+            continue                                    # the state's own words
+        if t.name in indexed:
+            words += t.rows * blocks * width + 2 * 4 * blocks   # and its base constant
+        elif t.name in sides:
             words += t.rows * blocks * width * len(sides[t.name])
         for k in kernels:
             if k.matmul is not None and k.matmul.inputs[1] is t and node.op == "const":
@@ -274,6 +309,8 @@ def _schedule(graph, config):
         tail_sides = sides.get(kernel.tail.name, ["W"])
         if kernel.matmul is not None:
             stores[kernel.tail.name] = scheduler.matmul(kernel, tail_sides)
+        elif kernel.indexed is not None:
+            stores[kernel.tail.name] = schedule_indexed(scheduler, kernel)
         else:
             stores[kernel.tail.name] = scheduler.vxm(kernel, tail_sides)
     return chip, scheduler, stores, inputs, data_of

@@ -24,7 +24,11 @@ from collections import defaultdict
 from opentsp import isa
 from opentsp.compiler.graph import CompileError
 
-__all__ = ["ChipResources", "Txn", "path_registers", "stream_key", "weight_slices"]
+__all__ = ["ChipResources", "Txn", "path_registers", "stream_key", "weight_slices", "ANY_BANK"]
+
+#: The bank of a ``gather`` or ``scatter``: its address is data, so it may be either bank, and
+#: no other read or commit of its slice may share its cycle.
+ANY_BANK = -1
 
 
 def path_registers(direction, src, dst):
@@ -152,16 +156,21 @@ class Txn:
 
     def read_bank(self, mem, cycle, bank):
         """A read of ``bank`` in ``cycle``: not while a write commits to it (rule 3)."""
-        if self.chip.commits[mem].get(cycle) == bank:
+        commit = self.chip.commits[mem].get(cycle)
+        if commit is not None and ANY_BANK in (commit, bank) or commit == bank:
             return False
         table = self.chip.reads[mem]
+        if cycle in table:
+            return False
         table[cycle] = bank
         self.undo.append(lambda: table.pop(cycle))
         return True
 
     def commit_bank(self, mem, cycle, bank):
         """A write committing to ``bank`` at the end of ``cycle``: not while it is read."""
-        if self.chip.reads[mem].get(cycle) == bank or cycle in self.chip.commits[mem]:
+        read = self.chip.reads[mem].get(cycle)
+        if (read is not None and ANY_BANK in (read, bank) or read == bank
+                or cycle in self.chip.commits[mem]):
             return False
         table = self.chip.commits[mem]
         table[cycle] = bank

@@ -36,7 +36,7 @@ from opentsp import isa
 from opentsp.compiler import plan
 from opentsp.compiler.graph import CompileError
 from opentsp.compiler.plan import DTYPE_CODES, Copy, Step, Store, matmul_units
-from opentsp.compiler.resources import Txn, path_registers, stream_key
+from opentsp.compiler.resources import ANY_BANK, Txn, path_registers, stream_key
 from opentsp.compiler.sequences import MAX_SEQUENCE, continues, fields
 from opentsp.isa import Dir, StreamRef
 
@@ -188,7 +188,8 @@ class Scheduler:
         if wc in chip.slots[mem]:
             return None
         for bank in sorted(range(self.config.mem_banks), key=lambda b: chip.next_word[(mem, b)]):
-            if chip.reads[mem].get(wc + 1) == bank or wc + 1 in chip.commits[mem]:
+            if (chip.reads[mem].get(wc + 1) in (bank, ANY_BANK)
+                    or wc + 1 in chip.commits[mem]):
                 continue
             addr = txn.alloc(mem, bank)
             if addr is None:

@@ -119,6 +119,9 @@ def _merge_mem(table, config):
     merged = {}
     registers, last_start = {0: _RESET, 1: _RESET}, {0: -1, 1: -1}
     for first, elements, stride in runs:
+        if elements[0][0].op.mnemonic not in MEM_STARTERS:     # gather, scatter, ...
+            merged[first] = (*elements[0], 1)
+            continue
         _, port = MEM_STARTERS[elements[0][0].op.mnemonic]
         wanted = (stride, len(elements))
         agi = None
