@@ -63,11 +63,17 @@ class Queue:
         self._depth = len(program) if depth is None else depth
         if len(program) > self._depth:
             raise ValueError(f"{len(program)} instructions for a queue of {self._depth}")
-        self._ring = [instr.encode() for instr in program] + [0] * (self._depth - len(program))
+        self._preloaded = [instr.encode() for instr in program]
+        self._ring = self._preloaded + [0] * (self._depth - len(program))
         self._decoded = {}
-        self._fill = len(program) % max(self._depth, 1)
         self._pending = None    # (index, word) fetched in the previous cycle
         self._fetch = fetch
+        self._clear()
+
+    def _clear(self):
+        """The sequencer's state after a start: program counter 0, nothing issued yet, the
+        fill pointer one past the preloaded words."""
+        self._fill = len(self._preloaded) % max(self._depth, 1)
         self._pc = 0
         self._count = 0         # slots (nop, ifetch) or copies (repeat) done in this word
         self._phase = 0         # slot within the repeat period
@@ -78,6 +84,36 @@ class Queue:
         self.notified = False
         self.parked = False
         self.fetched = []
+
+    def restart(self, reload=False):
+        """What ``CTRL_START`` does to the queue of a chip that has run (docs/architecture.md
+        section 10, "What a start keeps"): the ring keeps every word, the preloaded ones and
+        those the fetches wrote; the sequencer starts again from index 0 and the fill pointer
+        from one past the preloaded words (the RTL's ``length``: one past the host's last
+        write).
+
+        Parameters
+        ----------
+        reload : bool
+            The host writes the preloaded words again before the start (a run whose fetches
+            wrapped the ring overwrote some of them).
+        """
+        if self._pending is not None:       # written at the end of the fetch's cycle
+            index, word = self._pending
+            self._ring[index] = word
+            self._pending = None
+        if reload:
+            self._ring[:len(self._preloaded)] = self._preloaded
+        self._clear()
+
+    def overwritten(self):
+        """The indices of preloaded words that the ring no longer holds (a fetch that wrapped
+        the ring wrote over them), lowest first."""
+        ring = list(self._ring)
+        if self._pending is not None:
+            index, word = self._pending
+            ring[index] = word
+        return [index for index, word in enumerate(self._preloaded) if ring[index] != word]
 
     def _word(self):
         word = self._ring[self._pc]

@@ -106,15 +106,12 @@ class Model:
                 raise TypeError(f"faults must hold opentsp.sim.mem.Fault objects, not "
                                 f"{fault!r}")
             self._faults[fault.check(config).cycle].append(fault)
-        self.ecc = mem_unit.EccLog()
         self._trace_mode = trace
         self.max_cycles = max_cycles
         self.slices = isa.floorplan(config)
         self.positions = len(self.slices)
         self.queue_slices = isa.queues(config)
         self._mem_index = {s.name: i for i, s in enumerate(isa.mem_slices(config))}
-        shape = (2, self.positions, config.streams, config.superlanes, config.lanes_per_superlane)
-        self.streams = np.zeros(shape, dtype=np.uint8)
         # The SRAMs' stored 13-bit code words (section 6b); `memories` decodes them.
         self.codes = np.broadcast_to(secded.encode(np.uint8(0)), (
             len(self._mem_index), config.mem_words, config.superlanes,
@@ -124,6 +121,16 @@ class Model:
                 config.superlanes, config.lanes_per_superlane))
         self.queues = [Queue(program, config.queue_depth, self._fetcher(slice_))
                        for slice_, program in zip(self.queue_slices, image.queues, strict=True)]
+        self._faulted = bool(self._faults)
+        self._clear_run_state()
+
+    def _clear_run_state(self):
+        """The run state as a start leaves it (section 10, "What a start keeps"): everything
+        but the SRAMs' code words and the queues (whose sequencers :meth:`restart` clears)."""
+        config = self.config
+        shape = (2, self.positions, config.streams, config.superlanes, config.lanes_per_superlane)
+        self.streams = np.zeros(shape, dtype=np.uint8)
+        self.ecc = mem_unit.EccLog()
         # The VXM's result register of each superlane (int32 byte planes), for chaining.
         self._vxm_result = np.zeros((config.superlanes, isa.INT32_GROUP,
                                      config.lanes_per_superlane), dtype=np.uint8)
@@ -139,6 +146,45 @@ class Model:
         self.trace = []
         self.end_cycle = None
         self._notify_cycles = set()     # cycles in which some queue issued a notify
+
+    def restart(self, *, reload_queues=False):
+        """Start the finished program again, as ``CTRL_START`` does on the chip (section 10,
+        "What a start keeps"): the SRAMs and the queue memories keep what the last run left
+        in them (memory words it wrote, instruction words its ``ifetch`` wrote); everything
+        else is cleared as after reset (stream registers, queue sequencers, notify bus, MEM
+        address sequencers, the VXM's chaining register, the SXM tables, the MXM weights,
+        accumulators and sequencers, the cycle count and the ECC counters). Then :meth:`run`
+        runs from cycle 0.
+
+        Parameters
+        ----------
+        reload_queues : bool
+            The host writes every queue's preloaded words again before the start.
+
+        Raises
+        ------
+        RuntimeError
+            The run has not finished (the chip takes ``CTRL_START`` only when not running),
+            or the model was built with ``faults`` (the chip's injected flips persist over a
+            start and its entries fire again in every run: not modelled).
+        """
+        if self._faulted:
+            raise RuntimeError("Model.restart: a model with faults cannot be restarted (the "
+                               "chip's injected flips outlive a start: not modelled)")
+        if self.cycle and not self.done:
+            raise RuntimeError(f"Model.restart: the run has not finished (cycle {self.cycle}); "
+                               f"the chip takes CTRL_START only when it is not running")
+        for queue in self.queues:
+            queue.restart(reload=reload_queues)
+        self._clear_run_state()
+
+    def overwritten_queue_words(self):
+        """``(queue number, slice name, index)`` of every preloaded queue word that the ring
+        no longer holds (a fetch that wrapped the ring wrote over it, section 5b)."""
+        return [(number, slice_.name, index)
+                for number, (slice_, queue) in enumerate(zip(self.queue_slices, self.queues,
+                                                             strict=True))
+                for index in queue.overwritten()]
 
     @property
     def memories(self):
