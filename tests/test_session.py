@@ -15,11 +15,12 @@ from programs import (
 from opentsp.config import get_config
 from opentsp.firmware.asm import assemble, assemble_file
 from opentsp.firmware.checker import check
-from opentsp.firmware.image import Image
+from opentsp.firmware.image import Image, ImageError
 from opentsp.sim.mem import Fault
 from opentsp.sim.model import Model
 from opentsp.sim.model import run as golden_run
 from opentsp.sim.session import SessionError, SessionResult, run_session
+from opentsp.verif import runner
 from opentsp.verif.randprog import random_image
 
 CONFIG = get_config("default")
@@ -166,6 +167,13 @@ def test_bad_runs_are_refused_in_one_line(tmp_path, runs, error, message):
     with pytest.raises(error) as raised:
         run_session(image, runs)
     assert str(raised.value) == message
+    path = tmp_path / "counter.bin"
+    image.save(path)
+    # the RTL runners refuse it before building anything
+    for call in (runner.run_session,):
+        with pytest.raises(error) as raised:
+            call(CONFIG, path, runs)
+        assert str(raised.value) == message
 
 
 def test_results_of_runs_not_kept_are_refused():
@@ -182,3 +190,21 @@ def test_an_image_for_another_configuration_is_refused(tmp_path):
     with pytest.raises(TypeError, match=r"^image must be an opentsp.firmware.image.Image, "
                                         r"not 'x.bin'$"):
         run_session("x.bin", 2)
+    path = tmp_path / "wide.bin"
+    assemble(SESSION_COUNTER, get_config("wide")).image.save(path)
+    for call in (runner.run_session,):
+        with pytest.raises(ImageError) as raised:
+            call(CONFIG, path, 2)
+        assert str(raised.value) == (
+            f"{path}: offset 8: image built for configuration 'wide' (hash "
+            f"{get_config('wide').hash.hex()}), this is configuration 'default' (hash "
+            f"{CONFIG.hash.hex()})")
+
+
+def test_an_unknown_session_option_is_refused(tmp_path):
+    path = tmp_path / "counter.bin"
+    _counter().save(path)
+    with pytest.raises(ValueError) as raised:
+        runner.run_sessions(CONFIG, [("counter", path, 2, {"reload": True})])
+    assert str(raised.value) == ("session 'counter': unknown option 'reload' (options: "
+                                 "reload_queues, allow_queue_changes, memories_each_run)")

@@ -39,12 +39,15 @@ from tqdm import tqdm
 import opentsp
 import opentsp.hdl
 from opentsp.config import get_config
+from opentsp.firmware.image import Image
 from opentsp.hdl.board.shell import BridgedChip
 from opentsp.hdl.top import Chip
 from opentsp.hdl.verilog import PORTS, TOP_NAME
+from opentsp.sim.session import check_runs
 
 __all__ = ["BUILD_ROOT", "SIMULATORS", "simulator_name", "tool_env", "simulation_verilog",
-           "chip_verilog", "build", "run_images", "TOPLEVEL", "BRIDGED_TOPLEVEL",
+           "chip_verilog", "build", "run_images", "run_sessions", "run_session", "TOPLEVEL",
+           "BRIDGED_TOPLEVEL",
            "BRIDGE_DIVISOR", "build_bridged", "run_bridge", "BuildError", "rtl_sources",
            "model_key", "progress_enabled", "progress", "build_model", "SIM_TOPLEVEL", "CLOCK_NS",
            "clock_wrapper_verilog", "TIMING_ARGS", "chip_model_key", "verilator_support_files",
@@ -597,6 +600,93 @@ def run_images(config, programs, *, simulator=None, waves=None, max_cycles=1_000
     records = _run_job("opentsp.verif.tb.chip", SIM_TOPLEVEL, build_dir, job, simulator=simulator,
                        waves=waves_on, log_level=log_level, on_progress=on_progress)
     return [{**record, "simulator": simulator} for record in records]
+
+
+def run_sessions(config, sessions, *, reload_queues=False, allow_queue_changes=False,
+                 memories_each_run=False, simulator=None, waves=None, max_cycles=1_000_000,
+                 memories_dir=None, log_level=None, on_progress=None):
+    """Run sessions on the RTL under cocotb: each image loaded once through the host port, then
+    started ``runs`` times in a row, its memories carried over (docs/architecture.md section 10,
+    "What a start keeps"); each compared with the golden model's session
+    (:func:`opentsp.sim.session.run_session`).
+
+    Per session the testbench resets the chip, loads the image (queues and memories), then
+    ``runs`` times writes ``CTRL_START`` (after rewriting the queue words, with
+    ``reload_queues``, from the second run on), waits for ``done`` and reads ``REG_CYCLES``,
+    the status and the ECC registers; finally it reads every memory back. It compares every
+    run's cycle count and ECC report and the final memories (``memories_each_run``: also the
+    memories after every run, read back between runs) with the golden session.
+
+    Parameters
+    ----------
+    config : Config or str
+        The configuration, or the name of one of ``opentsp.config.CONFIGS``.
+    sessions : list of (name, path, runs) or (name, path, runs, options)
+        Firmware images (``.bin``) built for ``config`` and their number of starts (an integer,
+        at least 1); ``options``, a dict, gives the session its own ``reload_queues``,
+        ``allow_queue_changes`` or ``memories_each_run`` instead of the keyword's.
+    reload_queues, allow_queue_changes : bool
+        As for :func:`opentsp.sim.session.run_session`: rewrite the queue words before every
+        start after the first; go on after a run whose fetches wrote over preloaded queue words
+        (else the golden model refuses such a session: the record's ``error`` is its
+        ``SessionError``, and the RTL does not run it).
+    memories_each_run : bool
+        Also read the memories back after every run and compare them.
+    simulator, waves, max_cycles, memories_dir, log_level, on_progress
+        As for :func:`run_images`; ``max_cycles`` holds per run. The final memories are saved as
+        ``NAME.npy`` and, with ``memories_each_run``, the memories after run ``k < runs`` as
+        ``NAME.runK.npy``.
+
+    Returns
+    -------
+    list of dict
+        One record per session: those of :func:`run_images` (``name``, ``match``,
+        ``mismatches``, ``error``, ``memories``, ``simulator``) with ``runs``, and per run (lists,
+        first run first) ``cycles_rtl``, ``cycles_golden``, ``seconds``, ``ecc_rtl`` and
+        ``ecc_golden``; ``run_memories`` lists the files of every run's memories (the last is
+        ``memories``) with ``memories_each_run``, else None. A mismatch of run ``k`` starts with
+        ``run k: ``; a run that does not finish within ``max_cycles`` gives ``error``
+        ``"TimeoutError: run k of n: program did not finish within N cycles"``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A ``runs`` that is not an integer of at least 1, an unknown option (before anything is
+        built).
+    opentsp.firmware.image.ImageError
+        An image that ``config`` refuses: built for another configuration, corrupted.
+    """
+    config = get_config(config)
+    defaults = {"reload_queues": reload_queues, "allow_queue_changes": allow_queue_changes,
+                "memories_each_run": memories_each_run}
+    checked = []
+    for name, path, runs, *options in sessions:
+        runs = check_runs(runs)
+        options = {**defaults, **(options[0] if options else {})}
+        if options.keys() != defaults.keys():
+            unknown = sorted(options.keys() - defaults.keys())
+            raise ValueError(f"session {name!r}: unknown option {unknown[0]!r} (options: "
+                             f"{', '.join(defaults)})")
+        Image.load(path, config)        # refused here, before a build, as by the testbench
+        checked.append({"name": name, "image": str(Path(path).resolve()), "faults": [],
+                        "runs": runs, **{key: bool(value) for key, value in options.items()}})
+    simulator = simulator_name(simulator)
+    build_dir = build(config, simulator=simulator, waves=waves)
+    job = {"config": config.to_json(), "max_cycles": max_cycles, "clock_ns": CLOCK_NS,
+           "memories_dir": str(Path(memories_dir).resolve()) if memories_dir else None,
+           "programs": checked}
+    waves_on = os.environ.get("WAVES", "0") == "1" if waves is None else waves
+    records = _run_job("opentsp.verif.tb.chip", SIM_TOPLEVEL, build_dir, job, simulator=simulator,
+                       waves=waves_on, log_level=log_level, on_progress=on_progress)
+    return [{**record, "simulator": simulator} for record in records]
+
+
+def run_session(config, image_path, runs, *, name=None, **options):
+    """Run one image as a session of ``runs`` starts on the RTL under cocotb and compare it with
+    the golden model's session: :func:`run_sessions` of one session named ``name`` (default:
+    the file's stem), with the same keyword ``options``; returns its record."""
+    name = Path(image_path).stem if name is None else name
+    return run_sessions(config, [(name, image_path, runs)], **options)[0]
 
 
 def generate_bridged(config, divisor=BRIDGE_DIVISOR):

@@ -6,10 +6,13 @@ golden model bit for bit and cycle for cycle (one Verilated build, reused for ev
 import pytest
 from programs import (
     EXAMPLES_DIR,
+    SESSION_CLEARS,
+    SESSION_COUNTER,
     assert_all_match,
     checked_examples,
     four_lane_stream_pass,
     saved,
+    session_counter_expected,
 )
 
 from opentsp.app import cli
@@ -18,7 +21,7 @@ from opentsp.config import CONFIGS
 from opentsp.firmware.asm import assemble
 from opentsp.firmware.checker import check_or_raise
 from opentsp.verif.randprog import random_image
-from opentsp.verif.runner import run_images, simulator_name
+from opentsp.verif.runner import run_images, run_sessions, simulator_name
 
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.s"))
 
@@ -168,3 +171,52 @@ def test_a_derived_configuration_runs_on_the_rtl(tmp_path):
     records = run_images(config, saved(tmp_path, images))
     assert [r["name"] for r in records] == [name for name, _ in images]
     assert_all_match(records)
+
+
+def test_sessions_on_the_rtl_match_the_golden_sessions(tmp_path, capsys):
+    """One load, then many starts with the memories carried over (docs/architecture.md
+    section 10, "What a start keeps"), on the RTL against the golden model's session: every
+    run's cycle count and ECC report and the memories after every run. The counter keeps its
+    state in MEM (5 runs: 5 increments, checked on the RTL's own memories too); the second
+    program uses the VXM's chaining register, an MXM accumulator, the SXM's permute table and
+    a MEM write sequencer's count before each run sets them, so it matches only if the RTL's
+    start clears them as the golden model's does; ifetch.s wraps its VXM queue's ring over a
+    preloaded word, run with the queues reloaded before every start, and run on from the
+    changed ring (as the chip does), and refused without either."""
+    import numpy as np
+
+    config = CONFIGS["default"]
+    counter = assemble(SESSION_COUNTER, config)
+    check_or_raise(counter)
+    images = [("counter", counter.image), ("clears", assemble(SESSION_CLEARS, config).image),
+              ("ifetch", assemble(EXAMPLES_DIR.joinpath("ifetch.s").read_text(), config).image)]
+    paths = dict(saved(tmp_path, images))
+    records = run_sessions(config, [
+        ("counter", paths["counter"], 5),
+        ("clears", paths["clears"], 3),
+        ("ifetch_reloaded", paths["ifetch"], 3, {"reload_queues": True}),
+        ("ifetch_changed", paths["ifetch"], 3, {"allow_queue_changes": True}),
+        ("ifetch_refused", paths["ifetch"], 2),
+    ], memories_each_run=True, memories_dir=tmp_path, log_level="WARNING")
+    by_name = {record["name"]: record for record in records}
+    refused = by_name.pop("ifetch_refused")
+    assert refused["error"].startswith("SessionError: run 1 of 2: its fetches wrote over "
+                                       "preloaded word 0 of queue 6 (VXM)"), refused
+    assert refused["cycles_rtl"] is None
+    for record in by_name.values():
+        assert record["error"] is None, f"{record['name']}: {record['error']}"
+        assert record["cycles_rtl"] == record["cycles_golden"], record
+        assert record["match"], f"{record['name']}: {record['mismatches']}"
+        assert len(record["cycles_rtl"]) == record["runs"] == len(record["run_memories"])
+    assert by_name["counter"]["cycles_rtl"] == [15] * 5
+    assert by_name["clears"]["cycles_rtl"] == [17] * 3
+    assert by_name["ifetch_reloaded"]["cycles_rtl"] == [326] * 3
+    for run, path in enumerate(by_name["counter"]["run_memories"], start=1):
+        c, acc = session_counter_expected(run)
+        memories = np.load(path)
+        np.testing.assert_array_equal(memories[3, 0], c)       # MEM_W0 word 0
+        np.testing.assert_array_equal(memories[4, 1], acc)     # MEM_E0 word 1
+    with capsys.disabled():
+        print(f"\nsessions on {simulator_name()}: "
+              + ", ".join(f"{r['name']} {r['runs']} x {r['cycles_rtl'][0]} cycles"
+                          for r in by_name.values()))

@@ -10,9 +10,17 @@ import subprocess
 
 import numpy as np
 import pytest
-from programs import EXAMPLES_DIR, assert_all_match, checked_examples, saved
+from programs import (
+    EXAMPLES_DIR,
+    SESSION_COUNTER,
+    assert_all_match,
+    checked_examples,
+    saved,
+    session_counter_expected,
+)
 
 from opentsp.config import CONFIGS
+from opentsp.firmware.asm import assemble
 from opentsp.verif import runner
 from opentsp.verif.randprog import random_image
 
@@ -100,3 +108,18 @@ def test_missing_icarus_is_reported(monkeypatch, tmp_path):
     with pytest.raises(RuntimeError, match=r"^icarus: iverilog and vvp not found on PATH; "
                                            r"install Debian's iverilog: apt-get install "):
         runner.build(CONFIG, simulator="icarus")
+
+
+def test_a_session_on_icarus(tmp_path):
+    """A session (one load, three starts, memories carried over: docs/architecture.md section
+    10) on Icarus against the golden session: the counter of tests/programs.py."""
+    path = saved(tmp_path, [("counter", assemble(SESSION_COUNTER, CONFIG).image)])[0][1]
+    record = runner.run_session(CONFIG, path, 3, simulator="icarus", memories_dir=tmp_path,
+                                log_level="WARNING")
+    assert record["simulator"] == "icarus" and record["error"] is None, record
+    assert record["cycles_rtl"] == record["cycles_golden"] == [15] * 3, record
+    assert record["match"], record["mismatches"]
+    c, acc = session_counter_expected(3)
+    memories = np.load(record["memories"])
+    np.testing.assert_array_equal(memories[3, 0], c)
+    np.testing.assert_array_equal(memories[4, 1], acc)

@@ -14,6 +14,15 @@ of :class:`opentsp.sim.mem.Fault`'s fields); the driver programs them into the i
 registers, the golden model runs with the same faults, and the scoreboard also compares the ECC
 counters, ``STATUS_ECC_ERROR`` and the first error's place (for every program: without faults
 both must report nothing).
+
+Sessions (docs/architecture.md section 10, "What a start keeps"): a job entry with ``runs`` (written
+by :func:`opentsp.verif.runner.run_sessions`) is loaded once and then started ``runs`` times, the
+host pressing only start between runs (and rewriting the queue words with ``reload_queues``);
+every run's cycle count and ECC report and the final memories (with ``memories_each_run`` also
+the memories after every run) are compared with the golden model's session
+(:func:`opentsp.sim.session.run_session`), which runs first: a session it refuses
+(:class:`~opentsp.sim.session.SessionError`) or cannot finish is the record's ``error`` and the
+RTL does not run it.
 """
 
 import json
@@ -29,7 +38,9 @@ from opentsp import host_protocol, hostmap
 from opentsp.config import CONFIGS, Config
 from opentsp.firmware.image import Image
 from opentsp.sim.mem import Fault
+from opentsp.sim.model import CycleLimitError
 from opentsp.sim.model import run as golden_run
+from opentsp.sim.session import SessionError, run_session
 from opentsp.verif.scoreboard import Scoreboard
 
 
@@ -131,6 +142,12 @@ class HostDriver:
     async def start(self):
         await self.write_many([host_protocol.start_write()])
 
+    async def reload_queues(self, image):
+        """Write every queue entry of ``image`` again (the memories are left as they are)."""
+        await self.write_many([(hostmap.queue_addr(queue, index), word)
+                               for queue, words in enumerate(image.queue_words())
+                               for index, word in enumerate(words)])
+
     async def read_memories(self):
         values = await self.read_many(host_protocol.memory_reads(self.config))
         memories = host_protocol.memories_from_reads(self.config, values)
@@ -184,15 +201,103 @@ def _record(result):
         os.replace(partial, path)
 
 
+async def _reset(dut, driver, config):
+    """Reset the chip through ``rst`` and check the configuration it was built for."""
+    await driver.idle()
+    dut.rst.value = 1
+    await RisingEdge(dut.clk)
+    await RisingEdge(dut.clk)
+    dut.rst.value = 0
+    await RisingEdge(dut.clk)
+    config_id = await driver.read(hostmap.control_addr(hostmap.REG_CONFIG))
+    assert config_id == hostmap.config_word(config), \
+        f"the RTL was built for another configuration than {config.name!r}"
+
+
+async def _run_once(dut, driver, max_cycles):
+    """Start the loaded program and wait for ``done``; returns ``(cycles, seconds, ecc)``: the
+    cycle counter, the free run's wall time and the ECC report."""
+    await driver.start()
+    elapsed, seconds = await RunMonitor(dut).wait_done(max_cycles)
+    await RisingEdge(dut.clk)
+    cycles = await driver.read(hostmap.control_addr(hostmap.REG_CYCLES))
+    status = await driver.read(hostmap.control_addr(hostmap.REG_STATUS))
+    assert status & hostmap.STATUS_DONE and not status & hostmap.STATUS_RUNNING, \
+        f"status {status:#x} after done"
+    # done rises at the edge that ends the last running cycle: counter and time agree.
+    assert elapsed == cycles, f"done after {elapsed} cycles, counter says {cycles}"
+    return cycles, seconds, await driver.read_ecc()
+
+
+def _save(memories, name):
+    """Save ``memories`` as ``NAME.npy`` in the job's ``memories_dir`` (if any); the path."""
+    if not JOB.get("memories_dir"):
+        return None
+    path = Path(JOB["memories_dir"]) / f"{name}.npy"
+    np.save(path, memories)
+    return str(path)
+
+
+async def _run_session(dut, driver, entry, image, record):
+    """The session of ``entry`` (``runs`` starts after one load), compared with the golden
+    model's session; fills ``record``. A session that the golden model refuses or cannot finish
+    is the record's ``error``, and the RTL does not run it."""
+    runs, max_cycles = entry["runs"], JOB["max_cycles"]
+    each_run = entry.get("memories_each_run", False)
+    try:
+        expected = run_session(image, runs, max_cycles=max_cycles,
+                               reload_queues=entry.get("reload_queues", False),
+                               allow_queue_changes=entry.get("allow_queue_changes", False),
+                               keep_memories=each_run)
+    except (SessionError, CycleLimitError) as error:
+        record["error"] = f"{type(error).__name__}: {error}"
+        return
+    cycles, seconds, ecc, run_memories = [], [], [], []
+    for run in range(1, runs + 1):
+        if run > 1 and entry.get("reload_queues"):
+            await driver.reload_queues(image)
+        try:
+            counted, wall, report = await _run_once(dut, driver, max_cycles)
+        except RunTimeout as error:
+            raise RunTimeout(f"run {run} of {runs}: {error}") from None
+        cycles.append(counted)
+        seconds.append(wall)
+        ecc.append(report)
+        if each_run and run < runs:
+            memories = await driver.read_memories()
+            run_memories.append(memories)
+            record["run_memories"].append(_save(memories, f"{record['name']}.run{run}"))
+    memories = await driver.read_memories()
+    record["memories"] = _save(memories, record["name"])
+    if each_run:
+        record["run_memories"].append(record["memories"])
+        run_memories.append(memories)
+    scoreboard = Scoreboard(driver.config)
+    record.update(
+        cycles_rtl=cycles, cycles_golden=expected.cycles, seconds=seconds,
+        ecc_rtl=[_ecc_dict(report) for report in ecc],
+        ecc_golden=[_ecc_dict(report) for report in expected.ecc],
+        match=scoreboard.compare_session(expected, memories, cycles, ecc,
+                                         run_memories if each_run else None),
+        mismatches=scoreboard.mismatches)
+
+
+def _ecc_dict(ecc):
+    corrected, detected, first = ecc
+    return {"corrected": corrected, "detected": detected, "first": first}
+
+
 @cocotb.test()
 @cocotb.parametrize(program=[p["name"] for p in JOB["programs"]] or ["(none)"])
 async def run_firmware(dut, program):
-    """Load one image through the host port, run it, compare with the golden model.
+    """Load one image through the host port, run it (or run its session: ``runs`` in the job
+    entry), compare with the golden model.
 
     The program's defined outcomes, a run that does not finish within ``max_cycles`` and a
-    disagreement with the golden model, end the test quietly: the record carries them
-    (``error``, ``mismatches``) to the caller, who reports them in one line. Anything else
-    (a testbench or protocol fault) is recorded and raised, so cocotb shows where it happened.
+    disagreement with the golden model (and for a session, one the golden model refuses or
+    cannot finish), end the test quietly: the record carries them (``error``,
+    ``mismatches``) to the caller, who reports them in one line. Anything else (a testbench
+    or protocol fault) is recorded and raised, so cocotb shows where it happened.
     """
     if program == "(none)":
         raise AssertionError("no programs in the job (OPENTSP_JOB not set?)")
@@ -201,40 +306,32 @@ async def run_firmware(dut, program):
     max_cycles = JOB["max_cycles"]
     record = {"name": program, "cycles_rtl": None, "cycles_golden": None, "match": False,
               "mismatches": [], "seconds": None, "error": None, "memories": None}
+    if entry.get("runs") is not None:
+        record.update(runs=entry["runs"], run_memories=[] if entry.get("memories_each_run")
+                      else None)
     try:
         image = Image.load(entry["image"], config)
         faults = [Fault.from_dict(fault).check(config) for fault in entry.get("faults", ())]
         driver = HostDriver(dut, config)
         # taken, not read: a program that fails half-way leaves the memories unknown
         driver.shadow = _SHADOW.pop("memories", None)
-        await driver.idle()
-        dut.rst.value = 1
-        await RisingEdge(dut.clk)
-        await RisingEdge(dut.clk)
-        dut.rst.value = 0
-        await RisingEdge(dut.clk)
-        config_id = await driver.read(hostmap.control_addr(hostmap.REG_CONFIG))
-        assert config_id == hostmap.config_word(config), \
-            f"the RTL was built for another configuration than {config.name!r}"
+        await _reset(dut, driver, config)
         await driver.load(image)
         await driver.program_faults(faults)
-        await driver.start()
-        elapsed, seconds = await RunMonitor(dut).wait_done(max_cycles)
-        await RisingEdge(dut.clk)
-        cycles = await driver.read(hostmap.control_addr(hostmap.REG_CYCLES))
-        status = await driver.read(hostmap.control_addr(hostmap.REG_STATUS))
-        assert status & hostmap.STATUS_DONE and not status & hostmap.STATUS_RUNNING, \
-            f"status {status:#x} after done"
-        # done rises at the edge that ends the last running cycle: counter and time agree.
-        assert elapsed == cycles, f"done after {elapsed} cycles, counter says {cycles}"
-        ecc = await driver.read_ecc()
+        if entry.get("runs") is not None:
+            await _run_session(dut, driver, entry, image, record)
+            _SHADOW["memories"] = driver.shadow
+            _record(record)
+            if record["error"] or not record["match"]:
+                dut._log.info("%s: %s", program,
+                              record["error"] or "; ".join(record["mismatches"]))
+            return
+        cycles, seconds, ecc = await _run_once(dut, driver, max_cycles)
         memories = await driver.read_memories()
         # Injected flips stay in the SRAM until rewritten: after faults, reload every word.
         _SHADOW["memories"] = None if faults else driver.shadow
-        if JOB.get("memories_dir"):     # the RTL's own memories, for checks beyond the model
-            path = Path(JOB["memories_dir"]) / f"{program}.npy"
-            np.save(path, memories)
-            record["memories"] = str(path)
+        # the RTL's own memories, for checks beyond the model
+        record["memories"] = _save(memories, program)
         expected = GoldenModel(image, max_cycles, faults).result
         record["cycles_golden"] = expected.cycles
         record["ecc_rtl"] = {"corrected": ecc[0], "detected": ecc[1], "first": ecc[2]}
