@@ -20,7 +20,7 @@ from opentsp.sim.mem import Fault
 from opentsp.sim.model import Model
 from opentsp.sim.model import run as golden_run
 from opentsp.sim.session import SessionError, SessionResult, run_session
-from opentsp.verif import runner
+from opentsp.verif import harness, runner
 from opentsp.verif.randprog import random_image
 
 CONFIG = get_config("default")
@@ -170,7 +170,7 @@ def test_bad_runs_are_refused_in_one_line(tmp_path, runs, error, message):
     path = tmp_path / "counter.bin"
     image.save(path)
     # the RTL runners refuse it before building anything
-    for call in (runner.run_session,):
+    for call in (runner.run_session, harness.run_harness_session):
         with pytest.raises(error) as raised:
             call(CONFIG, path, runs)
         assert str(raised.value) == message
@@ -192,7 +192,7 @@ def test_an_image_for_another_configuration_is_refused(tmp_path):
         run_session("x.bin", 2)
     path = tmp_path / "wide.bin"
     assemble(SESSION_COUNTER, get_config("wide")).image.save(path)
-    for call in (runner.run_session,):
+    for call in (runner.run_session, harness.run_harness_session):
         with pytest.raises(ImageError) as raised:
             call(CONFIG, path, 2)
         assert str(raised.value) == (

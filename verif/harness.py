@@ -10,6 +10,10 @@ testbench's (:mod:`opentsp.verif.tb.chip`), with the same :class:`Scoreboard`.
 
 The harness measures the model's own speed (``bench/speed.py`` sets it beside cocotb's) and
 runs large batches of programs where a cocotb round trip per host word would dominate.
+
+:func:`run_harness_session` runs one image as a session (docs/architecture.md section 10: one
+load, then ``runs`` starts with the memories carried over) with the same script commands, and
+compares it with the golden model's session (:func:`opentsp.sim.session.run_session`).
 """
 
 import os
@@ -24,11 +28,12 @@ from opentsp.config import get_config
 from opentsp.firmware.image import Image
 from opentsp.sim.model import CycleLimitError
 from opentsp.sim.model import run as golden_run
+from opentsp.sim.session import SessionError, check_runs, run_session
 from opentsp.verif import runner
 from opentsp.verif.scoreboard import Scoreboard
 
 __all__ = ["HARNESS_CPP", "HARNESS_EXE", "build_harness", "program_script", "run_harness",
-           "HarnessError"]
+           "session_script", "run_harness_session", "HarnessError"]
 
 #: The C++ ``main`` that drives the model (its script format is in its header comment).
 HARNESS_CPP = Path(__file__).resolve().parent / "tb" / "tsp_harness.cpp"
@@ -264,3 +269,136 @@ def run_harness(config, programs, *, max_cycles=1_000_000, memories_dir=None, co
         records.append(_record(config, name, _injections(faults), output, golden, max_cycles,
                                memories_dir))
     return records
+
+
+def session_script(config, image, runs, max_cycles, tag, *, reload_queues=False,
+                   memories_each_run=False):
+    """The script lines of a session: reset, read the configuration word, load every queue entry
+    and memory word; then ``runs`` times: (with ``reload_queues``, from the second run on)
+    write every queue entry again, start, run to ``done``, read the cycle counter and status and
+    the ECC registers (with ``memories_each_run``, every memory word too, but after the last
+    run); finally read every memory word; ``end tag``."""
+    reload = [(hostmap.queue_addr(queue, index), word)
+              for queue, words in enumerate(image.queue_words())
+              for index, word in enumerate(words)]
+    lines = ["reset", _reads([hostmap.control_addr(hostmap.REG_CONFIG)]),
+             *_writes(host_protocol.load_writes(config, image.queue_words(), image.memories()))]
+    for run in range(1, runs + 1):
+        if run > 1 and reload_queues:
+            lines += _writes(reload)
+        lines += [*_writes([host_protocol.start_write()]), f"run {max_cycles}",
+                  _reads([hostmap.control_addr(hostmap.REG_CYCLES),
+                          hostmap.control_addr(hostmap.REG_STATUS)]),
+                  _reads(host_protocol.ecc_reads())]
+        if memories_each_run and run < runs:
+            lines.append(_reads(host_protocol.memory_reads(config)))
+    return [*lines, _reads(host_protocol.memory_reads(config)), f"end {tag}"]
+
+
+def _check_session(config, output, runs, max_cycles, each_run):
+    """The RTL's side of a session from its output lines: per run ``(cycles, seconds, ecc)``,
+    the memories after every run but the last (with ``each_run``) and after the last; raises
+    AssertionError for a testbench check that failed, TimeoutError for a timeout."""
+    output = iter(output)
+
+    def line():
+        text = next(output, None)
+        if text is None:
+            raise HarnessError("tsp_harness: the session's report ends early")
+        return text
+
+    config_word = _values(line(), 1)[0]
+    assert config_word == hostmap.config_word(config), \
+        f"the RTL was built for another configuration than {config.name!r}"
+    measured, run_memories = [], []
+    for run in range(1, runs + 1):
+        words = line().split()
+        if words[1] == "timeout":
+            raise TimeoutError(f"run {run} of {runs}: program did not finish within "
+                               f"{max_cycles} cycles")
+        elapsed, seconds = int(words[1]), float(words[2])
+        cycles, status = _values(line(), 2)
+        assert status & hostmap.STATUS_DONE and not status & hostmap.STATUS_RUNNING, \
+            f"run {run}: status {status:#x} after done"
+        assert elapsed == cycles, f"run {run}: done after {elapsed} cycles, counter says {cycles}"
+        ecc = host_protocol.ecc_from_reads(_values(line(), len(host_protocol.ecc_reads())))
+        measured.append((cycles, seconds, ecc))
+        if each_run and run < runs:
+            run_memories.append(host_protocol.memories_from_reads(config, _values(line())))
+    memories = host_protocol.memories_from_reads(config, _values(line()))
+    return measured, run_memories, memories
+
+
+def _save_memories(memories_dir, name, memories):
+    if not memories_dir:
+        return None
+    path = Path(memories_dir) / f"{name}.npy"
+    np.save(path, memories)
+    return str(path)
+
+
+def run_harness_session(config, image_path, runs, *, name=None, reload_queues=False,
+                        allow_queue_changes=False, memories_each_run=False,
+                        max_cycles=1_000_000, memories_dir=None):
+    """Run one image as a session of ``runs`` starts on the Verilated chip from C++ and compare
+    it with the golden model's session, which runs meanwhile in this process.
+
+    The parameters are those of :func:`opentsp.verif.runner.run_session` (``name`` defaults to
+    the file's stem); the record is the one it returns, with ``simulator`` ``"harness"``
+    (``seconds``: each run's free run in the harness). A session the golden model refuses
+    (``SessionError``) or cannot finish (``CycleLimitError``) is the record's ``error``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A ``runs`` that is not an integer of at least 1 (before anything is built).
+    opentsp.firmware.image.ImageError
+        An image that ``config`` refuses (built for another configuration, corrupted).
+    """
+    config = get_config(config)
+    runs = check_runs(runs)
+    image = Image.load(image_path, config)
+    name = Path(image_path).stem if name is None else name
+    build_dir = build_harness(config)
+    script = session_script(config, image, runs, max_cycles, 0, reload_queues=reload_queues,
+                            memories_each_run=memories_each_run)
+
+    def predict():
+        try:
+            return run_session(image, runs, max_cycles=max_cycles, reload_queues=reload_queues,
+                               allow_queue_changes=allow_queue_changes,
+                               keep_memories=memories_each_run)
+        except (SessionError, CycleLimitError) as error:
+            return error
+
+    text, expected = _run_script(build_dir, script, predict)
+    record = {**_empty_record(name), "runs": runs,
+              "run_memories": [] if memories_each_run else None}
+    if isinstance(expected, Exception):
+        record["error"] = f"{type(expected).__name__}: {expected}"
+        return record
+    try:
+        measured, run_memories, memories = _check_session(
+            config, text.splitlines(), runs, max_cycles, memories_each_run)
+    except (AssertionError, TimeoutError) as error:
+        record["error"] = f"{type(error).__name__}: {error}"
+        return record
+    cycles, seconds, ecc = (list(column) for column in zip(*measured, strict=True))
+    if memories_each_run:
+        run_memories.append(memories)
+        record["run_memories"] = [_save_memories(memories_dir, f"{name}.run{run}", memories)
+                                  for run, memories in enumerate(run_memories[:-1], start=1)]
+    record["memories"] = _save_memories(memories_dir, name, memories)
+    if memories_each_run:
+        record["run_memories"].append(record["memories"])
+    scoreboard = Scoreboard(config)
+    record.update(
+        cycles_rtl=cycles, cycles_golden=expected.cycles, seconds=seconds,
+        match=scoreboard.compare_session(expected, memories, cycles, ecc,
+                                         run_memories if memories_each_run else None),
+        mismatches=scoreboard.mismatches,
+        ecc_rtl=[dict(zip(("corrected", "detected", "first"), report, strict=True))
+                 for report in ecc],
+        ecc_golden=[dict(zip(("corrected", "detected", "first"), report, strict=True))
+                    for report in expected.ecc])
+    return record

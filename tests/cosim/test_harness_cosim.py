@@ -7,16 +7,25 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
-from programs import EXAMPLES_DIR, assert_all_match, checked_examples, saved
+from programs import (
+    EXAMPLES_DIR,
+    SESSION_CLEARS,
+    SESSION_COUNTER,
+    assert_all_match,
+    checked_examples,
+    saved,
+    session_counter_expected,
+)
 
 from opentsp import hostmap, isa
 from opentsp.compiler import Graph, compile_graph
 from opentsp.config import CONFIGS, Config
 from opentsp.firmware import gen_gemm
+from opentsp.firmware.asm import assemble
 from opentsp.sim.mem import Fault
 from opentsp.verif import harness
 from opentsp.verif.randprog import BATCH, random_image
-from opentsp.verif.runner import run_images
+from opentsp.verif.runner import run_images, run_sessions
 
 CONFIG = CONFIGS["default"]
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.s"))
@@ -165,3 +174,37 @@ def test_a_malformed_script_stops_the_harness_with_one_line(tmp_path):
     assert result.stderr == "tsp_harness: w needs ADDR VALUE\n"
     with pytest.raises(harness.HarnessError, match="w needs ADDR VALUE"):
         harness._run_script(build_dir, ["reset", "w 10"], lambda: None)
+
+
+def test_sessions_on_the_harness_and_under_cocotb(tmp_path):
+    """A session (one load, many starts: docs/architecture.md section 10) from C++: the same
+    script commands, one load and then start, run, read the counters per run. The counter's 5
+    runs and the clears program's 3 against the golden session, every run's memories read
+    back, and against cocotb's session of the same image: the same cycles and memories."""
+    images = [("counter", assemble(SESSION_COUNTER, CONFIG).image),
+              ("clears", assemble(SESSION_CLEARS, CONFIG).image),
+              ("ifetch", assemble(EXAMPLES_DIR.joinpath("ifetch.s").read_text(), CONFIG).image)]
+    paths = dict(saved(tmp_path, images))
+    (tmp_path / "cpp").mkdir()
+    cpp = {name: harness.run_harness_session(CONFIG, paths[name], runs, memories_each_run=True,
+                                             memories_dir=tmp_path / "cpp", **options)
+           for name, runs, options in (("counter", 5, {}), ("clears", 3, {}),
+                                       ("ifetch", 3, {"allow_queue_changes": True}))}
+    for record in cpp.values():
+        assert record["simulator"] == "harness" and record["error"] is None, record
+        assert record["cycles_rtl"] == record["cycles_golden"], record
+        assert record["match"], f"{record['name']}: {record['mismatches']}"
+    assert cpp["counter"]["cycles_rtl"] == [15] * 5 and len(cpp["counter"]["seconds"]) == 5
+    for run, path in enumerate(cpp["counter"]["run_memories"], start=1):
+        c, acc = session_counter_expected(run)
+        np.testing.assert_array_equal(np.load(path)[3, 0], c)
+        np.testing.assert_array_equal(np.load(path)[4, 1], acc)
+    refused = harness.run_harness_session(CONFIG, paths["ifetch"], 2)
+    assert refused["error"].startswith("SessionError: run 1 of 2: its fetches wrote over"), refused
+    (tmp_path / "cocotb").mkdir()
+    records = run_sessions(CONFIG, [("counter", paths["counter"], 5)], memories_each_run=True,
+                           memories_dir=tmp_path / "cocotb", log_level="WARNING")
+    assert records[0]["cycles_rtl"] == cpp["counter"]["cycles_rtl"]
+    for ours, theirs in zip(cpp["counter"]["run_memories"], records[0]["run_memories"],
+                            strict=True):
+        np.testing.assert_array_equal(np.load(ours), np.load(theirs))
