@@ -603,8 +603,8 @@ def run_images(config, programs, *, simulator=None, waves=None, max_cycles=1_000
 
 
 def run_sessions(config, sessions, *, reload_queues=False, allow_queue_changes=False,
-                 memories_each_run=False, simulator=None, waves=None, max_cycles=1_000_000,
-                 memories_dir=None, log_level=None, on_progress=None):
+                 memories_each_run=False, golden=True, simulator=None, waves=None,
+                 max_cycles=1_000_000, memories_dir=None, log_level=None, on_progress=None):
     """Run sessions on the RTL under cocotb: each image loaded once through the host port, then
     started ``runs`` times in a row, its memories carried over (docs/architecture.md section 10,
     "What a start keeps"); each compared with the golden model's session
@@ -632,6 +632,11 @@ def run_sessions(config, sessions, *, reload_queues=False, allow_queue_changes=F
         ``SessionError``, and the RTL does not run it).
     memories_each_run : bool
         Also read the memories back after every run and compare them.
+    golden : bool
+        Run the golden model's session and compare (default). Without it the record holds the
+        RTL's cycles and memories and ``match`` None, for a caller that compares them with a
+        reference of its own (``make demo``: the compiler's reference, much faster than the
+        golden model on long sessions).
     simulator, waves, max_cycles, memories_dir, log_level, on_progress
         As for :func:`run_images`; ``max_cycles`` holds per run. The final memories are saved as
         ``NAME.npy`` and, with ``memories_each_run``, the memories after run ``k < runs`` as
@@ -658,7 +663,7 @@ def run_sessions(config, sessions, *, reload_queues=False, allow_queue_changes=F
     """
     config = get_config(config)
     defaults = {"reload_queues": reload_queues, "allow_queue_changes": allow_queue_changes,
-                "memories_each_run": memories_each_run}
+                "memories_each_run": memories_each_run, "golden": golden}
     checked = []
     for name, path, runs, *options in sessions:
         runs = check_runs(runs)

@@ -312,6 +312,7 @@ class Graph:
         """A tensor of ``shape`` and ``dtype`` kept in memory across runs: ``init`` (an array,
         zeros if None) when the program is loaded, then whatever the runs wrote with
         :meth:`write_row`."""
+        self._name(name, "state")           # the message names a state, not an input
         dtype = _dtype_name(dtype)
         if init is not None:
             value = np.asarray(init)

@@ -35,26 +35,44 @@ _MAX_SLIDE = 200_000
 
 def schedule_indexed(sched, kernel):
     """Place ``kernel`` (a ``read_row`` or ``write_row``) on ``sched`` (a
-    :class:`~opentsp.compiler.schedule.Scheduler`); the Store of its result."""
+    :class:`~opentsp.compiler.schedule.Scheduler`); the Store of its result.
+
+    A gather sweeps the whole row at once. A scatter sweeps one column block at a time: the
+    word for the slice ``h`` hops out must be read ``h`` cycles after the address left the
+    VXM, less its own distance, which is the same cycle for every target a source slice
+    could feed, so each word of a sweep needs a source slice of its own, and a vector's
+    blocks share theirs."""
     node = kernel.indexed
-    job = _Job(sched, node)
-    v = job.earliest()
-    start = v
+    if node.op == "read_row":
+        return _place(_Job(sched, node))
+    results = [_place(_Job(sched, node, block)) for block in
+               range(len(sched.stores[node.inputs[0].name].indexed.slices))]
+    last = max(r for r in results)
+    table = sched.stores[node.inputs[0].name]
+    out = Store(node.name, node.output.dtype, "indexed", indexed=table.indexed)
+    out.vectors = {key: [Copy(copies[0].planes, ready=last)]
+                   for key, copies in table.vectors.items()}
+    return out
+
+
+def _place(job):
+    """The first VXM cycle from ``job.earliest()`` on that takes the job; its result."""
+    v = start = job.earliest()
     while True:
-        txn = Txn(sched.chip)
+        txn = Txn(job.chip)
         result = job.attempt(txn, v)
         if result is not None:
             return result
         txn.rollback()
         v += 1
         if v - start > _MAX_SLIDE:
-            sched._slide(start, job.comment)
+            job.sched._slide(start, job.comment)
 
 
 class _Job:
     """One ``read_row`` or ``write_row``: its stores, words and constraints."""
 
-    def __init__(self, sched, node):
+    def __init__(self, sched, node, block=None):
         self.sched, self.node = sched, node
         self.chip, self.config = sched.chip, sched.config
         table, index = node.inputs[0], node.inputs[1]
@@ -65,7 +83,7 @@ class _Job:
         self.out_dir = Dir.W if self.where.side == "W" else Dir.E     # outward from the VXM
         vpos = self.chip.vxm
         self.words = [(cb, p, mem) for cb, mems in enumerate(self.where.slices)
-                      for p, mem in enumerate(mems)]
+                      for p, mem in enumerate(mems) if block in (None, cb)]
         self.hops = {mem: abs(self.chip.pos[mem] - vpos) for _, _, mem in self.words}
         self.comment = (f"{node.name}: {'gather' if node.op == 'read_row' else 'scatter'} "
                         f"{table.name}[{index.name}]")
@@ -193,8 +211,8 @@ class _Job:
         return None
 
     def _scatters(self, txn, written, group):
-        """Every word of the value scattered into its row: the state's next version (the same
-        words, ready after the last commit) or None."""
+        """The job's words of the value scattered into their row; the cycle from which they
+        are read, or None."""
         chip = self.chip
         last = 0
         for cb, p, mem in self.words:
@@ -207,10 +225,7 @@ class _Job:
                 return None
             chip.slots[mem][t] = (isa.encode("scatter", a=group, s=data), self.comment)
             last = max(last, t + 2)
-        out = Store(self.node.name, self.node.output.dtype, "indexed", indexed=self.where)
-        out.vectors = {key: [Copy(copies[0].planes, ready=last)]
-                       for key, copies in self.table.vectors.items()}
-        return out
+        return last
 
     def _data(self, txn, cb, p, mem, t):
         """Plane ``p`` of the value's block ``cb`` read so that it reaches ``mem`` in cycle
