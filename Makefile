@@ -9,7 +9,7 @@ CONFIG ?= default
 SEEDS ?= 1000
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test test-slow test-icarus iverilog regress coverage lint ruff verilog synth fpga \
+.PHONY: demo demo-digits test test-slow test-icarus iverilog regress coverage lint ruff verilog synth fpga \
 	bench bench-compiler bench-fp clean venv fuzz
 
 $(STAMP): pyproject.toml
@@ -20,10 +20,19 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# A transformer decoder generates text on the RTL in Verilator (opentsp/app/lm_demo.py): the
+# Zen of Python model, one decode step per start of the `lm` chip, token for token against the
+# compiler's reference. PROMPT="..." (default "Beautiful is ") and TOKENS=N change the run;
+# LM_FLAGS="--golden" also runs the golden model's session.
+TOKENS ?= 40
+demo: $(STAMP)
+	$(BIN)/python -m opentsp.app.lm_demo $(if $(PROMPT),--prompt "$(PROMPT)") --tokens $(TOKENS) \
+		$(LM_FLAGS)
+
 # The digits MLP compiled and run on the RTL in Verilator (opentsp/app/demo.py), as one program
 # on `wide` (the default chip with 8 x 8 MXMs); DEMO_CONFIG=default runs it as three programs.
 DEMO_CONFIG ?= wide
-demo: $(STAMP)
+demo-digits: $(STAMP)
 	$(BIN)/python -m opentsp.app.demo --config $(DEMO_CONFIG)
 
 ruff: $(STAMP)

@@ -13,4 +13,7 @@ import pytest
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cosim" in item.path.parts:
-            item.add_marker(pytest.mark.xdist_group("cosim"))
+            # A module with a model of its own to build may name a group of its own
+            # (XDIST_GROUP), which the other worker can take meanwhile.
+            group = getattr(item.module, "XDIST_GROUP", "cosim")
+            item.add_marker(pytest.mark.xdist_group(group))
