@@ -1,5 +1,5 @@
 """The compiled digits network on the golden model, bit for bit against the int8 numpy
-reference, and the demo's checks (with the golden model standing in for the RTL; `make demo`
+reference, and the demo's checks (with the golden model standing in for the RTL; `make demo-digits`
 itself is the Verilator run)."""
 
 import numpy as np
@@ -15,7 +15,7 @@ CONFIG = get_config("default")
 BATCH = demo.DEFAULT_BATCH
 #: Queues and memory for the whole network as one program (the default's are too small).
 ROOMY = derive_config("default", "roomy", queue_depth=512, mem_words=256)
-#: make demo's configuration: 8 x 8 MXMs, where the network is one program.
+#: make demo-digits's configuration: 8 x 8 MXMs, where the network is one program.
 WIDE = get_config(demo.DEMO_CONFIG)
 
 
@@ -63,7 +63,7 @@ def test_each_program_is_bit_exact_on_the_golden_model(params, network, test_ima
 
 @pytest.mark.parametrize("config", [WIDE, ROOMY], ids=lambda c: c.name)
 def test_whole_network_as_one_program_is_bit_exact(params, test_images, config):
-    """make demo's wide (8 x 8 MXMs: the network in its memory and queues) and a default chip
+    """make demo-digits's wide (8 x 8 MXMs: the network in its memory and queues) and a default chip
     with more of both."""
     network = demo.plan(params, BATCH, config)
     assert network.why is None and [p.name for p in network.parts] == ["digits"]
@@ -130,7 +130,7 @@ def test_demo_reports_rtl_accuracy_equal_to_the_reference(params, network, test_
 
 
 def test_demo_runs_the_network_as_one_program_on_its_config(params, test_images):
-    """make demo's configuration: one program per batch, one runner call, the RTL (here the
+    """make demo-digits's configuration: one program per batch, one runner call, the RTL (here the
     golden model) equal to the reference, predicted = measured."""
     network = demo.plan(params, BATCH, WIDE)
     runner = golden_runner()

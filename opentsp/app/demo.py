@@ -1,4 +1,4 @@
-"""`make demo`: the int8 digits network, compiled for OpenTSP, run on the RTL in Verilator.
+"""`make demo-digits`: the int8 digits network, compiled for OpenTSP, run on the RTL in Verilator.
 
     python -m opentsp.app.demo [--config NAME] [--images N] [--batch M] [--split S]
 
