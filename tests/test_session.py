@@ -207,4 +207,4 @@ def test_an_unknown_session_option_is_refused(tmp_path):
     with pytest.raises(ValueError) as raised:
         runner.run_sessions(CONFIG, [("counter", path, 2, {"reload": True})])
     assert str(raised.value) == ("session 'counter': unknown option 'reload' (options: "
-                                 "reload_queues, allow_queue_changes, memories_each_run)")
+                                 "reload_queues, allow_queue_changes, memories_each_run, golden)")
