@@ -75,7 +75,10 @@ def test_demo_input_errors(tmp_path, capsys):
             (["--tokens", "60"], "a prompt of 13 characters and 60 tokens make 73 positions, "
                                  "more than the model's context (KV cache) of 64"),
             (["--tokens", "0"], "--tokens must be a positive integer, not 0"),
-            (["--model", str(tmp_path / "none.npz")], "none.npz")):
+            (["--model", str(tmp_path / "none.npz")], "none.npz"),
+            (["--config", "wide", "--tokens", "3"], "tensor 'tok_emb' (3072 bytes) does not fit"),
+            (["--config", "fpga", "--tokens", "3"], "configuration 'fpga' is built without "
+                                                    "floating point")):
         assert lm_demo.main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("opentsp lm demo: error: ") and message in err, err
