@@ -10,7 +10,7 @@ SEEDS ?= 1000
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: demo demo-digits test test-slow test-icarus iverilog regress coverage lint ruff verilog synth fpga \
-	bench bench-compiler bench-fp clean venv fuzz
+	bench bench-compiler bench-llama bench-fp clean venv fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -116,6 +116,11 @@ bench-fp: $(STAMP)
 # Compiler figures on default and groq; golden model on groq (minutes), default on the RTL.
 bench-compiler: $(STAMP)
 	$(BIN)/python bench/compiler.py --golden-groq --rtl
+
+# One Llama-2 7B decoder layer at batch 1 scheduled for groq (about 10 minutes) and the picture
+# of one decode step of the Zen model on lm (docs/transformer.md).
+bench-llama: $(STAMP)
+	$(BIN)/python bench/llama_layer.py --check --head --whole --plot docs/lm_step.png
 
 clean:
 	rm -rf build .pytest_cache
