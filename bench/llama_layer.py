@@ -217,13 +217,7 @@ def _bf16(g, x):
 def rms_norm(g, x, gain, name, n, eps):
     """``layers.rms_norm`` with the mean over the ``n`` real columns of a padded ``x`` (its
     padding is zero, so the sum is the real one)."""
-    total = layers.row_sum(g, g.mul(x, x, name=f"{name}.square"), f"{name}.sum")
-    mean = g.mul(total, g.const(f"{name}.inv_n", np.array([1 / n], np.float32)),
-                 name=f"{name}.mean")
-    shifted = g.add(mean, g.const(f"{name}.eps", np.array([eps], np.float32)),
-                    name=f"{name}.eps_add")
-    inverse = g.rsqrt(shifted, name=f"{name}.rsqrt")
-    return g.mul(g.mul(x, inverse, name=f"{name}.normed"), gain, name=name)
+    return layers.rms_norm(g, x, gain, name, eps, n=n)
 
 
 def qkv_part(g, dims, w, x):

@@ -8,10 +8,9 @@ result within the stated tolerance (exactly for reductions, compares and argmax)
 
 import numpy as np
 import pytest
+from compiled import bits, run_checked
 
 from opentsp.compiler import CompileError, Graph, compile_graph, derive_config, layers
-from opentsp.firmware.asm import assemble
-from opentsp.firmware.checker import check
 
 RNG_SEED = 2041
 #: ``wide`` (8 x 8 MXMs) and ``default`` (4 x 4) with room for the layers' intermediates.
@@ -20,21 +19,8 @@ CONFIGS = [derive_config("wide", "wide+", mem_slices=8, mem_words=1024, queue_de
                          queue_depth=2048)]
 
 
-def _bits(values):
-    values = np.ascontiguousarray(values)
-    return values.view({4: np.uint32, 2: np.uint16, 1: np.uint8}[values.dtype.itemsize])
-
-
 def _run(g, config, inputs):
-    prog = compile_graph(g, config)
-    assert check(prog.image) == []
-    assert assemble(prog.asm, prog.config).image == prog.image
-    outputs, cycles = prog.run_golden(inputs)
-    assert cycles == prog.predicted_cycles
-    reference = prog.reference(inputs)
-    for name, value in outputs.items():
-        np.testing.assert_array_equal(_bits(value), _bits(reference[name]), err_msg=name)
-    return outputs
+    return run_checked(compile_graph(g, config), inputs)
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: c.name)
@@ -80,7 +66,7 @@ def test_argmax_mask_and_special_values():
     g.output("m", layers.causal_mask(g, xi, g.input("pos", (4, 1), "float32"), "m"))
     out = _run(g, config, {"x": x, "pos": position})
     np.testing.assert_array_equal(out["i"][:, 0], [1, 0, layers.NO_INDEX, layers.NO_INDEX])
-    assert out["top"][0, 0] == 2 and _bits(out["top"][1, 0]) == 0      # +0, not -0
+    assert out["top"][0, 0] == 2 and bits(out["top"][1, 0]) == 0      # +0, not -0
     assert np.isnan(out["top"][2:, 0]).all()
     later = np.arange(8)[None, :] > position
     np.testing.assert_array_equal(out["m"][~later], x[~later])
@@ -105,7 +91,7 @@ def test_compares_bits_and_broadcasting():
                                 g.const("f", np.full(8, 5, np.int32)), name="x"))
     out = _run(g, CONFIGS[0], {"a": a, "b": b, "n": n})
     np.testing.assert_array_equal(out["gt"], np.where(a > b, a, 0))
-    np.testing.assert_array_equal(_bits(out["eq"]), np.where(a == b, 0xFFFFFFFF, 0))
+    np.testing.assert_array_equal(bits(out["eq"]), np.where(a == b, 0xFFFFFFFF, 0))
     np.testing.assert_array_equal(out["d"], b - a)
     np.testing.assert_array_equal(out["s"], a * np.arange(8))
     np.testing.assert_array_equal(out["x"], np.minimum(n, 7) ^ 5)

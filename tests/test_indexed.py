@@ -10,17 +10,13 @@ starting from the states the previous one left (``step_reference``), and numpy's
 import ml_dtypes
 import numpy as np
 import pytest
+from compiled import bits
 
 from opentsp.compiler import CompileError, Graph, compile_graph, derive_config
 from opentsp.firmware.checker import check
 from opentsp.sim.model import run
 
 CONFIG = derive_config("wide", "wide+", mem_slices=8, mem_words=1024, queue_depth=2048)
-
-
-def _bits(values):
-    values = np.ascontiguousarray(values)
-    return values.view({4: np.uint32, 2: np.uint16, 1: np.uint8}[values.dtype.itemsize])
 
 
 def _decode_graph(table):
@@ -55,16 +51,16 @@ def test_a_cache_fills_run_after_run():
         assert result.cycles == prog.predicted_cycles
         got = prog.outputs(result.memories)
         for name, value in expected.items():
-            np.testing.assert_array_equal(_bits(got[name]), _bits(value), err_msg=name)
+            np.testing.assert_array_equal(bits(got[name]), bits(value), err_msg=name)
         for name, value in prog.states(result.memories).items():
-            np.testing.assert_array_equal(_bits(value), _bits(after[name]), err_msg=name)
+            np.testing.assert_array_equal(bits(value), bits(after[name]), err_msg=name)
         states = after
         # numpy: the row is the table's, the cache holds the tokens so far, pos counts runs
-        np.testing.assert_array_equal(_bits(got["row"][0]), _bits(table[token]))
+        np.testing.assert_array_equal(bits(got["row"][0]), bits(table[token]))
         assert int(states["pos"][0, 0]) == step + 1
-        np.testing.assert_array_equal(_bits(states["cache"][:step + 1]),
-                                      _bits(table[tokens[:step + 1]]))
-        assert not _bits(states["cache"][step + 1:]).any()
+        np.testing.assert_array_equal(bits(states["cache"][:step + 1]),
+                                      bits(table[tokens[:step + 1]]))
+        assert not bits(states["cache"][step + 1:]).any()
 
 
 def test_states_start_from_init_and_given_values():

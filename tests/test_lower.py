@@ -14,31 +14,13 @@ from fractions import Fraction
 import ml_dtypes
 import numpy as np
 import pytest
+from compiled import bits, run_checked
 
 from opentsp import isa
 from opentsp.compiler import CompileError, Graph, compile_graph
-from opentsp.firmware.asm import assemble
-from opentsp.firmware.checker import check
 from opentsp.sim.model import run
 
 RNG_SEED = 2031
-
-
-def _bits(values):
-    values = np.ascontiguousarray(values)
-    return values.view({4: np.uint32, 2: np.uint16, 1: np.uint8}[values.dtype.itemsize])
-
-
-def _run(prog, inputs):
-    assert check(prog.image) == []
-    assert assemble(prog.asm, prog.config).image == prog.image
-    outputs, cycles = prog.run_golden(inputs)
-    assert cycles == prog.predicted_cycles
-    reference = prog.reference(inputs)
-    for name, value in outputs.items():
-        assert value.dtype == reference[name].dtype
-        np.testing.assert_array_equal(_bits(value), _bits(reference[name]), err_msg=name)
-    return outputs
 
 
 def _exact_dot(x, w):
@@ -70,12 +52,12 @@ def test_attention_shapes_with_computed_keys_and_values():
     g.output("vt", g.transpose(v, name="vt"))
     inputs = {"q": _bf16(rng, (2, 8)), "kf": rng.normal(size=(6, 8)).astype(np.float32),
               "vf": rng.normal(size=(8, 8)).astype(np.float32), "p": _bf16(rng, (2, 8))}
-    out = _run(compile_graph(g, "wide"), inputs)
+    out = run_checked(compile_graph(g, "wide"), inputs)
     k16 = inputs["kf"].astype(ml_dtypes.bfloat16)
     v16 = inputs["vf"].astype(ml_dtypes.bfloat16)
     np.testing.assert_array_equal(out["s"], _exact_dot(inputs["q"], k16.T))
     np.testing.assert_array_equal(out["o"], _exact_dot(inputs["p"], v16))
-    np.testing.assert_array_equal(_bits(out["vt"]), _bits(v16.T))
+    np.testing.assert_array_equal(bits(out["vt"]), bits(v16.T))
 
 
 @pytest.mark.parametrize("config", ["default", "wide"])
@@ -93,7 +75,7 @@ def test_int8_transposes_and_weights_from_an_input(config):
     g.output("hk", g.matmul(h, g.transpose(k), name="hk"))
     inputs = {"x": rng.integers(-128, 128, (3, 5), dtype=np.int8),
               "k": rng.integers(-128, 128, (4, 5), dtype=np.int8)}
-    out = _run(compile_graph(g, config), inputs)
+    out = run_checked(compile_graph(g, config), inputs)
     expected = inputs["x"].astype(np.int32) @ inputs["k"].T.astype(np.int32)
     np.testing.assert_array_equal(out["xk"], expected)
     np.testing.assert_array_equal(out["hk"], expected)
@@ -115,7 +97,7 @@ def test_concat_slice_and_sub_are_views_and_one_instruction():
                         name="d"))
     inputs = {"a": _bf16(rng, (2, 8)), "b": _bf16(rng, (2, 8))}
     prog = compile_graph(g, "wide")
-    out = _run(prog, inputs)
+    out = run_checked(prog, inputs)
     joined = np.concatenate([inputs["a"], inputs["b"]], axis=1)
     np.testing.assert_array_equal(out["y"], _exact_dot(joined, g.nodes[2].params["value"]))
     np.testing.assert_array_equal(
@@ -138,7 +120,7 @@ def test_matmul_of_a_computed_float_weight_matrix_spanning_k_tiles():
     w = g.cast(g.input("wf", (8, 12), "float32"), "bfloat16", name="w")
     g.output("y", g.matmul(x, w, name="y"))
     inputs = {"x": _bf16(rng, (2, 8)), "wf": rng.normal(size=(8, 12)).astype(np.float32)}
-    out = _run(compile_graph(g, "default"), inputs)
+    out = run_checked(compile_graph(g, "default"), inputs)
     np.testing.assert_array_equal(
         out["y"], _exact_dot(inputs["x"], inputs["wf"].astype(ml_dtypes.bfloat16)))
 
@@ -190,10 +172,10 @@ def test_transpose_on_the_mxm_follows_its_definition_on_special_values():
     """A transpose computed on the MXM is ``cast(eye @ xᵀ)``: -0 gives +0, a bfloat16 subnormal
     flushes to zero, an infinity stays where it is and makes NaN of the rest of its column
     (0 x inf); a matmul that takes the same transpose as its weights reads x itself."""
-    bits = np.array([[0x8000, 0x0001, 0x3F80, 0x4000, 0xC040, 0x3F00, 0x0000, 0x4120],
+    patterns = np.array([[0x8000, 0x0001, 0x3F80, 0x4000, 0xC040, 0x3F00, 0x0000, 0x4120],
                      [0x7F80, 0x3F80, 0x3F80, 0x3F80, 0x3F80, 0x3F80, 0x3F80, 0x3F80]],
                     dtype=np.uint16)
-    x = bits.view(ml_dtypes.bfloat16)
+    x = patterns.view(ml_dtypes.bfloat16)
     g = Graph("special")
     xi = g.input("x", (2, 8), "bfloat16")
     t = g.transpose(xi, name="t")
@@ -201,10 +183,10 @@ def test_transpose_on_the_mxm_follows_its_definition_on_special_values():
     g.output("y", g.matmul(g.input("e", (1, 8), "bfloat16"), t, name="y"))
     e = np.zeros((1, 8), ml_dtypes.bfloat16)
     e[0, 2] = 1
-    out = _run(compile_graph(g, "wide"), {"x": bits, "e": e})
-    got = _bits(out["t"])
+    out = run_checked(compile_graph(g, "wide"), {"x": patterns, "e": e})
+    got = bits(out["t"])
     assert got[0, 0] == 0x0000 and got[1, 0] == 0x0000      # -0 -> +0, subnormal -> 0
-    np.testing.assert_array_equal(got[2:, 0], bits[0, 2:])   # the rest of row 0, exact
+    np.testing.assert_array_equal(got[2:, 0], patterns[0, 2:])   # the rest of row 0, exact
     assert got[0, 1] == 0x7F80                               # inf stays
     assert all(np.isnan(out["t"][1:, 1].astype(np.float32)))  # 0 x inf elsewhere
     # y = e @ xᵀ reads x's rows: y[0] = x[0, 2]; row 1 holds inf, and 0 x inf is NaN
@@ -228,7 +210,7 @@ def test_single_columns_are_held_in_every_lane(config):
               "c": rng.integers(-1000, 1000, (3, 1), dtype=np.int32),
               "k1": rng.integers(-128, 128, (1, 8), dtype=np.int8)}
     prog = compile_graph(g, config)
-    out = _run(prog, inputs)
+    out = run_checked(prog, inputs)
     w = g.nodes[2].params["value"]
     np.testing.assert_array_equal(out["sc"], inputs["x"].astype(np.int32) @ w + inputs["c"])
     np.testing.assert_array_equal(out["k"], inputs["x"].astype(np.int32) @ inputs["k1"].T)

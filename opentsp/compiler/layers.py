@@ -21,8 +21,8 @@ compiler names the node otherwise).
 import ml_dtypes
 import numpy as np
 
-__all__ = ["sigmoid", "silu", "row_sum", "rms_norm", "softmax", "argmax", "causal_mask",
-           "MASKED", "NO_INDEX"]
+__all__ = ["sigmoid", "silu", "split_bf16", "row_sum", "rms_norm", "softmax", "argmax",
+           "causal_mask", "MASKED", "NO_INDEX"]
 
 #: What ``causal_mask`` adds to the scores of later positions: finite, so that ``row_max``
 #: stays a number, and ``exp`` of it minus any score of a trained model is 0.
@@ -55,23 +55,31 @@ def silu(g, x, name):
     return g.mul(x, sigmoid(g, x, f"{name}.sigmoid"), name=name)
 
 
-def row_sum(g, x, name):
-    """The sum of each row of float32 ``x`` (M, N), rounded once: (M, 1)."""
-    n = x.shape[1]
+def split_bf16(g, x, name):
+    """Float32 ``x`` (M, N) as its three bfloat16 parts side by side, (M, 3N): ``hi`` the
+    value rounded, ``mid`` the rest rounded, ``lo`` what is left; ``hi + mid + lo`` is the
+    value for normal numbers, so the MXM's exact sum of the parts against weights of 0 and 1
+    moves or adds float32 values exactly (``row_sum``; ``lower``'s rotations)."""
     hi = g.cast(x, "bfloat16", name=f"{name}.hi")
     rest = g.sub(x, g.cast(hi, "float32", name=f"{name}.hi32"), name=f"{name}.rest")
     mid = g.cast(rest, "bfloat16", name=f"{name}.mid")
     low = g.cast(g.sub(rest, g.cast(mid, "float32", name=f"{name}.mid32"),
                        name=f"{name}.rest2"), "bfloat16", name=f"{name}.lo")
-    parts = g.concat([hi, mid, low], name=f"{name}.parts")
-    ones = _shared(g, f"@ones.{3 * n}", np.ones((3 * n, 1), ml_dtypes.bfloat16))
-    return g.matmul(parts, ones, name=name)
+    return g.concat([hi, mid, low], name=f"{name}.parts")
 
 
-def rms_norm(g, x, gain, name, eps=1e-5):
-    """``x * rsqrt(mean(x * x) + eps) * gain`` of float32 ``x`` (M, N), ``gain`` a (N,)
-    float32 constant; the mean is ``row_sum`` times ``1/N``."""
+def row_sum(g, x, name):
+    """The sum of each row of float32 ``x`` (M, N), rounded once: (M, 1)."""
     n = x.shape[1]
+    ones = _shared(g, f"@ones.{3 * n}", np.ones((3 * n, 1), ml_dtypes.bfloat16))
+    return g.matmul(split_bf16(g, x, name), ones, name=name)
+
+
+def rms_norm(g, x, gain, name, eps=1e-5, n=None):
+    """``x * rsqrt(mean(x * x) + eps) * gain`` of float32 ``x`` (M, N), ``gain`` a (N,)
+    float32 constant; the mean is ``row_sum`` times ``1/n`` (``n`` the real columns of an
+    ``x`` padded with zeros; N if None)."""
+    n = x.shape[1] if n is None else n
     total = row_sum(g, g.mul(x, x, name=f"{name}.square"), f"{name}.sum")
     scale = g.mul(total, g.const(f"{name}.inv_n", np.array([1 / n], np.float32)),
                   name=f"{name}.mean")

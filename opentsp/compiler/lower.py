@@ -22,6 +22,7 @@ import ml_dtypes
 import numpy as np
 
 from opentsp.compiler.graph import REDUCTIONS, VIEWS, CompileError, Graph
+from opentsp.compiler.layers import split_bf16
 
 __all__ = ["lower", "view_bases", "ViewVectors", "ZERO"]
 
@@ -122,12 +123,7 @@ def _rotate(out, v, shift, size, name):
     """``v`` (M, size) float32 with lane ``i`` taking lane ``(i - shift) mod size``: ``v = hi +
     mid + lo`` exactly (three bfloat16 parts, each what is left rounded), and the MXM sums the
     parts of the one lane each output lane's weights pick, once rounded: the value itself."""
-    hi = out.cast(v, "bfloat16", name=f"{name}.hi")
-    rest = out.sub(v, out.cast(hi, "float32", name=f"{name}.hi32"), name=f"{name}.rest")
-    mid = out.cast(rest, "bfloat16", name=f"{name}.mid")
-    low = out.cast(out.sub(rest, out.cast(mid, "float32", name=f"{name}.mid32"),
-                           name=f"{name}.rest2"), "bfloat16", name=f"{name}.lo")
-    parts = out.concat([hi, mid, low], name=f"{name}.parts")
+    parts = split_bf16(out, v, name)
     weights = np.zeros((3 * size, size), np.float32)
     for i in range(size):
         for part in range(3):
