@@ -241,6 +241,32 @@ class Coverage:
             bank = instr["addr"] % self.config.mem_banks
             self._hit("mem bank", ("commit" if op.commit is not None else "read", bank))
 
+    def merge(self, other):
+        """Add the hits, programs and cycles of ``other`` (a :class:`Coverage` of the same
+        configuration, measured elsewhere: another worker of ``make regress``) to these bins;
+        returns self.
+
+        Raises
+        ------
+        ValueError
+            ``other`` is of another configuration, or declares other bins (another version of
+            this module).
+        """
+        if other.config.to_json() != self.config.to_json():
+            raise ValueError(f"coverage: cannot merge configuration {other.config.name!r} into "
+                             f"{self.config.name!r}")
+        if ({group: list(bins) for group, bins in other.bins.items()}
+                != {group: list(bins) for group, bins in self.bins.items()}):
+            raise ValueError(f"coverage of {self.config.name!r}: the bins to merge are declared "
+                             f"otherwise (another version of opentsp.verif.coverage)")
+        for group, bins in other.bins.items():
+            mine = self.bins[group]
+            for name, hits in bins.items():
+                mine[name] += hits
+        self.programs += other.programs
+        self.cycles += other.cycles
+        return self
+
     # Reporting ------------------------------------------------------------------------------
 
     def fractions(self):
