@@ -9,7 +9,7 @@ CONFIG ?= default
 SEEDS ?= 1000
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo demo-digits test test-slow test-icarus iverilog regress coverage lint ruff verilog synth fpga \
+.PHONY: demo demo-digits test test-slow test-icarus iverilog regress regress-nightly coverage lint ruff verilog synth fpga \
 	bench bench-compiler bench-llama bench-fp clean venv fuzz
 
 $(STAMP): pyproject.toml
@@ -78,11 +78,29 @@ FPGA_CONFIG ?= fpga
 fpga: $(STAMP)
 	$(BIN)/opentsp fpga --board $(BOARD) --config $(FPGA_CONFIG)
 
-# Random differential regression on Verilator (seeds from 1000 up; make test runs 0..199).
-# A failing seed is left in build/regress/ (.bin and .s) with its replay command; add
-# REGRESS_FLAGS="--shrink" to reduce it, "--coverage", "--mix vxm=3,sync=0", "--length 40".
+# Random differential regression on Verilator (seeds from 1000 up; make test runs 0..199), in
+# batches on a local Dask cluster of WORKERS processes (default: one per core), or on the
+# workers of the scheduler at CLUSTER=tcp://host:8786 (docs/verification.md, "Regressions").
+# A failing seed is left in build/regress/ (.bin and .s) with its replay command, the JUnit XML
+# in build/regress/junit.xml; add REGRESS_FLAGS="--shrink" to reduce the first failure,
+# "--coverage", "--mix vxm=3,sync=0", "--length 40", "--keep-going".
+WORKERS ?=
+CLUSTER ?=
+FARM_FLAGS = $(if $(WORKERS),--workers $(WORKERS)) $(if $(CLUSTER),--cluster $(CLUSTER))
 regress: $(STAMP)
-	$(BIN)/python -m opentsp.verif.regress --seeds $(SEEDS) --config $(CONFIG) $(REGRESS_FLAGS)
+	$(BIN)/python -m opentsp.verif.regress --seeds $(SEEDS) --config $(CONFIG) $(FARM_FLAGS) \
+		$(REGRESS_FLAGS)
+
+# The nightly regression: NIGHTLY_SEEDS programs (seeds from NIGHTLY_FIRST) over 8 suites,
+# configurations default and fpga x lengths 16 and 40 x wild and checker-clean programs, every
+# one against the golden model bit for bit and cycle for cycle, all run (--keep-going), coverage
+# merged per configuration against make coverage's thresholds.
+NIGHTLY_SEEDS ?= 10000
+NIGHTLY_FIRST ?= 100000
+regress-nightly: $(STAMP)
+	$(BIN)/python -m opentsp.verif.regress --seeds $(NIGHTLY_SEEDS) --first $(NIGHTLY_FIRST) \
+		--config default,fpga --length 16,40 --wild-and-legal --keep-going --coverage \
+		$(FARM_FLAGS) $(REGRESS_FLAGS)
 
 # The long fuzz campaign beside make test's bounded one (tests/test_fuzz.py): FUZZ_EXAMPLES
 # inputs per hypothesis test (six tests; 20,000 took 8 min on 2 shared cores), random search

@@ -1,0 +1,59 @@
+"""Programs per second of ``make regress`` on 1 and on 2 local workers, in one run.
+
+The same seeds (the same batches, :func:`opentsp.verif.regress.partition`) run on a local Dask
+cluster of each size in turn; the time counted is the regression's, from the first batch handed
+out to the last result (the cluster started and the models built beforehand, as in a long run
+where they are a fixed cost), and, beside it, the wall time with the cluster's start included.
+
+    .venv/bin/python bench/regress_scaling.py --seeds 400 --batch 25
+"""
+
+import argparse
+import sys
+import time
+
+from opentsp.verif.farm import Farm
+from opentsp.verif.regress import partition, prepare_models, regress, suites_for
+
+
+def measure(suites, batch, workers):
+    """Run ``suites`` on a local cluster of ``workers``; returns (programs, regression seconds,
+    wall seconds with the cluster's start, failures)."""
+    wall = time.perf_counter()
+    with Farm(workers=workers) as farm:
+        farm.prepare(prepare_models, list({s.config.name: s.config for s in suites}.values()))
+        report = regress(suites, batch=batch, farm=farm, keep_going=True)
+    wall = time.perf_counter() - wall
+    return report.programs, report.seconds, wall, len(report.failures) + len(report.unchecked)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=400)
+    parser.add_argument("--first", type=int, default=20000)
+    parser.add_argument("--batch", type=int, default=25)
+    parser.add_argument("--config", default="default")
+    parser.add_argument("--length", type=int, default=16)
+    parser.add_argument("--workers", default="1,2", help="the cluster sizes to compare")
+    args = parser.parse_args(argv)
+    suites = suites_for([args.config], [args.length], [False], args.seeds, first=args.first)
+    sizes = [int(n) for n in args.workers.split(",")]
+    prepare_models([suites[0].config])
+    print(f"{args.seeds} random programs ({args.config}, length {args.length}, seeds "
+          f"{args.first}..{args.first + args.seeds - 1}) in {len(partition(suites, args.batch))} "
+          f"batches of {args.batch}", flush=True)
+    rates = {}
+    for workers in sizes:
+        programs, seconds, wall, bad = measure(suites, args.batch, workers)
+        rates[workers] = programs / seconds
+        print(f"{workers} worker{'s' if workers != 1 else ''}: {programs} programs in "
+              f"{seconds:.1f} s = {rates[workers]:.2f} programs/s ({wall:.1f} s with the "
+              f"cluster's start; {bad} failing)", flush=True)
+    base = rates[sizes[0]]
+    for workers in sizes[1:]:
+        print(f"speed-up of {workers} workers over {sizes[0]}: {rates[workers] / base:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
