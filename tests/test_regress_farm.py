@@ -12,13 +12,12 @@ import time
 import xml.etree.ElementTree as ET
 
 import pytest
-from distributed import LocalCluster
 
 from opentsp.config import CONFIGS
 from opentsp.firmware.image import load
 from opentsp.verif import regress
 from opentsp.verif.coverage import Coverage, measure
-from opentsp.verif.farm import Farm, FarmError
+from opentsp.verif.farm import Farm, FarmError, local_cluster
 from opentsp.verif.randprog import random_image
 from opentsp.verif.regress import Suite, partition, suites_for
 
@@ -82,6 +81,17 @@ def test_an_unreachable_cluster_fails_at_once_in_one_line(capsys):
                    f"{address} after 1 s)\n")
     with pytest.raises(FarmError, match="unknown address scheme 'nope'"):
         Farm("nope://x", timeout=1).__enter__()
+
+
+def test_a_cluster_without_workers_fails_in_one_line(capsys):
+    with local_cluster(0) as cluster:
+        address = cluster.scheduler_address
+        with pytest.raises(SystemExit) as stop:
+            regress.main(["--cluster", address, "--seeds", "2", "--connect-timeout", "1"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        f"python -m opentsp.verif.regress: error: --cluster {address}: the scheduler has no "
+        f"worker (start some: dask worker {address} --nthreads 1)\n")
 
 
 def test_coverage_measured_in_parts_merges_into_the_whole():
@@ -162,8 +172,7 @@ def test_a_small_regression_through_a_cluster_address(tmp_path, capsys):
     """On Verilator: a local cluster of two worker processes reached at its scheduler's address,
     as workers on other hosts are; 8 programs in 4 batches, all equal to the golden model."""
     junit = tmp_path / "junit.xml"
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None,
-                      silence_logs=40) as cluster:
+    with local_cluster(2) as cluster:
         status = regress.main(["--cluster", cluster.scheduler_address, "--first", "0",
                                "--seeds", "8", "--batch", "2", "--junit", str(junit)])
     out = capsys.readouterr().out

@@ -35,7 +35,7 @@ import dask
 from distributed import Client, KilledWorker, LocalCluster, get_worker, wait
 
 __all__ = ["TOPIC", "CONNECT_TIMEOUT", "FarmError", "Outcome", "Farm", "run_serial",
-           "local_workers"]
+           "local_workers", "local_cluster"]
 
 #: The event topic of the attempts' start and progress reports.
 TOPIC = "opentsp-farm"
@@ -146,6 +146,18 @@ def local_workers():
         return os.cpu_count() or 1
 
 
+def local_cluster(workers):
+    """A :class:`distributed.LocalCluster` of ``workers`` processes of one thread each on this
+    machine, quiet (errors only), its scheduler's HTTP server on a free port (not the
+    dashboard's 8787, which another cluster may hold) and without a dashboard."""
+    # One batch per worker at a time: none waits on a busy worker while another idles, and a
+    # worker that dies holds only the batch it runs.
+    with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                            dashboard_address=":0", scheduler_kwargs={"dashboard": False},
+                            silence_logs=logging.ERROR)
+
+
 def run_serial(function, items, keys, *, on_start=None, on_progress=None, on_done=None,
                stop=None):
     """Run ``function(item, progress)`` for every item in turn in this process.
@@ -208,12 +220,7 @@ class Farm:
 
     def __enter__(self):
         if self.address is None:
-            # One batch per worker at a time: none waits on a busy worker while another idles,
-            # and a worker that dies holds only the batch it runs.
-            with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
-                self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                            processes=True, dashboard_address=None,
-                                            silence_logs=logging.ERROR)
+            self.cluster = local_cluster(self.workers)
             self.client = Client(self.cluster)
             return self
         # One try within the timeout: a refused or unroutable address fails at once.
@@ -249,8 +256,14 @@ class Farm:
         Raises
         ------
         FarmError
-            If it fails on a worker: one line with the worker's error.
+            A cluster without a worker (none joined within the timeout), or ``function``
+            failed on a worker: one line with the worker's error.
         """
+        try:
+            self.client.wait_for_workers(1, timeout=self.timeout)
+        except (TimeoutError, OSError):
+            raise FarmError(f"--cluster {self.address}: the scheduler has no worker (start "
+                            f"some: dask worker {self.address} --nthreads 1)") from None
         try:
             return sorted(set(self.client.run(_build_on_worker, function, items).values()))
         except Exception as error:     # whatever a worker raised, as one line
