@@ -94,6 +94,19 @@ def test_a_cluster_without_workers_fails_in_one_line(capsys):
         f"worker (start some: dask worker {address} --nthreads 1)\n")
 
 
+def test_workers_with_other_sources_are_refused():
+    mine = regress.sources_fingerprint()
+    assert mine == regress.sources_fingerprint() and len(mine) == 16
+    prepared = {"tcp://127.0.0.1:4002": ("b", mine), "tcp://127.0.0.1:4001": ("a", mine)}
+    assert regress.check_fingerprints(prepared, mine) == ["a", "b"]
+    prepared["tcp://127.0.0.1:4003"] = ("c", "0123456789abcdef")
+    with pytest.raises(FarmError, match=r"^worker tcp://127.0.0.1:4003 on c runs other OpenTSP "
+                                        r"sources than this machine \(fingerprint "
+                                        r"0123456789abcdef, here [0-9a-f]{16}\): install the "
+                                        r"same commit there$"):
+        regress.check_fingerprints(prepared, mine)
+
+
 def test_coverage_measured_in_parts_merges_into_the_whole():
     images = [random_image(CFG, seed) for seed in range(6)]
     whole = measure(CFG, images)

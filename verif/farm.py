@@ -127,9 +127,8 @@ def _attempt(function, item, key):
 
 
 def _build_on_worker(prepare, items):
-    """``prepare(items)`` on a worker, returning this worker's host name."""
-    prepare(items)
-    return socket.gethostname()
+    """``prepare(items)`` on a worker: ``(host name, what it returned)``."""
+    return socket.gethostname(), prepare(items)
 
 
 def _error_line(error):
@@ -245,13 +244,10 @@ class Farm:
         where = "local cluster" if self.address is None else f"cluster {self.address}"
         return f"{where}, {count} worker{'s' if count != 1 else ''}"
 
-    def worker_pids(self):
-        """``{worker address: process id}`` of the workers now."""
-        return self.client.run(os.getpid)
-
     def prepare(self, function, items):
         """Call ``function(items)`` on every worker now (each host's first worker builds the
-        simulation models, the others find them built); returns the hosts' names.
+        simulation models, the others find them built); returns ``{worker address: (host
+        name, function's value)}``.
 
         Raises
         ------
@@ -265,7 +261,7 @@ class Farm:
             raise FarmError(f"--cluster {self.address}: the scheduler has no worker (start "
                             f"some: dask worker {self.address} --nthreads 1)") from None
         try:
-            return sorted(set(self.client.run(_build_on_worker, function, items).values()))
+            return self.client.run(_build_on_worker, function, items)
         except Exception as error:     # whatever a worker raised, as one line
             raise FarmError(f"preparing the workers failed: {_error_line(error)}") from None
 

@@ -35,6 +35,7 @@ or a batch lost with every worker that ran it) or not run (stopped).
 
 import argparse
 import functools
+import hashlib
 import shlex
 import sys
 import tempfile
@@ -43,6 +44,11 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import opentsp
+import opentsp.firmware
+import opentsp.hdl
+import opentsp.sim
+import opentsp.verif
 from opentsp.config import Config, get_config
 from opentsp.firmware.disasm import disassemble
 from opentsp.firmware.image import load
@@ -54,7 +60,8 @@ from opentsp.verif.runner import BUILD_ROOT, progress, run_images
 from opentsp.verif.shrink import mismatch_test, shrink
 
 __all__ = ["Suite", "Batch", "Report", "suites_for", "partition", "run_batch", "prepare_models",
-           "regress", "replay_command", "write_junit", "main", "MAX_CYCLES"]
+           "sources_fingerprint", "check_fingerprints", "regress", "replay_command",
+           "write_junit", "main", "MAX_CYCLES"]
 
 #: Cycles a random program may take on the RTL before it counts as hung.
 MAX_CYCLES = 100_000
@@ -188,11 +195,47 @@ def partition(suites, batch):
             for start in range(suite.first, suite.first + suite.seeds, batch)]
 
 
+def sources_fingerprint():
+    """A hash of the sources that make and check a random program (``opentsp/*.py`` and every
+    file of ``hdl/``, ``sim/``, ``firmware/`` and ``verif/``): equal on every worker that runs
+    the same commit, so that a seed means the same program everywhere."""
+    digest = hashlib.sha256()
+    roots = [(Path(opentsp.__file__).parent, "*.py")]
+    roots += [(Path(package.__file__).parent, "**/*")
+              for package in (opentsp.hdl, opentsp.sim, opentsp.firmware, opentsp.verif)]
+    for root, pattern in roots:
+        for path in sorted(root.glob(pattern)):
+            if path.is_file() and "__pycache__" not in path.parts:
+                name = f"{root.name}/{path.relative_to(root).as_posix()}"
+                digest.update(f"{name}\0{path.stat().st_size}\0".encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def prepare_models(configs):
     """Build the Verilator model of every configuration unless built (on a worker: the first
-    worker of a host builds, the others wait on the build's lock and find it)."""
+    worker of a host builds, the others wait on the build's lock and find it); returns
+    :func:`sources_fingerprint`."""
     for config in configs:
         runner.build(config)
+    return sources_fingerprint()
+
+
+def check_fingerprints(prepared, mine):
+    """Refuse workers whose sources differ from this machine's: ``prepared`` is
+    :meth:`opentsp.verif.farm.Farm.prepare`'s ``{worker: (host, fingerprint)}``, ``mine``
+    :func:`sources_fingerprint` here; returns the hosts' names.
+
+    Raises
+    ------
+    FarmError
+        Naming the first worker that differs.
+    """
+    for worker, (host, theirs) in sorted(prepared.items()):
+        if theirs != mine:
+            raise FarmError(f"worker {worker} on {host} runs other OpenTSP sources than this "
+                            f"machine (fingerprint {theirs}, here {mine}): install the same "
+                            f"commit there")
+    return sorted({host for host, _ in prepared.values()})
 
 
 def _why(record):
@@ -652,7 +695,8 @@ def _run(args, suites):
         if args.cluster is not None:
             print(f"building or finding the models on the workers of {farm.describe()}",
                   flush=True)
-        hosts = farm.prepare(prepare_models, configs)
+        hosts = check_fingerprints(farm.prepare(prepare_models, configs),
+                                   sources_fingerprint())
         if args.cluster is not None:
             print(f"models ready on {', '.join(hosts)}", flush=True)
         return regress(suites, batch=args.batch, farm=farm, coverage=args.coverage,
