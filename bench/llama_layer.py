@@ -241,14 +241,23 @@ def _head_mask(g, dims, j):
     return g.const(name, mask)
 
 
-def _cache_views(g, dims, b, keys, values):
+def _cache_views(g, b, keys, values):
     """Block ``b`` of the caches as the matmuls take them: ``(K_bᵀ, V_b)`` (2 heads)."""
-    cols = (b * dims.size, (b + 1) * dims.size)
-    k_b = g.transpose(g.slice_cols(keys, *cols, name=f"b{b}.k"), name=f"b{b}.kT")
+    k_b = g.transpose(keys, name=f"b{b}.kT")
     # p @ V_b loads the columns of V_b, the rows of V_bᵀ: transposed on the MXM once per
     # block (write_row writes rows; nothing keeps a transposed cache).
-    v_t = g.transpose(g.slice_cols(values, *cols, name=f"b{b}.v"), name=f"b{b}.vT")
+    v_t = g.transpose(values, name=f"b{b}.vT")
     return k_b, g.transpose(v_t, name=f"b{b}.vTT")
+
+
+def _cache_block(g, dims, b, pos, name, new):
+    """Column block ``b`` of a cache (a state of its own, ``NAME{b}``: on ``groq`` the compiler
+    stripes it over 16 slice groups, two slices each, so that an ``lw`` element takes 16 of its
+    rows at once) with row ``pos`` replaced by block ``b`` of ``new``."""
+    cols = (b * dims.size, (b + 1) * dims.size)
+    return g.write_row(g.state(f"{name}{b}", (dims.rows, dims.size), "bfloat16"), pos,
+                       g.slice_cols(new, *cols, name=f"b{b}.{name[0]}new"),
+                       name=f"{name}{b}.next")
 
 
 def _stand_in_views(g, dims, b, rng):
@@ -277,14 +286,13 @@ def attention_part(g, dims, q, k, v, stand_in=None):
     zero = g.const("zero", np.zeros((1, 1), np.int32))
     pos = g.read_row(g.state("pos", (1, 1), "int32"), zero, name="pos.now")
     position = g.cast(pos, "float32", name="pos.f32")
-    keys = g.write_row(g.state("kcache", (dims.rows, dims.qkv_p), "bfloat16"), pos, k,
-                       name="kcache.next")
-    values = g.write_row(g.state("vcache", (dims.rows, dims.qkv_p), "bfloat16"), pos, v,
-                         name="vcache.next")
     blocks = []
     for b in range(dims.blocks):
-        k_b, v_b = (_cache_views(g, dims, b, keys, values) if stand_in is None
-                    else _stand_in_views(g, dims, b, stand_in))
+        if stand_in is None:
+            k_b, v_b = _cache_views(g, b, *(_cache_block(g, dims, b, pos, name, new)
+                                             for name, new in (("kcache", k), ("vcache", v))))
+        else:
+            k_b, v_b = _stand_in_views(g, dims, b, stand_in)
         q_b = g.slice_cols(q, b * size, (b + 1) * size, name=f"b{b}.q")
         out = None
         for j in range(min(dims.per_block, dims.heads - b * dims.per_block)):
@@ -645,7 +653,8 @@ def check(seed):
     for name, real in (("kcache", keys), ("vcache", values)):
         padded = np.zeros((dims.rows, dims.qkv_p), np.float32)
         padded[:dims.context, index] = real
-        cache[name] = padded.astype(BF16)
+        for b in range(dims.blocks):
+            cache[f"{name}{b}"] = padded[:, b * dims.size:(b + 1) * dims.size].astype(BF16)
     xp = np.zeros((1, dims.hidden_p), np.float32)
     xp[0, :dims.hidden] = x
     got = evaluate(graph, {"x": xp}, {"pos": np.array([[pos]], np.int32), **cache})

@@ -30,6 +30,7 @@ model):
 * ``equal(a, b)``, ``greater(a, b)``: all ones (int8, int32: -1; float32: the bit pattern
   0xFFFFFFFF, a NaN) where true, else 0 (``fp.cmpeq32``, ``fp.cmpgt32`` by value for float32);
   ``bitwise_and``, ``bitwise_or``, ``bitwise_xor`` act on the bit patterns (a mask selects).
+* ``right_shift(a, b)``: int8 or int32, ``a >> (b mod bits)``, arithmetic (the VXM's ``shr``).
 * Elementwise operations of two operands broadcast numpy's way: a (N,) constant over the rows
   (as ``bias_add``), an (M, 1) tensor over the columns.
 * ``state(name, shape, dtype, init)``: a tensor that stays in memory from one run of the
@@ -79,8 +80,8 @@ FLOATS = ("float32", "float16", "bfloat16")
 #: Operations and what they compute (for messages).
 OPS = ("input", "const", "matmul", "bias_add", "relu", "requant", "add", "sub", "mul",
        "maximum", "minimum", "equal", "greater", "bitwise_and", "bitwise_or", "bitwise_xor",
-       "exp", "reciprocal", "rsqrt", "tanh", "cast", "transpose", "concat", "slice_cols",
-       "broadcast_cols", "row_max", "row_min", "state", "read_row", "write_row")
+       "right_shift", "exp", "reciprocal", "rsqrt", "tanh", "cast", "transpose", "concat",
+       "slice_cols", "broadcast_cols", "row_max", "row_min", "state", "read_row", "write_row")
 #: Operations on memory indexed at run time (MEM ``gather`` and ``scatter``).
 INDEXED = ("read_row", "write_row")
 #: Operations that only rename memory (the compiler emits no instruction for them);
@@ -91,11 +92,12 @@ VIEWS = ("transpose", "concat", "slice_cols", "broadcast_cols", "block_eye")
 BINARY = {"add": ("add", "+"), "sub": ("sub", "-"), "mul": ("mul", "*"),
           "maximum": ("max", "and"), "minimum": ("min", "and"), "equal": ("cmpeq", "=="),
           "greater": ("cmpgt", ">"), "bitwise_and": ("and", "&"), "bitwise_or": ("or", "|"),
-          "bitwise_xor": ("xor", "^")}
+          "bitwise_xor": ("xor", "^"), "right_shift": ("shr", ">>")}
 #: Row reductions (``compiler.lower`` computes them on the MXM and the VXM).
 REDUCTIONS = ("row_max", "row_min")
-#: The types the elementwise operations take.
+#: The types the elementwise operations take (``right_shift``: the integers).
 _ELEMENTWISE = ("int8", "int32", "float32")
+_INTEGERS = ("int8", "int32")
 #: The conversions ``cast`` makes: (from, to).
 CASTS = {("int8", "int32"), ("int32", "int8"), ("int8", "float32"), ("int32", "float32"),
          ("float32", "int8"), ("float32", "int32"), ("float32", "float16"),
@@ -589,6 +591,10 @@ class Graph:
         """``a ^ b`` on the bit patterns."""
         return self._binary("bitwise_xor", a, b, name)
 
+    def right_shift(self, a, b, name=None):
+        """``a >> (b mod bits)``, arithmetic; int8 or int32."""
+        return self._binary("right_shift", a, b, name)
+
     def _binary(self, op, a, b, name):
         symbol = BINARY[op][1]
         name = self._name(name, op)
@@ -598,9 +604,10 @@ class Graph:
             raise CompileError(f"{node}: operand b must be a Tensor, not {b!r}")
         if a.dtype != b.dtype:
             raise CompileError(f"{node}: dtypes differ: {a.dtype} {symbol} {b.dtype}")
-        if a.dtype not in _ELEMENTWISE:
+        types = _INTEGERS if op == "right_shift" else _ELEMENTWISE
+        if a.dtype not in types:
             raise CompileError(f"{node}: unsupported dtype {a.dtype} ({op} takes "
-                               f"{_names(list(_ELEMENTWISE))})")
+                               f"{_names(list(types))})")
         a, b = self._broadcast(node, name, symbol, a, b)
         return self._add(name, op, (a, b), {}, a.shape, a.dtype)
 
@@ -772,7 +779,10 @@ def _elementwise(node, args):
         bits = [_bits(a, "float32") for a in args]
         bits = np.broadcast_arrays(*bits) if len(bits) > 1 else bits
         return _from_bits(_F32[node.op](*bits), "float32")
-    return _wrap(_INT[node.op](*[a.astype(np.int64) for a in args]), dtype)
+    ints = [a.astype(np.int64) for a in args]
+    if node.op == "right_shift":
+        return _wrap(ints[0] >> (ints[1] % (8 * DTYPES[dtype])), dtype)
+    return _wrap(_INT[node.op](*ints), dtype)
 
 
 def cast_values(value, source, dtype):
@@ -868,7 +878,7 @@ def _value(node, args, inputs):
     """The value of ``node`` from its operands' values ``args``."""
     if node.op in _VALUES:
         return _VALUES[node.op](node, args, inputs)
-    if node.op in _F32:
+    if node.op in _F32 or node.op in BINARY:
         return _elementwise(node, args)
     raise CompileError(f"{node.describe()}: unsupported operation")   # pragma: no cover
 

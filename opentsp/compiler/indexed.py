@@ -14,6 +14,9 @@ of four streams, whose low two bytes are the address pair of ``gather`` and ``sc
 * ``scatter``: each word of the value, read from where the value lives so that it reaches
   ``S`` in the scatter's cycle, replaces word ``base + index`` of ``S`` (commit one cycle
   later). The state's next version is the same words, readable after the last commit.
+* A striped state (``G`` slice groups, ``compiler.lower``) is scattered group by group, each
+  with the address of its own row (the lowering's ``NAME.at{g}``, the dummy row in all groups
+  but one): ``G`` times the sweeps, one row's worth of words changed.
 
 The address is data, so the bank is unknown: no other read or commit of ``S`` shares the
 cycle (``resources.ANY_BANK``). A scatter comes after every read of the version it replaces
@@ -45,8 +48,9 @@ def schedule_indexed(sched, kernel):
     node = kernel.indexed
     if node.op == "read_row":
         return _place(_Job(sched, node))
-    results = [_place(_Job(sched, node, block)) for block in
-               range(len(sched.stores[node.inputs[0].name].indexed.slices))]
+    where = sched.stores[node.inputs[0].name].indexed
+    results = [_place(_Job(sched, node, block, group)) for group in range(where.stripes)
+               for block in range(len(where.slices))]
     last = max(r for r in results)
     table = sched.stores[node.inputs[0].name]
     out = Store(node.name, node.output.dtype, "indexed", indexed=table.indexed)
@@ -72,17 +76,19 @@ def _place(job):
 class _Job:
     """One ``read_row`` or ``write_row``: its stores, words and constraints."""
 
-    def __init__(self, sched, node, block=None):
+    def __init__(self, sched, node, block=None, group=0):
         self.sched, self.node = sched, node
         self.chip, self.config = sched.chip, sched.config
-        table, index = node.inputs[0], node.inputs[1]
+        table = node.inputs[0]
         self.table = sched.stores[table.name]
         self.where = self.table.indexed
+        # A striped state's write_row: the address of group ``group`` (compiler.lower).
+        index = node.inputs[3 + group] if self.where.stripes > 1 else node.inputs[1]
         self.index = sched.stores[index.name]
         self.value = sched.stores[node.inputs[2].name] if node.op == "write_row" else None
         self.out_dir = Dir.W if self.where.side == "W" else Dir.E     # outward from the VXM
         vpos = self.chip.vxm
-        self.words = [(cb, p, mem) for cb, mems in enumerate(self.where.slices)
+        self.words = [(cb, p, mem) for cb, mems in enumerate(self.where.groups[group])
                       for p, mem in enumerate(mems) if block in (None, cb)]
         self.hops = {mem: abs(self.chip.pos[mem] - vpos) for _, _, mem in self.words}
         self.comment = (f"{node.name}: {'gather' if node.op == 'read_row' else 'scatter'} "
@@ -96,9 +102,13 @@ class _Job:
                         f"into (a slice cannot send a word to itself)")
 
     def earliest(self):
-        """A first VXM cycle to try: the index and base are ready by then."""
+        """A first VXM cycle to try: the index and base are ready by then, and the address
+        reaches no slice before it may gather or scatter (:meth:`_not_before`, fixed while the
+        job is placed: its own reads are of other slices)."""
         copies = self.index.vectors[(0, 0)] + self.where.base_store.vectors[(0, 0)]
-        return max(min(c.ready for c in copies), 0) + 2
+        self.not_before = {mem: self._not_before(mem, cb) for cb, _, mem in self.words}
+        sweep = max(t - self.hops[mem] for mem, t in self.not_before.items()) - isa.VXM_LATENCY
+        return max(min(c.ready for c in copies), 0, sweep - 2) + 2
 
     def _not_before(self, mem, cb):
         """The first cycle slice ``mem`` may gather or scatter in: after the table version's
@@ -113,8 +123,7 @@ class _Job:
         """Everything the operation needs with the address computed in VXM cycle ``v``; its
         result's Store, or None (``txn`` holds what it reserved)."""
         written = v + isa.VXM_LATENCY
-        if any(written + self.hops[mem] < self._not_before(mem, cb)
-               for cb, _, mem in self.words):
+        if any(written + self.hops[mem] < self.not_before[mem] for _, _, mem in self.words):
             return None
         group = self._address(txn, v, written)
         if group is None:

@@ -8,6 +8,12 @@ Two rewrites, before kernels are formed (:func:`lower`):
   ``cast(eye(C) @ transpose(x))``: the identity streamed through the MXM against the view
   gives row ``i`` of ``xᵀ`` (one exact product per element, so the cast back is exact).
 * ``concat`` and ``slice_cols`` stay views: their vectors are their parts' vectors.
+* Where ``lw`` loads ``R = mxm_load_rows > 1`` weight columns a cycle, from ``R`` different MEM
+  slices, a state whose rows some matmul loads (a KV cache) is *striped*: row ``r`` in slice
+  group ``r mod G`` (``G``, the power of two from ``R`` on), word ``r // G`` of the group
+  (``plan.Indexed``). A ``write_row`` into it then writes every group, each at its own
+  address: ``index // G`` in group ``index mod G``, a spare word (the *dummy*, ``ceil(rows /
+  G)``) in the others, computed on the VXM (:func:`_stripe_indexes`).
 
 A view costs no instruction and no memory; :class:`ViewVectors` makes its vectors look like
 those of a stored tensor for every reader (chains, matmuls, outputs). The plan wants column
@@ -21,6 +27,7 @@ from collections.abc import Mapping
 import ml_dtypes
 import numpy as np
 
+from opentsp.compiler import resources
 from opentsp.compiler.graph import REDUCTIONS, VIEWS, CompileError, Graph
 from opentsp.compiler.layers import split_bf16
 
@@ -50,11 +57,21 @@ def lower(graph, config):
     ``NAME.mm``)."""
     size = config.mxm_size
     _, other = _weight_users(graph)
+    stripes = resources.stripes(config)
+    striped = _striped_states(graph) if stripes > 1 else {}
     out = Graph(graph.name)
     new = {}            # original tensor name -> tensor of ``out``
     for node in graph.nodes:
         inputs = tuple(new[t.name] for t in node.inputs)
         _check_view(node, size)
+        if striped.get(node.name) is not None:
+            new[node.name] = _striped_node(out, node, inputs, config)
+            continue
+        if node.op == "read_row" and striped.get(node.inputs[0].name) is not None:
+            raise CompileError(
+                f"{node.describe()}: state {striped[node.inputs[0].name]!r} is striped over "
+                f"{stripes} slice groups (a matmul loads its rows, {config.mxm_load_rows} a "
+                f"cycle) and a striped state cannot be gathered; keep a second state for it")
         if node.op == "transpose" and node.name in other:
             new[node.name] = _transpose_on_mxm(out, node, inputs[0], size)
             continue
@@ -73,6 +90,52 @@ def lower(graph, config):
     for name, tensor in graph.outputs.items():
         out.outputs[name] = new[tensor.name]
     return out
+
+
+def _striped_states(graph):
+    """``tensor name -> state name`` for every version (the state and the ``write_row``
+    results) of each state that a ``transpose`` reads (directly or through views): its rows are
+    loaded as weights, whether the transpose stays a view or is computed on the MXM."""
+    state_of = {}
+    for node in graph.nodes:
+        if node.op == "state":
+            state_of[node.name] = node.name
+        elif node.op == "write_row":
+            state_of[node.name] = state_of[node.inputs[0].name]
+    bases = view_bases(graph)
+    loaded = {state_of[b] for node in graph.nodes if node.op == "transpose"
+              for b in bases[node.name] if b in state_of}
+    return {name: state for name, state in state_of.items() if state in loaded}
+
+
+def _striped_node(out, node, inputs, config):
+    """A version of a striped state in ``out``: the state with ``stripes`` in its params, or a
+    ``write_row`` with the index of each group appended to its inputs."""
+    stripes = resources.stripes(config)
+    params = {**node.params, "stripes": stripes}
+    if node.op == "write_row":
+        dummy = resources.striped_rows(node.output.shape[0], config) // stripes
+        inputs = inputs + _stripe_indexes(out, node, inputs[1], stripes, dummy)
+    return out._add(node.name, node.op, inputs, params, node.output.shape, node.output.dtype)
+
+
+def _stripe_indexes(out, node, index, stripes, dummy):
+    """The row of each group that ``write_row`` ``node`` writes: ``index // G`` in group
+    ``index mod G``, the dummy row (``resources.striped_rows`` / G) in the others (``d + (eq &
+    (hi - d))``, int32 on the VXM)."""
+    name = node.name
+
+    def const(value):
+        return _shared_const(out, f"@int32.{value}", np.full((1, 1), value, np.int32))
+
+    dummy = const(dummy)
+    high = out.right_shift(index, const(stripes.bit_length() - 1), name=f"{name}.hi")
+    low = out.bitwise_and(index, const(stripes - 1), name=f"{name}.lo")
+    offset = out.sub(high, dummy, name=f"{name}.off")
+    return tuple(
+        out.add(out.bitwise_and(out.equal(low, const(g), name=f"{name}.is{g}"), offset,
+                                name=f"{name}.pick{g}"), dummy, name=f"{name}.at{g}")
+        for g in range(stripes))
 
 
 def _transpose_on_mxm(out, node, x, size):
@@ -189,12 +252,16 @@ class ViewVectors(Mapping):
         ``block_eye``).
     size : int
         ``mxm_size``.
+    per : int
+        ``mxm_load_rows``: a transpose's padding column ``j`` reads the zero vector of group ``j
+        mod per`` (``plan._place_zero``) so that an ``lw`` element's columns lie apart.
     """
 
-    def __init__(self, stores, node, size):
+    def __init__(self, stores, node, size, per=1):
         self._stores = stores
         self._node = node
         self._size = size
+        self._per = per
         if node.op == "concat":
             self._offsets, offset = [], 0
             for part in node.inputs:
@@ -208,7 +275,9 @@ class ViewVectors(Mapping):
             kb, nb, j = key
             x = node.inputs[0]
             row = nb * size + j if x.shape[0] > 1 else 0     # one row: in every column
-            return (x.name, (row, kb)) if row < x.shape[0] else zero
+            if row >= x.shape[0] and not self._kept(x.name, (row, kb)):
+                return (zero[0] + f".{row % self._per}", zero[1]) if self._per > 1 else zero
+            return x.name, (row, kb)
         r, cb = key
         if node.op == "broadcast_cols":         # one column, in every lane of its vectors
             return node.inputs[0].name, (r, 0)
@@ -218,6 +287,15 @@ class ViewVectors(Mapping):
             return node.inputs[0].name, (r, cb + node.params["start"] // size)
         part = max(i for i, offset in enumerate(self._offsets) if offset <= cb)
         return node.inputs[part].name, (r, cb - self._offsets[part])
+
+    def _kept(self, name, key):
+        """Whether ``name`` keeps a vector ``key`` past its rows (a striped state's zero rows,
+        ``resources.striped_rows``): in their own slices, as ``lw`` wants them."""
+        try:
+            self._stores[name].vectors[key]
+        except KeyError:
+            return False
+        return True
 
     def __getitem__(self, key):
         name, inner = self._source(key)

@@ -34,6 +34,7 @@ import numpy as np
 from opentsp import isa, packing
 from opentsp.compiler.graph import BINARY, DTYPES, INDEXED, VIEWS, CompileError, to_storage
 from opentsp.compiler.lower import ZERO, ViewVectors, view_bases
+from opentsp.compiler.resources import striped_rows
 
 __all__ = ["Copy", "Store", "Step", "Kernel", "build_kernels", "Units", "engines", "matmul_units",
            "load_columns", "block_columns", "block_values", "place_static", "DTYPE_CODES"]
@@ -386,7 +387,8 @@ def place_static(graph, kernels, chip, copies_of):
         else:       # transpose(k): k's rows (lower.ViewVectors)
             w = node.inputs[1]
             stores[w.name + "@w"] = Store(w.name + "@w", w.dtype, "wcols",
-                                          ViewVectors(stores, w.node, chip.config.mxm_size))
+                                          ViewVectors(stores, w.node, chip.config.mxm_size,
+                                                      chip.config.mxm_load_rows))
     # Indexed layouts: states and the tables of read_row, then their versions.
     inputs = {}
     nodes = {n.name: n for n in graph.nodes}
@@ -408,7 +410,8 @@ def place_static(graph, kernels, chip, copies_of):
             _place_requant_constants(node, stores, placer)
         if node.op in VIEWS:
             stores[tensor.name] = Store(tensor.name, tensor.dtype, "rows",
-                                        ViewVectors(stores, node, chip.config.mxm_size))
+                                        ViewVectors(stores, node, chip.config.mxm_size,
+                                                    chip.config.mxm_load_rows))
             _place_zero(DTYPES[tensor.dtype], stores, placer)
     return stores, inputs, placer.data_of
 
@@ -427,14 +430,22 @@ def indexed_tensors(graph):
 @dataclass
 class Indexed:
     """Where an indexed tensor lives: row ``r`` of column block ``cb``, byte plane ``p`` is
-    word ``base + r`` of ``slices[cb][p]`` (one base for all, so that one address vector
-    ``index + base`` reaches every word of a row), all on ``side``; ``base_name`` is the
-    int32 constant holding ``base`` (in every lane)."""
+    word ``base + r // stripes`` of ``groups[r % stripes][cb][p]`` (one base for all, so that
+    one address vector ``index + base`` reaches every word of a row in a group), all on
+    ``side``; ``base_name`` is the int32 constant holding ``base`` (in every lane). A striped
+    tensor (``stripes > 1``, ``compiler.lower``) keeps one spare word after its rows in each
+    slice, the *dummy* row that a ``write_row`` writes in the groups it does not change."""
     side: str
     base: int
-    slices: list
+    groups: list
     base_name: str
     base_store: object = None
+    stripes: int = 1
+
+    @property
+    def slices(self):
+        """``[cb][p] -> slice`` of group 0 (of every row when not striped)."""
+        return self.groups[0]
 
 
 def _place_indexed(node, placer):
@@ -443,19 +454,24 @@ def _place_indexed(node, placer):
     chip, config = placer.chip, placer.chip.config
     tensor = node.output
     size, width = config.mxm_size, DTYPES[tensor.dtype]
+    stripes = node.params.get("stripes", 1)
     blocks = -(-tensor.cols // size)
     words = blocks * width
-    side, mems = max(((side, [m for m in chip.sides[side] if chip.words_free(m) > tensor.rows])
+    kept = striped_rows(tensor.rows, config) if stripes > 1 else tensor.rows
+    depth = kept // stripes + (stripes > 1)         # words a slice holds, the dummy row too
+    side, mems = max(((side, [m for m in chip.sides[side] if chip.words_free(m) > depth])
                       for side in ("W", "E")), key=lambda pair: len(pair[1]))
-    if len(mems) < words:
+    if len(mems) < words * stripes:
+        striped = f" in each of {stripes} slice groups" if stripes > 1 else ""
         raise CompileError(
             f"tensor {tensor.name!r} does not fit the indexed layout: a row of it is {words} "
-            f"words ({blocks} blocks of {width} bytes), each in its own MEM slice of one side, "
-            f"and {len(mems)} of configuration {config.name!r}'s slices on a side have room")
-    mems = mems[:words]
+            f"words ({blocks} blocks of {width} bytes), each in its own MEM slice of one "
+            f"side{striped}, and {len(mems)} of configuration {config.name!r}'s slices on a "
+            f"side have room")
+    mems = mems[:words * stripes]
     banks = config.mem_banks
     start = max(chip.next_word[(m, b)] for m in mems for b in range(banks))
-    end = start + -(-tensor.rows // banks)
+    end = start + -(-depth // banks)
     if end > config.mem_words // banks:
         raise CompileError(f"tensor {tensor.name!r} ({tensor.rows} rows) does not fit: its "
                            f"slices have {config.mem_words - start * banks} words left")
@@ -463,15 +479,17 @@ def _place_indexed(node, placer):
         for b in range(banks):
             chip.next_word[(m, b)] = end
     base = start * banks
-    slices = [mems[cb * width:(cb + 1) * width] for cb in range(blocks)]
+    groups = [[mems[(g * blocks + cb) * width:(g * blocks + cb + 1) * width]
+               for cb in range(blocks)] for g in range(stripes)]
     store = Store(tensor.name, tensor.dtype, "indexed",
-                  indexed=Indexed(side, base, slices, f"{tensor.name}.base"))
+                  indexed=Indexed(side, base, groups, f"{tensor.name}.base", stripes=stripes))
     value = (node.params.get("init") if node.op == "state" else node.params.get("value"))
     value = (to_storage(value, tensor.dtype) if value is not None
              else np.zeros(tensor.shape, np.int64))
-    for r in range(tensor.rows):
+    value = np.concatenate([value, np.zeros((kept - tensor.rows, tensor.cols), value.dtype)])
+    for r in range(kept):
         for cb in range(blocks):
-            planes = tuple((m, base + r) for m in slices[cb])
+            planes = tuple((m, base + r // stripes) for m in groups[r % stripes][cb])
             for (m, addr), plane in zip(planes, _vector_bytes(
                     block_values(value[r], cb, size), tensor.dtype, size, config.lanes),
                     strict=True):
@@ -487,13 +505,28 @@ def _place_indexed(node, placer):
 
 
 def _place_zero(width, stores, placer):
-    """The zero vector of ``width`` byte planes that views read for missing rows and blocks
-    (:class:`~opentsp.compiler.lower.ViewVectors`), once, a copy on each side."""
+    """The zero vectors of ``width`` byte planes that views read for missing rows and blocks
+    (:class:`~opentsp.compiler.lower.ViewVectors`), once, a copy on each side: ``@zero{width}``
+    off the load pins (:func:`load_pins`) and, where ``lw`` loads ``R > 1`` columns, one
+    ``@zero{width}.{g}`` in each group ``g`` of the pins, for the padding columns of an ``lw``
+    element, each in its own slices as the element wants them."""
     name = f"{ZERO}{width}"
-    if name not in stores:
-        store = stores[name] = Store(name, {1: "int8", 2: "bfloat16", 4: "int32"}[width], "rows")
-        placer.put(store, (0, 0), np.zeros((width, placer.chip.config.lanes), np.uint8),
-                   ["W", "E"], "zero vector")
+    if name in stores:
+        return
+    chip = placer.chip
+    dtype = {1: "int8", 2: "bfloat16", 4: "int32"}[width]
+    zeros = np.zeros((width, chip.config.lanes), np.uint8)
+    pins = load_pins(chip, width) if width < 4 and chip.config.mxm_load_rows > 1 else {}
+    away = {side: [m for m in mems if m not in pins.get(side, ())][:width]
+            for side, mems in chip.sides.items()}
+    store = stores[name] = Store(name, dtype, "rows")
+    placer.put(store, (0, 0), zeros, ["W", "E"], "zero vector",
+               pinned={side: mems for side, mems in away.items() if len(mems) == width})
+    rows = chip.config.mxm_load_rows
+    for group in range(rows if rows > 1 else 0):
+        store = stores[f"{name}.{group}"] = Store(f"{name}.{group}", dtype, "rows")
+        pinned = {side: mems[group * width:(group + 1) * width] for side, mems in pins.items()}
+        placer.put(store, (0, 0), zeros, ["W", "E"], "zero vector", pinned=pinned)
 
 
 def _weight_sides(units, copies):
@@ -508,7 +541,7 @@ def _weight_sides(units, copies):
     return side_of_nb
 
 
-def _weight_pins(chip, width):
+def weight_pins(chip, width):
     """``side -> slices``: the slices whose ``j``-th (mod their number) holds plane 0 of weight
     column ``j``, the next ones its other planes. int8 (``width`` 1): the weight slices
     (:func:`~opentsp.compiler.resources.weight_slices`); float16 or bfloat16 with ``R =
@@ -527,6 +560,16 @@ def _weight_pins(chip, width):
     return pins
 
 
+def load_pins(chip, width):
+    """``side -> slices`` whose ``g``-th group of ``width`` holds the rows ``r`` with ``r mod R
+    = g`` of a computed tensor that ``lw`` loads ``R = mxm_load_rows`` at a time: the weight
+    pins (:func:`weight_pins`), or where those are none (int8 on a chip with fewer than ``2R``
+    slices a side) the ``R x width`` slices nearest each MXM."""
+    rows = chip.config.mxm_load_rows
+    return weight_pins(chip, width) or {side: mems[::-1][:rows * width]
+                                        for side, mems in chip.sides.items()}
+
+
 def _place_weights(node, stores, placer, copies_of):
     """Place the weights of matmul ``node`` by column (``(kb, nb, j)`` words; int8 or the bit
     patterns of float16 / bfloat16, two byte planes)."""
@@ -538,7 +581,7 @@ def _place_weights(node, stores, placer, copies_of):
     units = matmul_units(node, config)
     side_of_nb = _weight_sides(units, copies_of.get(name))
     store = stores[name] = Store(name, w.dtype, "wcols")
-    pins = _weight_pins(placer.chip, store.width)
+    pins = weight_pins(placer.chip, store.width)
     k, n = value.shape
     for kb in range(units.kt):
         for nb in range(units.nt):

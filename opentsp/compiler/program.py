@@ -19,7 +19,7 @@ from opentsp.compiler.graph import (
 from opentsp.compiler.indexed import schedule_indexed
 from opentsp.compiler.lower import lower, view_bases
 from opentsp.compiler.plan import DTYPE_CODES, build_kernels, matmul_units, place_static
-from opentsp.compiler.resources import ChipResources
+from opentsp.compiler.resources import ChipResources, striped_rows
 from opentsp.compiler.schedule import Scheduler
 from opentsp.compiler.sequences import merge_queue, queue_words
 from opentsp.config import CONFIGS, Config, get_config
@@ -90,6 +90,8 @@ class CompiledProgram:
             value = to_storage(value, store.dtype)
             code = DTYPE_CODES[store.dtype]
             for (r, cb), copies in store.vectors.items():
+                if r >= len(value):
+                    continue            # a striped state's zero rows (resources.striped_rows)
                 padded = np.zeros(lanes, dtype=np.int64)
                 chunk = plan.block_values(value[r], cb, size)
                 padded[:len(chunk)] = chunk
@@ -175,7 +177,8 @@ def _sides_for(graph, kernels, config):
             # The index; the value of a write_row on both sides, so that one copy lies off
             # the state's slices (all on one side): a slice cannot send a word to itself.
             node = kernel.indexed
-            sides.setdefault(node.inputs[1].name, ["W"])
+            for index in (node.inputs[1], *node.inputs[3:]):   # a striped state's too
+                sides.setdefault(index.name, ["W"])
             if node.op == "write_row":
                 sides[node.inputs[2].name] = ["W", "E"]
         for step in kernel.steps:
@@ -205,7 +208,10 @@ def _words_needed(graph, kernels, sides, config):
         if node.op == "write_row":
             continue                                    # the state's own words
         if t.name in indexed:
-            words += t.rows * blocks * width + 2 * 4 * blocks   # and its base constant
+            stripes = node.params.get("stripes", 1)     # and a dummy row if striped
+            depth = (striped_rows(t.rows, config) // stripes + 1 if stripes > 1
+                     else t.rows)
+            words += depth * stripes * blocks * width + 2 * 4 * blocks   # and its base
         elif t.name in sides:
             words += t.rows * blocks * width * len(sides[t.name])
         for k in kernels:
@@ -304,7 +310,7 @@ def _schedule(graph, config):
     _check_memory(graph, kernels, sides, config)
     chip = ChipResources(config)
     stores, inputs, data_of = place_static(graph, kernels, chip, sides)
-    scheduler = Scheduler(chip, stores)
+    scheduler = Scheduler(chip, stores, _loaded_rows(graph))
     for kernel in kernels:
         tail_sides = sides.get(kernel.tail.name, ["W"])
         if kernel.matmul is not None:
@@ -314,6 +320,17 @@ def _schedule(graph, config):
         else:
             stores[kernel.tail.name] = scheduler.vxm(kernel, tail_sides)
     return chip, scheduler, stores, inputs, data_of
+
+
+def _loaded_rows(graph):
+    """Names of the computed tensors whose rows a matmul loads as its weights (through a
+    ``transpose`` view): ``Scheduler`` stores them where ``lw`` can take them side by side."""
+    bases = view_bases(graph)
+    ops = {n.name: n.op for n in graph.nodes}
+    return {b for node in graph.nodes
+            if node.op == "matmul" and node.inputs[1].node.op == "transpose"
+            for b in bases[node.inputs[1].name]
+            if ops[b] not in ("input", "const", "state", "write_row")}
 
 
 def _check_floating_point(graph, config):

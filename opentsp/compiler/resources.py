@@ -56,6 +56,24 @@ def weight_slices(config):
             for side in ("W", "E")}
 
 
+def stripes(config):
+    """``G``: the slice groups of a striped state (``compiler.lower``), the power of two from
+    ``mxm_load_rows`` on (so that ``mod`` and ``//`` are ``and`` and ``shr``); 1 if ``lw``
+    loads one column a cycle."""
+    return 1 << (config.mxm_load_rows - 1).bit_length()
+
+
+def striped_rows(rows, config):
+    """The rows a striped state of ``rows`` keeps in memory: through the last column an ``lw``
+    element loads (``lw`` loads whole elements of ``mxm_load_rows`` columns; past ``rows``
+    they read zeros), rounded up to a multiple of :func:`stripes`. Its dummy row is the next.
+    """
+    size, per, groups = config.mxm_size, config.mxm_load_rows, stripes(config)
+    last = (rows - 1) // size * size
+    loaded = last + -(-(rows - last) // per) * per
+    return -(-loaded // groups) * groups
+
+
 class ChipResources:
     """Reservation tables of one configuration.
 

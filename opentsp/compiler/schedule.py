@@ -67,12 +67,17 @@ class Scheduler:
     chip : ChipResources
     stores : dict
         ``name -> Store`` of everything placed so far; kernels add their results.
+    loaded_rows : iterable of str
+        Computed tensors whose rows a matmul loads as weights: with ``R = mxm_load_rows > 1``
+        row ``r`` is stored in the ``r mod R``-th of the weight pins (``plan.load_pins``),
+        so that the ``R`` columns of an ``lw`` element come from ``R`` slice groups.
     """
 
-    def __init__(self, chip, stores):
+    def __init__(self, chip, stores, loaded_rows=()):
         self.chip = chip
         self.config = chip.config
         self.stores = stores
+        self.loaded_rows = set(loaded_rows)
         # per (mxm, kind, plane) (lw: plane None, see _key): the cycle of the last one placed
         self.frontier = defaultdict(lambda: -1)
         # per sequencer key: {cycle of an element: cycle of its sequence's start}
@@ -125,10 +130,12 @@ class Scheduler:
                 child.rollback()
         return None
 
-    def capture(self, txn, src_pos, written, direction, width, sides, comment, groups=None):
+    def capture(self, txn, src_pos, written, direction, width, sides, comment, groups=None,
+                pins=None):
         """Reserve ``write``s that store a value loaded into register ``src_pos`` at the end of
         cycle ``written`` on an aligned group (of ``width`` streams, towards ``direction``), one
-        copy per entry of ``sides`` (each copy's planes on one side of the VXM).
+        copy per entry of ``sides`` (each copy's planes on one side of the VXM; with ``pins``,
+        ``side -> slices``, in those slices).
 
         Returns ``(group StreamRef, [Copy, ...])`` or None.
         """
@@ -142,7 +149,7 @@ class Scheduler:
         used, picks_of_copy = set(), []
         for side in sides:
             found = self._capture_copy(child, downstream, used, side, src_pos, written, width,
-                                       comment)
+                                       comment, pins)
             if found is None:
                 child.rollback()
                 full = [m for m in downstream if not chip.words_free(m)]
@@ -161,15 +168,20 @@ class Scheduler:
         return StreamRef(direction, group), self._fill_writes(picks_of_copy, direction, group,
                                                               comment)
 
-    def _capture_copy(self, txn, downstream, used, side, src_pos, written, width, comment):
-        """Words for one copy: ``width`` slices of ``downstream`` (not in ``used``), all on
-        ``side``, else all on the other side; ``[(mem, addr, write cycle), ...]`` reserved in
-        ``txn``, or None."""
+    def _capture_copy(self, txn, downstream, used, side, src_pos, written, width, comment,
+                      pins=None):
+        """Words for one copy: ``width`` slices of ``downstream`` (not in ``used``; in
+        ``pins[side]`` if given), all on ``side``, else all on the other side; ``[(mem, addr,
+        write cycle), ...]`` reserved in ``txn``, or None."""
         for option in (side, "E" if side == "W" else "W"):
             trial = Txn(self.chip)
             picks = []
+            if pins is not None and option not in pins:
+                continue
+            allowed = None if pins is None else pins[option]
             for mem in downstream:
-                if self.chip.side_of(mem) != option or mem in used:
+                if (self.chip.side_of(mem) != option or mem in used
+                        or (allowed is not None and mem not in allowed)):
                     continue
                 wc = written + abs(self.chip.pos[mem] - src_pos)
                 addr = self._write_word(trial, mem, wc, comment)
@@ -332,6 +344,19 @@ class Scheduler:
             if t - start > _MAX_SLIDE:
                 self._slide(start, comment)
 
+    def row_pins(self, tensor, r, sides):
+        """``side -> slices`` where row ``r`` of ``tensor`` must be stored (None: anywhere):
+        for a tensor whose rows a matmul loads (``loaded_rows``) with ``R = mxm_load_rows >
+        1``, the ``r mod R``-th group of ``plan.load_pins`` on the first of ``sides`` (an
+        ``lw`` element takes its columns from one side), as a constant's column ``r``."""
+        rows = self.config.mxm_load_rows
+        if rows == 1 or tensor.name not in self.loaded_rows:
+            return None
+        width = DTYPE_CODES[tensor.dtype].bytes
+        pins = plan.load_pins(self.chip, width)
+        group = r % rows
+        return {sides[0]: set(pins[sides[0]][group * width:(group + 1) * width])}
+
     def side_by_side(self, store, keys, comment):
         """Copies that bring the vectors ``keys`` of ``store`` (int8, one word each, or 16-bit
         floats, two) to an MXM on consecutive streams in one cycle: per side where every vector
@@ -353,9 +378,10 @@ class Scheduler:
 
     # VXM chains -----------------------------------------------------------------------------
 
-    def chain(self, head, steps, key, out_width, sides, comment):
+    def chain(self, head, steps, key, out_width, sides, comment, pins=None):
         """Place a chain; ``head`` is ``("acc", (mxm, plane), acc, not_before, op)`` (``op``:
-        ``acc`` or ``acc.f32``) or ``("mem", copies, width)``. Returns the result's copies."""
+        ``acc`` or ``acc.f32``) or ``("mem", copies, width)``; ``pins`` (``side -> slices``)
+        where the result must be stored, if anywhere. Returns the result's copies."""
         chip = self.chip
         vpos = chip.vxm
         vslots = chip.slots["VXM"]
@@ -397,14 +423,14 @@ class Scheduler:
             for variant in heads:
                 txn = Txn(chip)
                 placed = self._try_chain(txn, variant, steps, b_copies, v, out_dirs,
-                                         out_width, wide, sides, comment)
+                                         out_width, wide, sides, comment, pins)
                 if placed is not None:
                     return placed
                 txn.rollback()
             v += 1
 
     def _try_chain(self, txn, head, steps, b_copies, v, out_dirs, out_width, wide, sides,
-                   comment):
+                   comment, pins):
         """Reserve everything a chain with its head in cycle ``v`` needs (its operands, its VXM
         slots, its output streams and the capture of its result); the result's copies or None.
         """
@@ -431,7 +457,7 @@ class Scheduler:
         for i in range(len(steps)):
             txn.slot("VXM", v + i, None, comment)
         copies = self._chain_output(txn, steps, v, a_ref, b_refs, out_dirs, out_width, wide,
-                                    sides, comment)
+                                    sides, comment, pins)
         if copies is not None and head[0] == "acc":
             self.frontier[_key(*head[1][:1], "acc", head[1][1])] = t
         return copies
@@ -464,7 +490,7 @@ class Scheduler:
         return None
 
     def _chain_output(self, txn, steps, v, a_ref, b_refs, out_dirs, out_width, wide, sides,
-                      comment):
+                      comment, pins):
         """Reserve the output group of a chain (every step's result on it, the last captured
         downstream) and put the chain's instructions into their VXM slots; the result's copies
         or None."""
@@ -479,7 +505,7 @@ class Scheduler:
                 got = (self._intermediate_streams(trial, steps, v, direction, g)
                        and self.capture(trial, vpos, v + length - 1 + isa.VXM_LATENCY,
                                         direction, out_width, [side] * len(sides), comment,
-                                        groups=[g]))
+                                        groups=[g], pins=pins))
                 if not got:
                     trial.rollback()
                     continue
@@ -589,8 +615,8 @@ class Scheduler:
             out_width = DTYPE_CODES[kernel.tail.dtype].bytes
             job.out.vectors[(r, nb)] = self.chain(
                 ("acc", (mxm, plane), a, not_before, job.ops["acc"]), kernel.steps, (r, nb),
-                out_width,
-                job.sides, f"{node.name}->{names}: {label}")
+                out_width, job.sides, f"{node.name}->{names}: {label}",
+                self.row_pins(kernel.tail, r, job.sides))
         else:
             # One copy: on the MXM's own side, away from the other MXM's feeding slices.
             where = job.sides if len(job.sides) > 1 else [mxm[-1]]
@@ -612,7 +638,7 @@ class Scheduler:
                 cols = f"{cb * size}..{min((cb + 1) * size, tail.cols) - 1}"
                 out.vectors[(r, cb)] = self.chain(
                     ("mem", hs.vectors[(r, cb)], hs.width), kernel.steps, (r, cb), out_width,
-                    sides, f"{names}: {tail.name}[{r}, {cols}]")
+                    sides, f"{names}: {tail.name}[{r}, {cols}]", self.row_pins(tail, r, sides))
         return out
 
 

@@ -90,6 +90,34 @@ def _compiled_gemms(config, shapes):
     return compiled
 
 
+def _compiled_kv_caches(config):
+    """A KV cache on a chip whose ``lw`` loads 4 columns a cycle: an int8 state (8, 4) written
+    at row 5, then ``x @ Kᵀ`` (its rows loaded from 4 slice groups: striped) and ``x @ V``
+    (transposed on the MXM first, the transpose's rows stored one group each), from a random
+    state; the same tuples as :func:`_compiled_gemms`."""
+    rng = np.random.default_rng(2027)
+    compiled = []
+    for kind in ("keys", "values"):
+        g = Graph(f"kv_{kind}")
+        cache = g.write_row(g.state("cache", (8, 4), "int8"), g.input("pos", (1, 1), "int32"),
+                            g.input("new", (1, 4)), name="c1")
+        weights = g.transpose(cache, name="t") if kind == "keys" else cache
+        x = g.input("x", (1, 4 if kind == "keys" else 8))
+        g.output("y", g.matmul(x, weights, name="y"))
+        prog = compile_graph(g, config)
+        assert prog._stores["cache"].indexed.stripes == 4
+        state = rng.integers(-128, 128, (8, 4), dtype=np.int8)
+        inputs = {"pos": np.array([[5]], np.int32),
+                  "new": rng.integers(-128, 128, (1, 4), dtype=np.int8),
+                  "x": rng.integers(-128, 128, x.shape, dtype=np.int8)}
+        after = state.copy()
+        after[5] = inputs["new"][0]
+        cache_value = after.T if kind == "keys" else after
+        compiled.append((g.name, prog, prog.image_for(inputs, {"cache": state}),
+                         inputs["x"].astype(np.int64) @ cache_value.astype(np.int64)))
+    return compiled
+
+
 def _check_compiled(records, compiled):
     """Every compiled GEMM: RTL cycles = golden cycles = predicted, RTL memories = numpy."""
     by_name = {r["name"]: r for r in records}
@@ -106,10 +134,12 @@ def test_mxm_planes_and_multi_row_loads_on_the_harness(tmp_path, capsys):
     ``default``): 100 random programs (sequences of every kind cut short, halted by ``end``,
     beyond the planes and streams), 20 checker-clean ones, and GEMMs compiled onto every plane
     of both MXMs, against the golden model, numpy and the predicted cycles. Without floating
-    point: the MXM is what this build is for, and the VXM's float half would double it."""
+    point: the MXM is what this build is for, and the VXM's float half would double it. With
+    them, a KV cache striped over four slice groups (``compiler.lower``), written and loaded."""
     config = Config(**{**asdict(CONFIG), "name": "planes", "mxm_planes": 2,
                        "mxm_load_rows": 4, "floating_point": False})
-    compiled = _compiled_gemms(config, [(4, 4, 8), (5, 7, 6), (3, 9, 13), (2, 5, 3)])
+    compiled = (_compiled_gemms(config, [(4, 4, 8), (5, 7, 6), (3, 9, 13), (2, 5, 3)])
+                + _compiled_kv_caches(config))
     assert {i["p"] for _, prog, _, _ in compiled for q in prog.image.queues for i in q
             if i.op.mnemonic == "abc"} == {0, 1}
     programs = saved(tmp_path, [(f"random{seed}", random_image(config, seed))
