@@ -2,18 +2,18 @@
 ``groq``, and the picture of one decode step of the Zen model on ``lm`` (issue 19, items 4
 and 5; docs/transformer.md).
 
-    .venv/bin/python bench/llama_layer.py [--context 2048] [--head] [--whole] [--as-written]
+    .venv/bin/python bench/llama_layer.py [--context 2048] [--head] [--whole]
     .venv/bin/python bench/llama_layer.py --check          # the padding is the same function
     .venv/bin/python bench/llama_layer.py --no-layer --plot docs/lm_step.png
 
 **The layer** is the graph of ``opentsp.app.lm_chip._layer`` at Llama-2 7B's size: hidden
 4096, 32 heads of 128, SwiGLU 11008, RMSNorm (eps 1e-5), bfloat16 weights (random, fixed
 seed: cycles do not depend on values), float32 activations cast to bfloat16 before every
-matmul, a KV cache of ``--context`` positions as two states written with ``write_row`` at the
-position a state holds, attention over the whole cache with ``layers.causal_mask`` and
-``layers.softmax``, ``q_h @ K_hᵀ`` and ``p_h @ V_h`` per head. Every figure is
-``opentsp.compiler.predict(graph, "groq")``: the compiler's exact schedule (no emission); the
-busy counts come from the same call's reservation tables.
+matmul, a KV cache of ``--context`` positions as two states per 320-column block written
+with ``write_row`` at the position a state holds, attention over the whole cache with
+``layers.causal_mask`` and ``layers.softmax``, ``q_h @ K_hᵀ`` and ``p_h @ V_h`` per head.
+Every figure is ``opentsp.compiler.predict(graph, "groq")``: the compiler's exact schedule (no
+emission); the busy counts come from the same call's reservation tables.
 
 The compiler wants column boundaries of views and the width of row reductions on multiples
 of ``mxm_size`` (320), so the layer is *padded*, computing exactly the same function
@@ -39,12 +39,10 @@ RMSNorm and the three projections), ``attention`` (the cache writes and the 32 h
 ``--head`` adds the final RMSNorm, the LM head (4096 x 32000, two pieces of 16000 columns) and
 the argmax.
 
-On ``groq`` the compiler cannot load the cache's rows as MXM weights (an ``lw`` element takes
-16 columns from 16 different MEM slices; a state keeps a column block's rows in one slice
-pair), so the attention as written is refused there (printed), and the layer's figures use a
-*stand-in* (``attn.stand``): the same piece with the cache's matmuls reading constants of its
-shapes, the same tiles and work. ``--as-written`` also schedules the attention as written on
-:data:`GROQ_LW1` (``groq`` loading one weight column a cycle, not a chip).
+On ``groq`` an ``lw`` element takes 16 weight columns from 16 different MEM slices (pairs):
+the compiler stripes each cache state over 16 slice groups and stores the V transposes' rows
+in the weight pins, group by row (docs/compiler.md, "Loading rows where lw takes several
+columns a cycle"), so the attention is scheduled as written.
 
 **The picture** (``--plot FILE.png``) is one decode step of the Zen model
 (``opentsp.app.lm_chip.decode_graph``) compiled for ``lm`` and run on the golden model
@@ -66,7 +64,7 @@ from dataclasses import dataclass
 import ml_dtypes
 import numpy as np
 
-from opentsp.compiler import CompileError, Graph, derive_config, evaluate, layers, predict
+from opentsp.compiler import CompileError, Graph, evaluate, layers, predict
 from opentsp.compiler import program as compiler_program
 from opentsp.compiler.lower import lower
 from opentsp.config import get_config
@@ -75,10 +73,6 @@ BF16 = ml_dtypes.bfloat16
 #: Llama-2 7B (Touvron et al. 2023): hidden, heads, head width, FFN, layers, vocabulary.
 LLAMA = {"hidden": 4096, "heads": 32, "head_dim": 128, "ffn": 11008, "layers": 32,
          "vocab": 32000, "eps": 1e-5}
-#: ``groq`` with weights loaded one column a cycle (not a chip): the configuration on which the
-#: compiler can schedule matmuls whose weights are not constants (the K cache's rows, the V
-#: cache's transposes), see docs/transformer.md.
-GROQ_LW1 = derive_config("groq", "groq-lw1", mxm_load_rows=1)
 #: Groq's published decode speed of Llama-2 7B at batch 1 (../shared/docs/tsp-brief.md).
 GROQ_TOKENS_PER_S = 750
 
@@ -260,39 +254,17 @@ def _cache_block(g, dims, b, pos, name, new):
                        name=f"{name}{b}.next")
 
 
-def _stand_in_views(g, dims, b, rng):
-    """Stand-ins of :func:`_cache_views` for ``groq``: constants of the same shapes (random),
-    and the V transpose's work as the lowering does it, ``cast(eye @ V_bᵀ)`` with a constant
-    ``V_bᵀ``. Same tiles, same MXM and VXM work; the cache itself is not read."""
-    size, rows = dims.size, dims.rows
-
-    def const(name, shape):
-        return g.const(name, (rng.standard_normal(shape, np.float32) * np.float32(0.05))
-                       .astype(BF16))
-
-    eye = next((nd.output for nd in g.nodes if nd.name == "eye"), None)
-    if eye is None:
-        eye = g.const("eye", np.eye(size, dtype=np.float32).astype(BF16))
-    g.cast(g.matmul(eye, const(f"b{b}.vview", (size, rows)), name=f"b{b}.vT.mm"), "bfloat16",
-           name=f"b{b}.vT")
-    return const(f"b{b}.kT", (size, rows)), const(f"b{b}.vTT", (rows, size))
-
-
-def attention_part(g, dims, q, k, v, stand_in=None):
+def attention_part(g, dims, q, k, v):
     """The KV-cache writes at the position the state ``pos`` holds and attention over the whole
-    cache per head: the heads side by side, bfloat16 (1, qkv_p). With ``stand_in`` (a numpy
-    Generator) the matmuls read constants of the cache's shapes (:func:`_stand_in_views`)."""
+    cache per head: the heads side by side, bfloat16 (1, qkv_p)."""
     size = dims.size
     zero = g.const("zero", np.zeros((1, 1), np.int32))
     pos = g.read_row(g.state("pos", (1, 1), "int32"), zero, name="pos.now")
     position = g.cast(pos, "float32", name="pos.f32")
     blocks = []
     for b in range(dims.blocks):
-        if stand_in is None:
-            k_b, v_b = _cache_views(g, b, *(_cache_block(g, dims, b, pos, name, new)
-                                             for name, new in (("kcache", k), ("vcache", v))))
-        else:
-            k_b, v_b = _stand_in_views(g, dims, b, stand_in)
+        k_b, v_b = _cache_views(g, b, *(_cache_block(g, dims, b, pos, name, new)
+                                         for name, new in (("kcache", k), ("vcache", v))))
         q_b = g.slice_cols(q, b * size, (b + 1) * size, name=f"b{b}.q")
         out = None
         for j in range(min(dims.per_block, dims.heads - b * dims.per_block)):
@@ -351,12 +323,12 @@ def layer_graph(dims, w):
     return g
 
 
-def attention_graph(dims, stand_in=None):
+def attention_graph(dims):
     """The ``attention`` piece: q (float32), k, v (bfloat16) in, the heads out."""
-    g = Graph("attention" if stand_in is None else "attention.stand_in")
+    g = Graph("attention")
     q = g.input("q", (1, dims.qkv_p), "float32")
     k, v = (g.input(name, (1, dims.qkv_p), "bfloat16") for name in ("k", "v"))
-    g.output("heads", attention_part(g, dims, q, k, v, stand_in))
+    g.output("heads", attention_part(g, dims, q, k, v))
     return g
 
 
@@ -444,8 +416,7 @@ def _spy():
         compiler_program._schedule = original
 
 
-#: The model's weight constants in the pieces' graphs (the rest are the compiler's and the
-#: stand-ins' constants).
+#: The model's weight constants in the pieces' graphs (the rest are the compiler's).
 WEIGHT_NAMES = re.compile(r"^(wq|wk|wv|wo|ffn\.\w\.w[123]|head\.\w\.w)$")
 
 
@@ -559,11 +530,9 @@ def _weight_bound(dims, cfg, vocab):
     return layer, hidden * -(-vocab // size) * rows // 2
 
 
-def report(dims, results, upper, head, config="groq"):
+def report(dims, results, head, config="groq"):
     """The figures and the arithmetic of docs/transformer.md, printed: ``results`` the pieces of
-    the layer as projected, ``upper`` the same with the attention as written (on
-    :data:`GROQ_LW1`; None where it was not scheduled), ``head`` the LM head's pieces or
-    None."""
+    the layer, ``head`` the LM head's pieces or None."""
     cfg = get_config(config)
     clock = cfg.clock_mhz * 1e6
     peak = 2 * cfg.mxm_planes * cfg.mxm_size ** 2
@@ -571,8 +540,6 @@ def report(dims, results, upper, head, config="groq"):
     macs = sum(r["mac_ops"] for r in results)
     print(f"\nmeasured, per layer ({' + '.join(r['name'] for r in results)}): {layer:,} cycles "
           f"= {layer / clock * 1e6:.1f} us at {cfg.clock_mhz:.0f} MHz")
-    if None not in upper:
-        print(f"  with the attention as written on {GROQ_LW1.name}: {_total(upper):,} cycles")
     print(f"  MXM utilisation: {100 * macs / (layer * peak):.2f}% of the compiler's "
           f"{macs / 1e6:,.1f} M MACs (padded, transposes and reductions included), "
           f"{100 * real_macs(dims) / (layer * peak):.2f}% of the real layer's "
@@ -846,24 +813,6 @@ def plot_step(path, bin_cycles=40, prompt="Beautiful is "):
 
 # Main ---------------------------------------------------------------------------------------
 
-def _attention(dims, graph, seed, as_written):
-    """The attention piece: on ``groq`` (the compiler refuses it: printed), as the stand-in on
-    ``groq`` and, if ``as_written``, as written on :data:`GROQ_LW1`: ``(projected, written)``,
-    ``written`` None unless scheduled."""
-    try:
-        return (measure("attention", graph),) * 2
-    except CompileError as error:
-        print(f"  attention  groq     CompileError: {error}", flush=True)
-    written = None
-    if as_written:
-        try:
-            written = measure("attention", graph, GROQ_LW1)
-        except CompileError as error:
-            print(f"  attention  {GROQ_LW1.name} CompileError: {error}", flush=True)
-    stand_in = measure("attn.stand", attention_graph(dims, np.random.default_rng([seed, 3])))
-    return stand_in, written
-
-
 def _layer(args):
     config = get_config("groq")
     dims = llama_dims(args.context, config.mxm_size)
@@ -880,21 +829,15 @@ def _layer(args):
             print("whole layer: scheduled on groq (unexpected: it should not fit)")
         except CompileError as error:
             print(f"whole layer on groq: CompileError: {error}", flush=True)
-    results, upper = [], []
+    results = []
     for name, graph in piece_graphs(dims, w, args.ffn_parts):
-        if name == "attention":
-            projected, written = _attention(dims, graph, args.seed, args.as_written)
-            results.append(projected)
-            upper.append(written)
-        else:
-            results.append(measure(name, graph, config))
-            upper.append(results[-1])
+        results.append(measure(name, graph, config))
         del graph
     head = None
     if args.head:
         head = [measure(name, graph) for name, graph in head_graphs(dims, LLAMA["vocab"],
                                                                      args.seed)]
-    report(dims, results, upper, head)
+    report(dims, results, head)
     print(f"total {time.time() - start:.0f} s")
 
 
@@ -907,8 +850,6 @@ def main(argv=None):
                         help="pieces (chips) the FFN is split into (default 2)")
     parser.add_argument("--head", action="store_true",
                         help="also schedule the final norm, the LM head and the argmax")
-    parser.add_argument("--as-written", action="store_true",
-                        help=f"also schedule the attention as written on {GROQ_LW1.name}")
     parser.add_argument("--whole", action="store_true",
                         help="first try the whole layer as one graph on groq (it does not fit)")
     parser.add_argument("--check", action="store_true",
