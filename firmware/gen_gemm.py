@@ -19,7 +19,9 @@ The plan, for the ``default`` configuration (MXM 4 x 4, 4 MEM slices per hemisph
   ``i`` towards the MXM, so values never overwrite one another.
 * ``acc`` puts a row of ``C`` on the int32 group ``4..7`` away from the MXM (eastward from
   ``MXM_W``); ``MEM_Xi`` stores byte ``i`` (stream ``4 + i``) at word ``C_BASE + row``, so
-  ``C`` is spread over the four slices as in ``dot_relu.s``.
+  ``C`` is spread over the four slices as in ``dot_relu.s``. A configuration with only four
+  streams per direction (``fpga``) uses the group ``0..3`` instead: the results travel the
+  other way from the operands, and the checker and the golden model pass the program.
 """
 
 import argparse
@@ -125,6 +127,8 @@ class _GemmProgram:
         self.data = []                          # (slice name, addr, values, comment)
         self.commits = defaultdict(dict)        # slice name -> {cycle: bank a write commits to}
         self.plan = _mxm_plan(self.rows, self.tiles, self.n, isa.mxm_span(config))
+        # the int32 group of the results: 4..7 where there is one, else 0..3
+        self.group = isa.INT32_GROUP if config.streams >= 2 * isa.INT32_GROUP else 0
         # The first MXM issue: the nearest MEM slice reads its operand the cycle before.
         self.start = 1 + min(abs(mem.position - mxm.position)
                              for mxm, mems, _, _ in _hemispheres(config) for mem in mems)
@@ -141,7 +145,8 @@ class _GemmProgram:
             if name == "nop":
                 continue
             stream = feeder.feed(cycle, name, payload, row0) if name in ("lw", "abc") else ""
-            self.queues[mxm.name].append((cycle, _mxm_text(name, args, stream, out)))
+            text = _mxm_text(name, args, stream, out, self.group)
+            self.queues[mxm.name].append((cycle, text))
 
     def _store_results(self, row0, mems, hops, out):
         """A ``write`` per byte of each row of ``C`` the ``acc`` put out."""
@@ -153,7 +158,8 @@ class _GemmProgram:
                 cycle = issue + isa.MXM_ACC_LATENCY + hops[i]
                 addr = C_BASE + row0 + args[0]
                 self.commits[mem.name][cycle + isa.MEM_WRITE_COMMIT] = addr % self.config.mem_banks
-                self.queues[mem.name].append((cycle, f"write {addr}, {out.name.lower()}{4 + i}"
+                self.queues[mem.name].append((cycle, f"write {addr}, "
+                                                     f"{out.name.lower()}{self.group + i}"
                                                      f"    ; byte {i} of C[{row0 + args[0]}]"))
 
     def text(self):
@@ -228,14 +234,15 @@ class _Feeder:
                 f"A[{row0 + j}, {t * n}..{t * n + n - 1}]")
 
 
-def _mxm_text(name, args, stream, out):
-    """The text of MXM instruction ``name`` (``stream``: its input, for lw and abc)."""
+def _mxm_text(name, args, stream, out, group=4):
+    """The text of MXM instruction ``name`` (``stream``: its input, for lw and abc; ``group``:
+    the first stream of the int32 group ``acc`` puts out)."""
     if name == "lw":
         return f"lw 0, {args[0]}, {stream}, 1"
     if name == "abc":
         return f"abc 0, {args[0]}, {stream}, {int(args[1])}, 1"
     if name == "acc":
-        return f"acc 0, {out.name.lower()}4, {args[0]}, 1"
+        return f"acc 0, {out.name.lower()}{group}, {args[0]}, 1"
     return "iw 0"
 
 

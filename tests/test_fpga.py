@@ -160,8 +160,9 @@ def test_yosys_script_skips_autoname(tmp_path):
     script = (tmp_path / "t.ys").read_text().splitlines()
     assert "synth_ecp5 -run begin:check -top t" in [line.strip() for line in script]
     assert not any("autoname" in line for line in script)
-    assert [line.strip() for line in script[-5:]] == [
-        "hierarchy -check", "stat", "check -noinit", "blackbox =A:whitebox", "write_json t.json"]
+    assert [line.strip() for line in script[-6:]] == [
+        "hierarchy -check", "stat", "check -noinit", "blackbox =A:whitebox",
+        f"write_verilog -noattr {fpga.NETLIST_NAME}", "write_json t.json"]
 
 
 def test_timing_failure_message():

