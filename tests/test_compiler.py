@@ -3,11 +3,10 @@ against numpy, with predicted cycles equal to the golden model's and the checker
 
 import numpy as np
 import pytest
+from compiled import run_checked
 
 from opentsp import isa, mem_sequence
 from opentsp.compiler import CompileError, Graph, compile_graph, derive_config
-from opentsp.firmware.asm import assemble
-from opentsp.firmware.checker import check
 from opentsp.queue_timing import issue_schedule
 
 RNG_SEED = 2026
@@ -29,15 +28,6 @@ def _numpy_requant(h, multiplier, shift):
 def _wrap32(values):
     return values.astype(np.int64).astype(np.uint32).view(np.int32) \
         if values.dtype != np.int64 else (values & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
-
-
-def _run(prog, inputs):
-    """Golden-model outputs; asserts the cycle prediction, the checker and the assembly."""
-    assert check(prog.image) == []
-    assert assemble(prog.asm, prog.config).image == prog.image
-    outputs, cycles = prog.run_golden(inputs)
-    assert cycles == prog.predicted_cycles
-    return outputs
 
 
 # Bad input -------------------------------------------------------------------------------------
@@ -133,7 +123,7 @@ def test_matmul_shapes(shape):
     g.output("y", g.matmul(g.input("x", (m, k)), g.const("w", w), name="fc"))
     prog = compile_graph(g, "default")
     x = _int8(rng, (m, k))
-    got = _run(prog, {"x": x})["y"]
+    got = run_checked(prog, {"x": x})["y"]
     expected = np.matmul(x.astype(np.int64), w.astype(np.int64))
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(prog.reference({"x": x})["y"], expected)
@@ -159,7 +149,7 @@ def test_matmul_on_every_plane_with_multi_row_loads(config, shape):
     g.output("y", g.matmul(g.input("x", (m, k)), g.const("w", w), name="fc"))
     prog = compile_graph(g, config)
     x = _int8(rng, (m, k))
-    np.testing.assert_array_equal(_run(prog, {"x": x})["y"],
+    np.testing.assert_array_equal(run_checked(prog, {"x": x})["y"],
                                   x.astype(np.int64) @ w.astype(np.int64))
     instrs = [i for q in prog.image.queues for i in q]
     planes = {i["p"] for i in instrs if i.op.mnemonic == "abc"}
@@ -192,7 +182,7 @@ def test_groq_loads_a_plane_in_20_cycles_on_all_four_planes():
     reads = sum(len(_port_ops(prog, q)) for q in weight_slices)
     assert reads == 16 * loads and set(there) <= {"read", "sread", "agi", "nop", "end"}
     assert there.count("sread") >= 2 * len(weight_slices)
-    np.testing.assert_array_equal(_run(prog, {"x": x})["y"],
+    np.testing.assert_array_equal(run_checked(prog, {"x": x})["y"],
                                   x.astype(np.int64) @ w.astype(np.int64))
 
 
@@ -221,7 +211,7 @@ def test_chain_drains_every_plane():
     assert {i["p"] for q in prog.image.queues for i in q if i.op.mnemonic == "acc"} == {0, 1}
     x = _int8(rng, (m, k))
     acc = np.matmul(x.astype(np.int64), w.astype(np.int64)) + b
-    np.testing.assert_array_equal(_run(prog, {"x": x})["q"],
+    np.testing.assert_array_equal(run_checked(prog, {"x": x})["q"],
                                   _numpy_requant(np.maximum(acc, 0), multiplier, shift))
 
 
@@ -241,7 +231,7 @@ def test_layer_bias_relu_requant_chain():
     prog = compile_graph(g, "default")
     assert "mulh.i32" in prog.asm and "fc->fc.bias+fc.relu+fc.q" in prog.asm
     x = _int8(rng, (m, k))
-    got = _run(prog, {"x": x})["q"]
+    got = run_checked(prog, {"x": x})["q"]
     acc = np.matmul(x.astype(np.int64), w.astype(np.int64)) + b
     expected = _numpy_requant(np.maximum(acc, 0), multiplier, shift)
     np.testing.assert_array_equal(got, expected)
@@ -261,7 +251,7 @@ def test_two_layers_and_an_intermediate_output():
     g.output("y", y)
     prog = compile_graph(g, "default")
     x = _int8(rng, (m, k))
-    got = _run(prog, {"x": x})
+    got = run_checked(prog, {"x": x})
     h = _numpy_requant(np.maximum(x.astype(np.int64) @ w1.astype(np.int64), 0), 1 << 30, 5)
     y_expected = (h.astype(np.int64) @ w2.astype(np.int64) + b2) & 0xFFFFFFFF
     np.testing.assert_array_equal(got["h"], h)
@@ -285,7 +275,7 @@ def test_elementwise_add_chains():
     g.output("u", g.add(g.matmul(ta, g.const("w1", w1)), g.matmul(tb, g.const("w2", w2)),
                         name="u"))
     prog = compile_graph(g, "default")
-    got = _run(prog, {"a": a, "b": b})
+    got = run_checked(prog, {"a": a, "b": b})
     s_expected = (a.astype(np.int64) + b).astype(np.int8)        # wraps mod 256
     t_expected = (np.maximum(s_expected, 0).astype(np.int64) + c).astype(np.int8)
     u_expected = a.astype(np.int64) @ w1.astype(np.int64) + b.astype(np.int64) @ w2
@@ -302,7 +292,7 @@ def test_relu_of_an_input_and_an_output_that_is_an_input():
     g.output("x", tx)
     g.output("r", g.relu(tx))
     prog = compile_graph(g, "default")
-    got = _run(prog, {"x": x})
+    got = run_checked(prog, {"x": x})
     np.testing.assert_array_equal(got["x"], x)
     np.testing.assert_array_equal(got["r"], np.maximum(x, 0))
 
@@ -318,7 +308,7 @@ def test_medium_config_and_derived_config():
         g.output("y", g.matmul(g.input("x", (m, k)), g.const("w", w)))
         prog = compile_graph(g, config)
         x = _int8(rng, (m, k))
-        got = _run(prog, {"x": x})["y"]
+        got = run_checked(prog, {"x": x})["y"]
         np.testing.assert_array_equal(got, x.astype(np.int64) @ w.astype(np.int64))
 
 
@@ -372,7 +362,7 @@ def test_adds_whose_operands_share_a_slice():
         prog = compile_graph(g, config)
         # default: the int32 inputs take all four slices of one side
         assert ("or.i32" in prog.asm) == (config == "default")
-        got = _run(prog, {"x": x, "p": p, "q": q})
+        got = run_checked(prog, {"x": x, "p": p, "q": q})
         twice_expected = (2 * x.astype(np.int64)).astype(np.int8)
         np.testing.assert_array_equal(got["twice"], twice_expected)
         np.testing.assert_array_equal(got["again"], (x.astype(np.int64) + twice_expected)
@@ -429,7 +419,7 @@ def test_queues_longer_than_their_depth_stream_with_ifetch():
     assert len(fetching) >= 2 and all(len(q) == 64 for q in fetching.values())
     assert prog.predicted_cycles == compile_graph(g, "groq").predicted_cycles
     assert ".fetched [MEM_" in prog.asm
-    np.testing.assert_array_equal(_run(prog, {"x": x})["y"],
+    np.testing.assert_array_equal(run_checked(prog, {"x": x})["y"],
                                   x.astype(np.int64) @ w.astype(np.int64))
 
 

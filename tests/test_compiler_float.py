@@ -14,49 +14,26 @@ from fractions import Fraction
 import ml_dtypes
 import numpy as np
 import pytest
+from compiled import bits, run_checked
 
 from opentsp.compiler import CompileError, Graph, compile_graph, derive_config
-from opentsp.firmware.asm import assemble
-from opentsp.firmware.checker import check
 
 RNG_SEED = 2027
 CONFIGS = ("default", "wide")
 #: Unsigned integers of each type's width (bit patterns).
-_UINT = {4: np.uint32, 2: np.uint16, 1: np.uint8}
-
-
-def _bits(values):
-    values = np.ascontiguousarray(values)
-    return values.view(_UINT[values.dtype.itemsize])
-
-
 def _assert_bits_equal(got, expected):
     assert got.dtype == expected.dtype, (got.dtype, expected.dtype)
-    np.testing.assert_array_equal(_bits(got), _bits(expected))
+    np.testing.assert_array_equal(bits(got), bits(expected))
 
 
 def _ulps(got, exact):
     """Distance in float32 ulps between float32 ``got`` and float64 ``exact`` rounded to float32
     (on the ordered integer line of the bit patterns)."""
     def key(values):
-        bits = _bits(np.asarray(values, np.float32)).astype(np.int64)
-        return np.where(bits >> 31, -(bits & 0x7FFFFFFF), bits)
+        ordered = bits(np.asarray(values, np.float32)).astype(np.int64)
+        return np.where(ordered >> 31, -(ordered & 0x7FFFFFFF), ordered)
     with np.errstate(over="ignore"):
         return np.abs(key(got) - key(exact.astype(np.float32)))
-
-
-def _run(prog, inputs):
-    """Golden-model outputs, asserting the checker, the assembly, the cycle prediction and the
-    reference bit for bit."""
-    assert check(prog.image) == []
-    assert assemble(prog.asm, prog.config).image == prog.image
-    outputs, cycles = prog.run_golden(inputs)
-    assert cycles == prog.predicted_cycles
-    reference = prog.reference(inputs)
-    assert set(outputs) == set(reference)
-    for name, value in outputs.items():
-        _assert_bits_equal(value, reference[name])
-    return outputs
 
 
 def _normal(rng, shape, scale=1.0):
@@ -78,7 +55,7 @@ def test_exp_of_an_input(config, shape):
     g.output("y", g.exp(g.input("x", shape, "float32"), name="e"))
     prog = compile_graph(g, config)
     assert "exp.f32" in prog.asm
-    y = _run(prog, {"x": x})["y"]
+    y = run_checked(prog, {"x": x})["y"]
     with np.errstate(over="ignore"):
         exact = np.exp(x.astype(np.float64))
     assert y.flat[0] == 0 and np.isposinf(y.flat[-1])
@@ -106,7 +83,7 @@ def test_matmul_cast_mul_tanh_chain(config, shape):
     g.output("y", g.tanh(g.mul(h, g.input("s", (m, n), "float32"), name="m"), name="t"))
     prog = compile_graph(g, config)
     assert "fc->c+m+t" in prog.asm and "cvt.i32.f32" in prog.asm
-    y = _run(prog, {"x": x, "s": s})["y"]
+    y = run_checked(prog, {"x": x, "s": s})["y"]
     acc = x.astype(np.int64) @ w.astype(np.int64)
     product = acc.astype(np.float32) * s                # IEEE float32, as mul.f32
     assert _ulps(y, np.tanh(product.astype(np.float64))).max() <= 2
@@ -131,7 +108,7 @@ def test_float_requantisation_saturates_and_rounds_to_even(config):
     t = g.bias_add(g.cast(g.matmul(tx, g.const("w2", w)), "float32"), g.const("b2", b))
     g.output("q32", g.cast(g.relu(t), np.int32, name="q32"))
     prog = compile_graph(g, config)
-    out = _run(prog, {"x": x})
+    out = run_checked(prog, {"x": x})
     acc = x.astype(np.int64) @ w.astype(np.int64)
     scaled = (acc.astype(np.float32) + b) * scale
     assert (np.abs(scaled) > 128).any() and (np.abs(scaled) < 127).any()
@@ -158,7 +135,7 @@ def test_half_precision_round_trips(config, shape):
     g.output("f32", g.cast(g.cast(tx, np.float16, name="h"), "float32", name="f32"))  # fused
     prog = compile_graph(g, config)
     assert {"cvt.f32.bf16", "cvt.bf16.f32", "cvt.f32.f16", "cvt.f16.f32"} <= set(prog.asm.split())
-    out = _run(prog, {"x": x})
+    out = run_checked(prog, {"x": x})
     _assert_bits_equal(out["bf"], x.astype(ml_dtypes.bfloat16))
     _assert_bits_equal(out["bf32"], x.astype(ml_dtypes.bfloat16).astype(np.float32))
     with np.errstate(over="ignore"):
@@ -177,10 +154,10 @@ def test_half_precision_inputs_and_bit_pattern_inputs():
     wh = g.cast(g.input("h", (2, 6), "float16"), "float32")
     g.output("y", g.cast(g.add(wa, wh, name="s"), "bfloat16", name="y"))
     prog = compile_graph(g, "default")
-    y = _run(prog, {"a": a, "h": h})["y"]
+    y = run_checked(prog, {"a": a, "h": h})["y"]
     expected = (a.astype(np.float32) + h.astype(np.float32)).astype(ml_dtypes.bfloat16)
     _assert_bits_equal(y, expected)
-    _assert_bits_equal(_run(prog, {"a": a.view(np.uint16), "h": h})["y"], expected)
+    _assert_bits_equal(run_checked(prog, {"a": a.view(np.uint16), "h": h})["y"], expected)
 
 
 @pytest.mark.parametrize("config,shape", [("default", (3, 5)), ("wide", (2, 12))])
@@ -195,7 +172,7 @@ def test_reciprocal_and_rsqrt_of_positive_inputs(config, shape):
     g.output("q", g.rsqrt(tx, name="q"))
     prog = compile_graph(g, config)
     assert "recip.f32" in prog.asm and "rsqrt.f32" in prog.asm
-    out = _run(prog, {"x": x})
+    out = run_checked(prog, {"x": x})
     _assert_bits_equal(out["r"], (1 / x.astype(np.float64)).astype(np.float32))
     assert _ulps(out["q"], 1 / np.sqrt(x.astype(np.float64))).max() <= 1
 
@@ -220,7 +197,7 @@ def test_softmax_of_pairs(config):
     g.output("p1", g.mul(e1, g.reciprocal(g.add(e1, e2, name="sum"), name="inv"), name="p1"))
     prog = compile_graph(g, config)
     assert "max.f32" in prog.asm
-    out = _run(prog, {"x1": x1, "x2": x2})
+    out = run_checked(prog, {"x1": x1, "x2": x2})
     neg_np = np.maximum(x1, x2) * np.float32(-1)
     for name, x in (("e1", x1), ("e2", x2)):
         assert _ulps(out[name], np.exp((x + neg_np).astype(np.float64))).max() <= 2
@@ -244,10 +221,10 @@ def test_adds_of_float_inputs_that_share_slices():
     g.output("n", g.relu(g.const("neg", -np.abs(a))))
     prog = compile_graph(g, "default")
     assert "or.f32" in prog.asm
-    out = _run(prog, {"a": a, "b": b})
+    out = run_checked(prog, {"a": a, "b": b})
     _assert_bits_equal(out["s"], a + b)
     _assert_bits_equal(out["r"], (a + b) * (a + b))
-    assert _bits(out["s"])[0, 0] == 0 and (_bits(out["n"]) == 0).all()
+    assert bits(out["s"])[0, 0] == 0 and (bits(out["n"]) == 0).all()
 
 
 #: Special float32 bit patterns: NaNs (canonical, negative with a payload), infinities, zeros,
@@ -275,13 +252,13 @@ def test_special_values(config):
     for dtype in ("int8", "int32", "bfloat16", "float16"):
         g.output(dtype, g.cast(tx, dtype, name=dtype))
     prog = compile_graph(g, config)
-    out = _run(prog, {"x": x})
+    out = run_checked(prog, {"x": x})
     nan = np.uint32(0x7FC00000)
-    assert (_bits(out["exp"])[0, :2] == nan).all() and (_bits(out["add"])[0, :2] == nan).all()
-    assert list(_bits(out["reciprocal"])[0, 4:8]) == [0xFF800000, 0x7F800000, 0x7F800000,
+    assert (bits(out["exp"])[0, :2] == nan).all() and (bits(out["add"])[0, :2] == nan).all()
+    assert list(bits(out["reciprocal"])[0, 4:8]) == [0xFF800000, 0x7F800000, 0x7F800000,
                                                       0xFF800000]           # DAZ: 1/±0
     assert list(out["exp"][0, 2:4]) == [np.inf, 0] and list(out["tanh"][0, 2:4]) == [1, -1]
-    assert (_bits(out["relu"])[0, 4:8] == 0).all()                          # +0, subnormals
+    assert (bits(out["relu"])[0, 4:8] == 0).all()                          # +0, subnormals
     assert list(out["int32"][1]) == [2**31 - 1, -2**31, 0, 1, -2, 2, 2**31 - 1, -2**31]
     assert list(out["int8"][0, :4]) == [0, 0, 127, -128]
     _assert_bits_equal(out["bfloat16"][0, 2:], x[0, 2:].astype(ml_dtypes.bfloat16))
@@ -304,7 +281,7 @@ def test_integer_mul_maximum_and_casts():
     g.output("pq8", g.cast(pq, "int8"))
     prog = compile_graph(g, "default")
     assert "cvt.i8.i32" in prog.asm and "cvt.i32.i8" in prog.asm
-    out = _run(prog, {"a": a, "b": b, "p": p, "q": q, "a2": a})
+    out = run_checked(prog, {"a": a, "b": b, "p": p, "q": q, "a2": a})
     np.testing.assert_array_equal(out["ab"], (a.astype(np.int64) * b).astype(np.int8))
     np.testing.assert_array_equal(out["pq"], np.maximum(p, q))
     np.testing.assert_array_equal(out["a32"], a.astype(np.int32))
@@ -370,7 +347,7 @@ def test_float_matmul(config, shape, dtype):
     suffix = {"float16": "f16", "bfloat16": "bf16"}[dtype]
     assert {f"lw.{suffix}", f"abc.{suffix}", "acc.f32"} <= set(prog.asm.split())
     assert h.dtype == "float32" and prog.mac_ops == m * k * n
-    y = _run(prog, {"x": x})["y"]
+    y = run_checked(prog, {"x": x})["y"]
     _assert_bits_equal(y, _exact_matmul(x, w))
     np.testing.assert_allclose(y, x.astype(np.float64) @ w.astype(np.float64), rtol=1e-6,
                                atol=1e-5)
@@ -389,7 +366,7 @@ def test_float_matmul_is_exact_across_k_tiles():
     g, h = _float_matmul_graph("cancel", x, w, "bfloat16")
     g.output("y", h)
     prog = compile_graph(g, "default")
-    y = _run(prog, {"x": x})["y"]
+    y = run_checked(prog, {"x": x})["y"]
     _assert_bits_equal(y, _exact_matmul(x, w))
     assert list(y[0]) == [3, -3, 3, 3]
     assert y[1, 2] == np.float32(1 + 2.0 ** -20 + 2.0 ** -10)
@@ -421,8 +398,8 @@ def test_float_matmul_special_values():
     g, h = _float_matmul_graph("specials", x, w, "bfloat16")
     g.output("y", h)
     prog = compile_graph(g, "default")
-    y = _run(prog, {"x": x.view(np.uint16)})["y"]
-    _assert_bits_equal(y, _run(prog, {"x": x})["y"])
+    y = run_checked(prog, {"x": x.view(np.uint16)})["y"]
+    _assert_bits_equal(y, run_checked(prog, {"x": x})["y"])
     expected = np.array([[15, 13, -inf, 2.0 ** 64],
                          [0, 0, nan, 0],
                          [inf, -inf, nan, inf],
@@ -430,13 +407,13 @@ def test_float_matmul_special_values():
                          [inf, inf, nan, inf],
                          [2.0 ** 64, -(2.0 ** 64), nan, inf]], np.float32)
     np.testing.assert_array_equal(y, expected)
-    assert (_bits(y[1, [0, 1, 3]]) == 0).all()               # +0, not -0
-    assert (_bits(y[np.isnan(y)]) == 0x7FC00000).all()        # the canonical NaN
+    assert (bits(y[1, [0, 1, 3]]) == 0).all()               # +0, not -0
+    assert (bits(y[np.isnan(y)]) == 0x7FC00000).all()        # the canonical NaN
     x16 = np.array([[65504, 65504, 0, -0.0], [2.0 ** -24, 3 * 2.0 ** -24, 0, 0]], np.float16)
     w16 = np.ones((4, 1), np.float16)
     g, h = _float_matmul_graph("specials16", x16, w16, "float16")
     g.output("y", h)
-    y16 = _run(compile_graph(g, "default"), {"x": x16})["y"]
+    y16 = run_checked(compile_graph(g, "default"), {"x": x16})["y"]
     assert list(y16[:, 0]) == [131008, 2.0 ** -22]           # beyond float16; subnormals kept
 
 
@@ -463,7 +440,7 @@ def test_float_matmul_with_fused_epilogue_and_second_layer(config):
     g.output("t", g.tanh(g.mul(y, g.input("s", s.shape, "float32"), name="sc"), name="t"))
     prog = compile_graph(g, config)
     assert "fc1->bias+act+q" in prog.asm and "sc+t" in prog.asm
-    out = _run(prog, {"x": x, "s": s})
+    out = run_checked(prog, {"x": x, "s": s})
     h_np = np.maximum(_exact_matmul(x, w1) + b1, 0)            # IEEE float32 add, as add.f32
     q_np = h_np.astype(ml_dtypes.bfloat16)
     _assert_bits_equal(out["y"], _exact_matmul(q_np, w2))

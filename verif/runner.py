@@ -46,6 +46,7 @@ from opentsp.hdl.verilog import PORTS, TOP_NAME
 from opentsp.sim.session import check_runs
 
 __all__ = ["BUILD_ROOT", "SIMULATORS", "simulator_name", "tool_env", "simulation_verilog",
+           "quiet_banners",
            "chip_verilog", "build", "run_images", "run_sessions", "run_session", "TOPLEVEL",
            "BRIDGED_TOPLEVEL",
            "BRIDGE_DIVISOR", "build_bridged", "run_bridge", "BuildError", "rtl_sources",
@@ -502,6 +503,19 @@ def _watch_results(results, callback, done):
         if now != count:
             count = now
             callback(count)
+
+
+@contextlib.contextmanager
+def quiet_banners():
+    """Within the block, ``GPI_LOG_LEVEL`` is ``WARNING`` unless set already (no simulator
+    start-up banners in a command's output); restored after."""
+    saved = os.environ.get("GPI_LOG_LEVEL")
+    os.environ.setdefault("GPI_LOG_LEVEL", "WARNING")
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("GPI_LOG_LEVEL", None)
 
 
 def _log_env(log_level):

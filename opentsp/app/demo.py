@@ -21,7 +21,6 @@ Any disagreement (outputs, cycles, a failed run) ends the demo with status 1 and
 """
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ import numpy as np
 from opentsp.app import digits
 from opentsp.compiler import CompileError, Graph, compile_graph
 from opentsp.config import CONFIGS, get_config
-from opentsp.verif.runner import progress, run_images
+from opentsp.verif.runner import progress, quiet_banners, run_images
 
 __all__ = ["DEFAULT_BATCH", "DEFAULT_IMAGES", "DEMO_CONFIG", "DemoError", "Part", "Plan",
            "ProgramsDone", "build_graph", "fc1_graph", "fc2_graph", "plan", "batches", "run",
@@ -371,16 +370,12 @@ def main(argv=None):
                              "one program, else the fewest that compile)")
     args = parser.parse_args(argv)
 
-    saved = os.environ.get("GPI_LOG_LEVEL")
-    os.environ.setdefault("GPI_LOG_LEVEL", "WARNING")    # no simulator start-up banners
     try:
-        run(args.config, args.images, args.batch, args.split)
+        with quiet_banners():
+            run(args.config, args.images, args.batch, args.split)
     except (DemoError, CompileError, ValueError) as error:
         print(f"opentsp demo: error: {error}", file=sys.stderr)
         return 1
-    finally:
-        if saved is None:
-            del os.environ["GPI_LOG_LEVEL"]
     return 0
 
 

@@ -23,7 +23,6 @@ one line and status 2.
 """
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ import numpy as np
 from opentsp.app import lm_chip, lm_model
 from opentsp.compiler import CompileError, compile_graph
 from opentsp.config import CONFIGS, get_config
-from opentsp.verif.runner import progress, run_session
+from opentsp.verif.runner import progress, quiet_banners, run_session
 
 __all__ = ["DEMO_CONFIG", "DEFAULT_PROMPT", "DEFAULT_TOKENS", "LmDemoError", "Plan", "prepare",
            "reference_tokens", "run", "main"]
@@ -179,19 +178,15 @@ def main(argv=None):
     parser.add_argument("--model", type=Path, default=lm_model.DEFAULT,
                         help=f"the weights file (default {lm_model.DEFAULT})")
     args = parser.parse_args(argv)
-    saved = os.environ.get("GPI_LOG_LEVEL")
-    os.environ.setdefault("GPI_LOG_LEVEL", "WARNING")
     try:
-        run(args.prompt, args.tokens, args.config, args.golden, args.model)
+        with quiet_banners():
+            run(args.prompt, args.tokens, args.config, args.golden, args.model)
     except (lm_model.LmModelError, CompileError, ValueError) as error:
         print(f"opentsp lm demo: error: {error}", file=sys.stderr)
         return 2
     except LmDemoError as error:
         print(f"opentsp lm demo: FAILED: {error}", file=sys.stderr)
         return 1
-    finally:
-        if saved is None:
-            del os.environ["GPI_LOG_LEVEL"]
     return 0
 
 

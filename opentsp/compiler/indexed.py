@@ -70,7 +70,7 @@ def _place(job):
         txn.rollback()
         v += 1
         if v - start > _MAX_SLIDE:
-            job.sched._slide(start, job.comment)
+            job.sched.slide(start, job.comment)
 
 
 class _Job:
@@ -201,7 +201,7 @@ class _Job:
             for target in targets:
                 wc = written + abs(chip.pos[target] - src_pos)
                 trial = Txn(chip)
-                addr = sched._write_word(trial, target, wc, self.comment)
+                addr = sched.write_word(trial, target, wc, self.comment)
                 stream = (self._stream(trial, direction, written, src_pos, chip.pos[target])
                           if addr is not None else None)
                 if stream is not None:

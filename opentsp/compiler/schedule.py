@@ -184,7 +184,7 @@ class Scheduler:
                         or (allowed is not None and mem not in allowed)):
                     continue
                 wc = written + abs(self.chip.pos[mem] - src_pos)
-                addr = self._write_word(trial, mem, wc, comment)
+                addr = self.write_word(trial, mem, wc, comment)
                 if addr is not None:
                     picks.append((mem, addr, wc))
                 if len(picks) == width:
@@ -193,7 +193,7 @@ class Scheduler:
             trial.rollback()
         return None
 
-    def _write_word(self, txn, mem, wc, comment):
+    def write_word(self, txn, mem, wc, comment):
         """Reserve ``mem``'s slot in cycle ``wc`` for a ``write`` (its instruction comes once
         the stream is known), a fresh word and its bank's commit; the word's address or None."""
         chip = self.chip
@@ -241,7 +241,8 @@ class Scheduler:
                                ready=max(wc for _, _, wc in picks) + 2))
         return copies
 
-    def _slide(self, start, what):
+    def slide(self, start, what):
+        """Give up on a placement that slid from ``start`` as far as allowed: CompileError."""
         raise CompileError(f"{what}: no cycle from {start} to {start + _MAX_SLIDE} has the "
                            f"streams, slots and words it needs (memory full?)")
 
@@ -301,7 +302,7 @@ class Scheduler:
                 txn.rollback()
             c += 1
             if c - start > _MAX_SLIDE:
-                self._slide(start, comment)
+                self.slide(start, comment)
 
     def _loads_plane(self, mxm, cycle, plane):
         """A load element of ``mxm`` writes ``plane`` in ``cycle``."""
@@ -342,7 +343,7 @@ class Scheduler:
                 txn.rollback()
             t += 1
             if t - start > _MAX_SLIDE:
-                self._slide(start, comment)
+                self.slide(start, comment)
 
     def row_pins(self, tensor, r, sides):
         """``side -> slices`` where row ``r`` of ``tensor`` must be stored (None: anywhere):
@@ -414,7 +415,7 @@ class Scheduler:
                    for s in steps)
         while True:
             if v - start > _MAX_SLIDE:
-                self._slide(start, comment)
+                self.slide(start, comment)
             if any(v + i in vslots for i in range(length)):
                 v += 1
                 continue
