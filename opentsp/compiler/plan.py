@@ -521,7 +521,8 @@ def _place_zero(width, stores, placer):
             for side, mems in chip.sides.items()}
     store = stores[name] = Store(name, dtype, "rows")
     placer.put(store, (0, 0), zeros, ["W", "E"], "zero vector",
-               pinned={side: mems for side, mems in away.items() if len(mems) == width})
+               pinned={side: mems for side, mems in away.items()
+                       if pins and len(mems) == width})
     rows = chip.config.mxm_load_rows
     for group in range(rows if rows > 1 else 0):
         store = stores[f"{name}.{group}"] = Store(f"{name}.{group}", dtype, "rows")
