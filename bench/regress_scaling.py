@@ -3,12 +3,14 @@
 The same seeds (the same batches, :func:`opentsp.verif.regress.partition`) run on a local Dask
 cluster of each size in turn; the time counted is the regression's, from the first batch handed
 out to the last result (the cluster started and the models built beforehand, as in a long run
-where they are a fixed cost), and, beside it, the wall time with the cluster's start included.
+where they are a fixed cost), and, beside it, the wall time with the cluster's start included,
+and the load average (1 minute) before and after each: other work on the machine shows there.
 
     .venv/bin/python bench/regress_scaling.py --seeds 400 --batch 25
 """
 
 import argparse
+import os
 import sys
 import time
 
@@ -44,11 +46,13 @@ def main(argv=None):
           f"batches of {args.batch}", flush=True)
     rates = {}
     for workers in sizes:
+        before = os.getloadavg()[0]
         programs, seconds, wall, bad = measure(suites, args.batch, workers)
         rates[workers] = programs / seconds
         print(f"{workers} worker{'s' if workers != 1 else ''}: {programs} programs in "
               f"{seconds:.1f} s = {rates[workers]:.2f} programs/s ({wall:.1f} s with the "
-              f"cluster's start; {bad} failing)", flush=True)
+              f"cluster's start; {bad} failing; load average {before:.2f} before, "
+              f"{os.getloadavg()[0]:.2f} after)", flush=True)
     base = rates[sizes[0]]
     for workers in sizes[1:]:
         print(f"speed-up of {workers} workers over {sizes[0]}: {rates[workers] / base:.2f}x")
