@@ -181,6 +181,19 @@ def test_a_batch_that_raises_is_not_checked_not_dropped(tmp_path, monkeypatch, c
     assert "seeds: 0 passed + 0 failed + 2 not checked + 0 not run = 2" in out
 
 
+def test_a_seed_without_a_record_fails_with_its_files(tmp_path, monkeypatch, capsys):
+    def short(config, programs, **kwargs):      # the simulation stopped after the first program
+        return _stand_in(set())(config, programs[:1])
+
+    monkeypatch.setattr(regress, "run_images", short)
+    monkeypatch.setattr(regress, "BUILD_ROOT", tmp_path)
+    assert regress.main(["--workers", "0", "--first", "0", "--seeds", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED seed 1: no result from the testbench (its simulation stopped early)" in out
+    assert load(tmp_path / "regress" / "random1.bin", CFG) == random_image(CFG, 1)
+    assert "seeds: 1 passed + 1 failed + 0 not checked + 0 not run = 2" in out
+
+
 def test_a_small_regression_through_a_cluster_address(tmp_path, capsys):
     """On Verilator: a local cluster of two worker processes reached at its scheduler's address,
     as workers on other hosts are; 8 programs in 4 batches, all equal to the golden model."""
