@@ -78,6 +78,17 @@ FPGA_CONFIG ?= fpga
 fpga: $(STAMP)
 	$(BIN)/opentsp fpga --board $(BOARD) --config $(FPGA_CONFIG)
 
+# The bitstream's netlist checked without a board (docs/fpga.md): Yosys's synthesised netlist
+# (build/fpga-BOARD-CONFIG/netlist.v, left by make fpga, or synthesised alone if missing;
+# NETLIST_FLAGS="--synthesise always" makes a new one) in Verilator with the ECP5 cell models,
+# a GEMM and two random programs loaded, run and read back through the UART pins, against the
+# golden model (cycles and memories).
+NETLIST_FLAGS ?=
+.PHONY: fpga-netlist-sim
+fpga-netlist-sim: $(STAMP)
+	$(BIN)/python -m opentsp.app.netlist_sim --board $(BOARD) --config $(FPGA_CONFIG) \
+		$(NETLIST_FLAGS)
+
 # Random differential regression on Verilator (seeds from 1000 up; make test runs 0..199), in
 # batches on a local Dask cluster of WORKERS processes (default: one per core), or on the
 # workers of the scheduler at CLUSTER=tcp://host:8786 (docs/verification.md, "Regressions").
