@@ -181,7 +181,11 @@ def _write_after_reads(kernels, bases):
 
 def _ordered(kernels, bases):
     """``kernels`` ordered so that each comes after every kernel whose tail it reads (through
-    views: their ``bases``)."""
+    views: their ``bases``), level by level: a kernel's level is one more than its deepest
+    producer's, and the scheduler places all kernels of a level (in graph order) before the
+    next level's. Independent branches (the heads of an attention) so reach every sequencer
+    interleaved, rather than one branch's whole chain before the next one's first step: the
+    sequencers keep program order."""
     for kernel in kernels:
         kernel.deps = {b for name in kernel.deps for b in bases.get(name, [name])}
     producer = {k.tail.name: k for k in kernels}
@@ -200,7 +204,11 @@ def _ordered(kernels, bases):
 
     for kernel in kernels:
         visit(kernel)
-    return ordered
+    level = {}
+    for kernel in ordered:
+        level[id(kernel)] = 1 + max((level[id(producer[name])] for name in kernel.deps
+                                     if producer.get(name) not in (None, kernel)), default=0)
+    return sorted(ordered, key=lambda kernel: level[id(kernel)])
 
 
 @dataclass
