@@ -471,9 +471,10 @@ def measure(name, graph, config="groq"):
           flush=True)
     ends = [hi for _, (_, hi) in sorted(_head_spans(chip).items())]
     if len(ends) > 1:
-        print(f"{'':14}{len(ends)} heads end at cycles {', '.join(f'{e:,}' for e in ends[:4])}"
-              f" .. {ends[-1]:,}: {(ends[-1] - ends[0]) / (len(ends) - 1):,.0f} cycles a head; "
-              f"VXM instructions of the V transposes {busy['vxm.vT']:,}", flush=True)
+        starts = [lo for _, (lo, _) in sorted(_head_spans(chip).items())]
+        print(f"{'':14}{len(ends)} heads: head 0 from cycle {starts[0]:,} to {ends[0]:,}, the "
+              f"last from {starts[-1]:,} to {ends[-1]:,}, all done by {max(ends):,}; VXM "
+              f"instructions of the V transposes {busy['vxm.vT']:,}", flush=True)
     return result
 
 
