@@ -223,7 +223,8 @@ def test_a_killed_worker_has_its_seeds_rerun_elsewhere(capsys):
     suites = [Suite(CFG, first=0, seeds=8)]
     regress.prepare_models([CFG])
     with Farm(workers=2) as farm:
-        report = regress.regress(suites, batch=2, farm=farm, coverage=True, keep_going=True,
+        # batches of 4: seconds of work, so that the kill lands while the batch runs
+        report = regress.regress(suites, batch=4, farm=farm, coverage=True, keep_going=True,
                                  on_start=kill_first)
     summary = report.summary()
     assert killed
@@ -234,7 +235,7 @@ def test_a_killed_worker_has_its_seeds_rerun_elsewhere(capsys):
     assert rerun[0].ran_on["pid"] != attempt["pid"]
     assert (f"rerun: {rerun[0].item}: its worker {attempt['worker']} (pid {attempt['pid']}"
             in summary)
-    assert "seeds: 8 passed + 0 failed + 0 not checked + 0 not run = 8; 2 rerun" in summary
+    assert "seeds: 8 passed + 0 failed + 0 not checked + 0 not run = 8; 4 rerun" in summary
     # a batch that waited on the dead worker went to another: said so, not called a rerun
     for outcome in report.outcomes:
         if outcome.reassigned:
