@@ -149,8 +149,10 @@ def local_cluster(workers):
     """A :class:`distributed.LocalCluster` of ``workers`` processes of one thread each on this
     machine, quiet (errors only), its scheduler's HTTP server on a free port (not the
     dashboard's 8787, which another cluster may hold) and without a dashboard."""
-    # One batch per worker at a time: none waits on a busy worker while another idles, and a
-    # worker that dies holds only the batch it runs.
+    # Scheduler-side queuing as tight as Dask allows (worker-saturation 1.0: for the tasks it
+    # counts as root tasks, no more per worker than its threads), so that few batches wait on a
+    # busy worker while another idles; a dying worker may still hold a queued batch, which the
+    # summary calls reassigned.
     with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                             dashboard_address=":0", scheduler_kwargs={"dashboard": False},
