@@ -109,7 +109,7 @@ def test_netlist_cells_counts_instances(tmp_path):
 def test_default_programs_include_a_gemm_the_golden_model_computes():
     config = get_config("fpga")
     programs = netlist_sim.default_programs(config)
-    assert [name for name, _ in programs] == ["gemm_8x8x4", "random_0", "random_1"]
+    assert [name for name, _ in programs] == ["gemm_2x4x4", "random_0", "random_1"]
     a, b = gen_gemm.operands(shape=netlist_sim.GEMM_SHAPE)
     result = golden_run(programs[0][1])
     product = gen_gemm.result_from_memories(result.memories, config,

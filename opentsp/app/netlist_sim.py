@@ -67,10 +67,11 @@ VERILATOR_ARGS = ["-Wno-SPECIFYIGN", "-Wno-MULTIDRIVEN", "-Wno-ASSIGNIN"]
 #: Every ``stride``-th word of each memory is read back besides the words a program touches
 #: (each read is 10 bytes over the UART: 16,300 clock cycles on the ``fpga`` netlist).
 STRIDE = 512
-#: The GEMM of the default programs: M x K times K x N int8 (N the fpga MXM's 4). Kept small:
-#: every host write is 10 bytes over the UART, 16,300 clock cycles at the ``fpga`` netlist's
-#: divisor of 163.
-GEMM_SHAPE = (8, 8, 4)
+#: The GEMM of the default programs: M x K times K x N int8 (N the fpga MXM's 4; each MXM
+#: computes M / 2 rows of C). Kept small: every host write is 10 bytes over the UART, 16,300
+#: clock cycles at the ``fpga`` netlist's divisor of 163 (8 x 8 x 4 needs 4.4 M cycles, this one
+#: 1.5 M).
+GEMM_SHAPE = (2, 4, 4)
 #: The random differential programs of the default set (:func:`opentsp.verif.randprog.
 #: random_image` seeds), of :data:`RANDOM_LENGTH` instructions per queue and
 #: :data:`RANDOM_WORDS` data words per memory.
@@ -307,8 +308,12 @@ def run(board="ulx3s-85f", config="fpga", *, out_dir=None, programs=None, synthe
         def simulate(share):
             job = {"config": config.to_json(), "divisor": record["divisor"], "stride": stride,
                    "programs": [{"name": name, "image": str(path)} for name, path in share]}
-            return runner._run_job("opentsp.verif.tb.netlist", TOPLEVEL, build_dir, job,
-                                   log_level="WARNING")
+            try:
+                return runner._run_job("opentsp.verif.tb.netlist", TOPLEVEL, build_dir, job,
+                                       log_level="WARNING")
+            except RuntimeError as error:      # the simulator died, or wrote no results
+                names = ", ".join(name for name, _ in share)
+                raise NetlistSimError(f"the simulation of {names} failed: {error}") from None
 
         start = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(len(shares)) as pool:
