@@ -93,6 +93,9 @@ class _Job:
         self.hops = {mem: abs(self.chip.pos[mem] - vpos) for _, _, mem in self.words}
         self.comment = (f"{node.name}: {'gather' if node.op == 'read_row' else 'scatter'} "
                         f"{table.name}[{index.name}]")
+        # Per slice, its first gather or scatter cycle: fixed while the job is placed (a job is
+        # made just before it is placed, and its own reads are of other slices).
+        self.not_before = {mem: self._not_before(mem, cb) for cb, _, mem in self.words}
         if self.value is not None:
             for cb, p, mem in self.words:
                 if all(c.planes[p][0] == mem for c in self.value.vectors[(0, cb)]):
@@ -103,10 +106,8 @@ class _Job:
 
     def earliest(self):
         """A first VXM cycle to try: the index and base are ready by then, and the address
-        reaches no slice before it may gather or scatter (:meth:`_not_before`, fixed while the
-        job is placed: its own reads are of other slices)."""
+        reaches no slice before it may gather or scatter (:attr:`not_before`)."""
         copies = self.index.vectors[(0, 0)] + self.where.base_store.vectors[(0, 0)]
-        self.not_before = {mem: self._not_before(mem, cb) for cb, _, mem in self.words}
         sweep = max(t - self.hops[mem] for mem, t in self.not_before.items()) - isa.VXM_LATENCY
         return max(min(c.ready for c in copies), 0, sweep - 2) + 2
 
