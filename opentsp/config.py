@@ -57,6 +57,18 @@ class Config:
         ``docs/floating-point.md``). Without it, every instruction with a float type is
         refused by the assembler, the checker and the image loader, and each VXM lane is an
         integer ALU alone.
+    c2c_links : int
+        Links on each of the chip's two C2C slices (docs/architecture.md section 7d); 0 (the
+        default): no C2C slices, the floorplan of ISA v6.
+    c2c_bytes : int
+        Bytes a link carries each cycle in each direction.
+    c2c_latency : int
+        The least cycles a frame spends between the sender's link and the receiver's buffer.
+    c2c_window : int
+        How many cycles more a link may take (cables and clock phases): every link's latency
+        is fixed within a run and lies in ``c2c_latency .. c2c_latency + c2c_window``.
+    c2c_buffer : int
+        Frames each link's receive buffer holds.
     """
 
     name: str
@@ -73,6 +85,14 @@ class Config:
     queue_depth: int = 128
     clock_mhz: float = 100.0
     floating_point: bool = True
+    c2c_links: int = 0
+    c2c_bytes: int = 4
+    c2c_latency: int = 6
+    c2c_window: int = 4
+    c2c_buffer: int = 4
+
+    #: Parameters that may be 0 (the rest are positive integers).
+    _MAY_BE_ZERO = ("c2c_links", "c2c_window")
 
     def __post_init__(self):
         if not isinstance(self.floating_point, bool):
@@ -81,8 +101,10 @@ class Config:
         # The field widths of the encoding (opentsp.isa) bound the parameters.
         for field in fields(self):
             value = getattr(self, field.name)
-            if field.type in ("int", int) and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"Config.{field.name} must be a positive integer, "
+            least = 0 if field.name in self._MAY_BE_ZERO else 1
+            if field.type in ("int", int) and (not isinstance(value, int) or value < least):
+                kind = "a non-negative" if least == 0 else "a positive"
+                raise ValueError(f"Config.{field.name} must be {kind} integer, "
                                  f"not {value!r}")
         if self.streams % isa.INT32_GROUP or self.streams > 1 << isa.STREAM_BITS:
             raise ValueError(f"Config.streams must be a multiple of {isa.INT32_GROUP} and at "
@@ -109,6 +131,9 @@ class Config:
         if self.mxm_accumulators > 1 << isa.MXM_ACC_BITS:
             raise ValueError(f"Config.mxm_accumulators must be at most "
                              f"{1 << isa.MXM_ACC_BITS}, not {self.mxm_accumulators!r}")
+        if self.c2c_links > 1 << isa.C2C_LINK_BITS:
+            raise ValueError(f"Config.c2c_links must be at most {1 << isa.C2C_LINK_BITS}, "
+                             f"not {self.c2c_links!r}")
         if not _is_pow2(self.queue_depth) or self.queue_depth > 1 << 16:
             raise ValueError(f"Config.queue_depth must be a power of two, "
                              f"not {self.queue_depth!r}")
@@ -198,7 +223,17 @@ CONFIGS = {
     # hemisphere per cycle: a 320 x 320 plane loads in 20 cycles (ISCA 2020).
     "groq": Config(name="groq", superlanes=20, lanes_per_superlane=16, streams=32,
                    mem_slices=44, mem_words=8192, mxm_size=320, mxm_accumulators=320,
-                   mxm_planes=2, mxm_load_rows=16, queue_depth=4096, clock_mhz=900.0),
+                   mxm_planes=2, mxm_load_rows=16, queue_depth=4096, clock_mhz=900.0,
+                   # 16 links (8 on each edge), 4 lanes of 30 Gbps each (ISCA 2022): 120 Gbps
+                   # = 16.7 bytes a cycle at 900 MHz, so 16. Latency and window are this
+                   # project's assumptions, not published figures (docs/architecture.md 7d).
+                   c2c_links=8, c2c_bytes=16, c2c_latency=40, c2c_window=8, c2c_buffer=4),
+    # The default chip with two links on each edge (a ring needs two a chip, four chips fully
+    # connected three): the multi-chip systems of docs/multichip.md. Links of 4 bytes a cycle
+    # take a vector (an 11-byte frame) in 3 cycles, about the groq chip's ratio of link to
+    # stream bandwidth scaled to its 8 lanes; latency 6 to 10 cycles.
+    "c2c": Config(name="c2c", superlanes=2, lanes_per_superlane=4, streams=8,
+                  mem_slices=4, mem_words=64, mxm_size=4, queue_depth=128, c2c_links=2),
 }
 
 

@@ -20,7 +20,9 @@ __all__ = [
     "queue_addr", "mem_addr", "chunks_per_superlane", "config_word",
     "REG_ECC_CORRECTED", "REG_ECC_DETECTED", "REG_ECC_FIRST_PLACE", "REG_ECC_FIRST_CYCLE",
     "STATUS_ECC_ERROR", "ECC_COUNT_MAX", "INJECT_ENTRIES", "INJECT_CYCLE", "INJECT_PLACE",
-    "INJECT_MASK", "inject_reg", "inject_addr", "ecc_place", "unpack_place"
+    "INJECT_MASK", "inject_reg", "inject_addr", "ecc_place", "unpack_place",
+    "REG_C2C_CRC", "REG_C2C_ERRORS", "REG_C2C_FIRST", "REG_C2C_FIRST_CYCLE", "STATUS_C2C_ERROR",
+    "C2C_CRC", "C2C_BUSY", "C2C_OVERFLOW", "C2C_EMPTY", "C2C_STRAY", "c2c_first", "C2C_COUNT_MAX",
 ]
 
 REGION_SHIFT = 28
@@ -36,6 +38,11 @@ REG_ECC_CORRECTED = 4       # read: code words corrected (single-bit errors) in 
 REG_ECC_DETECTED = 5        # read: uncorrectable code words (double-bit errors) in the run
 REG_ECC_FIRST_PLACE = 6     # read: ecc_place of the first uncorrectable error (0 if none)
 REG_ECC_FIRST_CYCLE = 7     # read: the cycle of its SRAM read (0 if none)
+# Chip-to-chip links (docs/architecture.md section 7d), all cleared by a start:
+REG_C2C_CRC = 8             # read: link frames that failed their CRC in the run (saturating)
+REG_C2C_ERRORS = 9          # read: link errors of kinds C2C_BUSY..C2C_STRAY (saturating)
+REG_C2C_FIRST = 10          # read: c2c_first(kind, side, link) of the first error (0 if none)
+REG_C2C_FIRST_CYCLE = 11    # read: its cycle in the chip's time (0 if none)
 #: Injection entry i: INJECT_BASE + INJECT_STRIDE * i + field (read/write, kept over runs).
 INJECT_BASE = 16
 INJECT_STRIDE = 4
@@ -49,6 +56,13 @@ CTRL_RESET = 1 << 1
 STATUS_DONE = 1 << 0
 STATUS_RUNNING = 1 << 1
 STATUS_ECC_ERROR = 1 << 2   # sticky over the run: some read found an uncorrectable error
+STATUS_C2C_ERROR = 1 << 3   # sticky over the run: some link error (any kind) happened
+
+#: Kinds of link error (section 7d): a frame failed its CRC; a send or mark into a busy link
+#: (not sent); a frame arrived at a full receive buffer (dropped); a recv found the buffer empty
+#: (zeros); a mark arrived with no deskew of its link waiting (dropped).
+C2C_CRC, C2C_BUSY, C2C_OVERFLOW, C2C_EMPTY, C2C_STRAY = 1, 2, 3, 4, 5
+C2C_COUNT_MAX = (1 << 32) - 1   # the link counters saturate here
 
 ECC_COUNT_MAX = (1 << 32) - 1   # the ECC counters saturate here
 #: ecc_place(): lane in bits 9..0, word in bits 23..10, memory in bits 31..24 (wide enough for
@@ -108,3 +122,9 @@ def unpack_place(value):
     return (value >> PLACE_MEM_SHIFT, value >> PLACE_WORD_SHIFT & ((1 << (PLACE_MEM_SHIFT
             - PLACE_WORD_SHIFT)) - 1), value & ((1 << PLACE_WORD_SHIFT) - 1))
 
+
+
+def c2c_first(kind, side, link):
+    """What ``REG_C2C_FIRST`` reads for a first link error of ``kind`` (``C2C_CRC`` ..) on link
+    ``link`` of the C2C slice ``side`` (0 ``C2C_W``, 1 ``C2C_E``)."""
+    return kind << 8 | side << 4 | link

@@ -30,6 +30,8 @@ __all__ = [
     "latency", "SXM_OPS", "NOTIFY_LATENCY", "FETCH_LATENCY", "is_permutation",
     "TYPE_BITS", "VXM_F32_ONLY", "HALF_TYPES", "uses_float", "check_config",
     "float_type_error", "type_pairs", "needs_float",
+    "C2C_OPS", "C2C_RECV_LATENCY", "FrameKind", "c2c_frame_bytes", "c2c_frame_cycles",
+    "c2c_arrival", "c2c_release", "c2c_link_name",
 ]
 
 #: Bump when an encoding, a latency or a timing rule changes; images record it. Version 3: the
@@ -39,7 +41,9 @@ __all__ = [
 #: moved; the VXM functions ``exp``, ``recip``, ``rsqrt`` and ``tanh``.
 #: Version 6: the MXM's floating-point mode (``lw.f16``, ``lw.bf16``, ``abc.f16``, ``abc.bf16``,
 #: ``acc.f32``) and, on chips with floating point, its exact wide accumulators.
-ISA_VERSION = 6
+#: Version 7: the C2C slices at the chip's edges (``send``, ``recv``, ``mark``, ``deskew``) on
+#: chips with links (``Config.c2c_links``); the other slices' timing is unchanged.
+ISA_VERSION = 7
 
 INSTR_BITS = 32
 OPCODE_BITS = 6
@@ -96,6 +100,7 @@ class Unit(IntEnum):
     VXM = 2
     MXM = 3
     SXM = 4
+    C2C = 5
 
 
 class SliceKind(IntEnum):
@@ -103,6 +108,7 @@ class SliceKind(IntEnum):
     SXM = 1
     MEM = 2
     VXM = 3
+    C2C = 4
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,8 @@ class Field:
     ``kind`` is one of ``"count"`` (unsigned, at least 1), ``"uint"``, ``"flag"`` (0 or 1),
     ``"addr"`` (a MEM word address, below ``mem_words``), ``"row"`` (an MXM weight row, below
     ``mxm_size``), ``"accum"`` (an MXM accumulator, below ``mxm_accumulators``), ``"plane"``
-    (an MXM plane, below ``mxm_planes``), ``"lane"``
+    (an MXM plane, below ``mxm_planes``), ``"link"`` (a link of a C2C slice, below
+    ``c2c_links``), ``"lane"``
     (a lane count of the SXM, below ``lanes``), ``"stride"`` (a MEM sequencer stride, below
     ``mem_words``), ``"stream"``
     (direction bit above a stream id) or ``"dtype"``. :func:`field_limit` gives the largest
@@ -408,6 +415,46 @@ _OPS += [
                "(0 beyond the last lane)."),
 ]
 SXM_OPS = tuple(op for op in _OPS if op.unit == Unit.SXM)
+
+# The C2C slices (chip-to-chip links, docs/architecture.md section 7d, ISA v7): on a chip with
+# links, one at each edge, outside the MXMs. A link carries frames (a header byte, the payload,
+# a CRC-16) at Config.c2c_bytes bytes a cycle each way; ``send`` and ``mark`` put a frame on a
+# link, ``recv`` takes the oldest frame its receive buffer holds, ``deskew`` parks the queue
+# until a mark arrives and then puts the chip on the sender's time (see c2c_release).
+C2C_LINK_BITS = 4       # up to 16 links per C2C slice
+C2C_RECV_LATENCY = 1
+#: Payload of a mark: the sender's cycle when it issued the mark, little-endian.
+C2C_STAMP_BYTES = 4
+#: A frame's header byte (its kind) and its CRC-16/CCITT-FALSE over header and payload.
+C2C_HEADER_BYTES = 1
+C2C_CRC_BYTES = 2
+
+
+class FrameKind(IntEnum):
+    """A link frame's header byte."""
+    DATA = 0xA5     # payload: one stream vector, lane 0 first
+    MARK = 0x5A     # payload: the sender's cycle (C2C_STAMP_BYTES)
+
+
+_C2C_LINK = Field("l", 0, C2C_LINK_BITS, "link")
+_C2C_STREAM = Field("s", 20, STREAM_OPERAND_BITS, "stream")
+_C2C_DST = Field("dst", 20, STREAM_OPERAND_BITS, "stream")
+_OPS += [
+    OpInfo("send", 0x26, Unit.C2C, (_C2C_LINK, _C2C_STREAM), ("l", "s"), reads=("s",),
+           doc="Send the vector on stream `s` (superlane k read in cycle t + k) as one data "
+               "frame on link `l`; the link is busy for the frame's cycles."),
+    OpInfo("recv", 0x27, Unit.C2C, (_C2C_LINK, _C2C_DST), ("dst", "l"),
+           latency=C2C_RECV_LATENCY, writes=("dst",),
+           doc="Take the oldest frame of link `l`'s receive buffer onto stream `dst` (zeros, "
+               "and an error counted, if there is none or it failed its CRC)."),
+    OpInfo("mark", 0x28, Unit.C2C, (_C2C_LINK,), ("l",),
+           doc="Send a mark frame carrying this chip's cycle on link `l` (for the peer's "
+               "deskew)."),
+    OpInfo("deskew", 0x29, Unit.C2C, (_C2C_LINK,), ("l",),
+           doc="Park this queue until a mark arrives on link `l`; then notify and take the "
+               "sender's time: the chip's parked queues resume in cycle c2c_release(stamp)."),
+]
+C2C_OPS = tuple(op for op in _OPS if op.unit == Unit.C2C)
 
 
 def is_permutation(table, lanes):
@@ -708,16 +755,20 @@ class Slice:
 
 
 def floorplan(config):
-    """Slices west to east: MXM, SXM, MEM_W(n-1)..MEM_W0, VXM, MEM_E0..MEM_E(n-1), SXM, MXM.
+    """Slices west to east: MXM, SXM, MEM_W(n-1)..MEM_W0, VXM, MEM_E0..MEM_E(n-1), SXM, MXM,
+    and on a chip with links (``config.c2c_links > 0``, ISA v7) a C2C slice at each end.
 
     Every slice has a queue: the MEM slices, the VXM, (since ISA v2) the two MXMs and (since
     ISA v3) the two SXMs, which until then were plain stream-register stages at the same
     positions, so no hop count changed. Queues are numbered west to east over the slices that
-    have one, so ``MXM_W`` is queue 0, ``SXM_W`` queue 1 and ``MXM_E`` the last queue.
+    have one, so ``MXM_W`` is queue 0, ``SXM_W`` queue 1 and ``MXM_E`` the last queue; with
+    links, ``C2C_W`` is position and queue 0 and every other slice one further.
     """
     n = config.mem_slices
     names = (["MXM_W", "SXM_W"] + [f"MEM_W{i}" for i in reversed(range(n))] + ["VXM"]
              + [f"MEM_E{i}" for i in range(n)] + ["SXM_E", "MXM_E"])
+    if config.c2c_links:
+        names = ["C2C_W"] + names + ["C2C_E"]
     slices = []
     for position, name in enumerate(names):
         kind = SliceKind[name.split("_")[0]]
@@ -737,7 +788,7 @@ def mem_slices(config):
 
 def unit_of(slice_):
     return {SliceKind.MEM: Unit.MEM, SliceKind.VXM: Unit.VXM, SliceKind.MXM: Unit.MXM,
-            SliceKind.SXM: Unit.SXM}[slice_.kind]
+            SliceKind.SXM: Unit.SXM, SliceKind.C2C: Unit.C2C}[slice_.kind]
 
 
 def field_limit(field, config):
@@ -756,6 +807,8 @@ def field_limit(field, config):
         return min(field.mask, config.mem_words - 1)
     if field.kind == "lane":
         return min(field.mask, config.lanes - 1)
+    if field.kind == "link":
+        return min(field.mask, config.c2c_links - 1)
     return field.mask
 
 
@@ -784,3 +837,37 @@ def mxm_sequencer(instr):
     per plane ``p``)."""
     kind = instr.op.mnemonic
     return (kind, None) if kind == "lw" else (kind, instr["p"])
+
+
+def c2c_frame_bytes(config, kind):
+    """Bytes of a frame of ``kind`` (:class:`FrameKind`) on ``config``'s links: header,
+    payload (a vector of ``lanes`` bytes, or a mark's stamp) and CRC."""
+    payload = config.lanes if kind == FrameKind.DATA else C2C_STAMP_BYTES
+    return C2C_HEADER_BYTES + payload + C2C_CRC_BYTES
+
+
+def c2c_frame_cycles(config, kind):
+    """Cycles a frame of ``kind`` occupies its link (``c2c_bytes`` bytes a cycle): a link
+    takes the next frame that many cycles after the last (section 7d)."""
+    return -(-c2c_frame_bytes(config, kind) // config.c2c_bytes)
+
+
+def c2c_arrival(config, kind, issue, excess=0):
+    """The first cycle a frame of ``kind`` issued (``send``/``mark``) in cycle ``issue`` is in
+    the receiver's buffer, in the sender's time: it leaves after the last superlane's share
+    (``issue + superlanes``), takes :func:`c2c_frame_cycles` on the wire and
+    ``c2c_latency + excess`` in flight, ``0 <= excess <= c2c_window`` (section 7d)."""
+    return (issue + config.superlanes + c2c_frame_cycles(config, kind) + config.c2c_latency
+            + excess)
+
+
+def c2c_release(config, stamp):
+    """The cycle, on the sender's time, in which the queues parked by a ``deskew`` resume when
+    the mark issued in the sender's cycle ``stamp`` arrives (section 7d): the mark's nominal
+    arrival plus NOTIFY_LATENCY."""
+    return c2c_arrival(config, FrameKind.MARK, stamp) + NOTIFY_LATENCY
+
+
+def c2c_link_name(side, link):
+    """A link's name: the C2C slice (``"C2C_W"``/``"C2C_E"``) and the link, ``C2C_E.1``."""
+    return f"{side}.{link}"

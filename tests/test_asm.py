@@ -458,7 +458,8 @@ def test_mxm_limits_follow_the_configuration():
     groq = CONFIGS["groq"]
     program = asm(".queue MXM_W\n lw 0, 319, e0, 511\n iw 0\n abc 0, 319, e0, 1, 2\n"
                   " acc 0, e4, 319, 1", groq)
-    assert [str(i) for i in program.image.queues[0][:4]] == [
+    mxm_w = [s.name for s in isa.queues(groq)].index("MXM_W")     # 1: C2C_W is queue 0
+    assert [str(i) for i in program.image.queues[mxm_w][:4]] == [
         "lw 0, 319, e0, 511", "iw 0", "abc 0, 319, e0, 1, 2", "acc 0, e4, 319, 1"]
     assert "weight row 320 out of range 0..319" in error(".queue MXM_W\n lw 0, 320, e0, 1",
                                                          groq)

@@ -203,11 +203,12 @@ def test_other_format_and_isa_version():
     message = refused(build(queues, isa_version=isa.ISA_VERSION + 1))
     assert message.startswith(f"offset 6: image built for ISA version {isa.ISA_VERSION + 1}")
     # images of ISA v2 (one-row lw, abc and acc without sequences), v3 (abc and acc on every
-    # plane at once), v4 (2-bit type fields) and v5 (no MXM floating point) are refused as such
-    assert isa.ISA_VERSION == 6
-    for old in (2, 3, 4, 5):
+    # plane at once), v4 (2-bit type fields), v5 (no MXM floating point) and v6 (no C2C slices)
+    # are refused as such
+    assert isa.ISA_VERSION == 7
+    for old in (2, 3, 4, 5, 6):
         assert refused(build(queues, isa_version=old)) == (
-            f"offset 6: image built for ISA version {old}, this is ISA version 6")
+            f"offset 6: image built for ISA version {old}, this is ISA version 7")
 
 
 def test_image_for_another_configuration_is_refused_by_name():

@@ -87,8 +87,10 @@ class Coverage:
         self.programs = self.cycles = 0
         self.bins = {}
         # the instructions this configuration runs (without floating point, no f32 functions
-        # and no MXM floating-point mode)
-        ops = [op for op in isa.OPS if config.floating_point or not isa.needs_float(op)]
+        # and no MXM floating-point mode; without links, no C2C instructions)
+        units = {isa.Unit.ICU} | {isa.unit_of(s) for s in isa.queues(config)}
+        ops = [op for op in isa.OPS if (config.floating_point or not isa.needs_float(op))
+               and op.unit in units]
         self._declare("instruction", [op.name for op in ops])
         floating = config.floating_point
         pairs = []
