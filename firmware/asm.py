@@ -100,7 +100,7 @@ class Program:
         return self.image.config
 
 
-def assemble(text, config=None, filename="<input>"):
+def assemble(text, config=None, filename="<input>", deskew=None):
     """Assemble program ``text``.
 
     Parameters
@@ -112,6 +112,10 @@ def assemble(text, config=None, filename="<input>"):
         or ``default`` without one.
     filename : str
         Name used in error messages and source locations.
+    deskew : int or None
+        On a chip that takes another's time (section 7d of docs/architecture.md): the cycle
+        ``isa.c2c_release`` gives for the peer's mark, in which the chip's ``deskew`` releases
+        its queues; the ``.at`` after them count from it. None: not known (a chip alone).
 
     Returns
     -------
@@ -132,7 +136,7 @@ def assemble(text, config=None, filename="<input>"):
     builder = QueueBuilder(config, slices, memory, symbols)
     for stmt in statements:
         _lay_out(stmt, symbols, memory, builder)
-    queues, locations = builder.finish()
+    queues, locations = builder.finish(deskew)
     image = Image(config, queues, dict(memory.data))
     return Program(image, locations, symbols.values(), filename, dict(builder.fetch_locations))
 

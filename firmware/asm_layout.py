@@ -288,7 +288,7 @@ class QueueBuilder:
             queue.has_real = True
         if op.mnemonic == "end":
             queue.end_loc = loc
-        if op.mnemonic == "sync" and queue.synced is None:
+        if op.mnemonic in ("sync", "deskew") and queue.synced is None:
             queue.synced = loc
 
     def _append(self, queue, instr, loc):
@@ -321,8 +321,9 @@ class QueueBuilder:
 
     # The end --------------------------------------------------------------------------------
 
-    def finish(self):
-        """Resolve the ``.at`` after a ``sync`` and end every queue.
+    def finish(self, deskew=None):
+        """Resolve the ``.at`` after a ``sync`` (``deskew``: the cycle the chip's ``deskew``
+        releases its queues in, section 7d) and end every queue.
 
         Returns
         -------
@@ -333,7 +334,7 @@ class QueueBuilder:
         """
         for queue in self.queues:
             self._check_fetcher(queue)
-        resolve_ats_after_sync(self.queues, self.config)
+        resolve_ats_after_sync(self.queues, self.config, deskew)
         locations = {}
         preloaded = []
         for index, queue in enumerate(self.queues):

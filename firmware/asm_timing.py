@@ -25,7 +25,7 @@ def nop_padding(slots):
     return nops
 
 
-def resolve_ats_after_sync(queues, config):
+def resolve_ats_after_sync(queues, config, deskew=None):
     """Turn every ``.at`` after a ``sync`` into ``nop`` padding, in place.
 
     The whole program is scheduled (:func:`opentsp.queue_timing.schedule`, with
@@ -39,12 +39,14 @@ def resolve_ats_after_sync(queues, config):
         of every such ``.at``), in queue order.
     config : Config
         The configuration assembled for.
+    deskew : int or None
+        The cycle the chip's ``deskew`` releases its queues in (section 7d), if known.
     """
     if not any(queue.ats for queue in queues):
         return
     programs = [_timing_program(queue) for queue in queues]
     try:
-        schedules = queue_timing.schedule(programs)
+        schedules = queue_timing.schedule(programs, deskew=deskew)
     except queue_timing.AtError as error:
         name = queues[error.queue].slice.name
         raise AsmError(error.at.tag, f".at {error.at.cycle}: the queue of {name} is "

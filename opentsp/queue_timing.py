@@ -80,7 +80,7 @@ class QueueSchedule:
     fetches: list = field(default_factory=list)     # (index, cycle) per ifetch reached
 
 
-def schedule(programs, notify_latency=isa.NOTIFY_LATENCY, issues=True):
+def schedule(programs, notify_latency=isa.NOTIFY_LATENCY, issues=True, deskew=None):
     """Issue cycles of every queue of a chip, with sync/notify, without stepping cycles.
 
     Each queue runs on its own slot arithmetic up to a ``sync`` or its ``end``. Then the
@@ -99,6 +99,11 @@ def schedule(programs, notify_latency=isa.NOTIFY_LATENCY, issues=True):
     issues : bool
         Fill ``QueueSchedule.issues`` (every copy of every ``repeat``: cost per issue); the
         checker leaves it empty and works from ``starts``.
+    deskew : int or None
+        The cycle ``R`` (:func:`opentsp.isa.c2c_release`, section 7d) in which the chip's
+        ``deskew`` is released: its C2C queue notifies in ``R - notify_latency``, which
+        releases the queues parked on ``sync`` as any notify does, and the queue on the
+        ``deskew`` resumes in ``R``. None: a ``deskew`` is never released (a chip alone).
 
     Returns
     -------
@@ -114,7 +119,7 @@ def schedule(programs, notify_latency=isa.NOTIFY_LATENCY, issues=True):
     run = _Schedule(programs, issues)
     for q in range(len(programs)):
         run.walk(q, 0, 0, None)
-    run.release(notify_latency)
+    run.release(notify_latency, deskew)
     return run.result
 
 
@@ -148,7 +153,7 @@ class _Schedule:
             if name == "end":
                 out.end = cycle
                 return
-            if name == "sync":
+            if name in ("sync", "deskew"):
                 self.parked[q] = (pc, cycle, last)
                 return
             last = self._issue(out, pc, item, cycle, last)
@@ -175,10 +180,13 @@ class _Schedule:
             last = item
         return last
 
-    def release(self, notify_latency):
+    def release(self, notify_latency, deskew=None):
         """Release parked queues notify by notify, earliest first, until none can be; the
-        queues still parked never resume."""
+        queues still parked never resume. A queue on a ``deskew`` is released only by the
+        deskew's own notify, in ``deskew - notify_latency``."""
         notifies, parked = self.notifies, self.parked
+        if deskew is not None:
+            heapq.heappush(notifies, deskew - notify_latency)
         while parked:
             earliest = min(arrival for _, arrival, _ in parked.values())
             while notifies and notifies[0] + notify_latency - 1 < earliest:
@@ -186,7 +194,8 @@ class _Schedule:
             if not notifies:
                 break
             resume = heapq.heappop(notifies) + notify_latency
-            for q in [q for q, (_, arrival, _) in parked.items() if arrival <= resume - 1]:
+            for q in [q for q, (pc, arrival, _) in parked.items() if arrival <= resume - 1
+                      and (self.programs[q][pc].op.mnemonic == "sync" or resume == deskew)]:
                 pc, arrival, last = parked.pop(q)
                 self.result[q].syncs.append((pc, arrival, resume))
                 self.walk(q, pc + 1, resume, last)

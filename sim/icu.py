@@ -53,7 +53,9 @@ class Queue:
     notified : bool
         The slot of the last :meth:`step` was a ``notify`` (it goes on the notify bus).
     parked : bool
-        The last :meth:`step` was spent waiting on a ``sync``.
+        The last :meth:`step` was spent waiting on a ``sync`` or a ``deskew``.
+    deskewing : int or None
+        The link of the ``deskew`` the last :meth:`step` was spent on (section 7d), else None.
     fetched : list
         ``(cycle, word)`` of every word fetched.
     """
@@ -83,6 +85,7 @@ class Queue:
         self.end_cycle = None
         self.notified = False
         self.parked = False
+        self.deskewing = None
         self.fetched = []
 
     def restart(self, reload=False):
@@ -124,16 +127,19 @@ class Queue:
                 raise FetchError(f"cycle {self.cycle}: queue index {self._pc}: {error}") from None
         return self._decoded[word]
 
-    def step(self, release=False):
+    def step(self, release=False, deskew_release=False):
         """Advance one cycle; return the :class:`~opentsp.isa.Instr` issued in it, or None.
 
         ``release`` is the notify bus in this cycle: high when some queue issued a ``notify``
         in cycle ``cycle - (isa.NOTIFY_LATENCY - 1)``. A queue on a ``sync`` leaves it at the
         end of a cycle with ``release`` high (its next instruction issues in the next cycle)
-        and otherwise stays on it.
+        and otherwise stays on it. A queue on a ``deskew`` leaves it at the end of a cycle with
+        ``deskew_release`` high: the release of the notify its slice made when the mark came
+        (section 7d); another queue's notify does not release it.
         """
         issued = None
         self.notified = self.parked = False
+        self.deskewing = None
         if not self.ended:
             instr = self._word()            # read in the previous cycle (prefetch)
         if self._pending is not None:       # the previous cycle's fetch lands now
@@ -160,6 +166,10 @@ class Queue:
             elif name == "sync":
                 self.parked = not release
                 advance = release
+            elif name == "deskew":
+                self.parked = not deskew_release
+                self.deskewing = instr["l"] if self.parked else None
+                advance = deskew_release
             elif name == "notify":
                 self.notified = advance = True
             elif name in ("nop", "ifetch"):

@@ -144,7 +144,7 @@ def read_lanes(model, mem, words, superlane):
     lanes = np.arange(model.config.lanes_per_superlane)
     words = np.asarray(words, dtype=np.int64)
     data, corrected, detected = secded.decode(model.codes[mem, words, superlane, lanes])
-    model.ecc.record(mem, words, superlane, model.cycle, corrected, detected,
+    model.ecc.record(mem, words, superlane, model.time_of(model.cycle), corrected, detected,
                      model.config.lanes_per_superlane)
     return data
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from opentsp import isa, mem_sequence, packing, secded
-from opentsp.sim import alu, mxm, sxm
+from opentsp import c2c_frame, hostmap, isa, mem_sequence, packing, secded
+from opentsp.sim import alu, c2c, mxm, sxm
 from opentsp.sim import mem as mem_unit
 from opentsp.sim.icu import Queue
 
@@ -62,7 +62,10 @@ class Result:
     :func:`opentsp.isa.mem_slices`: the data as the host reads it back (corrected, or the raw
     data bits of a word with a detected error). ``ecc_corrected``, ``ecc_detected`` and
     ``ecc_first`` (``(mem, word, lane, cycle)`` or None) are what the SRAM decoders saw during
-    the run (section 6b), as the host reads them from ``REG_ECC_*``.
+    the run (section 6b), as the host reads them from ``REG_ECC_*``. ``c2c_crc``,
+    ``c2c_errors`` and ``c2c_first`` (``(kind, side, link, cycle)`` or None) are the links'
+    ``REG_C2C_*`` (section 7d). ``cycles`` is in the chip's time (after a ``deskew``, the
+    sender's).
     """
     config: object
     cycles: int
@@ -71,6 +74,14 @@ class Result:
     ecc_corrected: int = 0
     ecc_detected: int = 0
     ecc_first: tuple | None = None
+    c2c_crc: int = 0
+    c2c_errors: int = 0
+    c2c_first: tuple | None = None
+
+    @property
+    def status_c2c_error(self):
+        """The sticky ``STATUS_C2C_ERROR`` bit: some link error happened (section 7d)."""
+        return self.c2c_first is not None
 
     @property
     def status_ecc_error(self):
@@ -136,6 +147,12 @@ class Model:
                                      config.lanes_per_superlane), dtype=np.uint8)
         self.mxms = {s.name: mxm.Mxm(config) for s in self.slices if s.kind == isa.SliceKind.MXM}
         self.sxms = {s.name: sxm.Sxm(config) for s in self.slices if s.kind == isa.SliceKind.SXM}
+        self.c2cs = {s.name: c2c.C2c(config, s.name) for s in self.slices
+                     if s.kind == isa.SliceKind.C2C}
+        self.c2c_log = c2c.C2cLog()
+        self._marks = {}                # side -> (link, stamp) of a mark arrived this cycle
+        self._deskew_release = {}       # queue number -> cycle its deskew is released in
+        self.time_shift = 0             # the chip's time minus the internal cycle (deskew)
         # MEM sequencers and lane commits (gather/scatter), see opentsp.sim.mem
         self.mem_units = {name: mem_unit.MemUnit(config, self.codes[index])
                           for name, index in self._mem_index.items()}
@@ -255,19 +272,62 @@ class Model:
     _EXECUTORS.update(dict.fromkeys(mxm.MNEMONICS, mxm.execute))
     _EXECUTORS.update(dict.fromkeys(sxm.MNEMONICS, sxm.execute))
     _EXECUTORS.update(dict.fromkeys(mem_sequence.MNEMONICS, mem_unit.execute))
+    _EXECUTORS.update(dict.fromkeys(c2c.MNEMONICS, c2c.execute))
+
+    # The links ------------------------------------------------------------------------------
+
+    def time_of(self, cycle):
+        """The chip's time (its cycle counter, ``REG_CYCLES``) of internal cycle ``cycle``:
+        the same until a ``deskew`` puts the chip on another's time (section 7d)."""
+        return cycle + self.time_shift
+
+    def deliver(self, side, link, data):
+        """A frame's last beat came in on link ``link`` of C2C slice ``side`` in the previous
+        cycle: it is in the receive buffer (a data frame) or releases a ``deskew`` (a mark) in
+        this cycle, :attr:`cycle`. Call before :meth:`step`."""
+        time = self.time_of(self.cycle)
+        if c2c_frame.kind_of(data[0]) == isa.FrameKind.DATA:
+            self.c2cs[side].receive(self.c2c_log, link, data, time)
+            return
+        frame = c2c_frame.parse(self.config, data)
+        if not frame.good:
+            self.c2c_log.error(hostmap.C2C_CRC, side, link, time)
+        elif side in self._marks:       # two marks in a cycle on one slice: one is stray
+            self.c2c_log.error(hostmap.C2C_STRAY, side, link, time)
+        else:
+            self._marks[side] = (link, frame.payload)
+
+    def _take_mark(self, t, slice_, number, queue):
+        """After queue ``number`` (of C2C slice ``slice_``) stepped in cycle ``t``: a mark that
+        arrived on the link of the deskew it is on releases it, else the mark is stray."""
+        if slice_.name not in self._marks:
+            return
+        link, stamp = self._marks.pop(slice_.name)
+        if queue.deskewing != link:
+            self.c2c_log.error(hostmap.C2C_STRAY, slice_.name, link, self.time_of(t))
+            return
+        self.time_shift = isa.c2c_arrival(self.config, isa.FrameKind.MARK, stamp) - t
+        self._notify_cycles.add(t)
+        self._deskew_release[number] = t + isa.NOTIFY_LATENCY - 1
 
     # The clock ------------------------------------------------------------------------------
 
     @property
     def done(self):
-        return self.end_cycle is not None and self.cycle >= self.total_cycles
+        return self.end_cycle is not None and self.cycle >= self._last_cycle
+
+    @property
+    def _last_cycle(self):
+        """One past the run's last internal cycle."""
+        return self.end_cycle + self.config.superlanes - 1 + isa.DRAIN
 
     @property
     def total_cycles(self):
-        """``E + superlanes - 1 + DRAIN`` once every queue has reached its ``end``."""
+        """``E + superlanes - 1 + DRAIN`` once every queue has reached its ``end``, in the
+        chip's time (:meth:`time_of`)."""
         if self.end_cycle is None:
             return None
-        return self.end_cycle + self.config.superlanes - 1 + isa.DRAIN
+        return self.time_of(self._last_cycle)
 
     def step(self):
         """Run one clock cycle."""
@@ -282,7 +342,7 @@ class Model:
             snapshot = None
             if self._trace_mode == "streams":
                 snapshot = self.streams.reshape(*self.streams.shape[:3], -1).copy()
-            self.trace.append(TraceRecord(t, issued, snapshot))
+            self.trace.append(TraceRecord(self.time_of(t), issued, snapshot))
         self.cycle += 1
 
     def _issue(self, t):
@@ -291,10 +351,13 @@ class Model:
         # The notify bus (section 5a): a notify of cycle t releases syncs in t + LATENCY - 1.
         release = t - (isa.NOTIFY_LATENCY - 1) in self._notify_cycles
         self._notify_cycles.discard(t - (isa.NOTIFY_LATENCY - 1))
-        for slice_, queue in zip(self.queue_slices, self.queues, strict=True):
-            instr = queue.step(release)
+        for number, (slice_, queue) in enumerate(zip(self.queue_slices, self.queues,
+                                                      strict=True)):
+            instr = queue.step(release, self._deskew_release.get(number) == t)
             if queue.notified:
                 self._notify_cycles.add(t)
+            if slice_.kind == isa.SliceKind.C2C:
+                self._take_mark(t, slice_, number, queue)
             if instr is not None:
                 issued.append((slice_.name, instr))
                 if slice_.kind != isa.SliceKind.MXM:    # the MXMs schedule their own
@@ -327,16 +390,22 @@ class Model:
         for unit in self.mem_units.values():
             unit.end_cycle(t)
         # Fault injection (section 6b): after every write that lands in this cycle.
-        for fault in self._faults.pop(t, ()):
+        for fault in self._faults.pop(self.time_of(t), ()):
             mem_unit.inject(self.codes, fault, self.config.lanes_per_superlane)
 
     def run(self):
         """Run to the end of the program and return a :class:`Result`."""
         while not self.done:
             self.step()
+        return self.result()
+
+    def result(self):
+        """The :class:`Result` of the run so far (of the whole run once :attr:`done`)."""
         memories = self.memories.reshape(self.codes.shape[0], self.config.mem_words, -1)
+        log = self.c2c_log
         return Result(self.config, self.total_cycles, memories, self.trace,
-                      self.ecc.corrected, self.ecc.detected, self.ecc.first)
+                      self.ecc.corrected, self.ecc.detected, self.ecc.first,
+                      log.crc, log.errors, log.first)
 
 
 def run(image, **kwargs):
