@@ -10,7 +10,7 @@ SEEDS ?= 1000
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: demo demo-digits test test-slow test-icarus iverilog regress regress-nightly coverage lint ruff verilog synth fpga \
-	bench bench-compiler bench-llama bench-fp clean venv fuzz
+	bench bench-compiler bench-llama bench-fp clean venv fuzz multichip-regress
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,13 @@ iverilog:
 # Every cocotb test on Icarus Verilog instead of Verilator (the slow ones excluded).
 test-icarus: $(STAMP) iverilog
 	SIM=icarus $(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" tests/cosim
+
+# The multi-chip examples (docs/multichip.md) on the multi-chip golden model, RUNS times each with
+# the links' latencies and the chips' start times drawn at random: every run must agree.
+RUNS ?= 1000
+multichip-regress: $(STAMP)
+	for source in firmware/examples/multichip/*.s; do \
+		$(BIN)/opentsp system $$source --runs $(RUNS) || exit 1; done
 
 # Long runs kept out of `make test`: the Verilator build and run of the `medium` config.
 test-slow: $(STAMP)

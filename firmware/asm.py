@@ -88,12 +88,15 @@ class Program:
         The source's name.
     fetch_locations : dict
         ``(mem, address) -> Loc`` of every instruction placed by ``.fetched`` (byte 0's word).
+    deskew : int or None
+        The cycle the chip's ``deskew`` releases its queues in, as given to :func:`assemble`.
     """
     image: Image
     locations: dict = field(default_factory=dict)
     symbols: dict = field(default_factory=dict)
     filename: str = "<input>"
     fetch_locations: dict = field(default_factory=dict)
+    deskew: int | None = None
 
     @property
     def config(self):
@@ -138,7 +141,8 @@ def assemble(text, config=None, filename="<input>", deskew=None):
         _lay_out(stmt, symbols, memory, builder)
     queues, locations = builder.finish(deskew)
     image = Image(config, queues, dict(memory.data))
-    return Program(image, locations, symbols.values(), filename, dict(builder.fetch_locations))
+    return Program(image, locations, symbols.values(), filename, dict(builder.fetch_locations),
+                   deskew)
 
 
 def assemble_file(path, config=None):

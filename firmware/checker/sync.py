@@ -32,8 +32,12 @@ def check_sync(timing):
                 continue
             instr = timing.programs[q][index]
             issue = Issue(q, index, instr, arrival, 1, 1, False)
-            yield error_at(timing, issue, RULE_SYNC, arrival,
-                           _cause(timing.slices[q].name, arrival))
+            cause = _cause(timing.slices[q].name, arrival)
+            if instr.op.mnemonic == "deskew":
+                cause = (f"{instr} of {timing.slices[q].name}: only a mark from another chip "
+                         f"releases it; check the chips together "
+                         f"(opentsp.firmware.system.check_system)")
+            yield error_at(timing, issue, RULE_SYNC, arrival, cause)
 
 
 def _cause(name, arrival):

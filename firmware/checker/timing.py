@@ -17,6 +17,7 @@ from collections import defaultdict
 
 from opentsp import isa, queue_timing
 from opentsp.firmware.asm import Program
+from opentsp.firmware.checker.c2c import check_c2c
 from opentsp.firmware.checker.fetch import check_fetch, resolve_fetches
 from opentsp.firmware.checker.mem import check_banks, check_mem_seq, expand_mem
 from opentsp.firmware.checker.mxm import check_mxm, expand_mxm
@@ -39,6 +40,9 @@ class Timing:
     ----------
     program : Program or Image
         An assembled program (errors carry source locations) or a bare image.
+    deskew : int or None
+        The cycle the chip's ``deskew`` releases its queues in (section 7d); default: the
+        program's (:attr:`opentsp.firmware.asm.Program.deskew`).
 
     Attributes
     ----------
@@ -54,7 +58,8 @@ class Timing:
         ``(queue, index) -> Loc`` of the instructions, fetched ones included.
     """
 
-    def __init__(self, program):
+    def __init__(self, program, deskew=None):
+        self.deskew = getattr(program, "deskew", None) if deskew is None else deskew
         if isinstance(program, Program):
             self.image, self.locations = program.image, program.locations
         else:
@@ -93,7 +98,8 @@ class Timing:
         self.mem_losses = []        # MEM sequence elements that do not issue (rule 9)
         self.mxm_losses = []        # MXM sequence elements that do not run (rule 12)
         # Issue cycles of all queues together: a sync waits for other queues' notifies.
-        self.schedule = queue_timing.schedule(self.programs, issues=False)
+        self.schedule = queue_timing.schedule(self.programs, issues=False,
+                                              deskew=self.deskew)
         for q, instrs in enumerate(self.programs):
             queue_issues = _queue_issues(q, instrs, self.schedule[q].starts)
             self.issues.extend(expand_mxm(self, q, expand_mem(self, q, queue_issues)))
@@ -222,6 +228,7 @@ class Timing:
         found.extend(check_mem_seq(self))
         found.extend(check_fetch(self))
         found.extend(check_types(self))
+        found.extend(check_c2c(self))
         found.sort(key=lambda e: (e.cycle, e.loc.line if e.loc else 0, e.queue, e.index))
         return found
 

@@ -16,6 +16,7 @@ import numpy as np
 from opentsp import host_protocol, isa
 from opentsp.app.board import Board, BoardError, SerialTransport
 from opentsp.app.fpga import FpgaError, build, format_report
+from opentsp.app.multichip import latency_regression
 from opentsp.app.schedule_plot import PLOT_SUFFIXES, ScheduleError, collect, plot, text
 from opentsp.app.synth import synthesize
 from opentsp.config import CONFIGS, get_config
@@ -23,8 +24,11 @@ from opentsp.firmware.asm import AsmError, assemble_file
 from opentsp.firmware.checker import check_or_raise
 from opentsp.firmware.disasm import disassemble
 from opentsp.firmware.image import Image, ImageError, write_atomically
+from opentsp.firmware.system import assemble_system, check_system, system_bytes
 from opentsp.hdl.verilog import generate
 from opentsp.sim.model import CycleLimitError, run
+from opentsp.sim.system import SystemError
+from opentsp.topology import TopologyError
 from opentsp.verif.runner import run_images, simulator_name
 
 __all__ = ["main"]
@@ -286,6 +290,30 @@ def cmd_board(args):
             raise CliError("the board and the golden model disagree")
 
 
+def cmd_system(args):
+    with open(args.source, encoding="utf-8") as handle:
+        text = handle.read()
+    system = assemble_system(text, args.config, filename=args.source)
+    errors = check_system(system)
+    if errors:
+        raise CliError(f"{errors[0]} ({len(errors)} error{'s' if len(errors) > 1 else ''})")
+    if args.output:
+        with open(args.output, "wb") as handle:
+            handle.write(system_bytes(system))
+    print(f"{args.source}: {system.topology.name}, {system.topology.chips} chips of "
+          f"{system.config.name!r}, checked")
+    try:
+        outcome = latency_regression(system, args.runs, args.seed, args.max_start)
+    except SystemError as error:
+        raise CliError(str(error)) from None
+    cycles = ", ".join(f"chip {chip}: {count}" for chip, count in enumerate(outcome.cycles))
+    if outcome.mismatch:
+        raise CliError(outcome.mismatch)
+    print(f"{outcome.runs} runs with random link latencies (window {system.config.c2c_latency}.."
+          f"{system.config.c2c_latency + system.config.c2c_window}) and start times: identical "
+          f"memories and cycles ({cycles}) in {outcome.seconds:.1f} s")
+
+
 #: One example line per subcommand, shown at the end of its ``--help``.
 EXAMPLES = {
     "isa": "opentsp isa --config groq",
@@ -298,6 +326,7 @@ EXAMPLES = {
     "schedule": "opentsp schedule firmware/examples/gemm.s --plot gemm.png",
     "fpga": "opentsp fpga --board ulx3s-85f --config fpga",
     "board": "opentsp board --port /dev/ttyUSB0 exec firmware/examples/stream_pass.s",
+    "system": "opentsp system firmware/examples/multichip/ring4_relay.s --runs 100",
 }
 
 
@@ -376,6 +405,17 @@ def build_parser():
     p.add_argument("--router", default="router2", help="nextpnr router (router2, router1)")
     p.add_argument("--pnr-only", action="store_true",
                    help="place and route the netlist of an earlier run again (other --seed)")
+    p = add("system", cmd_system, "assemble, check and run a multi-chip program on the golden "
+                                  "model, with random link latencies and start times")
+    p.set_defaults(config=None)
+    p.add_argument("source", help="a multi-chip source (.chip sections, docs/multichip.md)")
+    p.add_argument("-o", "--output", help="write the system image")
+    p.add_argument("--runs", type=whole_number(1), default=10,
+                   help="runs with random latencies and starts, all of which must agree")
+    p.add_argument("--seed", type=whole_number(0), default=0, help="first run's seed")
+    p.add_argument("--max-start", type=whole_number(0),
+                   help="most cycles a chip starts after chip 0 (default: before its first "
+                        "mark can arrive)")
     p = add("board", cmd_board, "load, run and read a chip on an FPGA board over its UART")
     p.set_defaults(config="fpga")
     p.add_argument("--port", default="/dev/ttyUSB0", help="serial port of the board")
@@ -403,7 +443,8 @@ def main(argv=None):
 
     try:
         args.func(args)
-    except (CliError, AsmError, ImageError, CycleLimitError, isa.EncodingError) as error:
+    except (CliError, AsmError, ImageError, CycleLimitError, isa.EncodingError,
+            TopologyError) as error:
         print(f"opentsp: error: {error}", file=sys.stderr)
         return 1
     except BrokenPipeError:
