@@ -57,6 +57,13 @@ Section 8, element types (:mod:`~opentsp.firmware.checker.types`):
     wrote that float type, and an integer operand only where it wrote an integer, whenever the
     producer states a type (a typed VXM instruction, an MXM ``acc``).
 
+Section 7d, C2C links (:mod:`~opentsp.firmware.checker.c2c`):
+
+15. Frames on one link at least the previous frame's cycles apart (no ``send`` or ``mark`` into
+    a busy link); a C2C slice reads and writes only the streams of its edge; a ``deskew`` is
+    its queue's first instruction, at most one a chip, and every other queue of its chip starts
+    with ``sync`` (or ends). Rule 16, across chips, is :mod:`opentsp.firmware.system`'s.
+
 The other modules: :mod:`~opentsp.firmware.checker.timing` (:class:`Timing`, the schedule and
 the index of stream writes that every rule looks values up in; it explains how),
 :mod:`~opentsp.firmware.checker.progressions` (issues as arithmetic progressions of cycles),
