@@ -1,0 +1,469 @@
+"""The C2C slices (docs/architecture.md section 7d): the RTL slice alone against a reference
+written from the spec (``ref_slice``, frames from :mod:`opentsp.c2c_frame`) cycle by cycle --
+frames on the links byte for byte, ``recv`` timing, the errors, mark and deskew -- and the
+whole chip through its host port with a loopback cable."""
+
+import random
+from collections import defaultdict, deque
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from opentsp import hostmap, isa
+from opentsp.c2c_frame import beats, crc16, frame_bytes, kind_of, parse
+from opentsp.config import Config, get_config
+from opentsp.hdl.c2c import EAST, WEST, C2cSlice, crc_terms
+
+C2C = get_config("c2c")
+#: Three superlanes of three lanes, one link of 5 bytes a cycle, a buffer of 2: a data frame
+#: (12 bytes) takes 3 beats, a mark (7) 2.
+ODD = Config(name="odd-c2c", superlanes=3, lanes_per_superlane=3, streams=4, mem_slices=1,
+             mem_words=16, mxm_size=3, queue_depth=16, c2c_links=1, c2c_bytes=5,
+             c2c_latency=3, c2c_window=1, c2c_buffer=2)
+#: One superlane, wide links: every frame is one beat; a buffer of one frame.
+ONE = Config(name="one-c2c", superlanes=1, lanes_per_superlane=4, streams=4, mem_slices=1,
+             mem_words=16, queue_depth=16, c2c_links=3, c2c_bytes=16, c2c_latency=2,
+             c2c_buffer=1)
+DATA, MARK = isa.FrameKind.DATA, isa.FrameKind.MARK
+TIME_BASE = 1000      # the chip's time in cycle 0 of a slice test (time = cycle + TIME_BASE)
+
+
+def in_dir(side):
+    return isa.Dir.W if side == WEST else isa.Dir.E
+
+
+def out_dir(side):
+    return isa.Dir.E if side == WEST else isa.Dir.W
+
+
+def test_crc_terms_are_the_crc_of_the_spec():
+    rng = random.Random(1)
+    assert crc16(b"123456789") == 0x29B1
+    for nbytes in (1, 5, 9, 321):
+        terms = crc_terms(nbytes)
+        for _ in range(8):
+            data = bytes(rng.randrange(256) for _ in range(nbytes))
+            value = int.from_bytes(data, "little")
+            got = sum(((bin(value & mask).count("1") & 1) ^ const) << r
+                      for r, (mask, const) in enumerate(terms))
+            assert got == crc16(data)
+
+
+def test_slice_parameters_are_validated():
+    with pytest.raises(ValueError, match="c2c_links"):
+        C2cSlice(get_config("default"), WEST)
+    with pytest.raises(ValueError, match="side"):
+        C2cSlice(C2C, 2)
+    with pytest.raises(TypeError):
+        C2cSlice("c2c", WEST)
+
+
+# The slice alone: a reference from the spec --------------------------------------------------
+
+class Stim:
+    """What a slice test drives: ``issue[t]`` (a word issued on superlane 0 in cycle ``t``),
+    ``streams[t]`` (streams x lanes bytes at the slice's input direction in cycle ``t``;
+    the other direction gets ``noise[t]``) and ``rx[link][t]`` (a beat, bytes)."""
+
+    def __init__(self, config, cycles, rng):
+        self.config, self.cycles = config, cycles
+        self.issue = {}
+        shape = (cycles, config.streams, config.lanes)
+        self.streams = np.array(rng.integers(0, 256, size=shape), dtype=np.uint8)
+        self.noise = np.array(rng.integers(0, 256, size=shape), dtype=np.uint8)
+        self.rx = [dict() for _ in range(config.c2c_links)]
+
+    def put_frame(self, link, start, data, flips=()):
+        """Put the frame ``data`` (bytes) on ``rx[link]`` from cycle ``start``, bit ``i`` of
+        the frame flipped for every ``i`` in ``flips``; returns the cycle after the last
+        beat."""
+        data = bytearray(data)
+        for bit in flips:
+            data[bit // 8] ^= 1 << bit % 8
+        for j, beat in enumerate(beats(self.config, bytes(data))):
+            self.rx[link][start + j] = beat
+        return start + len(beats(self.config, bytes(data)))
+
+
+def rx_frames(config, rx):
+    """The frames on one link's receive side: ``(c, kind, Frame)``, ``c`` the cycle of the
+    last beat, framed as the receiver does (the header's kind sets the length)."""
+    frames, pending = [], []
+    for cycle in sorted(rx):
+        pending.append(rx[cycle])
+        kind = kind_of(pending[0][0])
+        if len(pending) == isa.c2c_frame_cycles(config, kind):
+            data = b"".join(pending)[:isa.c2c_frame_bytes(config, kind)]
+            frames.append((cycle, kind, parse(config, data)))
+            pending = []
+    return frames
+
+
+class _Record:
+    """The slice's outputs in every cycle, as the reference and the RTL runner build them."""
+
+    def __init__(self, config, cycles):
+        links = config.c2c_links
+        self.tx = [[(0, 0)] * links for _ in range(cycles)]
+        self.writes = [dict() for _ in range(cycles)]       # (dir, s, k) -> bytes
+        self.notify = [0] * cycles
+        self.load = [None] * cycles
+        self.release = [0] * cycles
+        self.events = [[] for _ in range(cycles)]           # (kind, link)
+
+    def summary(self, cycle):
+        events = self.events[cycle]
+        crc = sum(kind == hostmap.C2C_CRC for kind, _ in events)
+        first = min(events, key=lambda e: (e[1], e[0])) if events else None
+        return {"tx": tuple(self.tx[cycle]), "writes": dict(sorted(self.writes[cycle].items())),
+                "notify": self.notify[cycle], "load": self.load[cycle],
+                "release": self.release[cycle], "crc": crc, "errors": len(events) - crc,
+                "first": first}
+
+
+def ref_slice(config, side, stim):
+    """The slice's outputs in every cycle of ``stim``, from section 7d."""
+    cycles, links, nsl = stim.cycles, config.c2c_links, config.superlanes
+    rec = _Record(config, cycles)
+    arrivals = defaultdict(list)
+    for link in range(links):
+        for c, kind, frame in rx_frames(config, stim.rx[link]):
+            arrivals[c + 1].append((link, kind, frame))
+    buffers = [deque() for _ in range(links)]
+    busy_until = [0] * links
+    last_notify = -cycles
+    for x in range(cycles):
+        for link, kind, frame in arrivals.get(x, []):
+            if not frame.good:
+                rec.events[x].append((hostmap.C2C_CRC, link))
+            if kind == DATA:
+                if len(buffers[link]) >= config.c2c_buffer:
+                    rec.events[x].append((hostmap.C2C_OVERFLOW, link))
+                else:
+                    buffers[link].append(frame)
+            elif frame.good:
+                word = stim.issue.get(x)
+                waiting = (word is not None and isa.decode(word).op.mnemonic == "deskew"
+                           and isa.decode(word)["l"] == link
+                           and x - last_notify >= isa.NOTIFY_LATENCY)
+                if waiting:
+                    last_notify = x
+                    rec.notify[x] = 1
+                    rec.load[x] = (frame.payload + nsl + isa.c2c_frame_cycles(config, MARK)
+                                   + config.c2c_latency) % (1 << 32)
+                    if x + isa.NOTIFY_LATENCY - 1 < cycles:
+                        rec.release[x + isa.NOTIFY_LATENCY - 1] = 1
+                else:
+                    rec.events[x].append((hostmap.C2C_STRAY, link))
+        if x in stim.issue:
+            _ref_issue(config, side, stim, rec, x, buffers, busy_until)
+    return rec
+
+
+def _ref_issue(config, side, stim, rec, t, buffers, busy_until):
+    """The instruction issued in cycle ``t``: ``send``/``mark`` frames on tx, ``recv`` writes."""
+    nsl, lps = config.superlanes, config.lanes_per_superlane
+    instr = isa.decode(stim.issue[t])
+    op, link = instr.op.mnemonic, instr.get("l")
+    if op in ("send", "mark") and link < config.c2c_links:
+        kind = DATA if op == "send" else MARK
+        if t < busy_until[link]:
+            rec.events[t].append((hostmap.C2C_BUSY, link))
+            return
+        busy_until[link] = t + isa.c2c_frame_cycles(config, kind)
+        if kind == DATA:
+            ref = isa.StreamRef.decode(instr["s"])
+            vector = np.zeros(config.lanes, np.uint8)
+            for k in range(nsl):
+                if ref.dir == in_dir(side) and ref.id < config.streams and t + k < stim.cycles:
+                    vector[k * lps:(k + 1) * lps] = stim.streams[t + k, ref.id,
+                                                                 k * lps:(k + 1) * lps]
+            data = frame_bytes(config, DATA, vector)
+        else:
+            data = frame_bytes(config, MARK, t + TIME_BASE)
+        for j, beat in enumerate(beats(config, data)):
+            if t + nsl + j < stim.cycles:
+                rec.tx[t + nsl + j][link] = (1, int.from_bytes(beat, "little"))
+    elif op == "recv" and link < config.c2c_links:
+        if buffers[link]:
+            frame = buffers[link].popleft()
+            payload = frame.payload if frame.good else np.zeros(config.lanes, np.uint8)
+        else:
+            rec.events[t].append((hostmap.C2C_EMPTY, link))
+            payload = np.zeros(config.lanes, np.uint8)
+        dst = isa.StreamRef.decode(instr["dst"])
+        if dst.dir != out_dir(side) or dst.id >= config.streams:
+            return
+        for k in range(nsl):
+            if t + 1 + k < stim.cycles:
+                rec.writes[t + 1 + k][(int(dst.dir), dst.id, k)] = bytes(
+                    payload[k * lps:(k + 1) * lps])
+
+
+def rtl_slice(config, side, stim, full=True):
+    """The RTL slice's outputs in every cycle of ``stim`` (without ``full``, only the events,
+    notify, time load and release: faster)."""
+    dut = C2cSlice(config, side)
+    rec = _Record(config, stim.cycles)
+    lps, cb = config.lanes_per_superlane, config.c2c_bytes
+    own = dut.w_in if side == WEST else dut.e_in
+    other = dut.e_in if side == WEST else dut.w_in
+
+    def bundle(vectors):
+        return [[[int(b) for b in vectors[s][k * lps:(k + 1) * lps]]
+                 for k in range(config.superlanes)] for s in range(config.streams)]
+
+    async def tb(ctx):
+        ctx.set(dut.clear, 1)
+        await ctx.tick()
+        ctx.set(dut.clear, 0)
+        for x in range(stim.cycles):
+            word = stim.issue.get(x)
+            ctx.set(dut.issue.valid, word is not None)
+            ctx.set(dut.issue.word, word or 0)
+            ctx.set(dut.time, x + TIME_BASE)
+            if full:        # else the inputs stay zero
+                ctx.set(own, bundle(stim.streams[x]))
+                ctx.set(other, bundle(stim.noise[x]))
+            for link in range(config.c2c_links):
+                beat = stim.rx[link].get(x)
+                ctx.set(dut.link[link].rx_valid, beat is not None)
+                ctx.set(dut.link[link].rx_data, int.from_bytes(beat or bytes(cb), "little"))
+            _sample(ctx, dut, config, rec, x, full)
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    return rec
+
+
+def _sample(ctx, dut, config, rec, x, full):
+    lps = config.lanes_per_superlane
+    for link in range(config.c2c_links if full else 0):
+        rec.tx[x][link] = (ctx.get(dut.link[link].tx_valid), ctx.get(dut.link[link].tx_data))
+    for direction, we, wdata in ((isa.Dir.E, dut.e_we, dut.e_wdata),
+                                 (isa.Dir.W, dut.w_we, dut.w_wdata))[:2 if full else 0]:
+        mask, values = ctx.get(we), ctx.get(wdata)
+        for s in range(config.streams):
+            for k in range(config.superlanes):
+                if mask[s] >> k & 1:
+                    rec.writes[x][(int(direction), s, k)] = bytes(
+                        values[s][k][j] for j in range(lps))
+    rec.notify[x] = ctx.get(dut.notify)
+    if ctx.get(dut.time_load.valid):
+        rec.load[x] = ctx.get(dut.time_load.value)
+    rec.release[x] = ctx.get(dut.deskew_release)
+    crc, errors = ctx.get(dut.events.crc), ctx.get(dut.events.errors)
+    rec.events[x] = [(hostmap.C2C_CRC, None)] * crc + [(0, None)] * errors
+    if ctx.get(dut.events.error):
+        rec.first = getattr(rec, "first", {})
+        rec.first[x] = (ctx.get(dut.events.kind), ctx.get(dut.events.link))
+    assert ctx.get(dut.events.error) == (crc + errors > 0)
+
+
+def compare(config, side, stim):
+    """The RTL against the reference, cycle by cycle; returns the reference's record."""
+    ref = ref_slice(config, side, stim)
+    rtl = rtl_slice(config, side, stim)
+    firsts = getattr(rtl, "first", {})
+    for x in range(stim.cycles):
+        want, got = ref.summary(x), rtl.summary(x)
+        got["first"] = firsts.get(x)
+        assert got == want, (x, got, want)
+    return ref
+
+
+def send(link, side, stream=0):
+    return isa.encode("send", l=link, s=isa.StreamRef(in_dir(side), stream)).encode()
+
+
+def recv(link, side, stream=0):
+    return isa.encode("recv", l=link, dst=isa.StreamRef(out_dir(side), stream)).encode()
+
+
+def mark(link):
+    return isa.encode("mark", l=link).encode()
+
+
+def deskew(link):
+    return isa.encode("deskew", l=link).encode()
+
+
+def random_frame(config, rng):
+    if rng.random() < 0.7:
+        return frame_bytes(config, DATA, [rng.randrange(256) for _ in range(config.lanes)])
+    return frame_bytes(config, MARK, rng.randrange(1 << 32))
+
+
+def random_stim(config, side, seed, cycles=120):
+    """Random instructions (some on links or streams that do not exist, or of the wrong
+    direction, some into a busy link) and random frames on every link's rx (some with 1 to 3
+    bits flipped, back to back or with gaps)."""
+    rng = random.Random(seed)
+    stim = Stim(config, cycles, np.random.default_rng(seed))
+    t = 0
+    while t < cycles - 4:
+        op = rng.choice(["send", "send", "mark", "recv", "recv", "recv", "deskew", "none"])
+        link = rng.randrange(config.c2c_links + (rng.random() < 0.1))
+        stream = rng.randrange(config.streams + (rng.random() < 0.1))
+        direction = in_dir(side) if rng.random() < 0.9 else out_dir(side)
+        if op == "send":
+            stim.issue[t] = isa.encode("send", l=link,
+                                       s=isa.StreamRef(direction, stream)).encode()
+        elif op == "recv":
+            stim.issue[t] = isa.encode("recv", l=link,
+                                       dst=isa.StreamRef(isa.Dir(1 - direction), stream)).encode()
+        elif op == "mark":
+            stim.issue[t] = mark(link)
+        elif op == "deskew":
+            for _ in range(rng.randint(1, 8)):
+                stim.issue[t] = deskew(link)
+                t += 1
+        t += rng.choice([1, 1, 1, 2, 3, 5])
+    for link in range(config.c2c_links):
+        t = rng.randrange(6)
+        while t < cycles:
+            data = random_frame(config, rng)
+            flips = (rng.sample(range(8 * len(data)), rng.randint(1, 3))
+                     if rng.random() < 0.2 else ())
+            t = stim.put_frame(link, t, data, flips) + rng.choice([0, 0, 1, 2, 4, 9])
+    return stim
+
+
+CONFIGS = [C2C, ODD, ONE]
+CONFIG_IDS = ["c2c", "odd", "one"]
+
+
+@pytest.mark.parametrize("side", [WEST, EAST], ids=["west", "east"])
+@pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
+def test_frames_on_tx_byte_for_byte(config, side):
+    """send and mark on every link, each as soon as its link is free: beat j of the frame of
+    section 7d (opentsp.c2c_frame) on tx in cycle t + superlanes + j, and nothing else."""
+    stim = Stim(config, 60, np.random.default_rng(7))
+    f_data = isa.c2c_frame_cycles(config, DATA)
+    f_mark = isa.c2c_frame_cycles(config, MARK)
+    t, free = 0, [0] * config.c2c_links
+    issued = []
+    while t < 40:
+        link = len(issued) % config.c2c_links
+        kind = DATA if len(issued) % 3 != 2 else MARK
+        t = max(t, free[link])
+        stim.issue[t] = send(link, side, len(issued) % config.streams) if kind == DATA \
+            else mark(link)
+        issued.append((t, link, kind))
+        free[link] = t + (f_data if kind == DATA else f_mark)
+        t += 1
+    ref = compare(config, side, stim)
+    lps = config.lanes_per_superlane
+    for t, link, kind in issued:
+        if kind == DATA:
+            s = isa.decode(stim.issue[t])["s"] & ((1 << isa.STREAM_BITS) - 1)
+            vector = np.concatenate([stim.streams[t + k, s, k * lps:(k + 1) * lps]
+                                     for k in range(config.superlanes)])
+            data = frame_bytes(config, DATA, vector)
+        else:
+            data = frame_bytes(config, MARK, t + TIME_BASE)
+        for j, beat in enumerate(beats(config, data)):
+            assert ref.tx[t + config.superlanes + j][link] == (1, int.from_bytes(beat,
+                                                                                 "little"))
+
+
+@pytest.mark.parametrize("side", [WEST, EAST], ids=["west", "east"])
+@pytest.mark.parametrize("config", CONFIGS, ids=CONFIG_IDS)
+@pytest.mark.parametrize("seed", range(3))
+def test_random_traffic_matches_the_reference(config, side, seed):
+    ref = compare(config, side, random_stim(config, side, seed + 10 * config.superlanes))
+    kinds = {kind for events in ref.events for kind, _ in events}
+    assert len(kinds) >= 3 and hostmap.C2C_CRC in kinds
+    if isa.c2c_frame_cycles(config, MARK) > 1:      # else a link is never busy
+        assert hostmap.C2C_BUSY in kinds
+
+
+def test_recv_takes_a_frame_from_its_arrival_cycle():
+    """A frame whose last beat is received in cycle c is taken by a recv in c + 1, not c;
+    superlane k of its payload is written at the end of cycle t + 1 + k."""
+    config, side = C2C, WEST
+    stim = Stim(config, 30, np.random.default_rng(3))
+    vector = list(range(1, config.lanes + 1))
+    end = stim.put_frame(1, 4, frame_bytes(config, DATA, vector))     # last beat in end - 1
+    stim.issue[end - 1] = recv(1, side, 3)
+    stim.issue[end] = recv(1, side, 5)
+    ref = compare(config, side, stim)
+    assert ref.events[end - 1] == [(hostmap.C2C_EMPTY, 1)]
+    lps = config.lanes_per_superlane
+    for k in range(config.superlanes):
+        assert ref.writes[end + 1 + k][(int(isa.Dir.E), 5, k)] == bytes(
+            vector[k * lps:(k + 1) * lps])
+        assert ref.writes[end + k][(int(isa.Dir.E), 3, k)] == bytes(lps)
+
+
+def test_buffer_overflow_and_bad_frames_kept_in_order():
+    """c2c_buffer frames fill the buffer; the next is dropped (overflow) unless a recv issued
+    before its arrival made room; a bad frame is kept and read as zeros."""
+    config, side = C2C, EAST
+    stim = Stim(config, 60, np.random.default_rng(4))
+    t = 0
+    for i in range(config.c2c_buffer + 1):
+        t = stim.put_frame(0, t, frame_bytes(config, DATA, [i] * config.lanes),
+                           flips=(9,) if i == 1 else ())
+    stim.issue[t - 1] = recv(0, side)     # the last frame's last beat: room before it arrives
+    t = stim.put_frame(0, t, frame_bytes(config, DATA, [99] * config.lanes))
+    for i in range(config.c2c_buffer + 1):
+        stim.issue[t + 1 + i] = recv(0, side, i)
+    ref = compare(config, side, stim)
+    kinds = [kind for events in ref.events for kind, _ in events]
+    assert kinds.count(hostmap.C2C_OVERFLOW) == 1 and kinds.count(hostmap.C2C_CRC) == 1
+    assert kinds.count(hostmap.C2C_EMPTY) == 1
+
+
+def test_deskew_notify_time_load_and_stray_marks():
+    """A good mark that arrives while the queue is on a deskew of its link: notify and the
+    time load in its arrival cycle, deskew_release NOTIFY_LATENCY - 1 cycles later; a mark on
+    another link, before the deskew, or after the release is stray; a bad one is not
+    taken."""
+    config, side = C2C, WEST
+    stim = Stim(config, 60, np.random.default_rng(5))
+    stim.put_frame(0, 0, frame_bytes(config, MARK, 5))                  # before: stray
+    stim.put_frame(1, 10, frame_bytes(config, MARK, 6))                 # other link: stray
+    end = stim.put_frame(0, 12, frame_bytes(config, MARK, 7), flips=(20,))   # bad
+    end = stim.put_frame(0, end, frame_bytes(config, MARK, 0xFFFFFFFF))  # taken
+    stim.put_frame(0, end, frame_bytes(config, MARK, 9))                # after release
+    for x in range(8, end + isa.NOTIFY_LATENCY):        # the queue leaves in the release
+        stim.issue[x] = deskew(0)
+    ref = compare(config, side, stim)
+    assert ref.notify.count(1) == 1
+    a = ref.notify.index(1)
+    assert a == end
+    assert ref.load[a] == (0xFFFFFFFF + isa.c2c_arrival(config, MARK, 0)) % (1 << 32)
+    assert ref.release[a + isa.NOTIFY_LATENCY - 1] == 1
+    kinds = [kind for events in ref.events for kind, _ in events]
+    assert kinds.count(hostmap.C2C_STRAY) == 3 and kinds.count(hostmap.C2C_CRC) == 1
+
+
+@pytest.mark.parametrize("kind", [DATA, MARK], ids=["data", "mark"])
+def test_every_single_and_double_bit_flip_is_detected(kind):
+    """Every frame with one or two of its bits flipped, back to back on every link: each is
+    counted as a CRC error in the cycle after its last beat, none reaches the buffer good and
+    no mark releases a deskew (the RTL matches the reference on every cycle)."""
+    config, side = C2C, WEST
+    data = (frame_bytes(config, DATA, list(range(10, 10 + config.lanes))) if kind == DATA
+            else frame_bytes(config, MARK, 0x12345678))
+    bits = 8 * len(data)
+    flips = [(i,) for i in range(bits)] + [(i, j) for i in range(bits) for j in range(i)]
+    per = isa.c2c_frame_cycles(config, kind)
+    links = config.c2c_links
+    stim = Stim(config, len(flips) // links * per + per + 2, np.random.default_rng(6))
+    for n, flip in enumerate(flips):        # on every link at once
+        stim.put_frame(n % links, n // links * per, data, flip)
+        stim.issue[n // links * per] = recv(0, side) if kind == DATA else deskew(0)
+    ref = ref_slice(config, side, stim)
+    rtl = rtl_slice(config, side, stim, full=False)
+    for x in range(stim.cycles):
+        assert rtl.summary(x)["crc"] == ref.summary(x)["crc"], x
+        assert rtl.summary(x)["errors"] == ref.summary(x)["errors"], x
+    assert not any(rtl.notify) and not any(ref.notify)
+    for n in range(len(flips)):
+        assert (hostmap.C2C_CRC, n % links) in ref.events[(n // links + 1) * per], flips[n]
