@@ -78,7 +78,10 @@ class C2c:
         self._receiving = {}        # issue cycle -> the vector a recv writes, by superlane
 
     def transmit(self, log, kind, link, issue, time, payload):
-        """Put a frame on ``link`` issued in internal cycle ``issue`` (chip's time ``time``)."""
+        """Put a frame on ``link`` issued in internal cycle ``issue`` (chip's time ``time``);
+        a link past ``c2c_links`` sends nothing."""
+        if link >= len(self.links):
+            return
         state = self.links[link]
         if issue < state.free:
             log.error(hostmap.C2C_BUSY, self.side, link, time)
@@ -119,7 +122,8 @@ def _exec_send(model, slice_, instr, superlane):
 def _exec_recv(model, slice_, instr, superlane):
     unit, t = model.c2cs[slice_.name], model.cycle - superlane
     if superlane == 0:
-        buffer = unit.links[instr["l"]].buffer
+        link = instr["l"]
+        buffer = unit.links[link].buffer if link < len(unit.links) else ()
         vector = None
         if not buffer:
             model.c2c_log.error(hostmap.C2C_EMPTY, unit.side, instr["l"], model.time_of(t))
