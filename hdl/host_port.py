@@ -2,8 +2,9 @@
 
 :class:`HostPort` adds its logic to the :class:`~opentsp.hdl.top.Chip`'s own ``Module`` (it is
 no submodule, so the Verilog keeps one flat ``tsp_top``). The chip builds it first, connects
-every queue and MEM slice to it while it instantiates them, and then adds run control, the ECC
-registers and the read-back, in this order (the order of the statements fixes the netlist).
+every queue, MEM slice and C2C slice to it while it instantiates them, and then adds run
+control, the ECC registers, the link registers (on a chip with links) and the read-back, in
+this order (the order of the statements fixes the netlist).
 """
 
 from amaranth.hdl import Cat, Const, Mux, Signal, unsigned
@@ -49,6 +50,8 @@ class HostPort:
         self._chip = chip
         self._config = config
         self._memories = {}     # MEM slice index -> MemSlice, in the order of the floorplan
+        self._links = []        # the C2C slices, west to east (section 7d)
+        self._now = None        # the chip's time this cycle, with a deskew's load
         addr = chip.host_addr
         region = addr[hostmap.REGION_SHIFT:]
         self._in_control = region == hostmap.CONTROL
@@ -159,6 +162,15 @@ class HostPort:
                 unit.inject[i].mask.eq(entry["mask"]),
             ]
 
+    def connect_c2c(self, unit):
+        """Give the C2C slice ``unit`` the chip's time (``time``: ``REG_CYCLES``'s counter, or
+        the value a deskew loads in its cycle, section 7d); its ``time_load`` loads the
+        counter (:meth:`add_run_control`) and its events count (:meth:`add_c2c_registers`)."""
+        if self._now is None:
+            self._now = Signal(32, name="c2c_now")
+        self._m.d.comb += unit.time.eq(self._now)
+        self._links.append(unit)
+
     def add_run_control(self, all_ended):
         """Add run control and the cycle counter.
 
@@ -181,13 +193,24 @@ class HostPort:
             m.d.comb += running_next.eq(self._start)
             m.d.sync += [done.eq(0), cycles.eq(0), tail.eq(0)]
         with m.Elif(running):
-            m.d.sync += cycles.eq(cycles + 1)
+            m.d.sync += cycles.eq(self._time() + 1)
             with m.If(all_ended):
                 with m.If(tail == self._tail_last):
                     m.d.comb += running_next.eq(0)
                     m.d.sync += done.eq(1)
                 with m.Else():
                     m.d.sync += tail.eq(tail + 1)
+
+    def _time(self):
+        """The chip's time this cycle: ``cycles``, or on a chip with links the value a C2C
+        slice's ``time_load`` gives (the west slice's if both do), also on ``self._now``."""
+        if not self._links:
+            return self._cycles
+        value = self._cycles
+        for unit in reversed(self._links):      # the west slice's assignment comes last
+            value = Mux(unit.time_load.valid, unit.time_load.value, value)
+        self._m.d.comb += self._now.eq(value)
+        return self._now
 
     def add_ecc_registers(self):
         """Add the ECC counters and the first-error latch (section 6b).
@@ -227,6 +250,42 @@ class HostPort:
         self._ecc_error = ecc_error
         self._ecc_first_place, self._ecc_first_cycle = ecc_first_place, ecc_first_cycle
 
+    def add_c2c_registers(self):
+        """Add the link error counters and the first-error latch (section 7d).
+
+        The C2C slices report a cycle's errors in that cycle; the registers load at its end,
+        ``REG_C2C_FIRST_CYCLE`` with the chip's time of that cycle. The first error of the run
+        is the earliest, then ``C2C_W``'s before ``C2C_E``'s (within a slice its own order:
+        lowest link, then lowest kind). ``clear`` empties them at the end of its cycle; reports
+        in a cycle with ``slice_clear`` high are dropped.
+        """
+        m = self._m
+        c2c_crc = Signal(32)
+        c2c_errors = Signal(32)
+        c2c_error = Signal()
+        c2c_first = Signal(32)
+        c2c_first_cycle = Signal(32)
+        with m.If(self._clear):
+            m.d.sync += [c2c_crc.eq(0), c2c_errors.eq(0), c2c_error.eq(0), c2c_first.eq(0),
+                         c2c_first_cycle.eq(0)]
+        with m.Elif(~self.slice_clear):
+            for counter, name in ((c2c_crc, "crc"), (c2c_errors, "errors")):
+                total = counter + sum(getattr(unit.events, name) for unit in self._links)
+                m.d.sync += counter.eq(Mux(total > hostmap.C2C_COUNT_MAX,
+                                           hostmap.C2C_COUNT_MAX, total))
+            with m.If(~c2c_error):
+                for unit in reversed(self._links):     # the west slice's comes last
+                    with m.If(unit.events.error):
+                        m.d.sync += [
+                            c2c_error.eq(1), c2c_first_cycle.eq(self._now),
+                            c2c_first.eq(Cat(unit.events.link, Const(unit.side, 4),
+                                             unit.events.kind)),
+                        ]
+        self._c2c = {hostmap.REG_C2C_CRC: c2c_crc, hostmap.REG_C2C_ERRORS: c2c_errors,
+                     hostmap.REG_C2C_FIRST: c2c_first,
+                     hostmap.REG_C2C_FIRST_CYCLE: c2c_first_cycle}
+        self._c2c_error = c2c_error
+
     def add_readback(self):
         """Add host reads: ``host_rdata`` is valid (``host_rvalid``) in the cycle after a read.
 
@@ -254,9 +313,12 @@ class HostPort:
         """Return the control register the host address names, combinationally (0 if none)."""
         m = self._m
         status = Signal(32)
-        m.d.comb += status.eq(Mux(self._done, hostmap.STATUS_DONE, 0)
-                              | Mux(self.running, hostmap.STATUS_RUNNING, 0)
-                              | Mux(self._ecc_error, hostmap.STATUS_ECC_ERROR, 0))
+        value = (Mux(self._done, hostmap.STATUS_DONE, 0)
+                 | Mux(self.running, hostmap.STATUS_RUNNING, 0)
+                 | Mux(self._ecc_error, hostmap.STATUS_ECC_ERROR, 0))
+        if self._links:
+            value = value | Mux(self._c2c_error, hostmap.STATUS_C2C_ERROR, 0)
+        m.d.comb += status.eq(value)
         config_word = hostmap.config_word(self._config)
         registers = {
             hostmap.REG_STATUS: status,
@@ -267,6 +329,8 @@ class HostPort:
             hostmap.REG_ECC_FIRST_PLACE: self._ecc_first_place,
             hostmap.REG_ECC_FIRST_CYCLE: self._ecc_first_cycle,
         }
+        if self._links:
+            registers.update(self._c2c)
         for i, entry in enumerate(self._inject):
             for name, signal in entry.items():
                 registers[_inject_reg(i, name)] = signal

@@ -46,12 +46,21 @@ class InstructionQueue(wiring.Component):
 
     ``issue`` is combinational in the issue cycle (latency 0).
 
+    With ``deskew`` (the queue of a C2C slice, section 7d), ``deskew l``: the queue stays on
+    it until a cycle with ``deskew_release`` high (the slice's own notify coming back over the
+    notify bus; ``release`` does not end a deskew), showing it on ``issue`` in every cycle it
+    is on it, so that the slice knows which link waits; it is not an issued instruction for
+    ``repeat`` (which re-issues the last instruction before it). Without ``deskew`` the queue
+    has no ``deskew_release`` and builds exactly what it built before ISA v7.
+
     Parameters
     ----------
     depth : int
         Words in the queue (a power of two).
     streams : int
         Streams per direction at the slice input (``config.streams``, a multiple of 4).
+    deskew : bool
+        Handle ``deskew`` (the queue of a C2C slice).
 
     Attributes
     ----------
@@ -81,9 +90,11 @@ class InstructionQueue(wiring.Component):
         ``s`` in bits ``8s+7..8s`` (read by ``ifetch`` in its issue cycles).
     fetch : Out(1)
         This cycle is an ``ifetch`` slot (it writes a word at the end of the cycle).
+    deskew_release : In(1)
+        Only with ``deskew``: a queue on a ``deskew`` leaves it at the end of this cycle.
     """
 
-    def __init__(self, depth, streams=8):
+    def __init__(self, depth, streams=8, deskew=False):
         if not isinstance(depth, int) or depth < 1 or depth & (depth - 1):
             raise ValueError(f"depth must be a power of two, not {depth!r}")
         self._depth = depth
@@ -91,6 +102,10 @@ class InstructionQueue(wiring.Component):
         if streams < isa.INT32_GROUP or streams % isa.INT32_GROUP:
             raise ValueError(f"streams must be a multiple of {isa.INT32_GROUP}, not {streams!r}")
         self._streams = streams
+        if not isinstance(deskew, bool):
+            raise TypeError(f"deskew must be a bool, not {deskew!r}")
+        self._deskew = deskew
+        extra = {"deskew_release": In(1)} if deskew else {}
         super().__init__({
             "fetch_e": In(unsigned(8 * streams)),
             "fetch_w": In(unsigned(8 * streams)),
@@ -106,6 +121,7 @@ class InstructionQueue(wiring.Component):
             "notify": Out(1),
             "release": In(1),
             "parked": Out(1),
+            **extra,
         })
 
     @property
@@ -182,6 +198,9 @@ class InstructionQueue(wiring.Component):
                     m.d.comb += advance.eq(1)
                 with m.Else():
                     m.d.comb += self.parked.eq(1)
+            if self._deskew:
+                with m.Elif(is_op(word, "deskew")):
+                    self._add_deskew_slot(m, word, state)
             with m.Elif(is_op(word, "notify")):
                 m.d.comb += [self.notify.eq(1), advance.eq(1)]
             with m.Elif(is_op(word, "ifetch")):
@@ -209,6 +228,15 @@ class InstructionQueue(wiring.Component):
             with m.Else():
                 m.d.comb += [self.issue.valid.eq(1), self.issue.word.eq(word), advance.eq(1)]
 
+    def _add_deskew_slot(self, m, word, state):
+        """A ``deskew`` slot: shown to the slice on ``issue`` (not kept as the last issued
+        instruction), left at the end of a cycle with ``deskew_release`` high."""
+        m.d.comb += [self.issue.valid.eq(1), self.issue.word.eq(word), state.deskew.eq(1)]
+        with m.If(self.deskew_release):
+            m.d.comb += state.advance.eq(1)
+        with m.Else():
+            m.d.comb += self.parked.eq(1)
+
     def _add_state_update(self, m, state, next_pc, length, fill):
         """Load the sequencer's registers at the end of the cycle.
 
@@ -229,7 +257,7 @@ class InstructionQueue(wiring.Component):
                 m.d.sync += fill.eq(fill + 1)
             with m.If(self.ending):
                 m.d.sync += ended.eq(1)
-            with m.If(self.issue.valid):
+            with m.If(self.issue.valid & ~state.deskew if self._deskew else self.issue.valid):
                 m.d.sync += [last.eq(self.issue.word), last_valid.eq(1)]
 
 
@@ -239,7 +267,8 @@ class _SlotState:
     Registers (loaded at the end of a cycle): ``pc``, ``count`` (slots done of the current
     ``nop``/``ifetch``, repetitions of a ``repeat``), ``phase`` (slot within a repetition),
     ``last``/``last_valid`` (the last issued instruction), ``ended``. Combinational:
-    ``advance`` (this is the current instruction's last slot), ``next_count``, ``next_phase``.
+    ``advance`` (this is the current instruction's last slot), ``next_count``, ``next_phase``,
+    ``deskew`` (a ``deskew`` slot, only driven in a queue with ``deskew``).
 
     Parameters
     ----------
@@ -258,11 +287,13 @@ class _SlotState:
         last_valid = Signal()
         ended = Signal()
         advance = Signal()      # last slot of the current instruction
+        deskew = Signal()       # a deskew slot (shown on issue, not an issued instruction)
         next_count = Signal.like(count)
         next_phase = Signal.like(phase)
         self.pc, self.count, self.phase = pc, count, phase
         self.last, self.last_valid, self.ended = last, last_valid, ended
         self.advance, self.next_count, self.next_phase = advance, next_count, next_phase
+        self.deskew = deskew
 
 
 class NotifyBus(wiring.Component):

@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from opentsp import hostmap, isa
 from opentsp.config import Config
+from opentsp.hdl.c2c import EAST, WEST, C2cSlice
 from opentsp.hdl.fabric import StreamFabric
 from opentsp.hdl.host_port import HostPort
 from opentsp.hdl.icu import InstructionQueue, NotifyBus
@@ -14,7 +15,7 @@ from opentsp.hdl.mxm import MxmSlice
 from opentsp.hdl.sxm import SxmSlice
 from opentsp.hdl.vxm import VxmSlice
 
-__all__ = ["Chip"]
+__all__ = ["Chip", "link_ports", "link_port_prefix"]
 
 _REGION_BITS = 32 - hostmap.REGION_SHIFT
 
@@ -24,6 +25,22 @@ _SLICE_UNITS = {
     isa.SliceKind.MXM: MxmSlice,
     isa.SliceKind.SXM: SxmSlice,
 }
+
+
+def link_port_prefix(side, link):
+    """The prefix of the top-level ports of link ``link`` of the C2C slice ``side`` (``WEST``
+    or ``EAST``, or its name ``"C2C_W"``/``"C2C_E"``): ``c2c_w0_``."""
+    if side in ("C2C_W", "C2C_E"):
+        side = WEST if side == "C2C_W" else EAST
+    return f"c2c_{'we'[side]}{link}_"
+
+
+def link_ports(config):
+    """Names of the chip's top-level link ports: per link, ``tx_valid``, ``tx_data``,
+    ``rx_valid``, ``rx_data`` after its prefix (none without links)."""
+    return [link_port_prefix(side, link) + port
+            for side in (WEST, EAST) for link in range(config.c2c_links)
+            for port in ("tx_valid", "tx_data", "rx_valid", "rx_data")]
 
 
 class Chip(wiring.Component):
@@ -61,20 +78,27 @@ class Chip(wiring.Component):
         entries (cycle, place, 13-bit mask; read/write at any time, kept over runs, 0 after
         ``rst``) fires at the end of run cycle ``cycle`` in the memory its place names.
 
+    Links (section 7d, on a configuration with ``c2c_links > 0``)
+        Every link of the C2C slices is a top-level port group named after its slice and
+        number, ``c2c_{side}{link}_`` with ``side`` ``w`` (``C2C_W``) or ``e`` (``C2C_E``):
+        ``c2c_w0_tx_valid`` (Out 1) and ``c2c_w0_tx_data`` (Out ``8 * c2c_bytes``, the beat's
+        first byte in bits 7..0) are what link ``C2C_W.0`` sends, ``c2c_w0_rx_valid`` (In 1) and
+        ``c2c_w0_rx_data`` what it receives (:func:`link_ports` lists them). A cable between two
+        chips joins one's ``tx`` to the other's ``rx``, each way, delaying every beat by the
+        link's latency. A frame's last beat received in cycle ``c`` is in the buffer from
+        ``c + 1``. The C2C slices' notify joins the notify bus; a deskew's mark loads the cycle
+        counter (``REG_CYCLES`` reads the chip's time, the sender's after a deskew).
+        ``REG_C2C_CRC``, ``REG_C2C_ERRORS`` count (saturating) the slices' errors of the run,
+        the first of them (earliest cycle, then ``C2C_W`` before ``C2C_E``, lowest link, lowest
+        kind) sets ``STATUS_C2C_ERROR`` and latches ``REG_C2C_FIRST`` and
+        ``REG_C2C_FIRST_CYCLE`` (the chip's time of the error); all are cleared by
+        ``CTRL_START`` and ``CTRL_RESET``, as are the receive buffers and transmitters.
+
     Parameters
     ----------
     config : Config
         Chip parameters.
     """
-
-    host_addr: In(32)
-    host_wdata: In(32)
-    host_wen: In(1)
-    host_ren: In(1)
-    host_rdata: Out(32)
-    host_rvalid: Out(1)
-    done: Out(1)
-    running: Out(1)
 
     def __init__(self, config):
         if not isinstance(config, Config):
@@ -83,7 +107,15 @@ class Chip(wiring.Component):
             raise ValueError(f"superlanes - 1 + DRAIN must be at least 1, not "
                              f"{config.superlanes - 1 + isa.DRAIN!r}")
         self._config = config
-        super().__init__()
+        members = {
+            "host_addr": In(32), "host_wdata": In(32), "host_wen": In(1), "host_ren": In(1),
+            "host_rdata": Out(32), "host_rvalid": Out(1), "done": Out(1), "running": Out(1),
+        }
+        width = 8 * config.c2c_bytes
+        for name in link_ports(config):
+            members[name] = ((Out if "_tx_" in name else In)
+                             (1 if name.endswith("_valid") else width))
+        super().__init__(members)
 
     @property
     def config(self):
@@ -102,14 +134,20 @@ class Chip(wiring.Component):
         release = Signal()      # the notify bus at the queues (section 5a)
         mem_index = {s.name: i for i, s in enumerate(isa.mem_slices(cfg))}
         queues = []
+        links = []      # the C2C slices
         for qi, sl in enumerate(isa.queues(cfg)):
             queue = self._add_queue(m, sl, qi, host, release)
             unit = self._add_unit(m, sl, queue, host, mem_index)
             self._connect_unit(m, sl, queue, unit, fabric, host.slice_clear)
             queues.append(queue)
-        self._add_notify_bus(m, queues, release, host.slice_clear)
+            if sl.kind == isa.SliceKind.C2C:
+                links.append(unit)
+        self._add_notify_bus(m, [queue.notify for queue in queues]
+                             + [unit.notify for unit in links], release, host.slice_clear)
         host.add_run_control(Cat(*(queue.ended | queue.ending for queue in queues)).all())
         host.add_ecc_registers()
+        if links:
+            host.add_c2c_registers()
         host.add_readback()
         return m
 
@@ -120,7 +158,8 @@ class Chip(wiring.Component):
         ``running`` high and leaves a ``sync`` in a cycle with ``release`` high.
         """
         cfg = self._config
-        queue = InstructionQueue(cfg.queue_depth, cfg.streams)
+        queue = InstructionQueue(cfg.queue_depth, cfg.streams,
+                                 deskew=sl.kind == isa.SliceKind.C2C)
         m.submodules[f"queue_{sl.name.lower()}"] = queue
         host.connect_queue(queue, index)
         m.d.comb += [
@@ -142,6 +181,11 @@ class Chip(wiring.Component):
             # sequences issue nothing in or after the queue's end slot (section 6a)
             m.d.comb += unit.halt.eq(queue.ending | queue.ended)
             host.connect_memory(unit, mem_index[sl.name])
+        elif sl.kind == isa.SliceKind.C2C:
+            unit = C2cSlice(cfg, WEST if sl.name == "C2C_W" else EAST)
+            m.d.comb += queue.deskew_release.eq(unit.deskew_release)
+            self._connect_links(m, unit)
+            host.connect_c2c(unit)
         elif sl.kind in _SLICE_UNITS:
             unit = _SLICE_UNITS[sl.kind](cfg)
             if sl.kind == isa.SliceKind.MXM:
@@ -151,6 +195,16 @@ class Chip(wiring.Component):
             raise NotImplementedError(f"no RTL for slice kind {sl.kind!r}")
         m.submodules[sl.name.lower()] = unit
         return unit
+
+    def _connect_links(self, m, unit):
+        """Join the links of the C2C slice ``unit`` to the chip's link ports."""
+        for link in range(self._config.c2c_links):
+            prefix = link_port_prefix(unit.side, link)
+            port = unit.link[link]
+            m.d.comb += [getattr(self, prefix + "tx_valid").eq(port.tx_valid),
+                         getattr(self, prefix + "tx_data").eq(port.tx_data),
+                         port.rx_valid.eq(getattr(self, prefix + "rx_valid")),
+                         port.rx_data.eq(getattr(self, prefix + "rx_data"))]
 
     def _connect_unit(self, m, sl, queue, unit, fabric, slice_clear):
         """Wire slice ``sl`` to its queue (issue in the slot's cycle) and the stream fabric.
@@ -179,12 +233,13 @@ class Chip(wiring.Component):
                                                 for s in range(cfg.streams))))]
 
     @staticmethod
-    def _add_notify_bus(m, queues, release, slice_clear):
-        """Add the notify bus (section 5a): every queue's notify to every queue's release.
+    def _add_notify_bus(m, notifies, release, slice_clear):
+        """Add the notify bus (section 5a): every queue's notify (and the C2C slices', which
+        notify when a deskew's mark arrives, section 7d) to every queue's release.
 
         ``release`` is high ``isa.NOTIFY_LATENCY - 1`` cycles after a cycle with a ``notify``.
         """
-        m.submodules.notify_bus = notify_bus = NotifyBus(len(queues))
-        m.d.comb += [notify_bus.notify.eq(Cat(*(queue.notify for queue in queues))),
+        m.submodules.notify_bus = notify_bus = NotifyBus(len(notifies))
+        m.d.comb += [notify_bus.notify.eq(Cat(*notifies)),
                      notify_bus.clear.eq(slice_clear),
                      release.eq(notify_bus.release)]

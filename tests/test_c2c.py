@@ -9,11 +9,15 @@ from collections import defaultdict, deque
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+from test_top import Host
 
 from opentsp import hostmap, isa
 from opentsp.c2c_frame import beats, crc16, frame_bytes, kind_of, parse
 from opentsp.config import Config, get_config
+from opentsp.firmware.asm import assemble
 from opentsp.hdl.c2c import EAST, WEST, C2cSlice, crc_terms
+from opentsp.hdl.top import Chip, link_port_prefix, link_ports
+from opentsp.topology import Port, loopback
 
 C2C = get_config("c2c")
 #: Three superlanes of three lanes, one link of 5 bytes a cycle, a buffer of 2: a data frame
@@ -467,3 +471,192 @@ def test_every_single_and_double_bit_flip_is_detected(kind):
     assert not any(rtl.notify) and not any(ref.notify)
     for n in range(len(flips)):
         assert (hostmap.C2C_CRC, n % links) in ref.events[(n // links + 1) * per], flips[n]
+
+
+# The whole chip through its host port, with a loopback cable --------------------------------
+
+#: Two vectors each way over the loopback cable (C2C_E.0 <-> C2C_W.0): read from MEM, sent,
+#: received at the end of the latency window and written to words 8 and 9 of the other
+#: hemisphere's MEM slice; and a recv on C2C_W before anything arrived (an empty buffer).
+LOOPBACK = """
+.config c2c
+.data MEM_E3, 0, u8: 1, 2, 3, 4, 5, 6, 7, 8
+.data MEM_E3, 1, u8: 11, 12, 13, 14, 15, 16, 17, 18
+.data MEM_W3, 0, u8: 21, 22, 23, 24, 25, 26, 27, 28
+.data MEM_W3, 1, u8: 31, 32, 33, 34, 35, 36, 37, 38
+.queue MEM_E3
+.at 6
+    read e0, 0
+.at 9
+    read e0, 1
+.at 32
+    write 8, w1
+.at 33
+    write 9, w1
+.queue C2C_E
+.at 10
+    send 0, e0
+.at 13
+    send 0, e0
+.at 28
+    recv w1, 0
+.at 29
+    recv w1, 0
+.queue MEM_W3
+.at 6
+    read w0, 0
+.at 9
+    read w0, 1
+.at 32
+    write 8, e1
+.at 33
+    write 9, e1
+.queue C2C_W
+.at 10
+    send 0, w0
+.at 13
+    send 0, w0
+{early}
+.at 28
+    recv e1, 0
+.at 29
+    recv e1, 0
+"""
+
+
+class Cable:
+    """The testbench's cable between two link ports of one chip (or two): every beat ``tx``
+    sends is on the peer's ``rx`` ``latency`` cycles later, with the bits of ``faults``
+    (``{frame number: [bit, ..]}``, per sending port) flipped in flight."""
+
+    def __init__(self, chips, pairs, config):
+        self.chips, self.pairs, self.config = chips, pairs, config
+        self.latency = {}       # (chip, prefix) sending -> cycles
+        self.faults = {}        # (chip, prefix) sending -> {frame: [bits]}
+        self.sent = defaultdict(list)      # (chip, prefix) -> frames sent (bytes)
+
+    async def run(self, ctx):
+        due = defaultdict(list)
+        beats = defaultdict(list)       # the frame being sent on a port
+        cycle = 0
+        ends = [(a, b) for a, b in self.pairs] + [(b, a) for a, b in self.pairs]
+        while True:
+            for (chip, prefix), (peer, peer_prefix) in ends:
+                port = self.chips[chip]
+                if ctx.get(getattr(port, prefix + "tx_valid")):
+                    beat = ctx.get(getattr(port, prefix + "tx_data"))
+                    current = beats[chip, prefix]
+                    current.append(beat)
+                    kind = kind_of(current[0] & 0xFF)
+                    if len(current) == isa.c2c_frame_cycles(self.config, kind):
+                        self._send(due, cycle, (chip, prefix), (peer, peer_prefix), current)
+                        current.clear()
+            for (peer, peer_prefix), _ in ends:
+                beat = due.pop((cycle, peer, peer_prefix), None)
+                port = self.chips[peer]
+                ctx.set(getattr(port, peer_prefix + "rx_valid"), beat is not None)
+                ctx.set(getattr(port, peer_prefix + "rx_data"), beat or 0)
+            await ctx.tick()
+            cycle += 1
+
+    def _send(self, due, cycle, sender, receiver, frame_beats):
+        """A whole frame has been sent, its last beat in ``cycle``: put it on the peer's rx."""
+        width = 8 * self.config.c2c_bytes
+        number = len(self.sent[sender])
+        value = sum(beat << (width * j) for j, beat in enumerate(frame_beats))
+        for bit in self.faults.get(sender, {}).get(number, ()):
+            value ^= 1 << bit
+        self.sent[sender].append(value)
+        first = cycle - (len(frame_beats) - 1)
+        for j in range(len(frame_beats)):
+            assert self.latency[sender] >= len(frame_beats)
+            due[(first + j + self.latency[sender],) + receiver] = (value >> (width * j)
+                                                                  & ((1 << width) - 1))
+
+
+async def run_chip(ctx, host, limit=5000):
+    """Start the chip; wait until it is done. Returns REG_CYCLES, REG_STATUS and the four
+    REG_C2C_* registers."""
+    await host.write(hostmap.control_addr(hostmap.REG_CTRL), hostmap.CTRL_START)
+    seen = 0
+    while ctx.get(host.chip.running):
+        seen += 1
+        assert seen < limit
+        await ctx.tick()
+    regs = [hostmap.REG_CYCLES, hostmap.REG_STATUS, hostmap.REG_C2C_CRC, hostmap.REG_C2C_ERRORS,
+            hostmap.REG_C2C_FIRST, hostmap.REG_C2C_FIRST_CYCLE]
+    return [await host.read(hostmap.control_addr(reg)) for reg in regs]
+
+
+def expected_registers(result):
+    """What the host reads for a golden model result: the same six registers."""
+    status = hostmap.STATUS_DONE | (hostmap.STATUS_C2C_ERROR if result.c2c_first else 0)
+    kind, side, link, cycle = result.c2c_first or (0, 0, 0, 0)
+    first = hostmap.c2c_first(kind, side, link) if result.c2c_first else 0
+    return [result.cycles, status, result.c2c_crc, result.c2c_errors, first, cycle]
+
+
+def _port(prefix):
+    side = "C2C_W" if prefix.startswith("c2c_w") else "C2C_E"
+    return side, int(prefix[5:-1])
+
+
+def test_link_ports_are_named_by_slice_and_link():
+    assert link_ports(get_config("default")) == []
+    names = link_ports(C2C)
+    assert names[:4] == ["c2c_w0_tx_valid", "c2c_w0_tx_data", "c2c_w0_rx_valid",
+                         "c2c_w0_rx_data"]
+    assert len(names) == 4 * 2 * C2C.c2c_links and "c2c_e1_rx_data" in names
+    assert link_port_prefix("C2C_E", 1) == link_port_prefix(EAST, 1) == "c2c_e1_"
+
+
+def test_loopback_chip_matches_the_golden_model():
+    """The c2c chip with C2C_E.0 cabled to C2C_W.0 by the testbench, for every latency of the
+    window, a frame hit by one or two bit flips, and a recv of an empty buffer: every MEM word
+    the program writes, REG_CYCLES, REG_STATUS and the REG_C2C_* registers are the multi-chip
+    golden model's (one load, then a run per case: a start clears the links)."""
+    system = pytest.importorskip("opentsp.sim.system")
+    topology = loopback(C2C)
+    images = [assemble(LOOPBACK.format(early=early), C2C).image
+              for early in ("", ".at 14\n    recv e2, 0")]
+    low, high = C2C.c2c_latency, C2C.c2c_latency + C2C.c2c_window
+    cases = [(0, latency, {}) for latency in range(low, high + 1)]
+    cases += [(1, low, {}), (0, high, {"c2c_e0_": {1: [30]}}),
+              (1, low + 1, {"c2c_w0_": {0: [3, 70]}, "c2c_e0_": {0: [0]}})]
+    chip = Chip(C2C)
+    cable = Cable([chip], [((0, "c2c_e0_"), (0, "c2c_w0_"))], C2C)
+    mems = [s.name for s in isa.mem_slices(C2C)]
+    checked = []
+
+    async def body(ctx):
+        host = Host(ctx, chip)
+        for image in images:
+            for (mem, addr), lanes in image.data.items():
+                await host.store(mem, addr, [int(x) for x in lanes])
+        for which, latency, faults in cases:
+            image = images[which]
+            for q, program in enumerate(image.queues):
+                await host.load_queue(q, program)
+            ref = system.run_system(
+                [image], topology, latencies={port: latency for port in topology.ports},
+                faults=[system.LinkFault(Port(0, *_port(prefix)), frame, bit)
+                        for prefix, frames in faults.items()
+                        for frame, bits in frames.items() for bit in bits]).chips[0]
+            cable.latency = {(0, "c2c_e0_"): latency, (0, "c2c_w0_"): latency}
+            cable.faults = {(0, prefix): frames for prefix, frames in faults.items()}
+            cable.sent.clear()
+            case = (which, latency, faults)
+            assert await run_chip(ctx, host) == expected_registers(ref), case
+            for name in ("MEM_E3", "MEM_W3"):
+                mem = mems.index(name)
+                for addr in (0, 1, 8, 9):
+                    assert await host.load(mem, addr) == list(ref.memories[mem, addr]), \
+                        (case, name, addr)
+            checked.append(case)
+
+    sim = Simulator(chip)
+    sim.add_clock(1e-6)
+    sim.add_testbench(body)
+    sim.add_testbench(cable.run, background=True)
+    sim.run()
+    assert len(checked) == len(cases)
