@@ -112,7 +112,10 @@ class C2cSlice(FunctionalSlice):
     * ``events`` report the cycle's errors: CRC failures, errors of the other kinds, and the
       first of the cycle (lowest link, then lowest kind).
 
-    ``clear`` empties the transmitters, receivers, buffers, pipelines and busy counters.
+    ``clear`` empties the receivers, buffers, pipelines and busy counters; ``tx_clear`` (the
+    host's start or reset, section 7d) the transmitters, which ``clear`` leaves alone: the chip
+    holds ``clear`` high while it is not running, and a frame issued in the run's last cycles
+    still leaves whole after the chip is done, as the golden model carries it.
 
     Parameters
     ----------
@@ -132,6 +135,7 @@ class C2cSlice(FunctionalSlice):
         self._side = side
         links = config.c2c_links
         super().__init__(config, {
+            "tx_clear": In(1),
             "link": Out(LinkSignature(config)).array(links),
             "time": In(_TIME_BITS),
             "notify": Out(1),
@@ -159,6 +163,7 @@ class C2cSlice(FunctionalSlice):
                      stagger.i_word.eq(self.issue.word)]
         self._layout = merged_layout(isa.C2C_OPS)
         self._cleared = []
+        self._tx_regs = []
         issue = self._decode_issue(m, stagger.o[0])
         meta = self._issue_frames(m, issue)
         payload = self._skew_in(m, stagger)
@@ -169,12 +174,14 @@ class C2cSlice(FunctionalSlice):
         self._events(m, issue, arrivals)
         with m.If(self.clear):      # last, so that it wins over every update above
             m.d.sync += [reg.eq(0) for reg in self._cleared]
+        with m.If(self.tx_clear):
+            m.d.sync += [reg.eq(0) for reg in self._tx_regs]
         return m
 
-    def _reg(self, shape, name, cleared=True):
+    def _reg(self, shape, name):
+        """A register that ``clear`` empties."""
         reg = Signal(shape, name=name)
-        if cleared:
-            self._cleared.append(reg)
+        self._cleared.append(reg)
         return reg
 
     def _decode_issue(self, m, ins):
@@ -263,7 +270,8 @@ class C2cSlice(FunctionalSlice):
 
     def _transmit(self, m, meta, payload):
         """The transmitters: in cycle ``t + S - 1`` the frame (data or mark) loads link
-        ``meta.link``'s shift register; beat ``j`` is on ``tx_data`` in cycle ``t + S + j``."""
+        ``meta.link``'s shift register; beat ``j`` is on ``tx_data`` in cycle ``t + S + j``
+        (also after ``clear`` rose: only ``tx_clear`` empties them)."""
         cfg = self._config
         f_data, f_mark = self._frame_cycles(isa.FrameKind.DATA), self._frame_cycles(
             isa.FrameKind.MARK)
@@ -273,8 +281,9 @@ class C2cSlice(FunctionalSlice):
         m.d.comb += frame.eq(Mux(meta.mark, self._frame(_MARK, meta.stamp, beats),
                                  self._frame(_DATA, Cat(*payload), beats)))
         for link in range(cfg.c2c_links):
-            shift = self._reg(beats * beat_bits, f"tx_shift_{link}")
-            left = self._reg(range(beats + 1), f"tx_left_{link}")
+            shift = Signal(beats * beat_bits, name=f"tx_shift_{link}")
+            left = Signal(range(beats + 1), name=f"tx_left_{link}")
+            self._tx_regs += [shift, left]      # emptied by tx_clear, not by clear
             with m.If(meta.valid & (meta.link == link)):
                 m.d.sync += [shift.eq(frame), left.eq(Mux(meta.mark, f_mark, f_data))]
             with m.Elif(left != 0):

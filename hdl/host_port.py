@@ -43,6 +43,9 @@ class HostPort:
         The chip runs this cycle (a register, loaded at the end of the start cycle).
     slice_clear : Signal
         The slices' soft reset: a register that is ``~running`` (high after ``rst``).
+    clear : Signal
+        The host's start or reset (``CTRL_START``/``CTRL_RESET`` written), combinational in
+        the write's cycle: it empties the C2C slices' transmitters (``tx_clear``).
     """
 
     def __init__(self, m, chip, config):
@@ -98,6 +101,7 @@ class HostPort:
         self.running, self.slice_clear = running, slice_clear
         self._done, self._cycles, self._tail = done, cycles, tail
         self._start, self._clear, self._running_next = start, clear, running_next
+        self.clear = clear
 
     def _add_inject_registers(self):
         """Add the fault-injection entries (section 6b) as host registers.

@@ -87,7 +87,9 @@ class Chip(wiring.Component):
         chips joins one's ``tx`` to the other's ``rx``, each way, delaying every beat by the
         link's latency. A frame's last beat received in cycle ``c`` is in the buffer from
         ``c + 1``. The C2C slices' notify joins the notify bus; a deskew's mark loads the cycle
-        counter (``REG_CYCLES`` reads the chip's time, the sender's after a deskew).
+        counter (``REG_CYCLES`` reads the chip's time, the sender's after a deskew). A frame
+        still leaving when the chip is done goes out whole (a start or reset empties the
+        transmitters, not the end of the run).
         ``REG_C2C_CRC``, ``REG_C2C_ERRORS`` count (saturating) the slices' errors of the run,
         the first of them (earliest cycle, then ``C2C_W`` before ``C2C_E``, lowest link, lowest
         kind) sets ``STATUS_C2C_ERROR`` and latches ``REG_C2C_FIRST`` and
@@ -183,7 +185,8 @@ class Chip(wiring.Component):
             host.connect_memory(unit, mem_index[sl.name])
         elif sl.kind == isa.SliceKind.C2C:
             unit = C2cSlice(cfg, WEST if sl.name == "C2C_W" else EAST)
-            m.d.comb += queue.deskew_release.eq(unit.deskew_release)
+            m.d.comb += [queue.deskew_release.eq(unit.deskew_release),
+                         unit.tx_clear.eq(host.clear)]
             self._connect_links(m, unit)
             host.connect_c2c(unit)
         elif sl.kind in _SLICE_UNITS:

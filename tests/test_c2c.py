@@ -220,8 +220,10 @@ def rtl_slice(config, side, stim, full=True):
 
     async def tb(ctx):
         ctx.set(dut.clear, 1)
+        ctx.set(dut.tx_clear, 1)
         await ctx.tick()
         ctx.set(dut.clear, 0)
+        ctx.set(dut.tx_clear, 0)
         for x in range(stim.cycles):
             word = stim.issue.get(x)
             ctx.set(dut.issue.valid, word is not None)
@@ -660,3 +662,118 @@ def test_loopback_chip_matches_the_golden_model():
     sim.add_testbench(cable.run, background=True)
     sim.run()
     assert len(checked) == len(cases)
+
+
+def _written_words(image):
+    """``(mem, word)`` of every MEM word ``image`` loads or its program writes."""
+    mems = [s.name for s in isa.mem_slices(image.config)]
+    words = set(image.data)
+    for queue, program in zip(isa.queues(image.config), image.queues, strict=True):
+        if queue.kind == isa.SliceKind.MEM:
+            words |= {(mems.index(queue.name), instr["addr"]) for instr in program
+                      if instr.op.mnemonic == "write"}
+    return sorted(words)
+
+
+def run_system_rtl(system_program, draws):
+    """The chips of ``system_program`` on one simulator, cabled by the testbench as its
+    topology says; per draw ``(latencies, starts, faults)`` (``{Port: cycles}``,
+    ``[global cycle]``, ``{Port: {frame: [bits]}}``) one run, every chip's host starting it in
+    its cycle. Returns per draw and chip the six registers of :func:`run_chip` and the words
+    of :func:`_written_words`."""
+    from amaranth.hdl import Module
+
+    topology, images = system_program.topology, system_program.images
+    config = topology.config
+    chips = [Chip(config) for _ in images]
+    top = Module()
+    for i, chip in enumerate(chips):
+        top.submodules[f"chip{i}"] = chip
+    pairs = [((cable.a.chip, link_port_prefix(cable.a.side, cable.a.link)),
+              (cable.b.chip, link_port_prefix(cable.b.side, cable.b.link)))
+             for cable in topology.cables]
+    cable = Cable(chips, pairs, config)
+    outcomes = []
+
+    def key(port):
+        return port.chip, link_port_prefix(port.side, port.link)
+
+    async def body(ctx):
+        hosts = [Host(ctx, chip) for chip in chips]
+        for host, image in zip(hosts, images, strict=True):
+            for q, program in enumerate(image.queues):
+                await host.load_queue(q, program)
+            for (mem, addr), lanes in image.data.items():
+                await host.store(mem, addr, [int(x) for x in lanes])
+        for latencies, starts, faults in draws:
+            cable.latency = {key(port): latency for port, latency in latencies.items()}
+            cable.faults = {key(port): frames for port, frames in faults.items()}
+            cable.sent.clear()
+            await _start_skewed(ctx, chips, starts)
+            waited = 0
+            while any(ctx.get(chip.running) for chip in chips):
+                waited += 1
+                assert waited < 5000
+                await ctx.tick()
+            outcome = []
+            for host, image in zip(hosts, images, strict=True):
+                registers = [await host.read(hostmap.control_addr(reg)) for reg in (
+                    hostmap.REG_CYCLES, hostmap.REG_STATUS, hostmap.REG_C2C_CRC,
+                    hostmap.REG_C2C_ERRORS, hostmap.REG_C2C_FIRST,
+                    hostmap.REG_C2C_FIRST_CYCLE)]
+                words = {word: await host.load(*word) for word in _written_words(image)}
+                outcome.append((registers, words))
+            outcomes.append(outcome)
+
+    sim = Simulator(top)
+    sim.add_clock(1e-6)
+    sim.add_testbench(body)
+    sim.add_testbench(cable.run, background=True)
+    sim.run()
+    return outcomes
+
+
+async def _start_skewed(ctx, chips, starts):
+    """Write CTRL_START to chip ``i`` in the ``starts[i]``-th cycle from now (it runs its cycle
+    0 in the next)."""
+    for cycle in range(max(starts) + 1):
+        for chip, start in zip(chips, starts, strict=True):
+            ctx.set(chip.host_addr, hostmap.control_addr(hostmap.REG_CTRL))
+            ctx.set(chip.host_wdata, hostmap.CTRL_START)
+            ctx.set(chip.host_wen, start == cycle)
+        await ctx.tick()
+    for chip in chips:
+        ctx.set(chip.host_wen, 0)
+
+
+def test_ring_of_two_chips_with_deskew_matches_the_golden_model():
+    """The ring2 relay example (chip 1 deskews on chip 0's mark, doubles X and sends it back)
+    on two RTL chips cabled by the testbench, under random latencies and start skews and with
+    a bit flip in flight: every chip's registers (REG_CYCLES on the common time) and written
+    words are the multi-chip golden model's."""
+    system = pytest.importorskip("opentsp.sim.system")
+    from opentsp.firmware.gen_multichip import ring_relay
+    from opentsp.firmware.system import assemble_system
+
+    program = assemble_system(ring_relay(2))
+    topology = program.topology
+    draws = []
+    for seed in range(4):
+        starts = [seed % 2, (seed * 3) % 9]
+        draws.append((system.random_latencies(topology, seed), starts, {}))
+    east0 = Port(0, "C2C_E", 0)
+    draws.append((system.random_latencies(topology, 9), [0, 2], {east0: {1: [17]}}))
+    refs = []
+    for latencies, starts, faults in draws:
+        result = system.run_system(
+            program.images, topology, latencies=latencies, starts=starts,
+            faults=[system.LinkFault(port, frame, bit) for port, frames in faults.items()
+                    for frame, bits in frames.items() for bit in bits])
+        refs.append(result.chips)
+    outcomes = run_system_rtl(program, draws)
+    for draw, ref, outcome in zip(draws, refs, outcomes, strict=True):
+        for chip, (result, (registers, words)) in enumerate(zip(ref, outcome, strict=True)):
+            assert registers == expected_registers(result), (draw, chip)
+            for (mem, addr), lanes in words.items():
+                assert lanes == list(result.memories[mem, addr]), (draw, chip, mem, addr)
+    assert len({tuple(ref.cycles for ref in chips) for chips in refs[:4]}) == 1
