@@ -123,6 +123,26 @@ class C2cSlice(FunctionalSlice):
         Chip parameters, with ``c2c_links > 0``.
     side : int
         ``WEST`` (``C2C_W``) or ``EAST`` (``C2C_E``).
+
+    Attributes
+    ----------
+    clear, issue, e_in, w_in, e_we, w_we, e_wdata, w_wdata
+        As every slice (:class:`~opentsp.hdl.slice.FunctionalSlice`).
+    tx_clear : In(1)
+        Empties the transmitters at the end of the cycle (the host's start or reset).
+    link : Out(LinkSignature(config)).array(c2c_links)
+        The links: ``link[l].tx_valid``, ``tx_data`` out, ``rx_valid``, ``rx_data`` in.
+    time : In(32)
+        The chip's time this cycle (a ``mark``'s stamp).
+    notify : Out(1)
+        To OR into the chip's notify bus: a deskew's mark arrived this cycle.
+    deskew_release : Out(1)
+        To the slice's queue: leave the ``deskew`` at the end of this cycle.
+    time_load : Out(valid 1, value 32)
+        In a deskew's cycle ``a``: the chip's time is ``value`` in this cycle.
+    events : Out(crc, errors, error, kind 3, link 4)
+        This cycle's CRC failures and errors of kinds 2 to 5 (counts), whether there is any,
+        and the first of them (``hostmap.C2C_*`` kind and link).
     """
 
     def __init__(self, config, side):

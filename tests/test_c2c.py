@@ -616,7 +616,8 @@ def test_loopback_chip_matches_the_golden_model():
     """The c2c chip with C2C_E.0 cabled to C2C_W.0 by the testbench, for every latency of the
     window, a frame hit by one or two bit flips, and a recv of an empty buffer: every MEM word
     the program writes, REG_CYCLES, REG_STATUS and the REG_C2C_* registers are the multi-chip
-    golden model's (one load, then a run per case: a start clears the links)."""
+    golden model's (one load, then a run per case: a start clears the links, the counters and
+    the first error, as the last, clean, run after runs with errors shows)."""
     system = pytest.importorskip("opentsp.sim.system")
     topology = loopback(C2C)
     images = [assemble(LOOPBACK.format(early=early), C2C).image
@@ -624,7 +625,7 @@ def test_loopback_chip_matches_the_golden_model():
     low, high = C2C.c2c_latency, C2C.c2c_latency + C2C.c2c_window
     cases = [(0, latency, {}) for latency in range(low, high + 1)]
     cases += [(1, low, {}), (0, high, {"c2c_e0_": {1: [30]}}),
-              (1, low + 1, {"c2c_w0_": {0: [3, 70]}, "c2c_e0_": {0: [0]}})]
+              (1, low + 1, {"c2c_w0_": {0: [3, 70]}, "c2c_e0_": {0: [0]}}), (0, low, {})]
     chip = Chip(C2C)
     cable = Cable([chip], [((0, "c2c_e0_"), (0, "c2c_w0_"))], C2C)
     mems = [s.name for s in isa.mem_slices(C2C)]
@@ -777,3 +778,41 @@ def test_ring_of_two_chips_with_deskew_matches_the_golden_model():
             for (mem, addr), lanes in words.items():
                 assert lanes == list(result.memories[mem, addr]), (draw, chip, mem, addr)
     assert len({tuple(ref.cycles for ref in chips) for chips in refs[:4]}) == 1
+
+
+def test_queue_parks_on_deskew_until_its_own_release():
+    """A C2C slice's queue shows ``deskew`` on ``issue`` in every cycle it waits, leaves it at
+    the end of a cycle with ``deskew_release`` (not with ``release``, the notify bus), and a
+    ``repeat`` right after it has nothing to re-issue."""
+    from opentsp.hdl.icu import InstructionQueue
+
+    program = [isa.encode("deskew", l=1), isa.encode("repeat", n=2, d=1),
+               isa.encode("mark", l=0), isa.encode("end")]
+    dut = InstructionQueue(16, deskew=True)
+    seen = []
+
+    async def tb(ctx):
+        for index, instr in enumerate(program):
+            ctx.set(dut.w_en, 1)
+            ctx.set(dut.w_addr, index)
+            ctx.set(dut.w_data, instr.encode())
+            await ctx.tick()
+        ctx.set(dut.w_en, 0)
+        ctx.set(dut.clear, 1)
+        await ctx.tick()
+        ctx.set(dut.clear, 0)
+        ctx.set(dut.run, 1)
+        for cycle in range(12):
+            ctx.set(dut.release, cycle in (1, 2))
+            ctx.set(dut.deskew_release, cycle == 4)
+            valid, word = ctx.get(dut.issue.valid), ctx.get(dut.issue.word)
+            seen.append((isa.decode(word).op.mnemonic if valid else None,
+                         ctx.get(dut.parked), ctx.get(dut.ending)))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert seen[:5] == [("deskew", 1, 0)] * 4 + [("deskew", 0, 0)]
+    assert seen[5:9] == [(None, 0, 0), (None, 0, 0), ("mark", 0, 0), (None, 0, 1)]
