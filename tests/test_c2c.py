@@ -816,3 +816,33 @@ def test_queue_parks_on_deskew_until_its_own_release():
     sim.run()
     assert seen[:5] == [("deskew", 1, 0)] * 4 + [("deskew", 0, 0)]
     assert seen[5:9] == [(None, 0, 0), (None, 0, 0), ("mark", 0, 0), (None, 0, 1)]
+
+
+@pytest.mark.parametrize("name, chips", [("full", 4), ("ring", 4)])
+def test_four_chip_examples_match_the_golden_model(name, chips):
+    """The full4 gather (chip 0 marks and sends on a link to each other chip, each deskews on
+    it, doubles the vector and sends it back: both links of both sides in use) and the ring4
+    relay (a deskew chain) on four RTL chips, two draws of latencies and starts: registers and
+    written words are the multi-chip golden model's, and the expected numpy results."""
+    system = pytest.importorskip("opentsp.sim.system")
+    from opentsp.firmware import gen_multichip
+    from opentsp.firmware.system import assemble_system
+
+    generate = gen_multichip.full_gather if name == "full" else gen_multichip.ring_relay
+    program = assemble_system(generate(chips))
+    topology = program.topology
+    draws = [(system.random_latencies(topology, seed), [0] + [(seed * 3 + k) % 9
+                                                            for k in range(chips - 1)], {})
+             for seed in (0, 5)]
+    refs = [system.run_system(program.images, topology, latencies=latencies,
+                              starts=starts).chips for latencies, starts, _ in draws]
+    outcomes = run_system_rtl(program, draws)
+    mems = [s.name for s in isa.mem_slices(C2C)]
+    for draw, ref, outcome in zip(draws, refs, outcomes, strict=True):
+        for chip, (result, (registers, words)) in enumerate(zip(ref, outcome, strict=True)):
+            assert registers == expected_registers(result), (draw, chip)
+            for (mem, addr), lanes in words.items():
+                assert lanes == list(result.memories[mem, addr]), (draw, chip, mem, addr)
+        for (chip, mem, word), want in gen_multichip.expected(C2C, name, chips).items():
+            got = outcome[chip][1][mems.index(mem), word]
+            assert np.array_equal(np.array(got, np.uint8).view(np.int8), want), (chip, mem)
