@@ -846,3 +846,94 @@ def test_four_chip_examples_match_the_golden_model(name, chips):
         for (chip, mem, word), want in gen_multichip.expected(C2C, name, chips).items():
             got = outcome[chip][1][mems.index(mem), word]
             assert np.array_equal(np.array(got, np.uint8).view(np.int8), want), (chip, mem)
+
+
+def random_loopback_source(rng):
+    """A random loopback program: each side sends up to ``c2c_buffer`` vectors read from its
+    MEM_x3 (C2C_E on even cycles, C2C_W on odd ones, a link's frames apart or more), recvs some
+    before anything can have arrived and then more than it was sent, storing what it takes in
+    words 8.. of MEM_x3. Its only errors are empty buffers (and CRC failures from the faults),
+    never two in one cycle."""
+    lines = [".config c2c"]
+    f_data = isa.c2c_frame_cycles(C2C, DATA)
+    for side, parity, mem, in_s, out_s in (("C2C_E", 0, "MEM_E3", "e", "w"),
+                                           ("C2C_W", 1, "MEM_W3", "w", "e")):
+        sends, t = [], 10 + parity
+        for _ in range(rng.randint(1, C2C.c2c_buffer)):
+            sends.append(t)
+            t += rng.choice([f_data + 1, f_data + 3, 2 * f_data + 2]) // 2 * 2
+        early = sorted(rng.sample(range(parity, 20, 2), rng.randint(0, 2)))
+        early = [r for r in early if r not in sends]
+        late, t = [], 60 + parity
+        for _ in range(len(sends) + rng.randint(0, 2)):
+            late.append(t)
+            t += rng.choice([2, 2, 4])
+        for word in range(len(sends)):
+            values = ", ".join(str(rng.randrange(256)) for _ in range(C2C.lanes))
+            lines.append(f".data {mem}, {word}, u8: {values}")
+        events = ([(s - 4, f"    read {in_s}0, {i}") for i, s in enumerate(sends)]
+                  + [(r + 4, f"    write {8 + i}, {out_s}1") for i, r in enumerate(late)])
+        lines += _queue_lines(mem, events)
+        events = ([(s, f"    send 0, {in_s}0") for s in sends]
+                  + [(r, f"    recv {out_s}2, 0") for r in early]
+                  + [(r, f"    recv {out_s}1, 0") for r in late])
+        lines += _queue_lines(side, events)
+    return "\n".join(lines) + "\n"
+
+
+def _queue_lines(name, events):
+    lines = [f".queue {name}"]
+    for cycle, text in sorted(events):
+        lines += [f".at {cycle}", text]
+    return lines
+
+
+def test_random_loopback_programs_match_the_golden_model():
+    """Random loopback programs (random send and recv times, empty recvs, latencies anywhere
+    in the window, a bit flip now and then) on one chip, run after run: registers and the
+    words written are the multi-chip golden model's."""
+    system = pytest.importorskip("opentsp.sim.system")
+    rng = random.Random(20)
+    topology = loopback(C2C)
+    low, high = C2C.c2c_latency, C2C.c2c_latency + C2C.c2c_window
+    cases = []
+    for _ in range(6):
+        image = assemble(random_loopback_source(rng), C2C).image
+        latencies = {port: rng.randint(low, high) for port in topology.ports}
+        faults = {}
+        if rng.random() < 0.5:
+            port = rng.choice(topology.ports)
+            faults = {port: {0: [rng.randrange(8 * isa.c2c_frame_bytes(C2C, DATA))]}}
+        ref = system.run_system(
+            [image], topology, latencies=latencies,
+            faults=[system.LinkFault(port, frame, bit) for port, frames in faults.items()
+                    for frame, bits in frames.items() for bit in bits]).chips[0]
+        cases.append((image, latencies, faults, ref))
+    chip = Chip(C2C)
+    cable = Cable([chip], [((0, "c2c_e0_"), (0, "c2c_w0_"))], C2C)
+    checked = []
+
+    def key(port):
+        return 0, link_port_prefix(port.side, port.link)
+
+    async def body(ctx):
+        host = Host(ctx, chip)
+        for image, latencies, faults, ref in cases:
+            for q, program in enumerate(image.queues):
+                await host.load_queue(q, program)
+            for (mem, addr), lanes in image.data.items():
+                await host.store(mem, addr, [int(x) for x in lanes])
+            cable.latency = {key(port): latency for port, latency in latencies.items()}
+            cable.faults = {key(port): frames for port, frames in faults.items()}
+            cable.sent.clear()
+            assert await run_chip(ctx, host) == expected_registers(ref), (latencies, faults)
+            for mem, addr in _written_words(image):
+                assert await host.load(mem, addr) == list(ref.memories[mem, addr]), (mem, addr)
+            checked.append(ref.c2c_errors)
+
+    sim = Simulator(chip)
+    sim.add_clock(1e-6)
+    sim.add_testbench(body)
+    sim.add_testbench(cable.run, background=True)
+    sim.run()
+    assert len(checked) == len(cases) and any(checked)
