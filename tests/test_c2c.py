@@ -937,3 +937,18 @@ def test_random_loopback_programs_match_the_golden_model():
     sim.add_testbench(cable.run, background=True)
     sim.run()
     assert len(checked) == len(cases) and any(checked)
+
+
+def test_two_marks_in_one_cycle_the_deskews_link_is_taken():
+    """Marks arriving in the same cycle on both links of a slice whose queue waits on a deskew
+    of link 1: link 1's releases it (section 7d: a mark is stray only when the queue is not on
+    a deskew of its link), link 0's is stray, whichever link comes first."""
+    config, side = C2C, EAST
+    stim = Stim(config, 30, np.random.default_rng(8))
+    end = stim.put_frame(0, 3, frame_bytes(config, MARK, 40))
+    assert stim.put_frame(1, 3, frame_bytes(config, MARK, 50)) == end
+    for x in range(0, end + isa.NOTIFY_LATENCY):
+        stim.issue[x] = deskew(1)
+    ref = compare(config, side, stim)
+    assert ref.notify[end] == 1 and ref.load[end] == 50 + isa.c2c_arrival(config, MARK, 0)
+    assert ref.events[end] == [(hostmap.C2C_STRAY, 0)]
