@@ -98,6 +98,8 @@ class C2cSlice(FunctionalSlice):
       (``C2C_OVERFLOW``) if the buffer holds ``c2c_buffer`` frames after this cycle's ``recv``.
       The frame's errors are reported in cycle ``a`` (``C2C_CRC``, ``C2C_OVERFLOW``; a bad
       frame into a full buffer is both).
+    * A link number at or past ``c2c_links`` names no link: ``send`` and ``mark`` send
+      nothing, ``recv`` finds nothing (zeros, ``C2C_EMPTY``), a ``deskew`` waits forever.
     * ``recv dst, l``: in cycle ``t`` it takes the oldest frame (``C2C_EMPTY`` if none); the
       buffer's read port gives it in ``t + 1``, and superlane ``k`` of its payload (zeros if
       the buffer was empty or the frame bad) drives stream ``dst`` in cycle ``t + 1 + k``
@@ -209,10 +211,14 @@ class C2cSlice(FunctionalSlice):
         ``mark``, ``recv`` or ``deskew`` on it."""
         word = self._layout(ins.word)
         issue = _Issue(word, self._config.c2c_links)
-        for link in range(self._config.c2c_links):
+        links = self._config.c2c_links
+        for link in range(links):
             on = ins.valid & (word.l == link)
             for op in ("send", "mark", "recv", "deskew"):
                 m.d.comb += getattr(issue, op)[link].eq(on & is_op(ins.word, op))
+        if links < 1 << isa.C2C_LINK_BITS:     # a recv of a link that does not exist
+            m.d.comb += issue.recv_none.eq(ins.valid & is_op(ins.word, "recv")
+                                           & (word.l >= links))
         return issue
 
     def _frame_cycles(self, kind):
@@ -400,7 +406,8 @@ class C2cSlice(FunctionalSlice):
         taken_layout = data.StructLayout({"valid": 1, "hit": 1, "dst": STREAM,
                                           "link": unsigned(isa.C2C_LINK_BITS)})
         taken = Signal(taken_layout, name="taken")
-        m.d.sync += [taken.valid.eq(Cat(*issue.recv).any()), taken.hit.eq(Cat(*issue.hit).any()),
+        m.d.sync += [taken.valid.eq(Cat(*issue.recv, issue.recv_none).any()),
+                     taken.hit.eq(Cat(*issue.hit).any()),
                      taken.dst.eq(issue.word.dst), taken.link.eq(issue.word.l)]
         self._cleared.append(taken.valid)
         read = Array(arrival.read for arrival in arrivals)[taken.link[:max(
@@ -451,13 +458,16 @@ class C2cSlice(FunctionalSlice):
 
     def _events(self, m, issue, arrivals):
         """This cycle's errors: the counts, and the first (lowest link, then lowest kind)."""
-        errors = []
+        errors = [issue.recv_none]
         for arrival in arrivals:
             link = arrival.link
             errors += [issue.busy[link], issue.empty[link], arrival.overflow, arrival.stray]
         m.d.comb += [self.events.crc.eq(sum(arrival.crc for arrival in arrivals)),
                      self.events.errors.eq(sum(errors)),
                      self.events.error.eq(Cat(*errors, *(a.crc for a in arrivals)).any())]
+        with m.If(issue.recv_none):              # past every link: the first assignment
+            m.d.comb += [self.events.kind.eq(hostmap.C2C_EMPTY),
+                         self.events.link.eq(issue.word.l)]
         for arrival in reversed(arrivals):       # the lowest link's assignment comes last
             link = arrival.link
             kinds = ((hostmap.C2C_CRC, arrival.crc), (hostmap.C2C_BUSY, issue.busy[link]),
@@ -471,12 +481,14 @@ class C2cSlice(FunctionalSlice):
 class _Issue:
     """The decoded instruction of cycle ``t``, one signal per link in each list: ``send``,
     ``mark``, ``recv``, ``deskew`` on that link; the results of its checks (``busy``,
-    ``empty``: errors; ``hit``: a ``recv`` that pops a frame)."""
+    ``empty``: errors; ``hit``: a ``recv`` that pops a frame); ``recv_none``: a ``recv`` of a
+    link number at or past ``c2c_links`` (zeros, error ``empty``)."""
 
     def __init__(self, word, links):
         self.word = word
         for name in ("send", "mark", "recv", "deskew", "busy", "empty", "hit"):
             setattr(self, name, [Signal(name=f"{name}_{link}") for link in range(links)])
+        self.recv_none = Signal(name="recv_none")
 
 
 class _Arrival:

@@ -189,8 +189,8 @@ def _ref_issue(config, side, stim, rec, t, buffers, busy_until):
         for j, beat in enumerate(beats(config, data)):
             if t + nsl + j < stim.cycles:
                 rec.tx[t + nsl + j][link] = (1, int.from_bytes(beat, "little"))
-    elif op == "recv" and link < config.c2c_links:
-        if buffers[link]:
+    elif op == "recv":      # a link past c2c_links finds nothing (section 7d)
+        if link < config.c2c_links and buffers[link]:
             frame = buffers[link].popleft()
             payload = frame.payload if frame.good else np.zeros(config.lanes, np.uint8)
         else:
@@ -390,15 +390,19 @@ def test_random_traffic_matches_the_reference(config, side, seed):
 
 def test_recv_takes_a_frame_from_its_arrival_cycle():
     """A frame whose last beat is received in cycle c is taken by a recv in c + 1, not c;
-    superlane k of its payload is written at the end of cycle t + 1 + k."""
+    superlane k of its payload is written at the end of cycle t + 1 + k; a recv of a link
+    past c2c_links writes zeros and counts an empty buffer."""
     config, side = C2C, WEST
     stim = Stim(config, 30, np.random.default_rng(3))
     vector = list(range(1, config.lanes + 1))
     end = stim.put_frame(1, 4, frame_bytes(config, DATA, vector))     # last beat in end - 1
     stim.issue[end - 1] = recv(1, side, 3)
     stim.issue[end] = recv(1, side, 5)
+    stim.issue[1] = recv(config.c2c_links, side, 6)     # no such link: zeros, empty
     ref = compare(config, side, stim)
     assert ref.events[end - 1] == [(hostmap.C2C_EMPTY, 1)]
+    assert ref.events[1] == [(hostmap.C2C_EMPTY, config.c2c_links)]
+    assert ref.writes[2][(int(isa.Dir.E), 6, 0)] == bytes(config.lanes_per_superlane)
     lps = config.lanes_per_superlane
     for k in range(config.superlanes):
         assert ref.writes[end + 1 + k][(int(isa.Dir.E), 5, k)] == bytes(
