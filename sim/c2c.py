@@ -54,11 +54,15 @@ class C2cLog:
     outbox: list = field(default_factory=list)
 
     def error(self, kind, side, link, cycle):
+        """Count an error; the first is the earliest, and of several in one cycle the one of
+        ``C2C_W`` before ``C2C_E``, then the lower link, then the lower kind (section 7d)."""
         if kind == hostmap.C2C_CRC:
             self.crc = min(self.crc + 1, hostmap.C2C_COUNT_MAX)
         else:
             self.errors = min(self.errors + 1, hostmap.C2C_COUNT_MAX)
-        if self.first is None:
+        key = (cycle, side_number(side), link, kind)
+        if self.first is None or key < (self.first[3], self.first[1], self.first[2],
+                                        self.first[0]):
             self.first = (kind, side_number(side), link, cycle)
 
 
@@ -77,16 +81,22 @@ class C2c:
         self._sending = {}          # issue cycle -> (link, shares) of a send being collected
         self._receiving = {}        # issue cycle -> the vector a recv writes, by superlane
 
-    def transmit(self, log, kind, link, issue, time, payload):
-        """Put a frame on ``link`` issued in internal cycle ``issue`` (chip's time ``time``);
-        a link past ``c2c_links`` sends nothing."""
+    def reserve(self, log, kind, link, issue, time):
+        """A ``send`` or ``mark`` on ``link`` issued in internal cycle ``issue`` (chip's time
+        ``time``): True if the link takes its frame, False if it is busy (error) or names no
+        link (past ``c2c_links``)."""
         if link >= len(self.links):
-            return
+            return False
         state = self.links[link]
         if issue < state.free:
             log.error(hostmap.C2C_BUSY, self.side, link, time)
-            return
+            return False
         state.free = issue + isa.c2c_frame_cycles(self.config, kind)
+        return True
+
+    def transmit(self, log, kind, link, issue, payload):
+        """The frame of a reserved ``send``/``mark`` issued in ``issue``: on the wire from
+        ``issue + superlanes``."""
         data = c2c_frame.frame_bytes(self.config, kind, payload)
         log.outbox.append(Outgoing(self.side, link, issue + self.config.superlanes, kind, data))
 
@@ -110,13 +120,17 @@ def _share(model, vector, superlane):
 
 def _exec_send(model, slice_, instr, superlane):
     unit, t = model.c2cs[slice_.name], model.cycle - superlane
+    if superlane == 0:      # the link is taken (or found busy) in the issue cycle
+        taken = unit.reserve(model.c2c_log, isa.FrameKind.DATA, instr["l"], t, model.time_of(t))
+        unit._sending[t] = (taken, [])
     direction, (stream,) = instr.group("s")
-    shares = unit._sending.setdefault(t, [])
+    taken, shares = unit._sending[t]
     shares.append(model._input(slice_.position, direction, stream, superlane))
     if superlane == model.config.superlanes - 1:
         del unit._sending[t]
-        unit.transmit(model.c2c_log, isa.FrameKind.DATA, instr["l"], t, model.time_of(t),
-                      np.concatenate(shares))
+        if taken:
+            unit.transmit(model.c2c_log, isa.FrameKind.DATA, instr["l"], t,
+                          np.concatenate(shares))
 
 
 def _exec_recv(model, slice_, instr, superlane):
@@ -143,8 +157,8 @@ def _exec_recv(model, slice_, instr, superlane):
 def _exec_mark(model, slice_, instr, superlane):
     if superlane == 0:
         unit, t = model.c2cs[slice_.name], model.cycle
-        unit.transmit(model.c2c_log, isa.FrameKind.MARK, instr["l"], t, model.time_of(t),
-                      model.time_of(t))
+        if unit.reserve(model.c2c_log, isa.FrameKind.MARK, instr["l"], t, model.time_of(t)):
+            unit.transmit(model.c2c_log, isa.FrameKind.MARK, instr["l"], t, model.time_of(t))
 
 
 _EXECUTORS = {"send": _exec_send, "recv": _exec_recv, "mark": _exec_mark}

@@ -150,7 +150,7 @@ class Model:
         self.c2cs = {s.name: c2c.C2c(config, s.name) for s in self.slices
                      if s.kind == isa.SliceKind.C2C}
         self.c2c_log = c2c.C2cLog()
-        self._marks = {}                # side -> (link, stamp) of a mark arrived this cycle
+        self._marks = {}                # side -> [(link, stamp)] of marks arrived this cycle
         self._deskew_release = {}       # queue number -> cycle its deskew is released in
         self.time_shift = 0             # the chip's time minus the internal cycle (deskew)
         # MEM sequencers and lane commits (gather/scatter), see opentsp.sim.mem
@@ -292,23 +292,21 @@ class Model:
         frame = c2c_frame.parse(self.config, data)
         if not frame.good:
             self.c2c_log.error(hostmap.C2C_CRC, side, link, time)
-        elif side in self._marks:       # two marks in a cycle on one slice: one is stray
-            self.c2c_log.error(hostmap.C2C_STRAY, side, link, time)
         else:
-            self._marks[side] = (link, frame.payload)
+            self._marks.setdefault(side, []).append((link, frame.payload))
 
     def _take_mark(self, t, slice_, number, queue):
         """After queue ``number`` (of C2C slice ``slice_``) stepped in cycle ``t``: a mark that
         arrived on the link of the deskew it is on releases it, else the mark is stray."""
-        if slice_.name not in self._marks:
-            return
-        link, stamp = self._marks.pop(slice_.name)
-        if queue.deskewing != link:
-            self.c2c_log.error(hostmap.C2C_STRAY, slice_.name, link, self.time_of(t))
-            return
-        self.time_shift = isa.c2c_arrival(self.config, isa.FrameKind.MARK, stamp) - t
-        self._notify_cycles.add(t)
-        self._deskew_release[number] = t + isa.NOTIFY_LATENCY - 1
+        marks = self._marks.pop(slice_.name, ())
+        taken = next((mark for mark in marks if mark[0] == queue.deskewing), None)
+        for mark in marks:                  # stamped before the release moves the time
+            if mark is not taken:
+                self.c2c_log.error(hostmap.C2C_STRAY, slice_.name, mark[0], self.time_of(t))
+        if taken is not None:
+            self.time_shift = isa.c2c_arrival(self.config, isa.FrameKind.MARK, taken[1]) - t
+            self._notify_cycles.add(t)
+            self._deskew_release[number] = t + isa.NOTIFY_LATENCY - 1
 
     # The clock ------------------------------------------------------------------------------
 
