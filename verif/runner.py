@@ -120,7 +120,7 @@ def clock_wrapper_verilog(config):
     cocotb's own clock is a simulator callback into cocotb on every edge; a clock in the
     design costs the simulator only its time steps (docs/verification.md, "Where the time
     goes")."""
-    get_config(config)      # the ports do not depend on it, but a bad name is refused here
+    members = Chip(get_config(config)).signature.members     # the host port's: any config
     ports = ["rst", *PORTS]
     lines = ["// Written by opentsp.verif.runner: tsp_top with its clock generated here.",
              "`timescale 1ns/1ps",
@@ -128,7 +128,7 @@ def clock_wrapper_verilog(config):
              "  output reg clk;",
              "  input rst;"]
     for name in PORTS:
-        member = Chip.__annotations__[name]        # the class's port declarations
+        member = members[name]
         bits = Shape.cast(member.shape).width
         width = f"[{bits - 1}:0] " if bits > 1 else ""
         lines.append(f"  {'input' if member.flow == In else 'output'} {width}{name};")
