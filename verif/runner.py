@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Build the chip's simulation model once per (simulator, configuration) and run firmware images
 on it.
 
