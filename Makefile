@@ -10,7 +10,7 @@ SEEDS ?= 1000
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: demo demo-digits test test-slow test-icarus iverilog regress regress-nightly coverage lint ruff verilog synth fpga \
-	bench bench-compiler bench-llama bench-fp clean venv fuzz multichip-regress
+	bench bench-compiler bench-llama bench-fp clean venv fuzz multichip-regress multichip-rtl
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,13 @@ RUNS ?= 1000
 multichip-regress: $(STAMP)
 	for source in firmware/examples/multichip/*.s; do \
 		$(BIN)/opentsp system $$source --runs $(RUNS) || exit 1; done
+
+# The same examples on the RTL: the chips cabled in one Verilator simulation under cocotb
+# (docs/verification.md, "Many chips on Verilator"; one build per chip count), RTL_RUNS draws
+# of latencies and starts each, every draw against the golden model and the numpy results.
+RTL_RUNS ?= 50
+multichip-rtl: $(STAMP)
+	$(BIN)/python -m opentsp.verif.system_runner firmware/examples/multichip/*.s --runs $(RTL_RUNS)
 
 # Long runs kept out of `make test`: the Verilator build and run of the `medium` config.
 test-slow: $(STAMP)

