@@ -822,7 +822,8 @@ def test_queue_parks_on_deskew_until_its_own_release():
     assert seen[5:9] == [(None, 0, 0), (None, 0, 0), ("mark", 0, 0), (None, 0, 1)]
 
 
-@pytest.mark.parametrize("name, chips", [("full", 4), ("ring", 4)])
+@pytest.mark.slow       # 40 s each in Amaranth's simulator; make test runs them on Verilator
+@pytest.mark.parametrize("name, chips", [("full", 4), ("ring", 4)])   # (test_system_cosim.py)
 def test_four_chip_examples_match_the_golden_model(name, chips):
     """The full4 gather (chip 0 marks and sends on a link to each other chip, each deskews on
     it, doubles the vector and sends it back: both links of both sides in use) and the ring4
