@@ -29,8 +29,9 @@ from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge, Timer
 from opentsp import hostmap
 from opentsp.config import Config
 from opentsp.firmware.image import Image
+from opentsp.hdl.top import link_port_prefix
 from opentsp.sim.system import LinkFault, System
-from opentsp.topology import Cable, Port, Topology
+from opentsp.topology import SIDES, Cable, Port, Topology
 from opentsp.verif.scoreboard import Scoreboard
 from opentsp.verif.system_runner import link_port_index, port_from_json
 from opentsp.verif.tb.chip import JOB, HostDriver
@@ -83,13 +84,13 @@ class CableDriver:
         self.dut, self.topology, self.config = dut, topology, topology.config
 
     def _control(self, port, what):
-        prefix = f"c2c_{'we'[('C2C_W', 'C2C_E').index(port.side)]}{port.link}_"
+        prefix = link_port_prefix(port.side, port.link)
         return getattr(self.dut, f"c{port.chip}_{prefix}{what}")
 
     def all_ports(self):
-        links = self.config.c2c_links
+        """Every link port of every chip, cabled or not."""
         return [Port(chip, side, link) for chip in range(self.topology.chips)
-                for side in ("C2C_W", "C2C_E") for link in range(links)]
+                for side in SIDES for link in range(self.config.c2c_links)]
 
     def cable(self, latencies):
         """Every rx port fed by its peer's line (or by nothing), every line's latency, no
