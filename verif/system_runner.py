@@ -24,17 +24,23 @@ Every chip's host port is a port of its own (``c{chip}_host_addr``, ... ``c{chip
 ``c{chip}_running``). The cocotb side lives in :mod:`opentsp.verif.tb.system`.
 """
 
+import argparse
 import math
+import random
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from amaranth.hdl import Shape
 from amaranth.lib.wiring import In
 
+from opentsp import isa
 from opentsp.config import get_config
+from opentsp.firmware import gen_multichip
+from opentsp.firmware.system import assemble_system
 from opentsp.hdl.top import Chip, link_port_prefix
 from opentsp.hdl.verilog import PORTS, TOP_NAME, ports
-from opentsp.sim.system import LinkFault
+from opentsp.sim.system import LinkFault, random_latencies
 from opentsp.topology import SIDES, Port, Topology
 from opentsp.verif import runner
 
@@ -290,17 +296,11 @@ def port_from_json(values):
 def _example_expected(path, config, chips):
     """The numpy results of example ``path`` (``ring2_relay.s``: ring, ``full4_gather.s``:
     full), or None for another program."""
-    from opentsp.firmware import gen_multichip
-
     kind = Path(path).name[:4]
     return gen_multichip.expected(config, kind, chips) if kind in ("ring", "full") else None
 
 
 def _numpy_ok(record, want, config):
-    import numpy as np
-
-    from opentsp import isa
-
     mems = [s.name for s in isa.mem_slices(config)]
     return all(np.array_equal(np.load(record["chips"][chip]["memories"])[
         mems.index(mem), word].view(np.int8), value) for (chip, mem, word), value in want.items())
@@ -312,11 +312,6 @@ def run_example(path, runs, seed=0, *, out=print):
     latencies and starts drawn at random (``seed``); print a line per example: whether every
     draw matched the golden model (and the example's numpy results) and the chips' cycle
     counts, which must be the same in every draw. Returns True when all held."""
-    import random
-
-    from opentsp.firmware.system import assemble_system
-    from opentsp.sim.system import random_latencies
-
     program = assemble_system(Path(path).read_text(), filename=str(path))
     topology = program.topology
     rng = random.Random(seed)
@@ -344,8 +339,6 @@ def run_example(path, runs, seed=0, *, out=print):
 def main(argv=None):
     """``python -m opentsp.verif.system_runner SOURCE.s ... [--runs N] [--seed S]``
     (``make multichip-rtl``)."""
-    import argparse
-
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("sources", nargs="+", type=Path)
     parser.add_argument("--runs", type=int, default=50)
