@@ -5,8 +5,8 @@ results equal to numpy's and to the stages' references."""
 
 import numpy as np
 import pytest
+from compiled import int8_layer, numpy_int8_layer
 
-from opentsp.compiler import Graph
 from opentsp.compiler.graph import CompileError
 from opentsp.compiler.multichip import Transfer, column_parallel, compose, pipeline
 from opentsp.config import get_config
@@ -14,21 +14,6 @@ from opentsp.sim.system import random_latencies
 from opentsp.topology import ring
 
 C2C = get_config("c2c")
-MULTIPLIER, SHIFT = 1 << 30, 0          # requant: (h * 2**30) >> 32, i.e. floor(h / 4)
-
-
-def layer(name, w, b):
-    """y = requant(relu(x @ w + b)): int8 in, int8 out."""
-    g = Graph(name)
-    x = g.input("x", (2, w.shape[0]))
-    h = g.bias_add(g.matmul(x, g.const("w", w)), g.const("b", b))
-    g.output("y", g.requant(g.relu(h), MULTIPLIER, SHIFT))
-    return g
-
-
-def numpy_layer(x, w, b):
-    h = x.astype(np.int64) @ w.astype(np.int64) + b
-    return np.clip((np.maximum(h, 0) * MULTIPLIER) >> 32, -128, 127).astype(np.int8)
 
 
 def weights(seed, count, k, n):
@@ -53,10 +38,10 @@ def runs(program, inputs, draws=4):
 @pytest.mark.parametrize("chips", [2, 4])
 def test_a_layer_stack_split_by_depth_over_a_ring(chips):
     ws, bs, x = weights(chips, chips, 4, 4)
-    program = pipeline([layer(f"l{k}", ws[k], bs[k]) for k in range(chips)], C2C)
+    program = pipeline([int8_layer(f"l{k}", ws[k], bs[k]) for k in range(chips)], C2C)
     want = x
     for w, b in zip(ws, bs, strict=True):
-        want = numpy_layer(want, w, b)
+        want = numpy_int8_layer(want, w, b)
     assert want.any()           # the data survive the stack: a wrong transfer would show
     chained = {"x": x}
     for stage in program.stages:
@@ -71,9 +56,9 @@ def test_a_layer_stack_split_by_depth_over_a_ring(chips):
 @pytest.mark.parametrize("chips", [2, 4])
 def test_a_layer_split_by_columns_over_fully_connected_chips(chips):
     (w,), (b,), x = weights(10 + chips, 1, 4, 4 * chips)
-    graphs = [layer(f"c{k}", w[:, 4 * k:4 * k + 4], b[4 * k:4 * k + 4]) for k in range(chips)]
+    graphs = [int8_layer(f"c{k}", w[:, 4 * k:4 * k + 4], b[4 * k:4 * k + 4]) for k in range(chips)]
     program = column_parallel(graphs, C2C)
-    want = numpy_layer(x, w, b)
+    want = numpy_int8_layer(x, w, b)
     assert want.any()
     for outputs in runs(program, {0: {"x": x}}):
         got = np.concatenate([outputs[k]["y"] for k in range(chips)], axis=1)
@@ -82,7 +67,7 @@ def test_a_layer_split_by_columns_over_fully_connected_chips(chips):
 
 def test_compose_refuses_what_it_cannot_build():
     ws, bs, _ = weights(0, 3, 4, 4)
-    graphs = [layer(f"l{k}", ws[k], bs[k]) for k in range(3)]
+    graphs = [int8_layer(f"l{k}", ws[k], bs[k]) for k in range(3)]
     topology = ring(3, C2C)
     with pytest.raises(CompileError, match=r"^ring3: 3 chips, 2 graphs$"):
         compose(topology, graphs[:2], [], {0: ["x"]})

