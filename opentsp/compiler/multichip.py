@@ -8,12 +8,15 @@ build on :func:`compose`, which takes any stages and transfers:
 
 * every stage is compiled on its own (:func:`opentsp.compiler.compile_graph`) and runs as one
   block of cycles ``T .. T + D`` on its chip (``D`` its predicted cycles), its queues shifted;
-* a transferred tensor is read from the sender's memory after the sender's stage (or, for a
-  host input, before it), sent one byte plane a frame, and written by the receiver at its own
-  stage's input words before its stage starts (the *landing*);
-* chip 0 leads; every other chip deskews on the cable of its first incoming transfer, and the
-  chip at the other end marks it: frames on that cable land exactly, the others at the end of
-  their window (:func:`opentsp.isa.c2c_arrival` plus the window the deskews leave).
+* a transferred tensor is read from the sender's memory after the sender's stage if it is an
+  output of the stage, and before the stage if it is an input the host placed or a state (as
+  the previous run left it), sent one byte plane a frame, and written by the receiver at its
+  own stage's input words before its stage starts (the *landing*);
+* chip 0 leads; every other chip deskews on the cable of its first incoming transfer from a
+  chip reached before it, and the chip at the other end marks it: frames on that cable land
+  exactly, the others at the end of their window (:func:`opentsp.isa.c2c_arrival` plus the
+  window the deskews leave). Chip 0 may take transfers too (a state another chip sends before
+  its stage: the decoder split over two chips of :mod:`opentsp.app.lm_split`).
 
 The result is a :class:`MultiChipProgram`: an image per chip, the predicted cycle count of every
 chip (the multi-chip golden model's, exactly), and the outputs read back per chip.
@@ -63,11 +66,17 @@ class MultiChipProgram:
     predicted_cycles : list of int
     host_inputs : dict
         ``{chip: [input names]}`` the host places.
+    transfers : list of Transfer
+    stage_order : list of int
+        The chips in the order their stages can run one after the other (every transfer after
+        a stage goes to a chip later in the list).
     """
 
-    def __init__(self, topology, stages, images, releases, host_inputs):
+    def __init__(self, topology, stages, images, releases, host_inputs, transfers,
+                 stage_order):
         self.topology, self.stages, self.images = topology, stages, images
         self.releases, self.host_inputs = releases, host_inputs
+        self.transfers, self.stage_order = list(transfers), list(stage_order)
         self.predicted_cycles = [_predict(image, release)
                                  for image, release in zip(images, releases, strict=True)]
 
@@ -77,26 +86,74 @@ class MultiChipProgram:
         return SystemProgram(self.topology, [Program(image, deskew=release) for image, release
                                              in zip(self.images, self.releases, strict=True)])
 
-    def images_for(self, inputs):
-        """Every chip's image with ``inputs`` (``{chip: {name: ndarray}}``) placed."""
+    def images_for(self, inputs, states=None):
+        """Every chip's image with ``inputs`` (``{chip: {name: ndarray}}``) placed, and
+        ``states`` (``{chip: {name: ndarray}}``, any of each stage's states; the others hold
+        their ``init``)."""
+        states = states or {}
         images = []
         for chip, (stage, image) in enumerate(zip(self.stages, self.images, strict=True)):
-            given = inputs.get(chip, {})
-            names = self.host_inputs.get(chip, [])
-            if sorted(given) != sorted(names):
-                raise CompileError(f"chip {chip}: the host places inputs {sorted(names)}, not "
-                                   f"{sorted(given)}")
-            placed = stage.image_for({**_zeros(stage), **given})    # landed ones: zeros
+            given = self._host_inputs(chip, inputs)
+            placed = stage.image_for({**_zeros(stage), **given},    # landed ones: zeros
+                                     states.get(chip))
             images.append(Image(image.config, image.queues, dict(placed.data)))
         return images
 
-    def run_golden(self, inputs, **kwargs):
+    def _host_inputs(self, chip, inputs):
+        given = inputs.get(chip, {})
+        names = self.host_inputs.get(chip, [])
+        if sorted(given) != sorted(names):
+            raise CompileError(f"chip {chip}: the host places inputs {sorted(names)}, not "
+                               f"{sorted(given)}")
+        return given
+
+    def run_golden(self, inputs, states=None, **kwargs):
         """``(outputs per chip, cycles per chip)`` from the multi-chip golden model
-        (``kwargs``: :func:`opentsp.sim.system.run_system`'s latencies, starts, ...)."""
-        result = run_system(self.images_for(inputs), self.topology, **kwargs)
-        outputs = [stage.outputs(chip.memories) for stage, chip in
-                   zip(self.stages, result.chips, strict=True)]
-        return outputs, result.cycles
+        (``kwargs``: :func:`opentsp.sim.system.run_system`'s latencies, starts, ...); with
+        ``states``, as :meth:`images_for`."""
+        outputs, _, cycles = self.run_golden_states(inputs, states, **kwargs)
+        return outputs, cycles
+
+    def run_golden_states(self, inputs, states=None, **kwargs):
+        """``(outputs per chip, states per chip after the run, cycles per chip)``, as
+        :meth:`run_golden`: one run of a session whose states carry over."""
+        result = run_system(self.images_for(inputs, states), self.topology, **kwargs)
+        memories = [chip.memories for chip in result.chips]
+        return self.outputs(memories), self.states(memories), result.cycles
+
+    def outputs(self, memories):
+        """``[{output name: ndarray}]`` per chip from its memories (one array per chip, as
+        :meth:`opentsp.compiler.program.CompiledProgram.outputs` reads)."""
+        return [stage.outputs(m) for stage, m in zip(self.stages, memories, strict=True)]
+
+    def states(self, memories):
+        """``[{state name: ndarray}]`` per chip from its memories."""
+        return [stage.states(m) for stage, m in zip(self.stages, memories, strict=True)]
+
+    def step_reference(self, inputs, states=None):
+        """``(outputs per chip, states per chip after the run)``: every stage's
+        :meth:`~opentsp.compiler.program.CompiledProgram.step_reference` in
+        :attr:`stage_order`, each landed input the value its transfer carries (a tensor sent
+        before the stages as it was before the run, an output as its stage made it), without
+        the golden model; ``inputs`` and ``states`` as in :meth:`images_for`."""
+        states = states or {}
+        outputs, after = [None] * len(self.stages), [None] * len(self.stages)
+        for chip in self.stage_order:
+            given = dict(self._host_inputs(chip, inputs))
+            for t in self.transfers:
+                if t.dst != chip:
+                    continue
+                source = self.stages[t.src].graph
+                if t.tensor in source.outputs:
+                    given[t.input] = outputs[t.src][t.tensor]
+                elif t.tensor in source.inputs:
+                    given[t.input] = inputs[t.src][t.tensor]
+                else:
+                    init = source.states[t.tensor].node.params["init"]
+                    given[t.input] = states.get(t.src, {}).get(t.tensor, init)
+            outputs[chip], after[chip] = self.stages[chip].step_reference(given,
+                                                                          states.get(chip))
+        return outputs, after
 
 
 def _zeros(stage):
@@ -119,10 +176,16 @@ def _predict(image, release):
 
 
 def _planes(stage, name):
-    """``[(plane number, [(mem, addr) of every copy])]`` of tensor ``name`` of ``stage``."""
-    tensors = {**stage.graph.inputs, **stage.graph.outputs}
-    store = (stage._inputs.get(name) if name in stage.graph.inputs
-             else stage._stores[tensors[name].name])
+    """``[[(mem, addr) of every copy] per byte plane]`` of tensor ``name`` of ``stage``: an
+    output (where its stage leaves it), else an input or a state (where it is before the
+    stage)."""
+    graph = stage.graph
+    if name in graph.outputs:
+        store = stage._stores[graph.outputs[name].name]
+    elif name in graph.inputs:
+        store = stage._inputs[name]
+    else:
+        store = stage._stores[graph.states[name].name]
     planes = []
     for key in sorted(store.vectors):
         copies = store.vectors[key]
@@ -167,8 +230,9 @@ def compose(topology, graphs, transfers, host_inputs):
     graphs : list of opentsp.compiler.Graph
         Chip ``k`` runs ``graphs[k]``.
     transfers : list of Transfer
-        Each between chips joined by a cable; a chip's first incoming transfer (in list order)
-        is the one it deskews on; chip 0 has none.
+        Each between chips joined by a cable. A transfer of an output goes after its stage,
+        of an input or a state before it. A chip deskews on its first incoming transfer (in
+        list order) from a chip reached from chip 0 before it.
     host_inputs : dict
         ``{chip: [input names]}`` placed by the host; every other input is transferred.
 
@@ -176,7 +240,9 @@ def compose(topology, graphs, transfers, host_inputs):
     ------
     CompileError
         Chips without a cable between them, an input neither placed nor transferred, a chip
-        that is not reached from chip 0.
+        that is not reached from chip 0, a transfer of a tensor the sender does not have or of
+        another shape or dtype than the input it lands in, a landed input sent on before its
+        stage, stages that wait for one another's outputs.
     """
     config = topology.config
     if len(graphs) != topology.chips:
@@ -185,12 +251,8 @@ def compose(topology, graphs, transfers, host_inputs):
     links = _links(topology, transfers)
     _check_inputs(stages, transfers, host_inputs)
     chips = [_Chip(config) for _ in stages]
-    parents = {}
-    for transfer in transfers:
-        parents.setdefault(transfer.dst, links[transfer])
-    if 0 in parents:
-        raise CompileError("chip 0 leads: it takes no transfer before its stage")
     order = _order(topology.chips, transfers)
+    parents = _parents(order, transfers, links)
     excess, releases = {0: Counter()}, [None] * topology.chips
     for chip in order[1:]:          # marks first: a link carries its mark before any data
         sender, _ = parents[chip]
@@ -198,14 +260,17 @@ def compose(topology, graphs, transfers, host_inputs):
         mark = _mark(chips[sender.chip], sender, releases[sender.chip])
         releases[chip] = isa.c2c_release(config, mark)
         chips[chip].start = releases[chip]
-    for chip in order:
+    for chip in order:              # what is in memory before the stages goes out first
+        _send_before(chips[chip], stages[chip], chip, transfers, links)
+    stage_order = _stage_order(stages, transfers)
+    for chip in stage_order:
         _land(chips[chip], stages[chip], chip, transfers, links, excess, chips)
-        _send_host_inputs(chips[chip], stages[chip], chip, transfers, links)
         _begin(chips[chip], stages[chip])
         _send_outputs(chips[chip], stages[chip], chip, transfers, links)
     images = [_image(chips[k], stages[k], parents.get(k), releases[k])
               for k in range(len(stages))]
-    program = MultiChipProgram(topology, stages, images, releases, host_inputs)
+    program = MultiChipProgram(topology, stages, images, releases, host_inputs, transfers,
+                               stage_order)
     errors = check_system(program.system)
     if errors:
         raise CompileError(f"composed program breaks a rule: {errors[0]}")
@@ -227,10 +292,31 @@ def _links(topology, transfers):
 
 
 def _check_inputs(stages, transfers, host_inputs):
+    for t in transfers:
+        source, target = stages[t.src].graph, stages[t.dst].graph
+        sent = {**source.states, **source.inputs, **source.outputs}.get(t.tensor)
+        if sent is None:
+            raise CompileError(f"chip {t.src}: {t.tensor!r} is no output, input or state of "
+                               f"its stage")
+        if t.tensor not in source.outputs and any(
+                u.dst == t.src and u.input == t.tensor for u in transfers):
+            raise CompileError(f"chip {t.src}: input {t.tensor!r} lands from another chip, so "
+                               f"it cannot go on before its stage")
+        landed = target.inputs.get(t.input)
+        if landed is None:
+            raise CompileError(f"chip {t.dst}: {t.input!r} is no input of its stage")
+        if (landed.shape, landed.dtype) != (sent.shape, sent.dtype):
+            raise CompileError(f"chip {t.dst}: input {t.input!r} is {landed.dtype} "
+                               f"{landed.shape}, chip {t.src} sends {t.tensor!r} as "
+                               f"{sent.dtype} {sent.shape}")
     for chip, stage in enumerate(stages):
-        landed = {t.input for t in transfers if t.dst == chip}
+        landed = Counter(t.input for t in transfers if t.dst == chip)
         placed = set(host_inputs.get(chip, []))
-        missing = set(stage.graph.inputs) - landed - placed
+        twice = sorted(name for name, count in landed.items() if count > 1 or name in placed)
+        if twice:
+            raise CompileError(f"chip {chip}: inputs {twice} are given twice (by two "
+                               f"transfers, or by the host and a transfer)")
+        missing = set(stage.graph.inputs) - set(landed) - placed
         if missing:
             raise CompileError(f"chip {chip}: inputs {sorted(missing)} are neither placed by "
                                f"the host nor transferred")
@@ -247,6 +333,33 @@ def _order(chips, transfers):
         for chip in ready:
             order.append(chip)
             seen.add(chip)
+    return order
+
+
+def _parents(order, transfers, links):
+    """``{chip: (sending Port, receiving Port)}``: the cable each chip but chip 0 deskews on,
+    that of its first transfer from a chip before it in ``order``."""
+    parents = {}
+    for k, chip in enumerate(order[1:], start=1):
+        first = next(t for t in transfers if t.dst == chip and t.src in order[:k])
+        parents[chip] = links[first]
+    return parents
+
+
+def _stage_order(stages, transfers):
+    """The chips in an order where each stage comes after the stages whose outputs it
+    takes."""
+    after = {chip: {t.src for t in transfers if t.dst == chip
+                    and t.tensor in stages[t.src].graph.outputs} for chip in range(len(stages))}
+    order = []
+    while len(order) < len(stages):
+        ready = [chip for chip in range(len(stages))
+                 if chip not in order and after[chip] <= set(order)]
+        if not ready:
+            waiting = sorted(set(range(len(stages))) - set(order))
+            raise CompileError(f"chips {waiting} wait for one another's outputs: the "
+                               f"transfers after their stages form a cycle")
+        order.append(ready[0])
     return order
 
 
@@ -321,10 +434,11 @@ def _send_outputs(chip, stage, number, transfers, links):
                                         chip.stage_end)
 
 
-def _send_host_inputs(chip, stage, number, transfers, links):
-    """Host inputs go out before the stage (which starts after their last read)."""
+def _send_before(chip, stage, number, transfers, links):
+    """Inputs the host placed and states go out before the stage (which starts after their
+    last read)."""
     for transfer in transfers:
-        if transfer.src == number and transfer.tensor in stage.graph.inputs:
+        if transfer.src == number and transfer.tensor not in stage.graph.outputs:
             port = links[transfer][0]
             chip.sent[transfer] = _send(chip, port, _planes(stage, transfer.tensor),
                                         max(chip.start, chip.busy[port.side]))
