@@ -206,6 +206,10 @@ CONFIGS = {
     # step, so nothing is fetched and the program stays loaded from run to run).
     "lm": Config(name="lm", superlanes=2, lanes_per_superlane=4, streams=8,
                  mem_slices=8, mem_words=2048, mxm_size=8, queue_depth=8192),
+    # `lm` with one link on each edge: the decoder split over two chips of a ring
+    # (opentsp.app.lm_split, make multichip-lm; docs/multichip.md).
+    "lm_c2c": Config(name="lm_c2c", superlanes=2, lanes_per_superlane=4, streams=8,
+                     mem_slices=8, mem_words=2048, mxm_size=8, queue_depth=8192, c2c_links=1),
     # For an FPGA board (opentsp fpga, docs/fpga.md): one superlane of the default chip (the
     # default itself needs more LUTs than the largest ECP5 has) with 4 + 4 streams, the fewest
     # that carry an int32 group (8 + 8 used 78% of the LFE5U-85F's LUTs and did not route: the

@@ -37,7 +37,8 @@ import numpy as np
 from opentsp.app import lm_model
 from opentsp.compiler import Graph, layers
 
-__all__ = ["STATES", "decode_graph", "initial_states", "generated"]
+__all__ = ["STATES", "decode_graph", "embed", "layer", "next_token", "initial_states",
+           "generated"]
 
 #: The states every step carries over, besides the KV cache.
 STATES = ("tokens", "pos", "prompt_len")
@@ -46,7 +47,6 @@ STATES = ("tokens", "pos", "prompt_len")
 def decode_graph(params):
     """The graph of one decode step of ``params`` (:class:`~opentsp.app.lm_model.LmParams`)."""
     cfg = params.config
-    w = params.weights
     g = Graph("lm_step")
     tokens = g.state("tokens", (cfg.context, 1), "int32")
     pos_state = g.state("pos", (1, 1), "int32")
@@ -56,12 +56,32 @@ def decode_graph(params):
     pos = g.read_row(pos_state, zero, name="pos.now")
     token = g.read_row(tokens, pos, name="token")
     position = g.cast(pos, "float32", name="pos.f32")
-    x = g.add(_widen(g, g.read_row(g.const("tok_emb", w["tok_emb"]), token, name="tok.row")),
-              _widen(g, g.read_row(g.const("pos_emb", w["pos_emb"]), pos, name="pos.row")),
-              name="x0")
+    x = embed(g, params, token, pos)
     for i in range(cfg.n_layers):
-        x = _layer(g, params, i, x, pos, position)
-    final = layers.rms_norm(g, x, g.const("g_final", w["g_final"]), "final", cfg.eps)
+        x = layer(g, params, i, x, pos, position)
+    value, after = next_token(g, params, x, (tokens, prompt_len), pos, (zero, one))
+    g.output("tokens", g.write_row(tokens, after, value, name="tokens.next"))
+    g.output("pos", g.write_row(pos_state, zero, after, name="pos.written"))
+    return g
+
+
+def embed(g, params, token, pos):
+    """``x0 = widen(tok_emb[token]) + widen(pos_emb[pos])`` (float32, 1 x d)."""
+    w = params.weights
+    return g.add(_widen(g, g.read_row(g.const("tok_emb", w["tok_emb"]), token, name="tok.row")),
+                 _widen(g, g.read_row(g.const("pos_emb", w["pos_emb"]), pos, name="pos.row")),
+                 name="x0")
+
+
+def next_token(g, params, x, token_states, pos, constants):
+    """The final RMSNorm, the logits (output ``logits``) and their argmax, and the token the
+    step writes at ``pos + 1``: the prompt's while ``pos + 1`` is in the prompt, else the
+    argmax. ``token_states`` is ``(tokens, prompt_len)``, ``constants`` the (1, 1) int32
+    ``(zero, one)``; returns ``(token value, pos + 1)``."""
+    w = params.weights
+    tokens, prompt_len = token_states
+    zero, one = constants
+    final = layers.rms_norm(g, x, g.const("g_final", w["g_final"]), "final", params.config.eps)
     logits = g.matmul(_bf16(g, final), g.const("w_head", w["w_head"]), name="logits")
     g.output("logits", logits)
     chosen = layers.argmax(g, logits, "next")
@@ -73,9 +93,7 @@ def decode_graph(params):
                          name="generating")
     value = g.bitwise_or(g.bitwise_and(keep, later, name="prompt_token"),
                          g.bitwise_and(flip, chosen, name="chosen_token"), name="token.value")
-    g.output("tokens", g.write_row(tokens, after, value, name="tokens.next"))
-    g.output("pos", g.write_row(pos_state, zero, after, name="pos.written"))
-    return g
+    return value, after
 
 
 def _bf16(g, x):
@@ -86,7 +104,7 @@ def _widen(g, x):
     return g.cast(x, "float32", name=f"{x.name}.f32")
 
 
-def _layer(g, params, i, x, pos, position):
+def layer(g, params, i, x, pos, position):
     """Layer ``i``: attention with the KV cache, then the SwiGLU feed-forward."""
     cfg, w = params.config, params.weights
     p = f"layer{i}"
