@@ -751,6 +751,9 @@ async def _start_skewed(ctx, chips, starts):
         ctx.set(chip.host_wen, 0)
 
 
+# 18 s in Amaranth's simulator: make test runs ring2 with a bit flip in flight on Verilator
+# (tests/cosim/test_system_cosim.py::test_ring2_relay_on_verilator)
+@pytest.mark.slow
 def test_ring_of_two_chips_with_deskew_matches_the_golden_model():
     """The ring2 relay example (chip 1 deskews on chip 0's mark, doubles X and sends it back)
     on two RTL chips cabled by the testbench, under random latencies and start skews and with
