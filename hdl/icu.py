@@ -15,10 +15,18 @@ class InstructionQueue(wiring.Component):
     """One queue: instruction memory plus the slot sequencer of ``opentsp.sim.icu.Queue``.
 
     The queue holds ``depth`` 32-bit words, written by the host through ``w_*`` while the chip
-    is not running. The memory has a synchronous read port addressed with the *next* program
-    counter, so the word of slot ``t`` is on the read port in cycle ``t`` (prefetch); while
-    ``run`` is low it reads index 0, so that cycle 0 (the first cycle with ``run`` high, after a
-    cycle with ``clear``) finds the first instruction.
+    is not running. The slot of cycle ``t`` executes the word its index holds as of the writes
+    through the end of cycle ``t - 2`` (prefetch): the word the queue would find on a
+    synchronous read port addressed with the *next* program counter, which reads index 0 while
+    ``run`` is low, so that cycle 0 (the first cycle with ``run`` high, after a cycle with
+    ``clear``) finds the first instruction. That is the port timing, unchanged; inside, the slot
+    decode reads a register (``word``), not the block RAM, which is read one slot ahead (the
+    word after ``pc``), and the one write each of them misses is forwarded into ``word`` as it
+    loads (:meth:`_add_prefetch`). So the queue's outputs start at flip-flops, not at the block
+    RAM's 5.8 ns from clock to data on the ECP5. The equivalence holds as long as ``run`` rises
+    only after a cycle with ``clear`` (the chip drives ``clear`` with ``~run``): after a pause
+    without ``clear`` both give index 0 in the first slot, but if that slot does not advance
+    the read port gave the word at ``pc`` in the next one, the queue index 0 again.
 
     Per cycle with ``run`` high (exactly ``Queue.step()``):
 
@@ -40,9 +48,9 @@ class InstructionQueue(wiring.Component):
     wrap at ``depth``. The fill pointer is set by ``clear`` to ``length``: one past the index of
     the last host write (the host loads index 0 up, so this is the preloaded length, modulo
     ``depth``). The host and ``ifetch`` share the one write port (the host writes only while
-    ``run`` is low). A word written at the end of cycle ``c`` is on the read port from cycle
-    ``c + 2`` (read in ``c + 1``): ``isa.FETCH_LATENCY``. A slot executes whatever its index
-    holds.
+    ``run`` is low). A word written at the end of cycle ``c`` is executed from slot ``c + 2``
+    on (the read port above reads it in ``c + 1``): ``isa.FETCH_LATENCY``. A slot executes
+    whatever its index holds.
 
     ``issue`` is combinational in the issue cycle (latency 0).
 
@@ -134,14 +142,52 @@ class InstructionQueue(wiring.Component):
                                                 depth=self._depth, init=[])
         wp = mem.write_port()
         rp = mem.read_port()
-        word = rp.data
+        word = Signal(unsigned(isa.INSTR_BITS))     # the word at pc: what the slot decodes
         length, fill = self._add_write_port(m, wp, word)
         state = _SlotState(self._index_bits)
         self._add_slot_decode(m, word, state)
         next_pc = Mux(state.advance, state.pc + 1, state.pc)
-        m.d.comb += [rp.addr.eq(Mux(self.run, next_pc, 0)), self.ended.eq(state.ended)]
+        self._add_prefetch(m, wp, rp, word, state)
+        m.d.comb += self.ended.eq(state.ended)
         self._add_state_update(m, state, next_pc, length, fill)
         return m
+
+    def _add_prefetch(self, m, wp, rp, word, state):
+        """Load ``word``, the register the slot decode reads, with the queue memory's word at
+        the index the old read port would have read (one slot ahead, see the class).
+
+        The block RAM is read one slot ahead of ``word``: at ``pc + 1`` of the next cycle (1
+        after a ``clear``), so that its read data ``ahead`` is the word after ``pc``. At the end
+        of a cycle with ``run`` high, ``word`` loads ``ahead`` if the slot advances, else keeps
+        its value (``first`` after a ``clear``, as ``pc`` is then 0); while ``run`` is low it
+        loads ``first``, a copy of index 0 kept from the write port (not reset, like the
+        memory), so that cycle 0 finds index 0 in ``word`` and index 1 on the read port. Both
+        ``ahead`` and ``word`` were read a cycle before they are loaded, so each is patched with
+        the one write it missed, that of the previous cycle (``w_prev_*``, the write port
+        registered), when that hit its index: this is also the fetch that changes the word under
+        a multi-slot instruction (section 5b).
+
+        The read port is not transparent (a read of an index written in the same cycle returns
+        the old word; ``read_port``'s default): the patch supplies the new one. A transparent
+        port would give the same words (the patch would rewrite what it already holds) but
+        costs bypass logic after the ECP5's block RAM output.
+        """
+        w_prev_en = Signal()
+        w_prev_addr = Signal.like(wp.addr)
+        w_prev_data = Signal.like(wp.data)
+        m.d.sync += [w_prev_en.eq(wp.en), w_prev_addr.eq(wp.addr), w_prev_data.eq(wp.data)]
+        first = Signal.like(wp.data, reset_less=True)   # index 0, as the memory holds it
+        with m.If(wp.en & (wp.addr == 0)):
+            m.d.sync += first.eq(wp.data)
+        at_pc = Signal()        # word holds the index pc (it followed the slots last cycle)
+        m.d.sync += at_pc.eq(self.run & ~self.clear)
+        pc, advance = state.pc, state.advance
+        pc_1 = Signal.like(pc)
+        m.d.comb += [pc_1.eq(pc + 1),
+                     rp.addr.eq(Mux(self.clear, 1, Mux(advance, pc_1 + 1, pc_1)))]
+        ahead = Mux(w_prev_en & (w_prev_addr == pc_1), w_prev_data, rp.data)
+        same = Mux(at_pc, Mux(w_prev_en & (w_prev_addr == pc), w_prev_data, word), first)
+        m.d.sync += word.eq(Mux(self.run, Mux(advance, ahead, same), first))
 
     def _add_write_port(self, m, wp, word):
         """Drive the memory's write port from the host and ``ifetch`` (the ring, section 5b).

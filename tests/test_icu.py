@@ -3,10 +3,12 @@
 import random
 
 import pytest
+from amaranth.hdl import Mux, unsigned
+from amaranth.lib import memory
 from amaranth.sim import Simulator
 
 from opentsp import isa
-from opentsp.hdl.icu import InstructionQueue
+from opentsp.hdl.icu import InstructionQueue, _SlotState
 from opentsp.queue_timing import end_slot, issue_schedule
 from opentsp.sim.icu import Queue
 
@@ -445,3 +447,190 @@ def test_random_fetch_programs():
         feed_w0 = [fetch_pool(rng) for _ in range(400)]
         fetched.append(len(run_fetch(program, feed_e4, feed_w0, 300).fetched))
     assert max(fetched) > 2 * DEPTH             # the ring wraps more than once
+
+
+# The prefetch (the slot decode reads a register, the block RAM is read one slot ahead) ---------
+
+class _PreviousQueue(InstructionQueue):
+    """The queue as it was before the prefetch register: the slot decode on the block RAM's
+    read data, the read port addressed with the next pc (0 while ``run`` is low)."""
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = mem = memory.Memory(shape=unsigned(isa.INSTR_BITS),
+                                                depth=self.depth, init=[])
+        wp, rp = mem.write_port(), mem.read_port()
+        length, fill = self._add_write_port(m, wp, rp.data)
+        state = _SlotState(self._index_bits)
+        self._add_slot_decode(m, rp.data, state)
+        next_pc = Mux(state.advance, state.pc + 1, state.pc)
+        m.d.comb += [rp.addr.eq(Mux(self.run, next_pc, 0)), self.ended.eq(state.ended)]
+        self._add_state_update(m, state, next_pc, length, fill)
+        return m
+
+
+PORTS = ("issue.valid", "issue.word", "ending", "ended", "notify", "parked", "fetch")
+GROUPS = [isa.StreamRef(d, s) for d in (isa.Dir.E, isa.Dir.W) for s in (0, 4)]
+
+
+def port_values(ctx, dut):
+    return (ctx.get(dut.issue.valid), ctx.get(dut.issue.word), ctx.get(dut.ending),
+            ctx.get(dut.ended), ctx.get(dut.notify), ctx.get(dut.parked), ctx.get(dut.fetch))
+
+
+def hammer_word(rng, deskew=False):
+    """A random queue word: every kind the slot decode tells apart, short multi-slot ones."""
+    kind = rng.choice(["nop", "repeat", "sync", "notify", "ifetch", "ifetch", "end", "read",
+                       "add", "zero"] + ["deskew"] * deskew)
+    if kind == "nop":
+        return isa.encode("nop", count=rng.randint(1, 4)).encode()
+    if kind == "repeat":
+        return isa.encode("repeat", n=rng.randint(1, 3), d=rng.randint(1, 3)).encode()
+    if kind == "ifetch":
+        return ifetch(rng.choice(GROUPS), rng.randint(1, 6)).encode()
+    if kind == "read":
+        return rd(rng.randrange(64)).encode()
+    if kind == "add":
+        return isa.encode("add", dtype=0, dst=rng.randrange(64), a=1, b=2).encode()
+    if kind == "deskew":
+        return isa.encode("deskew", l=rng.randrange(2)).encode()
+    if kind == "zero":
+        return 0
+    return isa.encode(kind).encode()
+
+
+def feed_value(rng, streams=8):
+    """The lane-0 bytes of every stream at the slice input: a random word in each group."""
+    value = 0
+    for base in range(0, streams, isa.INT32_GROUP):
+        value |= hammer_word(rng) << (8 * base)
+    return value
+
+
+@pytest.mark.parametrize("seed, depth, deskew", [(0, 8, False), (1, 4, False), (2, 8, True),
+                                                 (3, 16, False), (4, 2, False)])
+def test_prefetch_matches_the_previous_read_port(seed, depth, deskew):
+    """Random inputs to the queue and to a copy of it as it was before the prefetch register
+    (decode on the block RAM output): every port equal in every cycle. Host writes while
+    running and stopped (in the start cycle too), fetches onto pc, pc + 1, pc + 2 (small
+    rings), ``clear`` with ``run`` high; ``run`` rises only after a cycle with ``clear`` (as
+    in the chip, whose ``clear`` is ``~run``: a pause without ``clear`` is not a start)."""
+    rng = random.Random(seed)
+    m = Module()
+    m.submodules.new = new = InstructionQueue(depth, streams=8, deskew=deskew)
+    m.submodules.old = old = _PreviousQueue(depth, streams=8, deskew=deskew)
+    inputs = ["w_en", "w_addr", "w_data", "run", "clear", "release", "fetch_e", "fetch_w"]
+    inputs += ["deskew_release"] * deskew
+    for name in inputs:
+        m.d.comb += getattr(old, name).eq(getattr(new, name))
+    checked = [0]
+
+    async def tb(ctx):
+        run = False
+        for cycle in range(4000):
+            stop = rng.random() < (0.02 if run else 0.2)
+            if not run:
+                clear = rng.random() < 0.5
+                run_next = clear and stop
+            else:
+                clear = rng.random() < 0.01
+                run_next = not stop
+            values = {"run": run, "clear": clear, "w_en": rng.random() < (0.1 if run else 0.7),
+                      "w_addr": rng.randrange(depth), "w_data": hammer_word(rng, deskew),
+                      "release": rng.random() < 0.3, "fetch_e": feed_value(rng),
+                      "fetch_w": feed_value(rng), "deskew_release": rng.random() < 0.3}
+            for name in inputs:
+                ctx.set(getattr(new, name), values[name])
+            got, want = port_values(ctx, new), port_values(ctx, old)
+            assert got == want, f"seed {seed} cycle {cycle}: {got} != {want} ({PORTS})"
+            checked[0] += run
+            await ctx.tick()
+            run = run_next
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert checked[0] > 1000
+
+
+def hammer_start(ctx, dut, writes, chip):
+    """The host writes ``(index, word)`` in order, the last right before the start cycle (the
+    cycle with ``clear`` high and ``run`` low); ``chip``: ``clear`` high in every cycle with
+    ``run`` low, as the chip drives it, else only in the start cycle."""
+    ctx.set(dut.run, 0)
+    ctx.set(dut.clear, chip)
+    for index, word in writes:
+        ctx.set(dut.w_en, 1)
+        ctx.set(dut.w_addr, index)
+        ctx.set(dut.w_data, word)
+        yield
+    ctx.set(dut.w_en, 0)
+    ctx.set(dut.clear, 1)
+    yield
+    ctx.set(dut.clear, 0)
+    ctx.set(dut.run, 1)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_prefetch_hammer_against_the_golden_queue(seed):
+    """Random programs of every kind of word on an 8-word ring, random ``release``, random
+    words at the fill port: fetches land on pc, pc + 1 and pc + 2 (also across the wrap, and
+    under multi-slot instructions), the host's last write is right before the start cycle,
+    and the queue starts again and again (a new program, the same one reloaded, or no
+    reload): every port equals :class:`opentsp.sim.icu.Queue` in every cycle."""
+    rng = random.Random(seed)
+    depth = 8
+    dut = InstructionQueue(depth, streams=8)
+    feeds = {}
+    offsets = {0: 0, 1: 0, 2: 0}
+
+    def fetch(instr):
+        direction, ids = instr.group("s")
+        value = feeds["w" if direction == isa.Dir.W else "e"]
+        return (value >> (8 * ids[0])) & 0xFFFF_FFFF
+
+    async def tb(ctx):
+        ref = None
+        for start in range(40):
+            how = rng.choice(["new", "new", "reload", "keep"]) if ref is not None else "new"
+            if how == "new":
+                length = rng.randint(1, depth)
+                program = [isa.decode(w) for w in
+                           (hammer_word(rng) or rd(0).encode() for _ in range(length))]
+                writes = [(i, 0) for i in range(length, depth)]
+                writes += [(i, instr.encode()) for i, instr in enumerate(program)]
+                ref = Queue(program, depth, fetch)
+            elif how == "reload":
+                writes = [(i, instr.encode()) for i, instr in enumerate(program)]
+                ref.restart(reload=True)
+            else:
+                writes = []
+                ref.restart()
+            for _ in hammer_start(ctx, dut, writes, chip=rng.random() < 0.5):
+                await ctx.tick()
+            for t in range(rng.randint(10, 120)):
+                feeds["e"], feeds["w"] = feed_value(rng), feed_value(rng)
+                release = rng.random() < 0.3
+                ctx.set(dut.fetch_e, feeds["e"])
+                ctx.set(dut.fetch_w, feeds["w"])
+                ctx.set(dut.release, release)
+                before, distance = len(ref.fetched), (ref._fill - ref._pc) % depth
+                issued = ref.step(release)
+                fetched = len(ref.fetched) > before
+                if fetched and distance in offsets:
+                    offsets[distance] += 1
+                want = (issued is not None, 0 if issued is None else issued.encode(),
+                        ref.end_cycle == t, ref.end_cycle is not None and ref.end_cycle < t,
+                        ref.notified, ref.parked, fetched)
+                got = port_values(ctx, dut)
+                if not got[0]:
+                    got = (0, 0) + got[2:]
+                assert got == want, f"seed {seed} start {start} cycle {t}: {got} != {want}"
+                await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert min(offsets.values()) > 5, offsets
