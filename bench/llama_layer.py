@@ -4,6 +4,7 @@ and 5; docs/transformer.md).
 
     .venv/bin/python bench/llama_layer.py [--context 2048] [--head] [--whole]
     .venv/bin/python bench/llama_layer.py --check          # the padding is the same function
+    .venv/bin/python bench/llama_layer.py --model 70b [--context 2048] [--check] [--head]
     .venv/bin/python bench/llama_layer.py --no-layer --plot docs/lm_step.png
 
 **The layer** is the graph of ``opentsp.app.lm_chip._layer`` at Llama-2 7B's size: hidden
@@ -17,8 +18,8 @@ emission); the busy counts come from the same call's reservation tables.
 
 The compiler wants column boundaries of views and the width of row reductions on multiples
 of ``mxm_size`` (320), so the layer is *padded*, computing exactly the same function
-(``--check`` evaluates the graph's exact semantics against a float64 Llama layer on a scaled
-down model):
+(``--check`` evaluates the graph's exact semantics, and the pieces' one after the other,
+against a float64 Llama layer on a scaled down model):
 
 * hidden 4096 -> 4160 (13 x 320) and the FFN 11008 -> 11200 (35 x 320): zero rows and
   columns in every weight, zero gains, so the padded columns stay 0; the RMSNorm divides by
@@ -38,6 +39,23 @@ RMSNorm and the three projections), ``attention`` (the cache writes and the 32 h
 18 + 17 blocks, each with its rows of ``w2``; the second adds its partial sum to the first's).
 ``--head`` adds the final RMSNorm, the LM head (4096 x 32000, two pieces of 16000 columns) and
 the argmax.
+
+**Llama-2 70B** (``--model 70b``): hidden 8192 -> 8320 (26 x 320), 64 query heads of 128 with
+*grouped-query attention*, 8 KV heads each shared by 8 query heads, SwiGLU 28672 -> 28800 (90 x
+320), 80 layers. k, v and the cache are 4 blocks of 320 (two KV heads each); q is 32 blocks, 8
+per KV block, block ``8m + i`` holding in the columns of KV head ``g`` (of KV block ``m``) its
+``i``-th query head (:meth:`Dims.query_head`), so that the masked ``q_h @ K_blockᵀ`` and
+``p_h @ V_block`` are head ``h``'s with its KV head; each KV block's cache views (and V
+transposes) serve its 8 query blocks. On ``groq`` a bfloat16 weight column is pinned to 32 of a
+side's 44 slices (the 16 columns of an ``lw`` element in 32 different slices), so a chip holds
+at most 2 x 32 x 8192 words of weights, about 160 MiB, less with an RMSNorm's reduction tiles:
+the layer is 15 pieces, ``qkv.a`` (the RMSNorm, ``wk``, ``wv`` and q's first 16 blocks),
+``qkv.b`` (q's other 16 blocks, appended), ``attention`` (64 heads), ``wo.a`` and ``wo.b`` (16
+row blocks of ``wo`` each; ``wo.b`` also the FFN's RMSNorm), ``ffn.a`` .. ``ffn.j`` (9 hidden
+blocks each), and the LM head 5 pieces of 6400 columns. ``--check`` then checks grouped-query
+attention on a small model (6 query heads sharing 3 KV heads) and the pieces run one after the
+other. The compiler has no int8 x bfloat16 matmul (int8 weights would need int8 activations),
+so the weights stay bfloat16.
 
 On ``groq`` an ``lw`` element takes 16 weight columns from 16 different MEM slices (pairs):
 the compiler stripes each cache state over 16 slice groups and stores the V transposes' rows
@@ -70,11 +88,20 @@ from opentsp.compiler.lower import lower
 from opentsp.config import get_config
 
 BF16 = ml_dtypes.bfloat16
-#: Llama-2 7B (Touvron et al. 2023): hidden, heads, head width, FFN, layers, vocabulary.
-LLAMA = {"hidden": 4096, "heads": 32, "head_dim": 128, "ffn": 11008, "layers": 32,
-         "vocab": 32000, "eps": 1e-5}
-#: Groq's published decode speed of Llama-2 7B at batch 1 (../shared/docs/tsp-brief.md).
-GROQ_TOKENS_PER_S = 750
+#: Llama-2 (Touvron et al. 2023): hidden, query heads, KV heads (70B: grouped-query attention,
+#: each K/V head shared by 8 query heads), head width, FFN, layers, vocabulary; ``groq``: Groq's
+#: published decode speed at batch 1 (../shared/docs/tsp-brief.md; 70B on several hundred
+#: chips); ``ffn_parts`` and ``head_parts``: the pieces (chips) the FFN and the LM head are cut
+#: into so that each fits one ``groq`` chip in bfloat16.
+MODELS = {
+    "7b": {"name": "Llama-2 7B", "hidden": 4096, "heads": 32, "kv_heads": 32, "head_dim": 128,
+           "ffn": 11008, "layers": 32, "vocab": 32000, "eps": 1e-5, "groq": 750,
+           "qkv_parts": 1, "wo_parts": 1, "ffn_parts": 2, "head_parts": 2},
+    "70b": {"name": "Llama-2 70B", "hidden": 8192, "heads": 64, "kv_heads": 8, "head_dim": 128,
+            "ffn": 28672, "layers": 80, "vocab": 32000, "eps": 1e-5, "groq": 300,
+            "qkv_parts": 2, "wo_parts": 2, "ffn_parts": 10, "head_parts": 5},
+}
+LLAMA = MODELS["7b"]
 
 
 def _up(n, size):
@@ -94,6 +121,9 @@ class Dims:
         The configuration's ``mxm_size``: view boundaries and reduction widths are multiples.
     eps : float
         The RMSNorm's epsilon.
+    kv_heads : int or None
+        Heads of K and V (grouped-query attention: each serves ``heads // kv_heads`` query
+        heads); None: as many as the query heads.
     """
 
     hidden: int
@@ -103,10 +133,16 @@ class Dims:
     context: int
     size: int
     eps: float = 1e-5
+    kv_heads: int | None = None
 
     def __post_init__(self):
         if self.head_dim > self.size:
             raise ValueError(f"head_dim {self.head_dim} is wider than mxm_size {self.size}")
+        if self.kv_heads is None:
+            object.__setattr__(self, "kv_heads", self.heads)
+        if self.kv_heads < 1 or self.heads % self.kv_heads:
+            raise ValueError(f"{self.heads} query heads do not share {self.kv_heads} KV heads "
+                             f"evenly")
 
     @property
     def hidden_p(self):
@@ -127,33 +163,66 @@ class Dims:
         return self.size // self.head_dim
 
     @property
+    def group(self):
+        """Query heads that share one KV head."""
+        return self.heads // self.kv_heads
+
+    @property
+    def kv_blocks(self):
+        """Column blocks of k, v and the cache: KV head ``g`` in block ``g // per_block``."""
+        return -(-self.kv_heads // self.per_block)
+
+    @property
     def blocks(self):
-        """Column blocks of q, k, v and the cache."""
-        return -(-self.heads // self.per_block)
+        """Column blocks of q (and of the attention's output): ``group`` of them per KV block,
+        each holding in the columns of KV head ``g`` one of the query heads ``g`` serves."""
+        return self.kv_blocks * self.group
 
     @property
     def qkv_p(self):
+        """Width of the padded q (and of k and v without grouped-query attention)."""
         return self.blocks * self.size
 
+    @property
+    def kv_p(self):
+        """Width of the padded k, v and cache."""
+        return self.kv_blocks * self.size
+
+    def query_head(self, block, j):
+        """The query head in the ``j``-th head columns of q's ``block``, or None: the ``i``-th
+        query head of the KV head in the same columns of KV block ``block // group``."""
+        g = (block // self.group) * self.per_block + j
+        return g * self.group + block % self.group if g < self.kv_heads else None
+
     def head_columns(self, h):
-        """Columns of head ``h`` in the padded q, k, v: ``(block, start, stop)``, start and stop
-        within the block."""
-        start = (h % self.per_block) * self.head_dim
-        return h // self.per_block, start, start + self.head_dim
+        """Columns of query head ``h`` in the padded q: ``(block, start, stop)``, start and stop
+        within the block (those of its KV head in the KV block)."""
+        g = h // self.group
+        start = (g % self.per_block) * self.head_dim
+        return (g // self.per_block) * self.group + h % self.group, start, start + self.head_dim
 
     def qkv_index(self):
-        """The padded column of every real column of q, k and v."""
+        """The padded column of every real column of q (and of the attention's output)."""
         index = []
         for h in range(self.heads):
             block, start, _ = self.head_columns(h)
             index += range(block * self.size + start, block * self.size + start + self.head_dim)
         return np.array(index)
 
+    def kv_index(self):
+        """The padded column of every real column of k and v."""
+        index = []
+        for g in range(self.kv_heads):
+            start = (g // self.per_block) * self.size + (g % self.per_block) * self.head_dim
+            index += range(start, start + self.head_dim)
+        return np.array(index)
 
-def llama_dims(context, size):
-    """:class:`Dims` of Llama-2 7B with a cache of ``context`` positions."""
-    return Dims(LLAMA["hidden"], LLAMA["heads"], LLAMA["head_dim"], LLAMA["ffn"], context, size,
-                LLAMA["eps"])
+
+def llama_dims(context, size, model=LLAMA):
+    """:class:`Dims` of a Llama-2 model (:data:`MODELS`; 7B unless said) with a cache of
+    ``context`` positions."""
+    return Dims(model["hidden"], model["heads"], model["head_dim"], model["ffn"], context, size,
+                model["eps"], model["kv_heads"])
 
 
 # Weights ------------------------------------------------------------------------------------
@@ -165,13 +234,14 @@ def real_weights(dims, seed):
     folded into ``wq`` (as :mod:`opentsp.app.lm_model` does)."""
     rng = np.random.default_rng(seed)
     d, f = dims.hidden, dims.ffn
+    dq, dkv = dims.heads * dims.head_dim, dims.kv_heads * dims.head_dim
 
     def matrix(rows, cols, scale):
         return (rng.standard_normal((rows, cols), np.float32) * np.float32(scale)).astype(BF16)
 
-    w = {"wq": matrix(d, d, 1 / math.sqrt(d) / math.sqrt(dims.head_dim)),
-         "wk": matrix(d, d, 1 / math.sqrt(d)), "wv": matrix(d, d, 1 / math.sqrt(d)),
-         "wo": matrix(d, d, 1 / math.sqrt(d)), "w1": matrix(d, f, 1 / math.sqrt(d)),
+    w = {"wq": matrix(d, dq, 1 / math.sqrt(d) / math.sqrt(dims.head_dim)),
+         "wk": matrix(d, dkv, 1 / math.sqrt(d)), "wv": matrix(d, dkv, 1 / math.sqrt(d)),
+         "wo": matrix(dq, d, 1 / math.sqrt(d)), "w1": matrix(d, f, 1 / math.sqrt(d)),
          "w3": matrix(d, f, 1 / math.sqrt(d)), "w2": matrix(f, d, 1 / math.sqrt(f))}
     w["g_attn"] = (1 + 0.1 * rng.standard_normal(d)).astype(np.float32)
     w["g_ffn"] = (1 + 0.1 * rng.standard_normal(d)).astype(np.float32)
@@ -180,7 +250,8 @@ def real_weights(dims, seed):
 
 def padded_weights(dims, w):
     """The weights laid out for the padded layer: zero rows and columns (zero gains) where the
-    padding is, q, k, v columns two heads to a block (:meth:`Dims.qkv_index`)."""
+    padding is, q, k, v columns two heads to a block (:meth:`Dims.qkv_index`,
+    :meth:`Dims.kv_index`)."""
     hp, fp, qp = dims.hidden_p, dims.ffn_p, dims.qkv_p
     heads = dims.qkv_index()
 
@@ -191,7 +262,9 @@ def padded_weights(dims, w):
         out[np.ix_(r, c)] = matrix
         return out
 
-    p = {name: place(w[name], hp, qp, col_index=heads) for name in ("wq", "wk", "wv")}
+    p = {"wq": place(w["wq"], hp, qp, col_index=heads)}
+    for name in ("wk", "wv"):
+        p[name] = place(w[name], hp, dims.kv_p, col_index=dims.kv_index())
     p["wo"] = place(w["wo"], qp, hp, row_index=heads)
     p["w1"] = place(w["w1"], hp, fp)
     p["w3"] = place(w["w3"], hp, fp)
@@ -214,14 +287,24 @@ def rms_norm(g, x, gain, name, n, eps):
     return layers.rms_norm(g, x, gain, name, eps, n=n)
 
 
-def qkv_part(g, dims, w, x):
-    """The attention RMSNorm and the projections: q (float32), k and v (bfloat16)."""
-    n = _bf16(g, rms_norm(g, x, g.const("g_attn", w["g_attn"]), "attn_norm", dims.hidden,
-                          dims.eps))
-    q = g.matmul(n, g.const("wq", w["wq"]), name="q")
+def attn_norm(g, dims, w, x):
+    """The attention's RMSNorm, as bfloat16."""
+    return _bf16(g, rms_norm(g, x, g.const("g_attn", w["g_attn"]), "attn_norm", dims.hidden,
+                             dims.eps))
+
+
+def kv_part(g, w, n):
+    """The K and V projections of the normed ``n``, bfloat16."""
     k = _bf16(g, g.matmul(n, g.const("wk", w["wk"]), name="k"))
     v = _bf16(g, g.matmul(n, g.const("wv", w["wv"]), name="v"))
-    return q, k, v
+    return k, v
+
+
+def qkv_part(g, dims, w, x):
+    """The attention RMSNorm and the projections: q (float32), k and v (bfloat16)."""
+    n = attn_norm(g, dims, w, x)
+    q = g.matmul(n, g.const("wq", w["wq"]), name="q")
+    return (q, *kv_part(g, w, n))
 
 
 def _head_mask(g, dims, j):
@@ -256,27 +339,33 @@ def _cache_block(g, dims, b, pos, name, new):
 
 def attention_part(g, dims, q, k, v):
     """The KV-cache writes at the position the state ``pos`` holds and attention over the whole
-    cache per head: the heads side by side, bfloat16 (1, qkv_p)."""
+    cache per head: the heads side by side as in q, bfloat16 (1, qkv_p). With grouped-query
+    attention each KV block's cache views serve its ``group`` blocks of q."""
     size = dims.size
     zero = g.const("zero", np.zeros((1, 1), np.int32))
     pos = g.read_row(g.state("pos", (1, 1), "int32"), zero, name="pos.now")
     position = g.cast(pos, "float32", name="pos.f32")
     blocks = []
-    for b in range(dims.blocks):
-        k_b, v_b = _cache_views(g, b, *(_cache_block(g, dims, b, pos, name, new)
+    for m in range(dims.kv_blocks):
+        k_b, v_b = _cache_views(g, m, *(_cache_block(g, dims, m, pos, name, new)
                                          for name, new in (("kcache", k), ("vcache", v))))
-        q_b = g.slice_cols(q, b * size, (b + 1) * size, name=f"b{b}.q")
-        out = None
-        for j in range(min(dims.per_block, dims.heads - b * dims.per_block)):
-            hp = f"h{b * dims.per_block + j}"
-            mask = _head_mask(g, dims, j)
-            q_h = _bf16(g, g.mul(q_b, mask, name=f"{hp}.q"))
-            scores = g.matmul(q_h, k_b, name=f"{hp}.scores")
-            probs = layers.softmax(g, layers.causal_mask(g, scores, position, f"{hp}.mask"),
-                                   f"{hp}.p")
-            a_h = g.mul(g.matmul(_bf16(g, probs), v_b, name=f"{hp}.pv"), mask, name=f"{hp}.out")
-            out = a_h if out is None else g.add(out, a_h, name=f"{hp}.join")
-        blocks.append(out)
+        for b in range(m * dims.group, (m + 1) * dims.group):
+            q_b = g.slice_cols(q, b * size, (b + 1) * size, name=f"b{b}.q")
+            out = None
+            for j in range(dims.per_block):
+                h = dims.query_head(b, j)
+                if h is None:
+                    continue
+                hp = f"h{h}"
+                mask = _head_mask(g, dims, j)
+                q_h = _bf16(g, g.mul(q_b, mask, name=f"{hp}.q"))
+                scores = g.matmul(q_h, k_b, name=f"{hp}.scores")
+                probs = layers.softmax(g, layers.causal_mask(g, scores, position, f"{hp}.mask"),
+                                       f"{hp}.p")
+                a_h = g.mul(g.matmul(_bf16(g, probs), v_b, name=f"{hp}.pv"), mask,
+                            name=f"{hp}.out")
+                out = a_h if out is None else g.add(out, a_h, name=f"{hp}.join")
+            blocks.append(out)
     return _bf16(g, g.concat(blocks, name="heads")) if len(blocks) > 1 else _bf16(g, blocks[0])
 
 
@@ -306,9 +395,7 @@ def ffn_part(g, w, n, residual, lo, hi, name):
 
 def ffn_splits(dims, parts):
     """Column ranges of the FFN's hidden units, ``parts`` pieces of whole blocks."""
-    blocks = dims.ffn_p // dims.size
-    edges = [round(i * blocks / parts) * dims.size for i in range(parts + 1)]
-    return list(zip(edges[:-1], edges[1:], strict=True))
+    return _splits(dims.ffn_p, dims.size, parts)
 
 
 def layer_graph(dims, w):
@@ -327,32 +414,96 @@ def attention_graph(dims):
     """The ``attention`` piece: q (float32), k, v (bfloat16) in, the heads out."""
     g = Graph("attention")
     q = g.input("q", (1, dims.qkv_p), "float32")
-    k, v = (g.input(name, (1, dims.qkv_p), "bfloat16") for name in ("k", "v"))
+    k, v = (g.input(name, (1, dims.kv_p), "bfloat16") for name in ("k", "v"))
     g.output("heads", attention_part(g, dims, q, k, v))
     return g
 
 
-def piece_graphs(dims, w, ffn_parts=2):
-    """The layer as pieces that each fit one chip, in the order they run: ``[(name, graph)]``.
-    Each piece's inputs are the previous pieces' outputs of the same names."""
+def _splits(width, size, parts):
+    """Column ranges of ``width`` columns, ``parts`` pieces of whole ``size`` blocks."""
+    blocks = width // size
+    edges = [round(i * blocks / parts) * size for i in range(parts + 1)]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def _letter(i):
+    return chr(ord("a") + i)
+
+
+def _qkv_pieces(dims, w, parts):
+    """The projections as pieces: one ``qkv``, or ``qkv.a`` (the RMSNorm, ``wk``, ``wv`` and
+    the first columns of ``wq``: ``q.part``) and ``qkv.b`` ... (the next columns of ``wq``, each
+    appended to the ``q.part`` so far; the last one's is ``q``)."""
+    hp = dims.hidden_p
+    g = Graph("qkv" if parts == 1 else "qkv.a")
+    if parts == 1:
+        q, k, v = qkv_part(g, dims, w, g.input("x", (1, hp), "float32"))
+        for name, t in (("q", q), ("k", k), ("v", v)):
+            g.output(name, t)
+        return [("qkv", g)]
+    pieces = []
+    for i, (lo, hi) in enumerate(_splits(dims.qkv_p, dims.size, parts)):
+        name = f"qkv.{_letter(i)}"
+        if i:
+            g = Graph(name)
+            n = g.input("n", (1, hp), "bfloat16")
+        else:
+            n = attn_norm(g, dims, w, g.input("x", (1, hp), "float32"))
+            g.output("n", n)
+            for kv, t in zip("kv", kv_part(g, w, n), strict=True):
+                g.output(kv, t)
+        q = g.matmul(n, g.const(f"wq.{_letter(i)}", np.ascontiguousarray(w["wq"][:, lo:hi])),
+                     name=f"q.{_letter(i)}")
+        if i:
+            q = g.concat([g.input("q.part", (1, lo), "float32"), q],
+                         name=f"q.{_letter(i)}.join")
+        g.output("q" if i == parts - 1 else "q.part", q)
+        pieces.append((name, g))
+    return pieces
+
+
+def _wo_pieces(dims, w, parts):
+    """``x + heads @ wo`` as pieces: one ``wo``, or ``wo.a`` ... each with its rows of ``wo``,
+    adding its partial sum to the previous one's; the last of several also does the FFN's
+    RMSNorm (``n``), so that the FFN's pieces hold only their weights."""
     hp, qp = dims.hidden_p, dims.qkv_p
-    g = Graph("qkv")
-    q, k, v = qkv_part(g, dims, w, g.input("x", (1, hp), "float32"))
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        g.output(name, t)
-    pieces = [("qkv", g)]
+    if parts == 1:
+        g = Graph("wo")
+        g.output("x1", output_part(g, w, g.input("heads", (1, qp), "bfloat16"),
+                                   g.input("x", (1, hp), "float32")))
+        return [("wo", g)]
+    pieces = []
+    for i, (lo, hi) in enumerate(_splits(qp, dims.size, parts)):
+        name = f"wo.{_letter(i)}"
+        g = Graph(name)
+        heads = g.slice_cols(g.input("heads", (1, qp), "bfloat16"), lo, hi, name=f"{name}.in")
+        part = g.matmul(heads, g.const(name, np.ascontiguousarray(w["wo"][lo:hi])),
+                        name=f"{name}.attn")
+        residual = g.input("x" if i == 0 else "partial", (1, hp), "float32")
+        x1 = g.output("x1" if i == parts - 1 else "partial",
+                      g.add(residual, part, name=f"{name}.resid"))
+        if i == parts - 1:
+            g.output("n", ffn_norm(g, dims, w, x1))
+        pieces.append((name, g))
+    return pieces
+
+
+def piece_graphs(dims, w, ffn_parts=2, qkv_parts=1, wo_parts=1):
+    """The layer as pieces that each fit one chip, in the order they run: ``[(name, graph)]``.
+    Each piece's inputs are the previous pieces' outputs of the same names. ``qkv_parts`` and
+    ``wo_parts``: the pieces of the projections (:func:`_qkv_pieces`) and of ``wo``
+    (:func:`_wo_pieces`)."""
+    hp = dims.hidden_p
+    pieces = _qkv_pieces(dims, w, qkv_parts)
     pieces.append(("attention", attention_graph(dims)))
-    g = Graph("wo")
-    g.output("x1", output_part(g, w, g.input("heads", (1, qp), "bfloat16"),
-                               g.input("x", (1, hp), "float32")))
-    pieces.append(("wo", g))
+    pieces += _wo_pieces(dims, w, wo_parts)
     for i, (lo, hi) in enumerate(ffn_splits(dims, ffn_parts)):
-        name = f"ffn.{'abcdefgh'[i]}"
+        name = f"ffn.{_letter(i)}"
         g = Graph(name)
         residual = g.input("x1" if i == 0 else "partial", (1, hp), "float32")
-        n = (ffn_norm(g, dims, w, residual) if i == 0
-             else g.input("n", (1, hp), "bfloat16"))
-        if i == 0 and ffn_parts > 1:
+        norm = i == 0 and wo_parts == 1
+        n = ffn_norm(g, dims, w, residual) if norm else g.input("n", (1, hp), "bfloat16")
+        if norm and ffn_parts > 1:
             g.output("n", n)
         g.output("partial" if i < ffn_parts - 1 else "y",
                  ffn_part(g, w, n, residual, lo, hi, name))
@@ -371,7 +522,7 @@ def head_graphs(dims, vocab, seed, parts=2):
     edges[-1] = vocab
     pieces, logits = [], []
     for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
-        name = f"head.{'abcdefgh'[i]}"
+        name = f"head.{_letter(i)}"
         g = Graph(name)
         if i == 0:
             n = _bf16(g, rms_norm(g, g.input("x", (1, hp), "float32"), g.const("g_final", gain),
@@ -417,7 +568,7 @@ def _spy():
 
 
 #: The model's weight constants in the pieces' graphs (the rest are the compiler's).
-WEIGHT_NAMES = re.compile(r"^(wq|wk|wv|wo|ffn\.\w\.w[123]|head\.\w\.w)$")
+WEIGHT_NAMES = re.compile(r"^(wq|wk|wv|wo|(wq|wo)\.\w|ffn\.\w\.w[123]|head\.\w\.w)$")
 
 
 def tiles(graph, config):
@@ -483,43 +634,46 @@ def measure(name, graph, config="groq"):
 def real_macs(dims):
     """MACs of the real layer for one token, attention over ``context`` positions."""
     d, f = dims.hidden, dims.ffn
-    return 4 * d * d + 3 * d * f + 2 * dims.heads * dims.head_dim * dims.context
+    dq, dkv = dims.heads * dims.head_dim, dims.kv_heads * dims.head_dim
+    return 2 * d * dq + 2 * d * dkv + 3 * d * f + 2 * dq * dims.context
 
 
-def sram_table(dims, config):
+def sram_table(dims, config, model=LLAMA):
     """Bytes of weights and KV cache against one chip's SRAM: a list of (what, bytes)."""
     d, f = dims.hidden, dims.ffn
-    layer = 4 * d * d + 3 * d * f
-    padded = 3 * dims.hidden_p * dims.qkv_p + dims.qkv_p * dims.hidden_p \
+    dq, dkv = dims.heads * dims.head_dim, dims.kv_heads * dims.head_dim
+    layer = 2 * d * dq + 2 * d * dkv + 3 * d * f
+    padded = 2 * dims.hidden_p * dims.qkv_p + 2 * dims.hidden_p * dims.kv_p \
         + 3 * dims.hidden_p * dims.ffn_p
     cfg = get_config(config)
     chip = 2 * cfg.mem_slices * cfg.mem_words * cfg.lanes
-    embed = 2 * LLAMA["vocab"] * d
+    embed = 2 * model["vocab"] * d
+    n = model["layers"]
     return [("one chip's SRAM (2 x 44 slices x 8192 x 320 B)", chip),
             ("weights of one layer, bfloat16", 2 * layer),
             ("weights of one layer, bfloat16, padded as scheduled", 2 * padded),
             ("weights of one layer, int8", layer),
             (f"KV cache of one layer, bfloat16, context {dims.context}",
-             2 * 2 * dims.context * d),
-            (f"KV cache of one layer as laid out ({dims.rows} x {dims.qkv_p} x 2)",
-             2 * 2 * dims.rows * dims.qkv_p),
-            ("32 layers, bfloat16", 32 * 2 * layer),
-            ("32 layers, int8", 32 * layer),
-            ("embedding + LM head (2 x 32000 x 4096), bfloat16", 2 * embed),
-            ("whole model, bfloat16", 32 * 2 * layer + 2 * embed),
-            ("whole model, int8", 32 * layer + embed),
-            (f"KV caches of 32 layers, bfloat16, context {dims.context}",
-             32 * 2 * 2 * dims.context * d)]
+             2 * 2 * dims.context * dkv),
+            (f"KV cache of one layer as laid out ({dims.rows} x {dims.kv_p} x 2)",
+             2 * 2 * dims.rows * dims.kv_p),
+            (f"{n} layers, bfloat16", n * 2 * layer),
+            (f"{n} layers, int8", n * layer),
+            (f"embedding + LM head (2 x {model['vocab']} x {d}), bfloat16", 2 * embed),
+            ("whole model, bfloat16", n * 2 * layer + 2 * embed),
+            ("whole model, int8", n * layer + embed),
+            (f"KV caches of {n} layers, bfloat16, context {dims.context}",
+             n * 2 * 2 * dims.context * dkv)]
 
 
 def _total(results):
     return sum(r["predicted_cycles"] for r in results)
 
 
-def _tokens(what, cycles, clock):
+def _tokens(what, cycles, clock, groq):
     seconds = cycles / clock
     print(f"per token, {what}: {cycles:,} cycles = {seconds * 1e3:.3f} ms -> "
-          f"{1 / seconds:,.0f} tokens/s at batch 1 (Groq: about {GROQ_TOKENS_PER_S})")
+          f"{1 / seconds:,.0f} tokens/s at batch 1 (Groq: about {groq})")
 
 
 def _weight_bound(dims, cfg, vocab):
@@ -527,11 +681,13 @@ def _weight_bound(dims, cfg, vocab):
     ``mxm_size``) loads once and both MXMs load side by side: ``(layer, head)``."""
     size, rows = cfg.mxm_size, cfg.mxm_size // cfg.mxm_load_rows
     hidden, ffn = -(-dims.hidden // size), -(-dims.ffn // size)
-    layer = (4 * hidden * hidden + 3 * hidden * ffn) * rows // 2
+    dq = -(-dims.heads * dims.head_dim // size)
+    dkv = -(-dims.kv_heads * dims.head_dim // size)
+    layer = (2 * hidden * dq + 2 * hidden * dkv + 3 * hidden * ffn) * rows // 2
     return layer, hidden * -(-vocab // size) * rows // 2
 
 
-def report(dims, results, head, config="groq"):
+def report(dims, results, head, config="groq", model=LLAMA):
     """The figures and the arithmetic of docs/transformer.md, printed: ``results`` the pieces of
     the layer, ``head`` the LM head's pieces or None."""
     cfg = get_config(config)
@@ -560,17 +716,18 @@ def report(dims, results, head, config="groq"):
             print(f"  {r['name']}: {r['predicted_cycles']:,} cycles, VXM {r['busy']['vxm']:,} "
                   f"instructions ({r['busy']['vxm.vT']:,} for the V transposes), lw elements "
                   f"W {r['busy']['lw.MXM_W']:,}, E {r['busy']['lw.MXM_E']:,}")
-    tokens = [("32 layers", 32 * layer)]
+    n, groq = model["layers"], model["groq"]
+    tokens = [(f"{n} layers", n * layer)]
     if head:
-        tokens.append(("32 layers + final norm, LM head, argmax", 32 * layer + _total(head)))
+        tokens.append((f"{n} layers + final norm, LM head, argmax", n * layer + _total(head)))
     for what, cycles in tokens:
-        _tokens(f"measured, {what}", cycles, clock)
-    bound_layer, bound_head = _weight_bound(dims, cfg, LLAMA["vocab"])
-    _tokens("arithmetic, every real weight tile loaded once on 2 MXMs (32 layers + LM head)",
-            32 * bound_layer + bound_head, clock)
+        _tokens(f"measured, {what}", cycles, clock, groq)
+    bound_layer, bound_head = _weight_bound(dims, cfg, model["vocab"])
+    _tokens(f"arithmetic, every real weight tile loaded once on 2 MXMs ({n} layers + LM head)",
+            n * bound_layer + bound_head, clock, groq)
     print("\nSRAM:")
     chip = None
-    for what, nbytes in sram_table(dims, config):
+    for what, nbytes in sram_table(dims, config, model):
         chip = chip or nbytes
         print(f"  {what:<55} {nbytes / 2**20:>10,.1f} MiB  {nbytes / chip:6.2f} chips")
 
@@ -579,7 +736,8 @@ def report(dims, results, head, config="groq"):
 
 def reference_layer(dims, w, x, keys, values, pos):
     """A float64 Llama layer (unpadded): ``(y, k, v)`` for the token ``x`` at ``pos`` with
-    caches ``keys``, ``values`` (context, hidden)."""
+    caches ``keys``, ``values`` (context, kv_heads x head_dim); query head ``h`` attends with
+    KV head ``h // group``."""
     f64 = {name: np.asarray(value, np.float64) for name, value in w.items()}
 
     def norm(v, gain):
@@ -589,52 +747,82 @@ def reference_layer(dims, w, x, keys, values, pos):
     q, k, v = n @ f64["wq"], n @ f64["wk"], n @ f64["wv"]
     keys, values = keys.copy(), values.copy()
     keys[pos], values[pos] = k, v
-    out = np.zeros(dims.hidden)
+    out = np.zeros(dims.heads * dims.head_dim)
     for h in range(dims.heads):
         c = slice(h * dims.head_dim, (h + 1) * dims.head_dim)
-        s = keys[:pos + 1, c] @ q[c]
+        g = h // dims.group
+        kv = slice(g * dims.head_dim, (g + 1) * dims.head_dim)
+        s = keys[:pos + 1, kv] @ q[c]
         p = np.exp(s - s.max())
-        out[c] = (p / p.sum()) @ values[:pos + 1, c]
+        out[c] = (p / p.sum()) @ values[:pos + 1, kv]
     x = x + out @ f64["wo"]
     n = norm(x, f64["g_ffn"])
     gate = n @ f64["w1"]
     return x + (gate / (1 + np.exp(-gate)) * (n @ f64["w3"])) @ f64["w2"], k, v
 
 
-def check(seed):
+#: The small models of ``--check`` (padded for ``lm``, mxm_size 8): hidden 12 -> 16, 4 heads of
+#: 3 two to a block, FFN 20 -> 24, context 5 -> 8; for 70B grouped-query attention as well:
+#: hidden 18 -> 24, 6 query heads sharing 3 KV heads (2 KV blocks, the second half empty).
+CHECK_DIMS = {"7b": {"hidden": 12, "heads": 4}, "70b": {"hidden": 18, "heads": 6, "kv_heads": 3}}
+
+
+def check(seed, model="7b"):
     """The padded graph's exact semantics (``compiler.evaluate``) against the float64 layer,
-    on a small model padded for ``lm`` (mxm_size 8): hidden 12 -> 16, 4 heads of 3 two to a
-    block, FFN 20 -> 24, context 5 -> 8. Returns the largest relative difference."""
-    dims = Dims(hidden=12, heads=4, head_dim=3, ffn=20, context=5, size=8)
+    on the small model :data:`CHECK_DIMS` of ``model``. Returns the largest relative
+    difference."""
+    dims = Dims(head_dim=3, ffn=20, context=5, size=8, **CHECK_DIMS[model])
     w = real_weights(dims, seed)
     rng = np.random.default_rng([seed, 2])
     pos = 3
     x = rng.standard_normal(dims.hidden).astype(np.float32)
-    keys = np.zeros((dims.context, dims.hidden))
-    values = np.zeros((dims.context, dims.hidden))
-    keys[:pos] = rng.standard_normal((pos, dims.hidden))
-    values[:pos] = rng.standard_normal((pos, dims.hidden))
+    dkv = dims.kv_heads * dims.head_dim
+    keys = np.zeros((dims.context, dkv))
+    values = np.zeros((dims.context, dkv))
+    keys[:pos] = rng.standard_normal((pos, dkv))
+    values[:pos] = rng.standard_normal((pos, dkv))
     y, _, _ = reference_layer(dims, w, x.astype(np.float64), keys, values, pos)
     graph = layer_graph(dims, padded_weights(dims, w))
-    index = dims.qkv_index()
+    index = dims.kv_index()
     cache = {}
     for name, real in (("kcache", keys), ("vcache", values)):
-        padded = np.zeros((dims.rows, dims.qkv_p), np.float32)
+        padded = np.zeros((dims.rows, dims.kv_p), np.float32)
         padded[:dims.context, index] = real
-        for b in range(dims.blocks):
+        for b in range(dims.kv_blocks):
             cache[f"{name}{b}"] = padded[:, b * dims.size:(b + 1) * dims.size].astype(BF16)
     xp = np.zeros((1, dims.hidden_p), np.float32)
     xp[0, :dims.hidden] = x
-    got = evaluate(graph, {"x": xp}, {"pos": np.array([[pos]], np.int32), **cache})
+    states = {"pos": np.array([[pos]], np.int32), **cache}
+    got = evaluate(graph, {"x": xp}, states)
     out = np.asarray(got[graph.outputs["y"].name], np.float64)[0]
-    if np.any(out[dims.hidden:] != 0):
+    parts = MODELS[model]
+    pieces = piece_graphs(dims, padded_weights(dims, w),
+                          *(min(parts[f"{what}_parts"], width // dims.size) for what, width in
+                            (("ffn", dims.ffn_p), ("qkv", dims.qkv_p), ("wo", dims.qkv_p))))
+    chained = np.asarray(run_pieces(pieces, {"x": xp}, states)["y"], np.float64)[0]
+    if np.any(out[dims.hidden:] != 0) or np.any(chained[dims.hidden:] != 0):
         raise SystemExit("check: the padded columns of the output are not zero")
     error = np.abs(out[:dims.hidden] - y).max() / np.abs(y).max()
+    error_pieces = np.abs(chained[:dims.hidden] - y).max() / np.abs(y).max()
+    kv = "" if dims.group == 1 else f" sharing {dims.kv_heads} KV heads"
     print(f"check: padded graph (hidden {dims.hidden}->{dims.hidden_p}, {dims.heads} heads of "
-          f"{dims.head_dim}, {dims.per_block} to a block, ffn {dims.ffn}->{dims.ffn_p}, context "
-          f"{dims.context}->{dims.rows}) vs float64 layer: largest difference "
+          f"{dims.head_dim}{kv}, {dims.per_block} to a block, ffn {dims.ffn}->{dims.ffn_p}, "
+          f"context {dims.context}->{dims.rows}) vs float64 layer: largest difference "
           f"{error:.2e} of the largest output (bfloat16 activations), padding columns 0")
-    return error
+    print(f"check: the {len(pieces)} pieces ({', '.join(name for name, _ in pieces)}) run one "
+          f"after the other: largest difference {error_pieces:.2e}")
+    return max(error, error_pieces)
+
+
+def run_pieces(pieces, inputs, states):
+    """Evaluate ``pieces`` (:func:`piece_graphs`) one after the other, each taking its inputs
+    from what ``inputs`` and the previous pieces' outputs hold by name: all the outputs."""
+    values = dict(inputs)
+    for _, graph in pieces:
+        got = evaluate(graph, {name: values[name] for name in graph.inputs},
+                       {name: states[name] for name in graph.states})
+        values.update({name: got[t.name] for name, t in graph.outputs.items()})
+    return values
 
 
 # The decode-step picture --------------------------------------------------------------------
@@ -816,9 +1004,14 @@ def plot_step(path, bin_cycles=40, prompt="Beautiful is "):
 
 def _layer(args):
     config = get_config("groq")
-    dims = llama_dims(args.context, config.mxm_size)
-    print(f"Llama-2 7B layer on groq, batch 1, context {dims.context} (cache {dims.rows} rows): "
-          f"hidden {dims.hidden} -> {dims.hidden_p}, q/k/v {dims.hidden} -> {dims.qkv_p} "
+    model = MODELS[args.model]
+    dims = llama_dims(args.context, config.mxm_size, model)
+    dq, dkv = dims.heads * dims.head_dim, dims.kv_heads * dims.head_dim
+    qkv = (f"q/k/v {dims.hidden} -> {dims.qkv_p}" if dims.group == 1 else
+           f"q {dq} -> {dims.qkv_p}, k/v {dkv} -> {dims.kv_p} ({dims.heads} query heads, "
+           f"{dims.kv_heads} KV heads of {dims.group})")
+    print(f"{model['name']} layer on groq, batch 1, context {dims.context} (cache {dims.rows} "
+          f"rows): hidden {dims.hidden} -> {dims.hidden_p}, {qkv} "
           f"({dims.per_block} heads of {dims.head_dim} per {dims.size}-column block), "
           f"ffn {dims.ffn} -> {dims.ffn_p}", flush=True)
     start = time.time()
@@ -831,14 +1024,16 @@ def _layer(args):
         except CompileError as error:
             print(f"whole layer on groq: CompileError: {error}", flush=True)
     results = []
-    for name, graph in piece_graphs(dims, w, args.ffn_parts):
+    for name, graph in piece_graphs(dims, w, args.ffn_parts or model["ffn_parts"],
+                                    model["qkv_parts"], model["wo_parts"]):
         results.append(measure(name, graph, config))
         del graph
+    del w
     head = None
     if args.head:
-        head = [measure(name, graph) for name, graph in head_graphs(dims, LLAMA["vocab"],
-                                                                     args.seed)]
-    report(dims, results, head)
+        head = [measure(name, graph) for name, graph in head_graphs(
+            dims, model["vocab"], args.seed, model["head_parts"])]
+    report(dims, results, head, model=model)
     print(f"total {time.time() - start:.0f} s")
 
 
@@ -847,8 +1042,11 @@ def main(argv=None):
     parser.add_argument("--context", type=int, default=2048,
                         help="KV-cache positions (rounded up to 320 rows; default 2048)")
     parser.add_argument("--seed", type=int, default=7, help="weights' seed (default 7)")
-    parser.add_argument("--ffn-parts", type=int, default=2,
-                        help="pieces (chips) the FFN is split into (default 2)")
+    parser.add_argument("--model", choices=sorted(MODELS), default="7b",
+                        help="Llama-2 7B (default) or 70B (grouped-query attention)")
+    parser.add_argument("--ffn-parts", type=int,
+                        help="pieces (chips) the FFN is split into (default 2 for 7B, 7 for "
+                             "70B)")
     parser.add_argument("--head", action="store_true",
                         help="also schedule the final norm, the LM head and the argmax")
     parser.add_argument("--whole", action="store_true",
@@ -859,11 +1057,11 @@ def main(argv=None):
     parser.add_argument("--plot", metavar="FILE.png",
                         help="draw one decode step of the Zen model on lm to FILE.png")
     args = parser.parse_args(argv)
-    if args.context < 1 or args.ffn_parts < 1:
+    if args.context < 1 or (args.ffn_parts is not None and args.ffn_parts < 1):
         parser.error("--context and --ffn-parts must be positive")
     try:
         if args.check:
-            check(args.seed)
+            check(args.seed, args.model)
         if not args.no_layer:
             _layer(args)
         if args.plot:
