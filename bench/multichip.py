@@ -1,6 +1,7 @@
 """Figures of the multi-chip work (docs/multichip.md, "Commands and figures"):
 
     .venv/bin/python bench/multichip.py [--draws 100] [--layer-cycles 123947]
+    .venv/bin/python bench/multichip.py --model 70b     # the projection of Llama-2 70B
 
 1. The compiler across chips on ``c2c``: a 4-chip pipeline of int8 layers and a layer split by
    columns over 4 fully connected chips; every chip's predicted cycles, and ``--draws`` runs of
@@ -13,6 +14,12 @@
    ``groq`` chip, run one after the other; ``--layer-cycles`` is its measured layer, 123,947
    cycles at context 2048, and ``--pieces`` its 5 pieces) with a hop between consecutive pieces,
    32 layers, in tokens per second at 900 MHz; Groq's published figure is about 750.
+
+With ``--model 70b`` the third part is Llama-2 70B's (``bench/llama_layer.py --model 70b
+--head``: a layer of 15 pieces, the LM head 5 more): the hop moves 1 x 8192 float32 (padded to
+8320: 104 frames), 80 layers, chips = pieces x 80 + the head's; side by side with Groq's about
+300 tokens/s on about 576 chips, and what the difference comes from (the pieces of a layer run
+one after the other; arithmetic on the measured pieces for running them side by side).
 """
 
 import argparse
@@ -29,6 +36,20 @@ from opentsp.config import get_config
 from opentsp.sim.system import random_latencies
 
 MULTIPLIER = 1 << 30
+
+#: The projection's model: layers, the residual stream's padded width, Groq's figure; for 70B
+#: the pieces measured by ``bench/llama_layer.py --model 70b --head`` (context 2048, cycles
+#: per piece, in the order they run) and the LM head's pieces.
+MODELS = {
+    "7b": {"name": "Llama-2 7B", "layers": 32, "width": 4160, "groq": 750, "groq_chips": None,
+           "layer_cycles": 123_947, "pieces": 5},
+    "70b": {"name": "Llama-2 70B", "layers": 80, "width": 8320, "groq": 300, "groq_chips": 576,
+            "pieces_cycles": {"qkv.a": 9_184, "qkv.b": 4_702, "attention": 111_835,
+                              "wo.a": 5_324, "wo.b": 6_782,
+                              **{f"ffn.{c}": 8_515 for c in "abcdefghij"}},
+            "head_cycles": {"head.a": 8_055, "head.b": 5_876, "head.c": 5_876, "head.d": 5_876,
+                            "head.e": 11_620}},
+}
 
 
 def _layer(name, w, b):
@@ -94,39 +115,113 @@ def hop(config, frames, links):
     return isa.c2c_arrival(config, isa.FrameKind.DATA, frame * (per_link - 1))
 
 
-def projection(layer_cycles, pieces):
+def projection(layer_cycles, pieces, model=MODELS["7b"]):
+    """Tokens per second of ``model``'s layers (``layer_cycles`` in ``pieces`` chips, one
+    after the other, a hop of the residual stream after each) over 1 and 8 links: ``{links:
+    (cycles of a hop, cycles a token)}``."""
     config = get_config("groq")
     clock = config.clock_mhz * 1e6
-    frames = -(-4160 // config.mxm_size) * 4
+    frames = -(-model["width"] // config.mxm_size) * 4
+    n = model["layers"]
     print(f"\ngroq links: a data frame {isa.c2c_frame_bytes(config, isa.FrameKind.DATA)} "
           f"bytes = {isa.c2c_frame_cycles(config, isa.FrameKind.DATA)} cycles at "
           f"{config.c2c_bytes} bytes a cycle; latency {config.c2c_latency} + up to "
           f"{config.c2c_window} (assumed, docs/architecture.md 7d)")
+    found = {}
     for links in (1, 8):
         cycles = hop(config, frames, links)
-        token = 32 * (layer_cycles + pieces * cycles)
-        alone = clock / (32 * layer_cycles)
+        token = n * (layer_cycles + pieces * cycles)
+        alone = clock / (n * layer_cycles)
+        found[links] = (cycles, token)
         print(f"  hop of the residual stream ({frames} frames) over {links} link"
               f"{'s' if links > 1 else ''}: {cycles:,} cycles = {cycles / clock * 1e6:.2f} us;"
-              f" 32 layers of {pieces} pieces: {token:,} cycles a token = "
+              f" {n} layers of {pieces} pieces: {token:,} cycles a token = "
               f"{clock / token:,.0f} tokens/s (without the hops {alone:,.0f})")
+    return found
+
+
+def _side_by_side(pieces_cycles):
+    """Cycles of a layer whose weight pieces of one stage run side by side (tensor
+    parallelism; arithmetic): the longest piece of each stage (``qkv.*``, ``attention``,
+    ``wo.*``, ``ffn.*``) and the number of stages."""
+    stages = {}
+    for name, cycles in pieces_cycles.items():
+        stage = name.split(".")[0]
+        stages[stage] = max(stages.get(stage, 0), cycles)
+    return sum(stages.values()), len(stages)
+
+
+def projection_70b(model, layer_cycles, pieces):
+    """Llama-2 70B: :func:`projection`, the LM head, the chips, Groq's figure and where the
+    difference comes from (arithmetic on the measured pieces)."""
+    config = get_config("groq")
+    clock = config.clock_mhz * 1e6
+    n, measured, head = model["layers"], model["pieces_cycles"], model["head_cycles"]
+    print(f"\n{model['name']}: a layer of {pieces} pieces, {layer_cycles:,} cycles (bench/"
+          f"llama_layer.py --model 70b --head, context 2048: "
+          + ", ".join(f"{k} {v:,}" for k, v in measured.items()) + ")")
+    found = projection(layer_cycles, pieces, model)
+    chips = pieces * n + len(head)
+    heads = sum(head.values())
+    for links, (hop_cycles, token) in found.items():
+        total = token + heads + len(head) * hop_cycles
+        print(f"  with the LM head ({len(head)} pieces, {heads:,} cycles) over {links} link"
+              f"{'s' if links > 1 else ''}: {total:,} cycles a token = {clock / total:,.0f} "
+              f"tokens/s on {chips:,} chips ({pieces} x {n} + {len(head)})")
+    groq = clock / model["groq"]
+    print(f"  Groq: about {model['groq']} tokens/s on about {model['groq_chips']} chips: "
+          f"{groq:,.0f} cycles a token at {config.clock_mhz:.0f} MHz, {groq / n:,.0f} a layer")
+    hop8 = found[8][0]
+    if measured and sum(measured.values()) == layer_cycles:
+        attention = measured.get("attention", 0)
+        weights = layer_cycles - attention
+        wide, stages = _side_by_side(measured)
+        token = n * (wide + stages * hop8)
+        longest = max(c for k, c in measured.items() if k != "attention")
+        print(f"  where the difference comes from (arithmetic on the measured pieces):\n"
+              f"    the attention alone is {attention / (groq / n):.1f} times Groq's whole layer"
+              f", the longest weight piece {longest:,} cycles\n"
+              f"    the pieces run one after the other: at batch 1 one chip of {chips:,} works "
+              f"at a time, each streaming its weights once through its 2 MXMs; the {pieces - 1} "
+              f"weight pieces are {weights:,} cycles a layer ({100 * weights / layer_cycles:.0f}"
+              f"%), the attention {attention:,} ({100 * attention / layer_cycles:.0f}%)\n"
+              f"    the weight pieces of each of the {stages} stages side by side (tensor "
+              f"parallelism within a layer, as Groq spreads a layer over many chips; the "
+              f"partial sums' reduction not counted): {wide:,} cycles a layer, with a hop over 8 "
+              f"links per stage {n} layers take {token:,} cycles = {clock / token:,.0f} "
+              f"tokens/s\n"
+              f"    bfloat16 weights: a tile loads in the same 20 cycles as int8 on groq, so int8"
+              f" (or Groq's fp8) would halve the chips, not the cycles")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--draws", type=int, default=100)
-    parser.add_argument("--layer-cycles", type=int, default=123_947,
-                        help="one Llama-2 7B layer on groq (make bench-llama; default: the "
-                             "figure at b6daa37, context 2048)")
-    parser.add_argument("--pieces", type=int, default=5, help="chips a layer is cut into")
+    parser.add_argument("--model", choices=sorted(MODELS), default="7b",
+                        help="the projection's model: Llama-2 7B (default) or 70B")
+    parser.add_argument("--layer-cycles", type=int,
+                        help="one layer on groq (bench/llama_layer.py; default for 7B: make "
+                             "bench-llama's figure at b6daa37, context 2048; for 70B: the sum "
+                             "of its measured pieces)")
+    parser.add_argument("--pieces", type=int,
+                        help="chips a layer is cut into (default 5 for 7B, 15 for 70B)")
     args = parser.parse_args(argv)
-    if args.draws < 1 or args.layer_cycles < 1 or args.pieces < 1:
+    model = MODELS[args.model]
+    layer_cycles, pieces = args.layer_cycles, args.pieces
+    if layer_cycles is None:
+        layer_cycles = model.get("layer_cycles") or sum(model["pieces_cycles"].values())
+    if pieces is None:
+        pieces = model.get("pieces") or len(model["pieces_cycles"])
+    if args.draws < 1 or layer_cycles < 1 or pieces < 1:
         parser.error("--draws, --layer-cycles and --pieces must be positive")
     try:
         compiled(args.draws)
     except CompileError as error:
         sys.exit(f"multichip: {error}")
-    projection(args.layer_cycles, args.pieces)
+    if args.model == "7b":
+        projection(layer_cycles, pieces)
+    else:
+        projection_70b(model, layer_cycles, pieces)
 
 
 if __name__ == "__main__":
