@@ -10,7 +10,8 @@ SEEDS ?= 1000
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: demo demo-digits test test-slow test-icarus iverilog regress regress-nightly coverage lint ruff verilog synth fpga \
-	bench bench-compiler bench-llama bench-fp clean venv fuzz multichip-regress multichip-rtl
+	bench bench-compiler bench-llama bench-fp clean venv fuzz multichip-regress multichip-rtl \
+	multichip-lm
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,6 +69,13 @@ multichip-regress: $(STAMP)
 RTL_RUNS ?= 50
 multichip-rtl: $(STAMP)
 	$(BIN)/python -m opentsp.verif.system_runner firmware/examples/multichip/*.s --runs $(RTL_RUNS)
+
+# The decoder of `make demo` split over two chips of a ring (opentsp.app.lm_split,
+# docs/multichip.md): a session of LM_TOKENS tokens on the Verilated 2-chip `lm_c2c` system,
+# every run against the multi-chip golden model, the composed reference and the single chip.
+LM_TOKENS ?= 8
+multichip-lm: $(STAMP)
+	$(BIN)/python -m opentsp.app.lm_split --rtl --tokens $(LM_TOKENS)
 
 # Long runs kept out of `make test`: the Verilator build and run of the `medium` config.
 test-slow: $(STAMP)
