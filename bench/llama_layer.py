@@ -7,7 +7,7 @@ and 5; docs/transformer.md).
     .venv/bin/python bench/llama_layer.py --model 70b [--context 2048] [--check] [--head]
     .venv/bin/python bench/llama_layer.py --no-layer --plot docs/lm_step.png
 
-**The layer** is the graph of ``opentsp.app.lm_chip._layer`` at Llama-2 7B's size: hidden
+**The layer** is the graph of ``opentsp.app.lm_chip.layer`` at Llama-2 7B's size: hidden
 4096, 32 heads of 128, SwiGLU 11008, RMSNorm (eps 1e-5), bfloat16 weights (random, fixed
 seed: cycles do not depend on values), float32 activations cast to bfloat16 before every
 matmul, a KV cache of ``--context`` positions as two states per 320-column block written
