@@ -26,12 +26,17 @@ _GROUP = isa.INT32_GROUP
 @dataclass
 class _Plane:
     """One plane's state: back and front weights ``[row j][column i]`` (int8 registers, 16-bit
-    with floating point), the valid bit of every accumulator and the accumulator banks
-    (:meth:`MxmSlice._plane`)."""
+    with floating point), the valid bit of every accumulator, the accumulator banks, and the
+    accumulate stage (:meth:`MxmSlice._plane`): the register ``pending`` (``write``, ``add``,
+    ``index``) with the partial sums ``sums`` of the compute element it holds, and ``new``, per
+    bank the values that stage writes in this cycle."""
     back: list
     front: list
     valid: Signal
     banks: list
+    pending: Signal
+    sums: list
+    new: list
 
 
 class MxmSlice(FunctionalSlice):
@@ -53,10 +58,14 @@ class MxmSlice(FunctionalSlice):
       alone, from its own stream (the planes compute in the same cycle from different
       streams): ``q_k[j] = q_(k-1)[j] + sum_i F_p[j][i] * s[i]``, int8 x int8 -> int16
       products summed in int32 (wrapping). ``q_k`` goes into a register for superlane
-      ``k + 1``'s next cycle; the last superlane of the span writes ``acc_p[a][j] = (add ?
-      acc_p[a][j] : 0) + q[j]`` at the end of its cycle, so an element issued in cycle ``u``
-      lands at the end of cycle ``u + span - 1`` (``a`` beyond ``mxm_accumulators``: no
-      write);
+      ``k + 1``'s next cycle; on the last superlane of the span it goes into the plane's
+      accumulate stage, which in the next cycle reads, adds and writes ``acc_p[a][j] = (add ?
+      acc_p[a][j] : 0) + q[j]`` (``a`` beyond ``mxm_accumulators``: no write). An element
+      issued in cycle ``u`` thus lands in the memory at the end of cycle ``u + span``, one
+      cycle after the architecture's ``u + span - 1``; a drain of the accumulator in cycle
+      ``u + span`` is given the value being written (forwarded), so programs see the
+      architecture's timing, and the multipliers and the accumulator's read-add-write are in
+      different cycles (docs/fpga.md);
     * plane ``p``'s drain element (accumulator ``a``, group ``dst``): reads ``acc_p[a][j]``
       for its lanes in its cycle ``u + k`` (0 for ``j >= N``, for ``a`` beyond
       ``mxm_accumulators`` and for accumulators not written since ``clear``), registers it
@@ -80,8 +89,9 @@ class MxmSlice(FunctionalSlice):
 
     Accumulators: per plane one :class:`~amaranth.lib.memory.Memory` per superlane of the span
     (its lanes, ``mxm_accumulators`` deep) with asynchronous read ports (one for the drain, one
-    for the compute read-modify-write) and one write port, plus a valid bit per accumulator so
-    that ``clear`` empties them in one cycle.
+    for the accumulate stage's read-modify-write) and one write port, plus a valid bit per
+    accumulator so that ``clear`` empties them in one cycle (and the accumulate stage's
+    register, so that an element of the cycle before a ``clear`` does not land after it).
 
     Parameters
     ----------
@@ -148,13 +158,45 @@ class MxmSlice(FunctionalSlice):
             m.submodules[f"acc_{p}_{k}"] = mem
             banks.append((mem.read_port(domain="comb"), mem.read_port(domain="comb"),
                           mem.write_port()))
-        return _Plane(back, front, valid, banks)
+        pending = Signal(data.StructLayout({"write": 1, "add": 1,
+                                            "index": unsigned(cfg.mxm_accumulators.bit_length())}),
+                         name=f"acc_pending_{p}")
+        sums = [Signal(WIDE if cfg.floating_point else signed(_ACC_BITS), name=f"acc_sum_{p}_{j}")
+                for j in range(n)]
+        cleared.append(pending)
+        new = self._read_modify_write(m, p, pending, sums, valid, banks)
+        return _Plane(back, front, valid, banks, pending, sums, new)
+
+    def _read_modify_write(self, m, p, pending, sums, valid, banks):
+        """The accumulate stage of a plane: the compute element held in ``pending`` (from the
+        cycle before) reads its accumulator in every bank, adds its ``sums`` to it (or, ``add``
+        clear or the accumulator not valid, to zero) and writes it with its valid bit at the
+        end of the cycle. Returns per bank the values written (:meth:`_drain` forwards them)."""
+        add = Signal(name=f"acc_add_{p}")
+        m.d.comb += add.eq(pending.add & _is_valid(valid, pending.index))
+        written = []
+        for bank, (_, rd_old, wr) in enumerate(banks):
+            new = []
+            for offset, j in enumerate(self._lanes_of(bank)):
+                old = rd_old.data.word_select(offset, self._acc_bits)
+                if self._config.floating_point:
+                    new.append(mxm_float.accumulate(WIDE(old), add, sums[j]))
+                else:
+                    new.append((Mux(add, old.as_signed(), 0) + sums[j])[:_ACC_BITS])
+            m.d.comb += [rd_old.addr.eq(pending.index), wr.addr.eq(pending.index),
+                         wr.data.eq(Cat(*new)), wr.en.eq(pending.write)]
+            written.append(Cat(*new))
+        for a in range(len(valid)):
+            with m.If(pending.write & (pending.index == a)):
+                m.d.sync += valid[a].eq(1)
+        return written
 
     def _drain(self, m, k, elements, planes, cleared):
         """Plane ``p``'s drain element ``elements[p]`` on superlane ``k``: in its cycle read
-        accumulator ``index`` of the plane (zero when absent, not valid or beyond the span)
-        into the plane's stage register ``out_P_K``, which drives the group ``dst`` in the
-        next cycle (:meth:`_drive_groups`)."""
+        accumulator ``index`` of the plane (zero when absent, not valid or beyond the span;
+        the accumulate stage's value when it writes that accumulator in this cycle) into the
+        plane's stage register ``out_P_K``, which drives the group ``dst`` in the next cycle
+        (:meth:`_drive_groups`)."""
         cfg = self._config
         lps = cfg.lanes_per_superlane
         lanes = self._lanes_of(k)
@@ -171,10 +213,12 @@ class MxmSlice(FunctionalSlice):
             if lanes:
                 rd_out = plane.banks[k][0]
                 m.d.comb += rd_out.addr.eq(element.index)
-                hit = (element.index < cfg.mxm_accumulators) & _is_valid(plane.valid,
-                                                                          element.index)
+                landing = plane.pending.write & (plane.pending.index == element.index)
+                word = Mux(landing, plane.new[k], rd_out.data)
+                hit = (element.index < cfg.mxm_accumulators) & (
+                    landing | _is_valid(plane.valid, element.index))
                 for offset, _ in enumerate(lanes):
-                    values[offset] = Mux(hit, self._read_out(m, element, rd_out.data, offset,
+                    values[offset] = Mux(hit, self._read_out(m, element, word, offset,
                                                              f"f32_{p}_{k}_{offset}"), 0)
             m.d.sync += [stage.lanes[j].eq(value) for j, value in enumerate(values)]
             stages.append(stage)
@@ -264,7 +308,7 @@ class MxmSlice(FunctionalSlice):
             partial = self._multiply(m, k, p, lanes, xs, plane.front, chain)
         if k < isa.mxm_span(cfg) - 1:
             return self._chain(m, k, p, partial, cleared)
-        self._accumulate(m, p, element, partial, plane)
+        self._accumulate(m, element, partial, plane)
         return None
 
     def _multiply(self, m, k, p, lanes, xs, front, chain):
@@ -307,28 +351,16 @@ class MxmSlice(FunctionalSlice):
         m.d.sync += [reg.eq(value) for reg, value in zip(chain, partial, strict=True)]
         return chain
 
-    def _accumulate(self, m, p, compute, partial, plane):
-        """A compute element on the last superlane of the span, plane ``p``: read-modify-write
-        of its accumulator in every bank, ``acc[a] = (add ? acc[a] : 0) + q``, written with
-        its valid bit at the end of the cycle."""
-        write = Signal(name=f"acc_write_{p}")
-        add = Signal(name=f"acc_add_{p}")
-        index = compute.index
-        m.d.comb += [write.eq(compute.valid & (index < self._config.mxm_accumulators)),
-                     add.eq(compute.add & _is_valid(plane.valid, index))]
-        for bank, (_, rd_old, wr) in enumerate(plane.banks):
-            new = []
-            for offset, j in enumerate(self._lanes_of(bank)):
-                old = rd_old.data.word_select(offset, self._acc_bits)
-                if self._config.floating_point:
-                    new.append(mxm_float.accumulate(WIDE(old), add, partial[j]))
-                else:
-                    new.append((Mux(add, old.as_signed(), 0) + partial[j])[:_ACC_BITS])
-            m.d.comb += [rd_old.addr.eq(index), wr.addr.eq(index),
-                         wr.data.eq(Cat(*new)), wr.en.eq(write)]
-        for a in range(self._config.mxm_accumulators):
-            with m.If(write & (index == a)):
-                m.d.sync += plane.valid[a].eq(1)
+    def _accumulate(self, m, compute, partial, plane):
+        """A compute element on the last superlane of the span: its partial sums, accumulator
+        index and ``add`` go into the plane's accumulate stage (``write`` when the element
+        runs and its accumulator exists) at the end of its cycle; the stage reads, adds and
+        writes the accumulator in the next (:meth:`_read_modify_write`)."""
+        pending = plane.pending
+        m.d.sync += [pending.write.eq(compute.valid
+                                      & (compute.index < self._config.mxm_accumulators)),
+                     pending.add.eq(compute.add), pending.index.eq(compute.index)]
+        m.d.sync += [reg.eq(value) for reg, value in zip(plane.sums, partial, strict=True)]
 
 
 def _is_valid(valid, addr):

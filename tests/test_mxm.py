@@ -669,6 +669,59 @@ def test_rtl_random_programs_match_the_golden_model(config, seed):
         assert (finite & (words != 0)).sum() > 10, words
 
 
+@pytest.mark.parametrize("config", [INTEGER, DEFAULT, SPAN3], ids=["integer", "default",
+                                                                     "span3"])
+def test_rtl_drain_in_the_landing_cycle_sees_the_sum(config):
+    """The RTL writes an accumulator one cycle after the architecture's landing cycle (its
+    accumulate stage) and forwards the value being written to a drain: ``abc add=0`` then
+    ``abc add=1`` on one accumulator in consecutive cycles, drained in the second's landing
+    cycle, read twice the product; an ``abc`` drained in its landing cycle reads the product,
+    a cycle early the old value (zero) on superlane 0; a soft reset in the cycle in which the
+    stage writes drops the write. Every cycle is checked against the golden model, the values
+    against numpy's."""
+    span = isa.mxm_span(config)
+    n = config.mxm_size
+    rng = np.random.default_rng(11)
+    w = rng.integers(-128, 128, size=(n, n), dtype=np.int8)     # plane row j = w[j]
+    x = rng.integers(-128, 128, size=n, dtype=np.int8)
+    program = {j: isa.encode("lw", p=0, row=j, s=ref(W, 0), n=1) for j in range(n)}
+    feeds = {j: vector(config, w[j]) for j in range(n)}
+    start = n + 1
+    second = start + span + 2     # after the first pair has landed
+    late = second + span + 2
+    program |= {n: isa.encode("iw", p=0),
+                start: isa.encode("abc", p=0, acc=1, add=0, s=ref(W, 0), n=1),
+                start + 1: isa.encode("abc", p=0, acc=1, add=1, s=ref(W, 0), n=1),
+                start + span + 1: isa.encode("acc", p=0, dst=ref(E, 0), acc=1, n=1),
+                second: isa.encode("abc", p=0, acc=2, add=0, s=ref(W, 0), n=1),
+                second + span: isa.encode("acc", p=0, dst=ref(E, 4), acc=2, n=1),
+                late: isa.encode("abc", p=0, acc=0, add=0, s=ref(W, 0), n=1),
+                late + span + 1: isa.encode("acc", p=0, dst=ref(E, 0), acc=0, n=1)}
+    if span > 1:
+        program[second + span - 1] = isa.encode("acc", p=0, dst=ref(E, 0), acc=2, n=1)
+    feeds |= {t: vector(config, x) for t in (start, start + 1, second, late)}
+    schedule = [program.get(t) for t in range(late + span + 3)]
+    shape = (2, config.streams, config.superlanes, config.lanes_per_superlane)
+
+    def inputs_of(t):
+        inputs = np.zeros(shape, np.uint8)
+        for k in range(config.superlanes):
+            if t - k in feeds:
+                inputs[int(W), 0, k] = feeds[t - k][k]
+        return inputs
+
+    seen = run_rtl(config, schedule, inputs_of, clear_at=(late + span,))
+    product = wrap32(w.astype(np.int64) @ x.astype(np.int64))
+    np.testing.assert_array_equal(group(config, seen, start + span + 1, ref(E, 0)),
+                                  wrap32(2 * product.astype(np.int64)))
+    np.testing.assert_array_equal(group(config, seen, second + span, ref(E, 4)), product)
+    if span > 1:    # superlane 0 reads before the landing, the others (a cycle later) after
+        early = np.where(np.arange(n) < config.lanes_per_superlane, 0, product)
+        np.testing.assert_array_equal(group(config, seen, second + span - 1, ref(E, 0)), early)
+    np.testing.assert_array_equal(group(config, seen, late + span + 1, ref(E, 0)), 0)
+    assert product.any()
+
+
 @pytest.mark.parametrize("config", [DEFAULT, SPAN3], ids=["default", "span3"])
 def test_rtl_gemm_matches_numpy(config):
     """The tiled, double-buffered GEMM schedule on the RTL: acc results equal numpy's."""
