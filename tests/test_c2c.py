@@ -453,16 +453,46 @@ def test_deskew_notify_time_load_and_stray_marks():
     assert kinds.count(hostmap.C2C_STRAY) == 3 and kinds.count(hostmap.C2C_CRC) == 1
 
 
+def _test_frame(config, kind):
+    return (frame_bytes(config, DATA, list(range(10, 10 + config.lanes))) if kind == DATA
+            else frame_bytes(config, MARK, 0x12345678))
+
+
+def _bit_flips(bits, every=1):
+    """Every single bit flip of a ``bits``-bit frame and every ``every``-th double flip."""
+    return [(i,) for i in range(bits)] + [(i, j) for i in range(bits) for j in range(i)][::every]
+
+
+def _flipped(data, flip):
+    data = bytearray(data)
+    for bit in flip:
+        data[bit // 8] ^= 1 << bit % 8
+    return bytes(data)
+
+
 @pytest.mark.parametrize("kind", [DATA, MARK], ids=["data", "mark"])
-def test_every_single_and_double_bit_flip_is_detected(kind):
-    """Every frame with one or two of its bits flipped, back to back on every link: each is
+def test_the_crc_catches_every_single_and_double_bit_flip(kind):
+    """The frame check of the reference (:func:`opentsp.c2c_frame.parse`, as the receiver):
+    every frame with one or two bits flipped is refused, the frame itself accepted."""
+    data = _test_frame(C2C, kind)
+    assert parse(C2C, data).good
+    missed = [flip for flip in _bit_flips(8 * len(data)) if parse(C2C, _flipped(data, flip)).good]
+    assert not missed, missed[:5]
+
+
+#: The RTL sweep of ``make test`` takes every single flip and every 7th double flip (a third of
+#: the cost); ``make test-slow`` takes every double flip.
+@pytest.mark.parametrize("kind, every", [
+    (DATA, 7), (MARK, 7), pytest.param(DATA, 1, marks=pytest.mark.slow),
+    pytest.param(MARK, 1, marks=pytest.mark.slow)],
+    ids=["data-sampled", "mark-sampled", "data-all", "mark-all"])
+def test_single_and_double_bit_flips_are_detected_on_the_rtl(kind, every):
+    """Frames with one or two of their bits flipped, back to back on every link: each is
     counted as a CRC error in the cycle after its last beat, none reaches the buffer good and
     no mark releases a deskew (the RTL matches the reference on every cycle)."""
     config, side = C2C, WEST
-    data = (frame_bytes(config, DATA, list(range(10, 10 + config.lanes))) if kind == DATA
-            else frame_bytes(config, MARK, 0x12345678))
-    bits = 8 * len(data)
-    flips = [(i,) for i in range(bits)] + [(i, j) for i in range(bits) for j in range(i)]
+    data = _test_frame(config, kind)
+    flips = _bit_flips(8 * len(data), every)
     per = isa.c2c_frame_cycles(config, kind)
     links = config.c2c_links
     stim = Stim(config, len(flips) // links * per + per + 2, np.random.default_rng(6))
