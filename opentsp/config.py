@@ -221,6 +221,12 @@ CONFIGS = {
     "fpga": Config(name="fpga", superlanes=1, lanes_per_superlane=4, streams=4,
                    mem_slices=4, mem_words=1024, mxm_size=4, queue_depth=256, clock_mhz=18.75,
                    floating_point=False),
+    # `fpga` with 2 MEM slices per hemisphere, for the smaller ULX3S boards (docs/fpga.md):
+    # the MEM slices are over half of `fpga`'s LUTs, and `fpga` (46,300 LUT4s) does not fit
+    # the LFE5U-45F's 43,848.
+    "fpga_small": Config(name="fpga_small", superlanes=1, lanes_per_superlane=4, streams=4,
+                         mem_slices=2, mem_words=1024, mxm_size=4, queue_depth=256,
+                         clock_mhz=18.75, floating_point=False),
     # The real chip's figures (Abts et al., ISCA 2020): 20 x 16 lanes, 32 + 32 streams,
     # 44 MEM slices per hemisphere of 8192 words x 320 bytes (2.5 MiB), 900 MHz, 320 x 320 MXM.
     # Four MXM planes in all (two per hemisphere), whose weights arrive on 16 streams per
