@@ -166,16 +166,21 @@ def lower(config, plan, a, b):
             stream_value[t] = vector(config, next(feeds))
             fields = dict(fields, s=ref(W, 0))
         schedule.append(isa.encode(name, **fields))
+    return schedule, w0_inputs(config, stream_value)
+
+
+def w0_inputs(config, stream_value):
+    """``inputs_of(t)``: the slice inputs in cycle t, stream W0 of superlane k carrying
+    superlane k of ``stream_value[t - k]`` (the vector of the issue in cycle t - k)."""
     shape = (2, config.streams, config.superlanes, config.lanes_per_superlane)
 
     def inputs_of(t):
-        """Slice inputs in cycle t: superlane k of the value for the issue of cycle t - k."""
         inputs = np.zeros(shape, np.uint8)
         for k in range(config.superlanes):
             if t - k in stream_value:
                 inputs[int(W), 0, k] = stream_value[t - k][k]
         return inputs
-    return schedule, inputs_of
+    return inputs_of
 
 
 def acc_results(config, schedule, seen):
@@ -701,16 +706,7 @@ def test_rtl_drain_in_the_landing_cycle_sees_the_sum(config):
         program[second + span - 1] = isa.encode("acc", p=0, dst=ref(E, 0), acc=2, n=1)
     feeds |= {t: vector(config, x) for t in (start, start + 1, second, late)}
     schedule = [program.get(t) for t in range(late + span + 3)]
-    shape = (2, config.streams, config.superlanes, config.lanes_per_superlane)
-
-    def inputs_of(t):
-        inputs = np.zeros(shape, np.uint8)
-        for k in range(config.superlanes):
-            if t - k in feeds:
-                inputs[int(W), 0, k] = feeds[t - k][k]
-        return inputs
-
-    seen = run_rtl(config, schedule, inputs_of, clear_at=(late + span,))
+    seen = run_rtl(config, schedule, w0_inputs(config, feeds), clear_at=(late + span,))
     product = wrap32(w.astype(np.int64) @ x.astype(np.int64))
     np.testing.assert_array_equal(group(config, seen, start + span + 1, ref(E, 0)),
                                   wrap32(2 * product.astype(np.int64)))
