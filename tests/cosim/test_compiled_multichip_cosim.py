@@ -1,8 +1,9 @@
-"""The compiler across chips on the RTL: a layer stack split by depth over a ring of 2 chips and
-a layer split by columns over 4 fully connected chips (opentsp.compiler.multichip), run on the
-Verilated multi-chip system (opentsp.verif.system_runner) with random latencies and starts:
-every chip's cycle count is the compiler's prediction, the memories are the multi-chip golden
-model's, and the outputs are numpy's."""
+"""The compiler across chips on the RTL (opentsp.compiler.multichip): a layer stack split by
+depth over a ring of 2 chips and a layer split by columns over 2 fully connected chips (over 4
+in ``make test-slow``, the 4-chip model's build), run on the Verilated multi-chip system
+(opentsp.verif.system_runner) with random latencies and starts: every chip's cycle count is
+the compiler's prediction, the memories are the multi-chip golden model's, and the outputs are
+numpy's."""
 
 import random
 
@@ -54,15 +55,27 @@ def test_a_layer_stack_split_by_depth_on_two_rtl_chips(tmp_path):
         assert np.array_equal(outputs[1]["y"], want)
 
 
-def test_a_layer_split_by_columns_on_four_rtl_chips(tmp_path):
-    rng = np.random.default_rng(22)
-    w = rng.integers(-4, 5, (4, 16)).astype(np.int8)
-    b = rng.integers(-8, 9, 16).astype(np.int32)
+def _column_split(chips, seed, tmp_path):
+    """A 4-input layer of ``4 * chips`` columns split by columns over ``full<chips>``: the
+    chips' outputs side by side are numpy's layer."""
+    rng = np.random.default_rng(seed)
+    w = rng.integers(-4, 5, (4, 4 * chips)).astype(np.int8)
+    b = rng.integers(-8, 9, 4 * chips).astype(np.int32)
     x = rng.integers(-30, 31, (2, 4)).astype(np.int8)
     want = numpy_int8_layer(x, w, b)
     assert want.any()
     program = column_parallel([int8_layer(f"c{k}", w[:, 4 * k:4 * k + 4], b[4 * k:4 * k + 4])
-                               for k in range(4)], C2C)
-    for outputs in _run(program, x, 2, tmp_path):
-        got = np.concatenate([outputs[k]["y"] for k in range(4)], axis=1)
+                               for k in range(chips)], C2C)
+    assert program.topology.name == f"full{chips}"
+    for outputs in _run(program, x, chips, tmp_path):
+        got = np.concatenate([outputs[k]["y"] for k in range(chips)], axis=1)
         assert np.array_equal(got, want)
+
+
+def test_a_layer_split_by_columns_on_two_rtl_chips(tmp_path):
+    _column_split(2, 23, tmp_path)
+
+
+@pytest.mark.slow      # the 4-chip model's build (~5 minutes on 2 cores): `make test-slow`
+def test_a_layer_split_by_columns_on_four_rtl_chips(tmp_path):
+    _column_split(4, 22, tmp_path)

@@ -4,7 +4,8 @@ and fully connected, each chip loaded and started through its own host port, ran
 and start skews, against the multi-chip golden model (cycles, finishing cycles, memories, ECC
 and C2C registers) and the examples' numpy results; a bit flipped in flight is found by the
 CRC as the golden model finds it. One build per number of chips: the cabling is set at run
-time, so ``full4`` and ``ring4`` share the 4-chip model."""
+time, so ``full2`` and ``ring2`` share the 2-chip model (in ``make test``), ``full4`` and
+``ring4`` the 4-chip model (in ``make test-slow``: its build takes about five minutes)."""
 
 import random
 
@@ -87,13 +88,24 @@ def test_ring2_relay_on_verilator(tmp_path):
     assert value.any() and not got.any()      # the relay carried zeros from the bad frame
 
 
-@pytest.mark.parametrize("name", ["full", "ring"])
-def test_four_chips_on_verilator(name, tmp_path):
-    """full4 gather and ring4 relay on the same 4-chip model, random latencies and starts."""
+def _example_on_verilator(name, chips, tmp_path):
+    """The ``<name><chips>`` example, random latencies and starts."""
     from opentsp.verif.system_runner import run_system_rtl
 
-    program = _program(name, 4)
-    draws = _draws(program.topology, 4 + len(name), DRAWS)
+    program = _program(name, chips)
+    draws = _draws(program.topology, chips + len(name), DRAWS)
     records = run_system_rtl(program.images, program.topology, draws, memories_dir=tmp_path)
     _check(records, DRAWS)
-    _check_numpy(records, name, 4)
+    _check_numpy(records, name, chips)
+
+
+def test_full2_gather_on_verilator(tmp_path):
+    """full2 gather on the ring2 relay's 2-chip model (the cabling is set at run time)."""
+    _example_on_verilator("full", 2, tmp_path)
+
+
+@pytest.mark.slow      # the 4-chip model's build (~5 minutes on 2 cores): `make test-slow`
+@pytest.mark.parametrize("name", ["full", "ring"])
+def test_four_chips_on_verilator(name, tmp_path):
+    """full4 gather and ring4 relay on the same 4-chip model."""
+    _example_on_verilator(name, 4, tmp_path)
