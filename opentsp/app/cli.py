@@ -221,7 +221,7 @@ def cmd_fpga(args):
     try:
         summary = build(args.board, _config(args), out_dir=args.output, baud=args.baud,
                         seed=args.seed, clock_mhz=args.clock_mhz, router=args.router,
-                        pnr_only=args.pnr_only,
+                        placer=args.placer, pnr_only=args.pnr_only,
                         echo=lambda line: print(line, flush=True))
     except FpgaError as error:
         raise CliError(str(error)) from None
@@ -403,6 +403,7 @@ def build_parser():
     p.add_argument("--clock-mhz", type=positive_number,
                    help="chip clock, made by the PLL if not the board's (default: the config's)")
     p.add_argument("--router", default="router2", help="nextpnr router (router2, router1)")
+    p.add_argument("--placer", default="heap", help="nextpnr placer (heap, static, sa)")
     p.add_argument("--pnr-only", action="store_true",
                    help="place and route the netlist of an earlier run again (other --seed)")
     p = add("system", cmd_system, "assemble, check and run a multi-chip program on the golden "

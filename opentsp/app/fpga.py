@@ -44,6 +44,9 @@ BOARDS = {
 #: nextpnr-ecp5 routers, the default first.
 ROUTERS = ("router2", "router1")
 
+#: nextpnr-ecp5 placers, the default first.
+PLACERS = ("heap", "static", "sa")
+
 #: nextpnr-ecp5 utilisation names -> the names of the report.
 RESOURCES = {
     "TRELLIS_COMB": "LUT4",
@@ -202,6 +205,9 @@ def format_report(summary):
                      + (f" (PLL: CLKI_DIV {pll['clki_div']}, CLKFB_DIV {pll['clkfb_div']}, "
                         f"CLKOP_DIV {pll['clkop_div']}, VCO {pll['vco_mhz']:g} MHz)" if pll
                         else " (the board oscillator)"))
+    if "seed" in summary:
+        lines.append(f"  nextpnr seed {summary['seed']}, placer {summary.get('placer', 'heap')}, "
+                     f"router {summary.get('router', 'router2')}")
     for name, value in summary["resources"].items():
         used, available = value["used"], value["available"]
         share = f"{100 * used / available:5.1f}%" if available else "   - "
@@ -297,7 +303,7 @@ def _last_log_line(path, width=70):
 
 
 def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1,
-          clock_mhz=None, router="router2", pnr_only=False, echo=print):
+          clock_mhz=None, router="router2", placer="heap", pnr_only=False, echo=print):
     """Run the flow; returns the summary (also written to ``report.json``/``report.txt``).
 
     Parameters
@@ -317,12 +323,16 @@ def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1
     router : str
         nextpnr's router: ``router2`` (default) or ``router1`` (on the ``fpga`` configuration
         it had 215,186 of 268,724 arcs still to route after 15 minutes).
+    placer : str
+        nextpnr's placer: ``heap`` (analytical, default), ``static`` (electrostatic) or ``sa``
+        (simulated annealing alone).
     pnr_only : bool
-        Reuse the synthesised netlist of an earlier run in ``out_dir`` (e.g. to try seeds).
+        Reuse the synthesised netlist of an earlier run in ``out_dir`` (e.g. to try seeds); the
+        build plan (pin constraints among it) is elaborated and written again, for this board.
     echo : callable
         Progress lines go here.
     """
-    platform, config, top, pll = _design(board, config, router, baud, clock_mhz)
+    platform, config, top, pll = _design(board, config, router, placer, baud, clock_mhz)
     out = Path(out_dir or Path("build") / f"fpga-{board}-{config.name}").resolve()
     out.mkdir(parents=True, exist_ok=True)
     seconds = {}
@@ -332,15 +342,17 @@ def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1
         if not netlist.exists():
             raise FpgaError(f"{netlist}: no synthesised netlist to place and route; run the "
                             f"flow without --pnr-only first")
+        _check_synthesised_for(out, config, top)
         echo(f"reusing {netlist}")
+        _elaborate(platform, top, board, config, out, seconds, echo)
     else:
         _synthesise(platform, top, board, config, out, seconds, echo)
-    _place_and_route(platform, out, seed, router, seconds, echo)
+    _place_and_route(platform, out, seed, (router, placer), seconds, echo)
 
     report = json.loads((out / "nextpnr-report.json").read_text())
     utilisation = parse_utilisation((out / f"{TOP_NAME}.tim").read_text())
     summary = {"board": board, "config": config.name, "baud": baud, "seed": seed,
-               "router": router, "clock_mhz": top.clock_mhz,
+               "router": router, "placer": placer, "clock_mhz": top.clock_mhz,
                "pll": None if pll is None else {"clki_div": pll.clki_div,
                                                 "clkfb_div": pll.clkfb_div,
                                                 "clkop_div": pll.clkop_div,
@@ -359,14 +371,14 @@ def synthesise(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, c
 
     Parameters are those of :func:`build`. Returns the build directory.
     """
-    platform, config, top, _ = _design(board, config, "router2", baud, clock_mhz)
+    platform, config, top, _ = _design(board, config, ROUTERS[0], PLACERS[0], baud, clock_mhz)
     out = Path(out_dir or Path("build") / f"fpga-{board}-{config.name}").resolve()
     out.mkdir(parents=True, exist_ok=True)
     _synthesise(platform, top, board, config, out, {}, echo)
     return out
 
 
-def _design(board, config, router, baud, clock_mhz):
+def _design(board, config, router, placer, baud, clock_mhz):
     """Check the arguments of :func:`build`; its platform, Config, BoardTop and PLL setting
     (None: the board oscillator)."""
     platform = get_platform(board)
@@ -376,6 +388,8 @@ def _design(board, config, router, baud, clock_mhz):
         raise FpgaError(str(error)) from None
     if router not in ROUTERS:
         raise FpgaError(f"router must be one of {', '.join(ROUTERS)}, not {router!r}")
+    if placer not in PLACERS:
+        raise FpgaError(f"placer must be one of {', '.join(PLACERS)}, not {placer!r}")
     top = BoardTop(config, baud, clock_mhz)
     try:
         pll = top.pll_setting(platform)
@@ -384,14 +398,36 @@ def _design(board, config, router, baud, clock_mhz):
     return platform, config, top, pll
 
 
-def _synthesise(platform, top, board, config, out, seconds, echo):
-    """Elaborate ``top`` into ``out`` and synthesise it with Yosys (times into ``seconds``)."""
+def _check_synthesised_for(out, config, top):
+    """Refuse to place the netlist in ``out`` for another configuration, baud or clock than
+    its synthesis record's (the UART divisor and the PLL are in the netlist); a netlist without
+    a record is taken as it is. The board may differ: ``synth_ecp5`` maps for any ECP5."""
+    record_path = out / SYNTH_RECORD
+    if not record_path.exists():
+        return
+    record = json.loads(record_path.read_text())
+    wanted = {"config": (config.to_json(), config.name), "baud": (top.baud, top.baud),
+              "clock_mhz": (top.clock_mhz, f"{top.clock_mhz:g} MHz")}
+    for key, (value, shown) in wanted.items():
+        if record.get(key) != value:
+            raise FpgaError(f"{out / TOP_NAME}.json was synthesised for another {key} than "
+                            f"{shown}; run the flow without --pnr-only")
+
+
+def _elaborate(platform, top, board, config, out, seconds, echo):
+    """Elaborate ``top`` and write Amaranth's build plan (RTLIL, Yosys script, pin
+    constraints) into ``out`` (time into ``seconds``)."""
     echo(f"elaborating config {config.name!r} for {board} ({platform.device}) into {out}")
     start = time.monotonic()
     plan = platform.build(top, name=TOP_NAME, build_dir=str(out),
                           do_build=False, **SYNTH_OVERRIDES)
     plan.extract(str(out))
     seconds["elaborate"] = time.monotonic() - start
+
+
+def _synthesise(platform, top, board, config, out, seconds, echo):
+    """Elaborate ``top`` into ``out`` and synthesise it with Yosys (times into ``seconds``)."""
+    _elaborate(platform, top, board, config, out, seconds, echo)
 
     # The commands of Amaranth's Trellis build script, with nextpnr's JSON report and
     # seed. YoWASP tools see only their working directory: paths are relative to it.
@@ -408,8 +444,10 @@ def _synthesise(platform, top, board, config, out, seconds, echo):
     (out / SYNTH_RECORD).write_text(json.dumps(record, indent=1) + "\n")
 
 
-def _place_and_route(platform, out, seed, router, seconds, echo):
-    """Place and route the netlist in ``out`` with nextpnr (time into ``seconds``)."""
+def _place_and_route(platform, out, seed, algorithms, seconds, echo):
+    """Place and route the netlist in ``out`` with nextpnr, ``algorithms`` its ``(router,
+    placer)`` (time into ``seconds``)."""
+    router, placer = algorithms
     echo("nextpnr-ecp5 place and route ...")
     start = time.monotonic()
     device_option = platform._nextpnr_device_options[platform.device]
@@ -420,7 +458,7 @@ def _place_and_route(platform, out, seed, router, seconds, echo):
                               str(platform.speed), "--json", f"{TOP_NAME}.json",
                               "--lpf", f"{TOP_NAME}.lpf", "--textcfg", f"{TOP_NAME}.config",
                               "--report", "nextpnr-report.json", "--seed", str(seed),
-                              "--router", router,
+                              "--router", router, "--placer", placer,
                               "--timing-allow-fail"],
              out, f"{TOP_NAME}.tim")
     except FpgaError:
