@@ -196,7 +196,7 @@ def test_unknown_config_and_missing_netlist(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("option, value, message", [
-    ("--placer", "spiral", "placer must be one of heap, static, sa, not 'spiral'"),
+    ("--placer", "spiral", "placer must be one of static, heap, sa, not 'spiral'"),
     ("--router", "router3", "router must be one of router2, router1, not 'router3'")])
 def test_unknown_placer_or_router_is_one_line(capsys, option, value, message):
     assert cli.main(["fpga", option, value]) == 1

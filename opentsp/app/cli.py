@@ -403,7 +403,7 @@ def build_parser():
     p.add_argument("--clock-mhz", type=positive_number,
                    help="chip clock, made by the PLL if not the board's (default: the config's)")
     p.add_argument("--router", default="router2", help="nextpnr router (router2, router1)")
-    p.add_argument("--placer", default="heap", help="nextpnr placer (heap, static, sa)")
+    p.add_argument("--placer", default="static", help="nextpnr placer (static, heap, sa)")
     p.add_argument("--pnr-only", action="store_true",
                    help="place and route the netlist of an earlier run again (other --seed)")
     p = add("system", cmd_system, "assemble, check and run a multi-chip program on the golden "
