@@ -80,7 +80,8 @@ class InstructionQueue(wiring.Component):
         Soft reset of the sequencer (program counter, counters, last instruction, ended); the
         queue contents are kept.
     issue : Out(IssueSignature())
-        The instruction issued this cycle (to superlane 0): ``issue.valid``, ``issue.word``.
+        The instruction issued this cycle (to superlane 0): ``issue.valid``, ``issue.word``
+        (meaningful only with ``valid``: it shows the slot's word in every cycle).
     ending : Out(1)
         This cycle is the queue's ``end`` slot.
     ended : Out(1)
@@ -228,13 +229,19 @@ class InstructionQueue(wiring.Component):
         port: what issues, ``ending``, ``parked``, ``notify``, ``fetch``, and whether the
         instruction's last slot is this one (``advance``); nothing while ``run`` is low or the
         queue has ended.
+
+        ``issue.word`` is ``word``, or the last issued instruction under a ``repeat``, whether
+        or not anything issues (it is meaningful only with ``issue.valid``): only ``valid``
+        waits for ``run``, the chip-wide register that reaches every queue, so the slices'
+        first-cycle logic starts from the queue's own registers.
         """
         as_nop = op_layout(isa.OPS_BY_NAME["nop"])(word)
         as_repeat = op_layout(isa.OPS_BY_NAME["repeat"])(word)
         as_ifetch = op_layout(isa.OPS_BY_NAME["ifetch"])(word)
         count, phase, advance = state.count, state.phase, state.advance
         next_count, next_phase = state.next_count, state.next_phase
-        m.d.comb += [next_count.eq(count), next_phase.eq(phase)]
+        m.d.comb += [next_count.eq(count), next_phase.eq(phase),
+                     self.issue.word.eq(Mux(is_op(word, "repeat"), state.last, word))]
 
         with m.If(self.run & ~state.ended):
             with m.If(is_op(word, "end")):
@@ -263,8 +270,7 @@ class InstructionQueue(wiring.Component):
                     m.d.comb += next_count.eq(count + 1)
             with m.Elif(is_op(word, "repeat")):
                 with m.If(phase == as_repeat.d - 1):
-                    m.d.comb += [self.issue.valid.eq(state.last_valid),
-                                 self.issue.word.eq(state.last), next_phase.eq(0)]
+                    m.d.comb += [self.issue.valid.eq(state.last_valid), next_phase.eq(0)]
                     with m.If(count + 1 >= as_repeat.n):
                         m.d.comb += [advance.eq(1), next_count.eq(0)]
                     with m.Else():
@@ -272,12 +278,12 @@ class InstructionQueue(wiring.Component):
                 with m.Else():
                     m.d.comb += next_phase.eq(phase + 1)
             with m.Else():
-                m.d.comb += [self.issue.valid.eq(1), self.issue.word.eq(word), advance.eq(1)]
+                m.d.comb += [self.issue.valid.eq(1), advance.eq(1)]
 
     def _add_deskew_slot(self, m, word, state):
         """A ``deskew`` slot: shown to the slice on ``issue`` (not kept as the last issued
         instruction), left at the end of a cycle with ``deskew_release`` high."""
-        m.d.comb += [self.issue.valid.eq(1), self.issue.word.eq(word), state.deskew.eq(1)]
+        m.d.comb += [self.issue.valid.eq(1), state.deskew.eq(1)]
         with m.If(self.deskew_release):
             m.d.comb += state.advance.eq(1)
         with m.Else():

@@ -474,7 +474,9 @@ GROUPS = [isa.StreamRef(d, s) for d in (isa.Dir.E, isa.Dir.W) for s in (0, 4)]
 
 
 def port_values(ctx, dut):
-    return (ctx.get(dut.issue.valid), ctx.get(dut.issue.word), ctx.get(dut.ending),
+    """The ports, ``issue.word`` only with ``issue.valid`` (it is meaningful only then)."""
+    valid = ctx.get(dut.issue.valid)
+    return (valid, ctx.get(dut.issue.word) if valid else None, ctx.get(dut.ending),
             ctx.get(dut.ended), ctx.get(dut.notify), ctx.get(dut.parked), ctx.get(dut.fetch))
 
 
