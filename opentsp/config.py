@@ -215,18 +215,19 @@ CONFIGS = {
     # that carry an int32 group (8 + 8 used 78% of the LFE5U-85F's LUTs and did not route: the
     # stream-select muxes of every slice grow with the streams); 1024-word MEM slices, so that
     # every lane's memory (1024 x 13 bits, both banks) is one block RAM (DP16KD), and 256-entry
-    # queues (one block RAM each). Its clock, 18.75 MHz, is made by the ECP5's PLL from the
-    # board's 25 MHz: routed, the chip reached 20.0 to 22.6 MHz (docs/fpga.md), not the
-    # oscillator's 25. Without floating point, whose per-lane f32 ALU would not fit beside it.
+    # queues (one block RAM each). Its clock is the board oscillator's 25 MHz (no PLL): routed
+    # with nextpnr's static placer the chip reaches 28 to 31 MHz (docs/fpga.md; it ran at
+    # 18.75 MHz from the PLL while it reached 20 to 24). Without floating point, whose per-lane
+    # f32 ALU would not fit beside it.
     "fpga": Config(name="fpga", superlanes=1, lanes_per_superlane=4, streams=4,
-                   mem_slices=4, mem_words=1024, mxm_size=4, queue_depth=256, clock_mhz=18.75,
+                   mem_slices=4, mem_words=1024, mxm_size=4, queue_depth=256, clock_mhz=25.0,
                    floating_point=False),
     # `fpga` with 2 MEM slices per hemisphere, for the smaller ULX3S boards (docs/fpga.md):
     # the MEM slices are over half of `fpga`'s LUTs, and `fpga` (46,300 LUT4s) does not fit
     # the LFE5U-45F's 43,848.
     "fpga_small": Config(name="fpga_small", superlanes=1, lanes_per_superlane=4, streams=4,
                          mem_slices=2, mem_words=1024, mxm_size=4, queue_depth=256,
-                         clock_mhz=18.75, floating_point=False),
+                         clock_mhz=25.0, floating_point=False),
     # The real chip's figures (Abts et al., ISCA 2020): 20 x 16 lanes, 32 + 32 streams,
     # 44 MEM slices per hemisphere of 8192 words x 320 bytes (2.5 MiB), 900 MHz, 320 x 320 MXM.
     # Four MXM planes in all (two per hemisphere), whose weights arrive on 16 streams per

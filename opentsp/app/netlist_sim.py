@@ -65,12 +65,12 @@ PINS = {"clk25_0__io": "clk", "uart_0__rx__io": "uart_rx", "uart_0__tx__io": "ua
 #: takes for an assignment to an input (``ASSIGNIN``: "it will simulate correctly", its manual).
 VERILATOR_ARGS = ["-Wno-SPECIFYIGN", "-Wno-MULTIDRIVEN", "-Wno-ASSIGNIN"]
 #: Every ``stride``-th word of each memory is read back besides the words a program touches
-#: (each read is 10 bytes over the UART: 16,300 clock cycles on the ``fpga`` netlist).
+#: (each read is 10 bytes over the UART: 16,300 clock cycles at 18.75 MHz, 21,700 at 25).
 STRIDE = 512
 #: The GEMM of the default programs: M x K times K x N int8 (N the fpga MXM's 4; each MXM
 #: computes M / 2 rows of C). Kept small: every host write is 10 bytes over the UART, 16,300
-#: clock cycles at the ``fpga`` netlist's divisor of 163 (8 x 8 x 4 needs 4.4 M cycles, this one
-#: 1.5 M).
+#: clock cycles at a divisor of 163 (18.75 MHz; 21,700 at 25 MHz's 217): 8 x 8 x 4 needed 4.4 M
+#: cycles at 163, this one 1.5 M.
 GEMM_SHAPE = (2, 4, 4)
 #: The random differential programs of the default set (:func:`opentsp.verif.randprog.
 #: random_image` seeds), of :data:`RANDOM_LENGTH` instructions per queue and
