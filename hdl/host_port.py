@@ -220,39 +220,71 @@ class HostPort:
         """Add the ECC counters and the first-error latch (section 6b).
 
         The MEM slices' decoders report in the cycle after a read's SRAM cycle, so the
-        registers load at the end of that cycle and ``REG_ECC_FIRST_CYCLE`` is ``cycles - 1``.
-        ``clear`` empties them at the end of its cycle; the reports of a cycle with
-        ``slice_clear`` high (the decode of a read issued in a reset's cycle) are dropped.
+        registers read as loaded at the end of that cycle and ``REG_ECC_FIRST_CYCLE`` is
+        ``cycles - 1``. ``clear`` empties them at the end of its cycle; the reports of a cycle
+        with ``slice_clear`` high (the decode of a read issued in a reset's cycle) are dropped.
+
+        Inside, each MEM slice's report is registered first (``ecc_pending_*``), and the
+        registers the host reads are the stored counters and latch combined with the pending
+        reports (:meth:`_add_ecc_pending`): a decoder's findings then end at a flip-flop instead
+        of running on through the 32-bit saturating sum (the routed critical path), and the host
+        reads exactly the values of loading the reports directly.
         """
         m = self._m
-        ecc_corrected = Signal(32)
-        ecc_detected = Signal(32)
-        ecc_error = Signal()
-        ecc_first_place = Signal(32)
-        ecc_first_cycle = Signal(32)
         units = [self._memories[index] for index in sorted(self._memories)]
+        pending = self._add_ecc_pending(units)
+        stored = {name: Signal(32, name=f"ecc_{name}_stored")
+                  for name in ("corrected", "detected", "first_place", "first_cycle")}
+        stored_error = Signal(name="ecc_error_stored")
+        visible = {name: Signal(32, name=f"ecc_{name}")
+                   for name in ("corrected", "detected", "first_place", "first_cycle")}
+        visible_error = Signal(name="ecc_error")
+        for name in ("corrected", "detected"):
+            total = stored[name] + sum(getattr(p, name) for p in pending.units)
+            m.d.comb += visible[name].eq(Mux(total > hostmap.ECC_COUNT_MAX,
+                                             hostmap.ECC_COUNT_MAX, total))
+        m.d.comb += visible_error.eq(stored_error | pending.error)
+        for name in ("first_place", "first_cycle"):
+            m.d.comb += visible[name].eq(Mux(stored_error, stored[name],
+                                             getattr(pending, name)))
         with m.If(self._clear):
-            m.d.sync += [ecc_corrected.eq(0), ecc_detected.eq(0), ecc_error.eq(0),
-                         ecc_first_place.eq(0), ecc_first_cycle.eq(0)]
-        with m.Elif(~self.slice_clear):    # not the decode of a read issued in a reset's cycle
-            for counter, name in ((ecc_corrected, "ecc_corrected"),
-                                  (ecc_detected, "ecc_detected")):
-                total = counter + sum(getattr(unit, name) for unit in units)
-                m.d.sync += counter.eq(Mux(total > hostmap.ECC_COUNT_MAX,
-                                           hostmap.ECC_COUNT_MAX, total))
-            with m.If(~ecc_error):
-                # the lowest memory wins: its assignment comes last
-                for index in reversed(sorted(self._memories)):
-                    unit = self._memories[index]
-                    with m.If(unit.ecc_error):
-                        m.d.sync += [
-                            ecc_error.eq(1), ecc_first_cycle.eq(self._cycles - 1),
-                            ecc_first_place.eq(Cat(unit.ecc_error_lane, unit.ecc_error_word,
-                                                   Const(index, 32 - hostmap.PLACE_MEM_SHIFT))),
-                        ]
-        self._ecc_corrected, self._ecc_detected = ecc_corrected, ecc_detected
-        self._ecc_error = ecc_error
-        self._ecc_first_place, self._ecc_first_cycle = ecc_first_place, ecc_first_cycle
+            m.d.sync += [signal.eq(0) for signal in (*stored.values(), stored_error)]
+        with m.Else():
+            m.d.sync += [stored[name].eq(visible[name]) for name in stored]
+            m.d.sync += stored_error.eq(visible_error)
+        self._ecc_corrected, self._ecc_detected = visible["corrected"], visible["detected"]
+        self._ecc_error = visible_error
+        self._ecc_first_place = visible["first_place"]
+        self._ecc_first_cycle = visible["first_cycle"]
+
+    def _add_ecc_pending(self, units):
+        """Register the MEM slices' ECC reports of this cycle (none if ``clear`` or
+        ``slice_clear`` is high), with the first error's place and cycle (``cycles - 1``)
+        worked out among them: the lowest memory with an error, 0 if none has one.
+
+        Returns
+        -------
+        _EccPending
+            ``units`` (per slice its registered ``corrected``/``detected`` counts), ``error``,
+            ``first_place`` and ``first_cycle``.
+        """
+        m = self._m
+        dropped = self._clear | self.slice_clear
+        pending = _EccPending()
+        for index, unit in zip(sorted(self._memories), units, strict=True):
+            counts = _EccCounts(unit, index)
+            m.d.sync += [counts.corrected.eq(Mux(dropped, 0, unit.ecc_corrected)),
+                         counts.detected.eq(Mux(dropped, 0, unit.ecc_detected))]
+            pending.units.append(counts)
+        place = Const(0, 32)
+        for index, unit in zip(reversed(sorted(self._memories)), reversed(units), strict=True):
+            place = Mux(unit.ecc_error, Cat(unit.ecc_error_lane, unit.ecc_error_word,
+                                            Const(index, 32 - hostmap.PLACE_MEM_SHIFT)), place)
+        any_error = Cat(*(unit.ecc_error for unit in units)).any() & ~dropped
+        m.d.sync += [pending.error.eq(any_error),
+                     pending.first_place.eq(Mux(any_error, place, 0)),
+                     pending.first_cycle.eq(Mux(any_error, self._cycles - 1, 0))]
+        return pending
 
     def add_c2c_registers(self):
         """Add the link error counters and the first-error latch (section 7d).
@@ -350,3 +382,21 @@ class HostPort:
 def _inject_reg(entry, name):
     """Return the register index of field ``name`` (``"cycle"``, ...) of injection ``entry``."""
     return hostmap.inject_reg(entry, getattr(hostmap, f"INJECT_{name.upper()}"))
+
+
+class _EccCounts:
+    """One MEM slice's registered ECC counts (:meth:`HostPort._add_ecc_pending`)."""
+
+    def __init__(self, unit, index):
+        self.corrected = Signal.like(unit.ecc_corrected, name=f"ecc_pending_corrected_{index}")
+        self.detected = Signal.like(unit.ecc_detected, name=f"ecc_pending_detected_{index}")
+
+
+class _EccPending:
+    """The registered ECC reports of the previous cycle (:meth:`HostPort._add_ecc_pending`)."""
+
+    def __init__(self):
+        self.units = []
+        self.error = Signal(name="ecc_pending_error")
+        self.first_place = Signal(32, name="ecc_pending_first_place")
+        self.first_cycle = Signal(32, name="ecc_pending_first_cycle")

@@ -240,6 +240,9 @@ class InstructionQueue(wiring.Component):
         as_ifetch = op_layout(isa.OPS_BY_NAME["ifetch"])(word)
         count, phase, advance = state.count, state.phase, state.advance
         next_count, next_phase = state.next_count, state.next_phase
+        # phase + 1 == d, from the register holding phase + 1: a subtraction's carry chain
+        # (phase == d - 1) was on the routed critical path, ahead of issue.valid
+        repetition_due = state.phase_1 == as_repeat.d
         m.d.comb += [next_count.eq(count), next_phase.eq(phase),
                      self.issue.word.eq(Mux(is_op(word, "repeat"), state.last, word))]
 
@@ -269,7 +272,7 @@ class InstructionQueue(wiring.Component):
                 with m.Else():
                     m.d.comb += next_count.eq(count + 1)
             with m.Elif(is_op(word, "repeat")):
-                with m.If(phase == as_repeat.d - 1):
+                with m.If(repetition_due):
                     m.d.comb += [self.issue.valid.eq(state.last_valid), next_phase.eq(0)]
                     with m.If(count + 1 >= as_repeat.n):
                         m.d.comb += [advance.eq(1), next_count.eq(0)]
@@ -295,16 +298,17 @@ class InstructionQueue(wiring.Component):
         ``clear`` resets them (the fill pointer to ``length``); otherwise, while ``run`` is
         high, they take the next state of :meth:`_add_slot_decode`.
         """
-        pc, count, phase = state.pc, state.count, state.phase
+        pc, count, phase, phase_1 = state.pc, state.count, state.phase, state.phase_1
         last, last_valid, ended = state.last, state.last_valid, state.ended
         with m.If(self.clear):
-            m.d.sync += [pc.eq(0), count.eq(0), phase.eq(0), last.eq(0), last_valid.eq(0),
-                         ended.eq(0), fill.eq(length)]
+            m.d.sync += [pc.eq(0), count.eq(0), phase.eq(0), phase_1.eq(1), last.eq(0),
+                         last_valid.eq(0), ended.eq(0), fill.eq(length)]
         with m.Elif(self.run):
             # count and phase start from 0 in every word (also when a fetch changed the word
             # under a multi-slot instruction, section 5b)
             m.d.sync += [pc.eq(next_pc), count.eq(Mux(state.advance, 0, state.next_count)),
-                         phase.eq(Mux(state.advance, 0, state.next_phase))]
+                         phase.eq(Mux(state.advance, 0, state.next_phase)),
+                         phase_1.eq(Mux(state.advance, 1, state.next_phase + 1))]
             with m.If(self.fetch):
                 m.d.sync += fill.eq(fill + 1)
             with m.If(self.ending):
@@ -317,7 +321,8 @@ class _SlotState:
     """The slot sequencer's registers and the combinational next state of this cycle.
 
     Registers (loaded at the end of a cycle): ``pc``, ``count`` (slots done of the current
-    ``nop``/``ifetch``, repetitions of a ``repeat``), ``phase`` (slot within a repetition),
+    ``nop``/``ifetch``, repetitions of a ``repeat``), ``phase`` (slot within a repetition) and
+    ``phase_1`` (``phase + 1``, a bit wider so that it never wraps to a ``d`` of 0),
     ``last``/``last_valid`` (the last issued instruction), ``ended``. Combinational:
     ``advance`` (this is the current instruction's last slot), ``next_count``, ``next_phase``,
     ``deskew`` (a ``deskew`` slot, only driven in a queue with ``deskew``).
@@ -335,6 +340,7 @@ class _SlotState:
         pc = Signal(unsigned(index_bits))
         count = Signal(unsigned(max(nop.field("count").width, repeat.field("n").width)))
         phase = Signal(unsigned(repeat.field("d").width))
+        phase_1 = Signal(unsigned(repeat.field("d").width + 1), init=1)
         last = Signal(unsigned(isa.INSTR_BITS))
         last_valid = Signal()
         ended = Signal()
@@ -342,7 +348,7 @@ class _SlotState:
         deskew = Signal()       # a deskew slot (shown on issue, not an issued instruction)
         next_count = Signal.like(count)
         next_phase = Signal.like(phase)
-        self.pc, self.count, self.phase = pc, count, phase
+        self.pc, self.count, self.phase, self.phase_1 = pc, count, phase, phase_1
         self.last, self.last_valid, self.ended = last, last_valid, ended
         self.advance, self.next_count, self.next_phase = advance, next_count, next_phase
         self.deskew = deskew

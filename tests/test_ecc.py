@@ -355,3 +355,43 @@ def test_chip_injection_matches_the_golden_model_through_the_host_port():
     ref = [Model(image, faults=faults).run() for faults in runs]
     assert ref[0].ecc_corrected >= 1 and ref[1].ecc_detected >= 2 and ref[1].ecc_corrected == 0
     assert_gemm_correct(ref[0].memories)
+
+
+@pytest.mark.parametrize("offset", [0, 1])
+def test_a_reset_drops_the_ecc_report_of_a_read_in_or_before_its_cycle(offset):
+    """A faulty read whose SRAM cycle is the reset's (decoded in the next cycle, with the
+    slices cleared) or the one before it (decoded in the reset's cycle) counts nothing: the
+    ECC registers read 0 at once after the reset, though each MEM slice's report passes a
+    register before it reaches them (``HostPort.add_ecc_registers``)."""
+    from test_top import simulate
+
+    image = gemm_image()
+    w0 = MEMS.index("MEM_W0")
+    fault = Fault(0, w0, 1, 1, 1 << 5)
+    ref = Model(image, faults=[fault]).run()
+    read_cycle = reads_of(Model(image, trace=True).run(), w0, 1, 1, after=0)[0]  # superlane 0
+    assert ref.ecc_corrected >= 1
+    reset_cycle = read_cycle + offset
+
+    async def body(host):
+        ctx, chip = host.ctx, host.chip
+        for q, program in enumerate(image.queues):
+            await host.load_queue(q, program)
+        for (mem, word), lanes in image.data.items():
+            await host.store(mem, word, [int(x) for x in lanes])
+        for name, value in (("CYCLE", fault.cycle), ("MASK", fault.mask),
+                            ("PLACE", hostmap.ecc_place(w0, 1, 1))):
+            await host.write(hostmap.inject_addr(0, getattr(hostmap, f"INJECT_{name}")), value)
+        await host.write(hostmap.control_addr(hostmap.REG_CTRL), hostmap.CTRL_START)
+        for _ in range(reset_cycle):        # run cycles 0 .. reset_cycle - 1
+            assert ctx.get(chip.running) == 1
+            await ctx.tick()
+        await host.write(hostmap.control_addr(hostmap.REG_CTRL), hostmap.CTRL_RESET)
+        regs = [await host.read(hostmap.control_addr(r)) for r in (
+            hostmap.REG_STATUS, hostmap.REG_ECC_CORRECTED, hostmap.REG_ECC_DETECTED,
+            hostmap.REG_ECC_FIRST_PLACE, hostmap.REG_ECC_FIRST_CYCLE)]
+        assert regs == [0, 0, 0, 0, 0]
+        assert await host.run() == ref.cycles       # the next run counts its read again
+        assert await host.read(hostmap.control_addr(hostmap.REG_ECC_CORRECTED)) == \
+            ref.ecc_corrected
+    simulate(body, image.config)
