@@ -1,6 +1,6 @@
 """Instruction control unit: one slice's instruction queue and its issue logic."""
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -144,11 +144,12 @@ class InstructionQueue(wiring.Component):
         wp = mem.write_port()
         rp = mem.read_port()
         word = Signal(unsigned(isa.INSTR_BITS))     # the word at pc: what the slot decodes
+        word_class = _WordClass()                   # its kind, decoded as it loads
         length, fill = self._add_write_port(m, wp, word)
         state = _SlotState(self._index_bits)
-        self._add_slot_decode(m, word, state)
+        self._add_slot_decode(m, word, word_class, state)
         next_pc = Mux(state.advance, state.pc + 1, state.pc)
-        self._add_prefetch(m, wp, rp, word, state)
+        word_class.load(m, self._add_prefetch(m, wp, rp, word, state))
         m.d.comb += self.ended.eq(state.ended)
         self._add_state_update(m, state, next_pc, length, fill)
         return m
@@ -166,7 +167,7 @@ class InstructionQueue(wiring.Component):
         ``ahead`` and ``word`` were read a cycle before they are loaded, so each is patched with
         the one write it missed, that of the previous cycle (``w_prev_*``, the write port
         registered), when that hit its index: this is also the fetch that changes the word under
-        a multi-slot instruction (section 5b).
+        a multi-slot instruction (section 5b). Returns the value ``word`` loads.
 
         The read port is not transparent (a read of an index written in the same cycle returns
         the old word; ``read_port``'s default): the patch supplies the new one. A transparent
@@ -188,7 +189,10 @@ class InstructionQueue(wiring.Component):
                      rp.addr.eq(Mux(self.clear, 1, Mux(advance, pc_1 + 1, pc_1)))]
         ahead = Mux(w_prev_en & (w_prev_addr == pc_1), w_prev_data, rp.data)
         same = Mux(at_pc, Mux(w_prev_en & (w_prev_addr == pc), w_prev_data, word), first)
-        m.d.sync += word.eq(Mux(self.run, Mux(advance, ahead, same), first))
+        word_next = Signal.like(word)
+        m.d.comb += word_next.eq(Mux(self.run, Mux(advance, ahead, same), first))
+        m.d.sync += word.eq(word_next)
+        return word_next
 
     def _add_write_port(self, m, wp, word):
         """Drive the memory's write port from the host and ``ifetch`` (the ring, section 5b).
@@ -222,7 +226,7 @@ class InstructionQueue(wiring.Component):
             m.d.sync += length.eq(self.w_addr + 1)
         return length, fill
 
-    def _add_slot_decode(self, m, word, state):
+    def _add_slot_decode(self, m, word, word_class, state):
         """Decode the slot of this cycle: the outputs and the sequencer's next state.
 
         Combinational in the cycle in which ``word`` (the instruction at ``pc``) is on the read
@@ -233,7 +237,9 @@ class InstructionQueue(wiring.Component):
         ``issue.word`` is ``word``, or the last issued instruction under a ``repeat``, whether
         or not anything issues (it is meaningful only with ``issue.valid``): only ``valid``
         waits for ``run``, the chip-wide register that reaches every queue, so the slices'
-        first-cycle logic starts from the queue's own registers.
+        first-cycle logic starts from the queue's own registers. ``issue.valid`` reads the
+        word's kind from ``word_class``, registers decoded from the value ``word`` loads, not
+        from ``word`` through an opcode decode.
         """
         as_nop = op_layout(isa.OPS_BY_NAME["nop"])(word)
         as_repeat = op_layout(isa.OPS_BY_NAME["repeat"])(word)
@@ -243,6 +249,9 @@ class InstructionQueue(wiring.Component):
         # phase + 1 == d, from the register holding phase + 1: a subtraction's carry chain
         # (phase == d - 1) was on the routed critical path, ahead of issue.valid
         repetition_due = state.phase_1 == as_repeat.d
+        m.d.comb += self.issue.valid.eq(
+            self.run & ~state.ended
+            & (word_class.issues | word_class.repeat & repetition_due & state.last_valid))
         m.d.comb += [next_count.eq(count), next_phase.eq(phase),
                      self.issue.word.eq(Mux(is_op(word, "repeat"), state.last, word))]
 
@@ -273,7 +282,7 @@ class InstructionQueue(wiring.Component):
                     m.d.comb += next_count.eq(count + 1)
             with m.Elif(is_op(word, "repeat")):
                 with m.If(repetition_due):
-                    m.d.comb += [self.issue.valid.eq(state.last_valid), next_phase.eq(0)]
+                    m.d.comb += next_phase.eq(0)
                     with m.If(count + 1 >= as_repeat.n):
                         m.d.comb += [advance.eq(1), next_count.eq(0)]
                     with m.Else():
@@ -281,12 +290,12 @@ class InstructionQueue(wiring.Component):
                 with m.Else():
                     m.d.comb += next_phase.eq(phase + 1)
             with m.Else():
-                m.d.comb += [self.issue.valid.eq(1), advance.eq(1)]
+                m.d.comb += advance.eq(1)
 
     def _add_deskew_slot(self, m, word, state):
         """A ``deskew`` slot: shown to the slice on ``issue`` (not kept as the last issued
         instruction), left at the end of a cycle with ``deskew_release`` high."""
-        m.d.comb += [self.issue.valid.eq(1), state.deskew.eq(1)]
+        m.d.comb += state.deskew.eq(1)
         with m.If(self.deskew_release):
             m.d.comb += state.advance.eq(1)
         with m.Else():
@@ -315,6 +324,27 @@ class InstructionQueue(wiring.Component):
                 m.d.sync += ended.eq(1)
             with m.If(self.issue.valid & ~state.deskew if self._deskew else self.issue.valid):
                 m.d.sync += [last.eq(self.issue.word), last_valid.eq(1)]
+
+
+class _WordClass:
+    """The kind of the queue's ``word``, in registers loaded with the value ``word`` loads.
+
+    ``issues``: an instruction that issues in its one slot (a ``deskew`` too: it is shown on
+    ``issue``), not one of the queue's own (``nop``, ``repeat``, ``end``, ``sync``, ``notify``,
+    ``ifetch``); ``repeat``: a ``repeat``. Both are 0 for the word 0 (a ``nop``) that ``word``
+    holds after reset.
+    """
+
+    QUEUE_OPS = ("nop", "repeat", "end", "sync", "notify", "ifetch")
+
+    def __init__(self):
+        self.issues = Signal(name="word_issues")
+        self.repeat = Signal(name="word_repeat")
+
+    def load(self, m, word_next):
+        """Load the registers with the kind of ``word_next``."""
+        own = Cat(*(is_op(word_next, name) for name in self.QUEUE_OPS)).any()
+        m.d.sync += [self.issues.eq(~own), self.repeat.eq(is_op(word_next, "repeat"))]
 
 
 class _SlotState:

@@ -3,7 +3,7 @@
 import random
 
 import pytest
-from amaranth.hdl import Mux, unsigned
+from amaranth.hdl import Mux, Signal, unsigned
 from amaranth.lib import memory
 from amaranth.sim import Simulator
 
@@ -462,11 +462,24 @@ class _PreviousQueue(InstructionQueue):
         wp, rp = mem.write_port(), mem.read_port()
         length, fill = self._add_write_port(m, wp, rp.data)
         state = _SlotState(self._index_bits)
-        self._add_slot_decode(m, rp.data, state)
+        self._add_slot_decode(m, rp.data, _DecodedClass(m, rp.data), state)
         next_pc = Mux(state.advance, state.pc + 1, state.pc)
         m.d.comb += [rp.addr.eq(Mux(self.run, next_pc, 0)), self.ended.eq(state.ended)]
         self._add_state_update(m, state, next_pc, length, fill)
         return m
+
+
+class _DecodedClass:
+    """The word's kind decoded in its own cycle (the queue registers it as the word loads):
+    ``issues`` unless one of the queue's own instructions, ``repeat``."""
+
+    def __init__(self, m, word):
+        opcode = word[isa.OPCODE_LSB:isa.OPCODE_LSB + isa.OPCODE_BITS]
+        own = [isa.OPS_BY_NAME[name].opcode
+               for name in ("nop", "repeat", "end", "sync", "notify", "ifetch")]
+        self.issues, self.repeat = Signal(), Signal()
+        m.d.comb += [self.issues.eq(~Cat(*(opcode == code for code in own)).any()),
+                     self.repeat.eq(opcode == isa.OPS_BY_NAME["repeat"].opcode)]
 
 
 PORTS = ("issue.valid", "issue.word", "ending", "ended", "notify", "parked", "fetch")
