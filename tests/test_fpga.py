@@ -223,6 +223,17 @@ def test_pnr_only_refuses_a_netlist_synthesised_otherwise(capsys, tmp_path, args
     assert not (tmp_path / "opentsp.lpf").exists()
 
 
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]"])
+def test_pnr_only_refuses_an_unreadable_synthesis_record(capsys, tmp_path, text):
+    (tmp_path / "opentsp.json").write_text("{}")
+    (tmp_path / fpga.SYNTH_RECORD).write_text(text)
+    assert cli.main(["fpga", "--pnr-only", "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"opentsp: error: {tmp_path / fpga.SYNTH_RECORD}: not a synthesis "
+                          f"record (")
+    assert err.rstrip().endswith("; synthesise again") and len(err.strip().splitlines()) == 1
+
+
 def test_board_top_pins_on_the_ulx3s():
     from opentsp.hdl.board.shell import BoardTop
 

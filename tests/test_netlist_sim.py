@@ -54,6 +54,14 @@ def test_netlist_of_another_configuration_is_refused(tmp_path):
     assert netlist_sim.read_netlist(tmp_path, "fpga")["divisor"] == 163
 
 
+def test_an_unreadable_synthesis_record_is_refused(tmp_path):
+    (tmp_path / fpga.NETLIST_NAME).write_text("module opentsp(); endmodule\n")
+    (tmp_path / fpga.SYNTH_RECORD).write_text("{truncated")
+    with pytest.raises(NetlistSimError, match=r"synth.json: not a synthesis record \(.*\); "
+                                              r"synthesise again$"):
+        netlist_sim.read_netlist(tmp_path, "fpga")
+
+
 @pytest.mark.parametrize("options, message", [
     ({"stride": 0}, "stride must be a positive integer, not 0"),
     ({"stride": 1.5}, "stride must be a positive integer, not 1.5"),

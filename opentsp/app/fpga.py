@@ -29,7 +29,8 @@ from opentsp.verif.runner import progress
 
 __all__ = ["BOARDS", "FpgaError", "get_platform", "build", "parse_utilisation", "rtl_name",
            "check_utilisation", "summarise_report", "format_report", "timing_failure",
-           "tool_version", "synthesise", "TOP_NAME", "NETLIST_NAME", "SYNTH_RECORD"]
+           "tool_version", "synthesise", "TOP_NAME", "NETLIST_NAME", "SYNTH_RECORD",
+           "read_synthesis_record"]
 
 TOP_NAME = "opentsp"
 
@@ -400,14 +401,34 @@ def _design(board, config, router, placer, baud, clock_mhz):
     return platform, config, top, pll
 
 
+def read_synthesis_record(directory):
+    """The synthesis record (:data:`SYNTH_RECORD`) in ``directory`` as a dict, or None if there
+    is none (a run from before the record).
+
+    Raises
+    ------
+    FpgaError
+        If the record is not a JSON object.
+    """
+    path = Path(directory) / SYNTH_RECORD
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise FpgaError(f"{path}: not a synthesis record ({error}); synthesise again") from None
+    if not isinstance(record, dict):
+        raise FpgaError(f"{path}: not a synthesis record (a JSON object); synthesise again")
+    return record
+
+
 def _check_synthesised_for(out, config, top):
     """Refuse to place the netlist in ``out`` for another configuration, baud or clock than
     its synthesis record's (the UART divisor and the PLL are in the netlist); a netlist without
     a record is taken as it is. The board may differ: ``synth_ecp5`` maps for any ECP5."""
-    record_path = out / SYNTH_RECORD
-    if not record_path.exists():
+    record = read_synthesis_record(out)
+    if record is None:
         return
-    record = json.loads(record_path.read_text())
     wanted = {"config": (config.to_json(), config.name), "baud": (top.baud, top.baud),
               "clock_mhz": (top.clock_mhz, f"{top.clock_mhz:g} MHz")}
     for key, (value, shown) in wanted.items():

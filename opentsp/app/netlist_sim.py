@@ -107,7 +107,10 @@ def read_netlist(directory, config):
         missing = netlist if not netlist.exists() else record_path
         raise NetlistSimError(f"{missing}: no such file; synthesise first (make fpga, or "
                               f"python -m opentsp.app.netlist_sim --synthesise)")
-    record = json.loads(record_path.read_text())
+    try:
+        record = fpga.read_synthesis_record(directory)
+    except fpga.FpgaError as error:
+        raise NetlistSimError(str(error)) from None
     if record.get("config") != config.to_json():
         raise NetlistSimError(f"{netlist} was synthesised for another configuration than "
                               f"{config.name!r}; synthesise again (--synthesise)")
