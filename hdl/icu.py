@@ -237,9 +237,9 @@ class InstructionQueue(wiring.Component):
         ``issue.word`` is ``word``, or the last issued instruction under a ``repeat``, whether
         or not anything issues (it is meaningful only with ``issue.valid``): only ``valid``
         waits for ``run``, the chip-wide register that reaches every queue, so the slices'
-        first-cycle logic starts from the queue's own registers. ``issue.valid`` reads the
-        word's kind from ``word_class``, registers decoded from the value ``word`` loads, not
-        from ``word`` through an opcode decode.
+        first-cycle logic starts from the queue's own registers. ``issue.valid`` and the
+        ``repeat`` mux of ``issue.word`` read the word's kind from ``word_class``, registers
+        decoded from the value ``word`` loads, not from ``word`` through an opcode decode.
         """
         as_nop = op_layout(isa.OPS_BY_NAME["nop"])(word)
         as_repeat = op_layout(isa.OPS_BY_NAME["repeat"])(word)
@@ -253,7 +253,7 @@ class InstructionQueue(wiring.Component):
             self.run & ~state.ended
             & (word_class.issues | word_class.repeat & repetition_due & state.last_valid))
         m.d.comb += [next_count.eq(count), next_phase.eq(phase),
-                     self.issue.word.eq(Mux(is_op(word, "repeat"), state.last, word))]
+                     self.issue.word.eq(Mux(word_class.repeat, state.last, word))]
 
         with m.If(self.run & ~state.ended):
             with m.If(is_op(word, "end")):
