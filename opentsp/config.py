@@ -228,6 +228,12 @@ CONFIGS = {
     "fpga_small": Config(name="fpga_small", superlanes=1, lanes_per_superlane=4, streams=4,
                          mem_slices=2, mem_words=1024, mxm_size=4, queue_depth=256,
                          clock_mhz=25.0, floating_point=False),
+    # `fpga` with the default chip's 8 + 8 streams: the largest configuration that fits the
+    # LFE5U-85F (docs/fpga.md, "The largest configuration"); exactly one superlane of
+    # `default` with 1024-word MEM slices and 256-entry queues, without floating point.
+    "fpga_large": Config(name="fpga_large", superlanes=1, lanes_per_superlane=4, streams=8,
+                         mem_slices=4, mem_words=1024, mxm_size=4, queue_depth=256,
+                         clock_mhz=25.0, floating_point=False),
     # The real chip's figures (Abts et al., ISCA 2020): 20 x 16 lanes, 32 + 32 streams,
     # 44 MEM slices per hemisphere of 8192 words x 320 bytes (2.5 MiB), 900 MHz, 320 x 320 MXM.
     # Four MXM planes in all (two per hemisphere), whose weights arrive on 16 streams per
