@@ -216,7 +216,7 @@ CONFIGS = {
     # stream-select muxes of every slice grow with the streams); 1024-word MEM slices, so that
     # every lane's memory (1024 x 13 bits, both banks) is one block RAM (DP16KD), and 256-entry
     # queues (one block RAM each). Its clock is the board oscillator's 25 MHz (no PLL): routed
-    # with nextpnr's static placer the chip reaches 28 to 31 MHz (docs/fpga.md; it ran at
+    # with nextpnr's static placer the chip reaches 28 to 32 MHz (docs/fpga.md; it ran at
     # 18.75 MHz from the PLL while it reached 20 to 24). Without floating point, whose per-lane
     # f32 ALU would not fit beside it.
     "fpga": Config(name="fpga", superlanes=1, lanes_per_superlane=4, streams=4,
