@@ -335,7 +335,8 @@ class _WordClass:
     holds after reset.
     """
 
-    QUEUE_OPS = ("nop", "repeat", "end", "sync", "notify", "ifetch")
+    #: The queue's own instructions, as the ISA lists them (``isa.Unit.ICU``).
+    QUEUE_OPS = tuple(op.mnemonic for op in isa.OPS if op.unit == isa.Unit.ICU)
 
     def __init__(self):
         self.issues = Signal(name="word_issues")
