@@ -41,6 +41,9 @@ class HostPort:
     ----------
     running : Signal
         The chip runs this cycle (a register, loaded at the end of the start cycle).
+    running_next : Signal
+        The value ``running`` loads at the end of this cycle (combinational): the queues load
+        their own copies from it.
     slice_clear : Signal
         The slices' soft reset: a register that is ``~running`` (high after ``rst``).
     clear : Signal
@@ -98,7 +101,7 @@ class HostPort:
         # the FPGA build until then: docs/fpga.md). Top-level state keeps the comb ``clear``.
         slice_clear = Signal(init=1)
         running_next = Signal()
-        self.running, self.slice_clear = running, slice_clear
+        self.running, self.slice_clear, self.running_next = running, slice_clear, running_next
         self._done, self._cycles, self._tail = done, cycles, tail
         self._start, self._clear, self._running_next = start, clear, running_next
         self.clear = clear

@@ -76,6 +76,11 @@ class InstructionQueue(wiring.Component):
         Host write port (one word per cycle, written at the end of the cycle).
     run : In(1)
         The chip is running: advance one slot this cycle.
+    run_next : In(1)
+        ``run`` of the next cycle (the chip drives it with the input of its ``running``
+        register). It loads the queue's own ``active`` register (``run & ~ended`` of the next
+        cycle), which alone gates ``issue.valid``: the chip-wide ``running`` reaches every queue
+        and was the start of the routed critical path into the MXM (docs/fpga.md).
     clear : In(1)
         Soft reset of the sequencer (program counter, counters, last instruction, ended); the
         queue contents are kept.
@@ -123,6 +128,7 @@ class InstructionQueue(wiring.Component):
             "w_addr": In(unsigned(self._index_bits)),
             "w_data": In(unsigned(isa.INSTR_BITS)),
             "run": In(1),
+            "run_next": In(1),
             "clear": In(1),
             "issue": Out(IssueSignature()),
             "ending": Out(1),
@@ -237,7 +243,9 @@ class InstructionQueue(wiring.Component):
         ``issue.word`` is ``word``, or the last issued instruction under a ``repeat``, whether
         or not anything issues (it is meaningful only with ``issue.valid``): only ``valid``
         waits for ``run``, the chip-wide register that reaches every queue, so the slices'
-        first-cycle logic starts from the queue's own registers. ``issue.valid`` and the
+        first-cycle logic starts from the queue's own registers; ``valid`` reads the queue's
+        ``active`` (``run & ~ended`` in a register of its own, see ``run_next``). ``issue.valid``
+        and the
         ``repeat`` mux of ``issue.word`` read the word's kind from ``word_class``, registers
         decoded from the value ``word`` loads, not from ``word`` through an opcode decode.
         """
@@ -250,7 +258,7 @@ class InstructionQueue(wiring.Component):
         # (phase == d - 1) was on the routed critical path, ahead of issue.valid
         repetition_due = state.phase_1 == as_repeat.d
         m.d.comb += self.issue.valid.eq(
-            self.run & ~state.ended
+            state.active
             & (word_class.issues | word_class.repeat & repetition_due & state.last_valid))
         m.d.comb += [next_count.eq(count), next_phase.eq(phase),
                      self.issue.word.eq(Mux(word_class.repeat, state.last, word))]
@@ -309,6 +317,9 @@ class InstructionQueue(wiring.Component):
         """
         pc, count, phase, phase_1 = state.pc, state.count, state.phase, state.phase_1
         last, last_valid, ended = state.last, state.last_valid, state.ended
+        # active = run & ~ended of the next cycle: ended as it loads below, run as announced
+        ended_next = Mux(self.clear, 0, ended | self.run & self.ending)
+        m.d.sync += state.active.eq(self.run_next & ~ended_next)
         with m.If(self.clear):
             m.d.sync += [pc.eq(0), count.eq(0), phase.eq(0), phase_1.eq(1), last.eq(0),
                          last_valid.eq(0), ended.eq(0), fill.eq(length)]
@@ -354,7 +365,8 @@ class _SlotState:
     Registers (loaded at the end of a cycle): ``pc``, ``count`` (slots done of the current
     ``nop``/``ifetch``, repetitions of a ``repeat``), ``phase`` (slot within a repetition) and
     ``phase_1`` (``phase + 1``, a bit wider so that it never wraps to a ``d`` of 0),
-    ``last``/``last_valid`` (the last issued instruction), ``ended``. Combinational:
+    ``last``/``last_valid`` (the last issued instruction), ``ended``, ``active`` (``run &
+    ~ended``, loaded from ``run_next``). Combinational:
     ``advance`` (this is the current instruction's last slot), ``next_count``, ``next_phase``,
     ``deskew`` (a ``deskew`` slot, only driven in a queue with ``deskew``).
 
@@ -375,12 +387,13 @@ class _SlotState:
         last = Signal(unsigned(isa.INSTR_BITS))
         last_valid = Signal()
         ended = Signal()
+        active = Signal()
         advance = Signal()      # last slot of the current instruction
         deskew = Signal()       # a deskew slot (shown on issue, not an issued instruction)
         next_count = Signal.like(count)
         next_phase = Signal.like(phase)
         self.pc, self.count, self.phase, self.phase_1 = pc, count, phase, phase_1
-        self.last, self.last_valid, self.ended = last, last_valid, ended
+        self.last, self.last_valid, self.ended, self.active = last, last_valid, ended, active
         self.advance, self.next_count, self.next_phase = advance, next_count, next_phase
         self.deskew = deskew
 

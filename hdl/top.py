@@ -166,6 +166,7 @@ class Chip(wiring.Component):
         host.connect_queue(queue, index)
         m.d.comb += [
             queue.run.eq(host.running),
+            queue.run_next.eq(host.running_next),
             queue.clear.eq(host.slice_clear),
             queue.release.eq(release),
         ]

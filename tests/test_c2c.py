@@ -836,6 +836,7 @@ def test_queue_parks_on_deskew_until_its_own_release():
             await ctx.tick()
         ctx.set(dut.w_en, 0)
         ctx.set(dut.clear, 1)
+        ctx.set(dut.run_next, 1)
         await ctx.tick()
         ctx.set(dut.clear, 0)
         ctx.set(dut.run, 1)

@@ -44,6 +44,7 @@ def run_programs(programs, extra=4):
     async def tb(ctx):
         for program in programs:
             ctx.set(dut.run, 0)
+            ctx.set(dut.run_next, 0)
             for index, instr in enumerate(program):
                 ctx.set(dut.w_en, 1)
                 ctx.set(dut.w_addr, index)
@@ -51,12 +52,14 @@ def run_programs(programs, extra=4):
                 await ctx.tick()
             ctx.set(dut.w_en, 0)
             ctx.set(dut.clear, 1)           # the host's start cycle
+            ctx.set(dut.run_next, 1)
             await ctx.tick()
             ctx.set(dut.clear, 0)
             ctx.set(dut.run, 1)
             ref = Queue(program)
             last_slot = end_slot(program)
             for cycle in range(last_slot + extra):
+                ctx.set(dut.run_next, cycle < last_slot + extra - 1)    # then the next load
                 ref_issue = ref.step()
                 rtl_valid = ctx.get(dut.issue.valid)
                 rtl_word = ctx.get(dut.issue.word)
@@ -172,6 +175,8 @@ def run_group(programs, cycles):
                 await ctx.tick()
             ctx.set(queue.w_en, 0)
         ctx.set(bus.clear, 1)
+        for queue in queues:
+            ctx.set(queue.run_next, 1)
         await ctx.tick()
         ctx.set(bus.clear, 0)
         for queue in queues:
@@ -382,6 +387,7 @@ def run_fetch(program, feed_e4, feed_w0, cycles):
             await ctx.tick()
         ctx.set(dut.w_en, 0)
         ctx.set(dut.clear, 1)
+        ctx.set(dut.run_next, 1)
         await ctx.tick()
         ctx.set(dut.clear, 0)
         ctx.set(dut.run, 1)
@@ -536,7 +542,9 @@ def test_prefetch_matches_the_previous_read_port(seed, depth, deskew):
     m.submodules.old = old = _PreviousQueue(depth, streams=8, deskew=deskew)
     inputs = ["w_en", "w_addr", "w_data", "run", "clear", "release", "fetch_e", "fetch_w"]
     inputs += ["deskew_release"] * deskew
-    for name in inputs:
+    # both gate issue.valid with the slot decode's active register (run & ~ended, loaded
+    # from run_next): the golden-queue tests above check it
+    for name in [*inputs, "run_next"]:
         m.d.comb += getattr(old, name).eq(getattr(new, name))
     checked = [0]
 
@@ -556,6 +564,7 @@ def test_prefetch_matches_the_previous_read_port(seed, depth, deskew):
                       "fetch_w": feed_value(rng), "deskew_release": rng.random() < 0.3}
             for name in inputs:
                 ctx.set(getattr(new, name), values[name])
+            ctx.set(new.run_next, run_next)
             got, want = port_values(ctx, new), port_values(ctx, old)
             assert got == want, f"seed {seed} cycle {cycle}: {got} != {want} ({PORTS})"
             checked[0] += run
@@ -574,6 +583,7 @@ def hammer_start(ctx, dut, writes, chip):
     cycle with ``clear`` high and ``run`` low); ``chip``: ``clear`` high in every cycle with
     ``run`` low, as the chip drives it, else only in the start cycle."""
     ctx.set(dut.run, 0)
+    ctx.set(dut.run_next, 0)
     ctx.set(dut.clear, chip)
     for index, word in writes:
         ctx.set(dut.w_en, 1)
@@ -582,6 +592,7 @@ def hammer_start(ctx, dut, writes, chip):
         yield
     ctx.set(dut.w_en, 0)
     ctx.set(dut.clear, 1)
+    ctx.set(dut.run_next, 1)
     yield
     ctx.set(dut.clear, 0)
     ctx.set(dut.run, 1)
@@ -624,7 +635,9 @@ def test_prefetch_hammer_against_the_golden_queue(seed):
                 ref.restart()
             for _ in hammer_start(ctx, dut, writes, chip=rng.random() < 0.5):
                 await ctx.tick()
-            for t in range(rng.randint(10, 120)):
+            cycles = rng.randint(10, 120)
+            for t in range(cycles):
+                ctx.set(dut.run_next, t < cycles - 1)       # then the next start's writes
                 feeds["e"], feeds["w"] = feed_value(rng), feed_value(rng)
                 release = rng.random() < 0.3
                 ctx.set(dut.fetch_e, feeds["e"])
