@@ -241,13 +241,14 @@ class InstructionQueue(wiring.Component):
         queue has ended.
 
         ``issue.word`` is ``word``, or the last issued instruction under a ``repeat``, whether
-        or not anything issues (it is meaningful only with ``issue.valid``): only ``valid``
-        waits for ``run``, the chip-wide register that reaches every queue, so the slices'
-        first-cycle logic starts from the queue's own registers; ``valid`` reads the queue's
-        ``active`` (``run & ~ended`` in a register of its own, see ``run_next``). ``issue.valid``
-        and the
-        ``repeat`` mux of ``issue.word`` read the word's kind from ``word_class``, registers
-        decoded from the value ``word`` loads, not from ``word`` through an opcode decode.
+        or not anything issues (it is meaningful only with ``issue.valid``). ``valid`` and the
+        rest of the decode (``ending``, which the MXM and MEM slices' ``halt`` reads,
+        ``parked``, ``advance``) wait for the queue's ``active`` (``run & ~ended`` in a register
+        of its own, see ``run_next``), not for the chip-wide ``running`` that reaches every
+        queue, so the slices' first-cycle logic starts from the queue's own registers.
+        ``issue.valid`` and the ``repeat`` mux of ``issue.word`` read the word's kind from
+        ``word_class``, registers decoded from the value ``word`` loads, not from ``word``
+        through an opcode decode.
         """
         as_nop = op_layout(isa.OPS_BY_NAME["nop"])(word)
         as_repeat = op_layout(isa.OPS_BY_NAME["repeat"])(word)
@@ -263,7 +264,8 @@ class InstructionQueue(wiring.Component):
         m.d.comb += [next_count.eq(count), next_phase.eq(phase),
                      self.issue.word.eq(Mux(word_class.repeat, state.last, word))]
 
-        with m.If(self.run & ~state.ended):
+        # active == run & ~ended: ending (and so the slices' halt) from the queue's registers
+        with m.If(state.active):
             with m.If(is_op(word, "end")):
                 m.d.comb += self.ending.eq(1)
             with m.Elif(is_op(word, "sync")):
