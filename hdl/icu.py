@@ -79,8 +79,9 @@ class InstructionQueue(wiring.Component):
     run_next : In(1)
         ``run`` of the next cycle (the chip drives it with the input of its ``running``
         register). It loads the queue's own ``active`` register (``run & ~ended`` of the next
-        cycle), which alone gates ``issue.valid``: the chip-wide ``running`` reaches every queue
-        and was the start of the routed critical path into the MXM (docs/fpga.md).
+        cycle), which gates ``issue.valid`` and the rest of the slot decode: the chip-wide
+        ``running`` reaches every queue and was the start of the routed critical path into
+        the MXM (docs/fpga.md).
     clear : In(1)
         Soft reset of the sequencer (program counter, counters, last instruction, ended); the
         queue contents are kept.
