@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In
 
 from opentsp import isa
 from opentsp.hdl import mxm_float
-from opentsp.hdl.layouts import select_stream
+from opentsp.hdl.layouts import select_stream, superlane_layout
 from opentsp.hdl.mxm_float import WIDE
 from opentsp.hdl.mxm_sequencer import build_install, build_sequencer, delayed
 from opentsp.hdl.slice import FunctionalSlice
@@ -108,11 +108,12 @@ class MxmSlice(FunctionalSlice):
         if isa.OPS_BY_NAME["acc"].latency != 1:
             raise ValueError(f"the MXM implements acc latency 1, not "
                              f"{isa.OPS_BY_NAME['acc'].latency!r}")
-        loads = delayed(m, self, build_sequencer(m, self, "lw", self.halt), "lw")
+        loads = delayed(m, self, build_sequencer(m, self, "lw", self.halt).element, "lw")
         installs = delayed(m, self, build_install(m, self), "iw")
-        computes, drains = ([delayed(m, self, build_sequencer(m, self, kind, self.halt, p),
-                                     f"{kind}_{p}") for p in range(cfg.mxm_planes)]
-                            for kind in ("abc", "acc"))
+        sequences = [build_sequencer(m, self, "abc", self.halt, p) for p in range(cfg.mxm_planes)]
+        computes = [delayed(m, self, seq.element, f"abc_{p}") for p, seq in enumerate(sequences)]
+        drains = [delayed(m, self, build_sequencer(m, self, "acc", self.halt, p).element,
+                          f"acc_{p}") for p in range(cfg.mxm_planes)]
         cleared = []        # registers that clear empties
         planes = [self._plane(m, p, cleared) for p in range(cfg.mxm_planes)]
 
@@ -124,7 +125,8 @@ class MxmSlice(FunctionalSlice):
                 continue        # superlanes beyond the span only drain (zeros)
             self._load_weights(m, k, lanes, loads[k], installs[k], planes)
             for p, plane in enumerate(planes):
-                chains[p] = self._compute(m, k, p, computes[p][k], plane, chains[p], cleared)
+                chains[p] = self._compute(m, k, p, computes[p][k], sequences[p] if k == 0 else None,
+                                          plane, chains[p], cleared)
 
         with m.If(self.clear):      # last, so that it wins over every update above
             m.d.sync += [reg.eq(0) for reg in cleared]
@@ -288,19 +290,18 @@ class MxmSlice(FunctionalSlice):
                 m.d.sync += [front[j][i].eq(back[j][i])
                              for j in range(cfg.mxm_size) for i in lanes]
 
-    def _compute(self, m, k, p, element, plane, chain, cleared):
+    def _compute(self, m, k, p, element, sequence, plane, chain, cleared):
         """Plane ``p``'s compute element ``element`` on superlane ``k`` of the span: the
         products of the plane's front weights with the element's own stream, plus ``chain``
         (:meth:`_multiply`); returns the registered partial sums for superlane ``k + 1``
         (:meth:`_chain`), or ``None`` on the last superlane, which accumulates them
-        (:meth:`_accumulate`)."""
+        (:meth:`_accumulate`). On superlane 0, ``sequence`` is the plane's compute sequencer
+        (:meth:`_operand`)."""
         cfg = self._config
         lanes = self._lanes_of(k)
-        x = select_stream(m, self.e_in, self.w_in, element.s.dir, element.s.id, k, cfg,
-                          f"x_{p}_{k}")
+        x = self._operand(m, k, element, sequence, 0, f"x_{p}_{k}")
         if cfg.floating_point:
-            high = select_stream(m, self.e_in, self.w_in, element.s.dir, element.s.id + 1, k,
-                                 cfg, f"xh_{p}_{k}")
+            high = self._operand(m, k, element, sequence, 1, f"xh_{p}_{k}")
             xs = [Cat(x[o], high[o]) for o, _ in enumerate(lanes)]
             partial = self._multiply_wide(m, k, p, element.fmt, lanes, xs, plane.front, chain)
         else:
@@ -310,6 +311,23 @@ class MxmSlice(FunctionalSlice):
             return self._chain(m, k, p, partial, cleared)
         self._accumulate(m, element, partial, plane)
         return None
+
+    def _operand(self, m, k, element, sequence, offset, name):
+        """Stream ``s + offset`` of compute element ``element`` on superlane ``k``. On
+        superlane 0 (``sequence`` given) the streams of the instruction issued in this cycle
+        and of the running sequence are both selected, each from its own source, and the
+        sequencer's ``start`` then picks one: the instruction's decode runs beside the stream
+        select instead of before it (the routed critical path of 5f8c84f, docs/fpga.md). The
+        value differs from a select on ``element.s`` only when there is no element."""
+        def select(source, suffix):
+            return select_stream(m, self.e_in, self.w_in, source.s.dir, source.s.id + offset,
+                                 k, self._config, name + suffix)
+        if sequence is None:
+            return select(element, "")
+        value = Signal(superlane_layout(self._config), name=name)
+        m.d.comb += value.eq(Mux(sequence.start, select(sequence.first, "_first"),
+                                 select(sequence.held, "_held")))
+        return value
 
     def _multiply(self, m, k, p, lanes, xs, front, chain):
         """A compute element on superlane ``k``, plane ``p``, combinational in its cycle: per

@@ -3,6 +3,8 @@ sequencer (``lw``, shared by the planes) and every plane's compute and drain seq
 p``, ``acc p``), and the delay lines that hand each element (and each ``iw``) to superlane ``k``
 ``k`` cycles later."""
 
+from typing import NamedTuple
+
 from amaranth.hdl import Cat, Const, Mux, Signal, unsigned
 from amaranth.lib import data
 
@@ -10,8 +12,8 @@ from opentsp import isa
 from opentsp.hdl.layouts import STREAM, is_op, merged_layout, opcode_of
 from opentsp.hdl.mxm_float import FORMAT_BITS, FORMATS
 
-__all__ = ["MXM_LAYOUT", "element_layouts", "build_sequencer", "build_install", "delayed",
-           "ops_of", "format_code", "is_mnemonic"]
+__all__ = ["MXM_LAYOUT", "Sequence", "element_layouts", "build_sequencer", "build_install",
+           "delayed", "ops_of", "format_code", "is_mnemonic"]
 
 #: The merged layout of the MXM's instruction fields.
 MXM_LAYOUT = merged_layout([op for op in isa.OPS if op.unit == isa.Unit.MXM])
@@ -67,14 +69,27 @@ def element_layouts(config):
     }
 
 
+class Sequence(NamedTuple):
+    """A sequencer's outputs in a cycle (:func:`build_sequencer`): its ``element``, and the two
+    values it chooses between, so that a user may select on each ahead of the choice (the MXM
+    selects its operand streams so): ``first``, the element of an instruction issued in this
+    cycle, used when ``start``; otherwise ``held``, the next element of a running sequence
+    (``element`` is ``held`` when ``held.valid`` and not ``halt``, else no element)."""
+    element: Signal
+    start: Signal
+    first: Signal
+    held: Signal
+
+
 def _saturated(value, limit):
     return Mux(value >= limit, limit, value)
 
 
 def build_sequencer(m, mxm, kind, halt, plane=None):
     """Superlane 0: a sequencer of ``kind``, the load sequencer (``lw``, ``plane`` None) or
-    plane ``plane``'s compute (``abc``) or drain (``acc``) sequencer; returns its element of
-    this cycle (a signal in :func:`element_layouts`' layout).
+    plane ``plane``'s compute (``abc``) or drain (``acc``) sequencer; returns a
+    :class:`Sequence` whose ``element`` is the element of this cycle (a signal in
+    :func:`element_layouts`' layout).
 
     An instruction for it (of mnemonic ``kind``, any type the chip runs (:func:`ops_of`), and
     for ``abc``/``acc`` with ``p == plane``; one of a plane the MXM does not have matches no
@@ -124,7 +139,7 @@ def build_sequencer(m, mxm, kind, halt, plane=None):
         m.d.sync += held.valid.eq(0)
     with m.Elif(held.valid):
         m.d.sync += [held.eq(following), held.valid.eq(left != 0), left.eq(left - 1)]
-    return element
+    return Sequence(element, start, first, held)
 
 
 def build_install(m, mxm):
