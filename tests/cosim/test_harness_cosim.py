@@ -53,11 +53,15 @@ def _uses_own_config(source):
                for line in source.read_text().splitlines())
 
 
+@pytest.mark.slow
 def test_mxm_across_two_superlanes_on_the_harness(tmp_path, capsys):
     """``wide``: an 8 x 8 MXM over both superlanes, so that every ``abc``'s partial sums ride
     the stagger from superlane 0 to superlane 1 (section 7a) in the RTL. The examples written
     for any configuration, 100 random programs, and compiled GEMMs (K up to 20 across the
-    span) against the golden model, numpy, and the compiler's predicted cycles."""
+    span) against the golden model, numpy, and the compiler's predicted cycles. In ``make
+    test-slow``: its model's build is most of its three minutes, and ``make test`` runs a span
+    of 2 on the RTL in ``tests/cosim/test_lm_cosim.py`` (the ``lm`` chip's 8 x 8 MXM) and
+    spans of 2 and 3 in Amaranth's simulator (``tests/test_mxm.py``)."""
     config = CONFIGS["wide"]
     assert isa.mxm_span(config) == 2
     examples = [source for source in EXAMPLES if not _uses_own_config(source)]
