@@ -285,7 +285,7 @@ def test_board_top_pins_on_the_ulx3s():
     from opentsp.hdl.board.shell import BoardTop
 
     small = Config(name="pins", superlanes=1, lanes_per_superlane=4, streams=4, mem_slices=1,
-                   mem_words=4, queue_depth=4)
+                   mem_words=4, queue_depth=4, floating_point=False)   # as the fpga configs
     plan = get_platform("ulx3s-85f").prepare(BoardTop(small, baud=115200), name="opentsp")
     lpf = plan.files["opentsp.lpf"]
     for pin in ("M1", "L4", "B2", "C2", "G2"):       # uart rx, tx, led 0, led 1, clk25

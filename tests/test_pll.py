@@ -10,7 +10,7 @@ from opentsp.hdl.board.pll import PFD_MHZ, VCO_MHZ, Ecp5Pll, PllSetting, pll_set
 from opentsp.hdl.board.shell import BoardTop
 
 SMALL = Config(name="pll", superlanes=1, lanes_per_superlane=4, streams=4, mem_slices=1,
-               mem_words=4, queue_depth=4, clock_mhz=12.5)
+               mem_words=4, queue_depth=4, clock_mhz=12.5, floating_point=False)
 
 
 def ref_pll_out(in_mhz, clki_div, clkfb_div, clkop_div):
