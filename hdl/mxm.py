@@ -49,7 +49,12 @@ class MxmSlice(FunctionalSlice):
     into one element per cycle each, and ``halt`` (the queue is in or past its ``end`` slot)
     stops them; an ``abc``/``acc`` of a plane ``p >= P`` has no sequencer and does nothing.
     Every element and every ``iw`` reaches superlane ``k`` ``k`` cycles later, which runs it on
-    its own lanes:
+    its own lanes. Superlane ``k`` selects an element's streams in the element's cycle ``u + k``
+    and registers them with the element (``*_ready``); the weights change and the products are
+    taken in the next cycle, ``u + k + 1``, so that the stream select and the multipliers are
+    in different cycles (docs/fpga.md). Loads, installs and computes all move so, which keeps
+    their order (an ``iw`` copies the back weights of every load before it, an ``abc`` uses
+    the front weights of every ``iw`` before it):
 
     * load element (first row ``r0``, plane ``p``, streams ``s .. s+R-1``): back weights
       ``B_p[r0 + r][i] <= S_(s+r)[i]`` (registers; rows ``>= N`` and planes ``>= P`` ignored);
@@ -58,20 +63,20 @@ class MxmSlice(FunctionalSlice):
       alone, from its own stream (the planes compute in the same cycle from different
       streams): ``q_k[j] = q_(k-1)[j] + sum_i F_p[j][i] * s[i]``, int8 x int8 -> int16
       products summed in int32 (wrapping). ``q_k`` goes into a register for superlane
-      ``k + 1``'s next cycle; on the last superlane of the span it goes into the plane's
+      ``k + 1``'s products; on the last superlane of the span it goes into the plane's
       accumulate stage, which in the next cycle reads, adds and writes ``acc_p[a][j] = (add ?
       acc_p[a][j] : 0) + q[j]`` (``a`` beyond ``mxm_accumulators``: no write). An element
-      issued in cycle ``u`` thus lands in the memory at the end of cycle ``u + span``, one
-      cycle after the architecture's ``u + span - 1``; a drain of the accumulator in cycle
-      ``u + span`` is given the value being written (forwarded), so programs see the
-      architecture's timing, and the multipliers and the accumulator's read-add-write are in
-      different cycles (docs/fpga.md);
-    * plane ``p``'s drain element (accumulator ``a``, group ``dst``): reads ``acc_p[a][j]``
-      for its lanes in its cycle ``u + k`` (0 for ``j >= N``, for ``a`` beyond
-      ``mxm_accumulators`` and for accumulators not written since ``clear``), registers it
-      and drives the int32 group ``dst`` (byte ``b`` on stream ``dst + b``) so that it loads
-      at the end of cycle ``u + k + 1`` (latency 1). A stream both planes drive in one cycle
-      takes plane 1's value.
+      issued in cycle ``u`` thus lands in the memory at the end of cycle ``u + span + 1``, two
+      cycles after the architecture's ``u + span - 1``;
+    * plane ``p``'s drain element (accumulator ``a``, group ``dst``), registered once more:
+      in cycle ``u + k + 1`` it reads ``acc_p[a][j]`` for its lanes (0 for ``j >= N``, for
+      ``a`` beyond ``mxm_accumulators`` and for accumulators not written since ``clear``;
+      the accumulate stage's value when it writes that accumulator in this cycle, forwarded)
+      and drives the int32 group ``dst`` (byte ``b`` on stream ``dst + b``), which loads at
+      the end of that cycle (latency 1). A stream both planes drive in one cycle takes plane
+      1's value. The drain reads one cycle after the architecture's ``u + k`` and the
+      compute lands two after, so a drain sees exactly the elements that landed by the
+      architecture's timing.
 
     With ``Config.floating_point`` (ISA v6) every element carries its format (``fmt``) and:
 
@@ -91,7 +96,8 @@ class MxmSlice(FunctionalSlice):
     (its lanes, ``mxm_accumulators`` deep) with asynchronous read ports (one for the drain, one
     for the accumulate stage's read-modify-write) and one write port, plus a valid bit per
     accumulator so that ``clear`` empties them in one cycle (and the accumulate stage's
-    register, so that an element of the cycle before a ``clear`` does not land after it).
+    register and the ``*_ready`` registers, so that an element of the cycle before a ``clear``
+    does not land after it).
 
     Parameters
     ----------
@@ -123,7 +129,7 @@ class MxmSlice(FunctionalSlice):
             lanes = self._lanes_of(k)
             if not lanes:
                 continue        # superlanes beyond the span only drain (zeros)
-            self._load_weights(m, k, lanes, loads[k], installs[k], planes)
+            self._load_weights(m, k, lanes, loads[k], installs[k], planes, cleared)
             for p, plane in enumerate(planes):
                 chains[p] = self._compute(m, k, p, computes[p][k], sequences[p] if k == 0 else None,
                                           plane, chains[p], cleared)
@@ -194,11 +200,11 @@ class MxmSlice(FunctionalSlice):
         return written
 
     def _drain(self, m, k, elements, planes, cleared):
-        """Plane ``p``'s drain element ``elements[p]`` on superlane ``k``: in its cycle read
-        accumulator ``index`` of the plane (zero when absent, not valid or beyond the span;
-        the accumulate stage's value when it writes that accumulator in this cycle) into the
-        plane's stage register ``out_P_K``, which drives the group ``dst`` in the next cycle
-        (:meth:`_drive_groups`)."""
+        """Plane ``p``'s drain element ``elements[p]`` on superlane ``k``, registered
+        (``acc_P_K_ready``, emptied by ``clear``): in the next cycle read accumulator ``index``
+        of the plane (zero when absent, not valid or beyond the span; the accumulate stage's
+        value when it writes that accumulator in this cycle) into ``out_P_K``, which drives
+        the group ``dst`` in that same cycle (:meth:`_drive_groups`)."""
         cfg = self._config
         lps = cfg.lanes_per_superlane
         lanes = self._lanes_of(k)
@@ -206,10 +212,10 @@ class MxmSlice(FunctionalSlice):
             "valid": 1, "dir": 1, "id": unsigned(isa.STREAM_BITS),
             "lanes": data.ArrayLayout(unsigned(_ACC_BITS), lps)})
         stages = []
-        for p, (element, plane) in enumerate(zip(elements, planes, strict=True)):
+        for p, (issued, plane) in enumerate(zip(elements, planes, strict=True)):
+            element = _registered(m, issued, f"acc_{p}_{k}_ready", cleared)
             stage = Signal(stage_layout, name=f"out_{p}_{k}")
-            cleared.append(stage.valid)
-            m.d.sync += [stage.valid.eq(element.valid), stage.dir.eq(element.dst.dir),
+            m.d.comb += [stage.valid.eq(element.valid), stage.dir.eq(element.dst.dir),
                          stage.id.eq(element.dst.id)]
             values = [0] * lps
             if lanes:
@@ -222,7 +228,7 @@ class MxmSlice(FunctionalSlice):
                 for offset, _ in enumerate(lanes):
                     values[offset] = Mux(hit, self._read_out(m, element, word, offset,
                                                              f"f32_{p}_{k}_{offset}"), 0)
-            m.d.sync += [stage.lanes[j].eq(value) for j, value in enumerate(values)]
+            m.d.comb += [stage.lanes[j].eq(value) for j, value in enumerate(values)]
             stages.append(stage)
         self._drive_groups(m, k, stages)
 
@@ -243,7 +249,7 @@ class MxmSlice(FunctionalSlice):
         return Mux(element.fmt, mxm_float.round_f32(m, wide, name), mxm_float.int32_of(wide))
 
     def _drive_groups(self, m, k, stages):
-        """Drive the int32 group of every plane's ``stage`` (its ``out_P_K`` register) on
+        """Drive the int32 group of every plane's ``stage`` (its ``out_P_K``) on
         superlane ``k``, combinationally: byte ``b`` of its lanes onto stream ``id + b``,
         loading at the end of this cycle; a later plane's value wins a stream that two
         drive."""
@@ -263,13 +269,16 @@ class MxmSlice(FunctionalSlice):
                     value = Mux(hit, later, value)
                 m.d.comb += [we[s][k].eq(Cat(*hits).any()), wdata[s][k].eq(value)]
 
-    def _load_weights(self, m, k, lanes, load, install, planes):
+    def _load_weights(self, m, k, lanes, load, install, planes, cleared):
         """A load element and an ``iw`` on the columns ``lanes`` of superlane ``k``: the back
         weights of rows ``index .. index + R - 1`` of the element's plane take the streams
         ``s .. s + R - 1`` (int8; with floating point sign-extended to 16 bits, or for a 16-bit
         load row ``r`` takes the pair ``s + 2r`` (low byte), ``s + 2r + 1``), and every front
-        weight of the installed plane takes its
-        back weight (``B`` as at the start of the cycle), at the end of the cycle."""
+        weight of the installed plane takes its back weight (``B`` as at the start of the
+        cycle). The streams are selected in the element's cycle and registered with both
+        elements (``w_K_R_I_ready``, ``lw_K_ready``, ``iw_K_ready``; ``clear`` empties the
+        elements); the weights change at the end of the next cycle, the cycle the compute
+        elements of the same cycle multiply in (:meth:`_compute`)."""
         cfg = self._config
         rows_of = cfg.mxm_load_rows
         streams = [select_stream(m, self.e_in, self.w_in, load.s.dir, load.s.id + r, k, cfg,
@@ -279,6 +288,11 @@ class MxmSlice(FunctionalSlice):
         if cfg.floating_point:
             rows = [[Mux(load.fmt != 0, Cat(streams[2 * r][o], streams[2 * r + 1][o]), value)
                      for o, value in enumerate(row)] for r, row in enumerate(rows)]
+        weight = planes[0].back[0][0].shape()
+        rows = [[_registered(m, value, f"w_{k}_{r}_{i}_ready", shape=weight)
+                 for i, value in zip(lanes, row, strict=True)] for r, row in enumerate(rows)]
+        load, install = (_registered(m, load, f"lw_{k}_ready", cleared),
+                         _registered(m, install, f"iw_{k}_ready", cleared))
         for p, plane in enumerate(planes):
             back, front = plane.back, plane.front
             here = load.valid & (load.plane == p)
@@ -295,21 +309,25 @@ class MxmSlice(FunctionalSlice):
         products of the plane's front weights with the element's own stream, plus ``chain``
         (:meth:`_multiply`); returns the registered partial sums for superlane ``k + 1``
         (:meth:`_chain`), or ``None`` on the last superlane, which accumulates them
-        (:meth:`_accumulate`). On superlane 0, ``sequence`` is the plane's compute sequencer
-        (:meth:`_operand`)."""
+        (:meth:`_accumulate`). The operands (:meth:`_operand`; on superlane 0 ``sequence`` is
+        the plane's compute sequencer) and the element are registered in the element's cycle
+        (``x_P_K_ready``, ``abc_P_K_ready``), and the products taken in the next."""
         cfg = self._config
         lanes = self._lanes_of(k)
-        x = self._operand(m, k, element, sequence, 0, f"x_{p}_{k}")
+        ready = _registered(m, element, f"abc_{p}_{k}_ready", cleared)
+        x = _registered(m, self._operand(m, k, element, sequence, 0, f"x_{p}_{k}"),
+                        f"x_{p}_{k}_ready")
         if cfg.floating_point:
-            high = self._operand(m, k, element, sequence, 1, f"xh_{p}_{k}")
+            high = _registered(m, self._operand(m, k, element, sequence, 1, f"xh_{p}_{k}"),
+                               f"xh_{p}_{k}_ready")
             xs = [Cat(x[o], high[o]) for o, _ in enumerate(lanes)]
-            partial = self._multiply_wide(m, k, p, element.fmt, lanes, xs, plane.front, chain)
+            partial = self._multiply_wide(m, k, p, ready.fmt, lanes, xs, plane.front, chain)
         else:
             xs = [x[i - lanes.start].as_signed() for i in lanes]
             partial = self._multiply(m, k, p, lanes, xs, plane.front, chain)
         if k < isa.mxm_span(cfg) - 1:
             return self._chain(m, k, p, partial, cleared)
-        self._accumulate(m, element, partial, plane)
+        self._accumulate(m, ready, partial, plane)
         return None
 
     def _operand(self, m, k, element, sequence, offset, name):
@@ -330,7 +348,8 @@ class MxmSlice(FunctionalSlice):
         return value
 
     def _multiply(self, m, k, p, lanes, xs, front, chain):
-        """A compute element on superlane ``k``, plane ``p``, combinational in its cycle: per
+        """A compute element on superlane ``k``, plane ``p``, combinational in the cycle after
+        its own (from its registered operands ``xs``): per
         row ``j`` the int32 partial sum ``p_P_K_J`` of this superlane's products plus ``chain``
         (the previous superlane's partial sums, or ``None`` on the first)."""
         partial = []
@@ -379,6 +398,18 @@ class MxmSlice(FunctionalSlice):
                                       & (compute.index < self._config.mxm_accumulators)),
                      pending.add.eq(compute.add), pending.index.eq(compute.index)]
         m.d.sync += [reg.eq(value) for reg, value in zip(plane.sums, partial, strict=True)]
+
+
+def _registered(m, value, name, cleared=None, shape=None):
+    """A register ``name`` (of ``value``'s shape, or ``shape``) loaded with ``value`` at the
+    end of every cycle; with ``cleared`` (``value`` an element, with a ``valid`` member) its
+    ``valid`` joins the registers that ``clear`` empties, so that an element of a cleared
+    cycle is dropped."""
+    reg = Signal(value.shape() if shape is None else shape, name=name)
+    m.d.sync += reg.eq(value)
+    if cleared is not None:
+        cleared.append(reg.valid)
+    return reg
 
 
 def _is_valid(valid, addr):
