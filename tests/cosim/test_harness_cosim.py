@@ -29,6 +29,9 @@ from opentsp.verif.runner import run_images, run_sessions
 
 CONFIG = CONFIGS["default"]
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.s"))
+#: The harness models (build/harness-*) are built for these tests alone, so the other worker may
+#: take them beside the cocotb co-simulations (tests/conftest.py).
+XDIST_GROUP = "harness"
 
 
 def test_examples_and_random_batch_on_the_harness(tmp_path, capsys):
