@@ -5,7 +5,7 @@ import pytest
 from amaranth.back import rtlil
 
 from opentsp.app.fpga import FpgaError, build, get_platform
-from opentsp.config import Config
+from opentsp.config import CONFIGS, Config
 from opentsp.hdl.board.pll import PFD_MHZ, VCO_MHZ, Ecp5Pll, PllSetting, pll_setting
 from opentsp.hdl.board.shell import BoardTop
 
@@ -89,3 +89,15 @@ def test_flow_refuses_a_clock_or_router_before_running_tools(tmp_path):
     with pytest.raises(FpgaError, match="router must be one of router2, router1, not 'fast'"):
         build(config=SMALL, out_dir=tmp_path, router="fast")
     assert not any(tmp_path.iterdir())
+
+
+def test_the_fpga_configurations_clocks_are_made_exactly():
+    """Each FPGA configuration's clock comes from the oscillator itself or from PLL dividers
+    that make it exactly (``fpga``: 31.25 MHz = 25 MHz x 5 / 4, docs/fpga.md)."""
+    platform = get_platform("ulx3s-85f")
+    for name in ("fpga", "fpga_small", "fpga_large"):
+        top = BoardTop(CONFIGS[name])
+        setting = top.pll_setting(platform)
+        made = 25.0 if setting is None else setting.out_mhz
+        assert made == CONFIGS[name].clock_mhz, name
+    assert BoardTop(CONFIGS["fpga"]).pll_setting(platform) == PllSetting(25.0, 4, 5, 19)
