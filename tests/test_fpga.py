@@ -106,6 +106,7 @@ def test_report_summary_and_critical_path():
     ("design.host_addr[8]", "design.host_addr[8]"),
     ("$abc$916956$lut\\design.chip.queue_mem_e1.w_en.A[4]", "design.chip.queue_mem_e1.w_en"),
     ("$abc$916956$flatten\\design.\\chip.\\vxm.$2368[9]", "design.chip.vxm"),
+    ("design_chip_mem_e0_inject_then_2_[19]", "design_chip_mem_e0_inject_then_2_[19]"),
     ("$techmap923526$abc$916956$lut$aiger916955$22896.A[1]", None),
     ("$auto$alumacc.cc:512:replace_alu$10498.slice[0].ccu2c_i$CCU2_FCI_INT", None),
 ])

@@ -148,12 +148,15 @@ RTL_ROOT = "design"
 
 def rtl_name(net):
     """The RTL signal or scope a nextpnr net name stands for, e.g. ``design.chip.vxm`` for
-    ``$abc$916956$flatten\\design.\\chip.\\vxm.$2368[9]``; None for a net that synthesis made
-    up without one."""
+    ``$abc$916956$flatten\\design.\\chip.\\vxm.$2368[9]``, or as the flow renamed it
+    (:data:`RENAME_BRACKETED`: ``design_chip_mem_e0_inject_then_2_`` for
+    ``design.chip.mem_e0.inject_then[2]``); None for a net that synthesis made up without
+    one."""
     text = net.replace("\\", "")
-    start = text.find(RTL_ROOT + ".")
-    if start < 0:
+    starts = [i for i in (text.find(RTL_ROOT + "."), text.find(RTL_ROOT + "_")) if i >= 0]
+    if not starts:
         return None
+    start = min(starts)
     text = text[start:].split("$")[0]                   # drop Yosys's $-numbered suffixes
     text = re.sub(r"\.[A-Z]+\d*(\[\d+\])?$", "", text)     # a LUT pin named after the net
     return text.rstrip(".") or None
