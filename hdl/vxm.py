@@ -232,13 +232,15 @@ class VxmSlice(FunctionalSlice):
     ids ``>= streams`` read zero) from the slice inputs ``e_in``/``w_in`` in cycle ``t``
     and drives the output stream registers of group ``dst`` so that they load at the end of
     cycle ``t + isa.VXM_LATENCY`` (stream ids ``>= streams`` are not written). ``chain``
-    takes the superlane's last result as operand ``a``, back to back too (the result of an
-    instruction executed in ``t - 1``).
+    takes as operand ``a`` the superlane's result of the last VXM instruction executed in
+    ``t - isa.VXM_CHAIN_DISTANCE`` or earlier (zero after ``clear``).
 
     Inside, the ALU spans the two cycles of the latency: ``t`` fetches and types the
     operands and forms the four 16-bit partial products of the multiplier (DSP blocks);
     registers hold them with the instruction's controls; ``t + 1`` sums the partials and
-    selects and types the result. The rule above is what programs see either way.
+    selects and types the result, which the chaining register (``chain_k_j``) takes at the
+    end of ``t + 1``. So no path runs from one instruction's result to the next one's
+    multipliers in a cycle: that loop limited the FPGA's clock (docs/fpga.md).
 
     Parameters
     ----------
@@ -269,7 +271,8 @@ class VxmSlice(FunctionalSlice):
 
             held = _Held.create(k, cfg.lanes_per_superlane, len(rtype), len(word.dtype))
             last = self._finish(m, k, held)
-            a_lanes, b_lanes = self._operands(m, k, word, last)
+            chained = self._chaining_register(m, k, held.control.valid, last)
+            a_lanes, b_lanes = self._operands(m, k, word, chained)
             self._execute(m, held, valid, func, rtype, word, a_lanes, b_lanes)
             stage = self._result_stages(m, k, held.control, last, latency)
             self._drive_group(m, k, stage)
@@ -296,10 +299,28 @@ class VxmSlice(FunctionalSlice):
             last.append(lane)
         return last
 
-    def _operands(self, m, k, word, last):
+    def _chaining_register(self, m, k, valid, last):
+        """The chaining register of superlane ``k``: per lane, the ``last`` result of the
+        instruction in its second cycle, taken at the end of that cycle if ``valid`` (an
+        instruction executed in ``t - 1``), held otherwise, zero on ``clear``.
+
+        Returns
+        -------
+        list of Signal
+            ``chain_k_j``, what a chained instruction reads as operand ``a``.
+        """
+        chained = [Signal(_BITS, name=f"chain_{k}_{j}")
+                   for j in range(self._config.lanes_per_superlane)]
+        with m.If(self.clear):
+            m.d.sync += [lane.eq(0) for lane in chained]
+        with m.Elif(valid):
+            m.d.sync += [lane.eq(value) for lane, value in zip(chained, last, strict=True)]
+        return chained
+
+    def _operands(self, m, k, word, chained):
         """The typed operands of superlane ``k`` in its execute cycle ``t``, combinational:
-        ``a`` from its streams, or with ``chain`` the superlane's ``last`` result; ``b`` from
-        its streams.
+        ``a`` from its streams, or with ``chain`` the superlane's ``chained`` register; ``b``
+        from its streams.
 
         Returns
         -------
@@ -307,7 +328,7 @@ class VxmSlice(FunctionalSlice):
             ``a`` and ``b`` lanes, sign-extended to 32 bits.
         """
         streamed = self._fetch(m, k, word.a, word.dtype, "a")
-        a_lanes = [Mux(word.chain, _typed(word.dtype, last[j]), streamed[j])
+        a_lanes = [Mux(word.chain, _typed(word.dtype, chained[j]), streamed[j])
                    for j in range(self._config.lanes_per_superlane)]
         b_lanes = self._fetch(m, k, word.b, word.dtype, "b")
         return a_lanes, b_lanes
@@ -328,9 +349,8 @@ class VxmSlice(FunctionalSlice):
         # Registered at the end of the execute cycle t: the instruction's controls, its
         # typed operands and the DSPs' partial products (held while no VXM instruction
         # executes). The ALU finishes from them in t + 1, combinationally, as the output
-        # stream registers load (end of t + 1, as the latency rule says) and as a chained
-        # instruction in t + 1 or later takes the result as its operand ``a``: the second
-        # cycle, empty before, now holds the partial-product sum and the result select,
+        # stream registers and the chaining register load (end of t + 1, as the latency
+        # rule says): the second cycle holds the partial-product sum and the result select,
         # and the execute cycle ends at the multipliers (docs/fpga.md, timing).
         with m.If(self.clear):
             m.d.sync += [reg.eq(0) for reg in held.registers()]

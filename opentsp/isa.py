@@ -27,7 +27,8 @@ __all__ = [
     "MXM_SEQUENCERS", "mxm_sequencer", "MXM_FLOAT_TYPES",
     "CHAIN_OPERAND",
     "MEM_ADDR_TYPE", "MEM_SEQ_STARTS",
-    "latency", "SXM_OPS", "NOTIFY_LATENCY", "FETCH_LATENCY", "is_permutation",
+    "latency", "SXM_OPS", "VXM_CHAIN_DISTANCE", "NOTIFY_LATENCY", "FETCH_LATENCY",
+    "is_permutation",
     "TYPE_BITS", "VXM_F32_ONLY", "HALF_TYPES", "uses_float", "check_config",
     "float_type_error", "type_pairs", "needs_float",
     "C2C_OPS", "C2C_RECV_LATENCY", "FrameKind", "c2c_frame_bytes", "c2c_frame_cycles",
@@ -43,7 +44,10 @@ __all__ = [
 #: ``acc.f32``) and, on chips with floating point, its exact wide accumulators.
 #: Version 7: the C2C slices at the chip's edges (``send``, ``recv``, ``mark``, ``deskew``) on
 #: chips with links (``Config.c2c_links``); the other slices' timing is unchanged.
-ISA_VERSION = 7
+#: Version 8: a chained VXM operand (``r``) is the result of the last VXM instruction executed
+#: at least :data:`VXM_CHAIN_DISTANCE` = 2 cycles before, so a chain's steps are two cycles
+#: apart and two chains interleave (the ALU no longer finishes and starts in one cycle).
+ISA_VERSION = 8
 
 INSTR_BITS = 32
 OPCODE_BITS = 6
@@ -235,6 +239,11 @@ VXM_UNARY = ("relu", "cvt", "neg", "abs") + VXM_F32_ONLY
 #: The 16-bit float types, which the VXM only converts to and from f32.
 HALF_TYPES = (DType.F16, DType.BF16)
 VXM_LATENCY = 1
+#: Cycles from a VXM instruction executed in cycle t to the first instruction that reads its
+#: result as the chained operand ``r`` (cycle t + VXM_CHAIN_DISTANCE): ``r`` in cycle c is the
+#: result of the last VXM instruction executed in a cycle <= c - VXM_CHAIN_DISTANCE (section 8).
+#: The result is formed in t + 1 and registered for chaining at its end.
+VXM_CHAIN_DISTANCE = 2
 MEM_READ_LATENCY = 1
 MEM_WRITE_COMMIT = 1
 #: Cycles from a ``notify`` issued in cycle t to the first slot of every queue it releases

@@ -142,9 +142,10 @@ class Model:
         shape = (2, self.positions, config.streams, config.superlanes, config.lanes_per_superlane)
         self.streams = np.zeros(shape, dtype=np.uint8)
         self.ecc = mem_unit.EccLog()
-        # The VXM's result register of each superlane (int32 byte planes), for chaining.
-        self._vxm_result = np.zeros((config.superlanes, isa.INT32_GROUP,
-                                     config.lanes_per_superlane), dtype=np.uint8)
+        # The VXM's results of each superlane for chaining: ``(cycle, int32 byte planes)`` of
+        # the instructions executed, the newest last; ``r`` in cycle c is the newest of those
+        # executed in a cycle <= c - VXM_CHAIN_DISTANCE (zero if none).
+        self._vxm_results = [[] for _ in range(config.superlanes)]
         self.mxms = {s.name: mxm.Mxm(config) for s in self.slices if s.kind == isa.SliceKind.MXM}
         self.sxms = {s.name: sxm.Sxm(config) for s in self.slices if s.kind == isa.SliceKind.SXM}
         self.c2cs = {s.name: c2c.C2c(config, s.name) for s in self.slices
@@ -253,19 +254,31 @@ class Model:
         operands = []
         for name in instr.op.reads:
             if name == "a" and instr.chained:
-                # ALU chaining: the previous result, sign-extended to int32, as this type.
-                operands.append(self._vxm_result[superlane][:instr.dtype.bytes])
+                # ALU chaining: an earlier result, sign-extended to int32, as this type.
+                operands.append(self._chained(superlane)[:instr.dtype.bytes])
                 continue
             direction, ids = instr.group(name)
             operands.append(np.stack([self._input(slice_.position, direction, s, superlane)
                                       for s in ids]))
         result = alu.execute(instr.op.mnemonic, instr.dtype, instr.rtype, *operands)
-        self._vxm_result[superlane] = packing.pack(
-            packing.unpack(result, instr.rtype).astype(np.int32), isa.DType.I32)
+        self._chained(superlane)        # drops the results no later cycle can read
+        self._vxm_results[superlane].append((self.cycle, packing.pack(
+            packing.unpack(result, instr.rtype).astype(np.int32), isa.DType.I32)))
         direction, ids = instr.group("dst")
         for plane, stream in zip(result, ids, strict=True):
             self._write_stream(self.cycle + isa.latency(instr.op, self.config), slice_,
                                direction, stream, superlane, plane)
+
+    def _chained(self, superlane):
+        """The chained operand ``r`` of ``superlane`` in this cycle (int32 byte planes): the
+        result of the last VXM instruction executed VXM_CHAIN_DISTANCE or more cycles ago."""
+        results = self._vxm_results[superlane]
+        visible = [i for i, (cycle, _) in enumerate(results)
+                   if cycle <= self.cycle - isa.VXM_CHAIN_DISTANCE]
+        if not visible:
+            return np.zeros((isa.INT32_GROUP, self.config.lanes_per_superlane), dtype=np.uint8)
+        del results[:visible[-1]]       # older results can never be read again
+        return results[0][1]
 
     _EXECUTORS = {"read": _exec_read, "write": _exec_write}
     _EXECUTORS.update(dict.fromkeys(isa.VXM_FUNCS, _exec_vxm))

@@ -809,11 +809,34 @@ def test_a_chained_operand_has_its_producer_type(second, ok):
     .queue VXM
     .at 2
         cvt.i8.f32 e0, w0   ; an f32 result
+        nop 1
         {second}
     """
     found = errors(program.format(second=second))
     found = [error for error in found if "type mismatch" in error]
     assert (found == []) if ok else (len(found) == 1 and "wrote f32 there" in found[0]), found
+
+
+@pytest.mark.parametrize("consumer, ok", [("add.i32 e4, r, w0", False), ("exp.f32 e4, r", True)])
+def test_a_chained_operand_is_the_result_of_two_cycles_before(consumer, ok):
+    """`r` in cycle 4 is the f32 result of cycle 2, not the i32 add's of cycle 3 (ISA v8)."""
+    program = f"""
+    .data MEM_E0, 0, i8: 1, 2
+    .queue MEM_E0
+        read w0, 0
+        repeat 2, 1
+    .queue VXM
+    .at 2
+        cvt.i8.f32 e0, w0   ; an f32 result
+        add.i32 w4, w0, w0  ; an i32 result
+        {consumer}
+    """
+    found = [error for error in errors(program) if "type mismatch" in error]
+    if ok:
+        assert found == []
+        return
+    assert len(found) == 1 and "cvt.i8.f32 e0, w0" in found[0], found
+    assert "reads r as i32" in found[0] and "wrote f32 there" in found[0], found
 
 
 _BF16_INTO_MXM = """

@@ -68,6 +68,9 @@ def test_bins_count_what_the_golden_model_executes():
     assert bins["vxm func x type"][("cvt", "i16->i8")] == 3          # once and two copies
     assert bins["vxm func x type"][("add", "i8")] == 0
     assert bins["vxm operand a"][("cvt", "r")] == 3
+    # the cvt and its copies each follow a VXM instruction of the cycle before
+    assert bins["vxm chain"] == {"result of c-2": 0, "older result": 0, "no result yet": 0,
+                                 "passes over c-1": 3}
     assert bins["producer dir"][("read", "E")] == 2
     assert bins["producer dir"][("read", "W")] == 0
     assert bins["slice x op"][("MEM_W0", "read")] == 1

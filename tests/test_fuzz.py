@@ -294,9 +294,10 @@ def test_fetched_code_without_a_preloaded_ifetch_is_refused():
     in the fetched code, which nothing fetched), and the image refused to serialise. Fetched
     code with no preloaded ifetch is now an AsmError at the first .fetched."""
     lines = SOURCES[[path.name for path in EXAMPLES].index("ifetch.s")].splitlines(True)
-    assert lines[41:43] == [".at F1\n", "    ifetch e0, N\n"]
-    del lines[41:43]
-    for text, where in [("".join(lines), "fuzz.s:42:1"),
+    at = lines.index(".at F1\n")
+    assert lines[at:at + 2] == [".at F1\n", "    ifetch e0, N\n"]
+    del lines[at:at + 2]
+    for text, where in [("".join(lines), f"fuzz.s:{at + 1}:1"),
                         (".queue VXM\n    nop 1\n.fetched [MEM_W0, MEM_W1, MEM_W2, MEM_W3], 0\n"
                          "    end\n", "fuzz.s:3:1")]:
         try:

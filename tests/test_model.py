@@ -307,8 +307,9 @@ def test_requant_example_gives_its_documented_result():
 
 # ALU chaining --------------------------------------------------------------------------------
 
-def test_vxm_chain_example_requantises_in_four_consecutive_cycles():
-    """firmware/examples/vxm_chain.s: three instructions take the previous result `r`."""
+def test_vxm_chain_example_requantises_in_four_steps_two_cycles_apart():
+    """firmware/examples/vxm_chain.s: three instructions take the result `r` of two cycles
+    before."""
     from opentsp.firmware.checker import check
 
     program = assemble_file(Path(__file__).parent.parent / "firmware/examples/vxm_chain.s", CFG)
@@ -323,16 +324,18 @@ def test_vxm_chain_example_requantises_in_four_consecutive_cycles():
 
 
 def test_chained_operand_is_the_previous_result_as_the_new_type():
-    """A chained i8 op after an i32 op reads the low byte of the sign-extended result."""
+    """A chained i8 op two cycles after an i32 op reads the low byte of the sign-extended
+    result."""
     programs = {
         "MEM_W0": [("read", {"s": s(E, 0), "addr": 0})],          # at the VXM in cycle 2
         "VXM": [("nop", {"count": 2}),
                 ("sub", {"dtype": isa.DType.I8, "dst": s(W, 0), "a": s(E, 0), "b": s(E, 1)}),
+                ("nop", {"count": 1}),
                 ("add", {"dtype": isa.DType.I32, "dst": s(E, 4), "a": 0, "chain": 1,
                          "b": s(W, 0)})],
-        # The i32 add's group e4..e7 reaches MEM_E0..E3 (1..4 hops) in cycles 5..8.
-        "MEM_E0": [("nop", {"count": 5}), ("write", {"addr": 1, "s": s(E, 4)})],
-        "MEM_E1": [("nop", {"count": 6}), ("write", {"addr": 1, "s": s(E, 5)})],
+        # The i32 add's group e4..e7 reaches MEM_E0..E3 (1..4 hops) in cycles 6..9.
+        "MEM_E0": [("nop", {"count": 6}), ("write", {"addr": 1, "s": s(E, 4)})],
+        "MEM_E1": [("nop", {"count": 7}), ("write", {"addr": 1, "s": s(E, 5)})],
     }
     value = vec([-3, 5, -128, 127, 0, 1, -1, 2])
     result = run(make_image(programs, {("MEM_W0", 0): value}))
@@ -340,6 +343,36 @@ def test_chained_operand_is_the_previous_result_as_the_new_type():
     high = result.memory("MEM_E1")[1]
     np.testing.assert_array_equal(low, value.view(np.int8))          # a - 0, plus 0 (b = 0)
     np.testing.assert_array_equal(high, np.where(value.view(np.int8) < 0, 0xFF, 0))
+
+
+def test_two_chains_interleave_and_a_chain_after_a_gap_reads_the_last_result():
+    """`r` in cycle c is the result of the VXM instruction of c - 2 or earlier (ISA v8): A in
+    2 and 4, B in 3 and 5 chain side by side; the step in 8 reads B's result of 5. Against
+    numpy's int8 arithmetic (wrapping, abs(-128) = -128)."""
+    x = np.array([-128, -3, 0, 1, 5, 64, 100, 127], dtype=np.int8)
+    programs = {
+        "MEM_W0": [("read", {"s": s(E, 0), "addr": 0}),          # x at the VXM in 2 and 3
+                   ("read", {"s": s(E, 0), "addr": 0})],
+        "VXM": [("nop", {"count": 2}),
+                ("add", {"dtype": isa.DType.I8, "dst": s(W, 0), "a": s(E, 0), "b": s(E, 0)}),
+                ("neg", {"dtype": isa.DType.I8, "dst": s(W, 0), "a": s(E, 0)}),
+                ("neg", {"dtype": isa.DType.I8, "dst": s(E, 4), "a": 0, "chain": 1}),
+                ("abs", {"dtype": isa.DType.I8, "dst": s(E, 5), "a": 0, "chain": 1}),
+                ("nop", {"count": 2}),
+                ("neg", {"dtype": isa.DType.I8, "dst": s(E, 6), "a": 0, "chain": 1})],
+        # Results of 4, 5 and 8 reach MEM_E0 (1 hop) in 6, 7 and 10.
+        "MEM_E0": [("nop", {"count": 6}), ("write", {"addr": 1, "s": s(E, 4)}),
+                   ("write", {"addr": 2, "s": s(E, 5)}), ("nop", {"count": 2}),
+                   ("write", {"addr": 3, "s": s(E, 6)})],
+    }
+    memory = run(make_image(programs, {("MEM_W0", 0): vec(x.view(np.uint8))})).memory("MEM_E0")
+    with np.errstate(over="ignore"):
+        chain_a = -(x + x)                          # add in 2, neg of it in 4
+        chain_b = np.abs(-x)                        # neg in 3, abs of it in 5
+        after_gap = -chain_b                        # 8 reads 5's result: nothing ran in 6, 7
+    np.testing.assert_array_equal(memory[1].view(np.int8), chain_a)
+    np.testing.assert_array_equal(memory[2].view(np.int8), chain_b)
+    np.testing.assert_array_equal(memory[3].view(np.int8), after_gap)
 
 
 # MEM: gather, scatter and the address sequencers (section 6a) -------------------------------------

@@ -284,18 +284,28 @@ def put_elements(rng, inputs, ref, dtype, k):
             inputs[int(ref.dir)][s][k] = sum(int(planes[i][j]) << (8 * j) for j in range(LPS))
 
 
-def expected_writes(instr, inputs, k, seen, last):
-    """Stream writes of ``instr`` on superlane ``k``; ``last[k]`` is that superlane's previous
-    result (int32 byte planes), the operand of a chained instruction, and is updated."""
+def chained_operand(results, t):
+    """The chained operand in cycle ``t`` from ``results``, a superlane's ``(cycle, int32 byte
+    planes)`` in execution order: the last executed ``VXM_CHAIN_DISTANCE`` or more cycles
+    before ``t``, zero if none."""
+    visible = [planes for cycle, planes in results if cycle <= t - isa.VXM_CHAIN_DISTANCE]
+    return visible[-1] if visible else np.zeros((isa.INT32_GROUP, LPS), dtype=np.uint8)
+
+
+def expected_writes(instr, inputs, k, seen, results, t):
+    """Stream writes of ``instr`` executed on superlane ``k`` in cycle ``t``; ``results[k]``
+    is that superlane's results so far (:func:`chained_operand`), and gets this one."""
     dtype, rtype, func = instr.dtype, instr.rtype, instr.op.mnemonic
     if instr.chained:
-        a = last[k][:dtype.bytes]
+        a = chained_operand(results[k], t)[:dtype.bytes]
         seen["chained"] += 1
+        seen["chained back to back"] += any(cycle == t - 1 for cycle, _ in results[k])
     else:
         a = planes_of(inputs, instr.stream("a"), dtype.bytes, k)
     b = planes_of(inputs, instr.stream("b"), dtype.bytes, k) if func in BINARY else None
     result = alu.execute(func, dtype, rtype, a, b)
-    last[k] = packing.pack(packing.unpack(result, rtype).astype(np.int32), isa.DType.I32)
+    results[k].append((t, packing.pack(packing.unpack(result, rtype).astype(np.int32),
+                                       isa.DType.I32)))
     ref_direct = direct(func, dtype, rtype, packing.unpack(a, dtype).astype(np.int64),
                         packing.unpack(b, dtype).astype(np.int64) if b is not None else None)
     assert_direct(packing.unpack(result, rtype).astype(np.int64), ref_direct, func)
@@ -327,7 +337,7 @@ def run_schedule(schedule, rng):
     dut = VxmSlice(CONFIG)
     seen = defaultdict(int)
     checked = [0]
-    last = {k: np.zeros((isa.INT32_GROUP, LPS), dtype=np.uint8) for k in range(SL)}
+    results = {k: [] for k in range(SL)}
 
     async def tb(ctx):
         pending = defaultdict(dict)
@@ -343,7 +353,7 @@ def run_schedule(schedule, rng):
                 if ex.op.mnemonic in BINARY:
                     put_elements(rng, inputs, ex.stream("b"), ex.dtype, k)
             for ex, k in executing:
-                pending[t + LATENCY].update(expected_writes(ex, inputs, k, seen, last))
+                pending[t + LATENCY].update(expected_writes(ex, inputs, k, seen, results, t))
             ctx.set(dut.e_in.as_value(), pack_bundle(inputs[0]))
             ctx.set(dut.w_in.as_value(), pack_bundle(inputs[1]))
             ctx.set(dut.issue.valid, instr is not None)
@@ -366,6 +376,8 @@ def test_every_function_and_type():
     rng.shuffle(schedule)
     seen = run_schedule(schedule, rng)
     assert seen.pop("chained") > 0.2 * len(schedule) * SL      # ALU chaining exercised
+    # ... also right after another instruction, whose result the chain does not yet see
+    assert seen.pop("chained back to back") > 0.1 * len(schedule) * SL
     assert set(seen) == set(combos())
     assert min(seen.values()) >= 12 * SL - 12   # a few land beyond streams: no check there
 

@@ -12,6 +12,9 @@ instruction         every mnemonic (issued; ``nop``/``repeat``/``end`` reached, 
                     released, ``notify`` issued, ``ifetch`` words executed)
 vxm func x type     every VXM function on every type (``cvt``: every source -> result pair)
 vxm operand a       every VXM function with operand ``a`` from a stream and chained (``r``)
+vxm chain           a chained operand in cycle c reading: the result of c - 2 (no VXM
+                    instruction in c - 1), an older one (a gap), none yet (zero), and one
+                    passing over the result of an instruction in c - 1 (chains interleaved)
 vxm values          operands holding 0, -1, min and max of every integer type, and a zero, one,
                     an infinity and a NaN of f32 (some lane); f16 and bf16, which only four
                     ``cvt`` pairs read, meet their special values in the directed tests
@@ -54,6 +57,8 @@ THRESHOLDS = {"instruction": 1.0, "vxm func x type": 1.0, "producer dir": 1.0,
 #: Least fraction of all bins together (and of every group not in :data:`THRESHOLDS`).
 TOTAL_THRESHOLD = 0.9
 _VALUE_CLASSES = ("0", "-1", "min", "max")
+#: The bins of ``vxm chain``: what a chained operand in cycle c reads (:func:`_chain_case`).
+_CHAIN_CASES = ("result of c-2", "older result", "no result yet", "passes over c-1")
 #: The classes of float results: a zero, exactly one, an infinity, a NaN.
 _FLOAT_CLASSES = ("zero", "one", "inf", "nan")
 
@@ -102,6 +107,7 @@ class Coverage:
         self._declare("vxm operand a", [(f, how) for f in isa.VXM_FUNCS
                                         if isa.type_pairs(isa.OPS_BY_NAME[f], floating)
                                         for how in ("stream", "r")])
+        self._declare("vxm chain", list(_CHAIN_CASES))
         types = [t for t in isa.DType
                  if (floating or not t.is_float) and t not in isa.HALF_TYPES]
         self._declare("vxm values", [(t.suffix, c) for t in types for c in _classes(t)])
@@ -321,9 +327,12 @@ class _CoverageModel(Model):
         super().__init__(image, trace=True, **kwargs)
 
     def _exec_vxm_values(self, slice_, instr, superlane):
+        if instr.chained and superlane == 0:        # every superlane sees the same timing
+            self._coverage._hit("vxm chain", _chain_case(
+                [cycle for cycle, _ in self._vxm_results[superlane]], self.cycle))
         for name in instr.op.reads:
             if name == "a" and instr.chained:
-                planes = self._vxm_result[superlane][:instr.dtype.bytes]
+                planes = self._chained(superlane)[:instr.dtype.bytes]
             else:
                 direction, ids = instr.group(name)
                 planes = np.stack([self._input(slice_.position, direction, s, superlane)
@@ -335,6 +344,17 @@ class _CoverageModel(Model):
         Model._EXECUTORS[instr.op.mnemonic](self, slice_, instr, superlane)
 
     _EXECUTORS = {**Model._EXECUTORS, **dict.fromkeys(isa.VXM_FUNCS, _exec_vxm_values)}
+
+
+def _chain_case(cycles, now):
+    """The ``vxm chain`` bin of a chained operand read in cycle ``now`` of a superlane whose
+    VXM instructions executed in ``cycles`` (those still readable, in order)."""
+    if now - 1 in cycles:
+        return "passes over c-1"
+    visible = [cycle for cycle in cycles if cycle <= now - isa.VXM_CHAIN_DISTANCE]
+    if not visible:
+        return "no result yet"
+    return "result of c-2" if visible[-1] == now - isa.VXM_CHAIN_DISTANCE else "older result"
 
 
 def measure(config, images):

@@ -4,9 +4,9 @@ where its producer wrote that float type, and an integer operand only where it w
 The checker sees the types of the producers that state one (a typed VXM instruction's result,
 an MXM ``acc``'s int32, an ``acc.f32``'s f32) and of the operands of the VXM and of the MXM
 (``lw``/``abc`` read int8, ``lw.bf16``/``abc.bf16`` bf16, ...), on streams and through the
-chain (``r``: the superlane's previous VXM result). Integers of other widths may be read (a byte
-of an int32 is an int8); bytes that pass through memory or the SXM carry no type the checker can
-see.
+chain (``r``: the superlane's VXM result of ``isa.VXM_CHAIN_DISTANCE`` or more cycles before).
+Integers of other widths may be read (a byte of an int32 is an int8); bytes that pass through
+memory or the SXM carry no type the checker can see.
 """
 
 import bisect
@@ -100,8 +100,10 @@ class _VxmResults:
         self._issues = [issue for _, issue in copies]
 
     def before(self, cycle):
-        """``(issue, result type, "r")`` of the last VXM result before ``cycle``, or None."""
-        at = bisect.bisect_left(self._cycles, cycle)
+        """``(issue, result type, "r")`` of the result a chained operand reads in ``cycle``
+        (the last VXM instruction executed ``isa.VXM_CHAIN_DISTANCE`` or more cycles before),
+        or None."""
+        at = bisect.bisect_right(self._cycles, cycle - isa.VXM_CHAIN_DISTANCE)
         if at == 0:
             return None
         producer = self._issues[at - 1]

@@ -1,7 +1,8 @@
 ; ifetch.s: a VXM program longer than its queue, streamed from memory (section 5b).
 ;
 ; The VXM's queue holds queue_depth = 128 words; this program runs 129 words through it (124
-; adds, each chaining the previous result: r = r + 1), so the ring buffer wraps. Only two words
+; adds, each chaining the result of two cycles before: r = r + 1, so the adds of even and of
+; odd cycles are two running counts side by side), so the ring buffer wraps. Only two words
 ; are preloaded (`nop 8`, `ifetch e0, 63`); everything else comes from the block A, placed by
 ; `.fetched` as int32 lane 0 words 0..62 of MEM_W0..MEM_W3 (byte i in MEM_Wi), plus an `end` in
 ; word 63:
@@ -15,11 +16,13 @@
 ;   cycles   0..7    nop 8                         (word 0)
 ;   cycles   8..70   ifetch e0, 63: fetches A      (word 1; words 2..64)
 ;   cycles  71..133  A's ifetch: fetches A again   (word 2; words 65..127)
-;   cycles 134..195  A's 62 adds                   (words 3..64; r = 62)
+;   cycles 134..195  A's 62 adds                   (words 3..64; each count 31)
 ;   cycles 196..258  A's ifetch: fetches end, A[0..61] from words 63, 0..61 (the sequence
 ;                    wraps at mem_words): words 128..190, into queue indices 0..62, whose
 ;                    words 0..62 are done (the fill pointer stays within 128 of the pc)
-;   cycles 259..320  A's 62 adds                   (words 66..127; r = 124)
+;   cycles 259..320  A's 62 adds                   (words 66..127; 259 and 260 both
+;                                                   read 195's 31, then each count goes on
+;                                                   to 62)
 ;   cycle  321       end                           (word 128, at queue index 0)
 ;
 ; Every word executes at least FETCH_LATENCY = 2 cycles after its fetch (word 2, fetched in 8,
@@ -27,7 +30,7 @@
 ; them (rule 11). MEM_E0 puts int8 ones on w0 (1 hop: a read in u is at the VXM in u + 2) for
 ; every add; MEM_E1 (2 hops east) stores the last add's result, issued in 320, in cycle 323.
 ;
-; Result: MEM_E1 word 0 = 124 in every lane. The last `end` is MEM_E1's in cycle 324:
+; Result: MEM_E1 word 0 = 62 in every lane. The last `end` is MEM_E1's in cycle 324:
 ; 324 + (2 - 1) + 1 = 326 cycles.
 
 .equ F1, 8                  ; the three fetches of the VXM

@@ -10,11 +10,13 @@ each other by the timing rules of docs/architecture.md section 6:
   row of a float16 / bfloat16 matmul) leaves on an aligned group of four streams; four MEM
   slices on one side of the VXM, ``h_i`` hops away, issue ``write`` in cycle ``t + 1 + h_i``
   (commit one cycle later), one byte plane each.
-* **VXM chain** (head in cycle ``v``, step ``i`` in ``v + i``): operand ``a`` of the head comes
-  from an ``acc`` issued in ``v - 1 - h`` (fused matmul) or from memory; every later step takes
-  ``r``, the previous result (ALU chaining, section 8), and its operand ``b`` from memory; every
-  step's result goes onto the same output group, and the last one is captured by MEM slices
-  downstream, ``write`` in ``v + len + h``.
+* **VXM chain** (head in cycle ``v``, step ``i`` in ``v + 2 i``, ``isa.VXM_CHAIN_DISTANCE``
+  cycles apart): operand ``a`` of the head comes from an ``acc`` issued in ``v - 1 - h``
+  (fused matmul) or from memory; every later step takes ``r``, the result of the step before
+  (ALU chaining, section 8), and its operand ``b`` from memory; every step's result goes onto
+  the same output group, and the last one is captured by MEM slices downstream, ``write`` in
+  ``v + 2 (len - 1) + 1 + h``. The VXM slots between a chain's steps are free for another
+  chain's, so chains interleave.
 
 Each MXM has a load sequencer and, per plane, a compute and a drain sequencer (ISA v4,
 docs/architecture.md section 7a): its ``lw`` elements and each plane's ``abc`` and ``acc``
@@ -416,7 +418,7 @@ class Scheduler:
         while True:
             if v - start > _MAX_SLIDE:
                 self.slide(start, comment)
-            if any(v + i in vslots for i in range(length)):
+            if any(_step_cycle(v, i) in vslots for i in range(length)):
                 v += 1
                 continue
             # Each copy of a stored head in turn: the nearest may share a slice with operand b.
@@ -450,13 +452,13 @@ class Scheduler:
             if copies is None:
                 b_refs.append(a_ref if steps[i].b is _SAME else None)
                 continue
-            ref = self.read_group(txn, copies, vpos, v + i, DTYPE_CODES[steps[i].dtype].bytes,
-                                  comment)
+            ref = self.read_group(txn, copies, vpos, _step_cycle(v, i),
+                                  DTYPE_CODES[steps[i].dtype].bytes, comment)
             if ref is None:
                 return None
             b_refs.append(ref)
         for i in range(len(steps)):
-            txn.slot("VXM", v + i, None, comment)
+            txn.slot("VXM", _step_cycle(v, i), None, comment)
         copies = self._chain_output(txn, steps, v, a_ref, b_refs, out_dirs, out_width, wide,
                                     sides, comment, pins)
         if copies is not None and head[0] == "acc":
@@ -504,7 +506,8 @@ class Scheduler:
             for g in range(0, config.streams, align):
                 trial = Txn(chip)
                 got = (self._intermediate_streams(trial, steps, v, direction, g)
-                       and self.capture(trial, vpos, v + length - 1 + isa.VXM_LATENCY,
+                       and self.capture(trial, vpos,
+                                        _step_cycle(v, length - 1) + isa.VXM_LATENCY,
                                         direction, out_width, [side] * len(sides), comment,
                                         groups=[g], pins=pins))
                 if not got:
@@ -513,9 +516,9 @@ class Scheduler:
                 txn.undo.extend(trial.undo)
                 dst = StreamRef(direction, g)
                 for i, step in enumerate(steps):
-                    chip.slots["VXM"][v + i] = (_step_instr(step, dst, a_ref if i == 0 else None,
-                                                            b_refs[i]),
-                                                f"{comment} ({step.node.name})")
+                    instr = _step_instr(step, dst, a_ref if i == 0 else None, b_refs[i])
+                    chip.slots["VXM"][_step_cycle(v, i)] = (instr,
+                                                            f"{comment} ({step.node.name})")
                 return got[1]
         return None
 
@@ -525,7 +528,7 @@ class Scheduler:
         vpos = self.chip.vxm
         for i, step in enumerate(steps[:-1]):
             width = DTYPE_CODES[step.rtype].bytes
-            key = stream_key(direction, v + i + isa.VXM_LATENCY, vpos)
+            key = stream_key(direction, _step_cycle(v, i) + isa.VXM_LATENCY, vpos)
             if not all(txn.stream(direction, group + j, key, vpos, vpos) for j in range(width)):
                 return False
         return True
@@ -659,6 +662,12 @@ class _Matmul:
 
 def _columns(nb, size, ncols):
     return f"columns {nb * size}..{nb * size + ncols - 1}"
+
+
+def _step_cycle(v, i):
+    """The cycle of step ``i`` of a VXM chain whose head is in cycle ``v``: each step reads the
+    result of the one before as ``r``, ``isa.VXM_CHAIN_DISTANCE`` cycles later."""
+    return v + i * isa.VXM_CHAIN_DISTANCE
 
 
 def _step_instr(step, dst, a_ref, b_ref):
