@@ -104,6 +104,7 @@ def test_isa_lists_every_instruction_in_separate_columns(capsys):
         assert re.match(r"\s{2,}".join(map(re.escape, cells)) + r"\s{2,}\S+\s{2,}\S+",
                         rows[op.name]), rows[op.name]
     assert "distribute  0x3e" in out
+    assert f"VXM_CHAIN_DISTANCE = {isa.VXM_CHAIN_DISTANCE} or more cycles before" in out
     assert "0:C2C_W 1:MXM_W" in out and "93:MXM_E 94:C2C_E" in out
 
 

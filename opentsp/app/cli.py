@@ -85,6 +85,8 @@ def cmd_isa(args):
         print(line + row[-1] + (f"    (latencies of {config.name!r})" if op is None else ""))
         if op is not None:
             print(" " * widths[0] + op.doc)
+    print(f"\nchaining: a VXM operand r is the result of the last VXM instruction executed "
+          f"VXM_CHAIN_DISTANCE = {isa.VXM_CHAIN_DISTANCE} or more cycles before")
     print(f"\nfloorplan of {config.name!r}, west to east:")
     print("  " + " ".join(f"{s.position}:{s.name}" for s in isa.floorplan(config)))
 
