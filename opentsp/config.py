@@ -202,7 +202,7 @@ CONFIGS = {
     # The language model's chip (opentsp.app.lm_chip, make demo): `wide` with the memory a
     # decode step of the Zen model needs (its weights, KV cache and every intermediate: 16,072
     # of the 32,768 words; a KV-cache row of 32 bfloat16 values is 8 words, one per slice of a
-    # side) and 8192-word queues (the VXM's holds about 6,600 instructions of a
+    # side) and 8192-word queues (the longest, MEM_W2's, holds 6,428 instructions of a
     # step, so nothing is fetched and the program stays loaded from run to run).
     "lm": Config(name="lm", superlanes=2, lanes_per_superlane=4, streams=8,
                  mem_slices=8, mem_words=2048, mxm_size=8, queue_depth=8192),
