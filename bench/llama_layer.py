@@ -1045,7 +1045,7 @@ def main(argv=None):
     parser.add_argument("--model", choices=sorted(MODELS), default="7b",
                         help="Llama-2 7B (default) or 70B (grouped-query attention)")
     parser.add_argument("--ffn-parts", type=int,
-                        help="pieces (chips) the FFN is split into (default 2 for 7B, 7 for "
+                        help="pieces (chips) the FFN is split into (default 2 for 7B, 10 for "
                              "70B)")
     parser.add_argument("--head", action="store_true",
                         help="also schedule the final norm, the LM head and the argmax")

@@ -12,8 +12,9 @@
    link timing of section 7d, over 1 link and spread over 8.
 3. The projection at batch 1: the layer's pieces (``make bench-llama``: each piece one
    ``groq`` chip, run one after the other; ``--layer-cycles`` is its measured layer, 124,111
-   cycles at context 2048 (ISA v8), and ``--pieces`` its 5 pieces) with a hop between consecutive pieces,
-   32 layers, in tokens per second at 900 MHz; Groq's published figure is about 750.
+   cycles at context 2048 (ISA v8), and ``--pieces`` its 5 pieces) with a hop between
+   consecutive pieces, 32 layers, in tokens per second at 900 MHz; Groq's published figure is
+   about 750.
 
 With ``--model 70b`` the third part is Llama-2 70B's (``bench/llama_layer.py --model 70b
 --head``: a layer of 15 pieces, the LM head 5 more): the hop moves 1 x 8192 float32 (padded to
