@@ -227,11 +227,12 @@ class HostPort:
         ``cycles - 1``. ``clear`` empties them at the end of its cycle; the reports of a cycle
         with ``slice_clear`` high (the decode of a read issued in a reset's cycle) are dropped.
 
-        Inside, each MEM slice's report is registered first (``ecc_pending_*``), and the
-        registers the host reads are the stored counters and latch combined with the pending
-        reports (:meth:`_add_ecc_pending`): a decoder's findings then end at a flip-flop instead
-        of running on through the 32-bit saturating sum (the routed critical path), and the host
-        reads exactly the values of loading the reports directly.
+        Inside, each MEM slice registers its decoders' report in its own logic, and the
+        registers the host reads are the stored counters and latch combined with those
+        pending reports (:meth:`_add_ecc_pending`): a decoder's findings end at a flip-flop
+        beside the slice's SRAM instead of running on across the chip into the 32-bit
+        saturating sum (routed critical paths of 150a4e9 and 9f961b9), and the host reads
+        exactly the values of loading the reports directly.
         """
         m = self._m
         units = [self._memories[index] for index in sorted(self._memories)]
@@ -261,22 +262,25 @@ class HostPort:
         self._ecc_first_cycle = visible["first_cycle"]
 
     def _add_ecc_pending(self, units):
-        """Register the MEM slices' ECC reports of this cycle (none if ``clear`` or
-        ``slice_clear`` is high), with the first error's place and cycle (``cycles - 1``)
-        worked out among them: the lowest memory with an error, 0 if none has one.
+        """The MEM slices' ECC reports of the previous cycle's decode, as the slices register
+        them (none if ``clear`` or ``slice_clear`` was high in the decode cycle), with the first
+        error's place and cycle (the decode cycle's ``cycles - 1``) worked out among them: the
+        lowest memory with an error, 0 if none has one.
 
         Returns
         -------
         _EccPending
-            ``units`` (per slice its registered ``corrected``/``detected`` counts), ``error``,
+            ``units`` (per slice its ``corrected``/``detected`` counts), ``error``,
             ``first_place`` and ``first_cycle``.
         """
         m = self._m
-        dropped = self._clear | self.slice_clear
+        dropped = Signal(name="ecc_dropped")
+        read_cycle = Signal(32, name="ecc_read_cycle")
+        m.d.sync += [dropped.eq(self._clear | self.slice_clear), read_cycle.eq(self._cycles - 1)]
         pending = _EccPending()
         for index, unit in zip(sorted(self._memories), units, strict=True):
             counts = _EccCounts(unit, index)
-            m.d.sync += [counts.corrected.eq(Mux(dropped, 0, unit.ecc_corrected)),
+            m.d.comb += [counts.corrected.eq(Mux(dropped, 0, unit.ecc_corrected)),
                          counts.detected.eq(Mux(dropped, 0, unit.ecc_detected))]
             pending.units.append(counts)
         place = Const(0, 32)
@@ -284,9 +288,9 @@ class HostPort:
             place = Mux(unit.ecc_error, Cat(unit.ecc_error_lane, unit.ecc_error_word,
                                             Const(index, 32 - hostmap.PLACE_MEM_SHIFT)), place)
         any_error = Cat(*(unit.ecc_error for unit in units)).any() & ~dropped
-        m.d.sync += [pending.error.eq(any_error),
+        m.d.comb += [pending.error.eq(any_error),
                      pending.first_place.eq(Mux(any_error, place, 0)),
-                     pending.first_cycle.eq(Mux(any_error, self._cycles - 1, 0))]
+                     pending.first_cycle.eq(Mux(any_error, read_cycle, 0))]
         return pending
 
     def add_c2c_registers(self):
@@ -388,7 +392,7 @@ def _inject_reg(entry, name):
 
 
 class _EccCounts:
-    """One MEM slice's registered ECC counts (:meth:`HostPort._add_ecc_pending`)."""
+    """One MEM slice's ECC counts of the previous cycle (:meth:`HostPort._add_ecc_pending`)."""
 
     def __init__(self, unit, index):
         self.corrected = Signal.like(unit.ecc_corrected, name=f"ecc_pending_corrected_{index}")
@@ -396,7 +400,7 @@ class _EccCounts:
 
 
 class _EccPending:
-    """The registered ECC reports of the previous cycle (:meth:`HostPort._add_ecc_pending`)."""
+    """The MEM slices' registered ECC reports (:meth:`HostPort._add_ecc_pending`)."""
 
     def __init__(self):
         self.units = []

@@ -73,11 +73,13 @@ class MemSlice(FunctionalSlice):
     SECDED ECC (section 6b): the SRAM stores 13-bit code words. Each lane of each superlane
     has one :class:`~opentsp.hdl.ecc.Secded`: its encoder on the lane's write data (stream
     writes, scatters, host writes), its decoder between the lane's read data and
-    the output stream register (reads, gathers, host reads), so no latency changes. In the
-    cycle after a ``read``/``gather`` addresses the SRAM (whatever its stream), ``ecc_corrected``
-    and ``ecc_detected`` count the lanes whose code word was corrected or found uncorrectable,
-    and ``ecc_error`` with ``ecc_error_word``/``ecc_error_lane`` names the lowest such lane
-    (superlane-major) with an uncorrectable word; host reads are corrected but not counted.
+    the output stream register (reads, gathers, host reads), so no latency changes. The
+    decoders' findings on a ``read``/``gather`` addressing the SRAM in cycle ``t`` (whatever
+    its stream) are registered at the end of ``t + 1`` and reported in ``t + 2``:
+    ``ecc_corrected`` and ``ecc_detected`` count the lanes whose code word was corrected or
+    found uncorrectable, and ``ecc_error`` with ``ecc_error_word``/``ecc_error_lane`` names the
+    lowest such lane (superlane-major) with an uncorrectable word; host reads are corrected
+    but not counted.
 
     Fault injection: an ``inject`` entry with ``fire`` high in cycle ``c`` flips (XOR
     ``mask``) the code word of its word and lane from the end of ``c`` on, after a write that

@@ -96,18 +96,25 @@ class SramBanks:
         self._host.drive_read_data(m, k, j, codec.corrected_data)
 
     def drive_ecc_report(self, m):
-        """The decoders' findings of this cycle (on the run reads of the previous cycle):
-        ``ecc_corrected``/``ecc_detected`` count the lanes, the lowest lane with an
-        uncorrectable word names the first error (``ecc_error_word``/``ecc_error_lane``)."""
+        """Register the decoders' findings of this cycle (on the run reads of the previous
+        cycle), so the slice reports them in the next: ``ecc_corrected``/``ecc_detected``
+        count the lanes, the lowest lane with an uncorrectable word names the first error
+        (``ecc_error_word``/``ecc_error_lane``).
+
+        The register keeps the decoders' path (flip, SECDED decode, count) inside the slice;
+        the host port combines what the slices report one cycle later
+        (:meth:`~opentsp.hdl.host_port.HostPort.add_ecc_registers`).
+        """
         mem, detected = self._mem, self._detected_lanes
-        m.d.comb += [mem.ecc_corrected.eq(_count(self._corrected_lanes)),
+        m.d.sync += [mem.ecc_corrected.eq(_count(self._corrected_lanes)),
                      mem.ecc_detected.eq(_count(detected)),
                      mem.ecc_error.eq(Cat(*detected).any())]
+        error_word = Signal.like(mem.ecc_error_word, name="ecc_first_word")
+        error_lane = Signal.like(mem.ecc_error_lane, name="ecc_first_lane")
         for lane in reversed(range(len(detected))):
             with m.If(detected[lane]):
-                m.d.comb += [mem.ecc_error_word.eq(self._error_words[lane]),
-                             mem.ecc_error_lane.eq(lane)]
-
+                m.d.comb += [error_word.eq(self._error_words[lane]), error_lane.eq(lane)]
+        m.d.sync += [mem.ecc_error_word.eq(error_word), mem.ecc_error_lane.eq(error_lane)]
 
 def _count(bits):
     """Number of set bits among ``bits``, as a balanced adder tree."""

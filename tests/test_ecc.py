@@ -357,12 +357,13 @@ def test_chip_injection_matches_the_golden_model_through_the_host_port():
     assert_gemm_correct(ref[0].memories)
 
 
-@pytest.mark.parametrize("offset", [0, 1])
+@pytest.mark.parametrize("offset", [0, 1, 2])
 def test_a_reset_drops_the_ecc_report_of_a_read_in_or_before_its_cycle(offset):
     """A faulty read whose SRAM cycle is the reset's (decoded in the next cycle, with the
-    slices cleared) or the one before it (decoded in the reset's cycle) counts nothing: the
-    ECC registers read 0 at once after the reset, though each MEM slice's report passes a
-    register before it reaches them (``HostPort.add_ecc_registers``)."""
+    slices cleared), the one before it (decoded in the reset's cycle) or the one before that
+    (its report reaching the host in the reset's cycle) counts nothing: the ECC registers read
+    0 at once after the reset, though each MEM slice registers its report before the host
+    combines them (``HostPort.add_ecc_registers``)."""
     from test_top import simulate
 
     image = gemm_image()
