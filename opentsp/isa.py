@@ -16,6 +16,7 @@ Timing words used throughout (see the architecture document, "Timing rules"):
 * An instruction with memory commit ``C`` changes its SRAM word at the end of cycle ``t + C``.
 """
 
+import bisect
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -27,7 +28,7 @@ __all__ = [
     "MXM_SEQUENCERS", "mxm_sequencer", "MXM_FLOAT_TYPES",
     "CHAIN_OPERAND",
     "MEM_ADDR_TYPE", "MEM_SEQ_STARTS",
-    "latency", "SXM_OPS", "VXM_CHAIN_DISTANCE", "NOTIFY_LATENCY", "FETCH_LATENCY",
+    "latency", "SXM_OPS", "VXM_CHAIN_DISTANCE", "chain_source", "NOTIFY_LATENCY", "FETCH_LATENCY",
     "is_permutation",
     "TYPE_BITS", "VXM_F32_ONLY", "HALF_TYPES", "uses_float", "check_config",
     "float_type_error", "type_pairs", "needs_float",
@@ -244,6 +245,28 @@ VXM_LATENCY = 1
 #: result of the last VXM instruction executed in a cycle <= c - VXM_CHAIN_DISTANCE (section 8).
 #: The result is formed in t + 1 and registered for chaining at its end.
 VXM_CHAIN_DISTANCE = 2
+
+
+def chain_source(cycles, now):
+    """Which result the chained operand ``r`` reads in cycle ``now`` (section 8).
+
+    Parameters
+    ----------
+    cycles : sequence of int
+        The cycles in which a superlane's VXM instructions executed, in ascending order.
+    now : int
+        The cycle of the chained read.
+
+    Returns
+    -------
+    int or None
+        The index in ``cycles`` of the last instruction executed in ``now -
+        VXM_CHAIN_DISTANCE`` or earlier, or None if there is none (``r`` reads zero).
+    """
+    at = bisect.bisect_right(cycles, now - VXM_CHAIN_DISTANCE)
+    return at - 1 if at else None
+
+
 MEM_READ_LATENCY = 1
 MEM_WRITE_COMMIT = 1
 #: Cycles from a ``notify`` issued in cycle t to the first slot of every queue it releases

@@ -273,11 +273,10 @@ class Model:
         """The chained operand ``r`` of ``superlane`` in this cycle (int32 byte planes): the
         result of the last VXM instruction executed VXM_CHAIN_DISTANCE or more cycles ago."""
         results = self._vxm_results[superlane]
-        visible = [i for i, (cycle, _) in enumerate(results)
-                   if cycle <= self.cycle - isa.VXM_CHAIN_DISTANCE]
-        if not visible:
+        source = isa.chain_source([cycle for cycle, _ in results], self.cycle)
+        if source is None:
             return np.zeros((isa.INT32_GROUP, self.config.lanes_per_superlane), dtype=np.uint8)
-        del results[:visible[-1]]       # older results can never be read again
+        del results[:source]            # older results can never be read again
         return results[0][1]
 
     _EXECUTORS = {"read": _exec_read, "write": _exec_write}

@@ -351,10 +351,10 @@ def _chain_case(cycles, now):
     VXM instructions executed in ``cycles`` (those still readable, in order)."""
     if now - 1 in cycles:
         return "passes over c-1"
-    visible = [cycle for cycle in cycles if cycle <= now - isa.VXM_CHAIN_DISTANCE]
-    if not visible:
+    source = isa.chain_source(cycles, now)
+    if source is None:
         return "no result yet"
-    return "result of c-2" if visible[-1] == now - isa.VXM_CHAIN_DISTANCE else "older result"
+    return "result of c-2" if cycles[source] == now - isa.VXM_CHAIN_DISTANCE else "older result"
 
 
 def measure(config, images):

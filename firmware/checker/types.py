@@ -9,7 +9,6 @@ Integers of other widths may be read (a byte of an int32 is an int8); bytes that
 memory or the SXM carry no type the checker can see.
 """
 
-import bisect
 
 from opentsp import isa
 from opentsp.firmware.checker.report import describe, error_at
@@ -103,8 +102,8 @@ class _VxmResults:
         """``(issue, result type, "r")`` of the result a chained operand reads in ``cycle``
         (the last VXM instruction executed ``isa.VXM_CHAIN_DISTANCE`` or more cycles before),
         or None."""
-        at = bisect.bisect_right(self._cycles, cycle - isa.VXM_CHAIN_DISTANCE)
-        if at == 0:
+        source = isa.chain_source(self._cycles, cycle)
+        if source is None:
             return None
-        producer = self._issues[at - 1]
+        producer = self._issues[source]
         return producer, producer.instr.rtype, "r"
