@@ -215,13 +215,13 @@ CONFIGS = {
     # that carry an int32 group (8 + 8 used 78% of the LFE5U-85F's LUTs and did not route: the
     # stream-select muxes of every slice grow with the streams); 1024-word MEM slices, so that
     # every lane's memory (1024 x 13 bits, both banks) is one block RAM (DP16KD), and 256-entry
-    # queues (one block RAM each). Its clock, 31.25 MHz, comes from the PLL (25 MHz x 5 / 4):
-    # the highest the PLL makes below the routed 34.60 MHz of a24c211 with more than the
-    # 1.5 MHz by which placement moves that figure (docs/fpga.md; 25 MHz, the oscillator's,
-    # until then, and 18.75 MHz while the chip reached 20 to 24). Without floating point, whose
-    # per-lane f32 ALU would not fit beside it.
+    # queues (one block RAM each). Its clock, 35 MHz, comes from the PLL (25 MHz x 7 / 5):
+    # the highest the PLL makes below the routed 39.41 MHz of 25431de with more than the
+    # 1.5 MHz by which placement moves that figure (docs/fpga.md; 31.25 MHz from a24c211,
+    # 25 MHz, the oscillator's, before, and 18.75 MHz while the chip reached 20 to 24).
+    # Without floating point, whose per-lane f32 ALU would not fit beside it.
     "fpga": Config(name="fpga", superlanes=1, lanes_per_superlane=4, streams=4,
-                   mem_slices=4, mem_words=1024, mxm_size=4, queue_depth=256, clock_mhz=31.25,
+                   mem_slices=4, mem_words=1024, mxm_size=4, queue_depth=256, clock_mhz=35.0,
                    floating_point=False),
     # `fpga` with 2 MEM slices per hemisphere, for the smaller ULX3S boards (docs/fpga.md):
     # the MEM slices are over half of `fpga`'s LUTs, and `fpga` (46,300 LUT4s) does not fit

@@ -93,11 +93,11 @@ def test_flow_refuses_a_clock_or_router_before_running_tools(tmp_path):
 
 def test_the_fpga_configurations_clocks_are_made_exactly():
     """Each FPGA configuration's clock comes from the oscillator itself or from PLL dividers
-    that make it exactly (``fpga``: 31.25 MHz = 25 MHz x 5 / 4, docs/fpga.md)."""
+    that make it exactly (``fpga``: 35 MHz = 25 MHz x 7 / 5, docs/fpga.md)."""
     platform = get_platform("ulx3s-85f")
     for name in ("fpga", "fpga_small", "fpga_large"):
         top = BoardTop(CONFIGS[name])
         setting = top.pll_setting(platform)
         made = 25.0 if setting is None else setting.out_mhz
         assert made == CONFIGS[name].clock_mhz, name
-    assert BoardTop(CONFIGS["fpga"]).pll_setting(platform) == PllSetting(25.0, 4, 5, 19)
+    assert BoardTop(CONFIGS["fpga"]).pll_setting(platform) == PllSetting(25.0, 5, 7, 17)
