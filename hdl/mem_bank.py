@@ -116,6 +116,7 @@ class SramBanks:
                 m.d.comb += [error_word.eq(self._error_words[lane]), error_lane.eq(lane)]
         m.d.sync += [mem.ecc_error_word.eq(error_word), mem.ecc_error_lane.eq(error_lane)]
 
+
 def _count(bits):
     """Number of set bits among ``bits``, as a balanced adder tree."""
     values = list(bits)

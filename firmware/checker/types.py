@@ -9,7 +9,6 @@ Integers of other widths may be read (a byte of an int32 is an int8); bytes that
 memory or the SXM carry no type the checker can see.
 """
 
-
 from opentsp import isa
 from opentsp.firmware.checker.report import describe, error_at
 
